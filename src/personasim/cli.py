@@ -1,0 +1,53 @@
+"""The ``personasim`` command line: thin wrappers that parse options, call the Python API and turn
+errors into one line.
+
+Set ``PERSONASIM_TRACEBACK=1`` to see the full traceback of an error instead of one line.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from personasim import __version__
+from personasim.errors import PersonasimError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="personasim")
+def cli() -> None:
+    """personasim: census-grounded silicon samples, LLM personas, simulated surveys, scores."""
+
+
+def _register_subcommands() -> None:
+    """Attach each stage's commands to the group (imported here so ``--help`` stays cheap)."""
+    from personasim.llm.cli import llm_group, smoke_command
+
+    cli.add_command(llm_group)
+    cli.add_command(smoke_command)
+    # subcommands of other stages are added below, one line each
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; a :class:`PersonasimError` becomes one line on stderr and exit status 2."""
+    _register_subcommands()
+    try:
+        cli.main(args=argv, prog_name="personasim", standalone_mode=False)
+    except PersonasimError as error:
+        if os.environ.get("PERSONASIM_TRACEBACK"):
+            raise
+        click.echo(f"error: {error.one_line()}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

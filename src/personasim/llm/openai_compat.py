@@ -1,0 +1,458 @@
+"""Any OpenAI-compatible endpoint (vLLM, SGLang, Ollama, llama.cpp server, hosted APIs).
+
+Requests go through the ``openai`` SDK with its own retries switched off; this module retries
+429, 5xx, timeouts and dropped connections itself with exponential backoff and full jitter (and
+honours ``Retry-After``), runs at most ``max_concurrency`` requests at once, and turns an endpoint
+that cannot be reached into one clear :class:`~personasim.errors.EndpointUnreachable`.
+
+The API key is read from the environment variable named by ``api_key_env`` at call time. It is
+never part of a cache key, a log line, a manifest or an error message.
+
+Structured output
+    ``response_format={"type": "json_schema", ...}`` (OpenAI, vLLM, SGLang, llama.cpp's C++
+    server). With ``structured_output="auto"`` an endpoint that rejects it (HTTP 400/422) is asked
+    again with ``{"type": "json_object", "schema": ...}``, the form llama-cpp-python's server
+    takes. Either way the reply is validated against the schema here. A ``choices`` request is
+    sent as a JSON schema ``{"choice": {"enum": [...]}}`` and unwrapped.
+
+Choice distributions (``choice_logprobs``), ``choice_mode``:
+    ``chat``: one chat completion with ``max_tokens=1``, ``logprobs=true`` and
+    ``top_logprobs`` (20 at most on OpenAI). The answer prefix is realized by ``prefix_mode``:
+
+    * ``user`` (portable, the default): the prefix is appended to the last user message as its
+      final line (``"...\\n\\nAnswer:"``), and the first token of the assistant's reply is read.
+    * ``continue``: the prefix is sent as a partial assistant message and the server is asked to
+      continue it (``continue_final_message=true, add_generation_prompt=false``, a vLLM/SGLang
+      extension), so the label is the token right after the prefix, as in the embedded backend.
+
+    ``completions``: the legacy ``/v1/completions`` endpoint with ``logprobs``. The conversation
+    is rendered client-side with ``completion_template`` (a Jinja chat template file, or
+    ``gguf:/path/model.gguf`` to read the template a GGUF file carries; without one, a plain
+    ``Role: text`` layout), the answer prefix appended, and the next token's top logprobs read.
+    With the model's own template this reproduces the embedded backend's numbers exactly.
+
+    ``auto``: ``chat``, falling back to ``completions`` when the chat endpoint refuses logprobs
+    or returns none.
+
+    Only the ``top_logprobs`` most likely tokens are visible, so a label outside them counts 0
+    and ``valid_mass`` is a lower bound.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from personasim.errors import BackendError, ConfigError, EndpointUnreachable
+from personasim.llm.base import (
+    Backend,
+    ChoiceRequest,
+    ChoiceResult,
+    GenerateRequest,
+    GenerateResult,
+    Message,
+    finish_generation,
+    label_distribution,
+    label_variants,
+)
+from personasim.llm.cache import Cache
+
+T = TypeVar("T")
+
+CHOICE_WRAPPER_TOKENS = 16
+"""Tokens added to ``max_tokens`` of a ``choices`` request for its ``{"choice": ...}`` wrapper."""
+
+
+def _default_base_url() -> str:
+    return os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
+
+
+class OpenAIOptions(BaseModel):
+    """Options of the OpenAI-compatible backend."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    """Model name as the endpoint knows it (e.g. ``meta-llama/Llama-3.1-8B-Instruct``)."""
+    base_url: str = Field(default_factory=_default_base_url)
+    """Endpoint root, e.g. ``http://localhost:8000/v1``; default ``$OPENAI_BASE_URL``."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable holding the API key (the key itself is never stored)."""
+    max_concurrency: int = Field(default=8, ge=1, le=1024)
+    """Requests in flight at once."""
+    max_retries: int = Field(default=5, ge=0, le=50)
+    """Retries of a request after 429, 5xx, a timeout or a dropped connection."""
+    backoff_seconds: float = Field(default=0.5, gt=0.0, le=60.0)
+    """First backoff; doubles at each retry (full jitter), capped at ``backoff_max_seconds``."""
+    backoff_max_seconds: float = Field(default=30.0, gt=0.0, le=600.0)
+    """Longest wait between two tries."""
+    timeout_seconds: float = Field(default=120.0, gt=0.0, le=3600.0)
+    """Timeout of one HTTP request."""
+    structured_output: Literal["auto", "json_schema", "json_object"] = "auto"
+    """How a JSON schema is sent (see the module docstring)."""
+    choice_mode: Literal["auto", "chat", "completions"] = "auto"
+    """Which endpoint ``choice_logprobs`` reads logprobs from (see the module docstring)."""
+    prefix_mode: Literal["user", "continue"] = "user"
+    """How the answer prefix is realized on chat endpoints (see the module docstring)."""
+    top_logprobs: int = Field(default=20, ge=1, le=100)
+    """Alternatives per position asked for; OpenAI allows at most 20."""
+    completion_template: str | None = None
+    """Jinja chat template file, or ``gguf:PATH``, used to render prompts for ``completions``."""
+
+
+class _Retryable(Exception):
+    """A failure worth another try; carries the server's suggested wait, if any."""
+
+    def __init__(self, cause: Exception, wait: float | None) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.wait = wait
+
+
+class OpenAIBackend(Backend):
+    """An OpenAI-compatible HTTP endpoint through the ``openai`` SDK."""
+
+    name = "openai"
+
+    def __init__(self, options: OpenAIOptions, cache: Cache | None = None) -> None:
+        super().__init__(cache)
+        import openai
+
+        self.options = options
+        self.batch_size = max(32, 4 * options.max_concurrency)
+        self._openai = openai
+        self._client = openai.OpenAI(
+            base_url=options.base_url,
+            api_key=os.environ.get(options.api_key_env) or "not-needed",
+            max_retries=0,
+            timeout=options.timeout_seconds,
+        )
+        self._lock = threading.Lock()
+        self._json_object_fallback = options.structured_output == "json_object"
+        self._use_completions = options.choice_mode == "completions"
+        self._template: Callable[[list[dict[str, str]]], str] | None = None
+
+    @property
+    def model_identity(self) -> str:
+        """Endpoint, model name and the options that change results (no key)."""
+        o = self.options
+        return (
+            f"{o.base_url.rstrip('/')}|{o.model}|choice={o.choice_mode}/{o.prefix_mode}"
+            f"|top={o.top_logprobs}|template={o.completion_template or 'plain'}"
+        )
+
+    # ---- transport ---------------------------------------------------------------------
+
+    def _parallel(self, work: Callable[[Any], T], items: list[Any]) -> list[T]:
+        if len(items) <= 1 or self.options.max_concurrency == 1:
+            return [work(item) for item in items]
+        workers = min(self.options.max_concurrency, len(items))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="personasim-http") as pool:
+            return list(pool.map(work, items))
+
+    def _call(self, send: Callable[[], T]) -> T:
+        """Run ``send`` with retries and backoff; unreachable endpoints raise one clear error."""
+        attempt = 0
+        while True:
+            try:
+                return self._classify(send)
+            except _Retryable as failure:
+                if attempt >= self.options.max_retries:
+                    self._give_up(failure.cause)
+                delay = min(
+                    self.options.backoff_max_seconds, self.options.backoff_seconds * 2**attempt
+                )
+                time.sleep(failure.wait if failure.wait is not None else random.uniform(0, delay))
+                attempt += 1
+                with self._lock:
+                    self.stats.retries += 1
+
+    def _classify(self, send: Callable[[], T]) -> T:
+        errors = self._openai
+        try:
+            return send()
+        except errors.APITimeoutError as error:
+            raise _Retryable(error, None) from error
+        except errors.APIConnectionError as error:
+            raise _Retryable(error, None) from error
+        except errors.APIStatusError as error:
+            if error.status_code == 429 or error.status_code >= 500:
+                raise _Retryable(error, _retry_after(error)) from error
+            raise
+
+    def _give_up(self, cause: Exception) -> None:
+        where = self.options.base_url
+        if isinstance(cause, self._openai.APIConnectionError) and not isinstance(
+            cause, self._openai.APITimeoutError
+        ):
+            raise EndpointUnreachable(
+                f"cannot reach the OpenAI-compatible endpoint at {where}",
+                hint="start the server, or check the address and port in openai:MODEL@URL",
+            ) from cause
+        raise BackendError(
+            f"{where} kept failing after {self.options.max_retries} retries: {_short(cause)}",
+            hint="lower max_concurrency, or try again later",
+        ) from cause
+
+    def _fatal(self, error: Exception) -> BackendError:
+        """A non-retryable HTTP error that no other request of the run would escape."""
+        status = getattr(error, "status_code", "?")
+        hints = {
+            401: f"set the API key in ${self.options.api_key_env}",
+            403: f"check the permissions of the key in ${self.options.api_key_env}",
+            404: f"check the model name {self.options.model!r} and the base URL",
+        }
+        return BackendError(
+            f"{self.options.base_url} answered HTTP {status}: {_short(error)}",
+            hint=hints.get(status, "check the request options for this endpoint"),
+        )
+
+    # ---- generate ----------------------------------------------------------------------
+
+    def _run_generate(self, requests: list[GenerateRequest]) -> list[GenerateResult]:
+        return self._parallel(self._generate_one, requests)
+
+    def _generate_one(self, request: GenerateRequest) -> GenerateResult:
+        try:
+            reply = self._call(lambda: self._chat(request))
+        except self._openai.APIStatusError as error:
+            if error.status_code in (401, 403, 404):
+                raise self._fatal(error) from error
+            return GenerateResult(text="", finish_reason="error", ok=False, error=_short(error))
+        choice = reply.choices[0]
+        text = choice.message.content or ""
+        if request.choices is not None:
+            text = _unwrap_choice(text)
+        usage = reply.usage
+        return finish_generation(
+            request,
+            text,
+            choice.finish_reason,
+            usage.prompt_tokens if usage else 0,
+            usage.completion_tokens if usage else 0,
+        )
+
+    def _chat(self, request: GenerateRequest) -> Any:
+        """One chat completion, retrying once in json_object form if json_schema is refused."""
+        body: dict[str, Any] = {
+            "model": self.options.model,
+            "messages": [m.model_dump() for m in request.messages],
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens + (CHOICE_WRAPPER_TOKENS if request.choices else 0),
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        schema = _schema_of(request)
+        if schema is None:
+            return self._client.chat.completions.create(**body)
+        if not self._json_object_fallback:
+            try:
+                return self._client.chat.completions.create(
+                    **body, response_format=_json_schema_format(schema)
+                )
+            except self._openai.APIStatusError as error:
+                if self.options.structured_output != "auto" or not _refuses_json_schema(error):
+                    raise
+                self._json_object_fallback = True
+        return self._client.chat.completions.create(
+            **body, response_format={"type": "json_object", "schema": schema}
+        )
+
+    # ---- choice_logprobs ---------------------------------------------------------------
+
+    def _run_choices(self, requests: list[ChoiceRequest]) -> list[ChoiceResult]:
+        return self._parallel(self._score, requests)
+
+    def _score(self, request: ChoiceRequest) -> ChoiceResult:
+        if not self._use_completions:
+            try:
+                top = self._call(lambda: self._chat_top_logprobs(request))
+                if top is not None:
+                    return _distribution(request.labels, top)
+            except self._openai.APIStatusError as error:
+                if self.options.choice_mode == "chat" or error.status_code not in (400, 404, 422):
+                    raise self._fatal(error) from error
+            if self.options.choice_mode == "chat":
+                raise BackendError(
+                    f"{self.options.base_url} returned no logprobs for chat completions",
+                    hint="use choice_mode='completions' or the sample estimator",
+                )
+            self._use_completions = True
+        try:
+            top = self._call(lambda: self._completion_top_logprobs(request))
+        except self._openai.APIStatusError as error:
+            raise self._fatal(error) from error
+        return _distribution(request.labels, top)
+
+    def _chat_top_logprobs(self, request: ChoiceRequest) -> dict[str, float] | None:
+        messages = [m.model_dump() for m in request.messages]
+        extra: dict[str, Any] = {}
+        if self.options.prefix_mode == "continue":
+            messages.append({"role": "assistant", "content": request.answer_prefix})
+            extra = {"continue_final_message": True, "add_generation_prompt": False}
+        else:
+            messages = _with_prefix_line(messages, request.answer_prefix)
+        reply = self._client.chat.completions.create(
+            model=self.options.model,
+            messages=messages,
+            max_tokens=1,
+            temperature=0.0,
+            logprobs=True,
+            top_logprobs=self.options.top_logprobs,
+            extra_body=extra or None,
+        )
+        content = getattr(reply.choices[0].logprobs, "content", None) if reply.choices else None
+        if not content:
+            return None
+        return {item.token: item.logprob for item in content[0].top_logprobs}
+
+    def _completion_top_logprobs(self, request: ChoiceRequest) -> dict[str, float]:
+        prompt = self.render(request.messages) + request.answer_prefix
+        reply = self._client.completions.create(
+            model=self.options.model,
+            prompt=prompt,
+            max_tokens=1,
+            temperature=0.0,
+            logprobs=self.options.top_logprobs,
+        )
+        logprobs = reply.choices[0].logprobs
+        if logprobs is None or not logprobs.top_logprobs or logprobs.top_logprobs[0] is None:
+            raise BackendError(
+                f"{self.options.base_url} returned no logprobs for completions",
+                hint="this endpoint cannot score choices; use the sample estimator",
+            )
+        return dict(logprobs.top_logprobs[0])
+
+    def render(self, messages: tuple[Message, ...]) -> str:
+        """The prompt text ``completions`` sends for ``messages`` (see ``completion_template``)."""
+        if self._template is None:
+            self._template = _load_template(self.options.completion_template)
+        return self._template([m.model_dump() for m in messages])
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._client.close()
+
+
+# ---- pure helpers (request building and parsing; tested offline) --------------------------
+
+
+def _schema_of(request: GenerateRequest) -> dict[str, Any] | None:
+    if request.json_schema is not None:
+        return request.json_schema
+    if request.choices is not None:
+        return {
+            "type": "object",
+            "properties": {"choice": {"type": "string", "enum": list(request.choices)}},
+            "required": ["choice"],
+            "additionalProperties": False,
+        }
+    return None
+
+
+def _refuses_json_schema(error: Exception) -> bool:
+    """True when an endpoint rejected ``response_format`` of type ``json_schema``.
+
+    Most servers answer 400 or 422; llama-cpp-python's server answers 500 with its validation
+    message, which names ``response_format``.
+    """
+    status = getattr(error, "status_code", 0)
+    return status in (400, 422) or (status == 500 and "response_format" in str(error))
+
+
+def _json_schema_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+
+
+def _unwrap_choice(text: str) -> str:
+    """The ``choice`` of a ``{"choice": ...}`` reply, or the text itself when it is not that."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    if isinstance(document, dict) and isinstance(document.get("choice"), str):
+        return document["choice"]
+    return text
+
+
+def _with_prefix_line(messages: list[dict[str, str]], prefix: str) -> list[dict[str, str]]:
+    """Append the answer prefix as the final line of the last user message."""
+    if not prefix:
+        return messages
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index]["role"] == "user":
+            changed = dict(messages[index])
+            changed["content"] = changed["content"].rstrip() + "\n\n" + prefix
+            return messages[:index] + [changed] + messages[index + 1 :]
+    return messages + [{"role": "user", "content": prefix}]
+
+
+def _distribution(labels: tuple[str, ...], top: dict[str, float]) -> ChoiceResult:
+    """Label probabilities from ``token -> logprob`` (both surface forms of each label)."""
+    probs = {token: math.exp(logprob) for token, logprob in top.items()}
+    per_label = {
+        label: sum(probs.get(form, 0.0) for form in label_variants(label)) for label in labels
+    }
+    best = dict(sorted(probs.items(), key=lambda item: -item[1])[:5])
+    return label_distribution(per_label, {k: round(v, 6) for k, v in best.items()})
+
+
+def _plain_template(messages: list[dict[str, str]]) -> str:
+    lines = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+    return "\n\n".join(lines) + "\n\nAssistant: "
+
+
+def _load_template(spec: str | None) -> Callable[[list[dict[str, str]]], str]:
+    """A renderer from a Jinja template file, a GGUF file's own template, or the plain layout."""
+    if spec is None:
+        return _plain_template
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    if spec.startswith("gguf:"):
+        template, bos, eos = _gguf_template(Path(spec[5:]))
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise ConfigError(f"completion_template file not found: {path}")
+        template, bos, eos = path.read_text(encoding="utf-8"), "", ""
+    formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+    return lambda messages: formatter(messages=messages).prompt
+
+
+def _gguf_template(path: Path) -> tuple[str, str, str]:
+    import llama_cpp
+
+    if not path.is_file():
+        raise ConfigError(f"GGUF file not found: {path}")
+    vocab = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+    try:
+        template = vocab.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ConfigError(f"{path.name} carries no chat template")
+        text = vocab._model.token_get_text
+        return template, text(vocab.token_bos()), text(vocab.token_eos())
+    finally:
+        vocab.close()
+
+
+def _retry_after(error: Exception) -> float | None:
+    response = getattr(error, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return min(60.0, max(0.0, float(value))) if value else None
+    except ValueError:
+        return None
+
+
+def _short(error: Exception) -> str:
+    return " ".join(str(error).split())[:300]
