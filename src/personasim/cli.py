@@ -6,6 +6,7 @@ Set ``PERSONASIM_TRACEBACK=1`` to see the full traceback of an error instead of 
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -21,13 +22,21 @@ def cli() -> None:
     """personasim: census-grounded silicon samples, LLM personas, simulated surveys, scores."""
 
 
-def _register_subcommands() -> None:
-    """Attach each stage's commands to the group (imported here so ``--help`` stays cheap)."""
-    from personasim.llm.cli import llm_group, smoke_command
+#: Each stage's commands as (module, attribute); imported only when the CLI runs, so that
+#: importing :mod:`personasim.cli` stays cheap.
+SUBCOMMANDS: tuple[tuple[str, str], ...] = (
+    ("personasim.llm.cli", "smoke_command"),
+    ("personasim.llm.cli", "llm_group"),
+    ("personasim.survey.cli", "score_command"),
+)
 
-    cli.add_command(llm_group)
-    cli.add_command(smoke_command)
-    # subcommands of other stages are added below, one line each
+
+def _register_subcommands() -> None:
+    """Attach each stage's commands to the group."""
+    for module_name, attribute in SUBCOMMANDS:
+        command = getattr(importlib.import_module(module_name), attribute)
+        if command.name not in cli.commands:
+            cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from personasim.errors import BackendError, EndpointUnreachable
 from personasim.llm import Cache, ChoiceRequest, GenerateRequest, Message, get_backend
 from personasim.llm.llamacpp import LlamaCppBackend
 
-from ..conftest import free_port
+from personasim.llm.local_server import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -229,20 +229,25 @@ class OpenAIBackend(Backend):
             if error.status_code in (401, 403, 404):
                 raise self._fatal(error) from error
             return GenerateResult(text="", finish_reason="error", ok=False, error=_short(error))
-        choice = reply.choices[0]
-        text = choice.message.content or ""
+        choice = reply["choices"][0]
+        text = (choice.get("message") or {}).get("content") or ""
         if request.choices is not None:
             text = _unwrap_choice(text)
-        usage = reply.usage
+        usage = reply.get("usage") or {}
         return finish_generation(
             request,
             text,
-            choice.finish_reason,
-            usage.prompt_tokens if usage else 0,
-            usage.completion_tokens if usage else 0,
+            choice.get("finish_reason"),
+            usage.get("prompt_tokens") or 0,
+            usage.get("completion_tokens") or 0,
         )
 
-    def _chat(self, request: GenerateRequest) -> Any:
+    def _post_chat(self, **body: Any) -> dict[str, Any]:
+        """One chat completion as the endpoint's JSON (the SDK's typed parsing is skipped)."""
+        raw = self._client.chat.completions.with_raw_response.create(**body)
+        return json.loads(raw.http_response.content)
+
+    def _chat(self, request: GenerateRequest) -> dict[str, Any]:
         """One chat completion, retrying once in json_object form if json_schema is refused."""
         body: dict[str, Any] = {
             "model": self.options.model,
@@ -254,19 +259,15 @@ class OpenAIBackend(Backend):
             body["seed"] = request.seed
         schema = _schema_of(request)
         if schema is None:
-            return self._client.chat.completions.create(**body)
+            return self._post_chat(**body)
         if not self._json_object_fallback:
             try:
-                return self._client.chat.completions.create(
-                    **body, response_format=_json_schema_format(schema)
-                )
+                return self._post_chat(**body, response_format=_json_schema_format(schema))
             except self._openai.APIStatusError as error:
                 if self.options.structured_output != "auto" or not _refuses_json_schema(error):
                     raise
                 self._json_object_fallback = True
-        return self._client.chat.completions.create(
-            **body, response_format={"type": "json_object", "schema": schema}
-        )
+        return self._post_chat(**body, response_format={"type": "json_object", "schema": schema})
 
     # ---- choice_logprobs ---------------------------------------------------------------
 
@@ -302,7 +303,7 @@ class OpenAIBackend(Backend):
             extra = {"continue_final_message": True, "add_generation_prompt": False}
         else:
             messages = _with_prefix_line(messages, request.answer_prefix)
-        reply = self._client.chat.completions.create(
+        reply = self._post_chat(
             model=self.options.model,
             messages=messages,
             max_tokens=1,
@@ -311,27 +312,29 @@ class OpenAIBackend(Backend):
             top_logprobs=self.options.top_logprobs,
             extra_body=extra or None,
         )
-        content = getattr(reply.choices[0].logprobs, "content", None) if reply.choices else None
+        choices = reply.get("choices") or [{}]
+        content = (choices[0].get("logprobs") or {}).get("content")
         if not content:
             return None
-        return {item.token: item.logprob for item in content[0].top_logprobs}
+        return {item["token"]: item["logprob"] for item in content[0].get("top_logprobs") or []}
 
     def _completion_top_logprobs(self, request: ChoiceRequest) -> dict[str, float]:
         prompt = self.render(request.messages) + request.answer_prefix
-        reply = self._client.completions.create(
+        raw = self._client.completions.with_raw_response.create(
             model=self.options.model,
             prompt=prompt,
             max_tokens=1,
             temperature=0.0,
             logprobs=self.options.top_logprobs,
         )
-        logprobs = reply.choices[0].logprobs
-        if logprobs is None or not logprobs.top_logprobs or logprobs.top_logprobs[0] is None:
+        choices = json.loads(raw.http_response.content).get("choices") or [{}]
+        top = (choices[0].get("logprobs") or {}).get("top_logprobs") or [None]
+        if not top[0]:
             raise BackendError(
                 f"{self.options.base_url} returned no logprobs for completions",
                 hint="this endpoint cannot score choices; use the sample estimator",
             )
-        return dict(logprobs.top_logprobs[0])
+        return dict(top[0])
 
     def render(self, messages: tuple[Message, ...]) -> str:
         """The prompt text ``completions`` sends for ``messages`` (see ``completion_template``)."""
