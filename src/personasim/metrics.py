@@ -1,0 +1,314 @@
+"""Distances between answer distributions, alignment scores, election metrics and bootstrap CIs.
+
+All distances lie in ``[0, 1]`` and are 0 for identical distributions:
+
+- :func:`wasserstein_ordinal` - OpinionQA's normalized Wasserstein distance for ordinal questions,
+  ``wasserstein_distance(pos, pos, p, q) / (max(pos) - min(pos))``, computed after refusal options
+  are dropped and both distributions renormalized (refusal rates are reported apart, see
+  :func:`refusal_rate`). :func:`ordinal_alignment` is ``1 - WD``.
+- :func:`total_variation` and :func:`jensen_shannon` (base 2) for nominal questions, where an
+  order-dependent distance makes no sense.
+- :func:`two_party_alignment` ``1 - |p_sim - p_true|`` and :func:`election_metrics` for elections.
+
+Bad input (length mismatch, negative or non-finite values, nothing left after dropping refusals)
+raises :class:`MetricInputError`, a :class:`personasim.errors.DataError` that is also a
+``ValueError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import wasserstein_distance
+
+from personasim.errors import DataError
+
+ArrayLike = Sequence[float] | np.ndarray
+
+__all__ = [
+    "ElectionMetrics",
+    "MetricInputError",
+    "bootstrap_ci",
+    "drop_refusals",
+    "election_metrics",
+    "group_distribution",
+    "jensen_shannon",
+    "normalize",
+    "one_hot",
+    "ordinal_alignment",
+    "refusal_rate",
+    "total_variation",
+    "two_party_alignment",
+    "uniform",
+    "wasserstein_ordinal",
+]
+
+
+class MetricInputError(DataError, ValueError):
+    """A metric got input it cannot score (wrong length, negative mass, empty distribution)."""
+
+
+def _vector(p: ArrayLike, name: str) -> np.ndarray:
+    """``p`` as a 1-D float array with finite, non-negative entries."""
+    arr = np.asarray(p, dtype=float)
+    if arr.ndim != 1 or arr.size == 0:
+        raise MetricInputError(f"{name} must be a non-empty 1-D sequence, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise MetricInputError(f"{name} has non-finite values: {arr.tolist()}")
+    if np.any(arr < 0):
+        raise MetricInputError(
+            f"{name} has negative probabilities: {arr.tolist()}",
+            hint="probabilities and counts must be >= 0",
+        )
+    return arr
+
+
+def normalize(p: ArrayLike, name: str = "p") -> np.ndarray:
+    """Scale non-negative weights or counts to sum to 1; all-zero input raises."""
+    arr = _vector(p, name)
+    total = arr.sum()
+    if total <= 0:
+        raise MetricInputError(f"{name} has no mass (all zeros)", hint="nothing to compare")
+    return arr / total
+
+
+def _pair(p: ArrayLike, q: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Normalize two distributions over the same options, checking their lengths agree."""
+    a, b = _vector(p, "p"), _vector(q, "q")
+    if a.size != b.size:
+        raise MetricInputError(f"length mismatch: p has {a.size} options, q has {b.size}")
+    return normalize(a, "p"), normalize(b, "q")
+
+
+def _mask(refusals: ArrayLike | None, n: int) -> np.ndarray:
+    """A boolean refusal mask of length ``n`` (all False when ``refusals`` is None)."""
+    if refusals is None:
+        return np.zeros(n, dtype=bool)
+    mask = np.asarray(refusals, dtype=bool)
+    if mask.shape != (n,):
+        raise MetricInputError(f"refusal mask has {mask.size} entries for {n} options")
+    return mask
+
+
+def refusal_rate(p: ArrayLike, refusals: ArrayLike) -> float:
+    """Share of the mass of ``p`` on refusal options (``refusals`` is a boolean mask)."""
+    arr = normalize(p)
+    return float(arr[_mask(refusals, arr.size)].sum())
+
+
+def drop_refusals(p: ArrayLike, refusals: ArrayLike | None) -> np.ndarray:
+    """Remove refusal options and renormalize; raises when nothing substantive is left."""
+    arr = _vector(p, "p")
+    kept = arr[~_mask(refusals, arr.size)]
+    if kept.size == 0 or kept.sum() <= 0:
+        raise MetricInputError(
+            "distribution is all-zero after dropping refusal options",
+            hint="every answer was a refusal; report the refusal rate instead",
+        )
+    return kept / kept.sum()
+
+
+def wasserstein_ordinal(
+    p: ArrayLike, q: ArrayLike, positions: ArrayLike, refusals: ArrayLike | None = None
+) -> float:
+    """Normalized Wasserstein distance in [0, 1] between two answer distributions.
+
+    ``p``, ``q`` and ``refusals`` follow the question's original option order (all options);
+    ``positions`` gives the ordinal position of each *substantive* (non-refusal) option.
+    """
+    a, b = _vector(p, "p"), _vector(q, "q")
+    if a.size != b.size:
+        raise MetricInputError(f"length mismatch: p has {a.size} options, q has {b.size}")
+    a, b = drop_refusals(a, refusals), drop_refusals(b, refusals)
+    pos = np.asarray(positions, dtype=float)
+    if pos.shape != a.shape or not np.all(np.isfinite(pos)):
+        raise MetricInputError(
+            f"{pos.size} positions for {a.size} substantive options",
+            hint="give one finite position per non-refusal option",
+        )
+    span = float(pos.max() - pos.min())
+    if span <= 0:
+        raise MetricInputError("ordinal positions must span a non-zero range")
+    wd = wasserstein_distance(pos, pos, a, b) / span
+    return float(min(max(wd, 0.0), 1.0))
+
+
+def ordinal_alignment(
+    p: ArrayLike, q: ArrayLike, positions: ArrayLike, refusals: ArrayLike | None = None
+) -> float:
+    """OpinionQA alignment ``1 - WD`` (1 = identical distributions)."""
+    return 1.0 - wasserstein_ordinal(p, q, positions, refusals)
+
+
+def total_variation(p: ArrayLike, q: ArrayLike, refusals: ArrayLike | None = None) -> float:
+    """Total variation distance ``0.5 * sum|p - q|`` in [0, 1], refusals dropped first."""
+    a, b = _pair(p, q)
+    a, b = drop_refusals(a, refusals), drop_refusals(b, refusals)
+    return float(min(0.5 * np.abs(a - b).sum(), 1.0))
+
+
+def jensen_shannon(p: ArrayLike, q: ArrayLike, refusals: ArrayLike | None = None) -> float:
+    """Jensen-Shannon *distance* (square root of the divergence, base 2) in [0, 1]."""
+    a, b = _pair(p, q)
+    a, b = drop_refusals(a, refusals), drop_refusals(b, refusals)
+    value = float(jensenshannon(a, b, base=2))
+    return 0.0 if not np.isfinite(value) else min(max(value, 0.0), 1.0)
+
+
+def two_party_alignment(p_sim: float, p_true: float) -> float:
+    """Election alignment ``1 - |p_sim - p_true|`` for two-party shares in [0, 1]."""
+    for name, v in (("p_sim", p_sim), ("p_true", p_true)):
+        if not (np.isfinite(v) and 0.0 <= v <= 1.0):
+            raise MetricInputError(f"{name} must be a share in [0, 1], got {v}")
+    return 1.0 - abs(float(p_sim) - float(p_true))
+
+
+def uniform(n_options: int, refusals: ArrayLike | None = None) -> np.ndarray:
+    """The null baseline: equal mass on every substantive option, none on refusals."""
+    if n_options < 1:
+        raise MetricInputError(f"need at least one option, got {n_options}")
+    mask = _mask(refusals, n_options)
+    if mask.all():
+        raise MetricInputError("every option is a refusal; no uniform baseline")
+    out = (~mask).astype(float)
+    return out / out.sum()
+
+
+def one_hot(indices: Sequence[int] | np.ndarray, n_options: int) -> np.ndarray:
+    """Rows of one-hot vectors for answer indices (e.g. sampled answers), shape (n, n_options)."""
+    idx = np.asarray(indices, dtype=int)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_options):
+        raise MetricInputError(f"answer index out of range 0..{n_options - 1}: {idx.tolist()}")
+    out = np.zeros((idx.size, n_options))
+    out[np.arange(idx.size), idx] = 1.0
+    return out
+
+
+def group_distribution(probs: np.ndarray, weights: ArrayLike | None = None) -> np.ndarray:
+    """Weighted mean of persons' distributions (rows of ``probs``), renormalized to sum to 1."""
+    mat = np.asarray(probs, dtype=float)
+    if mat.ndim != 2 or mat.shape[0] == 0:
+        raise MetricInputError(
+            f"probs must be a non-empty (persons, options) matrix, got {mat.shape}"
+        )
+    if not np.all(np.isfinite(mat)) or np.any(mat < 0):
+        raise MetricInputError("probs must be finite and non-negative")
+    w = np.ones(mat.shape[0]) if weights is None else _vector(weights, "weights")
+    if w.size != mat.shape[0]:
+        raise MetricInputError(f"length mismatch: {w.size} weights for {mat.shape[0]} persons")
+    return normalize(w @ mat, "group distribution")
+
+
+def bootstrap_ci(
+    probs: np.ndarray,
+    weights: ArrayLike | None,
+    statistic: Callable[[np.ndarray], float],
+    n_boot: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``statistic(group_distribution)``, resampling persons.
+
+    Each replicate draws persons with replacement (numpy, seeded) and recomputes the weighted
+    group distribution; replicates where the statistic cannot be computed are skipped.
+    """
+    mat = np.asarray(probs, dtype=float)
+    n = mat.shape[0]
+    w = np.ones(n) if weights is None else _vector(weights, "weights")
+    if n_boot < 1 or not 0 < level < 1:
+        raise MetricInputError(f"need n_boot >= 1 and 0 < level < 1, got {n_boot}, {level}")
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+    sums = (draws * w) @ mat
+    values = []
+    for row in sums:
+        if row.sum() <= 0:
+            continue
+        try:
+            values.append(statistic(row / row.sum()))
+        except MetricInputError:
+            continue
+    if not values:
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+class ElectionMetrics(BaseModel):
+    """Election scores for one simulated year, over the states that were simulated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    per_state: list[dict[str, float | str]]
+    """One dict per state: state, sim_share, true_share, abs_error, alignment, winner_correct."""
+    mean_abs_error: float
+    """Mean absolute error of the Democratic two-party share across states."""
+    mean_alignment: float
+    """Mean of ``1 - |p_sim - p_true|`` across states."""
+    winner_accuracy: float
+    """Share of states whose winner the simulation got right (an exact 50/50 tie counts half)."""
+    dem_ev_sim: float
+    """Electoral votes the Democrat wins in the simulation (ties split evenly)."""
+    dem_ev_true: float
+    """Electoral votes the Democrat actually won in the same states."""
+    national_sim: float
+    """Simulated national Democratic two-party share (state shares weighted by actual votes)."""
+    national_true: float
+    """Actual Democratic two-party share over the same states."""
+
+
+def _winner_credit(sim: float, true: float) -> float:
+    """1 if the simulated winner matches the actual one, 0.5 for a simulated exact tie, else 0."""
+    if sim == 0.5:
+        return 0.5
+    return float((sim > 0.5) == (true > 0.5))
+
+
+def _ev_share(share: float) -> float:
+    """Share of a state's electoral votes going to the Democrat (winner-take-all, ties split)."""
+    return 0.5 if share == 0.5 else float(share > 0.5)
+
+
+def election_metrics(sim_share: Mapping[str, float], truth: pd.DataFrame) -> ElectionMetrics:
+    """Score simulated Democratic two-party shares per state against one year's ``truth``.
+
+    ``truth`` has one row per state with columns ``state``, ``dem_share``, ``two_party_votes``
+    and ``electoral_votes`` (see :func:`personasim.truth.elections.state_truth`).
+    """
+    table = truth.set_index("state")
+    unknown = sorted(set(sim_share) - set(table.index))
+    if unknown:
+        raise MetricInputError(f"states not in the election truth: {unknown}")
+    if not sim_share:
+        raise MetricInputError("no simulated states to score")
+    rows: list[dict[str, float | str]] = []
+    for state, sim in sorted(sim_share.items()):
+        true = float(table.at[state, "dem_share"])
+        rows.append(
+            {
+                "state": state,
+                "sim_share": float(sim),
+                "true_share": true,
+                "abs_error": abs(float(sim) - true),
+                "alignment": two_party_alignment(float(sim), true),
+                "winner_correct": _winner_credit(float(sim), true),
+            }
+        )
+    frame = pd.DataFrame(rows).set_index("state")
+    votes = table.loc[frame.index, "two_party_votes"].astype(float)
+    ev = table.loc[frame.index, "electoral_votes"].astype(float)
+    return ElectionMetrics(
+        per_state=rows,
+        mean_abs_error=float(frame["abs_error"].mean()),
+        mean_alignment=float(frame["alignment"].mean()),
+        winner_accuracy=float(frame["winner_correct"].mean()),
+        dem_ev_sim=float((ev * frame["sim_share"].map(_ev_share)).sum()),
+        dem_ev_true=float((ev * frame["true_share"].map(_ev_share)).sum()),
+        national_sim=float((votes * frame["sim_share"]).sum() / votes.sum()),
+        national_true=float((votes * frame["true_share"]).sum() / votes.sum()),
+    )

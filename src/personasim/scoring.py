@@ -1,0 +1,583 @@
+"""Score simulated survey responses against ground truth.
+
+Input: a responses table (one row per person x question x tier x models, ``probs`` per
+*original* option), person weights and group columns (from the responses themselves or a persons
+table), and a truth source: ``elections``, ``opinionqa:PATH`` or ``csv:PATH``.
+
+Output (:class:`ScoreResult`): ``scores``, one row per group x question x tier x models x metric
+with the simulated and true distributions, the value, a bootstrap CI over persons and the two null
+baselines beside it (``uniform`` answers and the ``meta`` tier); a ``summary`` table (overall
+group, averaged over questions) and a generator x simulator ``cross_model`` table.
+
+Metrics per question kind: ordinal -> ``alignment`` (1 - normalized WD), ``wd`` and, when the
+question has refusal options, ``refusal_rate`` (simulated value, true value in ``truth_value``);
+nominal -> ``tv``, ``js`` and ``alignment`` (1 - TV). Elections per state -> ``dem_share``,
+``abs_error``, ``alignment`` (1 - |p_sim - p_true|), ``winner_correct``; per year overall ->
+``alignment`` (mean over states), ``mean_abs_error``, ``winner_accuracy``,
+``dem_electoral_votes``, ``national_dem_share``, ``national_abs_error``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from personasim import metrics as M
+from personasim.errors import ConfigError, DataError
+from personasim.survey.loaders import (
+    OVERALL,
+    TRUTH_COLUMNS,
+    builtin_survey,
+    load_counts_csv,
+    load_opinionqa,
+    load_survey,
+    opinionqa_truth,
+    wave_dirs,
+)
+from personasim.survey.questions import Question, Survey
+from personasim.truth import elections as E
+
+MODEL_COLUMNS = ["tier", "generator", "simulator", "estimator"]
+REQUIRED = ["person_id", "question_id", "probs", *MODEL_COLUMNS]
+SCORE_COLUMNS = [
+    "attribute",
+    "group",
+    "question_id",
+    *MODEL_COLUMNS,
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+    "sim_dist",
+    "truth_dist",
+    "truth_value",
+    "uniform",
+    "meta",
+]
+META_TIER = "meta"
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Ground truth for scoring: the survey (question definitions) and a long truth table."""
+
+    kind: Literal["elections", "distribution"]
+    """``elections`` gets election metrics; ``distribution`` gets WD/TV/JS."""
+    survey: Survey
+    """Questions the truth refers to (kinds, positions, refusals)."""
+    table: pd.DataFrame
+    """Columns :data:`personasim.survey.loaders.TRUTH_COLUMNS` (option given by text)."""
+
+
+@dataclass
+class ScoreResult:
+    """What :func:`score` returns."""
+
+    scores: pd.DataFrame
+    """One row per group x question x tier x models x metric (columns :data:`SCORE_COLUMNS`)."""
+    summary: pd.DataFrame
+    """Overall group, each metric averaged over questions, per tier and models."""
+    cross_model: pd.DataFrame
+    """Mean overall alignment, generator x simulator per tier (empty with a single pair)."""
+    notes: list[str] = field(default_factory=list)
+    """Things skipped on the way (questions without truth, unusable rows)."""
+
+
+# --------------------------------------------------------------------------- truth sources
+
+
+def _elections_truth(survey: Survey | None) -> Truth:
+    """Truth table of the built-in elections survey: votes per state and nationally."""
+    survey = survey or builtin_survey("elections")
+    parts = []
+    for q in survey.questions:
+        year = int(q.tags.get("year", "0"))
+        rows = E.election_table()
+        rows = rows[rows["year"] == E._check_year(year)]
+        dem, rep = q.options[q.index_of("dem")].text, q.options[q.index_of("rep")].text
+        for column, text in (("dem_votes", dem), ("rep_votes", rep)):
+            part = pd.DataFrame(
+                {
+                    "question_id": q.id,
+                    "attribute": np.where(rows["level"] == "state", "state", OVERALL[0]),
+                    "group": np.where(rows["level"] == "state", rows["state"], OVERALL[1]),
+                    "option": text,
+                    "weight": rows[column].astype(float),
+                }
+            )
+            parts.append(part)
+    return Truth("elections", survey, pd.concat(parts, ignore_index=True)[TRUTH_COLUMNS])
+
+
+def _opinionqa_truth(path: str, survey: Survey | None) -> Truth:
+    """Weighted OpinionQA truth from ``responses.csv`` in each wave folder below ``path``."""
+    survey = survey or load_opinionqa(path)
+    tables = [opinionqa_truth(folder, survey) for folder in wave_dirs(Path(path))]
+    return Truth("distribution", survey, pd.concat(tables, ignore_index=True))
+
+
+def _csv_truth(path: str, survey: Survey | None) -> Truth:
+    """Truth from a per-group counts CSV; the questions must come from ``survey``."""
+    if survey is None:
+        raise ConfigError(
+            "csv truth needs the survey its questions come from",
+            hint="pass --survey (e.g. opinionqa:human_resp or a survey YAML)",
+        )
+    return Truth("distribution", survey, load_counts_csv(path))
+
+
+TRUTH_SOURCES: dict[str, Callable[[str, Survey | None], Truth]] = {
+    "elections": lambda _path, survey: _elections_truth(survey),
+    "opinionqa": _opinionqa_truth,
+    "csv": _csv_truth,
+}
+
+
+def load_truth(spec: str, survey: Survey | str | None = None) -> Truth:
+    """Resolve ``elections``, ``opinionqa:PATH`` or ``csv:PATH`` into a :class:`Truth`."""
+    name, _, path = spec.partition(":")
+    if name not in TRUTH_SOURCES:
+        close = difflib.get_close_matches(name, list(TRUTH_SOURCES), n=1)
+        hint = (
+            f"did you mean {close[0]!r}?" if close else "use elections, opinionqa:PATH or csv:PATH"
+        )
+        raise ConfigError(f"unknown truth source {name!r}", hint=hint)
+    if name != "elections" and not path:
+        raise ConfigError(f"truth source {name!r} needs a path", hint=f"write {name}:PATH")
+    resolved = load_survey(survey) if isinstance(survey, str) else survey
+    return TRUTH_SOURCES[name](path, resolved)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _check_responses(responses: pd.DataFrame) -> pd.DataFrame:
+    """Check required columns; fill optional ones."""
+    missing = [c for c in REQUIRED if c not in responses.columns]
+    if missing:
+        raise DataError(f"responses lack columns {missing}", hint=f"required: {REQUIRED}")
+    out = responses.copy()
+    if "answer" not in out.columns:
+        out["answer"] = None
+    for column in MODEL_COLUMNS:
+        out[column] = out[column].fillna("").astype(str)
+    return out
+
+
+def _attach_persons(responses: pd.DataFrame, persons: pd.DataFrame | None) -> pd.DataFrame:
+    """Join person weights and attributes (``weight`` defaults to 1)."""
+    out = responses
+    if persons is not None:
+        if "person_id" not in persons.columns:
+            raise DataError("persons table lacks column 'person_id'")
+        extra = persons.drop_duplicates("person_id")
+        keep = ["person_id"] + [c for c in extra.columns if c not in out.columns]
+        out = out.merge(extra[keep], on="person_id", how="left")
+    if "weight" not in out.columns:
+        out["weight"] = 1.0
+    weight = pd.to_numeric(out["weight"], errors="coerce")
+    if weight.isna().any() or (weight < 0).any():
+        raise DataError("person weights must be non-negative numbers (some are missing or < 0)")
+    return out.assign(weight=weight.astype(float))
+
+
+def _row_probs(question: Question, probs: Any, answer: Any) -> np.ndarray | None:
+    """The row's distribution in original order: ``probs``, else one-hot of ``answer``."""
+    n = len(question.options)
+    if probs is not None and not (isinstance(probs, float) and np.isnan(probs)):
+        arr = np.asarray(list(probs), dtype=float)
+        if arr.shape != (n,):
+            raise DataError(
+                f"responses: question {question.id!r} has {n} options but probs has {arr.size}"
+            )
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+            raise DataError(f"responses: question {question.id!r} has negative or NaN probs")
+        return arr / arr.sum() if arr.sum() > 0 else None
+    if answer is None or (isinstance(answer, float) and np.isnan(answer)) or answer == "":
+        return None
+    return M.one_hot([question.index_of(str(answer))], n)[0]
+
+
+# --------------------------------------------------------------------------- per-group scoring
+
+
+def _truth_dist(question: Question, rows: pd.DataFrame) -> np.ndarray | None:
+    """Truth totals in original option order (None when the group has no mass)."""
+    out = np.zeros(len(question.options))
+    for text, weight in zip(rows["option"], rows["weight"], strict=True):
+        out[question.index_of(str(text))] += float(weight)
+    return out / out.sum() if out.sum() > 0 else None
+
+
+def _metric_fns(question: Question) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+    """The metrics that apply to a question, each ``f(sim, truth) -> value``."""
+    mask = question.refusal_mask
+    if question.kind == "ordinal":
+        pos = question.positions
+        fns: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+            "alignment": lambda p, q: M.ordinal_alignment(p, q, pos, mask),
+            "wd": lambda p, q: M.wasserstein_ordinal(p, q, pos, mask),
+        }
+    else:
+        fns = {
+            "alignment": lambda p, q: 1.0 - M.total_variation(p, q, mask),
+            "tv": lambda p, q: M.total_variation(p, q, mask),
+            "js": lambda p, q: M.jensen_shannon(p, q, mask),
+        }
+    if mask.any():
+        fns["refusal_rate"] = lambda p, q: M.refusal_rate(p, mask)
+    return fns
+
+
+def _safe(fn: Callable[[], float]) -> float:
+    """Evaluate a metric, NaN when the input cannot be scored (e.g. all refusals)."""
+    try:
+        return float(fn())
+    except M.MetricInputError:
+        return float("nan")
+
+
+def _score_group(
+    question: Question,
+    probs: np.ndarray,
+    weights: np.ndarray,
+    truth: np.ndarray,
+    n_boot: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Metric rows for one group of persons on one question."""
+    sim = M.group_distribution(probs, weights)
+    flat = M.uniform(len(question.options), question.refusal_mask)
+    rows = []
+    for name, fn in _metric_fns(question).items():
+
+        def stat(d: np.ndarray, fn: Callable = fn) -> float:
+            return fn(d, truth)
+
+        low, high = (
+            M.bootstrap_ci(probs, weights, stat, n_boot, seed=seed)
+            if n_boot
+            else (float("nan"), float("nan"))
+        )
+        truth_value = (
+            M.refusal_rate(truth, question.refusal_mask) if name == "refusal_rate" else np.nan
+        )
+        rows.append(
+            {
+                "metric": name,
+                "value": _safe(lambda: stat(sim)),
+                "ci_low": low,
+                "ci_high": high,
+                "n": len(probs),
+                "sim_dist": sim.tolist(),
+                "truth_dist": truth.tolist(),
+                "truth_value": truth_value,
+                "uniform": _safe(lambda: stat(flat)),
+            }
+        )
+    return rows
+
+
+def _groups(frame: pd.DataFrame, attribute: str, kind: str) -> dict[str, pd.DataFrame]:
+    """Split persons by an attribute column (matched case-insensitively); states normalised."""
+    if attribute == OVERALL[0]:
+        return {OVERALL[1]: frame}
+    column = next((c for c in frame.columns if str(c).casefold() == attribute.casefold()), None)
+    if column is None:
+        return {}
+    values = frame[column].dropna()
+    if kind == "elections" and attribute == "state":
+        keys = values.map(E.state_code)
+    else:
+        keys = values.astype(str)
+    return {str(k): frame.loc[idx] for k, idx in keys.groupby(keys).groups.items()}
+
+
+def _distribution_rows(
+    question: Question, cell: pd.DataFrame, truth: pd.DataFrame, kind: str, n_boot: int, seed: int
+) -> list[dict[str, Any]]:
+    """Rows for one question and one tier x models combination, every truth group present."""
+    rows = []
+    for (attribute, group), truth_rows in truth.groupby(["attribute", "group"], sort=True):
+        members = _groups(cell, str(attribute), kind).get(str(group))
+        target = _truth_dist(question, truth_rows)
+        if members is None or members.empty or target is None:
+            continue
+        mat, w = np.vstack(members["_p"].to_numpy()), members["weight"].to_numpy(float)
+        if w.sum() <= 0:
+            continue
+        for row in _score_group(question, mat, w, target, n_boot, seed):
+            rows.append({"attribute": attribute, "group": group, **row})
+    return rows
+
+
+# --------------------------------------------------------------------------- elections
+
+
+def _state_shares(
+    cell: pd.DataFrame, dem: int, rep: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per state: each person's Democratic two-party share and weight."""
+    out = {}
+    for state, members in _groups(cell, "state", "elections").items():
+        mat = np.vstack(members["_p"].to_numpy())
+        two = mat[:, dem] + mat[:, rep]
+        ok = two > 0
+        if ok.any() and members["weight"].to_numpy(float)[ok].sum() > 0:
+            out[state] = (mat[ok, dem] / two[ok], members["weight"].to_numpy(float)[ok])
+    return out
+
+
+def _boot_shares(
+    share: np.ndarray, w: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Bootstrap replicates of a weighted mean share (resampling persons)."""
+    draws = rng.multinomial(len(share), np.full(len(share), 1.0 / len(share)), size=n_boot)
+    dw = draws * w
+    total = dw.sum(axis=1)
+    return np.where(total > 0, (dw @ share) / np.where(total > 0, total, 1), np.nan)
+
+
+def _election_aggregates(s: np.ndarray, truth: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Year-level election metrics for share matrices ``s`` (replicates x states)."""
+    t = truth["dem_share"].to_numpy(float)
+    v = truth["two_party_votes"].to_numpy(float)
+    ev = truth["electoral_votes"].to_numpy(float)
+    err = np.abs(s - t)
+    win = np.where(s == 0.5, 0.5, ((s > 0.5) == (t > 0.5)).astype(float))
+    ev_share = np.where(s == 0.5, 0.5, (s > 0.5).astype(float))
+    national = (s @ v) / v.sum()
+    return {
+        "alignment": 1.0 - err.mean(axis=1),
+        "mean_abs_error": err.mean(axis=1),
+        "winner_accuracy": win.mean(axis=1),
+        "dem_electoral_votes": ev_share @ ev,
+        "national_dem_share": national,
+        "national_abs_error": np.abs(national - (t @ v) / v.sum()),
+    }
+
+
+def _ci(values: np.ndarray) -> tuple[float, float]:
+    """2.5 and 97.5 percentiles, ignoring NaN (NaN when nothing is left)."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    low, high = np.quantile(values, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def _election_rows(
+    question: Question, cell: pd.DataFrame, n_boot: int, seed: int
+) -> list[dict[str, Any]]:
+    """Per-state and per-year election rows for one question x tier x models."""
+    dem, rep = question.index_of("dem"), question.index_of("rep")
+    year = int(question.tags.get("year", "0"))
+    by_state = _state_shares(cell, dem, rep)
+    if not by_state:
+        mat = np.vstack(cell["_p"].to_numpy())
+        two = mat[:, dem] + mat[:, rep]
+        ok = two > 0
+        share, w = mat[ok, dem] / two[ok], cell["weight"].to_numpy(float)[ok]
+        return _national_rows(question, year, share, w, n_boot, seed)
+    rng = np.random.default_rng(seed)
+    truth = E.state_truth(year).set_index("state").loc[sorted(by_state)].reset_index()
+    states = list(truth["state"])
+    point = np.array([[np.average(by_state[s][0], weights=by_state[s][1]) for s in states]])
+    boots = (
+        np.column_stack([_boot_shares(*by_state[s], n_boot, rng) for s in states])
+        if n_boot
+        else np.full((0, len(states)), np.nan)
+    )
+    rows = _per_state_rows(states, truth, point[0], boots, {s: len(by_state[s][0]) for s in states})
+    flat = np.full_like(point, 0.5)
+    agg, agg_boot, agg_flat = (_election_aggregates(x, truth) for x in (point, boots, flat))
+    n_total = sum(len(by_state[s][0]) for s in states)
+    v = truth["two_party_votes"].to_numpy(float)
+    truths = {
+        "dem_electoral_votes": float(
+            truth["electoral_votes"].to_numpy(float) @ (truth["dem_share"].to_numpy() > 0.5)
+        ),
+        "national_dem_share": float(truth["dem_share"].to_numpy(float) @ v / v.sum()),
+    }
+    for name, value in agg.items():
+        low, high = _ci(agg_boot[name]) if n_boot else (np.nan, np.nan)
+        rows.append(
+            {
+                "attribute": OVERALL[0],
+                "group": OVERALL[1],
+                "metric": name,
+                "value": float(value[0]),
+                "ci_low": low,
+                "ci_high": high,
+                "n": n_total,
+                "truth_value": truths.get(name, np.nan),
+                "uniform": float(agg_flat[name][0]),
+            }
+        )
+    return [{"sim_dist": None, "truth_dist": None, **r} for r in rows]
+
+
+def _per_state_rows(
+    states: list[str], truth: pd.DataFrame, point: np.ndarray, boots: np.ndarray, n: dict[str, int]
+) -> list[dict[str, Any]]:
+    """dem_share / abs_error / alignment / winner_correct rows for each state."""
+    rows = []
+    for j, state in enumerate(states):
+        t = float(truth["dem_share"].iloc[j])
+        sims = {
+            "dem_share": lambda s: s,
+            "abs_error": lambda s, t=t: np.abs(s - t),
+            "alignment": lambda s, t=t: 1 - np.abs(s - t),
+            "winner_correct": lambda s, t=t: np.where(s == 0.5, 0.5, (s > 0.5) == (t > 0.5)),
+        }
+        for name, fn in sims.items():
+            low, high = (
+                _ci(np.asarray(fn(boots[:, j]), dtype=float)) if len(boots) else (np.nan, np.nan)
+            )
+            rows.append(
+                {
+                    "attribute": "state",
+                    "group": state,
+                    "metric": name,
+                    "value": float(fn(point[j])),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "n": n[state],
+                    "sim_dist": [float(point[j]), 1 - float(point[j])],
+                    "truth_dist": [t, 1 - t],
+                    "truth_value": t if name == "dem_share" else np.nan,
+                    "uniform": float(fn(np.float64(0.5))),
+                }
+            )
+    return rows
+
+
+def _national_rows(
+    question: Question, year: int, share: np.ndarray, w: np.ndarray, n_boot: int, seed: int
+) -> list[dict[str, Any]]:
+    """Election rows when persons carry no state: national share only."""
+    truth = E.national_share(year)
+    sim = float(np.average(share, weights=w)) if w.sum() > 0 else np.nan
+    boots = _boot_shares(share, w, n_boot, np.random.default_rng(seed)) if n_boot else np.array([])
+    fns = {
+        "national_dem_share": lambda s: s,
+        "national_abs_error": lambda s: np.abs(s - truth),
+        "alignment": lambda s: 1 - np.abs(s - truth),
+    }
+    rows = []
+    for name, fn in fns.items():
+        low, high = _ci(np.asarray(fn(boots), dtype=float))
+        rows.append(
+            {
+                "attribute": OVERALL[0],
+                "group": OVERALL[1],
+                "metric": name,
+                "value": float(fn(sim)),
+                "ci_low": low,
+                "ci_high": high,
+                "n": len(share),
+                "sim_dist": [sim, 1 - sim],
+                "truth_dist": [truth, 1 - truth],
+                "truth_value": truth if name == "national_dem_share" else np.nan,
+                "uniform": float(fn(0.5)),
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _prepare(responses: pd.DataFrame, survey: Survey, notes: list[str]) -> pd.DataFrame:
+    """Keep rows whose question the truth knows; compute each row's distribution ``_p``."""
+    known = set(survey.ids)
+    unknown = sorted(set(responses["question_id"].astype(str)) - known)
+    if unknown:
+        notes.append(f"{len(unknown)} question(s) without truth skipped: {unknown[:5]}")
+    rows = responses[responses["question_id"].astype(str).isin(known)].copy()
+    rows["_p"] = [
+        _row_probs(survey.question(str(q)), p, a)
+        for q, p, a in zip(rows["question_id"], rows["probs"], rows["answer"], strict=True)
+    ]
+    unusable = int(rows["_p"].isna().sum())
+    if unusable:
+        notes.append(f"{unusable} response row(s) without probs or a valid answer left out")
+    return rows[rows["_p"].notna()]
+
+
+def _add_meta(scores: pd.DataFrame) -> pd.DataFrame:
+    """Fill ``meta``: the same metric, group and simulator scored on the meta tier."""
+    keys = ["attribute", "group", "question_id", "simulator", "estimator", "metric"]
+    meta = scores[scores["tier"].str.casefold() == META_TIER]
+    if meta.empty:
+        return scores.assign(meta=np.nan)
+    means = meta.groupby(keys, as_index=False)["value"].mean().rename(columns={"value": "meta"})
+    return scores.drop(columns="meta", errors="ignore").merge(means, on=keys, how="left")
+
+
+def score(
+    responses: pd.DataFrame,
+    truth: Truth,
+    persons: pd.DataFrame | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> ScoreResult:
+    """Score ``responses`` against ``truth``; see the module docstring for the metrics."""
+    notes: list[str] = []
+    rows = _prepare(_attach_persons(_check_responses(responses), persons), truth.survey, notes)
+    out: list[dict[str, Any]] = []
+    by_question = dict(tuple(truth.table.groupby("question_id")))
+    for keys, cell in rows.groupby(["question_id", *MODEL_COLUMNS], sort=True):
+        question = truth.survey.question(str(keys[0]))
+        labels = dict(zip(["question_id", *MODEL_COLUMNS], keys, strict=True))
+        if truth.kind == "elections":
+            found = _election_rows(question, cell, n_boot, seed)
+        elif question.id in by_question:
+            found = _distribution_rows(
+                question, cell, by_question[question.id], truth.kind, n_boot, seed
+            )
+        else:
+            notes.append(f"no truth rows for question {question.id!r}")
+            continue
+        out.extend({**labels, **r} for r in found)
+    if not out:
+        raise DataError("nothing to score", hint="; ".join(notes) or "responses are empty")
+    scores = _add_meta(pd.DataFrame(out).assign(meta=np.nan))[SCORE_COLUMNS]
+    return ScoreResult(scores, summarize(scores), cross_model_table(scores), notes)
+
+
+def summarize(scores: pd.DataFrame) -> pd.DataFrame:
+    """Overall-group scores averaged over questions, per tier x models x metric."""
+    overall = scores[(scores["attribute"] == OVERALL[0]) & (scores["group"] == OVERALL[1])]
+    cols = ["value", "ci_low", "ci_high", "uniform", "meta"]
+    grouped = overall.groupby([*MODEL_COLUMNS, "metric"], as_index=False)
+    table = grouped[cols].mean()
+    table["questions"] = grouped["question_id"].nunique()["question_id"].to_numpy()
+    return table
+
+
+def cross_model_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean overall alignment per tier, generator (rows) x simulator (columns)."""
+    sel = scores[(scores["attribute"] == OVERALL[0]) & (scores["metric"] == "alignment")]
+    if sel["generator"].nunique() < 2 and sel["simulator"].nunique() < 2:
+        return pd.DataFrame()
+    return sel.pivot_table(
+        index=["tier", "generator"], columns="simulator", values="value", aggfunc="mean"
+    )
+
+
+def format_summary(result: ScoreResult) -> str:
+    """The printed summary: headline metrics per tier x models, then the cross-model table."""
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 3):
+        text = result.summary.to_string(index=False)
+        if not result.cross_model.empty:
+            text += "\n\nalignment, generator x simulator:\n" + result.cross_model.to_string()
+    notes = "".join(f"\nnote: {n}" for n in result.notes)
+    return text + notes

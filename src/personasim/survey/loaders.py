@@ -1,0 +1,551 @@
+"""Survey and ground-truth loaders, reachable by name through small registries.
+
+Survey sources (``load_survey(spec)``):
+
+- ``elections`` - the built-in presidential vote survey.
+- ``yaml:PATH`` / ``json:PATH`` (or a bare ``*.yaml``/``*.yml``/``*.json`` path) - personasim's
+  own format, see ``docs/surveys.md``.
+- ``context:PATH`` - the paper authors' ``context.json`` (``topic_N`` -> ``topic``/``question``,
+  ``candidates`` -> ``A``: ``{stance, name, background_info}``).
+- ``opinionqa:PATH`` - an OpinionQA ``human_resp/<wave>`` folder (``info.csv``) or a folder of
+  waves; positions come from ``option_ordinal`` and options past the ordinal ones ("Refused",
+  "Not sure") become refusals.
+- ``opinionqa-questions:PATH`` - one CSV with ``key, question, options, option_ordinal`` columns.
+
+Truth tables are long DataFrames with columns :data:`TRUTH_COLUMNS`; the overall population is
+``attribute = "overall"``, ``group = "all"``. Sources: OpinionQA ``responses.csv`` weighted by
+``WEIGHT_W<wave>`` (:func:`opinionqa_truth`) and per-group count CSVs (:func:`load_counts_csv`).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import ValidationError
+
+from personasim.errors import ConfigError, DataError
+from personasim.survey.questions import Question, Survey, letter
+
+TRUTH_COLUMNS = ["question_id", "attribute", "group", "option", "weight"]
+OVERALL = ("overall", "all")
+DEFAULT_REFUSALS = ("refused",)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    """A hint naming the closest known name, or listing them all."""
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(names)}"
+
+
+def _field(loc: tuple[Any, ...], raw: Mapping[str, Any]) -> str:
+    """Dotted field path of a pydantic error, with question ids instead of list indices."""
+    parts: list[str] = []
+    node: Any = raw
+    for step in loc:
+        if isinstance(step, int) and isinstance(node, list) and step < len(node):
+            item = node[step]
+            ident = item.get("id") if isinstance(item, dict) else None
+            parts.append(f"[{ident!r}]" if ident else f"[{step}]")
+            node = item
+        else:
+            parts.append(f".{step}" if parts else str(step))
+            node = node.get(step) if isinstance(node, dict) else None
+    return "".join(parts)
+
+
+def _survey_from_dict(raw: Any, path: Path) -> Survey:
+    """Validate a plain mapping as a :class:`Survey`, errors naming the file and field."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping with id, title, questions")
+    try:
+        return Survey.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = _field(tuple(first["loc"]), raw) or "questions"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(
+            f"{path}: field {field}: {message}", hint="see docs/surveys.md for the survey format"
+        ) from None
+
+
+def _read_text(path: Path) -> str:
+    """File contents, or a DataError naming the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read ({error})") from None
+
+
+# --------------------------------------------------------------------------- own format
+
+
+def _normalize_option(item: Any, index: int) -> Any:
+    """A bare string option becomes ``{label, text}``; a mapping gets a default label."""
+    if isinstance(item, str):
+        return {"label": letter(index), "text": item}
+    if isinstance(item, dict) and "label" not in item:
+        return {"label": letter(index), **item}
+    return item
+
+
+def _normalize_survey(raw: Any, path: Path) -> Any:
+    """Fill default option labels and the survey id (the file stem) before validation."""
+    if not isinstance(raw, dict):
+        return raw
+    out = {"id": path.stem, "source": str(path), **raw}
+    questions = out.get("questions")
+    if isinstance(questions, list):
+        fixed = []
+        for q in questions:
+            if isinstance(q, dict) and isinstance(q.get("options"), list):
+                opts = [_normalize_option(o, i) for i, o in enumerate(q["options"])]
+                q = {**q, "options": opts}
+            fixed.append(q)
+        out["questions"] = fixed
+    return out
+
+
+def _parse_problem(error: Exception) -> str:
+    """One line describing a YAML/JSON syntax error, with its line number when known."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg} (line {error.lineno})"
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1})" if mark is not None else str(problem)
+
+
+def load_survey_file(path: str | Path) -> Survey:
+    """Load personasim's own YAML or JSON survey format (see ``docs/surveys.md``)."""
+    path = Path(path)
+    text = _read_text(path)
+    try:
+        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(
+            f"{path}: not valid {path.suffix.lstrip('.')}: {_parse_problem(error)}"
+        ) from None
+    return _survey_from_dict(_normalize_survey(raw, path), path)
+
+
+def builtin_survey(name: str = "elections") -> Survey:
+    """A survey shipped with personasim (currently ``elections``)."""
+    if name not in BUILTIN_SURVEYS:
+        raise ConfigError(
+            f"unknown built-in survey {name!r}", hint=_did_you_mean(name, BUILTIN_SURVEYS)
+        )
+    ref = resources.files("personasim.survey") / "data" / f"{name}.yaml"
+    with resources.as_file(ref) as real:
+        survey = load_survey_file(real)
+    return survey.model_copy(update={"source": f"builtin:{name}"})
+
+
+BUILTIN_SURVEYS = ("elections",)
+
+
+# --------------------------------------------------------------------------- context.json
+
+
+def _context_option(label: str, body: Any, path: Path, refusals: set[str]) -> dict[str, Any]:
+    """One ``candidates`` entry of a context.json as an option mapping."""
+    if not isinstance(body, dict) or not any(body.get(k) for k in ("stance", "name")):
+        raise ConfigError(f"{path}: field candidates.{label}: needs a 'stance' or 'name'")
+    name = str(body.get("name") or "").strip()
+    stance = str(body.get("stance") or "").strip()
+    background = str(body.get("background_info") or "").strip()
+    text = name or stance
+    detail = " ".join(x for x in (background, stance if name else "") if x)
+    return {
+        "label": label,
+        "text": text,
+        "detail": detail,
+        "refusal": text.casefold() in refusals,
+    }
+
+
+def load_context_json(
+    path: str | Path,
+    kind: str = "nominal",
+    refusal_texts: Iterable[str] = DEFAULT_REFUSALS,
+    dedupe_ids: bool = False,
+) -> Survey:
+    """Load the paper authors' ``context.json`` question file as a nominal survey.
+
+    Question ids are ``question_id`` when present, else the ``topic_N`` key; the text is
+    ``question`` when present, else ``topic``. Options whose text is in ``refusal_texts``
+    (case-insensitive) are refusals. A repeated ``question_id`` is an error unless
+    ``dedupe_ids`` is True, which renames the repeat ``<id>:<topic key>``.
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not valid JSON: {error.msg} (line {error.lineno})") from None
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"{path}: expected a mapping of topic_N -> question")
+    refusals = {t.casefold() for t in refusal_texts}
+    questions: list[dict[str, Any]] = []
+    first_key: dict[str, str] = {}
+    for key, body in raw.items():
+        if not isinstance(body, dict) or not isinstance(body.get("candidates"), dict):
+            raise ConfigError(f"{path}: field {key}.candidates: missing or not a mapping")
+        text = body.get("question") or body.get("topic")
+        if not text:
+            raise ConfigError(f"{path}: field {key}.topic: missing question text")
+        options = [_context_option(lab, b, path, refusals) for lab, b in body["candidates"].items()]
+        qid = str(body.get("question_id") or key)
+        if qid in first_key:
+            if not dedupe_ids:
+                raise ConfigError(
+                    f"{path}: field {key}.question_id: {qid!r} repeats {first_key[qid]}",
+                    hint="fix the file, or pass dedupe_ids=True to suffix repeats with the topic",
+                )
+            qid = f"{qid}:{key}"
+        first_key.setdefault(qid, key)
+        tags = {"topic": str(body["topic"])} if body.get("question") and body.get("topic") else {}
+        questions.append(
+            {
+                "id": qid,
+                "text": str(text),
+                "options": options,
+                "kind": kind,
+                "source": str(path),
+                "tags": tags,
+            }
+        )
+    survey = {
+        "id": path.parent.name or path.stem,
+        "title": path.parent.name,
+        "questions": questions,
+        "source": str(path),
+    }
+    return _survey_from_dict(survey, path)
+
+
+# --------------------------------------------------------------------------- OpinionQA
+
+
+def _literal(value: Any, path: Path, field: str) -> Any:
+    """Parse a Python/JSON literal cell such as ``"['A', 'B']"``."""
+    if not isinstance(value, str):
+        raise DataError(f"{path}: field {field}: expected a list literal, got {value!r}")
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise DataError(f"{path}: field {field}: cannot parse {value[:60]!r}") from None
+
+
+def _codes(mapping: Any, texts: list[str]) -> dict[str, str]:
+    """Map option text -> Pew answer code (``'1'``, ``'99'``) from an ``option_mapping`` dict."""
+    if not isinstance(mapping, dict):
+        return {}
+    out = {}
+    for code, text in mapping.items():
+        number = float(code)
+        out[str(text)] = str(int(number)) if number.is_integer() else str(code)
+    return {t: out[t] for t in texts if t in out}
+
+
+def _opinionqa_question(row: Mapping[str, Any], path: Path, wave: str) -> dict[str, Any]:
+    """One ``info.csv`` row as a question mapping.
+
+    Options past the ``option_ordinal`` list ("Refused", "Not sure") are refusals; a question
+    whose positions are all equal is OpinionQA's way of saying "unordered" and becomes nominal.
+    """
+    key = str(row["key"])
+    refs_col = "references" if "references" in row else "options"
+    texts = [str(t) for t in _literal(row[refs_col], path, f"{key}.{refs_col}")]
+    ordinal = [float(x) for x in _literal(row["option_ordinal"], path, f"{key}.option_ordinal")]
+    if len(ordinal) > len(texts):
+        raise DataError(f"{path}: field {key}.option_ordinal: more positions than options")
+    mapping = row.get("option_mapping")
+    has_map = isinstance(mapping, str) and mapping.strip()
+    codes = _codes(_literal(mapping, path, f"{key}.option_mapping"), texts) if has_map else {}
+    # OpinionQA marks unordered questions by giving every option the same position
+    kind = "ordinal" if len(set(ordinal)) > 1 else "nominal"
+    options = []
+    for i, text in enumerate(texts):
+        substantive = i < len(ordinal)
+        position = ordinal[i] if substantive and kind == "ordinal" else None
+        options.append(
+            {
+                "label": letter(i),
+                "text": text,
+                "code": codes.get(text),
+                "position": position,
+                "refusal": not substantive,
+            }
+        )
+    return {
+        "id": key,
+        "text": str(row["question"]),
+        "options": options,
+        "kind": kind,
+        "source": str(path),
+        "tags": {"wave": wave} if wave else {},
+    }
+
+
+def _wave_of(folder: Path) -> str:
+    """``W26`` from ``American_Trends_Panel_W26`` (empty when the name has no wave)."""
+    match = re.search(r"_W(\d+)$", folder.name)
+    return f"W{match.group(1)}" if match else ""
+
+
+def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
+    """``pandas.read_csv`` with one-line errors naming the file."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{path}: cannot parse CSV ({first})") from None
+
+
+def _questions_csv(path: Path, wave: str) -> list[dict[str, Any]]:
+    """Question mappings from an ``info.csv``-like file."""
+    frame = _read_csv(path)
+    needed = {"key", "question", "option_ordinal"}
+    missing = sorted(needed - set(frame.columns))
+    if missing or not {"references", "options"} & set(frame.columns):
+        raise DataError(f"{path}: missing columns {missing or ['references']}")
+    rows = frame.drop_duplicates("key").to_dict("records")
+    return [_opinionqa_question(r, path, wave or str(r.get("wave", "") or "")) for r in rows]
+
+
+def wave_dirs(path: Path) -> list[Path]:
+    """``path`` itself when it holds ``info.csv``, else its subfolders that do."""
+    if (path / "info.csv").is_file():
+        return [path]
+    found = sorted(p for p in path.glob("*") if (p / "info.csv").is_file()) if path.is_dir() else []
+    if not found:
+        raise DataError(
+            f"{path}: no info.csv here or in its subfolders",
+            hint="point at human_resp/<wave> or at human_resp",
+        )
+    return found
+
+
+def load_opinionqa(path: str | Path) -> Survey:
+    """Questions of one OpinionQA wave folder (``info.csv``) or of every wave below ``path``."""
+    path = Path(path)
+    questions: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for folder in wave_dirs(path):
+        for q in _questions_csv(folder / "info.csv", _wave_of(folder)):
+            if q["id"] not in seen:
+                seen.add(q["id"])
+                questions.append(q)
+    survey = {
+        "id": path.name,
+        "title": f"OpinionQA {path.name}",
+        "questions": questions,
+        "source": str(path),
+    }
+    return _survey_from_dict(survey, path)
+
+
+def load_opinionqa_questions(path: str | Path) -> Survey:
+    """Questions from one CSV with ``key, question, options|references, option_ordinal``."""
+    path = Path(path)
+    survey = {
+        "id": path.stem,
+        "title": path.stem,
+        "questions": _questions_csv(path, ""),
+        "source": str(path),
+    }
+    return _survey_from_dict(survey, path)
+
+
+def opinionqa_attributes(folder: str | Path) -> list[str]:
+    """Demographic attribute names listed in a wave's ``metadata.csv`` (e.g. ``AGE``)."""
+    path = Path(folder) / "metadata.csv"
+    frame = _read_csv(path)
+    if "key" not in frame.columns:
+        raise DataError(f"{path}: missing column 'key'")
+    return [str(k) for k in frame["key"]]
+
+
+def _answer_index(question: Question, values: pd.Series, path: Path) -> pd.Series:
+    """Option text for each answer cell (text or Pew code), NaN kept for 'not asked'."""
+    lookup: dict[str, str] = {}
+    for o in question.options:
+        lookup[o.text.casefold()] = o.text
+        if o.code is not None:
+            lookup[o.code] = o.text
+
+    def norm(v: Any) -> str:
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v).strip().casefold() if isinstance(v, str) else str(v)
+
+    given = values.dropna()
+    mapped = given.map(lambda v: lookup.get(norm(v), lookup.get(str(v).strip())))
+    bad = sorted({str(v) for v in given[mapped.isna()]})
+    if bad:
+        raise DataError(
+            f"{path}: field {question.id}: answers not among the options: {bad[:3]}",
+            hint=f"options are {question.texts}",
+        )
+    return mapped
+
+
+def opinionqa_truth(folder: str | Path, survey: Survey | None = None) -> pd.DataFrame:
+    """Weighted human answer distributions of one wave from ``responses.csv``.
+
+    ``responses.csv`` holds one row per respondent: a column per question key (answer text or
+    Pew code; empty when not asked), demographic columns named as in ``metadata.csv`` and the
+    weight column ``WEIGHT_W<wave>``. Returns a truth table (:data:`TRUTH_COLUMNS`) with the
+    overall population and every demographic group present.
+    """
+    folder = Path(folder)
+    path = folder / "responses.csv"
+    if not path.is_file():
+        raise DataError(
+            f"{path}: OpinionQA responses.csv is missing (individual answers are needed for "
+            "weighted distributions)",
+            hint="use csv:PATH with per-group counts (opinionqa_group_counts_unweighted.csv.gz)",
+        )
+    survey = survey or load_opinionqa(folder)
+    frame = _read_csv(path, low_memory=False)
+    wave = _wave_of(folder)
+    weight_col = f"WEIGHT_{wave}" if wave else ""
+    if weight_col not in frame.columns:
+        raise DataError(f"{path}: weight column {weight_col or 'WEIGHT_W<wave>'} is missing")
+    weights = pd.to_numeric(frame[weight_col], errors="coerce")
+    if weights.isna().any() or (weights < 0).any():
+        raise DataError(f"{path}: field {weight_col}: weights must be non-negative numbers")
+    meta = folder / "metadata.csv"
+    attrs = [a for a in (opinionqa_attributes(folder) if meta.is_file() else []) if a in frame]
+    parts = []
+    for q in survey.questions:
+        if q.id in frame.columns:
+            parts.append(_weighted_counts(q, frame, weights, attrs, path))
+    if not parts:
+        raise DataError(f"{path}: no column matches a question key of {folder / 'info.csv'}")
+    return pd.concat(parts, ignore_index=True)
+
+
+def _weighted_counts(
+    question: Question, frame: pd.DataFrame, weights: pd.Series, attrs: list[str], path: Path
+) -> pd.DataFrame:
+    """Weighted option totals of one question, overall and per demographic group."""
+    answers = _answer_index(question, frame[question.id], path)
+    data = pd.DataFrame({"option": answers, "weight": weights.loc[answers.index]})
+    data = pd.concat([data, frame.loc[answers.index, attrs].astype(str)], axis=1)
+    out = [
+        data.groupby("option", as_index=False)["weight"]
+        .sum()
+        .assign(attribute=OVERALL[0], group=OVERALL[1])
+    ]
+    for attr in attrs:
+        sums = data.groupby([attr, "option"], as_index=False)["weight"].sum()
+        out.append(sums.rename(columns={attr: "group"}).assign(attribute=attr))
+    result = pd.concat(out, ignore_index=True).assign(question_id=question.id)
+    return result[TRUTH_COLUMNS]
+
+
+# --------------------------------------------------------------------------- counts CSV
+
+
+def load_counts_csv(path: str | Path) -> pd.DataFrame:
+    """Per-group answer counts -> a truth table (:data:`TRUTH_COLUMNS`).
+
+    Required columns: a question column (``question_id`` or ``key``), ``option`` and a count
+    column (``count`` or ``weight``); optional ``attribute`` and ``group`` (absent = overall).
+    Gzipped files are read transparently.
+    """
+    path = Path(path)
+    frame = _read_csv(path, dtype={"group": str, "attribute": str})
+    rename = {"key": "question_id", "count": "weight"}
+    frame = frame.rename(columns={k: v for k, v in rename.items() if v not in frame.columns})
+    missing = sorted({"question_id", "option", "weight"} - set(frame.columns))
+    if missing:
+        raise DataError(
+            f"{path}: missing columns {missing}",
+            hint="need question_id (or key), option, count (or weight); attribute, group optional",
+        )
+    if "attribute" not in frame.columns:
+        frame["attribute"], frame["group"] = OVERALL
+    elif "group" not in frame.columns:
+        raise DataError(f"{path}: has 'attribute' but no 'group' column")
+    weight = pd.to_numeric(frame["weight"], errors="coerce")
+    if weight.isna().any() or (weight < 0).any():
+        raise DataError(f"{path}: field count: values must be non-negative numbers")
+    frame = frame.assign(weight=weight.astype(float), option=frame["option"].astype(str))
+    return frame[TRUTH_COLUMNS].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- registries
+
+
+def _looks_like_context(path: Path) -> bool:
+    """True when a JSON file is the authors' ``topic_N`` format rather than ours."""
+    try:
+        raw = json.loads(_read_text(path))
+    except json.JSONDecodeError:
+        return False
+    return (
+        isinstance(raw, dict) and "questions" not in raw and any(k.startswith("topic") for k in raw)
+    )
+
+
+SURVEY_SOURCES: dict[str, Callable[[str], Survey]] = {
+    "elections": lambda _arg: builtin_survey("elections"),
+    "yaml": load_survey_file,
+    "json": load_survey_file,
+    "context": load_context_json,
+    "opinionqa": load_opinionqa,
+    "opinionqa-questions": load_opinionqa_questions,
+}
+
+
+def _split(spec: str) -> tuple[str, str]:
+    """``name:path`` -> (name, path); a Windows drive letter is not a name."""
+    name, sep, arg = spec.partition(":")
+    if sep and len(name) > 1:
+        return name.strip(), arg
+    return "", spec
+
+
+def load_survey(spec: str) -> Survey:
+    """Load a survey from ``elections``, ``NAME:PATH`` or a bare file path."""
+    name, arg = _split(spec)
+    if not name and spec in SURVEY_SOURCES and spec in BUILTIN_SURVEYS:
+        return builtin_survey(spec)
+    if name:
+        if name not in SURVEY_SOURCES:
+            raise ConfigError(
+                f"unknown survey source {name!r}", hint=_did_you_mean(name, SURVEY_SOURCES)
+            )
+        return SURVEY_SOURCES[name](arg)
+    path = Path(arg)
+    if path.is_dir():
+        return load_opinionqa(path)
+    if path.suffix.lower() in {".yaml", ".yml"}:
+        return load_survey_file(path)
+    if path.suffix.lower() == ".json":
+        return load_context_json(path) if _looks_like_context(path) else load_survey_file(path)
+    if not path.exists():
+        known = list(SURVEY_SOURCES) + [str(p) for p in BUILTIN_SURVEYS]
+        raise ConfigError(
+            f"no survey {spec!r}: not a built-in and no such file", hint=_did_you_mean(spec, known)
+        )
+    raise ConfigError(
+        f"{path}: unknown survey file type", hint="use .yaml, .yml, .json or NAME:PATH"
+    )

@@ -1,0 +1,1 @@
+"""Ground truth: packaged election results and OpinionQA human answer distributions."""
