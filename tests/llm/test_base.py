@@ -76,7 +76,8 @@ def test_finish_generation_validates_json_and_reports_truncation() -> None:
     violation = finish_generation(request, '{"age": 300}', "stop")
     assert not violation.ok and "schema violation at age" in violation.error
     truncated = finish_generation(request, '{"age": 3', "length")
-    assert truncated.truncated and not truncated.ok and "truncated at max_tokens=10" in truncated.error
+    assert truncated.truncated and not truncated.ok
+    assert "truncated at max_tokens=10" in truncated.error
     assert truncated.value is None
 
 

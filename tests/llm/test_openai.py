@@ -21,7 +21,6 @@ import pytest
 from personasim.errors import BackendError, EndpointUnreachable
 from personasim.llm import Cache, ChoiceRequest, GenerateRequest, Message, get_backend
 from personasim.llm.llamacpp import LlamaCppBackend
-
 from personasim.llm.local_server import free_port
 
 pytestmark = pytest.mark.slow
@@ -135,12 +134,18 @@ def test_unreachable_endpoint_is_one_clear_error() -> None:
     assert url in error.value.one_line() and "start the server" in error.value.one_line()
 
 
-def test_unknown_model_is_reported(llama_server: str) -> None:
-    """llama-cpp-python's server serves any model name; a 404 from an endpoint is fatal."""
-    proxy_status = 404
-    with FaultInjectingProxy(llama_server, failures=10**6, status=proxy_status) as url:
-        with pytest.raises(BackendError, match="HTTP 404"):
-            backend(url).generate([GenerateRequest(messages=(Message(role="user", content="x"),))])
+def test_not_found_stops_the_run(llama_server: str) -> None:
+    """A 404 (unknown model or path) is fatal: no other request of the run would succeed.
+
+    llama-cpp-python's server answers any model name, so the 404 comes from the proxy.
+    """
+    request = GenerateRequest(messages=(Message(role="user", content="x"),))
+    with (
+        FaultInjectingProxy(llama_server, failures=10**6, status=404) as url,
+        pytest.raises(BackendError, match="HTTP 404") as error,
+    ):
+        backend(url).generate([request])
+    assert "check the model name" in error.value.one_line()
 
 
 @pytest.mark.parametrize("status", [503, 429])

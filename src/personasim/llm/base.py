@@ -302,7 +302,7 @@ class Backend(abc.ABC):
     def _run_choices(self, requests: list[ChoiceRequest]) -> list[ChoiceResult]:
         """Backend-specific label scoring of a batch of requests."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook: most backends hold nothing to free)
         """Release the model or client; the backend is unusable afterwards."""
 
 

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS results (
 
 
 def default_cache_path() -> Path:
-    """``$PERSONASIM_CACHE`` when set, else ``.personasim/cache.sqlite`` under the current folder."""
+    """``$PERSONASIM_CACHE`` when set, else ``.personasim/cache.sqlite`` in the current folder."""
     env = os.environ.get("PERSONASIM_CACHE")
     return Path(env) if env else Path(".personasim") / "cache.sqlite"
 

@@ -161,7 +161,9 @@ def _read_schema(path: str) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"cannot read schema file {path}: {error.strerror}") from error
     except json.JSONDecodeError as error:
-        raise ConfigError(f"schema file {path} is not JSON: {error.msg} (line {error.lineno})")
+        raise ConfigError(
+            f"schema file {path} is not JSON: {error.msg} (line {error.lineno})"
+        ) from error
     if not isinstance(schema, dict):
         raise ConfigError(f"schema file {path} must hold a JSON object")
     return schema
