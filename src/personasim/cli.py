@@ -27,6 +27,7 @@ def cli() -> None:
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("personasim.llm.cli", "smoke_command"),
     ("personasim.llm.cli", "llm_group"),
+    ("personasim.census.cli", "population_group"),
     ("personasim.survey.cli", "score_command"),
 )
 
