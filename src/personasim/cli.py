@@ -29,6 +29,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("personasim.llm.cli", "llm_group"),
     ("personasim.census.cli", "population_group"),
     ("personasim.survey.cli", "score_command"),
+    ("personasim.survey.cli", "simulate_command"),
 )
 
 

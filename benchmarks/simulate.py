@@ -1,0 +1,192 @@
+"""Seconds per simulated answer on the embedded model: the paper's method vs personasim's.
+
+- paper: question-major (one question for every persona, then the next question), free
+  generation of a reply (the authors' temperature 0.95; ``--max-tokens`` caps the reply, the
+  authors allowed 512), parsed as ``Answer: X``. Consecutive requests share only the instructions
+  (as with the authors' vLLM prefix caching), never a persona.
+- ours: persona-major ``choice_logprobs`` (one forward pass over the prompt + ``Answer:``, the
+  persona prefix reused from the KV cache across that persona's questions).
+
+Both run without the LLM cache (``cache=None``): every figure is a real model call. Prints seconds
+per answer, the ratio (goal: ours <= 1/10 of the paper's), the prompt tokens reused from the KV
+cache, the tokens evaluated per answer, and how often the paper's replies fail to parse: strictly
+(personasim's parser) and with the authors' rule (the first character after ``answer:``, or of the
+whole reply when it has no ``answer:``; "A person like me..." counts as A).
+
+Run: ``.venv/bin/python benchmarks/simulate.py [--personas 20] [--questions 10] [--max-tokens 32]
+[--attributes age,sex,race,state,...]`` (more attributes = longer personas).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from personasim.llm import GenerateRequest, get_backend
+from personasim.llm.base import Backend, BackendStats
+from personasim.personas.meta import meta_personas
+from personasim.survey.loaders import builtin_survey, load_context_json
+from personasim.survey.questions import Question, Survey, letter
+from personasim.survey.simulate import SimulateOptions, build_messages, parse_answer, simulate
+
+TOPICS = Path(__file__).resolve().parents[2] / "shared/data/opinionqa/authors_simulation_questions"
+TOPIC_FILES = ("Climate", "Technology", "Education", "Customer", "Entertainment")
+STATES = ["CA", "TX", "FL", "NY", "PA", "OH", "GA", "MI", "AZ", "WI"]
+EXTRA = {
+    "education": ["Less than HS", "HS Graduate", "Some College", "Bachelor's", "Graduate Degree"],
+    "employment_status": ["Employed", "Unemployed", "Not in Labor Force"],
+    "marital_status": ["Married", "Widowed", "Divorced", "Separated", "Never Married"],
+    "income": [0, 18000, 42000, 67000, 120000],
+    "household_language": ["English", "Spanish", "Other"],
+    "veteran_status": ["Veteran", "Non-veteran"],
+    "health_insurance": ["Private", "Public", "None"],
+    "citizenship": ["Born in the U.S.", "U.S. citizen by naturalization", "Not a citizen"],
+}
+RACES = ["White", "Black or African American", "Asian", "Some Other Race", "Two or More Races"]
+
+
+def make_personas(n: int, attributes: list[str], seed: int = 0) -> pd.DataFrame:
+    """``n`` census-only personas with varied attributes (seeded)."""
+    rng = np.random.default_rng(seed)
+    population = pd.DataFrame(
+        {
+            "person_id": np.arange(n),
+            "state": rng.choice(STATES, n),
+            "weight": 1.0,
+            "age": rng.integers(18, 90, n),
+            "sex": rng.choice(["Male", "Female"], n),
+            "race": rng.choice(RACES, n, p=[0.6, 0.13, 0.07, 0.1, 0.1]),
+            **{name: rng.choice(values, n) for name, values in EXTRA.items()},
+        }
+    )
+    return meta_personas(population, attributes)
+
+
+def make_survey(count: int) -> Survey:
+    """The elections questions, then the authors' topic questions (when ../shared is present)."""
+    questions: list[Question] = list(builtin_survey("elections").questions)
+    for name in TOPIC_FILES:
+        path = TOPICS / name / "context.json"
+        if len(questions) >= count or not path.is_file():
+            continue
+        loaded = load_context_json(path, dedupe_ids=True).questions
+        questions += [q.model_copy(update={"id": f"{name}:{q.id}"}) for q in loaded]
+    if len(questions) < count:
+        print(f"note: only {len(questions)} questions available ({TOPICS} absent?)")
+    return Survey(id="bench", questions=tuple(questions[:count]))
+
+
+def paper_method(
+    backend: Backend, personas: pd.DataFrame, survey: Survey, max_tokens: int
+) -> tuple[float, list[tuple[str, list[str]]], float]:
+    """Question-major free generation -> wall seconds, (reply, letters) pairs, mean reply tokens."""
+    replies: list[tuple[str, list[str]]] = []
+    tokens = []
+    started = time.perf_counter()
+    for k, question in enumerate(survey.questions):
+        letters = [letter(i) for i in range(len(question.options))]
+        requests = [
+            GenerateRequest(
+                messages=build_messages(text, question),
+                temperature=0.95,
+                max_tokens=max_tokens,
+                seed=1000 * k + i,
+            )
+            for i, text in enumerate(personas["text"])
+        ]
+        for result in backend.generate(requests, progress=False):
+            replies.append((result.text, letters))
+            tokens.append(result.completion_tokens)
+    return time.perf_counter() - started, replies, float(np.mean(tokens))
+
+
+def authors_rule(reply: str) -> str:
+    """The authors' parse: first character after ``answer:``, else of the whole reply."""
+    parts = reply.lower().split("answer:")
+    decision = parts[1].strip() if len(parts) > 1 else reply.strip()
+    return decision[0].upper() if decision else ""
+
+
+def parse_rates(replies: list[tuple[str, list[str]]]) -> tuple[float, float, float]:
+    """Failure rates: strict ``Answer: X``; the authors' rule; and replies the authors' rule
+    counts as an option although they hold no strict answer."""
+    strict = [parse_answer(text, letters) for text, letters in replies]
+    authors = [authors_rule(text) in letters for text, letters in replies]
+    n = len(replies)
+    forced = sum(a and s is None for a, s in zip(authors, strict, strict=True))
+    return sum(s is None for s in strict) / n, authors.count(False) / n, forced / n
+
+
+def evaluated(stats: BackendStats, answers: int) -> str:
+    """Prompt tokens evaluated per answer and the share reused from the KV cache."""
+    fresh = (stats.prompt_tokens - stats.reused_prompt_tokens) / answers
+    return (
+        f"{fresh:.0f} prompt tokens evaluated/answer "
+        f"({stats.reused_prompt_tokens / max(stats.prompt_tokens, 1):.0%} reused)"
+    )
+
+
+def main() -> None:
+    """Run both methods and print the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--personas", type=int, default=20)
+    parser.add_argument("--questions", type=int, default=10)
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=32,
+        help="reply cap of the paper's method (the authors used 512)",
+    )
+    parser.add_argument(
+        "--attributes",
+        default="age,sex,race,state",
+        help="persona attributes; more = longer personas (also: " + ",".join(EXTRA) + ")",
+    )
+    args = parser.parse_args()
+    attributes = [a.strip() for a in args.attributes.split(",") if a.strip()]
+    personas, survey = make_personas(args.personas, attributes), make_survey(args.questions)
+    answers = len(personas) * len(survey.questions)
+    backend = get_backend("llamacpp", cache=None)
+    print(
+        f"{len(personas)} personas x {len(survey.questions)} questions = {answers} answers, "
+        f"model {Path(getattr(backend, 'model_path', '?')).name}, no cache"
+    )
+
+    print(f"persona attributes: {','.join(attributes)}")
+
+    backend.stats = BackendStats()
+    paper_s, replies, reply_tokens = paper_method(backend, personas, survey, args.max_tokens)
+    paper_tokens = evaluated(backend.stats, answers)
+    strict_fail, authors_fail, forced = parse_rates(replies)
+
+    backend.stats = BackendStats()
+    started = time.perf_counter()
+    report = simulate(personas, survey, backend, SimulateOptions())
+    ours_s = time.perf_counter() - started
+    ours_tokens = evaluated(backend.stats, answers)
+
+    paper_per, ours_per = paper_s / answers, ours_s / answers
+    print(
+        f"paper (question-major, generate <= {args.max_tokens} tok, parse): "
+        f"{paper_per:.4f} s/answer; {paper_tokens}; {reply_tokens:.1f} reply tokens/answer"
+    )
+    print(
+        f"ours  (persona-major, logprobs): {ours_per:.4f} s/answer; {ours_tokens}; "
+        f"mean valid_mass {report.mean_valid_mass:.3f}"
+    )
+    verdict = "met" if ours_per <= paper_per / 10 else "NOT met"
+    print(f"ratio ours/paper per answer: {ours_per / paper_per:.3f} (goal <= 0.100: {verdict})")
+    print(
+        f"paper-method parse failures: strict 'Answer: X' {strict_fail:.1%}; authors' rule "
+        f"{authors_fail:.1%}; replies the authors' rule turns into an option without a strict "
+        f"answer: {forced:.1%}"
+    )
+    backend.close()
+
+
+if __name__ == "__main__":
+    main()

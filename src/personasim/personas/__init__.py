@@ -1,0 +1,1 @@
+"""Personas: text descriptions of people that a simulator answers as (tiers, generators)."""
