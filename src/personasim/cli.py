@@ -28,6 +28,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("personasim.llm.cli", "smoke_command"),
     ("personasim.llm.cli", "llm_group"),
     ("personasim.census.cli", "population_group"),
+    ("personasim.personas.cli", "personas_command"),
     ("personasim.survey.cli", "score_command"),
     ("personasim.survey.cli", "simulate_command"),
 )

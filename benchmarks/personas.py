@@ -1,0 +1,55 @@
+"""Persona generation on the embedded model: personas per minute and validity per tier.
+
+Generates every LLM tier for a few census-sampled persons with a fresh, empty cache (every reply
+is a real model call) and prints, per tier: rows, wall seconds, personas per minute, first-attempt
+and final validity, persons with a rewritten meta attribute, and the PERSONA tier's rejected share.
+Run: ``.venv/bin/python benchmarks/personas.py [--persons 5] [--state VT] [--string-length 40]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from personasim.census import sample_population
+from personasim.llm import Cache, get_backend
+from personasim.personas.generate import generate_personas, summarize
+from personasim.personas.schema import LLM_TIERS
+
+
+def main() -> None:
+    """Run the benchmark and print one line per tier."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=5)
+    parser.add_argument("--state", default="VT")
+    parser.add_argument("--string-length", type=int, default=40)
+    parser.add_argument("--description-length", type=int, default=300)
+    args = parser.parse_args()
+    population = sample_population(states=[args.state], per_state=args.persons, seed=11)
+    with tempfile.TemporaryDirectory() as folder:
+        backend = get_backend("llamacpp", cache=Cache(Path(folder) / "cache.sqlite"))
+        print(f"model {backend.model_identity[:23]}  persons {len(population)}  "
+              f"string_length {args.string_length}")
+        print(f"{'tier':<12} {'rows':>4} {'seconds':>8} {'per_min':>8} {'valid@1':>8} "
+              f"{'valid':>7} {'contradict':>10} {'rejected':>9}")
+        total_rows, total_seconds = 0, 0.0
+        for tier in LLM_TIERS:
+            started = time.perf_counter()
+            table = generate_personas(population, tiers=[tier], backend=backend,
+                                      string_length=args.string_length,
+                                      description_length=args.description_length)
+            seconds = time.perf_counter() - started
+            row = summarize(table).iloc[0]
+            rejected = "-" if row.checks == 0 else f"{row.rejected_share:.1%}"
+            print(f"{tier:<12} {row.rows:>4} {seconds:>8.1f} {60 * row.rows / seconds:>8.1f} "
+                  f"{row.first_valid:>8.1%} {row.valid:>7.1%} {row.with_contradictions:>10} "
+                  f"{rejected:>9}")
+            total_rows, total_seconds = total_rows + int(row.rows), total_seconds + seconds
+        print(f"{'all':<12} {total_rows:>4} {total_seconds:>8.1f} "
+              f"{60 * total_rows / total_seconds:>8.1f}   model calls {backend.stats.model_calls}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,695 @@
+"""Generate persona tiers for a population: one row per person x tier x generator.
+
+Tiers (Li et al. 2025, Section 2.1; Castricato et al. 2024, Section 3.1):
+
+* ``meta``: census attributes only, no LLM (:mod:`personasim.personas.meta`).
+* ``objective`` / ``subjective``: the LLM fills the tabular template given the meta persona,
+  constrained to the JSON schema of :mod:`personasim.personas.schema`.
+* ``descriptive``: a bounded narrative (JSON with one ``description`` string).
+* ``persona``: PERSONA style: census attributes + procedural Big Five and trait lists + LLM-filled
+  open attributes; an LLM consistency check (``consistent`` / ``inconsistent``) rejects a
+  profile, whose procedural part is then redrawn with a new seed, at most ``max_resamples`` times.
+
+Every reply is validated; an invalid one is re-asked with the error appended (``max_attempts`` in
+all) and, if still invalid, kept with ``valid=False`` and its raw text. Meta attributes the LLM
+writes are compared with the census and then pinned to the census value; the rewrites are counted
+in ``contradictions``. ``fields`` holds the final values and ``census`` the census values of the
+same keys, so imputation drift per attribute is measurable (:func:`attribute_drift`).
+
+Rows already in the output file are not generated again; the file is rewritten atomically (temp
+file + rename) after each tier, and the LLM cache answers repeated requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from personasim.errors import ConfigError, DataError
+from personasim.llm import GenerateRequest, GenerateResult, Message
+from personasim.llm.base import Backend
+from personasim.personas import prompts as P
+from personasim.personas import schema as S
+from personasim.personas.meta import (
+    DEFAULT_ATTRIBUTES,
+    META_GENERATOR,
+    attribute_label,
+    meta_persona_text,
+)
+from personasim.personas.procedural import BigFiveSpec, big_five_text, procedural_traits
+
+KEY = ["person_id", "tier", "generator"]
+#: Columns of a personas table before the population's own columns.
+OUTPUT_COLUMNS = [
+    *KEY, "fields", "census", "text", "raw", "valid", "first_valid", "attempts",
+    "finish_reason", "error", "contradictions", "n_contradictions", "checks", "rejections",
+    "prompt_sha", "seed", "seconds",
+]  # fmt: skip
+CHECK_CHOICES = ("consistent", "inconsistent")
+DEFAULT_MAX_TOKENS = {"objective": 450, "subjective": 900, "descriptive": 300, "persona": 250}
+
+
+class PersonaOptions(BaseModel):
+    """Options of :func:`generate_personas`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tiers: tuple[str, ...] = S.TIERS
+    """Tiers to generate, in order."""
+    meta_attributes: tuple[str, ...] = DEFAULT_ATTRIBUTES
+    """Census attributes of the meta persona (given to the LLM, pinned in its output)."""
+    seed: int = 0
+    """Base seed of sampling and of the procedural draws."""
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    """Sampling temperature of generation (the consistency check is always greedy)."""
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    """Tries per reply: the first one plus repairs with the validation error appended."""
+    max_resamples: int = Field(default=2, ge=0, le=10)
+    """PERSONA tier: new procedural draws after a profile is judged inconsistent."""
+    string_length: int = Field(default=S.DEFAULT_STRING_LENGTH, ge=10, le=400)
+    """``maxLength`` of the open text fields."""
+    description_length: int = Field(default=S.DEFAULT_DESCRIPTION_LENGTH, ge=40, le=4000)
+    """``maxLength`` of the descriptive narrative."""
+    max_tokens: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_MAX_TOKENS))
+    """Token budget per reply, by tier (missing tiers take the defaults)."""
+    big_five: BigFiveSpec = BigFiveSpec()
+    """Assumed distribution of the procedural Big Five scores."""
+
+    @field_validator("tiers")
+    @classmethod
+    def _known_tiers(cls, tiers: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in tiers if t not in S.TIERS]
+        if unknown:
+            raise ValueError(f"unknown tier {unknown[0]!r}; tiers: {', '.join(S.TIERS)}")
+        return tuple(dict.fromkeys(tiers))
+
+    def tokens(self, tier: str) -> int:
+        """The token budget of one reply of ``tier``."""
+        return self.max_tokens.get(tier, DEFAULT_MAX_TOKENS[tier])
+
+
+def persona_options(**values: Any) -> PersonaOptions:
+    """:class:`PersonaOptions` with validation errors as one-line :class:`ConfigError`."""
+    try:
+        return PersonaOptions(**values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "options"
+        raise ConfigError(f"invalid persona option {where!r}: {first['msg']}",
+                          hint="see `personasim personas --help`") from None  # fmt: skip
+
+
+# --------------------------------------------------------------------------- model calls
+
+
+@dataclass
+class Job:
+    """One reply to obtain: the first-attempt messages and the constraint."""
+
+    messages: tuple[Message, ...]
+    max_tokens: int
+    seed: int
+    schema: dict[str, Any] | None = None
+    choices: tuple[str, ...] | None = None
+    validate: Callable[[Any], str | None] | None = None
+
+
+@dataclass
+class Outcome:
+    """What came back for a :class:`Job` after all attempts."""
+
+    sha: str
+    value: Any = None
+    raw: str = ""
+    ok: bool = False
+    first_ok: bool = False
+    attempts: int = 0
+    finish_reason: str = ""
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def stable_seed(*parts: Any) -> int:
+    """A 31-bit seed derived from ``parts`` (stable across runs and platforms)."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def _request(job: Job, messages: tuple[Message, ...], attempt: int,
+             temperature: float) -> GenerateRequest:
+    """The request of one attempt (a new seed per attempt)."""
+    return GenerateRequest(messages=messages, json_schema=job.schema, choices=job.choices,
+                           max_tokens=job.max_tokens, temperature=temperature,
+                           seed=(job.seed + attempt - 1) & 0x7FFFFFFF)  # fmt: skip
+
+
+def _apportion(seconds: float, results: Sequence[GenerateResult]) -> list[float]:
+    """Split a batch's wall time over its results by generated tokens."""
+    weights = [r.completion_tokens + 1 for r in results]
+    total = sum(weights) or 1
+    return [seconds * w / total for w in weights]
+
+
+def _record(outcome: Outcome, job: Job, result: GenerateResult, attempt: int) -> bool:
+    """Store one attempt's result; True when it is accepted."""
+    error = result.error if not result.ok else (job.validate(result.value) if job.validate
+                                                else None)  # fmt: skip
+    outcome.attempts, outcome.raw = attempt, result.text
+    outcome.finish_reason, outcome.error = result.finish_reason, error
+    outcome.ok = error is None
+    outcome.value = result.value if outcome.ok else None
+    outcome.first_ok = outcome.ok and attempt == 1
+    return outcome.ok
+
+
+def run_jobs(backend: Backend, jobs: Sequence[Job], temperature: float, max_attempts: int,
+             progress: bool | None = None) -> list[Outcome]:
+    """Answer every job, one batched ``generate`` call per attempt; rejected replies are re-asked
+    with the error appended, at most ``max_attempts`` tries in all."""
+    outcomes = [Outcome(sha=P.prompt_sha(j.messages, j.schema or j.choices)) for j in jobs]
+    conversations = [j.messages for j in jobs]
+    pending = list(range(len(jobs)))
+    for attempt in range(1, max_attempts + 1):
+        if not pending:
+            break
+        requests = [_request(jobs[i], conversations[i], attempt, temperature) for i in pending]
+        started = time.perf_counter()
+        results = backend.generate(requests, progress=progress)
+        shares = _apportion(time.perf_counter() - started, results)
+        retry = []
+        for i, result, seconds in zip(pending, results, shares, strict=True):
+            outcomes[i].seconds += seconds
+            if not _record(outcomes[i], jobs[i], result, attempt):
+                conversations[i] = P.repair_messages(jobs[i].messages, result.text,
+                                                     outcomes[i].error or "invalid")
+                retry.append(i)
+        pending = retry
+    return outcomes
+
+
+def model_validator_for(model: type[BaseModel]) -> Callable[[Any], str | None]:
+    """A check of a parsed reply against the pydantic model: None, or the first error."""
+
+    def check(value: Any) -> str | None:
+        try:
+            model.model_validate(value)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(root)"
+            return f"{where}: {first['msg']}"
+        return None
+
+    return check
+
+
+# --------------------------------------------------------------------------- values and text
+
+
+def census_value(key: str, value: Any) -> Any:
+    """A population value in the form the schemas use (state name, int age/income, str)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if key == "state":
+        return S.state_names().get(str(value).upper(), str(value))
+    if key in {"age", "income"}:
+        return int(value)
+    return str(value)
+
+
+def census_values(person: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """The census values of ``keys`` that the population has, schema-formed."""
+    return {k: census_value(k, person[k]) for k in keys if k in person}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal after trimming and case folding."""
+    return str(a).strip().casefold() == str(b).strip().casefold()
+
+
+def pin_meta(fields: dict[str, Any], census: Mapping[str, Any],
+             meta: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Put the census value back in every meta attribute the LLM rewrote; returns the fields and
+    ``{attribute: value the LLM wrote}`` for each rewrite."""
+    rewrites = {k: fields[k] for k in meta
+                if k in fields and k in census and not _same(fields[k], census[k])}  # fmt: skip
+    return {**fields, **{k: census[k] for k in rewrites}}, rewrites
+
+
+_AGE_PATTERNS = (re.compile(r"\b(\d{1,3})[- ]years?[- ]old\b", re.I),
+                 re.compile(r"\bage(?:d)?\s+(\d{1,3})\b", re.I))  # fmt: skip
+
+
+def narrative_contradictions(text: str, census: Mapping[str, Any]) -> dict[str, Any]:
+    """Ages stated in a narrative ("52-year-old", "aged 52") that differ from the census age."""
+    if census.get("age") is None:
+        return {}
+    ages = {int(m) for p in _AGE_PATTERNS for m in p.findall(text)}
+    wrong = sorted(a for a in ages if a != census["age"])
+    return {"age": wrong[0]} if wrong else {}
+
+
+def _show(key: str, value: Any) -> str:
+    """One attribute value as the persona text shows it."""
+    if isinstance(value, dict):
+        return big_five_text(value)
+    if key == "age":
+        return f"{value} years"
+    if key == "income" and isinstance(value, int | float):
+        return f"${float(value):,.0f} per year"
+    return str(value)
+
+
+def render_fields(fields: Mapping[str, Any]) -> str:
+    """``- Label: value`` lines, one per attribute (what the simulator reads)."""
+    return "\n".join(f"- {attribute_label(k)}: {_show(k, v)}" for k, v in fields.items()
+                     if v not in (None, ""))  # fmt: skip
+
+
+def _json(value: Any) -> str | None:
+    """Compact JSON, or None."""
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+@dataclass
+class Context:
+    """Everything a tier needs."""
+
+    backend: Backend | None
+    options: PersonaOptions
+    generator: str
+    templates: dict[str, str]
+    progress: bool | None = None
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def template(self, tier: str) -> str:
+        """The user template of ``tier``: the user's prompt file, else the packaged one."""
+        return self.templates.get(tier) or P.packaged_templates()[tier]
+
+    def run(self, jobs: Sequence[Job], temperature: float | None = None) -> list[Outcome]:
+        """Run jobs on the backend with this context's options."""
+        assert self.backend is not None
+        t = self.options.temperature if temperature is None else temperature
+        return run_jobs(self.backend, jobs, t, self.options.max_attempts, self.progress)
+
+
+def _base_row(person: Mapping[str, Any], tier: str, generator: str, seed: int) -> dict[str, Any]:
+    """The columns every row has, with neutral defaults."""
+    return {"person_id": person["person_id"], "tier": tier, "generator": generator,
+            "fields": None, "census": None, "text": "", "raw": None, "valid": False,
+            "first_valid": False, "attempts": 0, "finish_reason": None, "error": None,
+            "contradictions": None, "n_contradictions": None, "checks": None,
+            "rejections": None, "prompt_sha": None, "seed": seed, "seconds": 0.0}  # fmt: skip
+
+
+def _outcome_columns(outcome: Outcome) -> dict[str, Any]:
+    """Row columns that come straight from an outcome."""
+    return {"raw": outcome.raw, "valid": outcome.ok, "first_valid": outcome.first_ok,
+            "attempts": outcome.attempts, "finish_reason": outcome.finish_reason,
+            "error": outcome.error, "prompt_sha": outcome.sha,
+            "seconds": round(outcome.seconds, 4)}  # fmt: skip
+
+
+def meta_rows(people: list[dict[str, Any]], ctx: Context) -> list[dict[str, Any]]:
+    """The meta tier: census attributes rendered as text, no model call."""
+    attrs = ctx.options.meta_attributes
+    rows = []
+    for person in people:
+        row = _base_row(person, S.TIERS[0], META_GENERATOR, ctx.options.seed)
+        values = census_values(person, attrs)
+        row |= {"fields": _json(values), "census": _json(values), "valid": True,
+                "first_valid": True, "finish_reason": "none", "contradictions": "{}",
+                "n_contradictions": 0, "text": meta_persona_text(person, attrs)}  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def _tier_model(tier: str, options: PersonaOptions) -> type[BaseModel]:
+    """The schema model of an LLM tier under these options."""
+    return S.tier_model(tier, options.string_length, options.description_length)
+
+
+def _jobs_for(people: list[dict[str, Any]], tier: str, ctx: Context) -> list[Job]:
+    """One job per person: the meta persona into the tier's template."""
+    model = _tier_model(tier, ctx.options)
+    schema = S.json_schema(model, ctx.options.string_length)
+    shown = None if tier == "descriptive" else model
+    jobs = []
+    for person in people:
+        metadata = meta_persona_text(person, ctx.options.meta_attributes)
+        messages = P.build_messages(ctx.template(tier), metadata, shown,
+                                    ctx.options.description_length)
+        jobs.append(Job(messages=messages, max_tokens=ctx.options.tokens(tier),
+                        seed=stable_seed(ctx.options.seed, person["person_id"], tier),
+                        schema=schema, validate=model_validator_for(model)))  # fmt: skip
+    return jobs
+
+
+def tabular_rows(people: list[dict[str, Any]], ctx: Context, tier: str) -> list[dict[str, Any]]:
+    """The objective or subjective tier: the LLM fills the template given the meta persona."""
+    jobs = _jobs_for(people, tier, ctx)
+    keys = tuple(_tier_model(tier, ctx.options).model_fields)
+    rows = []
+    for person, job, outcome in zip(people, jobs, ctx.run(jobs), strict=True):
+        row = _base_row(person, tier, ctx.generator, job.seed) | _outcome_columns(outcome)
+        census = census_values(person, keys)
+        row["census"], row["text"] = _json(census), outcome.raw
+        if outcome.ok:
+            fields, rewrites = pin_meta(outcome.value, census, ctx.options.meta_attributes)
+            row |= {"fields": _json(fields), "text": render_fields(fields),
+                    "contradictions": _json(rewrites), "n_contradictions": len(rewrites)}
+        rows.append(row)
+    return rows
+
+
+def descriptive_rows(people: list[dict[str, Any]], ctx: Context) -> list[dict[str, Any]]:
+    """The descriptive tier: a bounded narrative given the meta persona."""
+    jobs = _jobs_for(people, "descriptive", ctx)
+    rows = []
+    for person, job, outcome in zip(people, jobs, ctx.run(jobs), strict=True):
+        row = _base_row(person, "descriptive", ctx.generator, job.seed) | _outcome_columns(outcome)
+        census = census_values(person, ctx.options.meta_attributes)
+        row["census"], row["text"] = _json(census), outcome.raw
+        if outcome.ok:
+            text = outcome.value["description"].strip()
+            found = narrative_contradictions(text, census)
+            row |= {"fields": _json(outcome.value), "text": text,
+                    "contradictions": _json(found), "n_contradictions": len(found)}
+        rows.append(row)
+    return rows
+
+
+# ---- PERSONA tier ------------------------------------------------------------------------
+
+
+@dataclass
+class Draft:
+    """A PERSONA-tier profile in progress for one person."""
+
+    person: dict[str, Any]
+    census: dict[str, Any]
+    round: int = 0
+    seed: int = 0
+    traits: dict[str, Any] = field(default_factory=dict)
+    fill: Outcome | None = None
+    record: dict[str, Any] | None = None
+    checks: int = 0
+    rejections: int = 0
+    first_valid: bool = False
+    seconds: float = 0.0
+    done: bool = False
+    error: str | None = None
+
+
+def _known_profile(draft: Draft) -> dict[str, Any]:
+    """Census attributes and procedural traits, in PERSONA's order."""
+    traits = {k: draft.traits[k] for k in S.PERSONA_PROCEDURAL_KEYS}
+    return {**draft.census, **traits}
+
+
+def _redraw(draft: Draft, ctx: Context) -> None:
+    """Draw the procedural traits of the draft's current round."""
+    pid = draft.person["person_id"]
+    draft.seed = stable_seed(ctx.options.seed, pid, "persona", draft.round)
+    draft.traits = procedural_traits(draft.seed, pid, draft.round, ctx.options.big_five)
+
+
+def _fill_jobs(drafts: list[Draft], ctx: Context) -> list[Job]:
+    """One job per draft: the known profile in, the open attributes out."""
+    model = _tier_model("persona", ctx.options)
+    schema = S.json_schema(model, ctx.options.string_length)
+    return [Job(messages=P.build_messages(ctx.template("persona"),
+                                          render_fields(_known_profile(d)), model),
+                max_tokens=ctx.options.tokens("persona"), seed=d.seed, schema=schema,
+                validate=model_validator_for(model)) for d in drafts]  # fmt: skip
+
+
+def _check_jobs(drafts: list[Draft]) -> list[Job]:
+    """One consistency question per complete draft (greedy, two choices)."""
+    template = P.packaged_templates()["check"]
+    system = Message(role="system", content=P.packaged_templates()["system"].strip())
+    jobs = []
+    for d in drafts:
+        user = P.fill(template, {"METADATA": render_fields(d.record or {})}).strip()
+        jobs.append(Job(messages=(system, Message(role="user", content=user)), max_tokens=4,
+                        seed=d.seed, choices=CHECK_CHOICES))  # fmt: skip
+    return jobs
+
+
+def _persona_round(drafts: list[Draft], ctx: Context) -> None:
+    """Fill and check every pending draft once; rejected drafts get a new draw."""
+    fills = ctx.run(_fill_jobs(drafts, ctx))
+    complete = []
+    for d, outcome in zip(drafts, fills, strict=True):
+        d.fill, d.seconds = outcome, d.seconds + outcome.seconds
+        if d.round == 0:
+            d.first_valid = outcome.first_ok
+        if not outcome.ok:
+            d.done, d.error = True, outcome.error
+            continue
+        d.record = {**_known_profile(d), **outcome.value}
+        complete.append(d)
+    verdicts = ctx.run(_check_jobs(complete), temperature=0.0) if complete else []
+    for d, verdict in zip(complete, verdicts, strict=True):
+        _judge(d, verdict, ctx)
+
+
+def _judge(draft: Draft, verdict: Outcome, ctx: Context) -> None:
+    """Apply one consistency verdict: accept, or reject and redraw (bounded)."""
+    draft.checks += 1
+    draft.seconds += verdict.seconds
+    if verdict.value != "inconsistent":
+        draft.done = True
+        return
+    draft.rejections += 1
+    draft.first_valid = False
+    if draft.round >= ctx.options.max_resamples:
+        draft.done = True
+        draft.error = f"judged inconsistent in {draft.rejections} of {draft.checks} checks"
+        return
+    draft.round += 1
+    _redraw(draft, ctx)
+
+
+def _persona_row(draft: Draft, ctx: Context) -> dict[str, Any]:
+    """The output row of a finished draft."""
+    outcome = draft.fill or Outcome(sha="")
+    row = _base_row(draft.person, "persona", ctx.generator, draft.seed)
+    row |= _outcome_columns(outcome)
+    row |= {"census": _json(draft.census), "text": outcome.raw, "checks": draft.checks,
+            "rejections": draft.rejections, "first_valid": draft.first_valid,
+            "seconds": round(draft.seconds, 4), "contradictions": "{}", "n_contradictions": 0}
+    if draft.record is not None:
+        row |= {"fields": _json(draft.record), "text": render_fields(draft.record)}
+    row["valid"], row["error"] = draft.error is None and outcome.ok, draft.error
+    return row
+
+
+def persona_rows(people: list[dict[str, Any]], ctx: Context) -> list[dict[str, Any]]:
+    """The PERSONA tier: census + procedural traits + LLM-filled open attributes, filtered by an
+    LLM consistency check with bounded resampling."""
+    missing = [k for k in S.PERSONA_CENSUS_KEYS if k not in people[0]]
+    if missing:
+        raise DataError(f"population lacks {missing[0]!r} needed by the persona tier",
+                        hint="use a population from `personasim population`")  # fmt: skip
+    drafts = [Draft(person=p, census=census_values(p, S.PERSONA_CENSUS_KEYS)) for p in people]
+    for d in drafts:
+        _redraw(d, ctx)
+    while pending := [d for d in drafts if not d.done]:
+        _persona_round(pending, ctx)
+    return [_persona_row(d, ctx) for d in drafts]
+
+
+TIER_RUNNERS: dict[str, Callable[[list[dict[str, Any]], Context], list[dict[str, Any]]]] = {
+    "meta": meta_rows,
+    "objective": lambda people, ctx: tabular_rows(people, ctx, "objective"),
+    "subjective": lambda people, ctx: tabular_rows(people, ctx, "subjective"),
+    "descriptive": descriptive_rows,
+    "persona": persona_rows,
+}
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def generator_name(backend: Backend | None) -> str:
+    """A readable model id: ``llamacpp:FILE.gguf``, ``openai:MODEL``, or the backend name."""
+    if backend is None:
+        return META_GENERATOR
+    path = getattr(backend, "model_path", None)
+    if path is not None:
+        return f"{backend.name}:{Path(path).name}"
+    model = getattr(getattr(backend, "options", None), "model", None)
+    return f"{backend.name}:{model}" if model else backend.name
+
+
+def read_personas(path: str | Path) -> pd.DataFrame:
+    """A personas table written by :func:`generate_personas` (one-line error if unreadable)."""
+    path = Path(path)
+    try:
+        table = pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: cannot read personas table ({str(error).splitlines()[0]})",
+                        hint="delete it to start over, or give another --out") from None
+    missing = [c for c in KEY if c not in table.columns]
+    if missing:
+        raise DataError(f"{path}: not a personas table (no {missing[0]!r} column)",
+                        hint="give another --out")  # fmt: skip
+    return table
+
+
+def write_atomic(table: pd.DataFrame, path: str | Path) -> None:
+    """Write Parquet to a temporary file next to ``path``, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    table.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _people(population: pd.DataFrame, options: PersonaOptions, limit: int | None
+            ) -> list[dict[str, Any]]:
+    """The persons to generate for, checked for the needed columns."""
+    needed = ["person_id", *options.meta_attributes]
+    missing = [c for c in needed if c not in population.columns]
+    if missing:
+        raise DataError(f"population lacks column {missing[0]!r}",
+                        hint=f"a population needs {', '.join(needed)} (`personasim population`)")
+    frame = population if limit is None else population.head(limit)
+    return frame.to_dict("records")
+
+
+def _to_frame(rows: list[dict[str, Any]], people: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows with the population's columns appended (person_id is the join key)."""
+    out = pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
+    persons = pd.DataFrame(people)
+    extra = [c for c in persons.columns if c not in OUTPUT_COLUMNS]
+    persons = persons[["person_id", *extra]].drop_duplicates("person_id")
+    for column in ("n_contradictions", "checks", "rejections"):
+        out[column] = out[column].astype("Int64")
+    return out.merge(persons, on="person_id", how="left")
+
+
+def _done_keys(table: pd.DataFrame | None) -> set[tuple[str, str, str]]:
+    """``(person_id, tier, generator)`` of the rows already there."""
+    if table is None or table.empty:
+        return set()
+    return set(zip(table["person_id"].astype(str), table["tier"].astype(str),
+                   table["generator"].astype(str), strict=True))  # fmt: skip
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Stack tables, skipping empty ones."""
+    frames = [f for f in frames if f is not None and not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
+
+
+def generate_personas(
+    population: pd.DataFrame,
+    tiers: Sequence[str] = S.TIERS,
+    backend: Backend | None = None,
+    *,
+    out: str | Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    prompt_file: str | Path | Mapping[str, str | Path] | None = None,
+    generator: str | None = None,
+    progress: bool | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Generate ``tiers`` for the first ``limit`` persons of ``population`` with ``backend``.
+
+    Returns the personas table (``OUTPUT_COLUMNS`` + the population's columns). With ``out``,
+    rows already in that file are kept and not generated again, and the file is rewritten
+    atomically after each tier. Other keyword arguments are :class:`PersonaOptions` fields.
+    """
+    opts = persona_options(tiers=tuple(tiers), seed=seed, **options)
+    ctx = Context(backend=backend, options=opts, progress=progress,
+                  generator=generator or generator_name(backend),
+                  templates=P.parse_prompt_files(prompt_file, opts.tiers))  # fmt: skip
+    people = _people(population, opts, limit)
+    table = read_personas(out) if out is not None and Path(out).exists() else None
+    for tier in opts.tiers:
+        table = _run_tier(tier, people, ctx, table, out)
+    return table if table is not None else _concat([])
+
+
+def _run_tier(tier: str, people: list[dict[str, Any]], ctx: Context,
+              table: pd.DataFrame | None, out: str | Path | None) -> pd.DataFrame | None:
+    """Generate one tier for the persons that lack it and save the grown table."""
+    gen = META_GENERATOR if tier == "meta" else ctx.generator
+    done = _done_keys(table)
+    todo = [p for p in people if (str(p["person_id"]), tier, gen) not in done]
+    if not todo:
+        return table
+    if tier != "meta" and ctx.backend is None:
+        raise ConfigError(f"tier {tier!r} needs a model", hint="pass backend= (CLI: --model)")
+    table = _concat([table, _to_frame(TIER_RUNNERS[tier](todo, ctx), todo)])
+    if out is not None:
+        write_atomic(table, out)
+    return table
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def summarize(personas: pd.DataFrame) -> pd.DataFrame:
+    """Per tier and generator: rows, first-attempt and final validity, contradictions, and the
+    PERSONA tier's consistency checks and rejected share."""
+    groups = personas.groupby(["tier", "generator"], sort=False, observed=True)
+    summary = groups.agg(
+        rows=("person_id", "size"),
+        first_valid=("first_valid", "mean"),
+        valid=("valid", "mean"),
+        with_contradictions=("n_contradictions", lambda s: int((s.fillna(0) > 0).sum())),
+        contradictions=("n_contradictions", lambda s: int(s.fillna(0).sum())),
+        checks=("checks", lambda s: int(s.fillna(0).sum())),
+        rejections=("rejections", lambda s: int(s.fillna(0).sum())),
+    ).reset_index()
+    summary["rejected_share"] = summary["rejections"] / summary["checks"].where(
+        summary["checks"] > 0)
+    return summary
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """The per-tier summary as an aligned text table."""
+    lines = [f"{'tier':<12} {'generator':<36} {'rows':>5} {'valid@1':>8} {'valid':>7} "
+             f"{'contradict':>10} {'rejected':>9}"]  # fmt: skip
+    for r in summary.itertuples(index=False):
+        rejected = "-" if pd.isna(r.rejected_share) else f"{r.rejected_share:.1%}"
+        lines.append(f"{r.tier:<12} {str(r.generator)[:36]:<36} {r.rows:>5} "
+                     f"{r.first_valid:>8.1%} {r.valid:>7.1%} "
+                     f"{r.with_contradictions:>4}/{r.contradictions:<5} {rejected:>9}")
+    return "\n".join(lines)
+
+
+def attribute_drift(personas: pd.DataFrame, tiers: Sequence[str] = ("objective", "subjective")
+                    ) -> pd.DataFrame:
+    """Per tier x attribute: how often the LLM's value equals the same person's census value
+    (valid rows; meta attributes are pinned, see ``contradictions`` for their rewrites)."""
+    records = []
+    rows = personas[personas["tier"].isin(tiers) & personas["valid"].astype(bool)]
+    for row in rows.itertuples(index=False):
+        fields, census = json.loads(row.fields), json.loads(row.census or "{}")
+        for key, truth in census.items():
+            if key in fields and truth is not None:
+                records.append({"tier": row.tier, "generator": row.generator,
+                                "attribute": key, "agree": _same(fields[key], truth)})
+    if not records:
+        return pd.DataFrame(columns=["tier", "generator", "attribute", "n", "agree"])
+    frame = pd.DataFrame(records)
+    keys = ["tier", "generator", "attribute"]
+    return frame.groupby(keys, sort=False).agg(n=("agree", "size"), agree=("agree", "mean")
+                                               ).reset_index()  # fmt: skip

@@ -1,0 +1,232 @@
+"""Pydantic models of the persona tiers and the flat JSON schemas the LLM is constrained to.
+
+Keys and value ranges follow the persona templates of Li et al. (2025, Appendix B) and the
+33-attribute list of Castricato et al. (2024, Appendix A). Keys are the population's column names
+(``household_language``, not ``HOUSEHOLD_LANGUAGE``) and every categorical attribute the census
+also has uses the census vocabulary of :mod:`personasim.census.mapping`, so that a value an LLM
+chooses can be compared with the census value of the same person.
+
+Differences from the papers' ranges, all taken from the census vocabulary: ``class_of_worker``,
+``industry_category`` and ``occupation_category`` also allow ``Not applicable`` (and a military
+group); ``ancestry`` adds ``Other`` and ``Not reported``; ``household_type`` adds ``Group
+quarters``. ``place_of_birth`` ("US state or foreign country" in the paper) is a short free string.
+Big Five scores are levels (``Extremely Low`` ... ``Extremely High``) as in PERSONA's example.
+
+Every free string has ``max_length``; :func:`json_schema` inlines references and adds
+``maxLength`` where missing, so llama.cpp gets a self-contained schema.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from personasim.census import mapping as m
+from personasim.errors import ConfigError
+from personasim.llm import bound_strings
+
+#: Tier names, in the order of growing LLM-written content.
+TIERS: tuple[str, ...] = ("meta", "objective", "subjective", "descriptive", "persona")
+#: Tiers whose content comes from an LLM.
+LLM_TIERS: tuple[str, ...] = TIERS[1:]
+
+#: Levels of a Big Five domain, lowest first (PERSONA's rendering of BFI-2 domain scores).
+BIG_FIVE_LEVELS: tuple[str, ...] = ("Extremely Low", "Low", "Average", "High", "Extremely High")
+BIG_FIVE_DOMAINS: tuple[str, ...] = (
+    "openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism",
+)  # fmt: skip
+IDEOLOGY: tuple[str, ...] = ("Very Liberal", "Liberal", "Moderate", "Conservative",
+                             "Very Conservative")  # fmt: skip
+POLITICAL_VIEWS: tuple[str, ...] = ("Democrat", "Republican", "Independent", "Other")
+
+#: Objective keys (Li et al., Appendix B.2), in template order.
+OBJECTIVE_KEYS: tuple[str, ...] = (
+    "age", "sex", "race", "state", "ancestry", "household_language", "education",
+    "employment_status", "class_of_worker", "industry_category", "occupation_category", "income",
+    "marital_status", "household_type", "family_presence_and_age", "place_of_birth",
+    "citizenship", "veteran_status", "disability", "health_insurance",
+)  # fmt: skip
+#: Subjective template keys (Appendix B.3: PERSONA's 33 attributes + state), in template order.
+SUBJECTIVE_KEYS: tuple[str, ...] = (
+    *OBJECTIVE_KEYS[:11], "detailed_job_description", *OBJECTIVE_KEYS[11:], "big_five_scores",
+    "defining_quirks", "mannerisms", "personal_time", "lifestyle", "ideology", "political_views",
+    "religion", "cognitive_difficulty", "ability_to_speak_english", "vision_difficulty",
+    "fertility", "hearing_difficulty",
+)  # fmt: skip
+#: Census attributes a PERSONA-tier profile takes from the population as they are.
+PERSONA_CENSUS_KEYS: tuple[str, ...] = (
+    *OBJECTIVE_KEYS, "cognitive_difficulty", "ability_to_speak_english", "vision_difficulty",
+    "fertility", "hearing_difficulty",
+)  # fmt: skip
+#: Attributes the PERSONA tier draws procedurally (see :mod:`personasim.personas.procedural`).
+PERSONA_PROCEDURAL_KEYS: tuple[str, ...] = (
+    "big_five_scores", "defining_quirks", "mannerisms", "core_values", "personal_time",
+)  # fmt: skip
+#: Open attributes the LLM fills in the PERSONA tier.
+PERSONA_OPEN_KEYS: tuple[str, ...] = (
+    "detailed_job_description", "lifestyle", "ideology", "political_views", "religion",
+)  # fmt: skip
+
+_FORBID = ConfigDict(extra="forbid")
+DEFAULT_STRING_LENGTH = 80
+DEFAULT_DESCRIPTION_LENGTH = 600
+
+
+@cache
+def state_names() -> dict[str, str]:
+    """Postal code -> state name for the 50 states and DC (from the packaged election table)."""
+    from personasim.truth.elections import election_table
+
+    rows = election_table().dropna(subset=["state"]).drop_duplicates("state")
+    pairs = zip(rows["state"].astype(str), rows["state_name"].astype(str), strict=True)
+    return {code: name for code, name in sorted(pairs) if code != "US"}
+
+
+def _choice(values: tuple[str, ...]) -> Any:
+    """A ``Literal`` over ``values`` (pydantic renders it as an inline ``enum``)."""
+    return Literal[values]  # type: ignore[valid-type]
+
+
+class BigFive(BaseModel):
+    """Big Five domain levels."""
+
+    model_config = _FORBID
+
+    openness: _choice(BIG_FIVE_LEVELS)  # type: ignore[valid-type]
+    """Openness to experience."""
+    conscientiousness: _choice(BIG_FIVE_LEVELS)  # type: ignore[valid-type]
+    """Conscientiousness."""
+    extraversion: _choice(BIG_FIVE_LEVELS)  # type: ignore[valid-type]
+    """Extraversion."""
+    agreeableness: _choice(BIG_FIVE_LEVELS)  # type: ignore[valid-type]
+    """Agreeableness."""
+    neuroticism: _choice(BIG_FIVE_LEVELS)  # type: ignore[valid-type]
+    """Neuroticism (negative emotionality)."""
+
+
+def _text(length: int) -> Any:
+    """A free string of at most ``length`` characters."""
+    return (str, Field(min_length=1, max_length=length))
+
+
+def field_specs(string_length: int = DEFAULT_STRING_LENGTH) -> dict[str, Any]:
+    """Every attribute the tiers use -> its pydantic ``(type, Field)`` definition."""
+    vocab = {key: (_choice(values), ...) for key, values in m.VOCAB.items()}
+    return {
+        **vocab,
+        "age": (int, Field(ge=0, le=120)),
+        "state": (_choice(tuple(sorted(state_names().values()))), ...),
+        "income": (int, Field(ge=0, le=m.INCOME_MAX)),
+        "place_of_birth": _text(40),
+        "detailed_job_description": _text(string_length),
+        "big_five_scores": (BigFive, ...),
+        "defining_quirks": _text(string_length),
+        "mannerisms": _text(string_length),
+        "personal_time": _text(string_length),
+        "lifestyle": _text(string_length),
+        "core_values": _text(string_length),
+        "ideology": (_choice(IDEOLOGY), ...),
+        "political_views": (_choice(POLITICAL_VIEWS), ...),
+        "religion": _text(40),
+    }
+
+
+def _model(name: str, keys: tuple[str, ...], string_length: int) -> type[BaseModel]:
+    """A pydantic model with the given keys, in order, and ``extra="forbid"``."""
+    specs = field_specs(string_length)
+    return create_model(name, __config__=_FORBID, **{k: specs[k] for k in keys})  # type: ignore[call-overload]
+
+
+@cache
+def objective_model(string_length: int = DEFAULT_STRING_LENGTH) -> type[BaseModel]:
+    """The objective tabular persona (Li et al. B.2)."""
+    return _model("ObjectivePersona", OBJECTIVE_KEYS, string_length)
+
+
+@cache
+def subjective_model(string_length: int = DEFAULT_STRING_LENGTH) -> type[BaseModel]:
+    """The subjective tabular persona (Li et al. B.3; PERSONA's 33 attributes)."""
+    return _model("SubjectivePersona", SUBJECTIVE_KEYS, string_length)
+
+
+@cache
+def persona_open_model(string_length: int = DEFAULT_STRING_LENGTH) -> type[BaseModel]:
+    """The open attributes an LLM fills in a PERSONA-tier profile."""
+    return _model("PersonaOpenFields", PERSONA_OPEN_KEYS, string_length)
+
+
+@cache
+def persona_model(string_length: int = DEFAULT_STRING_LENGTH) -> type[BaseModel]:
+    """A complete PERSONA-tier profile: census + procedural + LLM-filled attributes."""
+    keys = (*PERSONA_CENSUS_KEYS, *PERSONA_PROCEDURAL_KEYS, *PERSONA_OPEN_KEYS)
+    return _model("PersonaProfile", keys, max(string_length, 160))
+
+
+@cache
+def descriptive_model(description_length: int = DEFAULT_DESCRIPTION_LENGTH) -> type[BaseModel]:
+    """A descriptive persona: one bounded narrative."""
+    field = (str, Field(min_length=1, max_length=description_length))
+    return create_model("DescriptivePersona", __config__=_FORBID, description=field)  # type: ignore[call-overload]
+
+
+def tier_model(tier: str, string_length: int = DEFAULT_STRING_LENGTH,
+               description_length: int = DEFAULT_DESCRIPTION_LENGTH) -> type[BaseModel]:
+    """The model whose JSON the LLM writes for ``tier`` (persona: the open fields only)."""
+    makers = {
+        "objective": lambda: objective_model(string_length),
+        "subjective": lambda: subjective_model(string_length),
+        "descriptive": lambda: descriptive_model(description_length),
+        "persona": lambda: persona_open_model(string_length),
+    }
+    if tier not in makers:
+        raise ConfigError(f"tier {tier!r} has no LLM schema", hint=f"one of {', '.join(makers)}")
+    return makers[tier]()
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` with every ``{"$ref": "#/$defs/X"}`` replaced by X and annotation titles dropped."""
+    if isinstance(node, list):
+        return [_inline(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        return _inline({**target, **{k: v for k, v in node.items() if k != "$ref"}}, defs)
+    return {
+        key: _inline(value, defs)
+        for key, value in node.items()
+        if key != "$defs" and not (key in {"title", "description"} and isinstance(value, str))
+    }
+
+
+def json_schema(model: type[BaseModel], max_length: int = DEFAULT_STRING_LENGTH) -> dict[str, Any]:
+    """The self-contained JSON schema of ``model``: no ``$ref``/``$defs``, no titles, every free
+    string bounded (``maxLength``), objects closed (``additionalProperties: false``)."""
+    raw = model.model_json_schema()
+    flat = _inline(copy.deepcopy(raw), raw.get("$defs", {}))
+    return bound_strings(flat, max_length)
+
+
+def template_skeleton(model: type[BaseModel]) -> dict[str, Any]:
+    """The blank template shown in prompts: each key with ``""`` (nested models as objects)."""
+    out: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        out[name] = template_skeleton(annotation) if is_model else ""  # type: ignore[arg-type]
+    return out
+
+
+def value_ranges(model: type[BaseModel]) -> dict[str, tuple[str, ...]]:
+    """Key -> allowed values, for every categorical key of ``model`` (nested keys included)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name, node in json_schema(model)["properties"].items():
+        if "enum" in node:
+            out[name] = tuple(node["enum"])
+        for inner, sub in node.get("properties", {}).items():
+            if "enum" in sub:
+                out[f"{name}.{inner}"] = tuple(sub["enum"])
+    return out
