@@ -220,6 +220,11 @@ class Backend(abc.ABC):
         Never contains a secret (no API key).
         """
 
+    @property
+    def display_name(self) -> str:
+        """A short readable model id for tables (``llamacpp:FILE-STEM``, ``openai:MODEL``)."""
+        return self.name
+
     def generate(
         self, requests: Sequence[GenerateRequest], progress: bool | None = None
     ) -> list[GenerateResult]:

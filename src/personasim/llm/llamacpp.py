@@ -178,6 +178,11 @@ class LlamaCppBackend(Backend):
         """The SHA-256 of the GGUF file's content."""
         return self._identity
 
+    @property
+    def display_name(self) -> str:
+        """``llamacpp:`` and the GGUF file's stem."""
+        return f"{self.name}:{self.model_path.stem}"
+
     # ---- prompts -------------------------------------------------------------------------
 
     def render(self, messages: tuple[Message, ...], answer_prefix: str = "") -> str:

@@ -151,6 +151,11 @@ class OpenAIBackend(Backend):
             f"|top={o.top_logprobs}|template={o.completion_template or 'plain'}"
         )
 
+    @property
+    def display_name(self) -> str:
+        """``openai:`` and the model name."""
+        return f"{self.name}:{self.options.model}"
+
     # ---- transport ---------------------------------------------------------------------
 
     def _parallel(self, work: Callable[[Any], T], items: list[Any]) -> list[T]:

@@ -525,14 +525,8 @@ TIER_RUNNERS: dict[str, Callable[[list[dict[str, Any]], Context], list[dict[str,
 
 
 def generator_name(backend: Backend | None) -> str:
-    """A readable model id: ``llamacpp:FILE.gguf``, ``openai:MODEL``, or the backend name."""
-    if backend is None:
-        return META_GENERATOR
-    path = getattr(backend, "model_path", None)
-    if path is not None:
-        return f"{backend.name}:{Path(path).name}"
-    model = getattr(getattr(backend, "options", None), "model", None)
-    return f"{backend.name}:{model}" if model else backend.name
+    """The backend's readable model id (``census`` for the LLM-free meta tier)."""
+    return META_GENERATOR if backend is None else backend.display_name
 
 
 def read_personas(path: str | Path) -> pd.DataFrame:

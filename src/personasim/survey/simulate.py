@@ -465,12 +465,8 @@ def _combine(existing: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame
 
 
 def simulator_name(backend: Backend) -> str:
-    """A readable simulator id: backend name plus model file stem or model name."""
-    path = getattr(backend, "model_path", None)
-    if path is not None:
-        return f"{backend.name}:{Path(path).stem}"
-    model = getattr(getattr(backend, "options", None), "model", None)
-    return f"{backend.name}:{model}" if model else backend.name
+    """The backend's readable model id, written to the ``simulator`` column."""
+    return backend.display_name
 
 
 def _chunks(tasks: list[Task], size: int) -> list[list[Task]]:
