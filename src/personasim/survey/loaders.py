@@ -3,6 +3,7 @@
 Survey sources (``load_survey(spec)``):
 
 - ``elections`` - the built-in presidential vote survey.
+- ``topics`` - the built-in survey of opinions in five domains (no ground truth).
 - ``yaml:PATH`` / ``json:PATH`` (or a bare ``*.yaml``/``*.yml``/``*.json`` path) - personasim's
   own format, see ``docs/surveys.md``.
 - ``context:PATH`` - the paper authors' ``context.json`` (``topic_N`` -> ``topic``/``question``,
@@ -143,7 +144,7 @@ def load_survey_file(path: str | Path) -> Survey:
 
 
 def builtin_survey(name: str = "elections") -> Survey:
-    """A survey shipped with personasim (currently ``elections``)."""
+    """A survey shipped with personasim (``elections``, ``topics``)."""
     if name not in BUILTIN_SURVEYS:
         raise ConfigError(
             f"unknown built-in survey {name!r}", hint=_did_you_mean(name, BUILTIN_SURVEYS)
@@ -154,7 +155,7 @@ def builtin_survey(name: str = "elections") -> Survey:
     return survey.model_copy(update={"source": f"builtin:{name}"})
 
 
-BUILTIN_SURVEYS = ("elections",)
+BUILTIN_SURVEYS = ("elections", "topics")
 
 
 # --------------------------------------------------------------------------- context.json
@@ -507,6 +508,7 @@ def _looks_like_context(path: Path) -> bool:
 
 SURVEY_SOURCES: dict[str, Callable[[str], Survey]] = {
     "elections": lambda _arg: builtin_survey("elections"),
+    "topics": lambda _arg: builtin_survey("topics"),
     "yaml": load_survey_file,
     "json": load_survey_file,
     "context": load_context_json,

@@ -1,0 +1,114 @@
+"""The tiny built-in study, end to end on the real embedded model (once per module)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from personasim.report import build_report
+from personasim.spec import builtin_study
+from personasim.study import RunResult, run_study
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> RunResult:
+    """The tiny study run once: 2 states x 2 persons, meta/objective/descriptive, 3+3 questions."""
+    return run_study(builtin_study("tiny"), tmp_path_factory.mktemp("study") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def html(tiny_run: RunResult) -> str:
+    return tiny_run.report_path.read_text(encoding="utf-8")
+
+
+def test_run_directory_holds_every_stage(tiny_run: RunResult) -> None:
+    run = tiny_run.out_dir
+    for name in ("study.toml", "population.parquet", "personas.parquet",
+                 "responses_elections.parquet", "responses_topics.parquet",
+                 "scores_elections.parquet", "text_stats.parquet", "drift.parquet",
+                 "manifest.json", "cache.sqlite", "report.html"):  # fmt: skip
+        assert (run / name).exists(), name
+    assert not (run / "scores_topics.parquet").exists()  # no ground truth for topics
+    assert len(pd.read_parquet(run / "population.parquet")) == 4
+    assert set(pd.read_parquet(run / "personas.parquet")["tier"]) == {
+        "meta",
+        "objective",
+        "descriptive",
+    }
+    assert [s.stage for s in tiny_run.stages] == [
+        "population",
+        "personas",
+        "simulate",
+        "score",
+        "diagnostics",
+        "report",
+    ]
+    assert tiny_run.model_calls > 0
+
+
+def test_manifest_records_versions_models_and_hashes(tiny_run: RunResult) -> None:
+    manifest = json.loads((tiny_run.out_dir / "manifest.json").read_text())
+    assert manifest["personasim"] and manifest["python"]
+    assert manifest["packages"]["llama_cpp_python"]
+    (model,) = manifest["models"].values()
+    assert model["identity"].startswith("sha256:")
+    assert {"objective", "descriptive"} <= set(manifest["prompt_hashes"])
+    assert manifest["model_calls"] == tiny_run.model_calls
+    assert [s["stage"] for s in manifest["stages"]][-1] == "report"
+
+
+def test_report_is_self_contained(html: str) -> None:
+    assert "http://" not in html and "https://" not in html
+    targets = re.findall(r"""\b(?:src|href)\s*=\s*["']([^"']*)""", html)
+    assert targets and all(t.startswith(("data:image/png;base64,", "#")) for t in targets)
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+
+
+def test_every_figure_is_present(html: str) -> None:
+    images = re.findall(r'<img[^>]*src="data:image/png;base64,', html)
+    # 3 election maps (one per tier), alignment, topic shares, sentiment, 2 word clouds
+    assert len(images) == 3 + 1 + 1 + 1 + 2
+    for alt in ("election map, tier meta", "election map, tier objective",
+                "election map, tier descriptive", "alignment, elections",
+                "answer shares, topics", "sentiment per tier", "word cloud, tier objective",
+                "word cloud, tier descriptive"):  # fmt: skip
+        assert f'alt="{alt}"' in html, alt
+    assert "OpinionQA was not run" in html
+    assert "Imputation drift" in html and "education" in html
+
+
+def test_persona_text_is_escaped(tiny_run: RunResult, tmp_path: Path) -> None:
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run.out_dir, run)
+    personas = pd.read_parquet(run / "personas.parquet")
+    evil = "<script>alert('x')</script> & <b>bold</b>"
+    personas["text"] = personas["text"].astype(object)
+    personas.loc[personas["tier"] == "descriptive", "text"] = evil
+    personas.to_parquet(run / "personas.parquet", index=False)
+    html = build_report(run).read_text(encoding="utf-8")
+    assert "<script>" not in html and "<b>bold</b>" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
+
+
+def test_rerun_makes_zero_model_calls(tiny_run: RunResult) -> None:
+    again = run_study(builtin_study("tiny"), tiny_run.out_dir)
+    assert again.model_calls == 0
+    assert all(
+        s.reused for s in again.stages if s.stage in {"population", "personas", "simulate", "score"}
+    )
+    assert "total" in again.format_timings()
+
+
+def test_resuming_a_different_study_is_refused(tiny_run: RunResult) -> None:
+    from personasim.errors import ConfigError
+
+    other = builtin_study("tiny").model_copy(update={"seed": 99})
+    with pytest.raises(ConfigError, match="holds a different study"):
+        run_study(other, tiny_run.out_dir)
