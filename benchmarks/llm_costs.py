@@ -4,8 +4,9 @@ Prints three tables:
 
 1. seconds per question with the persona prefix evaluated cold vs reused from the KV cache;
 2. ``choice_logprobs`` vs generating ``Answer: X`` and parsing it (time and parse rate);
-3. requests/s of personasim's ``openai`` backend vs the same HTTP requests sent with plain
-   ``httpx``, at 1 and 8 concurrent clients, against a llama.cpp server on 127.0.0.1.
+3. requests/s of personasim's ``openai`` backend vs the same HTTP requests (byte-identical
+   bodies) sent with plain ``httpx``, at 1 and 8 concurrent clients, against a llama.cpp server
+   on 127.0.0.1 (median of three interleaved runs each).
 
 No cache is used anywhere: every figure is a real model call.
 Run: ``.venv/bin/python benchmarks/llm_costs.py [--questions 12] [--requests 48]``
@@ -27,6 +28,7 @@ import httpx
 from personasim.llm import ChoiceRequest, GenerateRequest, Message, get_backend
 from personasim.llm.llamacpp import LlamaCppBackend, default_threads, embedded_model_path
 from personasim.llm.local_server import LocalLlamaServer
+from personasim.llm.openai_compat import _with_prefix_line
 
 PERSONA = (
     "You are taking part in a survey. Answer every question as the following person would. "
@@ -120,11 +122,11 @@ def bench_embedded(questions: list[str]) -> list[tuple[str, float, str]]:
 
 
 def chat_body(question: str) -> dict:
-    """The JSON body both HTTP clients send: one token with its top logprobs."""
+    """The JSON body our backend sends for a choice request, built by hand for raw httpx."""
     return {
         "model": "smollm2", "max_tokens": 1, "temperature": 0.0, "logprobs": True,
         "top_logprobs": 20,
-        "messages": [m.model_dump() for m in messages(question)],
+        "messages": _with_prefix_line([m.model_dump() for m in messages(question)], "Answer:"),
     }
 
 
@@ -161,10 +163,12 @@ def bench_http(request_count: int) -> list[tuple[str, float, float, float]]:
         with server as url:
             raw_httpx(url, questions[:4], 1)  # warm up the server; not timed
             for clients in (1, 8):
-                # alternate the two clients so drift on a shared machine hits both alike
-                raw = [raw_httpx(url, questions, clients), raw_httpx(url, questions, clients)]
-                mine = [ours(url, questions, clients), ours(url, questions, clients)]
-                raw_rate, our_rate = statistics.mean(raw), statistics.mean(mine)
+                # interleave the two clients so drift on a shared machine hits both alike
+                raw, mine = [], []
+                for _ in range(3):
+                    raw.append(raw_httpx(url, questions, clients))
+                    mine.append(ours(url, questions, clients))
+                raw_rate, our_rate = statistics.median(raw), statistics.median(mine)
                 rows.append((f"{clients} client(s)", raw_rate, our_rate, our_rate / raw_rate))
     return rows
 
