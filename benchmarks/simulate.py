@@ -16,12 +16,13 @@ cache, the tokens evaluated per answer, and how often the paper's replies fail t
 (personasim's parser) and with the authors' rule (the first character after ``answer:``, or of the
 whole reply when it has no ``answer:``; "A person like me..." counts as A).
 
-Personas are real census draws (``sample_population``), as the meta tier (default) or as
-LLM-written descriptive personas (``--tier descriptive``, generated first with the embedded model;
-not timed).
+Personas are real census draws (``sample_population``), as the meta tier (default) or as an
+LLM-written tier (``--tier objective|subjective|descriptive|persona``, generated first with the
+embedded model; not timed). The longer the persona, the more the paper's method pays for
+evaluating it again at every question, while persona-major scoring evaluates it once.
 
 Run: ``.venv/bin/python benchmarks/simulate.py [--personas 20] [--questions 10]
-[--paper-personas 5] [--max-tokens 512] [--tier meta|descriptive]``
+[--paper-personas 5] [--max-tokens 512] [--tier meta|subjective|...]``
 """
 
 from __future__ import annotations
@@ -56,8 +57,7 @@ def make_personas(n: int, tier: str, seed: int = 0) -> pd.DataFrame:
         return meta_personas(population)
     with tempfile.TemporaryDirectory() as folder:
         writer = get_backend("llamacpp", cache=Cache(Path(folder) / "cache.sqlite"))
-        table = generate_personas(population, tiers=["descriptive"], backend=writer,
-                                  progress=False)
+        table = generate_personas(population, tiers=[tier], backend=writer, progress=False)
         writer.close()
     return table[table["tier"] == tier].reset_index(drop=True)
 
@@ -135,7 +135,8 @@ def main() -> None:
                         help="personas the paper's method is timed on (cost per answer)")
     parser.add_argument("--max-tokens", type=int, default=512,
                         help="reply cap of the paper's method (the authors' config: 512)")
-    parser.add_argument("--tier", choices=["meta", "descriptive"], default="meta")
+    parser.add_argument("--tier", default="meta",
+                        choices=["meta", "objective", "subjective", "descriptive", "persona"])
     args = parser.parse_args()
     personas, survey = make_personas(args.personas, args.tier), make_survey(args.questions)
     answers = len(personas) * len(survey.questions)
