@@ -91,7 +91,9 @@ def test_valid_fields_satisfy_the_tier_models(run):
         "descriptive": S.descriptive_model(SMALL["description_length"]),
         "persona": S.persona_model(SMALL["string_length"]),
     }
-    for row in run.table[(run.table.tier != "meta") & run.table.valid].itertuples():
+    checked = run.table[(run.table.tier != "meta") & run.table.valid]
+    assert set(checked.tier) == set(models), "some tier produced no valid row to check"
+    for row in checked.itertuples():
         models[row.tier].model_validate(json.loads(row.fields))
 
 

@@ -6,21 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import pandas as pd
 
-from personasim.errors import DataError
 from personasim.llm.cli import backend_options, open_backend
-
-
-def _read_population(path: Path) -> pd.DataFrame:
-    """Read ``population.parquet`` (or CSV); one-line error naming the file on failure."""
-    try:
-        return pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found",
-                        hint="build one with `personasim population`") from None
-    except (OSError, ValueError) as error:
-        raise DataError(f"{path}: cannot read table ({str(error).splitlines()[0]})") from None
+from personasim.tables import read_table
 
 
 def _split(values: str) -> list[str]:
@@ -72,7 +60,9 @@ def personas_command(population_path: Path, tiers: str, out_path: Path, limit: i
 
     tier_list = _split(tiers)
     parse_prompt_files(_prompt_files(prompt_files), tuple(tier_list))  # fail before loading
-    population = _read_population(population_path)
+    population = read_table(
+        population_path, "population table", hint="build one with `personasim population`"
+    )
     needs_model = any(t != "meta" for t in tier_list)
     backend = open_backend(model, cache_path, no_cache, pairs) if needs_model else None
     table = generate_personas(

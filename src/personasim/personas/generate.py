@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +46,7 @@ from personasim.personas.meta import (
     meta_persona_text,
 )
 from personasim.personas.procedural import BigFiveSpec, big_five_text, procedural_traits
+from personasim.tables import read_table, write_atomic
 
 KEY = ["person_id", "tier", "generator"]
 #: Columns of a personas table before the population's own columns.
@@ -531,26 +531,8 @@ def generator_name(backend: Backend | None) -> str:
 
 def read_personas(path: str | Path) -> pd.DataFrame:
     """A personas table written by :func:`generate_personas` (one-line error if unreadable)."""
-    path = Path(path)
-    try:
-        table = pd.read_parquet(path)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{path}: cannot read personas table ({str(error).splitlines()[0]})",
-                        hint="delete it to start over, or give another --out") from None
-    missing = [c for c in KEY if c not in table.columns]
-    if missing:
-        raise DataError(f"{path}: not a personas table (no {missing[0]!r} column)",
-                        hint="give another --out")  # fmt: skip
-    return table
-
-
-def write_atomic(table: pd.DataFrame, path: str | Path) -> None:
-    """Write Parquet to a temporary file next to ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    table.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    hint = "delete it to start over, or give another --out"
+    return read_table(path, "personas table", KEY, hint=hint)
 
 
 def _people(population: pd.DataFrame, options: PersonaOptions, limit: int | None

@@ -10,20 +10,8 @@ from typing import Any
 import click
 import pandas as pd
 
-from personasim.errors import DataError
 from personasim.llm.cli import backend_options
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    """Read a Parquet or CSV table, one-line error naming the file on failure."""
-    try:
-        if path.suffix.lower() in {".csv", ".gz"}:
-            return pd.read_csv(path)
-        return pd.read_parquet(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, ValueError) as error:
-        raise DataError(f"{path}: cannot read table ({str(error).splitlines()[0]})") from None
+from personasim.tables import read_table
 
 
 @click.command("score")
@@ -79,8 +67,8 @@ def score_command(
     """Score simulated answers against real ground truth and print a summary."""
     from personasim.scoring import format_summary, load_truth, score
 
-    responses = _read_table(responses_path)
-    persons = _read_table(persons_path) if persons_path else None
+    responses = read_table(responses_path)
+    persons = read_table(persons_path) if persons_path else None
     result = score(responses, load_truth(truth, survey), persons, n_boot=n_boot, seed=seed)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result.scores.to_parquet(out_path, index=False)
@@ -105,9 +93,9 @@ def _load_personas(
     from personasim.survey.simulate import check_personas
 
     if personas_path is not None and population_path is None:
-        return check_personas(_read_table(personas_path), personas_path)
+        return check_personas(read_table(personas_path), personas_path)
     if population_path is not None and personas_path is None:
-        population = _read_table(population_path)
+        population = read_table(population_path)
         return meta_personas(population, attributes or DEFAULT_ATTRIBUTES, population_path)
     raise ConfigError(
         "give exactly one of --personas and --population",

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from personasim.llm.base import (
     Message,
 )
 from personasim.survey.questions import Question, Survey, letter
+from personasim.tables import read_table, write_atomic
 
 KEY_COLUMNS = ["person_id", "tier", "generator", "simulator", "question_id", "estimator"]
 RESPONSE_COLUMNS = [
@@ -420,31 +420,8 @@ def read_responses(path: Path) -> pd.DataFrame:
     """The rows of an existing output file (empty when there is none)."""
     if not path.exists():
         return pd.DataFrame(columns=RESPONSE_COLUMNS)
-    try:
-        frame = pd.read_parquet(path)
-    except (OSError, ValueError) as error:
-        raise DataError(
-            f"{path}: existing output cannot be read ({str(error).splitlines()[0]})",
-            hint="move it away, or pass another --out",
-        ) from None
-    missing = [c for c in KEY_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{path}: existing output lacks column {missing[0]!r}",
-            hint="it is not a responses table; pass another --out",
-        )
-    return frame
-
-
-def write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write Parquet to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    hint = "move it away, or pass another --out"
+    return read_table(path, "responses table", KEY_COLUMNS, hint=hint)
 
 
 def _done_keys(existing: pd.DataFrame) -> set[tuple]:
