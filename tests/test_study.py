@@ -73,8 +73,9 @@ def test_report_is_self_contained(html: str) -> None:
 
 def test_every_figure_is_present(html: str) -> None:
     images = re.findall(r'<img[^>]*src="data:image/png;base64,', html)
-    # 3 election maps (one per tier), alignment, topic shares, sentiment, 2 word clouds
-    assert len(images) == 3 + 1 + 1 + 1 + 2
+    # actual map, 3 simulated maps (one per tier), alignment, topic shares, sentiment, 2 clouds
+    assert len(images) == 1 + 3 + 1 + 1 + 1 + 2
+    assert html.count('alt="election map, actual result"') == 1
     for alt in ("election map, tier meta", "election map, tier objective",
                 "election map, tier descriptive", "alignment, elections",
                 "answer shares, topics", "sentiment per tier", "word cloud, tier objective",

@@ -129,20 +129,24 @@ def _year_of(question_id: str) -> str:
     return found.group(0) if found else question_id
 
 
-def election_maps(data: RunData) -> list[dict[str, Any]]:
-    """Per tier x models: tile maps of simulated vs actual share, one row of maps per year."""
+def election_maps(data: RunData) -> dict[str, Any] | None:
+    """The actual result's tile maps once, then per tier x models the simulated ones (a map per
+    year in each row), with the numbers per state."""
     scores = data.scores.get("elections")
     if scores is None:
-        return []
+        return None
     rows = scores[(scores["attribute"] == "state") & (scores["metric"] == "dem_share")].copy()
     rows["year"] = rows["question_id"].map(_year_of)
     years = sorted(rows["year"].unique())
+    if not years:
+        return None
     out = []
     for (tier, gen, sim), cell in rows.groupby(["tier", "generator", "simulator"]):
         out.append({"tier": tier, "generator": gen, "simulator": sim, "order": _tier_rank(tier),
                     "image": F.election_map(cell, str(tier), years),
                     "table": _state_table(cell)})  # fmt: skip
-    return sorted(out, key=lambda m: (m["order"], m["generator"], m["simulator"]))
+    tiers = sorted(out, key=lambda m: (m["order"], m["generator"], m["simulator"]))
+    return {"actual": F.actual_map(years), "tiers": tiers}
 
 
 def _tier_rank(tier: str) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -77,23 +77,34 @@ def _draw_tiles(ax: Any, shares: dict[str, float], title: str) -> Any:
 
 
 def election_map(state_rows: pd.DataFrame, tier: str, years: Sequence[str]) -> str:
-    """Per year: simulated vs actual Democratic two-party share by state, as two tile maps.
+    """One row of tile maps, a map per year: a tier's simulated Democratic two-party share.
 
     ``state_rows``: ``dem_share`` score rows of one tier (``group`` = state, ``value`` =
-    simulated share, ``truth_value`` = actual share, ``year``).
+    simulated share, ``year``).
     """
+    shares = {
+        year: state_rows[state_rows["year"] == year].groupby("group")["value"].mean().to_dict()
+        for year in years
+    }
+    return _map_row(shares, lambda year: f"{year}: simulated ({tier})")
+
+
+def actual_map(years: Sequence[str]) -> str:
+    """One row of tile maps, a map per year: the actual Democratic two-party share by state."""
     from personasim.truth.elections import state_truth
 
+    shares = {year: _actual_shares(state_truth(int(year))) for year in years}
+    return _map_row(shares, lambda year: f"{year}: actual result")
+
+
+def _map_row(shares: dict[str, dict[str, float]], title: Callable[[str], str]) -> str:
+    """Tile maps side by side, one per key of ``shares``, with one color bar."""
     plt = _plt()
-    fig, axes = plt.subplots(len(years), 2, figsize=(9.6, 2.9 * len(years)), squeeze=False)
+    fig, axes = plt.subplots(1, len(shares), figsize=(4.4 * len(shares), 2.9), squeeze=False)
     mappable = None
-    for i, year in enumerate(years):
-        rows = state_rows[state_rows["year"] == year]
-        sim = rows.groupby("group")["value"].mean().to_dict()
-        actual = _actual_shares(state_truth(int(year)))
-        _draw_tiles(axes[i][0], sim, f"{year}: simulated ({tier})")
-        mappable = _draw_tiles(axes[i][1], actual, f"{year}: actual")
-    fig.colorbar(mappable, ax=axes, shrink=0.6, label="Democratic two-party share")
+    for ax, (year, by_state) in zip(axes[0], shares.items(), strict=True):
+        mappable = _draw_tiles(ax, by_state, title(year))
+    fig.colorbar(mappable, ax=axes, shrink=0.7, label="Democratic two-party share")
     return png_data(fig)
 
 
