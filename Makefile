@@ -1,7 +1,7 @@
 # The two commands a user needs (see README.md):
 #   make run   set up .venv if needed, then run the default study on the embedded model
 #              (about 10 minutes on 2 cores; rerunning resumes, report in runs/default/report.html)
-#   make test  set up .venv with the dev extras if needed, then run the whole test suite
+#   make test  set up .venv with the dev extras if needed, lint (ruff), then run the whole test suite
 #
 # llama-cpp-python compiles from source (5-8 minutes) unless a prebuilt wheel of the same
 # version sits in ../shared/wheels, which pip then prefers (--find-links, --prefer-binary).
@@ -21,6 +21,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/personasim run default --out runs/default
 
 test: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/python -m pytest
 
 $(BIN)/python:
