@@ -30,6 +30,7 @@ import pandas as pd
 
 from personasim import metrics as M
 from personasim.errors import ConfigError, DataError
+from personasim.survey.groups import with_opinionqa_groups
 from personasim.survey.loaders import (
     OVERALL,
     TRUTH_COLUMNS,
@@ -286,10 +287,14 @@ def _score_group(
 
 
 def _groups(frame: pd.DataFrame, attribute: str, kind: str) -> dict[str, pd.DataFrame]:
-    """Split persons by an attribute column (matched case-insensitively); states normalised."""
+    """Split persons by an attribute column (the exact name, else matched case-insensitively);
+    states normalised."""
     if attribute == OVERALL[0]:
         return {OVERALL[1]: frame}
-    column = next((c for c in frame.columns if str(c).casefold() == attribute.casefold()), None)
+    exact = attribute if attribute in frame.columns else None
+    column = exact or next(
+        (c for c in frame.columns if str(c).casefold() == attribute.casefold()), None
+    )
     if column is None:
         return {}
     values = frame[column].dropna()
@@ -531,6 +536,10 @@ def score(
 ) -> ScoreResult:
     """Score ``responses`` against ``truth``; see the module docstring for the metrics."""
     notes: list[str] = []
+    if persons is not None and truth.kind == "distribution":
+        attributes = sorted(set(truth.table["attribute"].astype(str)) - {OVERALL[0]})
+        persons, derived = with_opinionqa_groups(persons, attributes)
+        notes.extend(derived)
     rows = _prepare(_attach_persons(_check_responses(responses), persons), truth.survey, notes)
     out: list[dict[str, Any]] = []
     by_question = dict(tuple(truth.table.groupby("question_id")))
