@@ -189,6 +189,33 @@ def test_logprobs_end_to_end_resume_and_score(
     assert result.summary["metric"].str.contains("alignment").any()
 
 
+class Interrupted(Exception):
+    """Raised from the progress callback: a run stopped after its first chunk."""
+
+
+def _stop_after_first_chunk(finished: int, total: int) -> None:
+    if finished:
+        raise Interrupted
+
+
+@pytest.mark.parametrize(("seconds", "rows_on_disk"), [(0.0, 3), (3600.0, 0)])
+def test_checkpoints_bound_rewrites_and_the_cache_covers_the_rest(
+    cached_embedded, personas: pd.DataFrame, tmp_path: Path, seconds: float, rows_on_disk: int
+) -> None:
+    survey = builtin_survey("elections")
+    out = tmp_path / "responses.parquet"
+    options = SimulateOptions(chunk_persons=1, checkpoint_seconds=seconds)
+    with pytest.raises(Interrupted):
+        simulate(personas, survey, cached_embedded, options, out=out,
+                 progress=_stop_after_first_chunk)  # fmt: skip
+    # checkpoint after every chunk: the first person's 3 rows are on disk; every hour: none yet
+    assert (len(pd.read_parquet(out)) if out.exists() else 0) == rows_on_disk
+    resumed = simulate(personas, survey, cached_embedded, options, out=out)
+    # either way the first person's answers come back without a model call
+    assert resumed.written == 9 - rows_on_disk and resumed.cache_hits == 3 - rows_on_disk
+    assert resumed.model_calls == 6 and len(pd.read_parquet(out)) == 9
+
+
 @pytest.mark.slow
 def test_permutation_maps_back_to_original_options(cached_embedded) -> None:
     survey = builtin_survey("elections")

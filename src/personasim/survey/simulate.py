@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,10 @@ when several options could fit, take the one this person would most likely give.
 
 PROFILE_HEADER = "Profile of the person:"
 
+REWRITE_SHARE = 20
+"""The gap between two rewrites of the output file is at least this many times the last one's
+duration (see ``SimulateOptions.checkpoint_seconds``)."""
+
 
 class SimulateOptions(BaseModel):
     """How to simulate: estimator, sampling, option order, labels."""
@@ -106,7 +111,12 @@ class SimulateOptions(BaseModel):
     instructions: str = INSTRUCTIONS
     """The instruction text that opens every prompt."""
     chunk_persons: int = Field(default=32, ge=1)
-    """Personas per chunk; the output file is rewritten after each chunk."""
+    """Personas per chunk (one batch of model requests)."""
+    checkpoint_seconds: float = Field(default=30.0, ge=0.0)
+    """Least seconds between two rewrites of the output file (0: after every chunk); the gap
+    also grows to 20x the last rewrite's duration, so rewriting takes at most ~1/20 of the run
+    (rewriting after every chunk would cost time quadratic in the rows). Answers computed since
+    the last rewrite are kept by the LLM cache: a resumed run gets them without model calls."""
     carry: tuple[str, ...] = ("weight", "state")
     """Persona columns copied to the responses when present (weights and groups for scoring)."""
 
@@ -471,7 +481,8 @@ def simulate(
 ) -> SimulateReport:
     """Answer every question of ``survey`` for every persona; see the module docstring.
 
-    ``out``: responses file to resume from and to rewrite after each chunk (None: in memory).
+    ``out``: responses file to resume from, rewritten at most every ``checkpoint_seconds`` and
+    at the end (None: in memory).
     ``progress``: called as ``progress(finished, total)`` with the new rows finished so far and
     the rows to compute, once before the first chunk and after each chunk.
     """
@@ -485,14 +496,18 @@ def simulate(
     rows: list[dict[str, Any]] = []
     if progress:
         progress(0, len(tasks))
+    saved, next_save = 0, time.monotonic() + options.checkpoint_seconds
     for chunk in _chunks(tasks, options.chunk_persons):
         rows += ESTIMATORS[options.estimator](chunk, backend, options, simulator)
-        if path:
+        if path and time.monotonic() >= next_save:
+            started = time.monotonic()
             write_atomic(_combine(existing, rows), path)
+            saved, now = len(rows), time.monotonic()
+            next_save = now + max(options.checkpoint_seconds, REWRITE_SHARE * (now - started))
         if progress:
             progress(len(rows), len(tasks))
     frame = _combine(existing, rows) if rows else existing
-    if path and not path.exists():
+    if path and (saved < len(rows) or not path.exists()):
         write_atomic(frame, path)
     return _report(frame, rows, len(personas) * len(survey.questions) - len(tasks), backend,
                    (calls, hits), options)  # fmt: skip
