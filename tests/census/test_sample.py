@@ -72,6 +72,12 @@ def test_unknown_state_suggests_codes() -> None:
     assert "did you mean" in error.value.hint and "\n" not in error.value.one_line()
 
 
+def test_states_may_be_one_comma_separated_string() -> None:
+    assert resolve_states("ca, tx") == ["CA", "TX"]
+    assert len(resolve_states("all")) == 51 and resolve_states("all") == resolve_states(["all"])
+    assert set(sample_population("VT,NH", per_state=5)["state"]) == {"VT", "NH"}
+
+
 @pytest.mark.parametrize("kwargs", [{"per_state": 0}, {"min_age": -1}, {"seed": -5}])
 def test_bad_options_are_config_errors(kwargs: dict) -> None:
     with pytest.raises(ConfigError):

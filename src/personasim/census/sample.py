@@ -63,7 +63,11 @@ class Population:
 
 
 def resolve_states(states: Iterable[str]) -> list[str]:
-    """Upper-case USPS codes; ``all`` means the 50 states and DC. Unknown codes raise."""
+    """Upper-case USPS codes; ``all`` means the 50 states and DC. Unknown codes raise.
+
+    ``states`` is a list of codes or one comma-separated string (``"CA,TX"``, ``"all"``)."""
+    if isinstance(states, str):
+        states = states.split(",")
     wanted: list[str] = []
     for raw in states:
         code = raw.strip().upper()
@@ -182,15 +186,19 @@ def finish(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def sample_population(
-    states: Sequence[str],
+    states: Sequence[str] | str,
     per_state: int | None = 1000,
     seed: int = 0,
     min_age: int = 18,
     total: int | None = None,
     pums_paths: Sequence[Path] = (),
 ) -> pd.DataFrame:
-    """Draw ``per_state`` people (or ``total`` split by adult population) for each state."""
-    spec = _spec(states=tuple(states), per_state=None if total else per_state, total=total,
+    """Draw ``per_state`` people (or ``total`` split by adult population) for each state.
+
+    ``states``: USPS codes, as a list or one comma-separated string; ``"all"`` is every state
+    and DC."""
+    codes = tuple(states.split(",")) if isinstance(states, str) else tuple(states)
+    spec = _spec(states=codes, per_state=None if total else per_state, total=total,
                  seed=seed, min_age=min_age, pums=tuple(Path(p) for p in pums_paths))  # fmt: skip
     return build_population(spec).frame
 
