@@ -84,6 +84,30 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate() -> None:
     assert first[0] <= stat(M.group_distribution(probs)) <= first[1]
 
 
+def test_resampled_counts_are_bootstrap_draws_in_bounded_chunks() -> None:
+    chunks = list(M.resample_counts(7, 70, np.random.default_rng(0), chunk=32))
+    assert [c.shape for c in chunks] == [(32, 7), (32, 7), (6, 7)]
+    counts = np.vstack(chunks)
+    assert (counts.sum(axis=1) == 7).all() and (counts >= 0).all()
+    # every person is drawn once per replicate on average
+    assert counts.mean() == pytest.approx(1.0) and counts.std() > 0
+
+
+def test_bootstrap_replicates_center_on_the_weighted_distribution() -> None:
+    rng = np.random.default_rng(2)
+    probs, weights = rng.dirichlet([1, 1], size=400), rng.random(400)
+    replicates = M.bootstrap_distributions(probs, weights, n_boot=300, seed=1)
+    assert replicates.shape == (300, 2)
+    assert np.allclose(replicates.sum(axis=1), 1.0)
+    center = M.group_distribution(probs, weights)
+    assert np.abs(replicates.mean(axis=0) - center).max() < 0.01
+    # all weight on persons never drawn together: a zero-weight replicate is NaN, then skipped
+    lone = M.bootstrap_distributions(np.eye(2), [1.0, 0.0], n_boot=50, seed=0)
+    assert np.isnan(lone).any() and not np.isnan(lone).all()
+    low, high = M.percentile_ci(lone, lambda d: float(d[0]))
+    assert low == high == 1.0
+
+
 def test_election_metrics_hand_computed() -> None:
     truth = pd.DataFrame(
         {

@@ -17,7 +17,7 @@ raises :class:`MetricInputError`, a :class:`personasim.errors.DataError` that is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ __all__ = [
     "ElectionMetrics",
     "MetricInputError",
     "bootstrap_ci",
+    "bootstrap_distributions",
     "drop_refusals",
     "election_metrics",
     "group_distribution",
@@ -40,7 +41,9 @@ __all__ = [
     "normalize",
     "one_hot",
     "ordinal_alignment",
+    "percentile_ci",
     "refusal_rate",
+    "resample_counts",
     "total_variation",
     "two_party_alignment",
     "uniform",
@@ -203,6 +206,61 @@ def group_distribution(probs: np.ndarray, weights: ArrayLike | None = None) -> n
     return normalize(w @ mat, "group distribution")
 
 
+def resample_counts(
+    n: int, n_boot: int, rng: np.random.Generator, chunk: int = 32
+) -> Iterator[np.ndarray]:
+    """Bootstrap replicates of ``n`` persons as counts: how often each person is drawn when ``n``
+    are drawn with replacement (a Multinomial(n, 1/n) vector per replicate).
+
+    Yields arrays of shape ``(c, n)`` with ``c <= chunk`` replicates, ``n_boot`` in all, so the
+    memory stays ``chunk x n`` counts whatever ``n_boot`` (a million persons: ~256 MB).
+    """
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        picks = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
+        yield np.bincount(picks.ravel(), minlength=size * n).reshape(size, n)
+
+
+def bootstrap_distributions(
+    probs: np.ndarray, weights: ArrayLike | None, n_boot: int = 200, seed: int = 0
+) -> np.ndarray:
+    """``n_boot`` bootstrap replicates of the weighted group distribution (resampling persons,
+    seeded), shape ``(n_boot, options)``; a replicate whose weights sum to 0 is a row of NaN."""
+    mat = np.asarray(probs, dtype=float)
+    n = mat.shape[0]
+    w = np.ones(n) if weights is None else _vector(weights, "weights")
+    if n_boot < 1:
+        raise MetricInputError(f"need n_boot >= 1, got {n_boot}")
+    weighted = w[:, None] * mat
+    sums = np.vstack(
+        [counts @ weighted for counts in resample_counts(n, n_boot, np.random.default_rng(seed))]
+    )
+    totals = sums.sum(axis=1, keepdims=True)
+    return np.where(totals > 0, sums / np.where(totals > 0, totals, 1.0), np.nan)
+
+
+def percentile_ci(
+    replicates: np.ndarray, statistic: Callable[[np.ndarray], float], level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic`` over replicate distributions (rows); rows that are
+    NaN or that the statistic cannot score are skipped (NaN, NaN when none is left)."""
+    if not 0 < level < 1:
+        raise MetricInputError(f"need 0 < level < 1, got {level}")
+    values = []
+    for row in replicates:
+        if not np.all(np.isfinite(row)):
+            continue
+        try:
+            values.append(statistic(row))
+        except MetricInputError:
+            continue
+    if not values:
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
 def bootstrap_ci(
     probs: np.ndarray,
     weights: ArrayLike | None,
@@ -213,30 +271,12 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of ``statistic(group_distribution)``, resampling persons.
 
-    Each replicate draws persons with replacement (numpy, seeded) and recomputes the weighted
-    group distribution; replicates where the statistic cannot be computed are skipped.
+    :func:`bootstrap_distributions` then :func:`percentile_ci`; to score several statistics on
+    the same replicates, call those two directly.
     """
-    mat = np.asarray(probs, dtype=float)
-    n = mat.shape[0]
-    w = np.ones(n) if weights is None else _vector(weights, "weights")
-    if n_boot < 1 or not 0 < level < 1:
-        raise MetricInputError(f"need n_boot >= 1 and 0 < level < 1, got {n_boot}, {level}")
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
-    sums = (draws * w) @ mat
-    values = []
-    for row in sums:
-        if row.sum() <= 0:
-            continue
-        try:
-            values.append(statistic(row / row.sum()))
-        except MetricInputError:
-            continue
-    if not values:
-        return float("nan"), float("nan")
-    alpha = (1 - level) / 2
-    low, high = np.quantile(values, [alpha, 1 - alpha])
-    return float(low), float(high)
+    if not 0 < level < 1:
+        raise MetricInputError(f"need 0 < level < 1, got {level}")
+    return percentile_ci(bootstrap_distributions(probs, weights, n_boot, seed), statistic, level)
 
 
 class ElectionMetrics(BaseModel):

@@ -256,6 +256,7 @@ def _score_group(
     """Metric rows for one group of persons on one question."""
     sim = M.group_distribution(probs, weights)
     flat = M.uniform(len(question.options), question.refusal_mask)
+    replicates = M.bootstrap_distributions(probs, weights, n_boot, seed) if n_boot else None
     rows = []
     for name, fn in _metric_fns(question).items():
 
@@ -263,8 +264,8 @@ def _score_group(
             return fn(d, truth)
 
         low, high = (
-            M.bootstrap_ci(probs, weights, stat, n_boot, seed=seed)
-            if n_boot
+            M.percentile_ci(replicates, stat)
+            if replicates is not None
             else (float("nan"), float("nan"))
         )
         truth_value = (
@@ -344,10 +345,11 @@ def _boot_shares(
     share: np.ndarray, w: np.ndarray, n_boot: int, rng: np.random.Generator
 ) -> np.ndarray:
     """Bootstrap replicates of a weighted mean share (resampling persons)."""
-    draws = rng.multinomial(len(share), np.full(len(share), 1.0 / len(share)), size=n_boot)
-    dw = draws * w
-    total = dw.sum(axis=1)
-    return np.where(total > 0, (dw @ share) / np.where(total > 0, total, 1), np.nan)
+    parts = [
+        (counts @ (w * share), counts @ w) for counts in M.resample_counts(len(share), n_boot, rng)
+    ]
+    weighted, total = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return np.where(total > 0, weighted / np.where(total > 0, total, 1), np.nan)
 
 
 def _election_aggregates(s: np.ndarray, truth: pd.DataFrame) -> dict[str, np.ndarray]:
