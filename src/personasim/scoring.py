@@ -189,21 +189,39 @@ def _attach_persons(responses: pd.DataFrame, persons: pd.DataFrame | None) -> pd
     return out.assign(weight=weight.astype(float))
 
 
-def _row_probs(question: Question, probs: Any, answer: Any) -> np.ndarray | None:
-    """The row's distribution in original order: ``probs``, else one-hot of ``answer``."""
-    n = len(question.options)
-    if probs is not None and not (isinstance(probs, float) and np.isnan(probs)):
-        arr = np.asarray(list(probs), dtype=float)
-        if arr.shape != (n,):
-            raise DataError(
-                f"responses: question {question.id!r} has {n} options but probs has {arr.size}"
-            )
-        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            raise DataError(f"responses: question {question.id!r} has negative or NaN probs")
-        return arr / arr.sum() if arr.sum() > 0 else None
+def _answer_probs(question: Question, answer: Any) -> np.ndarray | None:
+    """One-hot distribution of a sampled ``answer`` (None when there is none)."""
     if answer is None or (isinstance(answer, float) and np.isnan(answer)) or answer == "":
         return None
-    return M.one_hot([question.index_of(str(answer))], n)[0]
+    return M.one_hot([question.index_of(str(answer))], len(question.options))[0]
+
+
+def _question_probs(question: Question, rows: pd.DataFrame) -> list[np.ndarray | None]:
+    """Each row's distribution in original order, for rows of one question: ``probs``
+    renormalized (None when its mass is 0), else one-hot of ``answer``. Vectorized over rows."""
+    n = len(question.options)
+    given = rows["probs"].notna().to_numpy()
+    out: list[np.ndarray | None] = [
+        None if has else _answer_probs(question, a)
+        for has, a in zip(given, rows["answer"], strict=True)
+    ]
+    if not given.any():
+        return out
+    listed = rows["probs"].to_numpy()[given]
+    sizes = np.fromiter((len(p) for p in listed), dtype=int, count=len(listed))
+    if (sizes != n).any():
+        raise DataError(
+            f"responses: question {question.id!r} has {n} options but probs has "
+            f"{sizes[sizes != n][0]}"
+        )
+    mat = np.vstack([np.asarray(p, dtype=float) for p in listed]) if n else np.zeros((0, 0))
+    if not np.all(np.isfinite(mat)) or np.any(mat < 0):
+        raise DataError(f"responses: question {question.id!r} has negative or NaN probs")
+    totals = mat.sum(axis=1)
+    normalized = mat / np.where(totals > 0, totals, 1.0)[:, None]
+    for slot, row, total in zip(np.flatnonzero(given), normalized, totals, strict=True):
+        out[slot] = row if total > 0 else None
+    return out
 
 
 # --------------------------------------------------------------------------- per-group scoring
@@ -508,11 +526,14 @@ def _prepare(responses: pd.DataFrame, survey: Survey, notes: list[str]) -> pd.Da
     unknown = sorted(set(responses["question_id"].astype(str)) - known)
     if unknown:
         notes.append(f"{len(unknown)} question(s) without truth skipped: {unknown[:5]}")
-    rows = responses[responses["question_id"].astype(str).isin(known)].copy()
-    rows["_p"] = [
-        _row_probs(survey.question(str(q)), p, a)
-        for q, p, a in zip(rows["question_id"], rows["probs"], rows["answer"], strict=True)
-    ]
+    rows = responses[responses["question_id"].astype(str).isin(known)].reset_index(drop=True)
+    column: list[np.ndarray | None] = [None] * len(rows)
+    by_question = rows.groupby(rows["question_id"].astype(str), sort=False).indices
+    for qid, positions in by_question.items():
+        found = _question_probs(survey.question(qid), rows.iloc[positions])
+        for slot, value in zip(positions, found, strict=True):
+            column[slot] = value
+    rows["_p"] = pd.Series(column, index=rows.index, dtype=object)
     unusable = int(rows["_p"].isna().sum())
     if unusable:
         notes.append(f"{unusable} response row(s) without probs or a valid answer left out")

@@ -150,6 +150,20 @@ def test_bad_responses_are_data_errors() -> None:
         score(pd.DataFrame([_row("a", "meta", "q1", [0.5, 0.5])]), truth, n_boot=0)
     with pytest.raises(DataError, match="lack columns"):
         score(pd.DataFrame({"person_id": ["a"]}), truth)
+    with pytest.raises(DataError, match="negative or NaN probs"):
+        score(pd.DataFrame([_row("a", "meta", "q1", [0.5, -0.5, 0.5, 0.5])]), truth, n_boot=0)
+
+
+def test_rows_without_mass_are_left_out_with_a_note_whatever_the_index() -> None:
+    rows = pd.DataFrame([
+        _row("a", "meta", "q1", [1, 0, 0, 0]),
+        _row("b", "meta", "q1", [0, 0, 0, 0]),
+        _row("c", "meta", "q1", None),
+    ], index=[7, 7, 7])  # fmt: skip
+    result = score(rows, _ordinal_truth(), n_boot=0)
+    overall = result.scores.set_index(["attribute", "metric"]).loc[("overall", "wd")]
+    assert overall["n"] == 1 and overall["sim_dist"] == [1.0, 0.0, 0.0, 0.0]
+    assert "2 response row(s) without probs or a valid answer left out" in result.notes
 
 
 def test_unknown_truth_source() -> None:
