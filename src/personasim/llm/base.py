@@ -262,16 +262,25 @@ class Backend(abc.ABC):
         progress: bool | None,
     ) -> list[dict[str, Any]]:
         """Answer from the cache where possible; run the misses in batches, caching each batch."""
-        keys = [self.request_key(operation, request) for request in requests]
-        stored = self.cache.lookup(k for k in keys if k) if self.cache else {}
+        # keys cost a JSON dump and a hash per request: only worth it with a cache
+        keys = [
+            self.request_key(operation, r) if self.cache is not None else None for r in requests
+        ]
+        stored = self.cache.lookup(k for k in keys if k) if self.cache is not None else {}
         results: list[dict[str, Any] | None] = [stored.get(k) if k else None for k in keys]
         self.stats.cache_hits += sum(r is not None for r in results)
         misses = [i for i, r in enumerate(results) if r is None]
         if misses and self._order_key(requests[misses[0]]) is not None:
             misses.sort(key=lambda i: self._order_key(requests[i]) or "")
         show = progress if progress is not None else len(misses) >= 20
-        with tqdm(total=len(misses), disable=not show, desc=operation, unit="req",
-                  file=sys.stderr, dynamic_ncols=True) as bar:
+        with tqdm(
+            total=len(misses),
+            disable=not show,
+            desc=operation,
+            unit="req",
+            file=sys.stderr,
+            dynamic_ncols=True,
+        ) as bar:
             for start in range(0, len(misses), self.batch_size):
                 batch = misses[start : start + self.batch_size]
                 started = time.perf_counter()

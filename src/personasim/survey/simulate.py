@@ -440,12 +440,27 @@ def _done_keys(existing: pd.DataFrame) -> set[tuple]:
     return set(zip(*cols, strict=True)) if len(existing) else set()
 
 
-def _combine(existing: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame:
+def _combine(existing: pd.DataFrame, frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Existing rows followed by new rows, columns in the standard order first."""
-    new = pd.DataFrame(rows)
-    frame = new if existing.empty else pd.concat([existing, new], ignore_index=True)
+    parts = [f for f in (existing, *frames) if not f.empty]
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts or [existing])[0]
     extra = [c for c in frame.columns if c not in RESPONSE_COLUMNS]
     return frame[[c for c in RESPONSE_COLUMNS if c in frame.columns] + extra]
+
+
+def _already_done(
+    existing: pd.DataFrame, personas: pd.DataFrame, survey: Survey, simulator: str, estimator: str
+) -> int:
+    """How many persona x question pairs of this run the existing rows already hold."""
+    if existing.empty:
+        return 0
+    who = ["person_id", "tier", "generator"]
+    rows = existing[(existing["simulator"].astype(str) == simulator)
+                    & (existing["estimator"].astype(str) == estimator)
+                    & existing["question_id"].astype(str).isin(survey.ids)]  # fmt: skip
+    keys = rows[[*who, "question_id"]].astype(str).drop_duplicates()
+    planned = personas[who].astype(str).drop_duplicates()
+    return len(keys.merge(planned, on=who))
 
 
 # --------------------------------------------------------------------------- driver
@@ -454,21 +469,6 @@ def _combine(existing: pd.DataFrame, rows: list[dict[str, Any]]) -> pd.DataFrame
 def simulator_name(backend: Backend) -> str:
     """The backend's readable model id, written to the ``simulator`` column."""
     return backend.display_name
-
-
-def _chunks(tasks: list[Task], size: int) -> list[list[Task]]:
-    """Split persona-major tasks into chunks of ``size`` personas."""
-    chunks: list[list[Task]] = []
-    current: list[Task] = []
-    seen: set[tuple] = set()
-    for task in tasks:
-        who = (str(task.persona["person_id"]), task.persona["tier"], task.persona["generator"])
-        if who not in seen and len(seen) == size:
-            chunks.append(current)
-            current, seen = [], set()
-        seen.add(who)
-        current.append(task)
-    return chunks + ([current] if current else [])
 
 
 def simulate(
@@ -491,46 +491,55 @@ def simulate(
     simulator = options.simulator or simulator_name(backend)
     path = Path(out) if out is not None else None
     existing = read_responses(path) if path else pd.DataFrame(columns=RESPONSE_COLUMNS)
-    tasks = plan_tasks(personas, survey, options, simulator, _done_keys(existing))
+    done = _done_keys(existing)
+    pairs = len(personas) * len(survey.questions)
+    todo = pairs - _already_done(existing, personas, survey, simulator, options.estimator)
     calls, hits = backend.stats.model_calls, backend.stats.cache_hits
-    rows: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
+    finished, saved = 0, 0
+    next_save = time.monotonic() + options.checkpoint_seconds
     if progress:
-        progress(0, len(tasks))
-    saved, next_save = 0, time.monotonic() + options.checkpoint_seconds
-    for chunk in _chunks(tasks, options.chunk_persons):
-        rows += ESTIMATORS[options.estimator](chunk, backend, options, simulator)
+        progress(0, todo)
+    for start in range(0, len(personas), options.chunk_persons):
+        # planned chunk by chunk: memory holds the rows, never a task list of the whole run
+        chunk = personas.iloc[start : start + options.chunk_persons]
+        tasks = plan_tasks(chunk, survey, options, simulator, done)
+        if not tasks:
+            continue
+        frames.append(pd.DataFrame(ESTIMATORS[options.estimator](tasks, backend, options,
+                                                                 simulator)))  # fmt: skip
+        finished += len(tasks)
         if path and time.monotonic() >= next_save:
             started = time.monotonic()
-            write_atomic(_combine(existing, rows), path)
-            saved, now = len(rows), time.monotonic()
+            write_atomic(_combine(existing, frames), path)
+            saved, now = finished, time.monotonic()
             next_save = now + max(options.checkpoint_seconds, REWRITE_SHARE * (now - started))
         if progress:
-            progress(len(rows), len(tasks))
-    frame = _combine(existing, rows) if rows else existing
-    if path and (saved < len(rows) or not path.exists()):
+            progress(finished, todo)
+    frame = _combine(existing, frames)
+    if path and (saved < finished or not path.exists()):
         write_atomic(frame, path)
-    return _report(frame, rows, len(personas) * len(survey.questions) - len(tasks), backend,
-                   (calls, hits), options)  # fmt: skip
+    new = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return _report(frame, new, pairs - finished, backend, (calls, hits), options)
 
 
 def _report(
     frame: pd.DataFrame,
-    rows: list[dict[str, Any]],
+    new: pd.DataFrame,
     skipped: int,
     backend: Backend,
     before: tuple[int, int],
     options: SimulateOptions,
 ) -> SimulateReport:
-    """Summarize a run."""
-    valid = [r["valid_mass"] for r in rows]
-    replies = len(rows) * (options.samples if options.estimator == "sample" else 1)
-    invalid = sum(r["invalid"] for r in rows)
+    """Summarize a run (``new``: the rows computed in it)."""
+    replies = len(new) * (options.samples if options.estimator == "sample" else 1)
+    invalid = int(new["invalid"].sum()) if len(new) else 0
     return SimulateReport(
         responses=frame,
-        written=len(rows),
+        written=len(new),
         skipped=skipped,
         model_calls=backend.stats.model_calls - before[0],
         cache_hits=backend.stats.cache_hits - before[1],
-        mean_valid_mass=float(np.mean(valid)) if valid else float("nan"),
+        mean_valid_mass=float(new["valid_mass"].mean()) if len(new) else float("nan"),
         invalid_share=invalid / replies if replies and options.estimator == "sample" else 0.0,
     )
