@@ -165,11 +165,16 @@ def print_floor(
         return
     per_token = ours_s / evaluated_tokens
     floor = suffix * per_token
+    bare = np.mean([
+        len(backend.tokenize(q.text + "\n" + "\n".join(o.text for o in q.options)))
+        for q in survey.questions
+    ])  # fmt: skip
     print(
         f"floor: {per_token * 1000:.2f} ms per evaluated prompt token (measured, ours) x "
         f"{suffix:.1f} question tokens per answer = {floor:.4f} s/answer, ratio "
         f"{floor / paper_per:.3f}; the 1/10 goal allows "
-        f"{paper_per / 10 / per_token:.1f} tokens per answer on this machine"
+        f"{paper_per / 10 / per_token:.1f} tokens per answer on this machine; the question "
+        f"text and its options alone, unformatted, take {bare:.1f}"
     )
 
 
