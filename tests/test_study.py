@@ -113,3 +113,27 @@ def test_resuming_a_different_study_is_refused(tiny_run: RunResult) -> None:
     other = builtin_study("tiny").model_copy(update={"seed": 99})
     with pytest.raises(ConfigError, match="holds a different study"):
         run_study(other, tiny_run.out_dir)
+
+
+@pytest.mark.shared_data
+def test_opinionqa_study_scores_census_groups_against_real_pew_counts(tmp_path: Path) -> None:
+    from personasim.spec import StudySpec
+    from tests.conftest import require_shared_data
+
+    data = require_shared_data() / "opinionqa"
+    survey = f"opinionqa:{data / 'tatsu_opinions_qa_human_resp' / 'American_Trends_Panel_W26'}"
+    spec = StudySpec(
+        name="oqa", states=("VT", "TX"), per_state=2, tiers=("meta",), surveys=(survey,),
+        truth={survey: f"csv:{data / 'opinionqa_group_counts_unweighted.csv.gz'}"},
+        max_questions=2, n_boot=20,
+    )  # fmt: skip
+    result = run_study(spec, tmp_path / "oqa")
+    [scores_file] = result.out_dir.glob("scores_*.parquet")
+    scores = pd.read_parquet(scores_file)
+    alignment = scores[scores["metric"] == "alignment"]
+    # per-group rows from Pew's vocabulary, derived from the census persons
+    assert {"AGE", "SEX", "RACE", "CREGION"} <= set(alignment["attribute"])
+    assert alignment["value"].between(0, 1).all()
+    html = result.report_path.read_text(encoding="utf-8")
+    assert 'alt="OpinionQA topics"' in html and "Alignment per demographic group" in html
+    assert "Hispanic" in html or "White" in html  # RACE groups in the group table

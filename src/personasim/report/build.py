@@ -254,7 +254,25 @@ def opinionqa_section(data: RunData) -> dict[str, Any] | None:
     per_tier = scores.groupby(["topic", "tier"])["value"].mean().reset_index()
     ranks = per_tier.groupby("topic")["value"].var().fillna(0).rename("variance").reset_index()
     ranks = ranks.sort_values("variance", ignore_index=True)
-    return {"image": F.topic_rank_figure(ranks), "table": table(ranks, digits=4)}
+    groups = pd.concat(data.scores[name] for name in names)
+    return {"image": F.topic_rank_figure(ranks), "table": table(ranks, digits=4),
+            "groups": group_table(groups)}  # fmt: skip
+
+
+def group_table(scores: pd.DataFrame) -> dict | None:
+    """Mean alignment per demographic group (rows) and tier (columns), over questions, with the
+    uniform-answer baseline and the group's persons (largest over tiers); None when no group was
+    scored."""
+    rows = scores[(scores["metric"] == "alignment") & (scores["attribute"] != "overall")]
+    if rows.empty:
+        return None
+    keys = ["attribute", "group"]
+    wide = rows.pivot_table(index=keys, columns="tier", values="value", aggfunc="mean")
+    wide = wide[sorted(wide.columns, key=_tier_rank)]
+    wide["uniform"] = rows.groupby(keys)["uniform"].mean()
+    wide["questions"] = rows.groupby(keys)["question_id"].nunique()
+    wide["persons"] = rows.groupby(keys)["n"].max()
+    return table(wide.reset_index())
 
 
 def sentiment_section(data: RunData) -> dict[str, Any] | None:
