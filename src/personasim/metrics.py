@@ -274,8 +274,6 @@ def bootstrap_ci(
     :func:`bootstrap_distributions` then :func:`percentile_ci`; to score several statistics on
     the same replicates, call those two directly.
     """
-    if not 0 < level < 1:
-        raise MetricInputError(f"need 0 < level < 1, got {level}")
     return percentile_ci(bootstrap_distributions(probs, weights, n_boot, seed), statistic, level)
 
 

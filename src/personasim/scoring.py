@@ -214,7 +214,7 @@ def _question_probs(question: Question, rows: pd.DataFrame) -> list[np.ndarray |
             f"responses: question {question.id!r} has {n} options but probs has "
             f"{sizes[sizes != n][0]}"
         )
-    mat = np.vstack([np.asarray(p, dtype=float) for p in listed]) if n else np.zeros((0, 0))
+    mat = np.vstack([np.asarray(p, dtype=float) for p in listed])
     if not np.all(np.isfinite(mat)) or np.any(mat < 0):
         raise DataError(f"responses: question {question.id!r} has negative or NaN probs")
     totals = mat.sum(axis=1)

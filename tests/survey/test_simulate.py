@@ -172,8 +172,11 @@ def test_logprobs_end_to_end_resume_and_score(
     # rerun: nothing new, no model call; a third persona added: only its 3 rows are computed
     again = simulate(personas.iloc[:2], survey, cached_embedded, out=out)
     assert again.written == 0 and again.model_calls == 0 and again.skipped == 6
-    more = simulate(personas, survey, cached_embedded, out=out)
+    totals: list[int] = []
+    more = simulate(personas, survey, cached_embedded, out=out,
+                    progress=lambda done, total: totals.append(total))  # fmt: skip
     assert more.written == 3 and more.model_calls == 3
+    assert set(totals) == {3}  # the progress total counts only what is left to do
     frame = pd.read_parquet(out)
     keys = ["person_id", "tier", "generator", "simulator", "question_id", "estimator"]
     assert len(frame) == 9 and not frame.duplicated(keys).any()

@@ -66,9 +66,6 @@ EDUCATION_GROUPS = {
 }
 """Census education -> OpinionQA ``EDUCATION`` group (``Some College`` has none)."""
 
-NOT_DERIVED = ("INCOME", "POLPARTY", "POLIDEOLOGY", "RELIG", "RELIGATTEND", "CITIZEN", "MARITAL")
-"""OpinionQA attributes this module does not derive from census columns."""
-
 
 def age_group(age: pd.Series) -> pd.Series:
     """Pew's age brackets (18-29, 30-49, 50-64, 65+); missing below 18."""
@@ -133,14 +130,16 @@ def with_opinionqa_groups(
     Returns the table and notes for the user: what was derived, and what could not be.
     """
     wanted = attributes if attributes is not None else list(DERIVATIONS)
-    out, derived, missing = persons.copy(), [], []
+    columns: dict[str, pd.Series] = {}
+    missing: list[str] = []
     for attribute in (a for a in wanted if a not in persons.columns):
         column = derive_group(persons, attribute)
         if column is None:
             missing.append(attribute)
         else:
-            out[attribute] = column
-            derived.append(attribute)
+            columns[attribute] = column
+    out = persons.assign(**columns) if columns else persons
+    derived = list(columns)
     notes = []
     if derived:
         notes.append(f"groups derived from census attributes: {', '.join(derived)}")

@@ -449,18 +449,16 @@ def _combine(existing: pd.DataFrame, frames: list[pd.DataFrame]) -> pd.DataFrame
 
 
 def _already_done(
-    existing: pd.DataFrame, personas: pd.DataFrame, survey: Survey, simulator: str, estimator: str
+    done: set[tuple], personas: pd.DataFrame, survey: Survey, simulator: str, estimator: str
 ) -> int:
-    """How many persona x question pairs of this run the existing rows already hold."""
-    if existing.empty:
-        return 0
-    who = ["person_id", "tier", "generator"]
-    rows = existing[(existing["simulator"].astype(str) == simulator)
-                    & (existing["estimator"].astype(str) == estimator)
-                    & existing["question_id"].astype(str).isin(survey.ids)]  # fmt: skip
-    keys = rows[[*who, "question_id"]].astype(str).drop_duplicates()
-    planned = personas[who].astype(str).drop_duplicates()
-    return len(keys.merge(planned, on=who))
+    """How many persona x question pairs of this run are among the ``done`` resume keys."""
+    who = set(zip(*(personas[c].astype(str) for c in ("person_id", "tier", "generator")),
+                  strict=True))  # fmt: skip
+    ids = set(survey.ids)
+    return sum(
+        1 for key in done
+        if key[:3] in who and key[3] == simulator and key[4] in ids and key[5] == estimator
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- driver
@@ -493,7 +491,7 @@ def simulate(
     existing = read_responses(path) if path else pd.DataFrame(columns=RESPONSE_COLUMNS)
     done = _done_keys(existing)
     pairs = len(personas) * len(survey.questions)
-    todo = pairs - _already_done(existing, personas, survey, simulator, options.estimator)
+    todo = pairs - _already_done(done, personas, survey, simulator, options.estimator)
     calls, hits = backend.stats.model_calls, backend.stats.cache_hits
     frames: list[pd.DataFrame] = []
     finished, saved = 0, 0
@@ -519,27 +517,28 @@ def simulate(
     frame = _combine(existing, frames)
     if path and (saved < finished or not path.exists()):
         write_atomic(frame, path)
-    new = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return _report(frame, new, pairs - finished, backend, (calls, hits), options)
+    return _report(frame, frames, pairs - finished, backend, (calls, hits), options)
 
 
 def _report(
     frame: pd.DataFrame,
-    new: pd.DataFrame,
+    new: list[pd.DataFrame],
     skipped: int,
     backend: Backend,
     before: tuple[int, int],
     options: SimulateOptions,
 ) -> SimulateReport:
-    """Summarize a run (``new``: the rows computed in it)."""
-    replies = len(new) * (options.samples if options.estimator == "sample" else 1)
-    invalid = int(new["invalid"].sum()) if len(new) else 0
+    """Summarize a run (``new``: the chunks of rows computed in it)."""
+    written = sum(len(f) for f in new)
+    replies = written * (options.samples if options.estimator == "sample" else 1)
+    invalid = int(sum(f["invalid"].sum() for f in new))
+    valid = [f["valid_mass"] for f in new]
     return SimulateReport(
         responses=frame,
-        written=len(new),
+        written=written,
         skipped=skipped,
         model_calls=backend.stats.model_calls - before[0],
         cache_hits=backend.stats.cache_hits - before[1],
-        mean_valid_mass=float(new["valid_mass"].mean()) if len(new) else float("nan"),
+        mean_valid_mass=float(pd.concat(valid).mean()) if valid else float("nan"),
         invalid_share=invalid / replies if replies and options.estimator == "sample" else 0.0,
     )
