@@ -6,6 +6,12 @@ with status 2; set ``PERSONASIM_TRACEBACK=1`` to see the full traceback instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class PersonasimError(Exception):
     """Base class of every error personasim raises on purpose.
@@ -48,3 +54,68 @@ class OutputTruncated(BackendError):
 
 class ValidationFailed(BackendError):
     """A model reply does not satisfy the JSON schema or choice list it was constrained to."""
+
+
+def did_you_mean(name: str, known: Iterable[str], n: int = 2) -> str:
+    """A hint naming the known names closest to ``name``, or listing them all.
+
+    The one home of "did you mean" for every registry, spec field and file format.
+    """
+    import difflib
+
+    names = sorted({str(k) for k in known})
+    close = difflib.get_close_matches(str(name), names, n=n, cutoff=0.5)
+    if close:
+        return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return "known: " + ", ".join(names) if names else ""
+
+
+def _dotted(loc: Sequence[object]) -> str:
+    """A pydantic error location as ``surveys[1].source``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _pick(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The error most useful to a user: an unknown key beats the "field required" it causes."""
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            return error
+    return errors[0]
+
+
+def validation_error(
+    error: ValidationError,
+    source: str,
+    *,
+    known_fields: Callable[[tuple[object, ...]], Iterable[str]] | None = None,
+    hint: str = "",
+    cls: type[PersonasimError] = ConfigError,
+) -> PersonasimError:
+    """One pydantic ``ValidationError`` as one line: ``SOURCE: FIELD: message (hint: ...)``.
+
+    The one home of ValidationError-to-one-line. An unknown key is reported as such (with "did
+    you mean" from ``known_fields(loc)``, the valid names at that place) even when pydantic also
+    reports the required field it was meant to be; a YAML/TOML value read as a boolean or number
+    where text was expected says so and suggests quoting it.
+    """
+    first = _pick(error.errors())
+    loc = tuple(first["loc"])
+    where = _dotted(loc) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        known = known_fields(loc[:-1]) if known_fields else ()
+        return cls(f"{source}: unknown field {where!r}", hint=did_you_mean(str(loc[-1]), known)
+                   or hint)  # fmt: skip
+    message = str(first["msg"]).removeprefix("Value error, ")
+    value = first.get("input")
+    if isinstance(value, bool) or (
+        isinstance(value, int | float) and first["type"].startswith(("string", "model", "dict"))
+    ):
+        return cls(f"{source}: {where}: {message}; the value was read as {value!r}",
+                   hint="quote it to keep it as text, e.g. \"Yes\"")  # fmt: skip
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, PersonasimError):
+        return cause
+    return cls(f"{source}: {where}: {message}", hint=hint)
