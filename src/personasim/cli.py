@@ -44,7 +44,8 @@ def _register_subcommands() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; a :class:`PersonasimError` becomes one line on stderr and exit status 2."""
+    """Run the CLI; a :class:`PersonasimError` or a usage error becomes one line on stderr
+    (``error: ...``) and exit status 2."""
     _register_subcommands()
     try:
         cli.main(args=argv, prog_name="personasim", standalone_mode=False)
@@ -57,9 +58,18 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as error:
-        error.show()
-        return error.exit_code
+        click.echo(f"error: {_click_line(error)}", err=True)
+        return 2
     return 0
+
+
+def _click_line(error: click.ClickException) -> str:
+    """A usage error of click's (unknown option, missing argument...) as our one line."""
+    text = " ".join(error.format_message().split())
+    context = getattr(error, "ctx", None)
+    if context is not None:
+        return f"{text} (hint: see `{context.command_path} --help`)"
+    return text
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ from personasim.llm.cache import Cache, cache_key
 
 Role = Literal["system", "user", "assistant"]
 
+#: Seconds before a progress bar first shows: quick work and quick failures print no bar.
+PROGRESS_DELAY_SECONDS = 1.0
+
 #: Default ``maxLength`` given to a free string of a JSON schema that has none (see
 #: :func:`bound_strings`): an unbounded string lets a small model ramble until ``max_tokens``.
 DEFAULT_MAX_STRING_LENGTH = 400
@@ -177,9 +180,21 @@ class BackendStats:
     """Prompt tokens whose evaluation was reused from the previous request (llama.cpp)."""
     retries: int = 0
     """Retried calls (OpenAI-compatible endpoints)."""
+    faults: dict[str, int] = field(default_factory=dict)
+    """Failed tries by kind (``http_503``, ``http_429``, ``timeout``, ``connection``,
+    ``bad_body``): each was retried, or ended the run when retries ran out."""
     seconds: float = 0.0
     """Wall time spent in model calls."""
     extra: dict[str, int] = field(default_factory=dict)
+
+    def count_fault(self, kind: str) -> None:
+        """Count one failed try of ``kind`` (callers hold their own lock when threaded)."""
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+
+    def faults_text(self) -> str:
+        """``retries=3 (http_503=2, timeout=1)``, or ``retries=0``."""
+        kinds = ", ".join(f"{kind}={n}" for kind, n in sorted(self.faults.items()))
+        return f"retries={self.retries}" + (f" ({kinds})" if kinds else "")
 
     def as_dict(self) -> dict[str, float | int]:
         """A flat dict of the counters, for printing and manifests."""
@@ -191,6 +206,7 @@ class BackendStats:
             "retries": self.retries,
             "seconds": round(self.seconds, 3),
         }
+        out.update({f"fault_{kind}": n for kind, n in sorted(self.faults.items())})
         out.update(self.extra)
         return out
 
@@ -224,6 +240,21 @@ class Backend(abc.ABC):
     def display_name(self) -> str:
         """A short readable model id for tables (``llamacpp:FILE-STEM``, ``openai:MODEL``)."""
         return self.name
+
+    @property
+    def settings(self) -> dict[str, int | str]:
+        """Run-time settings worth printing in a summary (``threads`` for llama.cpp)."""
+        return {}
+
+    def summary_line(self) -> str:
+        """One line for a run summary: model, settings, calls, cache hits, retries and faults."""
+        settings = " ".join(f"{key}={value}" for key, value in self.settings.items())
+        stats = self.stats
+        return (
+            f"{self.display_name}" + (f" {settings}" if settings else "")
+            + f": model_calls={stats.model_calls} cache_hits={stats.cache_hits} "
+            + stats.faults_text()
+        )
 
     def generate(
         self, requests: Sequence[GenerateRequest], progress: bool | None = None
@@ -273,14 +304,10 @@ class Backend(abc.ABC):
         if misses and self._order_key(requests[misses[0]]) is not None:
             misses.sort(key=lambda i: self._order_key(requests[i]) or "")
         show = progress if progress is not None else len(misses) >= 20
-        with tqdm(
-            total=len(misses),
-            disable=not show,
-            desc=operation,
-            unit="req",
-            file=sys.stderr,
-            dynamic_ncols=True,
-        ) as bar:
+        # delay: a run that fails at once (endpoint down) prints its error line, no bar frame
+        bar = tqdm(total=len(misses), disable=not show, desc=operation, unit="req",
+                   file=sys.stderr, dynamic_ncols=True, delay=PROGRESS_DELAY_SECONDS)
+        try:
             for start in range(0, len(misses), self.batch_size):
                 batch = misses[start : start + self.batch_size]
                 started = time.perf_counter()
@@ -289,6 +316,11 @@ class Backend(abc.ABC):
                 self.stats.model_calls += len(batch)
                 self._keep(batch, answers, keys, results)
                 bar.update(len(batch))
+        except BaseException:
+            bar.leave = False  # no frozen frame above the error line
+            raise
+        finally:
+            bar.close()
         return [r for r in results if r is not None]
 
     def _keep(

@@ -92,7 +92,8 @@ def smoke_command(model: str, cache_path: str | None, no_cache: bool, pairs: tup
     """End-to-end check of the LLM layer: chat, JSON-schema object, choice distribution."""
     backend = open_backend(model, cache_path, no_cache, pairs)
     report = run_smoke(backend)
-    click.echo(f"model     {model}  ({backend.model_identity[:40]})")
+    settings = "".join(f"  {key}={value}" for key, value in backend.settings.items())
+    click.echo(f"model     {model}{settings}  ({backend.model_identity[:40]})")
     click.echo(f"chat      {report['chat'].text.strip()!r}")
     valid = "valid" if report["json"].ok else f"INVALID: {report['json'].error}"
     click.echo(f"json      {json.dumps(report['json'].value)}  [{valid}]")
@@ -100,7 +101,8 @@ def smoke_command(model: str, cache_path: str | None, no_cache: bool, pairs: tup
     click.echo(f"choice    {probs}  valid_mass={report['choice'].valid_mass:.3f}")
     times = "  ".join(f"{k}={v:.2f}s" for k, v in report["timings"].items())
     stats = backend.stats
-    click.echo(f"timings   {times}  model_calls={stats.model_calls} cache_hits={stats.cache_hits}")
+    click.echo(f"timings   {times}  model_calls={stats.model_calls} cache_hits={stats.cache_hits}"
+               f" {stats.faults_text()}")
 
 
 @click.group("llm")

@@ -127,7 +127,7 @@ class LlamaCppBackend(Backend):
     def __init__(self, options: LlamaCppOptions | None = None, cache: Cache | None = None):
         super().__init__(cache)
         self.options = options or LlamaCppOptions()
-        self.model_path = self._resolve_path(self.options.model_path)
+        self.model_path = self.resolve_path(self.options.model_path)
         self._identity = f"sha256:{file_sha256(self.model_path)}"
         self._llm = self._load()
         self._formatter = self._chat_formatter()
@@ -136,7 +136,8 @@ class LlamaCppBackend(Backend):
     # ---- loading -------------------------------------------------------------------------
 
     @staticmethod
-    def _resolve_path(model_path: str | None) -> Path:
+    def resolve_path(model_path: str | None) -> Path:
+        """The GGUF file to load: ``model_path``, or the embedded model's file when None."""
         if model_path is None:
             return embedded_model_path()
         path = Path(model_path).expanduser()
@@ -149,7 +150,7 @@ class LlamaCppBackend(Backend):
     def _load(self) -> Any:
         import llama_cpp
 
-        threads = self.options.n_threads or default_threads()
+        threads = self.threads = self.options.n_threads or default_threads()
         try:
             return llama_cpp.Llama(
                 model_path=str(self.model_path),
@@ -191,6 +192,11 @@ class LlamaCppBackend(Backend):
     def display_name(self) -> str:
         """``llamacpp:`` and the GGUF file's stem."""
         return f"{self.name}:{self.model_path.stem}"
+
+    @property
+    def settings(self) -> dict[str, int | str]:
+        """The llama.cpp thread count (what most changes its speed on a shared machine)."""
+        return {"threads": self.threads}
 
     # ---- prompts -------------------------------------------------------------------------
 

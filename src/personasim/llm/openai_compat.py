@@ -1,9 +1,13 @@
 """Any OpenAI-compatible endpoint (vLLM, SGLang, Ollama, llama.cpp server, hosted APIs).
 
 Requests go through the ``openai`` SDK with its own retries switched off; this module retries
-429, 5xx, timeouts and dropped connections itself with exponential backoff and full jitter (and
-honours ``Retry-After``), runs at most ``max_concurrency`` requests at once, and turns an endpoint
-that cannot be reached into one clear :class:`~personasim.errors.EndpointUnreachable`.
+429, 5xx, timeouts, dropped connections and a 200 whose body is not the JSON reply expected
+(malformed or cut short) itself, with exponential backoff and full jitter (and honours
+``Retry-After``); each failed try is counted by kind in ``stats.faults``. It runs at most
+``max_concurrency`` requests at once. An endpoint that refuses the connection (or does not
+accept it within ``connect_timeout_seconds``) before it has ever answered is tried once more
+after a short pause, then reported as one clear :class:`~personasim.errors.EndpointUnreachable`:
+a wrong address fails in about a second instead of after the whole backoff schedule.
 
 The API key is read from the environment variable named by ``api_key_env`` at call time. It is
 never part of a cache key, a log line, a manifest or an error message.
@@ -50,8 +54,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from personasim.errors import BackendError, ConfigError, EndpointUnreachable
 from personasim.llm.base import (
@@ -71,6 +76,28 @@ T = TypeVar("T")
 
 CHOICE_WRAPPER_TOKENS = 16
 """Tokens added to ``max_tokens`` of a ``choices`` request for its ``{"choice": ...}`` wrapper."""
+
+UNREACHABLE_RETRY_SECONDS = 0.25
+"""Pause before the one extra try of an endpoint that refused the first connection."""
+
+
+def check_base_url(url: str) -> str:
+    """``url`` when it is an ``http(s)://host[:port][/path]`` address, else a ConfigError.
+
+    Catches ``ftp//nowhere``, a missing host and a port outside 1..65535 when the spec is read,
+    not after the first request.
+    """
+    hint = "write it as http://host:port/v1 (e.g. openai:MODEL@http://localhost:8000/v1)"
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"endpoint address {url!r} is not an http(s) URL with a host", hint=hint)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"endpoint address {url!r} has an invalid port", hint=hint)
+    return url.strip()
 
 
 def _default_base_url() -> str:
@@ -98,6 +125,8 @@ class OpenAIOptions(BaseModel):
     """Longest wait between two tries."""
     timeout_seconds: float = Field(default=120.0, gt=0.0, le=3600.0)
     """Timeout of one HTTP request."""
+    connect_timeout_seconds: float = Field(default=5.0, gt=0.0, le=600.0)
+    """Timeout of opening the connection (capped at ``timeout_seconds``)."""
     structured_output: Literal["auto", "json_schema", "json_object"] = "auto"
     """How a JSON schema is sent (see the module docstring)."""
     choice_mode: Literal["auto", "chat", "completions"] = "auto"
@@ -109,14 +138,25 @@ class OpenAIOptions(BaseModel):
     completion_template: str | None = None
     """Jinja chat template file, or ``gguf:PATH``, used to render prompts for ``completions``."""
 
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        return check_base_url(url)
+
 
 class _Retryable(Exception):
-    """A failure worth another try; carries the server's suggested wait, if any."""
+    """A failure worth another try: its cause, its kind (for ``stats.faults``) and the
+    server's suggested wait, if any."""
 
-    def __init__(self, cause: Exception, wait: float | None) -> None:
+    def __init__(self, cause: Exception, kind: str, wait: float | None = None) -> None:
         super().__init__(str(cause))
         self.cause = cause
+        self.kind = kind
         self.wait = wait
+
+
+class MalformedReply(ValueError):
+    """An HTTP 200 whose body is not the JSON document expected (malformed or cut short)."""
 
 
 class OpenAIBackend(Backend):
@@ -131,12 +171,17 @@ class OpenAIBackend(Backend):
         self.options = options
         self.batch_size = max(32, 4 * options.max_concurrency)
         self._openai = openai
+        import httpx
+
+        connect = min(options.connect_timeout_seconds, options.timeout_seconds)
         self._client = openai.OpenAI(
             base_url=options.base_url,
             api_key=os.environ.get(options.api_key_env) or "not-needed",
             max_retries=0,
-            timeout=options.timeout_seconds,
+            timeout=httpx.Timeout(options.timeout_seconds, connect=connect),
         )
+        self._connect_errors = (httpx.ConnectError, httpx.ConnectTimeout)
+        self._reached = False
         self._lock = threading.Lock()
         self._json_object_fallback = options.structured_output == "json_object"
         self._use_completions = options.choice_mode == "completions"
@@ -156,6 +201,11 @@ class OpenAIBackend(Backend):
         """``openai:`` and the model name."""
         return f"{self.name}:{self.options.model}"
 
+    @property
+    def settings(self) -> dict[str, int | str]:
+        """Requests in flight at once."""
+        return {"max_concurrency": self.options.max_concurrency}
+
     # ---- transport ---------------------------------------------------------------------
 
     def _parallel(self, work: Callable[[Any], T], items: list[Any]) -> list[T]:
@@ -172,42 +222,62 @@ class OpenAIBackend(Backend):
             try:
                 return self._classify(send)
             except _Retryable as failure:
-                if attempt >= self.options.max_retries:
-                    self._give_up(failure.cause)
+                with self._lock:
+                    self.stats.count_fault(failure.kind)
+                unreachable = failure.kind == "unreachable" and not self._reached
+                if attempt >= (min(1, self.options.max_retries) if unreachable
+                               else self.options.max_retries):  # fmt: skip
+                    self._give_up(failure)
                 delay = min(
                     self.options.backoff_max_seconds, self.options.backoff_seconds * 2**attempt
                 )
-                time.sleep(failure.wait if failure.wait is not None else random.uniform(0, delay))
+                if unreachable:
+                    delay = UNREACHABLE_RETRY_SECONDS
+                elif failure.wait is not None:
+                    delay = failure.wait
+                else:
+                    delay = random.uniform(0, delay)
+                time.sleep(delay)
                 attempt += 1
                 with self._lock:
                     self.stats.retries += 1
 
     def _classify(self, send: Callable[[], T]) -> T:
+        """``send()``, its retryable failures raised as :class:`_Retryable` with their kind."""
         errors = self._openai
         try:
-            return send()
-        except errors.APITimeoutError as error:
-            raise _Retryable(error, None) from error
-        except errors.APIConnectionError as error:
-            raise _Retryable(error, None) from error
+            reply = send()
+        except errors.APIConnectionError as error:  # includes APITimeoutError
+            if isinstance(error.__cause__, self._connect_errors):
+                kind = "unreachable"  # refused, or not accepted within the connect timeout
+            else:
+                self._reached = True
+                kind = "timeout" if isinstance(error, errors.APITimeoutError) else "connection"
+            raise _Retryable(error, kind) from error
         except errors.APIStatusError as error:
+            self._reached = True
             if error.status_code == 429 or error.status_code >= 500:
-                raise _Retryable(error, _retry_after(error)) from error
+                kind = f"http_{error.status_code}"
+                raise _Retryable(error, kind, _retry_after(error)) from error
             raise
+        except MalformedReply as error:
+            self._reached = True
+            raise _Retryable(error, "bad_body") from error
+        self._reached = True
+        return reply
 
-    def _give_up(self, cause: Exception) -> None:
+    def _give_up(self, failure: _Retryable) -> None:
         where = self.options.base_url
-        if isinstance(cause, self._openai.APIConnectionError) and not isinstance(
-            cause, self._openai.APITimeoutError
-        ):
+        if failure.kind == "unreachable":
             raise EndpointUnreachable(
                 f"cannot reach the OpenAI-compatible endpoint at {where}",
                 hint="start the server, or check the address and port in openai:MODEL@URL",
-            ) from cause
+            ) from failure.cause
         raise BackendError(
-            f"{where} kept failing after {self.options.max_retries} retries: {_short(cause)}",
+            f"{where} kept failing after {self.options.max_retries} retries: "
+            f"{_short(failure.cause)}",
             hint="lower max_concurrency, or try again later",
-        ) from cause
+        ) from failure.cause
 
     def _fatal(self, error: Exception) -> BackendError:
         """A non-retryable HTTP error that no other request of the run would escape."""
@@ -250,7 +320,7 @@ class OpenAIBackend(Backend):
     def _post_chat(self, **body: Any) -> dict[str, Any]:
         """One chat completion as the endpoint's JSON (the SDK's typed parsing is skipped)."""
         raw = self._client.chat.completions.with_raw_response.create(**body)
-        return json.loads(raw.http_response.content)
+        return _reply_document(raw.http_response.content)
 
     def _chat(self, request: GenerateRequest) -> dict[str, Any]:
         """One chat completion, retrying once in json_object form if json_schema is refused."""
@@ -317,8 +387,7 @@ class OpenAIBackend(Backend):
             top_logprobs=self.options.top_logprobs,
             extra_body=extra or None,
         )
-        choices = reply.get("choices") or [{}]
-        content = (choices[0].get("logprobs") or {}).get("content")
+        content = (reply["choices"][0].get("logprobs") or {}).get("content")
         if not content:
             return None
         return {item["token"]: item["logprob"] for item in content[0].get("top_logprobs") or []}
@@ -332,7 +401,7 @@ class OpenAIBackend(Backend):
             temperature=0.0,
             logprobs=self.options.top_logprobs,
         )
-        choices = json.loads(raw.http_response.content).get("choices") or [{}]
+        choices = _reply_document(raw.http_response.content)["choices"]
         top = (choices[0].get("logprobs") or {}).get("top_logprobs") or [None]
         if not top[0]:
             raise BackendError(
@@ -451,6 +520,23 @@ def _gguf_template(path: Path) -> tuple[str, str, str]:
         return template, text(vocab.token_bos()), text(vocab.token_eos())
     finally:
         vocab.close()
+
+
+def _reply_document(content: bytes) -> dict[str, Any]:
+    """The JSON body of a 200 reply, which must hold a non-empty ``choices`` list of objects.
+
+    Anything else (not JSON, cut short, another shape) raises :class:`MalformedReply`, a
+    retryable fault: proxies and overloaded servers do send such bodies now and then.
+    """
+    try:
+        document = json.loads(content)
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        size = f"{len(content)} bytes"
+        raise MalformedReply(f"HTTP 200 with a body that is not JSON ({size}): {error}") from None
+    choices = document.get("choices") if isinstance(document, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise MalformedReply(f"HTTP 200 without a 'choices' list: {str(document)[:120]}")
+    return document
 
 
 def _retry_after(error: Exception) -> float | None:

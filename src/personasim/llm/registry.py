@@ -24,28 +24,50 @@ from personasim.llm.base import Backend
 from personasim.llm.cache import Cache
 
 
-def _llamacpp(target: str, options: dict[str, Any], cache: Cache | None) -> Backend:
+def _llamacpp_options(target: str, options: dict[str, Any]) -> Any:
+    """Validated llama.cpp options; a named GGUF file must exist (checked without loading it)."""
     from personasim.llm.llamacpp import LlamaCppBackend, LlamaCppOptions
 
     if target:
         options = {"model_path": target, **options}
-    return LlamaCppBackend(_validated(LlamaCppOptions, options, "llamacpp"), cache=cache)
+    checked = _validated(LlamaCppOptions, options, "llamacpp")
+    if checked.model_path is not None:
+        LlamaCppBackend.resolve_path(checked.model_path)
+    return checked
 
 
-def _openai(target: str, options: dict[str, Any], cache: Cache | None) -> Backend:
-    from personasim.llm.openai_compat import OpenAIBackend, OpenAIOptions
+def _llamacpp(target: str, options: dict[str, Any], cache: Cache | None) -> Backend:
+    from personasim.llm.llamacpp import LlamaCppBackend
 
-    model, _, base_url = target.partition("@")
+    return LlamaCppBackend(_llamacpp_options(target, options), cache=cache)
+
+
+def _openai_options(target: str, options: dict[str, Any]) -> Any:
+    """Validated endpoint options from ``MODEL[@URL]`` and keyword options (no request made)."""
+    from personasim.llm.openai_compat import OpenAIOptions
+
+    model, at, base_url = target.partition("@")
+    if at and not base_url.strip():
+        raise ConfigError(
+            f"backend spec 'openai:{target}' has an empty address after '@'",
+            hint="write openai:MODEL@http://host:port/v1, or openai:MODEL for $OPENAI_BASE_URL",
+        )
     if model:
         options = {"model": model, **options}
     if base_url:
-        options = {"base_url": base_url, **options}
+        options = {"base_url": base_url.strip(), **options}
     if "model" not in options:
         raise ConfigError(
             "the openai backend needs a model name",
             hint="write openai:MODEL or openai:MODEL@http://host:port/v1",
         )
-    return OpenAIBackend(_validated(OpenAIOptions, options, "openai"), cache=cache)
+    return _validated(OpenAIOptions, options, "openai")
+
+
+def _openai(target: str, options: dict[str, Any], cache: Cache | None) -> Backend:
+    from personasim.llm.openai_compat import OpenAIBackend
+
+    return OpenAIBackend(_openai_options(target, options), cache=cache)
 
 
 BACKENDS: dict[str, Callable[[str, dict[str, Any], Cache | None], Backend]] = {
@@ -53,6 +75,12 @@ BACKENDS: dict[str, Callable[[str, dict[str, Any], Cache | None], Backend]] = {
     "openai": _openai,
 }
 """Backend name -> factory(target, options, cache)."""
+
+OPTION_CHECKS: dict[str, Callable[[str, dict[str, Any]], Any]] = {
+    "llamacpp": _llamacpp_options,
+    "openai": _openai_options,
+}
+"""Backend name -> check(target, options) returning the validated options model."""
 
 
 def did_you_mean(name: str, known: list[str]) -> str:
@@ -81,12 +109,29 @@ def _validated(model: type[BaseModel], options: dict[str, Any], backend: str) ->
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
-    """Split ``name[:target]`` and check the name; returns ``(name, target)``."""
-    name, _, target = spec.strip().partition(":")
+    """Split ``name[:target]`` and check the name; returns ``(name, target)``.
+
+    A colon with nothing after it (``llamacpp:``) is an error, not the default model.
+    """
+    name, colon, target = spec.strip().partition(":")
     name = name.strip().lower()
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}", hint=did_you_mean(name, list(BACKENDS)))
+    if colon and not target.strip():
+        what = {"llamacpp": "a GGUF path", "openai": "a model name"}[name]
+        raise ConfigError(
+            f"backend spec {spec.strip()!r} has nothing after ':' ({what} was expected)",
+            hint=f"write {name} alone for the default, or {name}:TARGET",
+        )
     return name, target.strip()
+
+
+def check_spec(spec: str, **options: Any) -> None:
+    """Check a backend spec and its options as :func:`get_backend` would, without loading a
+    model or sending a request: name, target, option names and values, endpoint address,
+    and that a named GGUF file exists. Raises :class:`ConfigError` / ``BackendError``."""
+    name, target = parse_spec(spec)
+    OPTION_CHECKS[name](target, options)
 
 
 def get_backend(spec: str = "llamacpp", cache: Cache | None = None, **options: Any) -> Backend:

@@ -65,10 +65,11 @@ def score_command(
     seed: int,
 ) -> None:
     """Score simulated answers against real ground truth and print a summary."""
-    from personasim.scoring import format_summary, load_truth, score
+    from personasim.scoring import REQUIRED, format_summary, load_truth, score
 
-    responses = read_table(responses_path)
-    persons = read_table(persons_path) if persons_path else None
+    responses = read_table(responses_path, "responses table", REQUIRED,
+                           hint="write it with `personasim simulate`")  # fmt: skip
+    persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
     result = score(responses, load_truth(truth, survey), persons, n_boot=n_boot, seed=seed)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result.scores.to_parquet(out_path, index=False)

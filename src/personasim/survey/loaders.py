@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import difflib
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
@@ -33,8 +34,11 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from personasim.errors import ConfigError, DataError
-from personasim.survey.questions import Question, Survey, letter
+from personasim.errors import ConfigError, DataError, validation_error
+from personasim.survey.questions import Option, Question, Survey, letter
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML has it (about 3x faster), else the pure-Python one."""
 
 TRUTH_COLUMNS = ["question_id", "attribute", "group", "option", "weight"]
 OVERALL = ("overall", "all")
@@ -74,16 +78,58 @@ def _survey_from_dict(raw: Any, path: Path) -> Survey:
     try:
         return Survey.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = _field(tuple(first["loc"]), raw) or "questions"
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(
-            f"{path}: field {field}: {message}", hint="see docs/surveys.md for the survey format"
+        raise validation_error(
+            error, str(path), known_fields=_survey_fields, locate=lambda loc: _field(loc, raw),
+            hint="see docs/surveys.md for the survey format",
         ) from None
 
 
+def _survey_fields(parent: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the mapping at ``parent`` (a survey, a question or an option)."""
+    names = [step for step in parent if isinstance(step, str)]
+    model = {"": Survey, "questions": Question, "options": Option}.get(names[-1] if names else "")
+    return list(model.model_fields) if model is not None else []
+
+
+MAX_SURVEY_MB = 5.0
+"""Largest YAML/JSON survey file read without ``$PERSONASIM_MAX_SURVEY_MB`` raised: YAML parses
+at roughly 1 MB/s here, so a much larger file would sit for minutes with no sign of life (a
+6000-question survey is under 1 MB)."""
+
+
+def max_survey_bytes() -> int:
+    """The size limit of a survey file: ``$PERSONASIM_MAX_SURVEY_MB`` or :data:`MAX_SURVEY_MB`."""
+    raw = os.environ.get("PERSONASIM_MAX_SURVEY_MB", "").strip()
+    try:
+        megabytes = float(raw) if raw else MAX_SURVEY_MB
+    except ValueError:
+        megabytes = -1.0
+    if not megabytes > 0:
+        raise ConfigError(
+            f"PERSONASIM_MAX_SURVEY_MB must be a positive number of megabytes, got {raw!r}",
+            hint=f"unset it for the default of {MAX_SURVEY_MB:g} MB",
+        )
+    return int(megabytes * 1e6)
+
+
+def _check_size(path: Path) -> None:
+    """Refuse a survey file over the size limit before reading it."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # reading it reports the problem
+    limit = max_survey_bytes()
+    if size > limit:
+        raise DataError(
+            f"{path}: survey file is {size / 1e6:.1f} MB, over the limit of {limit / 1e6:g} MB",
+            hint=f"is it a survey? to read it anyway set PERSONASIM_MAX_SURVEY_MB="
+                 f"{int(size / 1e6) + 1} (parsing takes about a second per MB)",
+        )
+
+
 def _read_text(path: Path) -> str:
-    """File contents, or a DataError naming the file."""
+    """File contents, or a DataError naming the file (also when it is over the size limit)."""
+    _check_size(path)
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -135,7 +181,7 @@ def load_survey_file(path: str | Path) -> Survey:
     path = Path(path)
     text = _read_text(path)
     try:
-        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, _YAML_LOADER)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         raise ConfigError(
             f"{path}: not valid {path.suffix.lstrip('.')}: {_parse_problem(error)}"

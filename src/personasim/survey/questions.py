@@ -24,9 +24,18 @@ from personasim.errors import ConfigError
 
 LETTERS = string.ascii_uppercase
 
+MAX_OPTIONS = 26 + 26 * 26
+"""Most options a question may have: presentation labels run A..Z, then AA, AB... up to ZZ,
+the longest label a sampled ``Answer: XX`` reply is parsed for."""
+
 
 def letter(index: int) -> str:
-    """The presentation letter of the ``index``-th option: 0 -> ``A``, 25 -> ``Z``, 26 -> ``AA``."""
+    """The presentation letter of the ``index``-th option: 0 -> ``A``, 25 -> ``Z``, 26 -> ``AA``.
+
+    Past ``Z`` the labels keep going like spreadsheet columns (``AA``, ``AB``... ``ZZ``) rather
+    than stop: a question with more than 26 options is rare but legitimate (a list of
+    occupations, of states). See "More than 26 options" in ``docs/surveys.md``.
+    """
     if index < 0:
         raise ConfigError(f"option index must be >= 0, got {index}")
     head, tail = divmod(index, len(LETTERS))
@@ -76,6 +85,11 @@ class Question(BaseModel):
         where = f"question {self.id!r}"
         if len(self.options) < 2:
             raise ValueError(f"{where}: needs at least 2 options, got {len(self.options)}")
+        if len(self.options) > MAX_OPTIONS:
+            raise ValueError(
+                f"{where}: has {len(self.options)} options, more than the {MAX_OPTIONS} that "
+                "labels A..ZZ can tell apart"
+            )
         labels = [o.label for o in self.options]
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
