@@ -171,16 +171,13 @@ class OpenAIBackend(Backend):
         self.options = options
         self.batch_size = max(32, 4 * options.max_concurrency)
         self._openai = openai
-        import httpx
-
         connect = min(options.connect_timeout_seconds, options.timeout_seconds)
         self._client = openai.OpenAI(
             base_url=options.base_url,
             api_key=os.environ.get(options.api_key_env) or "not-needed",
             max_retries=0,
-            timeout=httpx.Timeout(options.timeout_seconds, connect=connect),
+            timeout=openai.Timeout(options.timeout_seconds, connect=connect),
         )
-        self._connect_errors = (httpx.ConnectError, httpx.ConnectTimeout)
         self._reached = False
         self._lock = threading.Lock()
         self._json_object_fallback = options.structured_output == "json_object"
@@ -248,7 +245,7 @@ class OpenAIBackend(Backend):
         try:
             reply = send()
         except errors.APIConnectionError as error:  # includes APITimeoutError
-            if isinstance(error.__cause__, self._connect_errors):
+            if _cannot_connect(error):
                 kind = "unreachable"  # refused, or not accepted within the connect timeout
             else:
                 self._reached = True
@@ -537,6 +534,20 @@ def _reply_document(content: bytes) -> dict[str, Any]:
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise MalformedReply(f"HTTP 200 without a 'choices' list: {str(document)[:120]}")
     return document
+
+
+def _cannot_connect(error: BaseException) -> bool:
+    """True when the connection was never opened (refused, or not accepted in time).
+
+    Told by the transport's exception names in the cause chain, so that it holds whichever
+    httpx build the ``openai`` SDK ships with.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if type(seen).__name__ in ("ConnectError", "ConnectTimeout"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _retry_after(error: Exception) -> float | None:
