@@ -131,11 +131,13 @@ def test_rerun_makes_no_requests(llama_server: str, tmp_path: Path) -> None:
 
 
 def test_unreachable_endpoint_is_one_clear_error() -> None:
+    """A refused connection is tried once more, not through the whole backoff schedule."""
     url = f"http://127.0.0.1:{free_port()}/v1"
-    scorer = backend(url, max_retries=1, backoff_seconds=0.01)
+    scorer = backend(url, max_retries=5)
     with pytest.raises(EndpointUnreachable) as error:
         scorer.generate([GenerateRequest(messages=(Message(role="user", content="hi"),))])
     assert url in error.value.one_line() and "start the server" in error.value.one_line()
+    assert scorer.stats.faults == {"unreachable": 2} and scorer.stats.retries == 1
 
 
 def test_not_found_stops_the_run(llama_server: str) -> None:

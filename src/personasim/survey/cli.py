@@ -114,14 +114,19 @@ class _Bar:
         """Move the bar to ``finished`` of ``total`` rows."""
         from tqdm import tqdm
 
+        from personasim.llm.base import PROGRESS_DELAY_SECONDS
+
         if self.bar is None:
             self.bar = tqdm(total=total, desc="simulate", unit="answer", file=sys.stderr,
-                            dynamic_ncols=True, disable=total == 0)  # fmt: skip
+                            dynamic_ncols=True, disable=total == 0,
+                            delay=PROGRESS_DELAY_SECONDS)  # fmt: skip
         self.bar.update(finished - self.bar.n)
 
-    def close(self) -> None:
-        """Close the bar if one was opened."""
+    def close(self, failed: bool = False) -> None:
+        """Close the bar if one was opened; after a failure, erase it (no frozen frame above
+        the error line)."""
         if self.bar is not None:
+            self.bar.leave = not failed
             self.bar.close()
 
 
@@ -232,6 +237,9 @@ def simulate_command(
     bar = _Bar()
     try:
         report = simulate(personas, questions, backend, options, out_path, progress=bar)
+    except BaseException:
+        bar.close(failed=True)
+        raise
     finally:
         bar.close()
         backend.close()

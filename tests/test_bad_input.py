@@ -1,0 +1,216 @@
+"""Bad input, table-driven: every case ends in exactly one stderr line ``error: ...``, exit 2, no
+traceback, and leaves a pre-existing output file byte-identical.
+
+Cases run in-process through :func:`personasim.cli.main` (fast); a few run through a real
+``personasim`` subprocess, which also covers the entry point and interpreter start-up. No case
+reaches a model: each is refused before any model work (an unreachable endpoint is refused on
+its first connection).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from personasim.cli import main
+from personasim.llm.local_server import free_port
+
+ENTRY = Path(sys.executable).parent / "personasim"
+
+POPULATION = pd.DataFrame({
+    "person_id": [1, 2], "state": ["TX", "OH"], "weight": [1.0, 2.0], "age": [40, 61],
+    "sex": ["Male", "Female"], "race": ["White", "Asian"],
+})
+"""A two-person population with the columns the meta tier shows."""
+
+PERSONAS = pd.DataFrame({
+    "person_id": [1, 2], "tier": ["meta", "meta"], "generator": ["template", "template"],
+    "text": ["A 40-year-old man from Texas.", "A 61-year-old woman from Ohio."],
+    "weight": [1.0, 2.0], "state": ["TX", "OH"],
+})
+"""Two valid personas."""
+
+RESPONSES = pd.DataFrame({
+    "person_id": [1, 2], "tier": ["meta"] * 2, "generator": ["template"] * 2,
+    "simulator": ["llamacpp"] * 2, "question_id": ["president_2020"] * 2,
+    "estimator": ["logprobs"] * 2, "probs": [[0.6, 0.4], [0.3, 0.7]],
+})
+"""Two valid responses (for cases about the other inputs of ``score``)."""
+
+GUARD = "out.parquet"
+"""The pre-existing output file of every case that names one (``{out}`` in its arguments)."""
+
+FILES: dict[str, str] = {
+    "bools.yaml": "id: b\nquestions:\n  - id: q\n    text: Do you?\n    options: [Yes, No]\n",
+    "typo.yaml": "id: t\nquestions:\n  - id: q\n    text: Do you?\n    optoins: [a, b]\n",
+    "broken.yaml": "id: x\nquestions: [\n",
+    "notjson.json": "{not json",
+    "study-typo.toml": 'name = "t"\nstatess = ["TX"]\n',
+    "study-syntax.toml": "name = \n",
+    "table.csv": "a,b\n1,2\n",
+}
+"""Small bad input files written into each case's folder."""
+
+
+def _frames(folder: Path) -> None:
+    POPULATION.to_parquet(folder / "population.parquet", index=False)
+    PERSONAS.to_parquet(folder / "personas.parquet", index=False)
+    PERSONAS.drop(columns="person_id").to_parquet(folder / "no-id.parquet", index=False)
+    RESPONSES.to_parquet(folder / "responses.parquet", index=False)
+    (folder / "big.yaml").write_text("id: big\n" + "# padding\n" * 120_000)  # 1.2 MB
+    for name, text in FILES.items():
+        (folder / name).write_text(text)
+
+
+# (case id, arguments; {d} is the case folder, {out} the guarded output file, {port} a closed port)
+CASES: list[tuple[str, list[str]]] = [
+    # ---- the command line itself
+    ("unknown-command", ["simulat"]),
+    ("unknown-option", ["simulate", "--bogus", "--survey", "elections"]),
+    ("missing-required-option", ["score", "--truth", "elections", "--out", "{out}"]),
+    ("bad-choice-value", ["simulate", "--survey", "elections", "--estimator", "guess",
+                          "--out", "{out}"]),
+    ("out-of-range-int", ["simulate", "--survey", "elections", "--samples", "0",
+                          "--out", "{out}"]),
+    # ---- llm, smoke: backend specs and options
+    ("smoke-unknown-backend", ["smoke", "-m", "lamacpp", "--no-cache"]),
+    ("smoke-empty-gguf-path", ["smoke", "-m", "llamacpp:", "--no-cache"]),
+    ("smoke-missing-gguf", ["smoke", "-m", "llamacpp:{d}/missing.gguf", "--no-cache"]),
+    ("smoke-empty-model", ["smoke", "-m", "openai:", "--no-cache"]),
+    ("smoke-url-no-scheme", ["smoke", "-m", "openai:m@ftp//nowhere", "--no-cache"]),
+    ("smoke-url-bad-port", ["smoke", "-m", "openai:m@http://127.0.0.1:99999/v1", "--no-cache"]),
+    ("smoke-url-empty", ["smoke", "-m", "openai:m@", "--no-cache"]),
+    ("smoke-unknown-option", ["smoke", "-o", "n_ctxx=4096", "--no-cache"]),
+    ("smoke-option-out-of-range", ["smoke", "-o", "n_ctx=1", "--no-cache"]),
+    ("smoke-option-not-pair", ["smoke", "-o", "n_ctx", "--no-cache"]),
+    ("smoke-unreachable", ["smoke", "-m", "openai:m@http://127.0.0.1:{port}/v1", "--no-cache"]),
+    ("llm-chat-no-prompt", ["llm", "chat", "--no-cache"]),
+    ("llm-chat-missing-schema", ["llm", "chat", "hi", "--schema", "{d}/none.json", "--no-cache"]),
+    ("llm-chat-schema-not-json", ["llm", "chat", "hi", "--schema", "{d}/notjson.json",
+                                  "--no-cache"]),
+    ("llm-chat-bad-temperature", ["llm", "chat", "hi", "--temperature", "9", "--no-cache"]),
+    ("llm-choice-one-answer", ["llm", "choice", "Tea?", "-a", "Yes", "--no-cache"]),
+    # ---- population
+    ("population-unknown-state", ["population", "--states", "XX", "--out", "{out}"]),
+    ("population-zero-per-state", ["population", "--states", "WY", "--per-state", "0",
+                                   "--out", "{out}"]),
+    ("population-missing-pums", ["population", "--states", "WY", "--pums", "{d}/none.csv",
+                                 "--out", "{out}"]),
+    # ---- personas
+    ("personas-missing-population", ["personas", "--population", "{d}/none.parquet",
+                                     "--out", "{out}", "--no-cache"]),
+    ("personas-population-not-a-table", ["personas", "--population", "{d}/broken.yaml",
+                                         "--out", "{out}", "--no-cache"]),
+    ("personas-unknown-tier", ["personas", "--population", "{d}/population.parquet",
+                               "--tiers", "metta", "--out", "{out}", "--no-cache"]),
+    ("personas-missing-prompt-file", ["personas", "--population", "{d}/population.parquet",
+                                      "--prompt-file", "{d}/none.txt", "--out", "{out}",
+                                      "--no-cache"]),
+    # ---- simulate
+    ("simulate-unknown-survey", ["simulate", "--personas", "{d}/personas.parquet",
+                                 "--survey", "electons", "--out", "{out}", "--no-cache"]),
+    ("simulate-survey-booleans", ["simulate", "--personas", "{d}/personas.parquet",
+                                  "--survey", "{d}/bools.yaml", "--out", "{out}", "--no-cache"]),
+    ("simulate-survey-typo", ["simulate", "--personas", "{d}/personas.parquet",
+                              "--survey", "{d}/typo.yaml", "--out", "{out}", "--no-cache"]),
+    ("simulate-survey-syntax", ["simulate", "--personas", "{d}/personas.parquet",
+                                "--survey", "{d}/broken.yaml", "--out", "{out}", "--no-cache"]),
+    ("simulate-survey-too-big", ["simulate", "--personas", "{d}/personas.parquet",
+                                 "--survey", "{d}/big.yaml", "--out", "{out}", "--no-cache"]),
+    ("simulate-missing-personas", ["simulate", "--personas", "{d}/none.parquet",
+                                   "--survey", "elections", "--out", "{out}", "--no-cache"]),
+    ("simulate-personas-no-id", ["simulate", "--personas", "{d}/no-id.parquet",
+                                 "--survey", "elections", "--out", "{out}", "--no-cache"]),
+    ("simulate-no-personas", ["simulate", "--survey", "elections", "--out", "{out}",
+                              "--no-cache"]),
+    ("simulate-both-inputs", ["simulate", "--personas", "{d}/personas.parquet", "--population",
+                              "{d}/population.parquet", "--survey", "elections",
+                              "--out", "{out}", "--no-cache"]),
+    ("simulate-unknown-backend", ["simulate", "--personas", "{d}/personas.parquet",
+                                  "--survey", "elections", "-m", "gpt", "--out", "{out}",
+                                  "--no-cache"]),
+    ("simulate-unreachable", ["simulate", "--personas", "{d}/personas.parquet",
+                              "--survey", "elections", "-m",
+                              "openai:m@http://127.0.0.1:{port}/v1", "--out", "{d}/new.parquet",
+                              "--no-cache"]),
+    # ---- score
+    ("score-missing-responses", ["score", "--responses", "{d}/none.parquet",
+                                 "--truth", "elections", "--out", "{out}"]),
+    ("score-responses-not-responses", ["score", "--responses", "{d}/personas.parquet",
+                                       "--truth", "elections", "--out", "{out}"]),
+    ("score-responses-csv-not-responses", ["score", "--responses", "{d}/table.csv",
+                                           "--truth", "elections", "--out", "{out}"]),
+    ("score-unknown-truth", ["score", "--responses", "{d}/responses.parquet",
+                             "--truth", "electons", "--out", "{out}"]),
+    ("score-csv-truth-without-survey", ["score", "--responses", "{d}/responses.parquet",
+                                        "--truth", "csv:{d}/table.csv", "--out", "{out}"]),
+    ("score-persons-without-id", ["score", "--responses", "{d}/responses.parquet",
+                                  "--truth", "elections", "--persons", "{d}/no-id.parquet",
+                                  "--out", "{out}"]),
+    ("score-negative-boot", ["score", "--responses", "{d}/responses.parquet",
+                             "--truth", "elections", "--n-boot", "-1", "--out", "{out}"]),
+    # ---- run
+    ("run-missing-study", ["run", "{d}/none.toml", "--out", "{d}/run"]),
+    ("run-unknown-study-key", ["run", "{d}/study-typo.toml", "--out", "{d}/run"]),
+    ("run-study-syntax", ["run", "{d}/study-syntax.toml", "--out", "{d}/run"]),
+]
+
+#: Cases that also run through a real subprocess (entry point, fresh interpreter).
+SUBPROCESS = ("unknown-option", "smoke-url-bad-port", "simulate-survey-booleans",
+              "score-responses-not-responses", "smoke-unreachable")
+
+#: Environment every case runs with (the size limit under 1.2 MB for ``big.yaml``).
+ENV = {"PERSONASIM_MAX_SURVEY_MB": "1", "PERSONASIM_THREADS": "1"}
+
+
+def _argv(args: list[str], folder: Path, port: int) -> list[str]:
+    return [a.format(d=folder, out=folder / GUARD, port=port) for a in args]
+
+
+def _prepared(tmp_path: Path) -> tuple[Path, bytes]:
+    _frames(tmp_path)
+    guard = tmp_path / GUARD
+    PERSONAS.assign(note="written before the bad command").to_parquet(guard, index=False)
+    return guard, guard.read_bytes()
+
+
+def _check(code: int, stderr: str, guard: Path, before: bytes) -> None:
+    lines = stderr.strip().splitlines()
+    assert code == 2, stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    assert "Traceback" not in stderr
+    assert guard.read_bytes() == before, "the pre-existing output file changed"
+
+
+@pytest.mark.parametrize(("case", "args"), CASES, ids=[c for c, _ in CASES])
+def test_bad_input_in_process(case: str, args: list[str], tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture) -> None:
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PERSONASIM_TRACEBACK", raising=False)
+    guard, before = _prepared(tmp_path)
+    code = main(_argv(args, tmp_path, free_port()))
+    _check(code, capsys.readouterr().err, guard, before)
+
+
+@pytest.mark.parametrize("case", SUBPROCESS)
+def test_bad_input_in_a_subprocess(case: str, tmp_path: Path) -> None:
+    args = dict(CASES)[case]
+    guard, before = _prepared(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PERSONASIM_TRACEBACK"} | ENV
+    done = subprocess.run([str(ENTRY), *_argv(args, tmp_path, free_port())], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, env=env)
+    _check(done.returncode, done.stderr, guard, before)
+
+
+def test_the_table_is_wide_enough() -> None:
+    commands = {args[0] for _, args in CASES}
+    assert len(CASES) >= 40
+    assert {"population", "personas", "simulate", "score", "run", "llm", "smoke"} <= commands
