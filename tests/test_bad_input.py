@@ -62,6 +62,7 @@ def _frames(folder: Path) -> None:
     PERSONAS.to_parquet(folder / "personas.parquet", index=False)
     PERSONAS.drop(columns="person_id").to_parquet(folder / "no-id.parquet", index=False)
     RESPONSES.to_parquet(folder / "responses.parquet", index=False)
+    POPULATION.head(0).to_parquet(folder / "empty.parquet", index=False)
     (folder / "big.yaml").write_text("id: big\n" + "# padding\n" * 120_000)  # 1.2 MB
     for name, text in FILES.items():
         (folder / name).write_text(text)
@@ -99,6 +100,7 @@ CASES: list[tuple[str, list[str]]] = [
     ("population-unknown-state", ["population", "--states", "XX", "--out", "{out}"]),
     ("population-zero-per-state", ["population", "--states", "WY", "--per-state", "0",
                                    "--out", "{out}"]),
+    ("population-out-unwritable", ["population", "--states", "WY", "--out", "/proc/p.parquet"]),
     ("population-missing-pums", ["population", "--states", "WY", "--pums", "{d}/none.csv",
                                  "--out", "{out}"]),
     # ---- personas
@@ -111,7 +113,20 @@ CASES: list[tuple[str, list[str]]] = [
     ("personas-missing-prompt-file", ["personas", "--population", "{d}/population.parquet",
                                       "--prompt-file", "{d}/none.txt", "--out", "{out}",
                                       "--no-cache"]),
+    ("personas-zero-rows", ["personas", "--population", "{d}/empty.parquet", "--tiers", "meta",
+                            "--out", "{out}", "--no-cache"]),
+    ("personas-out-is-population", ["personas", "--population", "{out}", "--tiers", "meta",
+                                    "--no-cache", "--out", "{out}"]),
+    ("personas-out-under-a-file", ["personas", "--population", "{d}/population.parquet",
+                                   "--tiers", "meta", "--out", "{out}/p.parquet", "--no-cache"]),
     # ---- simulate
+    ("simulate-out-unwritable", ["simulate", "--personas", "{d}/personas.parquet",
+                                 "--survey", "elections", "--out", "/sys/r.parquet",
+                                 "--no-cache"]),
+    ("simulate-out-is-personas", ["simulate", "--personas", "{out}", "--survey", "elections",
+                                  "--out", "{out}", "--no-cache"]),
+    ("simulate-out-is-a-directory", ["simulate", "--personas", "{d}/personas.parquet",
+                                     "--survey", "elections", "--out", "{d}", "--no-cache"]),
     ("simulate-unknown-survey", ["simulate", "--personas", "{d}/personas.parquet",
                                  "--survey", "electons", "--out", "{out}", "--no-cache"]),
     ("simulate-survey-booleans", ["simulate", "--personas", "{d}/personas.parquet",
@@ -145,6 +160,12 @@ CASES: list[tuple[str, list[str]]] = [
                                        "--truth", "elections", "--out", "{out}"]),
     ("score-responses-csv-not-responses", ["score", "--responses", "{d}/table.csv",
                                            "--truth", "elections", "--out", "{out}"]),
+    ("score-out-is-responses", ["score", "--responses", "{out}", "--truth", "elections",
+                                "--out", "{out}"]),
+    ("score-out-is-persons", ["score", "--responses", "{d}/responses.parquet", "--persons",
+                              "{out}", "--truth", "elections", "--out", "{out}"]),
+    ("score-out-unwritable", ["score", "--responses", "{d}/responses.parquet",
+                              "--truth", "elections", "--out", "/proc/none/s.parquet"]),
     ("score-unknown-truth", ["score", "--responses", "{d}/responses.parquet",
                              "--truth", "electons", "--out", "{out}"]),
     ("score-csv-truth-without-survey", ["score", "--responses", "{d}/responses.parquet",

@@ -9,6 +9,7 @@ half-written Parquet file behind (a temporary file beside the target, then a ren
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,6 +41,67 @@ def read_table(
     if missing:
         raise DataError(f"{path}: not a {what} (no {missing[0]!r} column)", hint=hint)
     return frame
+
+
+def check_output(
+    path: str | Path, inputs: Sequence[tuple[str, str | Path | None]] = (), flag: str = "--out"
+) -> Path:
+    """Refuse an output location before any work is done, with one line naming it.
+
+    Refused: an existing directory where a file is to be written, a parent that is a file or
+    cannot be created or written, and an output that is one of the ``inputs`` (``(flag,
+    path)`` pairs, e.g. ``("--responses", responses_path)``), which writing would destroy.
+    Creates nothing. Returns ``path`` as a :class:`~pathlib.Path`.
+    """
+    from personasim.errors import ConfigError
+
+    path = Path(path)
+    hint = f"give another {flag}"
+    for name, source in inputs:
+        if source is not None and _same_file(path, Path(source)):
+            raise ConfigError(f"{flag} {path} is the {name} file: writing it would destroy the "
+                              "input", hint=hint)  # fmt: skip
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a directory, not a file", hint=hint)
+    _check_folder(path.parent, flag, hint)
+    return path
+
+
+def check_output_dir(path: str | Path, flag: str = "--out") -> Path:
+    """Refuse a run directory that is an existing file or cannot be created or written."""
+    from personasim.errors import ConfigError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path} is an existing file, not a directory",
+                          hint=f"give another {flag}, or move the file away")  # fmt: skip
+    _check_folder(path, flag, f"give another {flag}")
+    return path
+
+
+def _check_folder(folder: Path, flag: str, hint: str) -> None:
+    """The folder, or the nearest ancestor that exists, must be a writable directory."""
+    from personasim.errors import ConfigError
+
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{flag}: {existing} is a file, not a directory", hint=hint)
+    try:  # a real probe: permissions, read-only mounts and root's exceptions all show here
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ConfigError(f"{flag}: cannot write in {existing} ({error.strerror or error})",
+                          hint=hint) from None  # fmt: skip
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """True when both paths name the same existing file (or the same absolute path)."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return a.absolute() == b.absolute()
 
 
 def write_atomic(frame: pd.DataFrame, path: str | Path) -> None:

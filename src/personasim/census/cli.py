@@ -27,6 +27,7 @@ from personasim.census.sample import (
     write_population,
 )
 from personasim.errors import ConfigError
+from personasim.tables import check_output
 
 Echo = Callable[[str], None]
 
@@ -85,6 +86,7 @@ def population_group(
         raise ConfigError("no states given", "use --states CA,TX or --states all")
     spec = _spec(states=tuple(states.split(",")), per_state=None if total else per_state,
                  total=total, seed=seed, min_age=min_age, pums=pums)  # fmt: skip
+    check_output(out, [("--pums", p) for p in pums])
     result = build_population(spec, progress=_progress("raking", quiet))
     path = write_population(result.frame, out)
     if not quiet:

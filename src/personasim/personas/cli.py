@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
+from personasim.errors import DataError
 from personasim.llm.cli import backend_options, open_backend
-from personasim.tables import read_table
+from personasim.tables import check_output, read_table
 
 
 def _split(values: str) -> list[str]:
@@ -58,11 +59,15 @@ def personas_command(population_path: Path, tiers: str, out_path: Path, limit: i
     from personasim.personas.meta import DEFAULT_ATTRIBUTES
     from personasim.personas.prompts import parse_prompt_files
 
+    check_output(out_path, [("--population", population_path)])
     tier_list = _split(tiers)
     parse_prompt_files(_prompt_files(prompt_files), tuple(tier_list))  # fail before loading
     population = read_table(
         population_path, "population table", hint="build one with `personasim population`"
     )
+    if population.empty:
+        raise DataError(f"{population_path}: the population table has no rows",
+                        hint="build one with `personasim population`")  # fmt: skip
     needs_model = any(t != "meta" for t in tier_list)
     backend = open_backend(model, cache_path, no_cache, pairs) if needs_model else None
     table = generate_personas(

@@ -11,7 +11,7 @@ import click
 import pandas as pd
 
 from personasim.llm.cli import backend_options
-from personasim.tables import read_table
+from personasim.tables import check_output, read_table, write_atomic
 
 
 @click.command("score")
@@ -67,12 +67,12 @@ def score_command(
     """Score simulated answers against real ground truth and print a summary."""
     from personasim.scoring import REQUIRED, format_summary, load_truth, score
 
+    check_output(out_path, [("--responses", responses_path), ("--persons", persons_path)])
     responses = read_table(responses_path, "responses table", REQUIRED,
                            hint="write it with `personasim simulate`")  # fmt: skip
     persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
     result = score(responses, load_truth(truth, survey), persons, n_boot=n_boot, seed=seed)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    result.scores.to_parquet(out_path, index=False)
+    write_atomic(result.scores, out_path)
     click.echo(format_summary(result))
     click.echo(f"wrote {len(result.scores)} score rows to {out_path}")
 
@@ -221,6 +221,7 @@ def simulate_command(
     from personasim.survey.loaders import load_survey
     from personasim.survey.simulate import SimulateOptions, select_personas, simulate
 
+    check_output(out_path, [("--personas", personas_path), ("--population", population_path)])
     options = SimulateOptions(
         estimator=estimator,  # type: ignore[arg-type]
         samples=samples,
