@@ -11,6 +11,7 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 
 import pandas as pd
 
@@ -75,14 +76,57 @@ def sentiment_summary(stats: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
 
 
+#: Share of texts above which a word is template, not content (with at least
+#: :data:`TEMPLATE_MIN_TEXTS` texts): ``47 years`` puts "years" in every meta persona.
+TEMPLATE_SHARE = 0.9
+TEMPLATE_MIN_TEXTS = 10
+
+
+@lru_cache(maxsize=1)
+def template_words() -> frozenset[str]:
+    """Words the persona templates put into texts, whatever the person: the words of every
+    field name of the persona schemas and meta attributes, the words shared by at least half of
+    a field's category values ("occupations", "related", "children"...) and those of the
+    "Not applicable" fallback."""
+    from personasim.census.mapping import NOT_APPLICABLE
+    from personasim.personas import schema
+    from personasim.personas.meta import attribute_label
+
+    found = set(words(NOT_APPLICABLE))
+    for model in (schema.objective_model(), schema.subjective_model()):
+        for field, values in schema.value_ranges(model).items():
+            found |= set(words(field.replace("_", " ").replace(".", " ")))
+            found |= set(words(attribute_label(field.rsplit(".", 1)[-1])))
+            shared = Counter(w for value in values for w in set(words(value)))
+            found |= {w for w, n in shared.items() if n >= max(2, len(values) / 2)}
+    for field in schema.field_specs():
+        found |= set(words(field.replace("_", " ")))
+    return frozenset(found)
+
+
 def word_counts(texts: Iterable[str], extra_stopwords: Iterable[str] = ()) -> Counter[str]:
-    """Word frequencies over ``texts`` without the wordcloud package's stop words and without
-    the field labels of tabular personas (``- Age: 35`` counts only ``35``'s words)."""
+    """Word frequencies over ``texts`` without stop words and template words.
+
+    Left out: the wordcloud package's stop words; in tabular personas (``- Label: value``
+    lines) the field labels (``- Age: 35`` counts only ``35``'s words) and the
+    :func:`template_words` (free prose keeps "family" or "health"); and any word found in more
+    than :data:`TEMPLATE_SHARE` of the texts (when there are at least
+    :data:`TEMPLATE_MIN_TEXTS`).
+    """
     from wordcloud import STOPWORDS
 
     stop = {w.lower() for w in STOPWORDS} | {w.lower() for w in extra_stopwords}
-    values = (FIELD_LABEL.sub(" ", t) for t in texts)
-    return Counter(w for t in values for w in words(t) if w not in stop and len(w) > 2)
+    tabular_stop = stop | template_words()
+    per_text = []
+    for text in texts:
+        tabular = FIELD_LABEL.search(text or "") is not None
+        skip = tabular_stop if tabular else stop
+        kept = words(FIELD_LABEL.sub(" ", text or "")) if tabular else words(text)
+        per_text.append([w for w in kept if w not in skip and len(w) > 2])
+    if len(per_text) >= TEMPLATE_MIN_TEXTS:
+        shares = Counter(w for found in per_text for w in set(found))
+        stop |= {w for w, n in shares.items() if n > TEMPLATE_SHARE * len(per_text)}
+    return Counter(w for found in per_text for w in found if w not in stop)
 
 
 def word_cloud_png(texts: Iterable[str], max_words: int = 80, width: int = 520,

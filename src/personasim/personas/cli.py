@@ -79,6 +79,5 @@ def personas_command(population_path: Path, tiers: str, out_path: Path, limit: i
     shown = table[table["tier"].isin(tier_list)]
     click.echo(format_summary(summarize(shown)))
     if backend is not None:
-        stats = backend.stats
-        click.echo(f"model calls {stats.model_calls}, cache hits {stats.cache_hits}")
+        click.echo(f"backend: {backend.summary_line()}")
     click.echo(f"wrote {len(table)} persona rows to {out_path}")

@@ -168,7 +168,9 @@ def answer_shares_figure(shares: pd.DataFrame, questions: Sequence[Any], cols: i
     (the paper's Figure 6). ``shares``: rows ``question_id, tier, option (index), share``."""
     plt = _plt()
     rows_n = int(np.ceil(len(questions) / cols))
-    fig, axes = plt.subplots(rows_n, cols, figsize=(4.0 * cols, 2.1 * rows_n), squeeze=False)
+    most = max((len(q.options) for q in questions), default=2)
+    height = 2.1 + 0.16 * int(np.ceil(most / 2))  # room for the legend of option texts
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.0 * cols, height * rows_n), squeeze=False)
     for ax, question in zip(axes.flat, questions, strict=False):
         _shares_panel(ax, shares[shares["question_id"] == question.id], question)
     for ax in list(axes.flat)[len(questions) :]:
@@ -177,8 +179,23 @@ def answer_shares_figure(shares: pd.DataFrame, questions: Sequence[Any], cols: i
     return png_data(fig, dpi=100)
 
 
+#: Characters of option text that fit across a whole panel bar at the label font size.
+BAR_CHARS = 55
+
+
+def option_caption(text: str, room: int) -> str:
+    """``text`` cut to ``room`` characters (with an ellipsis), or "" when under 3 fit."""
+    text = " ".join(str(text).split())
+    if len(text) <= room:
+        return text
+    return text[: room - 1].rstrip() + "…" if room >= 4 else ""
+
+
 def _shares_panel(ax: Any, rows: pd.DataFrame, question: Any) -> None:
-    """Stacked bars of one question, one bar per tier, labeled by option letter."""
+    """Stacked bars of one question, one bar per tier; each segment is labelled with its
+    option's text where it fits, and a legend under the panel names every option."""
+    from matplotlib.patches import Patch
+
     cmap = _plt().get_cmap("tab10")
     tiers = tier_sort(list(rows["tier"]))
     for y, tier in enumerate(tiers):
@@ -187,10 +204,15 @@ def _shares_panel(ax: Any, rows: pd.DataFrame, question: Any) -> None:
         for k, option in enumerate(question.options):
             width = float(part.get(k, 0.0))
             ax.barh(y, width, left=left, color=cmap(k % 10), edgecolor="white", lw=0.5)
-            if width > 0.09:
-                ax.text(left + width / 2, y, option.label, ha="center", va="center", fontsize=6,
+            caption = option_caption(option.text, int(width * BAR_CHARS))
+            if caption:
+                ax.text(left + width / 2, y, caption, ha="center", va="center", fontsize=5.5,
                         color="white")  # fmt: skip
             left += width
+    handles = [Patch(color=cmap(k % 10), label=option_caption(o.text, 34))
+               for k, o in enumerate(question.options)]  # fmt: skip
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=2,
+              fontsize=5.5, frameon=False, handlelength=1.0, columnspacing=1.0)  # fmt: skip
     ax.set_yticks(range(len(tiers)), tiers, fontsize=7)
     ax.set_xlim(0, 1)
     ax.tick_params(axis="x", labelsize=6)

@@ -245,4 +245,5 @@ def simulate_command(
         bar.close()
         backend.close()
     click.echo(report.summary())
+    click.echo(f"backend: {backend.summary_line()}")
     click.echo(f"responses: {len(report.responses)} rows in {out_path}")
