@@ -71,7 +71,7 @@ class LlamaCppOptions(BaseModel):
     n_ctx: int = Field(default=4096, ge=256, le=131072)
     """Context window in tokens (prompt + reply)."""
     n_threads: int | None = Field(default=None, ge=1, le=512)
-    """CPU threads; None means ``$PERSONASIM_THREADS``, else the usable cores (at most 8)."""
+    """CPU threads; None means ``$PERSONASIM_THREADS``, else half the usable cores (1..8)."""
     n_batch: int = Field(default=512, ge=16, le=8192)
     """Prompt tokens evaluated per llama.cpp batch."""
     top_tokens: int = Field(default=5, ge=0, le=50)
@@ -79,7 +79,13 @@ class LlamaCppOptions(BaseModel):
 
 
 def default_threads() -> int:
-    """``$PERSONASIM_THREADS`` when set, else the cores this process may use, at most 8."""
+    """``$PERSONASIM_THREADS`` when set, else half the cores this process may use (1 to 8).
+
+    Half, not all: llama.cpp's threads wait for one another at every step, so when another
+    process holds one of the cores they use, all of them slow down. On a shared 2-core machine
+    one thread answered 0.62/s and two 0.12/s, 0.42/s and 0.05/s with a busy loop holding a core
+    (``benchmarks/threads.py``, docs/llm.md).
+    """
     env = os.environ.get("PERSONASIM_THREADS", "").strip()
     if env:
         if not env.isdigit() or int(env) < 1:
@@ -88,7 +94,7 @@ def default_threads() -> int:
                 hint="unset it to use the number of cores",
             )
         return int(env)
-    return max(1, min(8, len(os.sched_getaffinity(0))))
+    return max(1, min(8, len(os.sched_getaffinity(0)) // 2))
 
 
 def embedded_model_path() -> Path:
