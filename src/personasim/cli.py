@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+import threading
+from typing import Any
 
 import click
 
 from personasim import __version__
-from personasim.errors import PersonasimError
+from personasim.errors import Interrupted, PersonasimError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,8 +48,10 @@ def _register_subcommands() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a :class:`PersonasimError` or a usage error becomes one line on stderr
-    (``error: ...``) and exit status 2."""
+    (``error: ...``) and exit status 2. SIGINT and SIGTERM stop the command cleanly (it keeps
+    what it finished) with one line ``stopped by SIG...`` and exit status 130 / 143."""
     _register_subcommands()
+    previous = _stop_on_sigterm()
     try:
         cli.main(args=argv, prog_name="personasim", standalone_mode=False)
     except PersonasimError as error:
@@ -54,13 +59,40 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"error: {error.one_line()}", err=True)
         return 2
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return 130
+    except (click.exceptions.Abort, KeyboardInterrupt) as error:
+        return _stopped(error)
     except click.ClickException as error:
         click.echo(f"error: {_click_line(error)}", err=True)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    """Signal handler: SIGTERM unwinds like Ctrl-C, through every ``finally`` on the way."""
+    raise Interrupted(signum)
+
+
+def _stop_on_sigterm() -> Any:
+    """Turn SIGTERM into :class:`Interrupted`; returns the handler to restore (None when
+    signals cannot be set here, i.e. outside the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupted)
+
+
+def _stopped(error: BaseException) -> int:
+    """Print the one ``stopped by ...`` line of an interrupted command; its exit status."""
+    found: BaseException | None = error
+    while found is not None and not isinstance(found, Interrupted):
+        found = found.__cause__ or found.__context__
+    signum = found.signum if found is not None else signal.SIGINT
+    note = found.note if found is not None else ""
+    name = signal.Signals(signum).name
+    click.echo(f"stopped by {name}" + (f": {note}" if note else ""), err=True)
+    return 128 + int(signum)
 
 
 def _click_line(error: click.ClickException) -> str:

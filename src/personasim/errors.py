@@ -56,6 +56,21 @@ class ValidationFailed(BackendError):
     """A model reply does not satisfy the JSON schema or choice list it was constrained to."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stop asked for by a signal (Ctrl-C's SIGINT, or SIGTERM): not an error.
+
+    A ``KeyboardInterrupt``, so every cleanup written for Ctrl-C runs for SIGTERM too. A
+    command that kept its finished work re-raises it with a ``note`` saying where that work is
+    and how to resume; the CLI prints ``stopped by SIGTERM: NOTE`` and exits 128 + the signal
+    number (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int, note: str = "") -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.note = note
+
+
 def did_you_mean(name: str, known: Iterable[str], n: int = 2) -> str:
     """A hint naming the known names closest to ``name``, or listing them all.
 

@@ -3,6 +3,7 @@ score them against ground truth (thin wrappers around the Python API)."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import click
 import pandas as pd
 
+from personasim.errors import Interrupted
 from personasim.llm.cli import backend_options
 from personasim.tables import check_output, read_table, write_atomic
 
@@ -78,6 +80,12 @@ def score_command(
 
 
 # --------------------------------------------------------------------------- simulate
+
+
+def _resume_note(out_path: Path) -> str:
+    """Where a stopped run's finished rows are, and how to go on."""
+    rows = len(read_table(out_path)) if out_path.exists() else 0
+    return f"{rows} responses are saved in {out_path}; run the same command again to resume"
 
 
 def _split_list(values: tuple[str, ...]) -> list[str]:
@@ -238,6 +246,9 @@ def simulate_command(
     bar = _Bar()
     try:
         report = simulate(personas, questions, backend, options, out_path, progress=bar)
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: simulate saved the finished rows
+        bar.close(failed=True)
+        raise Interrupted(getattr(stop, "signum", signal.SIGINT), _resume_note(out_path)) from stop
     except BaseException:
         bar.close(failed=True)
         raise
