@@ -1,0 +1,118 @@
+"""The report's opening paragraph: a plain-language reading of the headline numbers.
+
+Written from the score tables by a fixed template (no LLM): which persona tier came closest to
+the real vote, by how much and with what interval, whether the runner-up's interval overlaps,
+how the best tier compares with the no-information baselines, and, when the answers come from
+the small embedded model, the caveat that they test the pipeline rather than the tiers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+
+#: Simulator names that mean "the small model embedded for tests and demos".
+EMBEDDED_MARKERS = ("smollm2", "135m")
+
+EMBEDDED_CAVEAT = (
+    "All answers were simulated by SmolLM2-135M, the small model embedded so that personasim "
+    "runs anywhere without a GPU. It barely follows a persona, so read these numbers as a check "
+    "that the pipeline works end to end, not as evidence about the persona tiers."
+)
+
+
+def _ranked(scores: pd.DataFrame, metric: str, ascending: bool) -> pd.DataFrame:
+    """Per tier x models, the question-averaged ``metric``, best first."""
+    from personasim.scoring import summarize
+
+    table = summarize(scores)
+    table = table[table["metric"] == metric].dropna(subset=["value"])
+    return table.sort_values("value", ascending=ascending, ignore_index=True)
+
+
+def _who(row: pd.Series, many_models: bool) -> str:
+    """The tier, with its generator and simulator when several were run."""
+    if not many_models:
+        return f"the {row['tier']} tier"
+    return f"the {row['tier']} tier ({row['generator']} -> {row['simulator']})"
+
+
+def _overlaps(a: pd.Series, b: pd.Series) -> bool:
+    """True when the two rows' intervals overlap."""
+    return bool(a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"])
+
+
+def election_reading(scores: pd.DataFrame) -> str | None:
+    """Which tier's national vote share came closest to the real one, by how much."""
+    ranked = _ranked(scores, "national_abs_error", ascending=True)
+    if ranked.empty:
+        return None
+    many = ranked[["generator", "simulator"]].drop_duplicates().shape[0] > 1
+    best = ranked.iloc[0]
+    years = int(best["questions"])
+    span = "in one election" if years == 1 else f"averaged over {years} elections"
+    text = (
+        f"Of {len(ranked)} simulated persona set{'s' if len(ranked) > 1 else ''}, "
+        f"{_who(best, many)} came closest to the real vote: its national Democratic two-party "
+        f"share was off by {100 * best['value']:.1f} points {span} (95% interval "
+        f"{100 * best['ci_low']:.1f} to {100 * best['ci_high']:.1f})."
+    )
+    if len(ranked) > 1:
+        second = ranked.iloc[1]
+        text += (
+            f" The next closest, {_who(second, many)}, was off by {100 * second['value']:.1f}"
+            " points"
+            + ("; the two intervals overlap, so this order may be chance." if _overlaps(best,
+               second) else ", and the intervals do not overlap.")  # fmt: skip
+        )
+    if pd.notna(best.get("uniform")):
+        text += (
+            f" A 50/50 guess would have been off by {100 * best['uniform']:.1f} points"
+            + (f", the census-only meta tier by {100 * best['meta']:.1f}."
+               if pd.notna(best.get("meta")) and best["tier"] != "meta" else ".")  # fmt: skip
+        )
+    return text
+
+
+def alignment_reading(survey: str, scores: pd.DataFrame) -> str | None:
+    """Which tier's answer distributions were most like the real ones on ``survey``."""
+    ranked = _ranked(scores, "alignment", ascending=False)
+    if ranked.empty:
+        return None
+    many = ranked[["generator", "simulator"]].drop_duplicates().shape[0] > 1
+    best = ranked.iloc[0]
+    text = (
+        f"On {survey} ({int(best['questions'])} questions), {_who(best, many)} answered most "
+        f"like the real respondents: alignment {best['value']:.2f} (95% interval "
+        f"{best['ci_low']:.2f} to {best['ci_high']:.2f}; 1 means identical answer shares)"
+    )
+    if pd.notna(best.get("uniform")):
+        text += f", against {best['uniform']:.2f} for spreading answers evenly over the options"
+    text += "."
+    if len(ranked) > 1 and _overlaps(best, ranked.iloc[1]):
+        text += f" Its interval overlaps that of {_who(ranked.iloc[1], many)}."
+    return text
+
+
+def uses_embedded_model(simulators: Iterable[str]) -> bool:
+    """True when any simulator is the small embedded model."""
+    return any(m in str(s).lower() for s in simulators for m in EMBEDDED_MARKERS)
+
+
+def headline_reading(scores: Mapping[str, pd.DataFrame], simulators: Iterable[str]) -> list[str]:
+    """The opening paragraphs: one per scored survey, then the small-model caveat if due."""
+    paragraphs = []
+    for survey, table in scores.items():
+        if table is None or table.empty:
+            continue
+        text = election_reading(table) if survey == "elections" else None
+        text = text or alignment_reading(survey, table)
+        if text:
+            paragraphs.append(text)
+    if not paragraphs:
+        paragraphs.append("No survey of this study has ground truth, so no tier can be ranked "
+                          "against real answers; the sections below describe the answers.")
+    if uses_embedded_model(simulators):
+        paragraphs.append(EMBEDDED_CAVEAT)
+    return paragraphs
