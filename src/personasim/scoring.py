@@ -580,7 +580,7 @@ def _distribution_joint(
             sums = counts @ mat
             for name, fn in fns.items():
                 per_metric.setdefault(name, []).append(
-                    [_safe(lambda d=d, fn=fn: fn(d, target)) if d.sum() > 0 else np.nan
+                    [_safe(lambda d=d, fn=fn, t=target: fn(d, t)) if d.sum() > 0 else np.nan
                      for d in sums])  # fmt: skip
         for name, values in per_metric.items():
             found.setdefault(name, []).append(np.nanmean(np.array(values), axis=0))
