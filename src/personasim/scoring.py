@@ -392,25 +392,6 @@ def _boot_shares(
     return np.where(total > 0, weighted / np.where(total > 0, total, 1), np.nan)
 
 
-def _election_aggregates(s: np.ndarray, truth: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Year-level election metrics for share matrices ``s`` (replicates x states)."""
-    t = truth["dem_share"].to_numpy(float)
-    v = truth["two_party_votes"].to_numpy(float)
-    ev = truth["electoral_votes"].to_numpy(float)
-    err = np.abs(s - t)
-    win = np.where(s == 0.5, 0.5, ((s > 0.5) == (t > 0.5)).astype(float))
-    ev_share = np.where(s == 0.5, 0.5, (s > 0.5).astype(float))
-    national = (s @ v) / v.sum()
-    return {
-        "alignment": 1.0 - err.mean(axis=1),
-        "mean_abs_error": err.mean(axis=1),
-        "winner_accuracy": win.mean(axis=1),
-        "dem_electoral_votes": ev_share @ ev,
-        "national_dem_share": national,
-        "national_abs_error": np.abs(national - (t @ v) / v.sum()),
-    }
-
-
 def _ci(values: np.ndarray) -> tuple[float, float]:
     """2.5 and 97.5 percentiles, ignoring NaN (NaN when nothing is left)."""
     values = values[np.isfinite(values)]
@@ -444,7 +425,7 @@ def _election_rows(
     )
     rows = _per_state_rows(states, truth, point[0], boots, {s: len(by_state[s][0]) for s in states})
     flat = np.full_like(point, 0.5)
-    agg, agg_boot, agg_flat = (_election_aggregates(x, truth) for x in (point, boots, flat))
+    agg, agg_boot, agg_flat = (M.election_metrics(x, truth) for x in (point, boots, flat))
     n_total = sum(len(by_state[s][0]) for s in states)
     v = truth["two_party_votes"].to_numpy(float)
     truths = {
@@ -482,7 +463,7 @@ def _per_state_rows(
             "dem_share": lambda s: s,
             "abs_error": lambda s, t=t: np.abs(s - t),
             "alignment": lambda s, t=t: 1 - np.abs(s - t),
-            "winner_correct": lambda s, t=t: np.where(s == 0.5, 0.5, (s > 0.5) == (t > 0.5)),
+            "winner_correct": lambda s, t=t: M.winner_credit(s, t),
         }
         for name, fn in sims.items():
             low, high = (
@@ -630,7 +611,7 @@ def _year_metrics(year: int, per_state: dict[str, np.ndarray], counts: dict[str,
     if states == [""]:
         return {k: fn(shares[:, 0]) for k, fn in _national_metrics(E.national_share(year)).items()}
     truth = E.state_truth(year).set_index("state").loc[states].reset_index()
-    return _election_aggregates(shares, truth)
+    return M.election_metrics(shares, truth)
 
 
 def _summary_cis(rows: pd.DataFrame, truth: Truth, n_boot: int, seed: int) -> pd.DataFrame:
