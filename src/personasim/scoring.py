@@ -44,6 +44,7 @@ import pandas as pd
 
 from personasim import metrics as M
 from personasim.errors import ConfigError, DataError
+from personasim.states import state_code
 from personasim.survey.groups import with_opinionqa_groups
 from personasim.survey.loaders import (
     OVERALL,
@@ -340,7 +341,7 @@ def _groups(frame: pd.DataFrame, attribute: str, kind: str) -> dict[str, pd.Data
         return {}
     values = frame[column].dropna()
     if kind == "elections" and attribute == "state":
-        keys = values.map(E.state_code)
+        keys = values.map(state_code)
     else:
         keys = values.astype(str)
     return {str(k): frame.loc[idx] for k, idx in keys.groupby(keys).groups.items()}

@@ -16,8 +16,8 @@ import pandas as pd
 from personasim.census import controls as c
 from personasim.census.rake import RakeOptions, rake
 from personasim.census.sample import draw_indices, rake_state, state_figures, state_rng
-from personasim.census.tables import FIPS_STATE
 from personasim.metrics import total_variation
+from personasim.states import FIPS_STATE
 
 #: The paper's published sample (Li et al. 2025 sampler, 50,000 adults), as quoted in issue 3.
 PAPER = {"ba_plus_18_19": 0.357, "married_18_19": 0.489, "widowed_18_19": 0.048,

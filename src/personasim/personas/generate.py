@@ -51,6 +51,7 @@ from personasim.personas.meta import (
     meta_persona_text,
 )
 from personasim.personas.procedural import BigFiveSpec, big_five_text, procedural_traits
+from personasim.states import state_name
 from personasim.tables import read_table, write_atomic
 
 KEY = ["person_id", "tier", "generator"]
@@ -232,7 +233,7 @@ def census_value(key: str, value: Any) -> Any:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
     if key == "state":
-        return S.state_names().get(str(value).upper(), str(value))
+        return state_name(value)
     if key in {"age", "income"}:
         return int(value)
     return str(value)

@@ -56,30 +56,3 @@ def national_share(year: int) -> float:
     table = _table()
     row = table[(table["year"] == _check_year(year)) & (table["level"] == "national")]
     return float(row["dem_share"].iloc[0])
-
-
-def state_code(value: object) -> str:
-    """Postal code for a state given as a code (``CA``), a name (``California``) or FIPS (6)."""
-    text = str(value).strip()
-    names = _table().drop_duplicates("state")
-    by_code = {c.upper(): c for c in names["state"]}
-    by_name = {n.casefold(): c for n, c in zip(names["state_name"], names["state"], strict=True)}
-    if text.upper() in by_code:
-        return by_code[text.upper()]
-    if text.casefold() in by_name:
-        return by_name[text.casefold()]
-    if text.isdigit() and int(text) in _FIPS:
-        return _FIPS[int(text)]
-    raise DataError(
-        f"unknown state {value!r}", hint="use a postal code such as 'CA', a name or FIPS"
-    )
-
-
-_FIPS = {
-    1: "AL", 2: "AK", 4: "AZ", 5: "AR", 6: "CA", 8: "CO", 9: "CT", 10: "DE", 11: "DC", 12: "FL",
-    13: "GA", 15: "HI", 16: "ID", 17: "IL", 18: "IN", 19: "IA", 20: "KS", 21: "KY", 22: "LA",
-    23: "ME", 24: "MD", 25: "MA", 26: "MI", 27: "MN", 28: "MS", 29: "MO", 30: "MT", 31: "NE",
-    32: "NV", 33: "NH", 34: "NJ", 35: "NM", 36: "NY", 37: "NC", 38: "ND", 39: "OH", 40: "OK",
-    41: "OR", 42: "PA", 44: "RI", 45: "SC", 46: "SD", 47: "TN", 48: "TX", 49: "UT", 50: "VT",
-    51: "VA", 53: "WA", 54: "WV", 55: "WI", 56: "WY",
-}  # fmt: skip
