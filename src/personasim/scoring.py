@@ -33,31 +33,21 @@ nominal -> ``tv``, ``js`` and ``alignment`` (1 - TV). Elections per state -> ``d
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from personasim import metrics as M
-from personasim.errors import ConfigError, DataError
+from personasim.errors import DataError
 from personasim.states import state_code
 from personasim.survey.groups import with_opinionqa_groups
-from personasim.survey.loaders import (
-    OVERALL,
-    TRUTH_COLUMNS,
-    builtin_survey,
-    load_counts_csv,
-    load_opinionqa,
-    load_survey,
-    opinionqa_truth,
-    wave_dirs,
-)
 from personasim.survey.questions import Question, Survey
+from personasim.truth import OVERALL, Truth
 from personasim.truth import elections as E
+from personasim.truth import load_truth as load_truth  # re-exported: callers score what they load
 
 MODEL_COLUMNS = ["tier", "generator", "simulator", "estimator"]
 REQUIRED = ["person_id", "question_id", "probs", *MODEL_COLUMNS]
@@ -87,18 +77,6 @@ CELL = ["question_id", *MODEL_COLUMNS]
 """A question answered by one tier x models combination: the unit excluded answers count in."""
 
 
-@dataclass(frozen=True)
-class Truth:
-    """Ground truth for scoring: the survey (question definitions) and a long truth table."""
-
-    kind: Literal["elections", "distribution"]
-    """``elections`` gets election metrics; ``distribution`` gets WD/TV/JS."""
-    survey: Survey
-    """Questions the truth refers to (kinds, positions, refusals)."""
-    table: pd.DataFrame
-    """Columns :data:`personasim.survey.loaders.TRUTH_COLUMNS` (option given by text)."""
-
-
 @dataclass
 class ScoreResult:
     """What :func:`score` returns."""
@@ -112,71 +90,6 @@ class ScoreResult:
     (long form; empty with a single generator x simulator pair)."""
     notes: list[str] = field(default_factory=list)
     """Things skipped on the way (questions without truth, unusable rows)."""
-
-
-# --------------------------------------------------------------------------- truth sources
-
-
-def _elections_truth(survey: Survey | None) -> Truth:
-    """Truth table of the built-in elections survey: votes per state and nationally."""
-    survey = survey or builtin_survey("elections")
-    parts = []
-    for q in survey.questions:
-        year = int(q.tags.get("year", "0"))
-        rows = E.election_table()
-        rows = rows[rows["year"] == E._check_year(year)]
-        dem, rep = q.options[q.index_of("dem")].text, q.options[q.index_of("rep")].text
-        for column, text in (("dem_votes", dem), ("rep_votes", rep)):
-            part = pd.DataFrame(
-                {
-                    "question_id": q.id,
-                    "attribute": np.where(rows["level"] == "state", "state", OVERALL[0]),
-                    "group": np.where(rows["level"] == "state", rows["state"], OVERALL[1]),
-                    "option": text,
-                    "weight": rows[column].astype(float),
-                }
-            )
-            parts.append(part)
-    return Truth("elections", survey, pd.concat(parts, ignore_index=True)[TRUTH_COLUMNS])
-
-
-def _opinionqa_truth(path: str, survey: Survey | None) -> Truth:
-    """Weighted OpinionQA truth from ``responses.csv`` in each wave folder below ``path``."""
-    survey = survey or load_opinionqa(path)
-    tables = [opinionqa_truth(folder, survey) for folder in wave_dirs(Path(path))]
-    return Truth("distribution", survey, pd.concat(tables, ignore_index=True))
-
-
-def _csv_truth(path: str, survey: Survey | None) -> Truth:
-    """Truth from a per-group counts CSV; the questions must come from ``survey``."""
-    if survey is None:
-        raise ConfigError(
-            "csv truth needs the survey its questions come from",
-            hint="pass --survey (e.g. opinionqa:human_resp or a survey YAML)",
-        )
-    return Truth("distribution", survey, load_counts_csv(path))
-
-
-TRUTH_SOURCES: dict[str, Callable[[str, Survey | None], Truth]] = {
-    "elections": lambda _path, survey: _elections_truth(survey),
-    "opinionqa": _opinionqa_truth,
-    "csv": _csv_truth,
-}
-
-
-def load_truth(spec: str, survey: Survey | str | None = None) -> Truth:
-    """Resolve ``elections``, ``opinionqa:PATH`` or ``csv:PATH`` into a :class:`Truth`."""
-    name, _, path = spec.partition(":")
-    if name not in TRUTH_SOURCES:
-        close = difflib.get_close_matches(name, list(TRUTH_SOURCES), n=1)
-        hint = (
-            f"did you mean {close[0]!r}?" if close else "use elections, opinionqa:PATH or csv:PATH"
-        )
-        raise ConfigError(f"unknown truth source {name!r}", hint=hint)
-    if name != "elections" and not path:
-        raise ConfigError(f"truth source {name!r} needs a path", hint=f"write {name}:PATH")
-    resolved = load_survey(survey) if isinstance(survey, str) else survey
-    return TRUTH_SOURCES[name](path, resolved)
 
 
 # --------------------------------------------------------------------------- inputs

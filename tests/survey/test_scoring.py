@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from personasim.errors import ConfigError, DataError
-from personasim.scoring import SCORE_COLUMNS, Truth, load_truth, score
+from personasim.scoring import SCORE_COLUMNS, score
 from personasim.survey.cli import score_command
 from personasim.survey.questions import Survey
+from personasim.truth import Truth, load_truth
 from personasim.truth import elections as E
 
 

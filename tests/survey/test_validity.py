@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from personasim.llm.scripted import ScriptedStandIn
-from personasim.scoring import Truth, load_truth, score, summarize
+from personasim.scoring import score, summarize
 from personasim.survey.questions import Survey
 from personasim.survey.simulate import SimulateOptions, simulate
+from personasim.truth import Truth, load_truth
 from personasim.truth import elections as E
 
 SURVEY = Survey.model_validate({

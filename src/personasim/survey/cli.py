@@ -73,7 +73,8 @@ def score_command(
     seed: int,
 ) -> None:
     """Score simulated answers against real ground truth and print a summary."""
-    from personasim.scoring import format_summary, load_truth, score
+    from personasim.scoring import format_summary, score
+    from personasim.truth import load_truth
 
     responses = read_table(responses_path)
     persons = read_table(persons_path) if persons_path else None

@@ -12,9 +12,13 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
 from personasim.errors import ConfigError, DataError
+from personasim.survey.loaders import builtin_survey
+from personasim.survey.questions import Survey
+from personasim.truth.table import OVERALL, TRUTH_COLUMNS, Truth
 
 YEARS = (2016, 2020, 2024)
 
@@ -56,3 +60,24 @@ def national_share(year: int) -> float:
     table = _table()
     row = table[(table["year"] == _check_year(year)) & (table["level"] == "national")]
     return float(row["dem_share"].iloc[0])
+
+
+def elections_truth(survey: Survey | None = None) -> Truth:
+    """Truth of the built-in elections survey: votes per option, per state and nationally, for
+    each question's ``year`` tag."""
+    survey = survey or builtin_survey("elections")
+    table = _table()
+    parts = []
+    for q in survey.questions:
+        rows = table[table["year"] == _check_year(int(q.tags.get("year", "0")))]
+        dem, rep = q.options[q.index_of("dem")].text, q.options[q.index_of("rep")].text
+        state = rows["level"] == "state"
+        for column, text in (("dem_votes", dem), ("rep_votes", rep)):
+            parts.append(pd.DataFrame({
+                "question_id": q.id,
+                "attribute": np.where(state, "state", OVERALL[0]),
+                "group": np.where(state, rows["state"], OVERALL[1]),
+                "option": text,
+                "weight": rows[column].astype(float),
+            }))  # fmt: skip
+    return Truth("elections", survey, pd.concat(parts, ignore_index=True)[TRUTH_COLUMNS])
