@@ -13,6 +13,15 @@ import pandas as pd
 from personasim.llm.cli import backend_options
 from personasim.tables import read_table
 
+MIN_VALID_MASS = click.option(
+    "--min-valid-mass",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Answers with valid_mass at or below this are invalid: never scored, counted apart.",
+)
+"""The validity threshold shared by `simulate` and `score`."""
+
 
 @click.command("score")
 @click.option(
@@ -54,13 +63,7 @@ from personasim.tables import read_table
     type=click.IntRange(min=0),
     help="Bootstrap replicates for confidence intervals (0 = none).",
 )
-@click.option(
-    "--min-valid-mass",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 1, max_open=True),
-    help="Answers with valid_mass at or below this are invalid: never scored, counted apart.",
-)
+@MIN_VALID_MASS
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
 def score_command(
     responses_path: Path,
@@ -182,13 +185,7 @@ class _Bar:
     is_flag=True,
     help="With sample: free replies parsed strictly as 'Answer: X' (no choice list).",
 )
-@click.option(
-    "--min-valid-mass",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 1, max_open=True),
-    help="Answers with valid_mass at or below this are invalid: never scored, counted apart.",
-)
+@MIN_VALID_MASS
 @click.option("--permute", is_flag=True, help="Show options in a seeded random order per person.")
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed of permutations and samples."
