@@ -208,3 +208,28 @@ def test_summary_of_an_old_scores_file_has_no_invented_ci() -> None:
                                "excluded_share"])  # fmt: skip
     summary = summarize(old)
     assert summary["ci_low"].isna().all() and summary["ci_high"].isna().all()
+
+
+def test_score_cli_applies_min_valid_mass(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from personasim.survey.cli import score_command
+
+    rows = pd.DataFrame([
+        _row("a", "q1", [1.0, 0.0], mass=0.9), _row("b", "q1", [0.0, 1.0], mass=0.3),
+    ])  # fmt: skip
+    rows.to_parquet(tmp_path / "r.parquet")
+    survey = tmp_path / "v.json"
+    survey.write_text(SURVEY.model_dump_json())
+    counts = tmp_path / "truth.csv"
+    counts.write_text("question_id,option,count\nq1,Tea,1\nq1,Coffee,0\n")
+    out = tmp_path / "s.parquet"
+    args = ["--responses", str(tmp_path / "r.parquet"), "--truth", f"csv:{counts}",
+            "--survey", str(survey), "--out", str(out), "--n-boot", "0"]  # fmt: skip
+    result = CliRunner().invoke(score_command, [*args, "--min-valid-mass", "0.5"])
+    assert result.exit_code == 0, result.output
+    tv = pd.read_parquet(out).set_index("metric").loc["tv"]
+    # b (mass .3 <= .5) is out: a alone says Tea, as the truth does
+    assert tv["value"] == 0.0 and tv["excluded"] == 1
+    bad = CliRunner().invoke(score_command, [*args, "--min-valid-mass", "1"])
+    assert bad.exit_code == 2
