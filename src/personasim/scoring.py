@@ -454,10 +454,11 @@ def _distribution_joint(
     cell: pd.DataFrame, truth: Truth, by_question: dict[str, pd.DataFrame], n_boot: int, seed: int
 ) -> dict[str, np.ndarray]:
     """Replicates of each metric's mean over questions (overall group), persons drawn once per
-    replicate for all questions."""
+    replicate for all questions: every question replays the same seeded draws over the same
+    person index, so memory holds one question's matrix at a time."""
     persons = pd.unique(cell["person_id"].astype(str))
     index = {p: i for i, p in enumerate(persons)}
-    parts = []
+    found: dict[str, list[np.ndarray]] = {}
     for qid, rows in cell.groupby(cell["question_id"].astype(str), sort=True):
         question, table = truth.survey.question(qid), by_question.get(qid)
         overall = None if table is None else table[(table["attribute"] == OVERALL[0])
@@ -466,20 +467,14 @@ def _distribution_joint(
         if target is None:
             continue
         weighted = np.vstack(rows["_p"].to_numpy()) * rows["weight"].to_numpy(float)[:, None]
-        parts.append((_metric_fns(question), target,
-                      _person_matrix(rows, index, weighted, len(question.options))))  # fmt: skip
-    found: dict[str, list[np.ndarray]] = {}
-    for counts in M.resample_counts(len(persons), n_boot, np.random.default_rng(seed)):
-        per_metric: dict[str, list[list[float]]] = {}
-        for fns, target, mat in parts:
-            sums = counts @ mat
-            for name, fn in fns.items():
-                per_metric.setdefault(name, []).append(
-                    [_safe(lambda d=d, fn=fn, t=target: fn(d, t)) if d.sum() > 0 else np.nan
-                     for d in sums])  # fmt: skip
-        for name, values in per_metric.items():
-            found.setdefault(name, []).append(np.nanmean(np.array(values), axis=0))
-    return {name: np.concatenate(chunks) for name, chunks in found.items()}
+        mat = _person_matrix(rows, index, weighted, len(question.options))
+        sums = np.vstack([counts @ mat for counts in
+                          M.resample_counts(len(persons), n_boot, np.random.default_rng(seed))])
+        for name, fn in _metric_fns(question).items():
+            found.setdefault(name, []).append(np.array(
+                [_safe(lambda d=d, fn=fn, t=target: fn(d, t)) if d.sum() > 0 else np.nan
+                 for d in sums]))  # fmt: skip
+    return {name: np.nanmean(np.vstack(values), axis=0) for name, values in found.items()}
 
 
 def _election_joint(cell: pd.DataFrame, survey: Survey, n_boot: int, seed: int
