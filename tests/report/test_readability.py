@@ -48,7 +48,8 @@ def _scores(metric: str, rows: list[tuple[str, float, float, float]], simulator:
     records = [
         {"attribute": "overall", "group": "all", "question_id": q, "tier": tier,
          "generator": "gen", "simulator": simulator, "estimator": "logprobs", "metric": metric,
-         "value": value, "ci_low": low, "ci_high": high, "uniform": 0.05, "meta": 0.07}
+         "value": value, "summary_ci_low": low, "summary_ci_high": high, "uniform": 0.05,
+         "meta": 0.07}
         for tier, value, low, high in rows for q in ("president_2016", "president_2020")
     ]
     return pd.DataFrame(records)

@@ -38,9 +38,19 @@ def _who(row: pd.Series, many_models: bool) -> str:
     return f"the {row['tier']} tier ({row['generator']} -> {row['simulator']})"
 
 
-def _overlaps(a: pd.Series, b: pd.Series) -> bool:
-    """True when the two rows' intervals overlap."""
+def _overlaps(a: pd.Series, b: pd.Series) -> bool | None:
+    """True when the two rows' intervals overlap; None when either has none."""
+    if any(pd.isna(row[c]) for row in (a, b) for c in ("ci_low", "ci_high")):
+        return None
     return bool(a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"])
+
+
+def _interval(row: pd.Series, scale: float, digits: int) -> str:
+    """`` (95% interval LOW to HIGH`` for the row, or "" when it has no interval."""
+    if pd.isna(row["ci_low"]) or pd.isna(row["ci_high"]):
+        return ""
+    low, high = scale * row["ci_low"], scale * row["ci_high"]
+    return f" (95% interval {low:.{digits}f} to {high:.{digits}f}"
 
 
 def election_reading(scores: pd.DataFrame) -> str | None:
@@ -55,17 +65,16 @@ def election_reading(scores: pd.DataFrame) -> str | None:
     text = (
         f"Of {len(ranked)} simulated persona set{'s' if len(ranked) > 1 else ''}, "
         f"{_who(best, many)} came closest to the real vote: its national Democratic two-party "
-        f"share was off by {100 * best['value']:.1f} points {span} (95% interval "
-        f"{100 * best['ci_low']:.1f} to {100 * best['ci_high']:.1f})."
+        f"share was off by {100 * best['value']:.1f} points {span}"
+        + (_interval(best, 100, 1) + ")." if _interval(best, 100, 1) else ".")
     )
     if len(ranked) > 1:
         second = ranked.iloc[1]
-        text += (
-            f" The next closest, {_who(second, many)}, was off by {100 * second['value']:.1f}"
-            " points"
-            + ("; the two intervals overlap, so this order may be chance." if _overlaps(best,
-               second) else ", and the intervals do not overlap.")  # fmt: skip
-        )
+        overlap = _overlaps(best, second)
+        ending = {True: "; the two intervals overlap, so this order may be chance.",
+                  False: ", and the intervals do not overlap.", None: "."}[overlap]
+        text += (f" The next closest, {_who(second, many)}, was off by "
+                 f"{100 * second['value']:.1f} points{ending}")
     if pd.notna(best.get("uniform")):
         text += (
             f" A 50/50 guess would have been off by {100 * best['uniform']:.1f} points"
@@ -84,8 +93,9 @@ def alignment_reading(survey: str, scores: pd.DataFrame) -> str | None:
     best = ranked.iloc[0]
     text = (
         f"On {survey} ({int(best['questions'])} questions), {_who(best, many)} answered most "
-        f"like the real respondents: alignment {best['value']:.2f} (95% interval "
-        f"{best['ci_low']:.2f} to {best['ci_high']:.2f}; 1 means identical answer shares)"
+        f"like the real respondents: alignment {best['value']:.2f}"
+        + (_interval(best, 1, 2) + "; " if _interval(best, 1, 2) else " (")
+        + "1 means identical answer shares)"
     )
     if pd.notna(best.get("uniform")):
         text += f", against {best['uniform']:.2f} for spreading answers evenly over the options"
