@@ -242,6 +242,12 @@ class Backend(abc.ABC):
         return self.name
 
     @property
+    def progress_step(self) -> int:
+        """Requests worth sending at once by a caller that shows progress as it goes: a full
+        batch here (a concurrent endpoint needs one to keep busy)."""
+        return self.batch_size
+
+    @property
     def settings(self) -> dict[str, int | str]:
         """Run-time settings worth printing in a summary (``threads`` for llama.cpp)."""
         return {}

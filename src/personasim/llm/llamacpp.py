@@ -200,6 +200,11 @@ class LlamaCppBackend(Backend):
         return f"{self.name}:{self.model_path.stem}"
 
     @property
+    def progress_step(self) -> int:
+        """One: llama.cpp answers one request at a time, so a caller may show every answer."""
+        return 1
+
+    @property
     def settings(self) -> dict[str, int | str]:
         """The llama.cpp thread count (what most changes its speed on a shared machine)."""
         return {"threads": self.threads}

@@ -518,9 +518,11 @@ def simulate(
     """Answer every question of ``survey`` for every persona; see the module docstring.
 
     ``out``: responses file to resume from, rewritten at most every ``checkpoint_seconds`` and
-    at the end (None: in memory).
+    at the end (None: in memory). A ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM through the CLI)
+    first writes every row finished so far, then propagates: a rerun resumes from there.
     ``progress``: called as ``progress(finished, total)`` with the new rows finished so far and
-    the rows to compute, once before the first chunk and after each chunk.
+    the rows to compute, once before the first chunk and after every ``backend.progress_step``
+    rows (one answer at a time on llama.cpp).
     """
     options = options or SimulateOptions()
     personas, excluded = drop_invalid_personas(personas)
@@ -537,22 +539,32 @@ def simulate(
     next_save = time.monotonic() + options.checkpoint_seconds
     if progress:
         progress(0, todo)
-    for start in range(0, len(personas), options.chunk_persons):
-        # planned chunk by chunk: memory holds the rows, never a task list of the whole run
-        chunk = personas.iloc[start : start + options.chunk_persons]
-        tasks = plan_tasks(chunk, survey, options, simulator, done)
-        if not tasks:
-            continue
-        frames.append(pd.DataFrame(ESTIMATORS[options.estimator](tasks, backend, options,
-                                                                 simulator)))  # fmt: skip
-        finished += len(tasks)
-        if path and time.monotonic() >= next_save:
-            started = time.monotonic()
+    step, rows = max(1, backend.progress_step), []
+    try:
+        for start in range(0, len(personas), options.chunk_persons):
+            # planned chunk by chunk: memory holds the rows, never a task list of the whole run
+            chunk = personas.iloc[start : start + options.chunk_persons]
+            tasks = plan_tasks(chunk, survey, options, simulator, done)
+            for at in range(0, len(tasks), step):
+                part = tasks[at : at + step]
+                rows += ESTIMATORS[options.estimator](part, backend, options, simulator)
+                finished += len(part)
+                if progress:
+                    progress(finished, todo)
+            if rows:
+                frames.append(pd.DataFrame(rows))
+                rows = []
+            if path and saved < finished and time.monotonic() >= next_save:
+                started = time.monotonic()
+                write_atomic(_combine(existing, frames), path)
+                saved, now = finished, time.monotonic()
+                next_save = now + max(options.checkpoint_seconds, REWRITE_SHARE * (now - started))
+    except KeyboardInterrupt:  # a clean stop: keep every finished row, then let it through
+        if rows:
+            frames.append(pd.DataFrame(rows))
+        if path and frames:
             write_atomic(_combine(existing, frames), path)
-            saved, now = finished, time.monotonic()
-            next_save = now + max(options.checkpoint_seconds, REWRITE_SHARE * (now - started))
-        if progress:
-            progress(finished, todo)
+        raise
     frame = _combine(existing, frames)
     if path and (saved < finished or not path.exists()):
         write_atomic(frame, path)
