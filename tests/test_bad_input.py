@@ -10,6 +10,7 @@ its first connection).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,9 @@ def _frames(folder: Path) -> None:
     PERSONAS.to_parquet(folder / "personas.parquet", index=False)
     PERSONAS.drop(columns="person_id").to_parquet(folder / "no-id.parquet", index=False)
     RESPONSES.to_parquet(folder / "responses.parquet", index=False)
+    PERSONAS.assign(text=[1, 2]).to_parquet(folder / "int-text.parquet", index=False)
+    PERSONAS.assign(text=["", "x"]).to_parquet(folder / "empty-text.parquet", index=False)
+    PERSONAS.assign(person_id=[7, 7]).to_parquet(folder / "twice.parquet", index=False)
     POPULATION.head(0).to_parquet(folder / "empty.parquet", index=False)
     (folder / "big.yaml").write_text("id: big\n" + "# padding\n" * 120_000)  # 1.2 MB
     for name, text in FILES.items():
@@ -141,6 +145,12 @@ CASES: list[tuple[str, list[str]]] = [
                                    "--survey", "elections", "--out", "{out}", "--no-cache"]),
     ("simulate-personas-no-id", ["simulate", "--personas", "{d}/no-id.parquet",
                                  "--survey", "elections", "--out", "{out}", "--no-cache"]),
+    ("simulate-text-integers", ["simulate", "--personas", "{d}/int-text.parquet",
+                                "--survey", "elections", "--out", "{out}", "--no-cache"]),
+    ("simulate-text-empty", ["simulate", "--personas", "{d}/empty-text.parquet",
+                             "--survey", "elections", "--out", "{out}", "--no-cache"]),
+    ("simulate-person-twice", ["simulate", "--personas", "{d}/twice.parquet",
+                               "--survey", "elections", "--out", "{out}", "--no-cache"]),
     ("simulate-no-personas", ["simulate", "--survey", "elections", "--out", "{out}",
                               "--no-cache"]),
     ("simulate-both-inputs", ["simulate", "--personas", "{d}/personas.parquet", "--population",
@@ -205,6 +215,7 @@ def _check(code: int, stderr: str, guard: Path, before: bytes) -> None:
     assert code == 2, stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
     assert "Traceback" not in stderr
+    assert not re.search(r"\bnp\.\w+\(", stderr), "a numpy repr leaked into the message"
     assert guard.read_bytes() == before, "the pre-existing output file changed"
 
 

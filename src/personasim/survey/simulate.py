@@ -432,15 +432,21 @@ def check_personas(personas: pd.DataFrame, source: str | Path = "personas table"
             f"{source}: missing column {missing[0]!r}",
             hint=f"a personas table needs {', '.join(PERSONA_COLUMNS)}",
         )
+    not_text = ~personas["text"].map(lambda v: isinstance(v, str) or v is None or v != v)
+    if not_text.any():
+        pid, value = personas.loc[not_text, ["person_id", "text"]].iloc[0]
+        raise DataError(f"{source}: column 'text' must hold text, but person_id {pid} has "
+                        f"{type(value).__name__} {value}",
+                        hint="a personas table comes from `personasim personas`")  # fmt: skip
     empty = personas["text"].isna() | (personas["text"].astype(str).str.strip() == "")
     if empty.any():
         pid = personas.loc[empty, "person_id"].iloc[0]
-        raise DataError(f"{source}: column 'text' is empty for person_id {pid!r}")
+        raise DataError(f"{source}: column 'text' is empty for person_id {pid}")
     dupes = personas.duplicated(["person_id", "tier", "generator"])
     if dupes.any():
         pid = personas.loc[dupes, "person_id"].iloc[0]
         raise DataError(
-            f"{source}: person_id {pid!r} appears twice for the same tier and generator"
+            f"{source}: person_id {pid} appears twice for the same tier and generator"
         )
     return personas.reset_index(drop=True)
 
