@@ -232,6 +232,7 @@ def test_bad_input_in_process(case: str, args: list[str], tmp_path: Path,
     _check(code, capsys.readouterr().err, guard, before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", SUBPROCESS)
 def test_bad_input_in_a_subprocess(case: str, tmp_path: Path) -> None:
     args = dict(CASES)[case]
