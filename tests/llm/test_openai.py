@@ -268,7 +268,7 @@ class FaultInjectingProxy:
 
 #: Client timeout of the flaky-network test: above any real reply of the small model, below
 #: the "slow" fault's delay.
-FLAKY_TIMEOUT = 4.0
+FLAKY_TIMEOUT = 8.0
 
 
 def _same_server_state(url: str) -> None:
