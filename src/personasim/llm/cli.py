@@ -146,7 +146,9 @@ def choice_command(question: str, options_text: tuple[str, ...], prefix: str, mo
     """Print the model's probability for each lettered option of QUESTION."""
     if len(options_text) < 2:
         raise ConfigError("give at least two --answer values")
-    labels = tuple(chr(ord("A") + i) for i in range(len(options_text)))
+    from personasim.survey.questions import letter
+
+    labels = tuple(letter(i) for i in range(len(options_text)))  # A..Z, then AA, AB...
     lines = "\n".join(f"{label}. {text}" for label, text in zip(labels, options_text, strict=True))
     backend = open_backend(model, cache_path, no_cache, pairs)
     result = backend.choice_logprobs([ChoiceRequest(
