@@ -341,6 +341,16 @@ def drift_section(data: RunData) -> dict | None:
 # --------------------------------------------------------------------------- render
 
 
+def reading_section(data: RunData) -> list[str]:
+    """The report's opening paragraphs: the headline numbers in plain words (a template, see
+    :mod:`personasim.report.reading`)."""
+    from personasim.report.reading import headline_reading
+
+    simulators = {str(s) for frame in data.responses.values() if "simulator" in frame
+                  for s in frame["simulator"].unique()}  # fmt: skip
+    return headline_reading(data.scores, sorted(simulators))
+
+
 def render(data: RunData) -> str:
     """The report HTML of one run."""
     from jinja2 import Environment, PackageLoader, select_autoescape
@@ -351,7 +361,8 @@ def render(data: RunData) -> str:
     )
     template = env.get_template("report.html.j2")
     return template.render(
-        title=data.spec.report.title, summary=summary_section(data), maps=election_maps(data),
+        title=data.spec.report.title, reading=reading_section(data),
+        summary=summary_section(data), maps=election_maps(data),
         alignment=alignment_sections(data), topics=topic_sections(data),
         opinionqa=opinionqa_section(data), sentiment=sentiment_section(data),
         clouds=word_clouds(data), drift=drift_section(data), samples=sample_personas(data),
