@@ -58,7 +58,7 @@ def election_reading(scores: pd.DataFrame) -> str | None:
     ranked = _ranked(scores, "national_abs_error", ascending=True)
     if ranked.empty:
         return None
-    many = ranked[["generator", "simulator"]].drop_duplicates().shape[0] > 1
+    many = bool(ranked["tier"].duplicated().any())  # name the models only when a tier repeats
     best = ranked.iloc[0]
     years = int(best["questions"])
     span = "in one election" if years == 1 else f"averaged over {years} elections"
@@ -76,11 +76,10 @@ def election_reading(scores: pd.DataFrame) -> str | None:
         text += (f" The next closest, {_who(second, many)}, was off by "
                  f"{100 * second['value']:.1f} points{ending}")
     if pd.notna(best.get("uniform")):
-        text += (
-            f" A 50/50 guess would have been off by {100 * best['uniform']:.1f} points"
-            + (f", the census-only meta tier by {100 * best['meta']:.1f}."
-               if pd.notna(best.get("meta")) and best["tier"] != "meta" else ".")  # fmt: skip
-        )
+        text += f" A 50/50 guess would have been off by {100 * best['uniform']:.1f} points"
+        if pd.notna(best.get("meta")) and best["tier"] != "meta":
+            text += f", the census-only meta tier by {100 * best['meta']:.1f}"
+        text += ", closer than any tier." if best["uniform"] < best["value"] else "."
     return text
 
 
@@ -89,7 +88,7 @@ def alignment_reading(survey: str, scores: pd.DataFrame) -> str | None:
     ranked = _ranked(scores, "alignment", ascending=False)
     if ranked.empty:
         return None
-    many = ranked[["generator", "simulator"]].drop_duplicates().shape[0] > 1
+    many = bool(ranked["tier"].duplicated().any())  # name the models only when a tier repeats
     best = ranked.iloc[0]
     text = (
         f"On {survey} ({int(best['questions'])} questions), {_who(best, many)} answered most "
@@ -121,8 +120,8 @@ def headline_reading(scores: Mapping[str, pd.DataFrame], simulators: Iterable[st
         if text:
             paragraphs.append(text)
     if not paragraphs:
-        paragraphs.append("No survey of this study has ground truth, so no tier can be ranked "
-                          "against real answers; the sections below describe the answers.")
+        paragraphs.append("This run holds no scores against real answers, so no tier can be ranked "
+                          "here; the sections below describe the answers.")
     if uses_embedded_model(simulators):
         paragraphs.append(EMBEDDED_CAVEAT)
     return paragraphs
