@@ -80,25 +80,31 @@ def sentiment_summary(stats: pd.DataFrame) -> pd.DataFrame:
 #: :data:`TEMPLATE_MIN_TEXTS` texts): ``47 years`` puts "years" in every meta persona.
 TEMPLATE_SHARE = 0.9
 TEMPLATE_MIN_TEXTS = 10
+#: A word in the value ranges of this many fields is a shared scale word, not content.
+SCALE_FIELDS = 4
 
 
 @lru_cache(maxsize=1)
 def template_words() -> frozenset[str]:
     """Words the persona templates put into texts, whatever the person: the words of every
     field name of the persona schemas and meta attributes, the words shared by at least half of
-    a field's category values ("occupations", "related", "children"...) and those of the
-    "Not applicable" fallback."""
+    a field's category values ("occupations", "related", "children"...), the words of a scale
+    several fields share (the Big Five's "Low", "Average", "High"...) and those of the "Not
+    applicable" fallback."""
     from personasim.census.mapping import NOT_APPLICABLE
     from personasim.personas import schema
     from personasim.personas.meta import attribute_label
 
     found = set(words(NOT_APPLICABLE))
-    for model in (schema.objective_model(), schema.subjective_model()):
-        for field, values in schema.value_ranges(model).items():
-            found |= set(words(field.replace("_", " ").replace(".", " ")))
-            found |= set(words(attribute_label(field.rsplit(".", 1)[-1])))
-            shared = Counter(w for value in values for w in set(words(value)))
-            found |= {w for w, n in shared.items() if n >= max(2, len(values) / 2)}
+    ranges = {**schema.value_ranges(schema.objective_model()),
+              **schema.value_ranges(schema.subjective_model())}  # fmt: skip
+    scale = Counter(w for values in ranges.values() for w in {w for v in values for w in words(v)})
+    found |= {w for w, fields in scale.items() if fields >= SCALE_FIELDS}
+    for field, values in ranges.items():
+        found |= set(words(field.replace("_", " ").replace(".", " ")))
+        found |= set(words(attribute_label(field.rsplit(".", 1)[-1])))
+        shared = Counter(w for value in values for w in set(words(value)))
+        found |= {w for w, n in shared.items() if n >= max(2, len(values) / 2)}
     for field in schema.field_specs():
         found |= set(words(field.replace("_", " ")))
     return frozenset(found)
