@@ -387,7 +387,7 @@ def _moved_key(raw: dict[str, Any], source: str) -> None:
 
 def _check_references(spec: StudySpec, source: str) -> None:
     """Generators and simulators must name backends; each backend's options must validate."""
-    from personasim.llm.registry import backend_options
+    from personasim.llm.registry import validate_backend
 
     refs = (("personas", "generators", spec.personas.generators),
             ("simulate", "simulators", spec.simulate.simulators))
@@ -400,7 +400,7 @@ def _check_references(spec: StudySpec, source: str) -> None:
     for name, backend in spec.backends.items():
         where = f"{source}: backends.{name}"
         try:
-            backend_options(backend.spec, backend.options, source=where)
+            validate_backend(backend.spec, backend.options, source=where)
         except PersonasimError as error:
             if error.message.startswith(where):
                 raise

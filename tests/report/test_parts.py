@@ -102,3 +102,17 @@ def test_opinionqa_topics_ranked_by_variance_among_tiers(monkeypatch) -> None:
     section = B.opinionqa_section(data)
     assert section["image"].startswith("data:image/png;base64,")
     assert [r[0]["text"] for r in section["table"]["rows"]] == ["science", "guns"]
+
+
+def test_report_imports_neither_study_nor_scoring() -> None:
+    import subprocess
+    import sys
+
+    import personasim.report.build as B
+
+    source = Path(B.__file__).read_text(encoding="utf-8")
+    assert "from personasim.study" not in source and "from personasim.scoring" not in source
+    banned = "('personasim.study', 'personasim.scoring')"
+    code = f"import sys, personasim.report.build; print([m for m in {banned} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -9,8 +9,8 @@ Spec strings:
 
 Options are keyword arguments validated by the backend's pydantic options model
 (``extra="forbid"``), so a misspelt option is an error that names the closest valid one.
-:func:`backend_options` validates a spec and its options without loading anything, which is how
-a study checks its ``[backends.NAME]`` tables at load time.
+:func:`validate_backend` checks a spec and its options without loading anything: that is how a
+study checks its ``[backends.NAME]`` tables at load time.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from personasim.errors import ConfigError, did_you_mean, validation_error
 from personasim.llm.base import Backend
 from personasim.llm.cache import Cache
 
-__all__ = ["BACKENDS", "backend_options", "did_you_mean", "get_backend", "parse_spec"]
+__all__ = ["BACKENDS", "did_you_mean", "get_backend", "parse_spec", "validate_backend"]
 
 
 def _llamacpp_model() -> type[BaseModel]:
@@ -93,7 +93,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return name, target.strip()
 
 
-def backend_options(
+def validate_backend(
     spec: str, options: Mapping[str, Any] | None = None, source: str | None = None
 ) -> tuple[str, BaseModel]:
     """Validate a spec string and its options without loading the model.
@@ -114,5 +114,5 @@ def backend_options(
 
 def get_backend(spec: str = "llamacpp", cache: Cache | None = None, **options: Any) -> Backend:
     """Build the backend a spec string names (see the module docstring for the forms)."""
-    name, validated = backend_options(spec, options)
+    name, validated = validate_backend(spec, options)
     return BACKENDS[name](validated, cache)
