@@ -149,3 +149,16 @@ def test_llamacpp_generator_with_openai_simulator(llama_server: str, tmp_path: P
     assert result.manifest["models"]["server"]["spec"].startswith("openai:smollm2@")
     assert result.manifest["models"]["writer"]["spec"] == "llamacpp"
     assert run_study(spec, result.out_dir).model_calls == 0
+
+
+def test_run_directory_of_the_old_flat_form_is_refused(tmp_path: Path) -> None:
+    from personasim.errors import ConfigError
+
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "study.toml").write_text('name = "small"\nstates = ["VT"]\nper_state = 2\n')
+    with pytest.raises(ConfigError) as caught:
+        run_study(study_from_dict(SMALL), run)
+    line = caught.value.one_line()
+    assert "written by another personasim version" in line and "'states' moved to" in line
+    assert sorted(p.name for p in run.iterdir()) == ["study.toml"]

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from personasim.spec import StudySpec
+from personasim.tables import write_text_atomic
 
 LEDGER = "stages.json"
 """File in the run directory recording each finished stage's input and spec hashes."""
@@ -90,10 +90,7 @@ def read_ledger(run: Path) -> dict[str, Any]:
 
 def write_ledger(run: Path, ledger: dict[str, Any]) -> None:
     """Write ``stages.json`` atomically."""
-    path = run / LEDGER
-    tmp = path.with_name(f".{LEDGER}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(ledger, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(json.dumps(ledger, indent=2, sort_keys=True) + "\n", run / LEDGER)
 
 
 def state(stage: Stage, spec: StudySpec, run: Path, ledger: dict[str, Any]) -> str:

