@@ -56,8 +56,9 @@ class ValidationFailed(BackendError):
     """A model reply does not satisfy the JSON schema or choice list it was constrained to."""
 
 
-def did_you_mean(name: str, known: Iterable[str], n: int = 2) -> str:
-    """A hint naming the known names closest to ``name``, or listing them all.
+def did_you_mean(name: str, known: Iterable[str], n: int = 2, otherwise: str | None = None) -> str:
+    """A hint naming the known names closest to ``name``, or ``otherwise`` (default: listing
+    them all) when none is close.
 
     The one home of "did you mean" for every registry, spec field and file format.
     """
@@ -67,6 +68,8 @@ def did_you_mean(name: str, known: Iterable[str], n: int = 2) -> str:
     close = difflib.get_close_matches(str(name), names, n=n, cutoff=0.5)
     if close:
         return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    if otherwise is not None:
+        return otherwise
     return "known: " + ", ".join(names) if names else ""
 
 

@@ -76,9 +76,7 @@ def resolve_states(states: Iterable[str]) -> list[str]:
         elif code in tables.STATE_FIPS:
             wanted.append(code)
         elif code:
-            hint = did_you_mean(code, tables.STATE_FIPS, n=3)
-            if not hint.startswith("did you mean"):
-                hint = "use USPS codes such as CA,TX"
+            hint = did_you_mean(code, tables.STATE_FIPS, n=3, otherwise="use USPS codes, e.g. CA")
             raise ConfigError(f"unknown state code '{raw.strip()}'", hint)
     if not wanted:
         raise ConfigError("no states given", "use --states CA,TX or --states all")

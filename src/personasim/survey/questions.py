@@ -129,9 +129,7 @@ class Question(BaseModel):
             names = (o.label, o.text, o.code or "")
             if wanted in (n.strip().casefold() for n in names if n):
                 return i
-        hint = did_you_mean(key, self.labels + self.texts, n=1)
-        if not hint.startswith("did you mean"):
-            hint = f"options are {self.texts}"
+        hint = did_you_mean(key, self.labels + self.texts, n=1, otherwise=f"options: {self.texts}")
         raise ConfigError(f"question {self.id!r} has no option {key!r}", hint=hint)
 
     def presented(self, order: Sequence[int] | None = None) -> list[tuple[str, str]]:
@@ -204,7 +202,6 @@ class Survey(BaseModel):
         for q in self.questions:
             if q.id == question_id:
                 return q
-        hint = did_you_mean(question_id, self.ids, n=1)
-        if not hint.startswith("did you mean"):
-            hint = f"survey {self.id!r} has {len(self.ids)} questions"
+        hint = did_you_mean(question_id, self.ids, n=1,
+                            otherwise=f"survey {self.id!r} has {len(self.ids)} questions")
         raise ConfigError(f"survey {self.id!r} has no question {question_id!r}", hint=hint)
