@@ -20,12 +20,14 @@ states = ["vt", "TX"]
 per_state = 4
 seed = 7
 min_age = 21
+pums = ["psam_p50.csv"]
 
 [personas]
 tiers = ["meta", "objective", "persona"]
 generators = ["writer"]
 temperature = 0.5
 max_attempts = 2
+prompt_files = { objective = "obj.txt" }
 
 [simulate]
 simulators = ["writer", "server"]
@@ -101,6 +103,8 @@ def test_every_section_parses_and_round_trips(tmp_path: Path) -> None:
     assert spec.seed == 7 and spec.population.per_state == 4
     assert spec.personas.tiers == ("meta", "objective", "persona")
     assert spec.personas.max_attempts == 2 and spec.personas.temperature == 0.5
+    assert spec.personas.prompt_files == {"objective": Path("obj.txt")}
+    assert spec.population.pums == (Path("psam_p50.csv"),)
     assert spec.simulate.simulators == ("writer", "server")
     assert spec.simulate.estimator == "sample" and spec.simulate.samples == 3
     assert spec.simulate.permute and spec.simulate.min_valid_mass == 0.2
@@ -206,6 +210,12 @@ def test_preflight_names_file_and_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         check_study(spec, "s.toml")
     assert caught.value.one_line().startswith("s.toml: surveys[1].truth: unknown truth source")
+    spec = load_study(_write(tmp_path, FULL))
+    with pytest.raises(ConfigError, match=r"^s.toml: population.pums\[0\]: psam_p50.csv"):
+        check_study(spec, "s.toml")
+    spec = spec.model_copy(update={"population": spec.population.model_copy(update={"pums": ()})})
+    with pytest.raises(ConfigError, match=r"^s.toml: personas.prompt_files.objective: "):
+        check_study(spec, "s.toml")
     check_study(builtin_study("tiny"), "builtin:tiny")  # the shipped studies pass
 
 
