@@ -107,6 +107,9 @@ class PersonasSection(_Section):
     """Prompt template file per LLM tier (docs/personas.md); tiers not named use the built-in."""
     max_attempts: int = Field(default=3, ge=1, le=10)
     """Attempts per persona request (the repair loop) before the row is recorded invalid."""
+    max_runs: int = Field(default=3, ge=1, le=20)
+    """Runs that may retry a persona whose generation failed in the backend (a transient
+    failure is not done: the next ``personasim run`` tries it again, this many times at most)."""
 
     @field_validator("tiers")
     @classmethod

@@ -192,13 +192,14 @@ RAKING_COLUMNS = ["state", "control", "max_rel_error", "iterations", "converged"
 
 def personas_stage(ctx: StageContext) -> None:
     """Generate every tier with every generator into ``personas.parquet`` (resumed)."""
-    from personasim.personas.generate import generate_personas
+    from personasim.personas.generate import PersonaOptions, generate_personas
 
     spec, path = ctx.spec, ctx.run / "personas.parquet"
     population = _table(ctx, "population.parquet", "population table")
     before = len(_table(ctx, "personas.parquet", "personas table")) if path.exists() else 0
     section = spec.personas
     needs_model = any(t != "meta" for t in section.tiers)
+    extra = {"max_runs": section.max_runs} if "max_runs" in PersonaOptions.model_fields else {}
     table = pd.DataFrame()
     for name in section.generators if needs_model else ("census",):
         backend = ctx.backends.get(name) if needs_model else None
@@ -207,7 +208,7 @@ def personas_stage(ctx: StageContext) -> None:
             temperature=section.temperature, max_attempts=section.max_attempts,
             generator=name if needs_model else None,
             prompt_file={t: str(p) for t, p in section.prompt_files.items()} or None,
-            progress=True,
+            progress=True, **extra,
         )  # fmt: skip
     ctx.timing.reused = before == len(table)
 
