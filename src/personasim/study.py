@@ -318,10 +318,6 @@ def _score_outputs(spec: StudySpec) -> list[str]:
             for kind in ("scores", "summary", "cross_model")]  # fmt: skip
 
 
-def _backends_of(spec: StudySpec, names: tuple[str, ...]) -> dict[str, Any]:
-    return spec.backend_sections(names)
-
-
 PERSONA_KEYS = ("person_id", "tier", "generator")
 RESPONSE_KEYS = ("person_id", "tier", "generator", "simulator", "question_id", "estimator")
 SCORE_KEYS = ("attribute", "group", "question_id", "tier", "generator", "simulator",
@@ -335,11 +331,11 @@ STAGE_LIST: tuple[Stage, ...] = (
     Stage("personas", lambda s: ["population.parquet"], lambda s: ["personas.parquet"],
           PERSONA_KEYS,
           lambda s: {"personas": s.section("personas"), "seed": s.seed,
-                     "backends": _backends_of(s, s.personas.generators)},
+                     "backends": s.backend_sections(s.personas.generators)},
           personas_stage, resumable=True),
     Stage("simulate", lambda s: ["personas.parquet"], _responses, RESPONSE_KEYS,
           lambda s: {"simulate": s.section("simulate"), "seed": s.seed,
-                     "backends": _backends_of(s, s.simulate.simulators),
+                     "backends": s.backend_sections(s.simulate.simulators),
                      "surveys": [(e.id, e.source, e.max_questions) for e in s.surveys]},
           simulate_stage, resumable=True),
     Stage("score", lambda s: ["population.parquet", *_responses(s)], _score_outputs, SCORE_KEYS,
