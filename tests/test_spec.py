@@ -146,6 +146,14 @@ def test_backend_options_are_checked_against_their_own_model(tmp_path: Path) -> 
     assert "backends.writer: n_ctx:" in line
 
 
+def test_survey_shorthand_derives_ids() -> None:
+    spec = study_from_dict({"surveys": ["elections", "opinionqa:/data/American_Trends_W26",
+                                        "a/My Survey.yaml"]})  # fmt: skip
+    assert [e.id for e in spec.surveys] == ["elections", "american_trends_w26", "my_survey"]
+    with pytest.raises(ConfigError, match="used twice"):
+        study_from_dict({"surveys": ["a/my.yaml", "b/my.json"]})
+
+
 def test_survey_ids_are_unique_and_well_formed(tmp_path: Path) -> None:
     twice = FULL.replace('id = "my-topics"', 'id = "votes"')
     assert "survey id 'votes' is used twice" in _error(tmp_path, twice)

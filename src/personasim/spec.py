@@ -207,7 +207,7 @@ class SurveyEntry(_Section):
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
         if isinstance(data, str):
-            return {"id": data, "source": data}
+            return {"id": _slug(data), "source": data}
         return data
 
     @field_validator("id")
@@ -234,6 +234,13 @@ class SurveyEntry(_Section):
         if self.max_questions is not None:
             survey = survey.model_copy(update={"questions": survey.questions[: self.max_questions]})
         return survey
+
+
+def _slug(source: str) -> str:
+    """An id for a survey given only by its source: the file or folder stem, lower case."""
+    _, sep, path = source.partition(":")
+    stem = Path(path if sep and len(_) > 1 else source).stem.lower()
+    return re.sub(r"[^a-z0-9_-]+", "_", stem).strip("_-") or "survey"
 
 
 DEFAULT_SURVEYS = (SurveyEntry(id="elections", source="elections"),
