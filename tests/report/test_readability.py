@@ -78,4 +78,4 @@ def test_reading_of_alignment_and_overlap_without_caveat() -> None:
     assert text.startswith("On opinionqa (2 questions), the subjective tier answered most like")
     assert "alignment 0.82 (95% interval 0.78 to 0.86" in text
     assert "Its interval overlaps that of the meta tier." in text
-    assert headline_reading({}, ["x"])[0].startswith("This run holds no scores against real answers")
+    assert headline_reading({}, ["x"])[0].startswith("This run holds no scores against real")

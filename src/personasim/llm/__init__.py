@@ -19,7 +19,7 @@ from personasim.llm.base import (
     bound_strings,
 )
 from personasim.llm.cache import Cache, default_cache_path
-from personasim.llm.registry import BACKENDS, check_spec, get_backend, parse_spec
+from personasim.llm.registry import BACKENDS, get_backend, parse_spec, validate_backend
 
 __all__ = [
     "BACKENDS",
@@ -32,8 +32,8 @@ __all__ = [
     "GenerateResult",
     "Message",
     "bound_strings",
-    "check_spec",
     "default_cache_path",
     "get_backend",
     "parse_spec",
+    "validate_backend",
 ]

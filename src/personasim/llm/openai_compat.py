@@ -82,21 +82,22 @@ UNREACHABLE_RETRY_SECONDS = 0.25
 
 
 def check_base_url(url: str) -> str:
-    """``url`` when it is an ``http(s)://host[:port][/path]`` address, else a ConfigError.
+    """``url`` when it is an ``http(s)://host[:port][/path]`` address, else a ValueError (which
+    the options model reports as one line naming the field).
 
     Catches ``ftp//nowhere``, a missing host and a port outside 1..65535 when the spec is read,
     not after the first request.
     """
-    hint = "write it as http://host:port/v1 (e.g. openai:MODEL@http://localhost:8000/v1)"
+    how = "write it as http://host:port/v1, e.g. openai:MODEL@http://localhost:8000/v1"
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"endpoint address {url!r} is not an http(s) URL with a host", hint=hint)
+        raise ValueError(f"endpoint address {url!r} is not an http(s) URL with a host; {how}")
     try:
         port = parts.port
     except ValueError:
         port = -1
     if port is not None and not 1 <= port <= 65535:
-        raise ConfigError(f"endpoint address {url!r} has an invalid port", hint=hint)
+        raise ValueError(f"endpoint address {url!r} has a port outside 1..65535; {how}")
     return url.strip()
 
 

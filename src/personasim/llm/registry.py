@@ -9,103 +9,85 @@ Spec strings:
 
 Options are keyword arguments validated by the backend's pydantic options model
 (``extra="forbid"``), so a misspelt option is an error that names the closest valid one.
+:func:`validate_backend` checks a spec and its options without loading anything: that is how a
+study checks its ``[backends.NAME]`` tables at load time.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from personasim.errors import ConfigError
+from personasim.errors import ConfigError, did_you_mean, validation_error
 from personasim.llm.base import Backend
 from personasim.llm.cache import Cache
 
-
-def _llamacpp_options(target: str, options: dict[str, Any]) -> Any:
-    """Validated llama.cpp options; a named GGUF file must exist (checked without loading it)."""
-    from personasim.llm.llamacpp import LlamaCppBackend, LlamaCppOptions
-
-    if target:
-        options = {"model_path": target, **options}
-    checked = _validated(LlamaCppOptions, options, "llamacpp")
-    if checked.model_path is not None:
-        LlamaCppBackend.resolve_path(checked.model_path)
-    return checked
+__all__ = ["BACKENDS", "did_you_mean", "get_backend", "parse_spec", "validate_backend"]
 
 
-def _llamacpp(target: str, options: dict[str, Any], cache: Cache | None) -> Backend:
-    from personasim.llm.llamacpp import LlamaCppBackend
+def _llamacpp_model() -> type[BaseModel]:
+    from personasim.llm.llamacpp import LlamaCppOptions
 
-    return LlamaCppBackend(_llamacpp_options(target, options), cache=cache)
+    return LlamaCppOptions
 
 
-def _openai_options(target: str, options: dict[str, Any]) -> Any:
-    """Validated endpoint options from ``MODEL[@URL]`` and keyword options (no request made)."""
+def _openai_model() -> type[BaseModel]:
     from personasim.llm.openai_compat import OpenAIOptions
 
+    return OpenAIOptions
+
+
+def _llamacpp_fields(target: str, options: dict[str, Any]) -> dict[str, Any]:
+    return {"model_path": target, **options} if target else options
+
+
+def _openai_fields(target: str, options: dict[str, Any]) -> dict[str, Any]:
     model, at, base_url = target.partition("@")
     if at and not base_url.strip():
         raise ConfigError(
             f"backend spec 'openai:{target}' has an empty address after '@'",
             hint="write openai:MODEL@http://host:port/v1, or openai:MODEL for $OPENAI_BASE_URL",
         )
+    base_url = base_url.strip()
     if model:
         options = {"model": model, **options}
     if base_url:
-        options = {"base_url": base_url.strip(), **options}
+        options = {"base_url": base_url, **options}
     if "model" not in options:
         raise ConfigError(
             "the openai backend needs a model name",
             hint="write openai:MODEL or openai:MODEL@http://host:port/v1",
         )
-    return _validated(OpenAIOptions, options, "openai")
+    return options
 
 
-def _openai(target: str, options: dict[str, Any], cache: Cache | None) -> Backend:
+def _llamacpp(options: Any, cache: Cache | None) -> Backend:
+    from personasim.llm.llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend(options, cache=cache)
+
+
+def _openai(options: Any, cache: Cache | None) -> Backend:
     from personasim.llm.openai_compat import OpenAIBackend
 
-    return OpenAIBackend(_openai_options(target, options), cache=cache)
+    return OpenAIBackend(options, cache=cache)
 
 
-BACKENDS: dict[str, Callable[[str, dict[str, Any], Cache | None], Backend]] = {
+_OPTION_MODELS: dict[str, Callable[[], type[BaseModel]]] = {
+    "llamacpp": _llamacpp_model,
+    "openai": _openai_model,
+}
+_FIELDS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "llamacpp": _llamacpp_fields,
+    "openai": _openai_fields,
+}
+BACKENDS: dict[str, Callable[[Any, Cache | None], Backend]] = {
     "llamacpp": _llamacpp,
     "openai": _openai,
 }
-"""Backend name -> factory(target, options, cache)."""
-
-OPTION_CHECKS: dict[str, Callable[[str, dict[str, Any]], Any]] = {
-    "llamacpp": _llamacpp_options,
-    "openai": _openai_options,
-}
-"""Backend name -> check(target, options) returning the validated options model."""
-
-
-def did_you_mean(name: str, known: list[str]) -> str:
-    """A hint naming the closest known names, or listing them all."""
-    close = difflib.get_close_matches(name, known, n=2, cutoff=0.5)
-    if close:
-        return "did you mean " + " or ".join(repr(c) for c in close) + "?"
-    return "choose one of " + ", ".join(sorted(known))
-
-
-def _validated(model: type[BaseModel], options: dict[str, Any], backend: str) -> Any:
-    try:
-        return model(**options)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(options)"
-        if first["type"] == "extra_forbidden":
-            known = list(model.model_fields)
-            raise ConfigError(
-                f"unknown {backend} option {field!r}", hint=did_you_mean(field, known)
-            ) from error
-        raise ConfigError(
-            f"invalid {backend} option {field!r}: {first['msg']}",
-            hint="see `personasim llm --help` for the options",
-        ) from error
+"""Backend name -> factory(validated options, cache)."""
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -116,7 +98,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     name, colon, target = spec.strip().partition(":")
     name = name.strip().lower()
     if name not in BACKENDS:
-        raise ConfigError(f"unknown backend {name!r}", hint=did_you_mean(name, list(BACKENDS)))
+        raise ConfigError(f"unknown backend {name!r}", hint=did_you_mean(name, BACKENDS))
     if colon and not target.strip():
         what = {"llamacpp": "a GGUF path", "openai": "a model name"}[name]
         raise ConfigError(
@@ -126,15 +108,32 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return name, target.strip()
 
 
-def check_spec(spec: str, **options: Any) -> None:
-    """Check a backend spec and its options as :func:`get_backend` would, without loading a
-    model or sending a request: name, target, option names and values, endpoint address,
-    and that a named GGUF file exists. Raises :class:`ConfigError` / ``BackendError``."""
+def validate_backend(
+    spec: str, options: Mapping[str, Any] | None = None, source: str | None = None
+) -> tuple[str, BaseModel]:
+    """Validate a spec string and its options without loading the model: name, target,
+    option names and values, the endpoint address, that a named GGUF file exists.
+
+    Returns ``(backend name, options model)``; errors are one line naming ``source`` (default
+    ``"NAME options"``) and the field, with "did you mean" for a misspelt option.
+    """
     name, target = parse_spec(spec)
-    OPTION_CHECKS[name](target, options)
+    model = _OPTION_MODELS[name]()
+    fields = _FIELDS[name](target, dict(options or {}))
+    try:
+        validated = model(**fields)
+    except ValidationError as error:
+        hint = "see `personasim llm --help` for the options"
+        raise validation_error(error, source or f"{name} options",
+                               known_fields=lambda _loc: model.model_fields, hint=hint) from None
+    if name == "llamacpp" and getattr(validated, "model_path", None):
+        from personasim.llm.llamacpp import LlamaCppBackend
+
+        LlamaCppBackend.resolve_path(validated.model_path)  # the GGUF file exists, unloaded
+    return name, validated
 
 
 def get_backend(spec: str = "llamacpp", cache: Cache | None = None, **options: Any) -> Backend:
     """Build the backend a spec string names (see the module docstring for the forms)."""
-    name, target = parse_spec(spec)
-    return BACKENDS[name](target, options, cache)
+    name, validated = validate_backend(spec, options)
+    return BACKENDS[name](validated, cache)

@@ -20,7 +20,6 @@ Ground truth (OpinionQA answer distributions, count CSVs, elections) lives in
 from __future__ import annotations
 
 import ast
-import difflib
 import json
 import os
 import re
@@ -33,7 +32,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from personasim.errors import ConfigError, DataError, validation_error
+from personasim.errors import ConfigError, DataError, did_you_mean, validation_error
 from personasim.survey.questions import Option, Question, Survey, letter
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -43,13 +42,6 @@ DEFAULT_REFUSALS = ("refused",)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    """A hint naming the closest known name, or listing them all."""
-    names = sorted(known)
-    close = difflib.get_close_matches(name, names, n=1)
-    return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(names)}"
 
 
 def _field(loc: tuple[Any, ...], raw: Mapping[str, Any]) -> str:
@@ -76,7 +68,8 @@ def _survey_from_dict(raw: Any, path: Path) -> Survey:
         return Survey.model_validate(raw)
     except ValidationError as error:
         raise validation_error(
-            error, str(path), known_fields=_survey_fields, locate=lambda loc: _field(loc, raw),
+            error, str(path), known_fields=_survey_fields,
+            locate=lambda loc: _field(loc, raw) or "questions",
             hint="see docs/surveys.md for the survey format",
         ) from None
 
@@ -190,7 +183,7 @@ def builtin_survey(name: str = "elections") -> Survey:
     """A survey shipped with personasim (``elections``, ``topics``)."""
     if name not in BUILTIN_SURVEYS:
         raise ConfigError(
-            f"unknown built-in survey {name!r}", hint=_did_you_mean(name, BUILTIN_SURVEYS)
+            f"unknown built-in survey {name!r}", hint=did_you_mean(name, BUILTIN_SURVEYS)
         )
     ref = resources.files("personasim.survey") / "data" / f"{name}.yaml"
     with resources.as_file(ref) as real:
@@ -457,7 +450,7 @@ def load_survey(spec: str) -> Survey:
     if name:
         if name not in SURVEY_SOURCES:
             raise ConfigError(
-                f"unknown survey source {name!r}", hint=_did_you_mean(name, SURVEY_SOURCES)
+                f"unknown survey source {name!r}", hint=did_you_mean(name, SURVEY_SOURCES)
             )
         return SURVEY_SOURCES[name](arg)
     path = Path(arg)
@@ -470,7 +463,7 @@ def load_survey(spec: str) -> Survey:
     if not path.exists():
         known = list(SURVEY_SOURCES) + [str(p) for p in BUILTIN_SURVEYS]
         raise ConfigError(
-            f"no survey {spec!r}: not a built-in and no such file", hint=_did_you_mean(spec, known)
+            f"no survey {spec!r}: not a built-in and no such file", hint=did_you_mean(spec, known)
         )
     raise ConfigError(
         f"{path}: unknown survey file type", hint="use .yaml, .yml, .json or NAME:PATH"
