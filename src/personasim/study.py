@@ -478,7 +478,8 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
         _write_manifest(run, manifest)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: every stage kept its finished rows
         raise Interrupted(getattr(stop, "signum", signal.SIGINT),
-                          f"finished work is kept in {run}; run the same command again to "
+                          f"finished stages, rows and cached model answers are kept in {run}; "
+                          "run the same command again to "
                           "resume") from stop  # fmt: skip
     finally:
         backends.close()
