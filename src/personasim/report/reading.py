@@ -119,8 +119,9 @@ def headline_reading(scores: Mapping[str, pd.DataFrame], simulators: Iterable[st
     for survey, table in scores.items():
         if table is None or table.empty:
             continue
-        text = election_reading(table) if survey == "elections" else None
-        text = text or alignment_reading(survey, table)
+        # a vote survey (national share metrics, whatever its id) is read as one, others by
+        # alignment
+        text = election_reading(table) or alignment_reading(survey, table)
         if text:
             paragraphs.append(text)
     if not paragraphs:
