@@ -192,14 +192,13 @@ RAKING_COLUMNS = ["state", "control", "max_rel_error", "iterations", "converged"
 
 def personas_stage(ctx: StageContext) -> None:
     """Generate every tier with every generator into ``personas.parquet`` (resumed)."""
-    from personasim.personas.generate import PersonaOptions, generate_personas
+    from personasim.personas.generate import generate_personas
 
     spec, path = ctx.spec, ctx.run / "personas.parquet"
     population = _table(ctx, "population.parquet", "population table")
     before = len(_table(ctx, "personas.parquet", "personas table")) if path.exists() else 0
     section = spec.personas
     needs_model = any(t != "meta" for t in section.tiers)
-    extra = {"max_runs": section.max_runs} if "max_runs" in PersonaOptions.model_fields else {}
     table = pd.DataFrame()
     for name in section.generators if needs_model else ("census",):
         backend = ctx.backends.get(name) if needs_model else None
@@ -208,7 +207,7 @@ def personas_stage(ctx: StageContext) -> None:
             temperature=section.temperature, max_attempts=section.max_attempts,
             generator=name if needs_model else None,
             prompt_file={t: str(p) for t, p in section.prompt_files.items()} or None,
-            progress=True, **extra,
+            max_runs=section.max_runs, progress=True,
         )  # fmt: skip
     ctx.timing.reused = before == len(table)
 
@@ -239,12 +238,10 @@ def simulate_options(spec: StudySpec, simulator: str) -> Any:
     from personasim.survey.simulate import SimulateOptions
 
     section = spec.simulate
-    values: dict[str, Any] = dict(estimator=section.estimator, samples=section.samples,
-                                  permute=section.permute, temperature=section.temperature,
-                                  seed=spec.seed, simulator=simulator)  # fmt: skip
-    if "min_valid_mass" in SimulateOptions.model_fields:
-        values["min_valid_mass"] = section.min_valid_mass
-    return SimulateOptions(**values)
+    return SimulateOptions(estimator=section.estimator, samples=section.samples,
+                           permute=section.permute, temperature=section.temperature,
+                           seed=spec.seed, simulator=simulator,
+                           min_valid_mass=section.min_valid_mass)  # fmt: skip
 
 
 def simulate_stage(ctx: StageContext) -> None:
@@ -263,26 +260,26 @@ def simulate_stage(ctx: StageContext) -> None:
                                   simulate_options(ctx.spec, simulator), out, progress=bar)
             finally:
                 bar.close()
+            print(f"{entry.id} x {simulator}: {report.summary()}", file=sys.stderr)
             written += report.written
     ctx.timing.reused = written == 0
 
 
 def score_stage(ctx: StageContext) -> None:
     """Score each survey with ground truth: ``scores_<id>``, ``summary_<id>`` and
-    ``cross_model_<id>`` tables (the report reads these, it computes no score)."""
-    import inspect
+    ``cross_model_<id>`` tables (the report reads these, it computes no score). Responses of
+    invalid personas and answers at or below ``min_valid_mass`` are excluded and counted."""
 
-    from personasim.scoring import load_truth, score
+    from personasim.scoring import score
+    from personasim.truth import load_truth
 
     population = _table(ctx, "population.parquet", "population table")
-    extra: dict[str, Any] = {}
-    if "min_valid_mass" in inspect.signature(score).parameters:
-        extra["min_valid_mass"] = ctx.spec.simulate.min_valid_mass
+    personas = _table(ctx, "personas.parquet", "personas table")
     for entry in scored_surveys(ctx.spec):
         responses = _table(ctx, f"responses_{entry.id}.parquet", "responses table")
-        survey = entry.load()
-        result = score(responses, load_truth(str(entry.truth_spec), survey), population,
-                       n_boot=ctx.spec.score.n_boot, seed=ctx.spec.seed, **extra)  # fmt: skip
+        result = score(responses, load_truth(str(entry.truth_spec), entry.load()), population,
+                       n_boot=ctx.spec.score.n_boot, seed=ctx.spec.seed, personas=personas,
+                       min_valid_mass=ctx.spec.simulate.min_valid_mass)  # fmt: skip
         write_atomic(result.scores, ctx.run / f"scores_{entry.id}.parquet")
         write_atomic(result.summary, ctx.run / f"summary_{entry.id}.parquet")
         write_atomic(result.cross_model.reset_index(), ctx.run / f"cross_model_{entry.id}.parquet")
@@ -338,7 +335,8 @@ STAGE_LIST: tuple[Stage, ...] = (
                      "backends": s.backend_sections(s.simulate.simulators),
                      "surveys": [(e.id, e.source, e.max_questions) for e in s.surveys]},
           simulate_stage, resumable=True),
-    Stage("score", lambda s: ["population.parquet", *_responses(s)], _score_outputs, SCORE_KEYS,
+    Stage("score", lambda s: ["population.parquet", "personas.parquet", *_responses(s)],
+          _score_outputs, SCORE_KEYS,
           lambda s: {"score": s.section("score"), "seed": s.seed,
                      "min_valid_mass": s.simulate.min_valid_mass,
                      "surveys": [(e.id, e.source, e.max_questions, e.truth_spec)
@@ -375,6 +373,23 @@ def prompt_hashes(personas: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
+def exclusions(spec: StudySpec, run: Path, personas: pd.DataFrame) -> dict[str, Any]:
+    """Invalid personas per ``tier/generator`` (never simulated or scored) and invalid answers
+    per survey id (at or below ``min_valid_mass``; never scored)."""
+    out: dict[str, Any] = {"personas": {}, "answers": {}}
+    if "valid" in personas.columns:
+        bad = personas[~personas["valid"].astype(bool)]
+        counts = bad.groupby(["tier", "generator"], observed=True).size()
+        out["personas"] = {f"{t}/{g}": int(n) for (t, g), n in counts.items()}
+    for entry in spec.surveys:
+        path = run / f"responses_{entry.id}.parquet"
+        if path.exists():
+            responses = read_table(path, "responses table")
+            valid = responses["valid"] if "valid" in responses else pd.Series(True, responses.index)
+            out["answers"][entry.id] = int((~valid.fillna(False).astype(bool)).sum())
+    return out
+
+
 def build_manifest(
     spec: StudySpec, run: Path, backends: Backends, stages: list[StageTiming],
     ledger: dict[str, Any],
@@ -394,6 +409,7 @@ def build_manifest(
         "seeds": {"population": spec.seed, "personas": spec.seed, "simulate": spec.seed,
                   "bootstrap": spec.seed},  # fmt: skip
         "prompt_hashes": prompt_hashes(personas),
+        "excluded": exclusions(spec, run, personas),
         "stages": [vars(s) for s in stages],
         "stage_inputs": ledger,
         "model_calls": sum(s.model_calls for s in stages),

@@ -25,6 +25,7 @@ from personasim.census import mapping as m
 from personasim.census import pums, tables, targets
 from personasim.census.rake import RakeOptions, RakeReport, rake
 from personasim.errors import ConfigError, DataError, did_you_mean, validation_error
+from personasim.states import STATE_FIPS
 from personasim.tables import write_atomic
 
 DC_NOTE = (
@@ -72,11 +73,11 @@ def resolve_states(states: Iterable[str]) -> list[str]:
     for raw in states:
         code = raw.strip().upper()
         if code == "ALL":
-            wanted += sorted(tables.STATE_FIPS)
-        elif code in tables.STATE_FIPS:
+            wanted += sorted(STATE_FIPS)
+        elif code in STATE_FIPS:
             wanted.append(code)
         elif code:
-            hint = did_you_mean(code, tables.STATE_FIPS, n=3, otherwise="use USPS codes, e.g. CA")
+            hint = did_you_mean(code, STATE_FIPS, n=3, otherwise="use USPS codes, e.g. CA")
             raise ConfigError(f"unknown state code '{raw.strip()}'", hint)
     if not wanted:
         raise ConfigError("no states given", "use --states CA,TX or --states all")
@@ -117,7 +118,7 @@ def draw_indices(
 
 def state_rng(seed: int, state: str) -> np.random.Generator:
     """The random generator of one state for one seed."""
-    return np.random.default_rng(np.random.SeedSequence([seed, tables.STATE_FIPS[state]]))
+    return np.random.default_rng(np.random.SeedSequence([seed, STATE_FIPS[state]]))
 
 
 def allocate(total: int, sizes: Sequence[float]) -> list[int]:
