@@ -71,7 +71,8 @@ def test_manifest_records_versions_models_and_hashes(tiny_run: RunResult) -> Non
     inputs = manifest["stage_inputs"]
     assert set(inputs["simulate"]["inputs"]) == {"personas.parquet"}
     assert len(inputs["simulate"]["inputs"]["personas.parquet"]) == 64  # a SHA-256
-    assert set(inputs["score"]["inputs"]) == {"population.parquet", "responses_elections.parquet",
+    assert set(inputs["score"]["inputs"]) == {"population.parquet", "personas.parquet",
+                                              "responses_elections.parquet",
                                               "responses_topics.parquet"}  # fmt: skip
 
 
