@@ -83,7 +83,7 @@ def default_threads() -> int:
 
     Half, not all: llama.cpp's threads wait for one another at every step, so when another
     process holds one of the cores they use, all of them slow down. On a shared 2-core machine
-    one thread answered 0.62/s and two 0.12/s, 0.42/s and 0.05/s with a busy loop holding a core
+    one thread answered 2.23/s and two 0.72/s, 1.01/s and 0.21/s with a busy loop holding a core
     (``benchmarks/threads.py``, docs/llm.md).
     """
     env = os.environ.get("PERSONASIM_THREADS", "").strip()
