@@ -114,7 +114,7 @@ def kappa(a: Sequence[Any], b: Sequence[Any]) -> float:
     if len(a) == 0:
         return float("nan")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore")  # sklearn warns on the undefined case; NaN says it
         value = cohen_kappa_score(list(map(str, a)), list(map(str, b)))
     return float(value)
 
