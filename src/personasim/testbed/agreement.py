@@ -37,11 +37,16 @@ HUMAN = "human"
 
 
 def model_labels(backend: Backend, personas: pd.DataFrame, questions: Sequence[PreferenceQuestion],
-                 rater: str | None = None, progress: bool | None = None) -> pd.DataFrame:
-    """One model's label per persona x question (rater = ``rater`` or the model's name)."""
+                 rater: str | None = None, progress: bool | None = None,
+                 reverse: bool = False) -> pd.DataFrame:
+    """One model's label per persona x question (rater = ``rater`` or the model's name).
+
+    ``reverse`` shows the answers in reverse order (mapped back): the same model as a second
+    rater whose disagreement with the first measures position bias.
+    """
     pool = C.persona_tier(personas)
     profiles = dict(zip(pool["person_id"], pool["text"].astype(str), strict=True))
-    got = ask(backend, profiles, questions, progress=progress)
+    got = ask(backend, profiles, questions, progress=progress, reverse=reverse)
     return pd.DataFrame({"rater": rater or backend.display_name, "persona_id": got["key"],
                          "question_id": got["question_id"], "choice": got["choice"]})
 

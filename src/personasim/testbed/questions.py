@@ -102,28 +102,40 @@ def questions_from_pairs(pairs: pd.DataFrame, limit: int = 20) -> list[Preferenc
     return _parse([q.model_dump() for q in out[:limit]], "questions from pairs")
 
 
-def ask_request(profile: str, question: PreferenceQuestion) -> ChoiceRequest:
-    """The role-played persona's choice among the question's answers."""
-    options = "\n".join(f"{lab}. {a}" for lab, a in zip(question.labels, question.answers,
-                                                         strict=True))  # fmt: skip
+def ask_request(profile: str, question: PreferenceQuestion, reverse: bool = False
+                ) -> ChoiceRequest:
+    """The role-played persona's choice among the answers (shown in reverse order if asked)."""
+    answers = question.answers[::-1] if reverse else question.answers
+    options = "\n".join(f"{lab}. {a}" for lab, a in zip(question.labels, answers, strict=True))
     letters = ", ".join(question.labels)
     user = ASK_USER.format(question=question.text, options=options, letters=letters)
     return ChoiceRequest(messages=(C.roleplay(profile), Message(role="user", content=user)),
                          labels=question.labels, answer_prefix="Answer:")  # fmt: skip
 
 
+def _original(probs: dict[str, float], reverse: bool) -> dict[str, float]:
+    """Probabilities keyed by the answers' original letters."""
+    if not reverse:
+        return probs
+    letters = list(probs)
+    return {letters[len(letters) - 1 - i]: p for i, p in enumerate(probs.values())}
+
+
 def ask(backend: Backend, profiles: Mapping[str, str], questions: Sequence[PreferenceQuestion],
-        progress: bool | None = None) -> pd.DataFrame:
+        progress: bool | None = None, reverse: bool = False) -> pd.DataFrame:
     """Each profile's label per question, persona-major (``key`` is the profile's key).
 
-    ``choice`` is the most probable letter, or None when no probability mass landed on the
-    letters (``valid_mass`` 0).
+    ``choice`` is the most probable answer's original letter, or None when no probability mass
+    landed on the letters (``valid_mass`` 0). With ``reverse`` the answers are shown in reverse
+    order (a check of position bias) and mapped back.
     """
     keys = [(k, q) for k in profiles for q in questions]
-    results = backend.choice_logprobs([ask_request(profiles[k], q) for k, q in keys],
+    results = backend.choice_logprobs([ask_request(profiles[k], q, reverse) for k, q in keys],
                                       progress=progress)  # fmt: skip
-    rows = [{"key": k, "question_id": q.id,
-             "choice": max(r.probs, key=r.probs.get) if r.valid_mass > 0 else None,
-             "probs": json.dumps(r.probs), "valid_mass": r.valid_mass}
-            for (k, q), r in zip(keys, results, strict=True)]  # fmt: skip
+    rows = []
+    for (k, q), r in zip(keys, results, strict=True):
+        probs = _original(dict(r.probs), reverse)
+        rows.append({"key": k, "question_id": q.id,
+                     "choice": max(probs, key=probs.get) if r.valid_mass > 0 else None,
+                     "probs": json.dumps(probs), "valid_mass": r.valid_mass})  # fmt: skip
     return pd.DataFrame(rows, columns=LABEL_COLUMNS)
