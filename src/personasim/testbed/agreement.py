@@ -94,7 +94,7 @@ def kappa_matrix(labels: pd.DataFrame) -> pd.DataFrame:
     raters = list(wide.columns)
     out = pd.DataFrame(np.nan, index=raters, columns=raters)
     for a, b in itertools.product(raters, repeat=2):
-        both = wide[[a, b]].dropna()
+        both = wide[list(dict.fromkeys([a, b]))].dropna()
         out.loc[a, b] = C.kappa(both[a].tolist(), both[b].tolist())
     return out
 
@@ -129,7 +129,7 @@ def kripp_alpha(labels: pd.DataFrame) -> float:
     import krippendorff
 
     wide = _wide(labels)
-    values = sorted(set(wide.stack().tolist()))
+    values = sorted(set(wide.stack().dropna().tolist()))
     if wide.shape[1] < 2 or len(values) < 2:
         return float("nan")
     data = wide.apply(lambda col: col.map(lambda v: np.nan if pd.isna(v) else values.index(v)))

@@ -64,7 +64,7 @@ def prompt_id(text: str) -> str:
 
 def _frame(records: list[dict[str, Any]], source: str) -> pd.DataFrame:
     """Records -> a prompt-set table with every column, ids filled, empty texts dropped."""
-    frame = pd.DataFrame(records, columns=PROMPT_COLUMNS)
+    frame = pd.DataFrame(records, columns=PROMPT_COLUMNS).astype(object)
     frame["text"] = frame["text"].astype("string").str.strip()
     frame = frame[frame["text"].notna() & (frame["text"] != "")].copy()
     frame["source"] = frame["source"].fillna(source)
