@@ -27,7 +27,11 @@ def loo_boxplot(pairs: pd.DataFrame, summary: pd.DataFrame) -> str:
     order = summary["attribute"].tolist()[::-1]
     data = [pairs.loc[pairs["attribute"] == a, "kappa"].dropna().to_numpy() for a in order]
     fig, ax = plt.subplots(figsize=(6.5, 0.32 * len(order) + 1.2))
-    ax.boxplot([d if d.size else [np.nan] for d in data], vert=False, showmeans=True)
+    import matplotlib
+
+    new = tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) >= (3, 10)
+    sideways = {"orientation": "horizontal"} if new else {"vert": False}
+    ax.boxplot([d if d.size else [np.nan] for d in data], showmeans=True, **sideways)
     ax.set_yticks(range(1, len(order) + 1), order)
     ax.axvline(0, color="#999", lw=0.8)
     ax.set_xlim(-1.05, 1.05)

@@ -55,7 +55,7 @@ def _present(value: Any) -> bool:
     """True when an attribute value is there (not None, empty or NaN)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return False
-    return str(value).strip().lower() not in ("", "nan", "none", "n/a")
+    return str(value).strip().lower() not in ("", "nan")
 
 
 def _pool(personas: pd.DataFrame) -> dict[str, dict[str, Any]]:
