@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,13 +222,15 @@ class _Step:
     prompts: dict[str, dict[str, Any]]
     profiles: dict[str, str]
     answers: dict[str, GenerateResult]
+    progress: bool | None = None
+    """Inner progress bars of the model calls (None: shown for 20 or more misses)."""
 
 
 def _answers(todo: pd.DataFrame, step: _Step) -> None:
     """Generate the persona-free answers of the prompts not answered yet in this run."""
     missing = [p for p in dict.fromkeys(todo["prompt_id"]) if p not in step.answers]
     requests = [answer_request(step.prompts[p]["text"], p, step.options) for p in missing]
-    for p, result in zip(missing, step.backend.generate(requests, progress=False), strict=True):
+    for p, result in zip(missing, step.backend.generate(requests, step.progress), strict=True):
         step.answers[p] = result
 
 
@@ -241,13 +242,13 @@ def _chunk_rows(todo: pd.DataFrame, step: _Step) -> list[dict[str, Any]]:
     ans = {k: step.answers[k[1]].text.strip() for k in keys}
     crit_req = [critique_request(step.profiles[k[0]], q[k], ans[k], k, step.options)
                 for k in keys]  # fmt: skip
-    crits = step.backend.generate(crit_req, progress=False)
+    crits = step.backend.generate(crit_req, step.progress)
     rev_req = [revision_request(q[k], ans[k], c.text.strip(), k, step.options)
                for k, c in zip(keys, crits, strict=True)]  # fmt: skip
-    revs = step.backend.generate(rev_req, progress=False)
+    revs = step.backend.generate(rev_req, step.progress)
     chosen = [clean_revision(r.text) for r in revs]
     items = [(step.profiles[k[0]], q[k], ch, ans[k]) for k, ch in zip(keys, chosen, strict=True)]
-    verdicts = C.judge(step.judge, items, progress=False)
+    verdicts = C.judge(step.judge, items, step.progress)
     splits = todo["split"].tolist()
     return [_row(k, splits[i], step, crits[i], revs[i], chosen[i], verdicts[i])
             for i, k in enumerate(keys)]
@@ -349,7 +350,7 @@ def _plan_notes(plan: pd.DataFrame, prompts: pd.DataFrame, options: PairsOptions
 
 def make_pairs(personas: pd.DataFrame | str | Path, prompts: pd.DataFrame, backend: Backend,
                options: PairsOptions | None = None, *, judge: Backend | None = None,
-               out: str | Path | None = None, progress: bool | Callable | None = None
+               out: str | Path | None = None, progress: bool | None = None
                ) -> PairsResult:
     """Make preference pairs for every persona of the ``persona`` tier (see the module doc).
 
@@ -368,7 +369,8 @@ def make_pairs(personas: pd.DataFrame | str | Path, prompts: pd.DataFrame, backe
     todo = _todo(plan, existing)
     step = _Step(backend=backend, judge=judge or backend, options=opts,
                  prompts=prompts.set_index("prompt_id").to_dict("index"),
-                 profiles=dict(zip(pool["person_id"], pool["text"], strict=True)), answers={})
+                 profiles=dict(zip(pool["person_id"], pool["text"], strict=True)), answers={},
+                 progress=False if progress is False else None)
     table, started = existing, time.perf_counter()
     with tqdm(total=len(todo), desc="pairs", unit="pair", file=sys.stderr, dynamic_ncols=True,
               disable=progress is False or len(todo) == 0) as bar:  # fmt: skip
