@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from personasim.cli import main
 from personasim.llm.scripted import ScriptedStandIn
@@ -80,7 +81,13 @@ def test_export_command_writes_trl_and_hf(tmp_path, capsys):
     assert main(["testbed", "export", "--pairs", str(pairs), "--format", "hf",
                  "--out", str(tmp_path / "hf")]) == 0
     assert (tmp_path / "hf" / "data" / "train-00000-of-00001.parquet").exists()
-    assert (tmp_path / "hf" / "README.md").exists()
+    header = (tmp_path / "hf" / "README.md").read_text().split("---\n")[1]
+    card = yaml.safe_load(header)
+    assert card["configs"][0]["data_files"][0] == {"split": "train", "path": "data/train-*"}
+    assert {s["name"]: s["num_examples"] for s in card["dataset_info"]["splits"]} == {
+        "train": 2, "held_out": 2}
+    assert [f["name"] for f in card["dataset_info"]["features"]][:3] == ["prompt", "chosen",
+                                                                         "rejected"]
     capsys.readouterr()
 
 
