@@ -105,3 +105,9 @@ def test_pairs_then_export_on_the_embedded_model(tmp_path, capsys, personas_file
                  "parquet", "--out", str(tmp_path / "trl")]) == 0
     table = pq.read_table(tmp_path / "trl" / "train.parquet")
     assert table.num_rows == 2 and {"prompt", "chosen", "rejected"} <= set(table.column_names)
+
+
+def test_an_unknown_eval_mode_is_one_line(capsys, personas_file):
+    line = one_error(capsys, ["testbed", "eval", "--personas", str(personas_file), "--modes",
+                              "persona,basline", "--no-cache"])
+    assert "eval options" in line and "modes" in line

@@ -174,12 +174,13 @@ def eval_command(personas_path: Path, source: str, n_prompts: int, modes: str,
                  out_path: Path, model: str, cache_path: str | None, no_cache: bool,
                  pairs: tuple[str, ...]) -> None:
     """Evaluate --model: share of answers a persona critic would not revise, with a CI."""
-    from personasim.testbed.common import persona_tier
+    from personasim.testbed.common import make_options, persona_tier
     from personasim.testbed.evaluate import EvalOptions, evaluate_model
     from personasim.testbed.prompts import read_prompt_table, split_prompts
 
-    options = EvalOptions(modes=tuple(_split(modes)), n_prompts=n_prompts,  # type: ignore[arg-type]
-                          answer_tokens=answer_tokens, seed=seed, n_boot=n_boot)
+    options = make_options(EvalOptions, "eval options", modes=tuple(_split(modes)),
+                           n_prompts=n_prompts, answer_tokens=answer_tokens, seed=seed,
+                           n_boot=n_boot)  # fmt: skip
     personas = persona_tier(personas_path)
     prompts = read_prompt_table(source)
     if prompts["split"].isna().all():
@@ -215,12 +216,13 @@ def loo_command(personas_path: Path, source: str, attributes: str | None, n_pers
                 k: int, n_boot: int, seed: int, out_path: Path, model: str,
                 cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]) -> None:
     """Leave-one-out attribute influence (Cohen's kappa with vs without each attribute)."""
-    from personasim.testbed.common import persona_tier
+    from personasim.testbed.common import make_options, persona_tier
     from personasim.testbed.figures import loo_boxplot
     from personasim.testbed.loo import LooOptions, leave_one_out
 
-    options = LooOptions(attributes=tuple(_split(attributes)) if attributes else None,
-                         n_personas=n_personas, k=k, seed=seed, n_boot=n_boot)  # fmt: skip
+    options = make_options(LooOptions, "loo options",
+                           attributes=tuple(_split(attributes)) if attributes else None,
+                           n_personas=n_personas, k=k, seed=seed, n_boot=n_boot)  # fmt: skip
     personas = persona_tier(personas_path)
     questions = _questions(source)
     backend = open_backend(model, cache_path, no_cache, pairs)

@@ -8,16 +8,17 @@ import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from personasim.errors import DataError
+from personasim.errors import DataError, validation_error
 from personasim.llm import Backend, ChoiceRequest, Message
 from personasim.personas.generate import stable_seed  # noqa: F401 (re-exported for the testbed)
 from personasim.tables import read_table
 
+M = TypeVar("M")
 PERSONA_TIER = "persona"
 ROLEPLAY = (
     "You are role-playing the person described below. Think and answer as this person would, "
@@ -30,6 +31,17 @@ JUDGE_USER = (
 JUDGE_PREFIX = "Preferred answer:"
 KAPPA_NOTE = ("kappa is undefined (NaN) when both raters give one constant label, so chance "
               "agreement is 1; such pairs are counted and left out of means")  # fmt: skip
+
+
+def make_options(model: type[M], what: str, **values: Any) -> M:
+    """``model(**values)`` with a validation error as one line naming ``what``."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**values)
+    except ValidationError as error:
+        raise validation_error(error, what, known_fields=lambda _loc: model.model_fields,
+                               hint="see the command's --help") from None
 
 
 def sha(text: str) -> str:

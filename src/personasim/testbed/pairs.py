@@ -111,11 +111,7 @@ class PairsOptions(BaseModel):
 
 def pairs_options(**values: Any) -> PairsOptions:
     """:class:`PairsOptions` with validation errors as one line."""
-    try:
-        return PairsOptions(**values)
-    except ValidationError as error:
-        raise validation_error(error, "pairs options", hint="see `personasim testbed pairs -h`",
-                               known_fields=lambda _loc: PairsOptions.model_fields) from None
+    return C.make_options(PairsOptions, "pairs options", **values)
 
 
 def load_templates(path: str | Path) -> PairsTemplates:
