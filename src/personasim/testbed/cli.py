@@ -20,14 +20,18 @@ def _split(values: str | None) -> list[str]:
     return [v.strip() for v in (values or "").split(",") if v.strip()]
 
 
-def _questions(source: str) -> list:
-    """Preference questions: builtin, a file, or ``pairs:PATH``."""
+def _questions(source: str, limit: int | None = None) -> list:
+    """Preference questions: builtin, a file, or ``pairs:PATH`` (the first ``limit``)."""
     from personasim.testbed.pairs import read_pairs
     from personasim.testbed.questions import load_questions, questions_from_pairs
 
     if source.startswith("pairs:"):
-        return questions_from_pairs(read_pairs(source.removeprefix("pairs:")))
-    return load_questions(source)
+        return questions_from_pairs(read_pairs(source.removeprefix("pairs:")))[:limit]
+    return load_questions(source)[:limit]
+
+
+QUESTIONS_HELP = "builtin, a YAML/JSONL questions file, or pairs:PAIRS.parquet."
+LIMIT_HELP = "Only the first N preference questions."
 
 
 def _write_png(data_uri: str, path: Path) -> None:
@@ -200,8 +204,8 @@ def eval_command(personas_path: Path, source: str, n_prompts: int, modes: str,
 
 @testbed_group.command("loo")
 @click.option("--personas", "personas_path", required=True, type=PATH)
-@click.option("--questions", "source", default="builtin", show_default=True,
-              help="builtin, a YAML/JSONL questions file, or pairs:PAIRS.parquet.")
+@click.option("--questions", "source", default="builtin", show_default=True, help=QUESTIONS_HELP)
+@click.option("--limit-questions", default=None, type=click.IntRange(min=1), help=LIMIT_HELP)
 @click.option("--attributes", default=None, metavar="A,B,...",
               help="Attributes to test [default: all in the profiles].")
 @click.option("--n-personas", default=40, show_default=True, type=click.IntRange(min=1))
@@ -212,7 +216,8 @@ def eval_command(personas_path: Path, source: str, n_prompts: int, modes: str,
 @click.option("--out", "out_path", default=Path("loo.parquet"), show_default=True, type=PATH,
               help="Kappa per persona pair; the summary and box plot are written beside it.")
 @backend_options
-def loo_command(personas_path: Path, source: str, attributes: str | None, n_personas: int,
+def loo_command(personas_path: Path, source: str, limit_questions: int | None,
+                attributes: str | None, n_personas: int,
                 k: int, n_boot: int, seed: int, out_path: Path, model: str,
                 cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]) -> None:
     """Leave-one-out attribute influence (Cohen's kappa with vs without each attribute)."""
@@ -224,7 +229,7 @@ def loo_command(personas_path: Path, source: str, attributes: str | None, n_pers
                            attributes=tuple(_split(attributes)) if attributes else None,
                            n_personas=n_personas, k=k, seed=seed, n_boot=n_boot)  # fmt: skip
     personas = persona_tier(personas_path)
-    questions = _questions(source)
+    questions = _questions(source, limit_questions)
     backend = open_backend(model, cache_path, no_cache, pairs)
     try:
         result = leave_one_out(personas, questions, backend, options, progress=True)
@@ -239,8 +244,8 @@ def loo_command(personas_path: Path, source: str, attributes: str | None, n_pers
 
 @testbed_group.command("agreement")
 @click.option("--personas", "personas_path", required=True, type=PATH)
-@click.option("--questions", "source", default="builtin", show_default=True,
-              help="builtin, a YAML/JSONL questions file, or pairs:PAIRS.parquet.")
+@click.option("--questions", "source", default="builtin", show_default=True, help=QUESTIONS_HELP)
+@click.option("--limit-questions", default=None, type=click.IntRange(min=1), help=LIMIT_HELP)
 @click.option("--rater", "raters", multiple=True, metavar="[NAME=]SPEC",
               help="Another model rater (backend spec; repeatable).")
 @click.option("--reversed", "reversed_copy", is_flag=True,
@@ -250,7 +255,8 @@ def loo_command(personas_path: Path, source: str, attributes: str | None, n_pers
 @click.option("--out", "out_dir", default=Path("agreement"), show_default=True, type=PATH,
               help="Folder for labels, kappa tables and figures.")
 @backend_options
-def agreement_command(personas_path: Path, source: str, raters: tuple[str, ...],
+def agreement_command(personas_path: Path, source: str, limit_questions: int | None,
+                      raters: tuple[str, ...],
                       reversed_copy: bool, humans_path: Path | None, out_dir: Path, model: str,
                       cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]) -> None:
     """Role-play agreement between model raters (and humans): kappa matrix, Fleiss, alpha."""
@@ -259,7 +265,7 @@ def agreement_command(personas_path: Path, source: str, raters: tuple[str, ...],
     from personasim.testbed.figures import kappa_heatmap, kappa_histograms
 
     personas = persona_tier(personas_path)
-    questions = _questions(source)
+    questions = _questions(source, limit_questions)
     humans = (read_human_labels(humans_path, personas["person_id"].tolist(),
                                 [q.id for q in questions]) if humans_path else None)  # fmt: skip
     labels = _model_labels(personas, questions, model, raters, reversed_copy,
