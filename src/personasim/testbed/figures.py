@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import itertools
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -51,8 +52,10 @@ def kappa_heatmap(matrix: pd.DataFrame, title: str = "Pairwise Cohen's kappa") -
     for i, j in itertools.product(range(n), repeat=2):
         if j >= i:
             text = "NaN" if np.isnan(values[i, j]) else f"{values[i, j]:.2f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=8)
-    labels = [str(r)[-24:] for r in matrix.index]
+            dark = not np.isnan(values[i, j]) and abs(values[i, j]) > 0.6
+            ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black")
+    labels = ["\n".join(textwrap.wrap(str(r), 22)) for r in matrix.index]
     ax.set_xticks(range(n), labels, rotation=35, ha="right")
     ax.set_yticks(range(n), labels)
     fig.colorbar(image, ax=ax, shrink=0.8)
