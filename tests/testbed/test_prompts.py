@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 
-import numpy as np
 import pytest
 
 from personasim.errors import DataError
@@ -117,15 +116,25 @@ def test_controversy_classifier_on_the_real_prompts_with_the_embedded_model(fres
 def test_classifier_with_no_mass_drops_and_counts_the_prompt():
     prompts = builtin_prompts().head(3)
     zero = {"A": 0.0, "B": 0.0}
-    stand_in = ScriptedStandIn(choice_script=lambda r, _: zero if "abortion" in str(r) else
-                               {"A": 0.9, "B": 0.1})  # fmt: skip
+    def script(request, _seen):
+        """Zero mass on the abortion prompt; else "divides" gets 0.9 in either order."""
+        text = request.messages[-1].content
+        if "abortion" in text:
+            return zero
+        return {"A": 0.9, "B": 0.1} if "A. Yes" in text else {"A": 0.1, "B": 0.9}
+
+    stand_in = ScriptedStandIn(choice_script=script)
     curated, report = curate(prompts, stand_in)
     assert len(curated) == 3 and report.steps[-1][1:] == (3, 3)
     edited = prompts.copy()
-    edited.loc[0, "text"] = "Is abortion a matter for each state to decide?"
+    abortion = "Is abortion a matter for each state to decide?"
+    edited.loc[0, "text"] = abortion
     curated, report = curate(edited, stand_in)
-    assert report.steps[-1][1:] == (3, 2) and np.isnan(curate(edited.head(1), stand_in)[0]
-                                                       .get("controversy", [np.nan])).all()
+    assert report.steps[-1][1:] == (3, 2) and abortion not in set(curated["text"])
+    assert curated["controversy"].tolist() == pytest.approx([0.9, 0.9])
+    always_a = ScriptedStandIn(choice_script=lambda r, _: {"A": 1.0})
+    _, report = curate(prompts, always_a, threshold=0.6)
+    assert report.steps[-1][1:] == (3, 0)  # a pure position bias scores 0.5 everywhere
 
 
 def test_split_is_seeded_and_stratified_by_topic():

@@ -16,8 +16,8 @@ Sources (:func:`load_prompts`):
 
 Curation (:func:`curate`) follows Castricato et al. (2024, §3.2): drop prompts without a question
 mark, drop prompts under five words, then keep the prompts an LLM judges would divide opinion
-(the probability of "yes", threshold configurable). Every step is counted in a
-:class:`CurationReport`.
+(the probability of "yes", averaged over both option orders; threshold configurable). Every
+step is counted in a :class:`CurationReport`.
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ CONTROVERSY_SYSTEM = (
 )
 CONTROVERSY_USER = (
     "Question: {text}\n\nWould people with different values disagree about the right answer "
-    "to this question?\nA. Yes, it divides opinion\nB. No, most people would want the same "
-    "answer\nReply with A or B."
+    "to this question?\n{options}\nReply with A or B."
 )
+DIVIDES, AGREED = "Yes, it divides opinion", "No, most people would want the same answer"
 
 
 def prompt_id(text: str) -> str:
@@ -224,16 +224,26 @@ class CurationReport:
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
 
+def _controversy_request(text: str, yes_first: bool) -> ChoiceRequest:
+    """The classifier's question, with "yes" shown as A (``yes_first``) or as B."""
+    pair = (DIVIDES, AGREED) if yes_first else (AGREED, DIVIDES)
+    user = CONTROVERSY_USER.format(text=text, options=f"A. {pair[0]}\nB. {pair[1]}")
+    return ChoiceRequest(messages=(Message(role="system", content=CONTROVERSY_SYSTEM),
+                                   Message(role="user", content=user)),
+                         labels=("A", "B"), answer_prefix="Answer:")  # fmt: skip
+
+
 def controversy_scores(prompts: pd.DataFrame, backend: Backend, progress: bool | None = None
                        ) -> np.ndarray:
-    """P("yes, it divides opinion") per prompt, read from the backend's label probabilities."""
-    requests = [ChoiceRequest(messages=(Message(role="system", content=CONTROVERSY_SYSTEM),
-                                        Message(role="user", content=CONTROVERSY_USER.format(
-                                            text=text))),
-                              labels=("A", "B"), answer_prefix="Answer:")
-                for text in prompts["text"]]  # fmt: skip
+    """P("yes, it divides opinion") per prompt: the mean over both option orders (so a model
+    that always answers A scores 0.5), NaN when no mass landed on the labels."""
+    requests = [_controversy_request(t, first) for t in prompts["text"] for first in (True, False)]
     results = backend.choice_logprobs(requests, progress=progress)
-    return np.array([r.probs["A"] if r.valid_mass > 0 else np.nan for r in results])
+    out = []
+    for shown_a, shown_b in zip(results[0::2], results[1::2], strict=True):
+        valid = shown_a.valid_mass > 0 and shown_b.valid_mass > 0
+        out.append((shown_a.probs["A"] + shown_b.probs["B"]) / 2 if valid else np.nan)
+    return np.array(out)
 
 
 def curate(prompts: pd.DataFrame, backend: Backend | None = None, *, min_words: int = 5,
