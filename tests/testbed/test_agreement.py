@@ -115,3 +115,25 @@ def test_figures_are_png_data():
     for uri in (kappa_heatmap(result.matrix), kappa_histograms(result.per_persona)):
         assert uri.startswith("data:image/png;base64,")
         assert png_bytes(uri)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_the_embedded_model_against_itself_with_the_answers_reversed(fresh_embedded):
+    from personasim.testbed.agreement import model_labels
+    from personasim.testbed.questions import builtin_questions
+
+    from .conftest import persona_table
+
+    questions = builtin_questions()[:3]
+    frames = [model_labels(fresh_embedded, persona_table(), questions, "as shown"),
+              model_labels(fresh_embedded, persona_table(), questions, "reversed", reverse=True)]
+    result = agreement(pd.concat(frames, ignore_index=True))
+    assert fresh_embedded.stats.model_calls == 2 * 2 * 3
+    assert result.labels["choice"].notna().all()
+    assert result.matrix.shape == (2, 2) and len(result.per_persona) == 2
+    both = result.labels.pivot_table(index=["persona_id", "question_id"], columns="rater",
+                                     values="choice", aggfunc="first")  # fmt: skip
+    assert result.matrix.loc["as shown", "reversed"] == pytest.approx(
+        cohen_kappa_score(both["as shown"], both["reversed"])) or math.isnan(
+        result.matrix.loc["as shown", "reversed"])
+    print(result.text())
