@@ -104,8 +104,8 @@ def test_curation_counts_on_the_115_real_prism_prompts():
 @pytest.mark.slow
 def test_controversy_classifier_on_the_real_prompts_with_the_embedded_model(fresh_embedded):
     _, path = _real_prism_prompts()
-    # the first 30 real prompts keep the model work small (the full run: docs/testbed.md)
-    curated, report = curate(load_prompts(path).head(30), fresh_embedded, threshold=0.5)
+    # the first 12 real prompts keep the model work small (the full run: docs/testbed.md)
+    curated, report = curate(load_prompts(path).head(12), fresh_embedded, threshold=0.5)
     step = report.steps[-1]
     assert step[0].startswith("divisive") and step[1] == report.steps[1][2]
     assert step[2] == len(curated)
