@@ -169,12 +169,15 @@ def export_command(pairs_path: Path, fmt: str, file_format: str, persona_in_prom
 @click.option("--modes", default="persona,baseline", show_default=True)
 @click.option("--answer-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--critic-model", default=None, help="Backend spec of the critic [default: --model].")
+@click.option("--compare", "compare", multiple=True, metavar="SPEC",
+              help="Another model under test, scored beside --model (repeatable).")
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", "out_path", default=Path("eval.parquet"), show_default=True, type=PATH)
 @backend_options
 def eval_command(personas_path: Path, source: str, n_prompts: int, modes: str,
-                 answer_tokens: int, critic_model: str | None, n_boot: int, seed: int,
+                 answer_tokens: int, critic_model: str | None, compare: tuple[str, ...],
+                 n_boot: int, seed: int,
                  out_path: Path, model: str, cache_path: str | None, no_cache: bool,
                  pairs: tuple[str, ...]) -> None:
     """Evaluate --model: share of answers a persona critic would not revise, with a CI."""
@@ -191,12 +194,13 @@ def eval_command(personas_path: Path, source: str, n_prompts: int, modes: str,
         prompts = split_prompts(prompts, seed=seed)
     backend = open_backend(model, cache_path, no_cache, pairs)
     critic = open_backend(critic_model, cache_path, no_cache, ()) if critic_model else None
+    others = [open_backend(spec, cache_path, no_cache, ()) for spec in compare]
     try:
-        result = evaluate_model(personas, prompts, backend, critic, options)
+        result = evaluate_model(personas, prompts, backend, critic, options, others)
     finally:
-        backend.close()
-        if critic is not None:
-            critic.close()
+        for opened in (backend, critic, *others):
+            if opened is not None:
+                opened.close()
     write_atomic(result.rows, out_path)
     click.echo(result.text())
     click.echo(f"wrote {len(result.rows)} verdicts to {out_path}")
