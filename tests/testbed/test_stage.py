@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from personasim.llm.scripted import ScriptedStandIn
 from personasim.testbed.figures import png_bytes
-from personasim.testbed.stage import TestbedSpec, report_section, run_testbed
+from personasim.testbed.spec import TestbedSpec
+from personasim.testbed.stage import report_section, run_testbed
 
 from .conftest import persona_table
 
