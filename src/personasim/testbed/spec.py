@@ -28,6 +28,8 @@ class TestbedSpec(BaseModel):
     """Token cap of the revision."""
     questions: str = "builtin"
     """Preference questions of LOO and agreement: ``builtin`` or a questions file."""
+    n_questions: int | None = Field(default=8, ge=1)
+    """Only the first N preference questions (None: all)."""
     loo_attributes: tuple[str, ...] | None = ("religion", "ideology", "political_views", "age")
     """Attributes of the leave-one-out analysis (None: every attribute)."""
     loo_personas: int = Field(default=8, ge=1)

@@ -46,7 +46,7 @@ def run_testbed(spec: TestbedSpec, personas: pd.DataFrame, backend: Backend, out
                            revision_tokens=spec.revision_tokens, seed=spec.seed)  # fmt: skip
     made = make_pairs(personas, read_prompt_table(spec.prompts), backend, options,
                       out=folder / "pairs.parquet")  # fmt: skip
-    questions = load_questions(spec.questions)
+    questions = load_questions(spec.questions)[: spec.n_questions]
     loo = leave_one_out(personas, questions, backend, LooOptions(
         attributes=spec.loo_attributes, n_personas=spec.loo_personas, k=spec.loo_k,
         seed=spec.seed))  # fmt: skip
