@@ -22,6 +22,9 @@ from personasim.testbed.questions import load_questions
 from personasim.testbed.spec import TestbedSpec
 
 FOLDER = "testbed"
+OUTPUTS = ("pairs.parquet", "loo.parquet", "loo_summary.parquet", "kappa_matrix.parquet",
+           "per_persona.parquet", "agreement.parquet")
+"""The tables :func:`run_testbed` writes under ``RUN/testbed`` (pairs first: the key table)."""
 
 
 @dataclass
