@@ -137,3 +137,26 @@ def test_the_embedded_model_against_itself_with_the_answers_reversed(fresh_embed
         cohen_kappa_score(both["as shown"], both["reversed"])) or math.isnan(
         result.matrix.loc["as shown", "reversed"])
     print(result.text())
+
+
+@pytest.mark.slow
+def test_the_same_model_over_http_agrees_with_the_embedded_one(llama_server, embedded_model_path,
+                                                               fresh_embedded):
+    from personasim.llm import get_backend
+    from personasim.testbed.agreement import model_labels
+    from personasim.testbed.questions import builtin_questions
+
+    from .conftest import persona_table
+
+    remote = get_backend(f"openai:smollm2@{llama_server}", choice_mode="completions",
+                         completion_template=f"gguf:{embedded_model_path}")
+    questions = builtin_questions()[:3]
+    labels = pd.concat([model_labels(fresh_embedded, persona_table(), questions, "embedded"),
+                        model_labels(remote, persona_table(), questions, "server")],
+                       ignore_index=True)  # fmt: skip
+    result = agreement(labels)
+    wide = result.labels.pivot_table(index=["persona_id", "question_id"], columns="rater",
+                                     values="choice", aggfunc="first")  # fmt: skip
+    assert (wide["embedded"] == wide["server"]).all()  # same weights, same template
+    value = result.matrix.loc["embedded", "server"]
+    assert value == pytest.approx(1.0) or (math.isnan(value) and wide["embedded"].nunique() == 1)
