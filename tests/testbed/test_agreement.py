@@ -124,11 +124,11 @@ def test_the_embedded_model_against_itself_with_the_answers_reversed(fresh_embed
 
     from .conftest import persona_table
 
-    questions = builtin_questions()[:3]
+    questions = builtin_questions()[:2]
     frames = [model_labels(fresh_embedded, persona_table(), questions, "as shown"),
               model_labels(fresh_embedded, persona_table(), questions, "reversed", reverse=True)]
     result = agreement(pd.concat(frames, ignore_index=True))
-    assert fresh_embedded.stats.model_calls == 2 * 2 * 3
+    assert fresh_embedded.stats.model_calls == 2 * 2 * 2
     assert result.labels["choice"].notna().all()
     assert result.matrix.shape == (2, 2) and len(result.per_persona) == 2
     both = result.labels.pivot_table(index=["persona_id", "question_id"], columns="rater",
@@ -150,7 +150,7 @@ def test_the_same_model_over_http_agrees_with_the_embedded_one(llama_server, emb
 
     remote = get_backend(f"openai:smollm2@{llama_server}", choice_mode="completions",
                          completion_template=f"gguf:{embedded_model_path}")
-    questions = builtin_questions()[:3]
+    questions = builtin_questions()[:2]
     labels = pd.concat([model_labels(fresh_embedded, persona_table(), questions, "embedded"),
                         model_labels(remote, persona_table(), questions, "server")],
                        ignore_index=True)  # fmt: skip
