@@ -206,6 +206,20 @@ CASES: list[tuple[str, list[str]]] = [
     ("run-out-is-a-file", ["run", "tiny", "--out", "{out}"]),
     ("run-out-unwritable", ["run", "tiny", "--out", "/proc/personasim-run"]),
     ("run-out-under-a-file", ["run", "tiny", "--out", "{out}/run"]),
+    # ---- testbed
+    ("testbed-prompts-missing", ["testbed", "prompts", "--prompts", "{d}/none.yaml",
+                                 "--out", "{out}"]),
+    ("testbed-prompts-out-unwritable", ["testbed", "prompts", "--out", "/proc/p.parquet"]),
+    ("testbed-pairs-missing-personas", ["testbed", "pairs", "--personas", "{d}/none.parquet",
+                                        "--out", "{out}", "--no-cache"]),
+    ("testbed-pairs-no-persona-tier", ["testbed", "pairs", "--personas", "{d}/personas.parquet",
+                                       "--out", "{out}", "--no-cache"]),
+    ("testbed-eval-out-is-personas", ["testbed", "eval", "--personas", "{out}", "--out", "{out}",
+                                      "--no-cache"]),
+    ("testbed-export-missing-pairs", ["testbed", "export", "--pairs", "{d}/none.parquet",
+                                      "--out", "{d}/export"]),
+    ("testbed-loo-missing-personas", ["testbed", "loo", "--personas", "{d}/none.parquet",
+                                      "--out", "{out}", "--no-cache"]),
 ]
 
 #: Cases that also run through a real subprocess (entry point, fresh interpreter).

@@ -10,7 +10,7 @@ import click
 import pandas as pd
 
 from personasim.llm.cli import backend_options, open_backend
-from personasim.tables import write_atomic
+from personasim.tables import check_output, check_output_dir, write_atomic
 
 PATH = click.Path(path_type=Path)
 
@@ -66,6 +66,7 @@ def prompts_command(source: str, classify: bool, threshold: float, min_words: in
     """Load, curate (with counts per step) and split a prompt set."""
     from personasim.testbed.prompts import curate, load_prompts, split_counts, split_prompts
 
+    check_output(out_path, [("--prompts", source)])
     prompts = load_prompts(source)
     backend = open_backend(model, cache_path, no_cache, pairs) if classify else None
     try:
@@ -114,6 +115,7 @@ def pairs_command(personas_path: Path, source: str, per_persona: int, test_share
     from personasim.testbed.pairs import load_templates, make_pairs, pairs_options
     from personasim.testbed.prompts import read_prompt_table
 
+    check_output(out_path, [("--personas", personas_path), ("--prompts", source)])
     extra = {"templates": load_templates(templates_path)} if templates_path else {}
     options = pairs_options(per_persona=per_persona, test_share=test_share, held_out=held_out,
                             answer_tokens=answer_tokens, critique_tokens=critique_tokens,
@@ -150,6 +152,8 @@ def export_command(pairs_path: Path, fmt: str, file_format: str, persona_in_prom
     from personasim.testbed.export import export_hf, export_trl
     from personasim.testbed.pairs import read_pairs
 
+    check_output_dir(out_dir)
+
     table = read_pairs(pairs_path)
     if fmt == "trl":
         paths = export_trl(table, out_dir, file_format, persona_in_prompt,  # type: ignore[arg-type]
@@ -185,6 +189,7 @@ def eval_command(personas_path: Path, source: str, n_prompts: int, modes: str,
     from personasim.testbed.evaluate import EvalOptions, evaluate_model
     from personasim.testbed.prompts import read_prompt_table, split_prompts
 
+    check_output(out_path, [("--personas", personas_path), ("--prompts", source)])
     options = make_options(EvalOptions, "eval options", modes=tuple(_split(modes)),
                            n_prompts=n_prompts, answer_tokens=answer_tokens, seed=seed,
                            n_boot=n_boot)  # fmt: skip
@@ -229,6 +234,7 @@ def loo_command(personas_path: Path, source: str, limit_questions: int | None,
     from personasim.testbed.figures import loo_boxplot
     from personasim.testbed.loo import LooOptions, leave_one_out
 
+    check_output(out_path, [("--personas", personas_path)])
     options = make_options(LooOptions, "loo options",
                            attributes=tuple(_split(attributes)) if attributes else None,
                            n_personas=n_personas, k=k, seed=seed, n_boot=n_boot)  # fmt: skip
@@ -268,6 +274,7 @@ def agreement_command(personas_path: Path, source: str, limit_questions: int | N
     from personasim.testbed.common import persona_tier
     from personasim.testbed.figures import kappa_heatmap, kappa_histograms
 
+    check_output_dir(out_dir)
     personas = persona_tier(personas_path)
     questions = _questions(source, limit_questions)
     humans = (read_human_labels(humans_path, personas["person_id"].tolist(),
