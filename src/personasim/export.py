@@ -138,7 +138,10 @@ def open_table(path: str | Path, what: str, key: Sequence[str]) -> ds.Dataset:
 def scan(dataset: ds.Dataset, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     """The dataset's rows as record batches of at most ``batch_rows`` rows."""
     try:
-        yield from dataset.to_batches(batch_size=batch_rows)
+        # one fragment and one batch ahead: the default readahead (4 files, 16 batches) would
+        # hold several parts' rows at once
+        yield from dataset.to_batches(batch_size=batch_rows, batch_readahead=1,
+                                      fragment_readahead=1)
     except (OSError, pa.ArrowInvalid) as error:
         raise DataError(f"cannot read {dataset.files[:1]}: {error}") from None
 

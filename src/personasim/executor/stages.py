@@ -1,0 +1,229 @@
+"""The model-calling stages as executor stage functions, and their part-writing drivers.
+
+* :class:`SimulateStage` runs :func:`personasim.survey.simulate.simulate` on one batch of
+  personas; :func:`simulate_to_parts` plans the batches (persona-major: every row of a person in
+  the same batch, persons in table order) from the done keys of the parts and runs them.
+* :class:`PersonaStage` runs :func:`personasim.personas.generate.generate_personas` on one batch
+  of persons; :func:`personas_to_parts` does the same for the personas stage.
+
+The local and the Ray executor run the same stage function on the same batches, so they write the
+same rows.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from personasim.executor import parts
+from personasim.executor.base import BackendRecipe, ExecutorSpec
+from personasim.executor.run import RunReport, run_batches
+from personasim.llm.base import Backend
+from personasim.survey.questions import Survey
+
+
+def person_batches(frame: pd.DataFrame, batch_persons: int) -> list[pd.DataFrame]:
+    """``frame`` cut into batches of ``batch_persons`` persons (all rows of a person together,
+    persons in order of first appearance)."""
+    if frame.empty:
+        return []
+    codes, _ = pd.factorize(frame["person_id"])
+    groups = codes // batch_persons
+    return [frame[groups == g].reset_index(drop=True) for g in range(int(groups.max()) + 1)]
+
+
+def _key_strings(frame: pd.DataFrame, key: Sequence[str]) -> pd.Series:
+    """Each row's key as one string (for set membership)."""
+    return pd.Series(list(zip(*(frame[c].astype(str) for c in key), strict=True)),
+                     index=frame.index)  # fmt: skip
+
+
+def drop_done(rows: pd.DataFrame, done: set[tuple[str, ...]], key: Sequence[str]) -> pd.DataFrame:
+    """``rows`` without the keys in ``done``."""
+    if not done or rows.empty:
+        return rows
+    return rows[~_key_strings(rows, key).isin(done)].reset_index(drop=True)
+
+
+def _bar(total: int, desc: str, unit: str) -> tqdm:
+    """The progress bar of a stage run (stderr)."""
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None)
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+@dataclass(frozen=True)
+class SimulateStage:
+    """``simulate`` on one batch of personas (options carry the simulator name)."""
+
+    survey: Survey
+    options: Any  # SimulateOptions (imported lazily: the module is owned by the simulate stage)
+
+    def __call__(self, backend: Backend, batch: pd.DataFrame) -> pd.DataFrame:
+        """The response rows of ``batch``."""
+        from personasim.survey.simulate import simulate
+
+        return simulate(batch, self.survey, backend, self.options).responses
+
+    def failed_rows(self, batch: pd.DataFrame, error: str) -> pd.DataFrame:
+        """One row per persona x question of ``batch`` with its key and ``error``."""
+        rows = [{"person_id": p, "tier": str(t), "generator": str(g),
+                 "simulator": self.options.simulator, "question_id": q.id,
+                 "estimator": self.options.estimator, "error": error}
+                for p, t, g in zip(batch["person_id"], batch["tier"], batch["generator"],
+                                   strict=True)
+                for q in self.survey.questions]  # fmt: skip
+        return pd.DataFrame(rows)
+
+
+@dataclass
+class StageRun:
+    """What a part-writing stage run did."""
+
+    report: RunReport
+    """Batches, parts, rows and failures."""
+    skipped: int
+    """Output rows already present before the run."""
+    folder: Path
+    """The stage folder."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Stage-specific figures (e.g. the simulator name)."""
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        r = self.report
+        text = (f"{r.rows} rows written in {r.parts} part(s), {self.skipped} already present "
+                f"in {self.folder}")  # fmt: skip
+        if r.failed_batches:
+            text += (f"; {r.failed_batches} batch(es) failed ({r.failed_rows} rows, listed in "
+                     f"{self.folder / parts.FAILED}; a rerun retries them): {r.first_error}")
+        return text
+
+
+def simulate_to_parts(
+    personas: pd.DataFrame,
+    survey: Survey,
+    folder: str | Path,
+    *,
+    options: Any = None,
+    executor: ExecutorSpec | None = None,
+    backend: Backend | None = None,
+    recipe: BackendRecipe | None = None,
+    show_progress: bool | None = None,
+) -> StageRun:
+    """Simulate ``survey`` for ``personas`` into part files under ``folder`` (see module doc).
+
+    Give ``backend`` (local) or ``recipe`` (either executor; Ray needs it to open a backend on
+    each actor)."""
+    from personasim.survey.simulate import KEY_COLUMNS, SimulateOptions, check_personas
+
+    executor = executor or ExecutorSpec()
+    options = options or SimulateOptions()
+    personas = check_personas(personas)
+    if options.simulator is None:
+        options = options.model_copy(update={"simulator": _name(backend, recipe)})
+    done = parts.done_keys(folder, KEY_COLUMNS)
+    pending = _pending_personas(personas, survey, options, done)
+    batches = person_batches(pending, executor.batch_persons)
+    skipped = (len(personas) - len(pending)) * len(survey.questions)
+    with _bar(len(pending) * len(survey.questions), "simulate", "answer") as bar:
+        report = run_batches(
+            executor, SimulateStage(survey, options), batches, folder, backend=backend,
+            recipe=recipe, keep=lambda rows: drop_done(rows, done, KEY_COLUMNS),
+            progress=lambda n: bar.update(n * len(survey.questions)),
+        )  # fmt: skip
+    return StageRun(report, skipped, Path(folder), {"simulator": options.simulator})
+
+
+def _name(backend: Backend | None, recipe: BackendRecipe | None) -> str:
+    """The backend's display name (opens the recipe's backend once in the driver: this also
+    fails early, with one line, on a bad model spec)."""
+    if backend is not None:
+        return backend.display_name
+    if recipe is None:
+        raise ValueError("give a backend or a BackendRecipe")
+    opened = recipe.open(threads=1)
+    try:
+        return opened.display_name
+    finally:
+        opened.close()
+
+
+def _pending_personas(personas: pd.DataFrame, survey: Survey, options: Any,
+                      done: set[tuple[str, ...]]) -> pd.DataFrame:  # fmt: skip
+    """Persona rows with at least one question not yet answered."""
+    if not done:
+        return personas
+    who = list(zip(personas["person_id"].astype(str), personas["tier"].astype(str),
+                   personas["generator"].astype(str), strict=True))  # fmt: skip
+    tail = [(options.simulator, q.id, options.estimator) for q in survey.questions]
+    missing = [any((*w, *t) not in done for t in tail) for w in who]
+    return personas[missing].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- personas
+
+
+@dataclass(frozen=True)
+class PersonaStage:
+    """``generate_personas`` on one batch of persons."""
+
+    tiers: tuple[str, ...]
+    generator: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    """Other keyword arguments of ``generate_personas`` (seed, options, prompt files)."""
+
+    def __call__(self, backend: Backend, batch: pd.DataFrame) -> pd.DataFrame:
+        """The persona rows of ``batch``."""
+        from personasim.personas.generate import generate_personas
+
+        return generate_personas(batch, self.tiers, backend, generator=self.generator,
+                                 **dict(self.kwargs))  # fmt: skip
+
+    def failed_rows(self, batch: pd.DataFrame, error: str) -> pd.DataFrame:
+        """One row per person x tier of ``batch`` with its key and ``error``."""
+        from personasim.personas.meta import META_GENERATOR
+
+        rows = [{"person_id": p, "tier": t,
+                 "generator": META_GENERATOR if t == "meta" else self.generator, "error": error}
+                for p in batch["person_id"] for t in self.tiers]  # fmt: skip
+        return pd.DataFrame(rows)
+
+
+def personas_to_parts(
+    population: pd.DataFrame,
+    tiers: Sequence[str],
+    folder: str | Path,
+    *,
+    executor: ExecutorSpec | None = None,
+    backend: Backend | None = None,
+    recipe: BackendRecipe | None = None,
+    **kwargs: Any,
+) -> StageRun:
+    """Generate ``tiers`` for every person of ``population`` into part files under ``folder``;
+    ``kwargs`` are ``generate_personas`` keyword arguments (seed, prompt_file, options)."""
+    from personasim.personas.generate import KEY
+    from personasim.personas.meta import META_GENERATOR
+
+    executor = executor or ExecutorSpec()
+    needs_model = any(t != "meta" for t in tiers)
+    generator = (_name(backend, recipe) if needs_model else META_GENERATOR)
+    done = parts.done_keys(folder, KEY)
+    wanted = [(t, META_GENERATOR if t == "meta" else generator) for t in tiers]
+    ids = population["person_id"].astype(str)
+    missing = [any((pid, *w) not in done for w in wanted) for pid in ids]
+    pending = population[missing].reset_index(drop=True)
+    stage = PersonaStage(tuple(tiers), generator, tuple(sorted(kwargs.items())))
+    with _bar(len(pending), "personas", "person") as bar:
+        report = run_batches(executor, stage, person_batches(pending, executor.batch_persons),
+                             folder, backend=backend, recipe=recipe,
+                             keep=lambda rows: drop_done(rows, done, KEY), progress=bar.update)
+    skipped = (len(population) - len(pending)) * len(tiers)
+    return StageRun(report, skipped, Path(folder), {"generator": generator})
