@@ -6,6 +6,7 @@ parts of 100,000 rows. Then runs the real CLI in a subprocess per format and pri
 and peak RSS, beside the size of the input, so "bounded memory" can be read off directly.
 
     .venv/bin/python benchmarks/export.py [--persons 1000000] [--formats hf,parquet]
+    .venv/bin/python benchmarks/export.py --input DIR   # reuse DIR/personas from an earlier build
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ def build_input(persons: int, folder: Path) -> Path:
     return parts
 
 
+def _rows(parts: Path) -> int:
+    """Rows of the input parts (from the Parquet footers)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(p).num_rows for p in parts.glob("*.parquet"))
+
+
 def run_export(parts: Path, out: Path, fmt: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one ``personasim export`` subprocess."""
     command = [sys.executable, "-m", "personasim.cli", "export", "--personas", str(parts),
@@ -54,15 +62,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--formats", default="hf,parquet,jsonl")
+    parser.add_argument("--input", type=Path, default=None, help="keep/reuse the input here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        parts = build_input(args.persons, Path(tmp))
+        if args.input and (args.input / "personas").is_dir():
+            parts = args.input / "personas"
+        else:
+            (args.input or Path(tmp)).mkdir(parents=True, exist_ok=True)
+            parts = build_input(args.persons, args.input or Path(tmp))
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"(building the input took {peak:,.0f} MB here; not part of the export)")
         size = sum(p.stat().st_size for p in parts.iterdir()) / 2**20
-        print(f"input: {args.persons:,} meta personas in {len(list(parts.iterdir()))} parts, "
+        print(f"input: {_rows(parts):,} meta personas in {len(list(parts.iterdir()))} parts, "
               f"{size:,.0f} MB on disk (built in {time.perf_counter() - started:.0f} s)")
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"(building the input took {peak:,.0f} MB in this process; not part of export)")
         for fmt in args.formats.split(","):
             seconds, peak = run_export(parts, Path(tmp) / f"out-{fmt}", fmt)
             written = sum(p.stat().st_size for p in (Path(tmp) / f"out-{fmt}").rglob("*")
