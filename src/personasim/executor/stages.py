@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -38,17 +39,11 @@ def person_batches(frame: pd.DataFrame, batch_persons: int) -> list[pd.DataFrame
     return [frame[groups == g].reset_index(drop=True) for g in range(int(groups.max()) + 1)]
 
 
-def _key_strings(frame: pd.DataFrame, key: Sequence[str]) -> pd.Series:
-    """Each row's key as one string (for set membership)."""
-    return pd.Series(list(zip(*(frame[c].astype(str) for c in key), strict=True)),
-                     index=frame.index)  # fmt: skip
-
-
-def drop_done(rows: pd.DataFrame, done: set[tuple[str, ...]], key: Sequence[str]) -> pd.DataFrame:
-    """``rows`` without the keys in ``done``."""
-    if not done or rows.empty:
+def drop_done(rows: pd.DataFrame, done: parts.KeyIndex) -> pd.DataFrame:
+    """``rows`` without the keys already committed."""
+    if not len(done) or rows.empty:
         return rows
-    return rows[~_key_strings(rows, key).isin(done)].reset_index(drop=True)
+    return rows[~done.contains(rows)].reset_index(drop=True)
 
 
 def _bar(total: int, desc: str, unit: str) -> tqdm:
@@ -136,7 +131,7 @@ def simulate_to_parts(
     with _bar(len(pending) * len(survey.questions), "simulate", "answer") as bar:
         report = run_batches(
             executor, SimulateStage(survey, options), batches, folder, backend=backend,
-            recipe=recipe, keep=lambda rows: drop_done(rows, done, KEY_COLUMNS),
+            recipe=recipe, keep=lambda rows: drop_done(rows, done),
             progress=lambda n: bar.update(n * len(survey.questions)),
         )  # fmt: skip
     return StageRun(report, skipped, Path(folder), {"simulator": options.simulator})
@@ -156,16 +151,28 @@ def _name(backend: Backend | None, recipe: BackendRecipe | None) -> str:
         opened.close()
 
 
+PLAN_ROWS = 20_000
+"""Persona rows whose keys are checked at once (bounds the memory of planning a resume)."""
+
+
 def _pending_personas(personas: pd.DataFrame, survey: Survey, options: Any,
-                      done: set[tuple[str, ...]]) -> pd.DataFrame:  # fmt: skip
+                      done: parts.KeyIndex) -> pd.DataFrame:  # fmt: skip
     """Persona rows with at least one question not yet answered."""
-    if not done:
+    if not len(done):
         return personas
-    who = list(zip(personas["person_id"].astype(str), personas["tier"].astype(str),
-                   personas["generator"].astype(str), strict=True))  # fmt: skip
-    tail = [(options.simulator, q.id, options.estimator) for q in survey.questions]
-    missing = [any((*w, *t) not in done for t in tail) for w in who]
-    return personas[missing].reset_index(drop=True)
+    ids = [q.id for q in survey.questions]
+    missing = []
+    for start in range(0, len(personas), PLAN_ROWS):
+        chunk = personas.iloc[start : start + PLAN_ROWS]
+        keys = pd.DataFrame({
+            "person_id": np.repeat(chunk["person_id"].astype(str).to_numpy(), len(ids)),
+            "tier": np.repeat(chunk["tier"].astype(str).to_numpy(), len(ids)),
+            "generator": np.repeat(chunk["generator"].astype(str).to_numpy(), len(ids)),
+            "simulator": options.simulator, "question_id": np.tile(ids, len(chunk)),
+            "estimator": options.estimator,
+        })  # fmt: skip
+        missing.append(~done.contains(keys).reshape(len(chunk), len(ids)).all(axis=1))
+    return personas[np.concatenate(missing)].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- personas
@@ -216,14 +223,17 @@ def personas_to_parts(
     needs_model = any(t != "meta" for t in tiers)
     generator = (_name(backend, recipe) if needs_model else META_GENERATOR)
     done = parts.done_keys(folder, KEY)
-    wanted = [(t, META_GENERATOR if t == "meta" else generator) for t in tiers]
-    ids = population["person_id"].astype(str)
-    missing = [any((pid, *w) not in done for w in wanted) for pid in ids]
-    pending = population[missing].reset_index(drop=True)
+    gens = [META_GENERATOR if t == "meta" else generator for t in tiers]
+    keys = pd.DataFrame({"person_id": np.repeat(population["person_id"].astype(str).to_numpy(),
+                                                len(tiers)),
+                         "tier": np.tile(list(tiers), len(population)),
+                         "generator": np.tile(gens, len(population))})  # fmt: skip
+    have = done.contains(keys).reshape(len(population), len(tiers)).all(axis=1)
+    pending = population[~have].reset_index(drop=True)
     stage = PersonaStage(tuple(tiers), generator, tuple(sorted(kwargs.items())))
     with _bar(len(pending), "personas", "person") as bar:
         report = run_batches(executor, stage, person_batches(pending, executor.batch_persons),
                              folder, backend=backend, recipe=recipe,
-                             keep=lambda rows: drop_done(rows, done, KEY), progress=bar.update)
+                             keep=lambda rows: drop_done(rows, done), progress=bar.update)
     skipped = (len(population) - len(pending)) * len(tiers)
     return StageRun(report, skipped, Path(folder), {"generator": generator})
