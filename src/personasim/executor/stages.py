@@ -46,9 +46,10 @@ def drop_done(rows: pd.DataFrame, done: parts.KeyIndex) -> pd.DataFrame:
     return rows[~done.contains(rows)].reset_index(drop=True)
 
 
-def _bar(total: int, desc: str, unit: str) -> tqdm:
-    """The progress bar of a stage run (stderr)."""
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None)
+def _bar(total: int, desc: str, unit: str, show: bool | None) -> tqdm:
+    """The progress bar of a stage run on stderr (``show`` None: only on a terminal)."""
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr,
+                disable=None if show is None else not show)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- simulate
@@ -128,7 +129,7 @@ def simulate_to_parts(
     pending = _pending_personas(personas, survey, options, done)
     batches = person_batches(pending, executor.batch_persons)
     skipped = (len(personas) - len(pending)) * len(survey.questions)
-    with _bar(len(pending) * len(survey.questions), "simulate", "answer") as bar:
+    with _bar(len(pending) * len(survey.questions), "simulate", "answer", show_progress) as bar:
         report = run_batches(
             executor, SimulateStage(survey, options), batches, folder, backend=backend,
             recipe=recipe, keep=lambda rows: drop_done(rows, done),
@@ -212,6 +213,7 @@ def personas_to_parts(
     executor: ExecutorSpec | None = None,
     backend: Backend | None = None,
     recipe: BackendRecipe | None = None,
+    show_progress: bool | None = None,
     **kwargs: Any,
 ) -> StageRun:
     """Generate ``tiers`` for every person of ``population`` into part files under ``folder``;
@@ -231,7 +233,7 @@ def personas_to_parts(
     have = done.contains(keys).reshape(len(population), len(tiers)).all(axis=1)
     pending = population[~have].reset_index(drop=True)
     stage = PersonaStage(tuple(tiers), generator, tuple(sorted(kwargs.items())))
-    with _bar(len(pending), "personas", "person") as bar:
+    with _bar(len(pending), "personas", "person", show_progress) as bar:
         report = run_batches(executor, stage, person_batches(pending, executor.batch_persons),
                              folder, backend=backend, recipe=recipe,
                              keep=lambda rows: drop_done(rows, done), progress=bar.update)
