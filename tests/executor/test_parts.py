@@ -108,7 +108,7 @@ def test_a_failing_batch_is_retried_then_returned_as_failed() -> None:
         calls.append(1)
         raise BackendError("endpoint said 503")
 
-    result = run_with_retries(stage, None, pd.DataFrame({"x": [1]}), 4, retries=2)
+    result = run_with_retries(stage, ScriptedStandIn(), pd.DataFrame({"x": [1]}), 4, retries=2)
     assert len(calls) == 3 and result.rows is None and result.attempts == 3
     assert result.index == 4 and result.error.startswith("BackendError: endpoint said 503")
 
@@ -123,6 +123,7 @@ def test_local_parts_resume_and_match_plain_simulate(tmp_path: Path) -> None:
     first = simulate_to_parts(personas.iloc[:3], survey, tmp_path, backend=stand_in,
                               executor=spec)  # fmt: skip
     assert first.report.parts == 2 and first.report.rows == 9
+    assert first.report.model_calls == 9 and first.report.cache_hits == 0
     calls = len(stand_in.calls)
     again = simulate_to_parts(personas, survey, tmp_path, backend=stand_in, executor=spec)
     assert again.skipped == 9 and again.report.rows == 6 and len(stand_in.calls) == calls + 6

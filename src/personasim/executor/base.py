@@ -100,17 +100,31 @@ class BatchResult:
     """Attempts made."""
     seconds: float = 0.0
     """Wall time of the batch on its worker."""
+    model_calls: int = 0
+    """Requests of this batch that reached the model."""
+    cache_hits: int = 0
+    """Requests of this batch answered by the LLM cache."""
+
+
+def stage_result(stage: Stage, backend: Backend, batch: pd.DataFrame, index: int) -> BatchResult:
+    """Run ``stage`` on ``batch`` once, with the backend's model calls and cache hits counted."""
+    started = time.perf_counter()
+    calls, hits = backend.stats.model_calls, backend.stats.cache_hits
+    rows = stage(backend, batch)
+    return BatchResult(index, rows, None, 1, time.perf_counter() - started,
+                       backend.stats.model_calls - calls, backend.stats.cache_hits - hits)
 
 
 def run_with_retries(stage: Stage, backend: Backend, batch: pd.DataFrame, index: int,
                      retries: int) -> BatchResult:  # fmt: skip
     """Run ``stage`` on ``batch``; an exception is retried ``retries`` times, then returned as a
     failed result (never raised), so one bad batch does not stop the job."""
-    started, error = time.perf_counter(), None
+    started, error, last = time.perf_counter(), "", ""
     for attempt in range(1, retries + 2):
         try:
-            rows = stage(backend, batch)
-            return BatchResult(index, rows, None, attempt, time.perf_counter() - started)
+            result = stage_result(stage, backend, batch, index)
+            result.attempts, result.seconds = attempt, time.perf_counter() - started
+            return result
         except Exception as exc:  # noqa: BLE001 - the batch is recorded as failed, not lost
             error = f"{type(exc).__name__}: {exc}".strip()
             last = traceback.format_exc(limit=3)

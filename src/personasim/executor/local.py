@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import pandas as pd
 
-from personasim.executor.base import BatchResult, Stage
+from personasim.executor.base import BatchResult, Stage, stage_result
 from personasim.llm.base import Backend
 
 
@@ -16,4 +16,4 @@ def run_local(
     """Yield each batch's result in order. An error propagates at once (today's behaviour of a
     single process: the parts committed so far are kept and a rerun resumes after them)."""
     for index, batch in enumerate(batches):
-        yield BatchResult(index, stage(backend, batch))
+        yield stage_result(stage, backend, batch, index)

@@ -46,6 +46,8 @@ from personasim.executor.base import (
 
 RESERVED_CPUS_SHARE = 0.25
 """Share of the cluster's CPUs left to Ray Data's own tasks (at least one CPU)."""
+RESULT_FIELDS = ("index", "rows", "error", "attempts", "seconds", "model_calls", "cache_hits")
+"""Columns an actor returns per batch."""
 LOCAL_OBJECT_STORE_MB = 512
 """Object store of a local Ray started by personasim (small: batches are small)."""
 
@@ -83,16 +85,15 @@ class BatchWorker:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         """Run the stage on each batch of persons in ``batch`` (one, with ``batch_size=1``)."""
-        out: dict[str, list] = {"index": [], "rows": [], "error": [], "attempts": [],
-                                "seconds": []}  # fmt: skip
+        out: dict[str, list] = {name: [] for name in RESULT_FIELDS}
         for index, payload in zip(batch["index"], batch["payload"], strict=True):
             result = run_with_retries(self.stage, self.backend, loads(payload), int(index),
                                       self.retries)  # fmt: skip
             out["index"].append(result.index)
             out["rows"].append(dumps(result.rows) if result.rows is not None else b"")
             out["error"].append(result.error or "")
-            out["attempts"].append(result.attempts)
-            out["seconds"].append(result.seconds)
+            for name in RESULT_FIELDS[3:]:
+                out[name].append(getattr(result, name))
         return out
 
 
@@ -146,4 +147,5 @@ def run_ray(
             error = str(row["error"]) or None
             rows = loads(row["rows"]) if not error else None
             yield BatchResult(int(row["index"]), rows, error, int(row["attempts"]),
-                              float(row["seconds"]))  # fmt: skip
+                              float(row["seconds"]), int(row["model_calls"]),
+                              int(row["cache_hits"]))  # fmt: skip

@@ -36,6 +36,10 @@ class RunReport:
     """Rows those batches should have produced."""
     first_error: str | None
     """The first failed batch's error (first line)."""
+    model_calls: int = 0
+    """Requests that reached a model (all workers)."""
+    cache_hits: int = 0
+    """Requests answered by the LLM cache (all workers)."""
 
 
 def results_of(
@@ -79,7 +83,9 @@ def run_batches(
     folder.mkdir(parents=True, exist_ok=True)
     parts.remove_stale_temps(folder)
     number, committed, rows, failed = parts.next_part_number(folder), 0, 0, []
+    calls = hits = 0
     for result in results_of(spec, stage, batches, backend, recipe):
+        calls, hits = calls + result.model_calls, hits + result.cache_hits
         if result.rows is None:
             failed.append(stage.failed_rows(batches[result.index], result.error or "failed"))
         else:
@@ -92,4 +98,4 @@ def run_batches(
     lost = pd.concat(failed, ignore_index=True) if failed else pd.DataFrame()
     parts.write_failed(folder, lost)
     first = str(lost["error"].iloc[0]).splitlines()[0] if len(lost) else None
-    return RunReport(len(batches), committed, rows, len(failed), len(lost), first)
+    return RunReport(len(batches), committed, rows, len(failed), len(lost), first, calls, hits)

@@ -96,7 +96,7 @@ class StageRun:
         """One line for the CLI."""
         r = self.report
         text = (f"{r.rows} rows written in {r.parts} part(s), {self.skipped} already present "
-                f"in {self.folder}")  # fmt: skip
+                f"in {self.folder}; model calls {r.model_calls}, cache hits {r.cache_hits}")
         if r.failed_batches:
             text += (f"; {r.failed_batches} batch(es) failed ({r.failed_rows} rows, listed in "
                      f"{self.folder / parts.FAILED}; a rerun retries them): {r.first_error}")
