@@ -95,8 +95,12 @@ class StageRun:
     def summary(self) -> str:
         """One line for the CLI."""
         r = self.report
-        text = (f"{r.rows} rows written in {r.parts} part(s), {self.skipped} already present "
-                f"in {self.folder}; model calls {r.model_calls}, cache hits {r.cache_hits}")
+        text = (f"{r.rows} rows written, {self.skipped} already present; model calls "
+                f"{r.model_calls}, cache hits {r.cache_hits}; {r.parts} new part(s) in "
+                f"{self.folder}")  # fmt: skip
+        if "valid_mass" in self.extra:
+            text += (f"; mean valid_mass {self.extra['valid_mass']:.3f}, invalid share "
+                     f"{self.extra['invalid_share']:.3f}")  # fmt: skip
         if r.failed_batches:
             text += (f"; {r.failed_batches} batch(es) failed ({r.failed_rows} rows, listed in "
                      f"{self.folder / parts.FAILED}; a rerun retries them): {r.first_error}")
@@ -129,13 +133,39 @@ def simulate_to_parts(
     pending = _pending_personas(personas, survey, options, done)
     batches = person_batches(pending, executor.batch_persons)
     skipped = (len(personas) - len(pending)) * len(survey.questions)
+    tally = _Validity(options.samples if options.estimator == "sample" else 1)
     with _bar(len(pending) * len(survey.questions), "simulate", "answer", show_progress) as bar:
         report = run_batches(
             executor, SimulateStage(survey, options), batches, folder, backend=backend,
-            recipe=recipe, keep=lambda rows: drop_done(rows, done),
+            recipe=recipe, keep=lambda rows: tally.observe(drop_done(rows, done)),
             progress=lambda n: bar.update(n * len(survey.questions)),
         )  # fmt: skip
-    return StageRun(report, skipped, Path(folder), {"simulator": options.simulator})
+    return StageRun(report, skipped, Path(folder), {"simulator": options.simulator,
+                                                     **tally.figures(options.estimator)})
+
+
+@dataclass
+class _Validity:
+    """Running ``valid_mass`` and invalid replies of the rows committed in a run."""
+
+    replies_per_row: int
+    rows: int = 0
+    mass: float = 0.0
+    invalid: int = 0
+
+    def observe(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Count ``rows`` and pass them on."""
+        self.rows += len(rows)
+        self.mass += float(rows["valid_mass"].sum()) if len(rows) else 0.0
+        self.invalid += int(rows["invalid"].sum()) if len(rows) else 0
+        return rows
+
+    def figures(self, estimator: str) -> dict[str, float]:
+        """Mean ``valid_mass`` (NaN without rows) and the invalid share (``sample`` only)."""
+        replies = self.rows * self.replies_per_row
+        share = self.invalid / replies if replies and estimator == "sample" else 0.0
+        return {"valid_mass": self.mass / self.rows if self.rows else float("nan"),
+                "invalid_share": share}  # fmt: skip
 
 
 def _name(backend: Backend | None, recipe: BackendRecipe | None) -> str:

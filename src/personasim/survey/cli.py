@@ -3,13 +3,13 @@ score them against ground truth (thin wrappers around the Python API)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 import pandas as pd
 
+from personasim.errors import BackendError
+from personasim.executor.cli import executor_options
 from personasim.llm.cli import backend_options
 from personasim.tables import read_table
 
@@ -103,27 +103,6 @@ def _load_personas(
     )
 
 
-class _Bar:
-    """A tqdm progress bar created on the first call (when the total is known)."""
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-
-    def __call__(self, finished: int, total: int) -> None:
-        """Move the bar to ``finished`` of ``total`` rows."""
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc="simulate", unit="answer", file=sys.stderr,
-                            dynamic_ncols=True, disable=total == 0)  # fmt: skip
-        self.bar.update(finished - self.bar.n)
-
-    def close(self) -> None:
-        """Close the bar if one was opened."""
-        if self.bar is not None:
-            self.bar.close()
-
-
 @click.command("simulate")
 @click.option(
     "--personas",
@@ -184,12 +163,14 @@ class _Bar:
 @click.option(
     "--out",
     "out_path",
-    default=Path("responses.parquet"),
+    default=Path("responses"),
     show_default=True,
     type=click.Path(path_type=Path),
-    help="Responses table (resumed when it exists).",
+    help="Responses folder of Parquet parts (resumed when it exists; pandas.read_parquet and "
+    "--responses of score and export read it as one table).",
 )
 @backend_options
+@executor_options
 def simulate_command(
     personas_path: Path | None,
     population_path: Path | None,
@@ -209,11 +190,20 @@ def simulate_command(
     cache_path: str | None,
     no_cache: bool,
     pairs: tuple[str, ...],
+    executor_kind: str | None,
+    ray_address: str | None,
+    actors: int | None,
+    batch_persons: int | None,
 ) -> None:
-    """Simulate survey answers of personas with an LLM; resumes an existing --out."""
-    from personasim.llm.cli import open_backend
+    """Simulate survey answers of personas with an LLM; resumes an existing --out.
+
+    Answers are committed batch by batch as Parquet parts of --out (atomic: a killed run loses
+    at most the batch in flight, and the same command resumes it), in this process or on Ray
+    (--executor ray; see docs/scale.md)."""
+    from personasim.executor import simulate_to_parts
+    from personasim.executor.cli import backend_recipe, executor_spec
     from personasim.survey.loaders import load_survey
-    from personasim.survey.simulate import SimulateOptions, select_personas, simulate
+    from personasim.survey.simulate import SimulateOptions, select_personas
 
     options = SimulateOptions(
         estimator=estimator,  # type: ignore[arg-type]
@@ -227,12 +217,29 @@ def simulate_command(
     personas = _load_personas(personas_path, population_path, _split_list(attributes))
     personas = select_personas(personas, _split_list(tiers), limit_persons)
     questions = load_survey(survey)
-    backend = open_backend(model, cache_path, no_cache, pairs)
-    bar = _Bar()
+    _check_folder(out_path)
+    spec = executor_spec(None, executor_kind, ray_address, actors, batch_persons)
+    recipe = backend_recipe(model, cache_path, no_cache, pairs)
+    backend = recipe.open() if spec.kind == "local" else None
     try:
-        report = simulate(personas, questions, backend, options, out_path, progress=bar)
+        run = simulate_to_parts(personas, questions, out_path, options=options, executor=spec,
+                                backend=backend, recipe=recipe, show_progress=True)  # fmt: skip
     finally:
-        bar.close()
-        backend.close()
-    click.echo(report.summary())
-    click.echo(f"responses: {len(report.responses)} rows in {out_path}")
+        if backend is not None:
+            backend.close()
+    click.echo(run.summary())
+    if run.report.failed_batches:
+        raise BackendError(f"{run.report.failed_batches} batch(es) failed after their retries "
+                           f"({run.report.failed_rows} answers): {run.report.first_error}",
+                           hint="the answers written are kept; run the same command again to "
+                                "retry the failed ones")  # fmt: skip
+
+
+def _check_folder(path: Path) -> None:
+    """``--out`` must be a folder (or absent): a single-file table of an older version is not
+    overwritten."""
+    from personasim.errors import ConfigError
+
+    if path.is_file():
+        raise ConfigError(f"{path} is a file; responses are now a folder of Parquet parts",
+                          hint="give a folder path to --out (pandas.read_parquet reads both)")

@@ -1,0 +1,100 @@
+"""kill -9 at several points of a real ``personasim simulate``, then the same command again: the
+final responses equal those of an uninterrupted run (same keys, no duplicates, same
+probabilities) and no temporary file is left. The real embedded model answers throughout."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from personasim.survey.simulate import KEY_COLUMNS
+
+pytestmark = pytest.mark.slow
+
+ENTRY = Path(sys.executable).parent / "personasim"
+POPULATION = pd.DataFrame({
+    "person_id": [31, 32, 33, 34], "state": ["TX", "VT", "OH", "CA"], "weight": [1.0] * 4,
+    "age": [70, 25, 40, 52], "sex": ["Male", "Female", "Female", "Male"],
+    "race": ["White", "Asian", "White", "Black or African American"],
+})  # fmt: skip
+
+
+def _command(population: Path, out: Path, cache: Path) -> list[str]:
+    return [str(ENTRY), "simulate", "--population", str(population), "--survey", "elections",
+            "--out", str(out), "--cache", str(cache), "--batch-persons", "1",
+            "-o", "n_threads=1"]  # fmt: skip
+
+
+def _parts(out: Path) -> list[Path]:
+    return sorted(out.glob("part-*.parquet")) if out.is_dir() else []
+
+
+def _kill_when(command: list[str], ready: Callable[[], bool], delay: float) -> int:
+    """Start ``command``, wait until ``ready()``, wait ``delay`` s more, SIGKILL it; its code."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "PERSONASIM_THREADS": "1"})  # fmt: skip
+    deadline = time.monotonic() + 240
+    try:
+        while not ready() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(delay)
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        code = process.wait(timeout=60)
+    return code
+
+
+def _finish(command: list[str]) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PERSONASIM_THREADS": "1"})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def _table(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out).sort_values(KEY_COLUMNS).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """The population file and the responses of an uninterrupted run (its own cache)."""
+    folder = tmp_path_factory.mktemp("sigkill")
+    population = folder / "population.parquet"
+    POPULATION.to_parquet(population, index=False)
+    out = folder / "reference"
+    _finish(_command(population, out, folder / "reference-cache.sqlite"))
+    return population, _table(out)
+
+
+@pytest.mark.parametrize(
+    ("point", "parts_before", "delay"),
+    [("while the model loads", 0, 0.5), ("right after the first part", 1, 0.0),
+     ("in the middle of the third batch", 2, 0.7)],
+)  # fmt: skip
+def test_kill_9_then_rerun_equals_an_uninterrupted_run(
+    reference: tuple[Path, pd.DataFrame], tmp_path: Path, point: str, parts_before: int,
+    delay: float,
+) -> None:  # fmt: skip
+    population, expected = reference
+    out = tmp_path / "responses"
+    command = _command(population, out, tmp_path / "cache.sqlite")
+    code = _kill_when(command, lambda: len(_parts(out)) >= parts_before, delay)
+    assert code == -signal.SIGKILL, f"the run ended before the kill ({point})"
+    assert len(_parts(out)) < len(POPULATION), "the kill came after the last part"
+    killed_at = len(_parts(out))
+    rerun = _finish(command)
+    assert f"{3 * killed_at} already present" in rerun.stdout
+    got = _table(out)
+    assert not got.duplicated(KEY_COLUMNS).any()
+    pd.testing.assert_frame_equal(got, expected)  # same keys, same probabilities, same rows
+    leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == [], f"temporary files left behind: {leftovers}"
