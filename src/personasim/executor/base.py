@@ -106,9 +106,12 @@ class BatchResult:
     """Requests of this batch answered by the LLM cache."""
 
 
-def stage_result(stage: Stage, backend: Backend, batch: pd.DataFrame, index: int) -> BatchResult:
+def stage_result(stage: Stage, backend: Backend | None, batch: pd.DataFrame,
+                 index: int) -> BatchResult:  # fmt: skip
     """Run ``stage`` on ``batch`` once, with the backend's model calls and cache hits counted."""
     started = time.perf_counter()
+    if backend is None:  # a stage that needs no model (e.g. the meta tier)
+        return BatchResult(index, stage(backend, batch), None, 1, time.perf_counter() - started)
     calls, hits = backend.stats.model_calls, backend.stats.cache_hits
     rows = stage(backend, batch)
     return BatchResult(index, rows, None, 1, time.perf_counter() - started,

@@ -11,9 +11,10 @@ from personasim.llm.base import Backend
 
 
 def run_local(
-    stage: Stage, batches: Sequence[pd.DataFrame], backend: Backend
+    stage: Stage, batches: Sequence[pd.DataFrame], backend: Backend | None
 ) -> Iterator[BatchResult]:
     """Yield each batch's result in order. An error propagates at once (today's behaviour of a
-    single process: the parts committed so far are kept and a rerun resumes after them)."""
+    single process: the parts committed so far are kept and a rerun resumes after them).
+    ``backend`` is None for a stage that needs no model."""
     for index, batch in enumerate(batches):
         yield stage_result(stage, backend, batch, index)

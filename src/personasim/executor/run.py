@@ -58,9 +58,7 @@ def results_of(
         return run_ray(spec, stage, batches, recipe)
     from personasim.executor.local import run_local
 
-    if backend is None:
-        if recipe is None:
-            raise ValueError("the local executor needs a backend or a BackendRecipe")
+    if backend is None and recipe is not None:
         backend = recipe.open()
     return run_local(stage, batches, backend)
 

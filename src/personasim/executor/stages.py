@@ -254,6 +254,8 @@ def personas_to_parts(
     executor = executor or ExecutorSpec()
     needs_model = any(t != "meta" for t in tiers)
     generator = (_name(backend, recipe) if needs_model else META_GENERATOR)
+    if not needs_model:  # the meta tier calls no model: no backend, no Ray
+        executor, backend, recipe = executor.model_copy(update={"kind": "local"}), None, None
     done = parts.done_keys(folder, KEY)
     gens = [META_GENERATOR if t == "meta" else generator for t in tiers]
     keys = pd.DataFrame({"person_id": np.repeat(population["person_id"].astype(str).to_numpy(),
