@@ -13,6 +13,9 @@ from personasim.executor.cli import executor_options
 from personasim.llm.cli import backend_options
 from personasim.tables import read_table
 
+UNSCORED_COLUMNS = ("raw", "option_order")
+"""Response columns ``score`` never reads (the raw replies are the widest column)."""
+
 
 @click.command("score")
 @click.option(
@@ -20,7 +23,7 @@ from personasim.tables import read_table
     "responses_path",
     required=True,
     type=click.Path(path_type=Path),
-    help="responses.parquet from `personasim simulate`.",
+    help="Responses folder (or file) from `personasim simulate`.",
 )
 @click.option(
     "--truth",
@@ -67,9 +70,12 @@ def score_command(
     """Score simulated answers against real ground truth and print a summary."""
     from personasim.scoring import format_summary, load_truth, score
 
-    responses = read_table(responses_path)
+    known = load_truth(truth, survey)
+    # only what scoring reads: no raw replies or option orders, only questions with truth
+    responses = read_table(responses_path, "responses table", exclude=UNSCORED_COLUMNS,
+                           only=("question_id", list(known.survey.ids)))  # fmt: skip
     persons = read_table(persons_path) if persons_path else None
-    result = score(responses, load_truth(truth, survey), persons, n_boot=n_boot, seed=seed)
+    result = score(responses, known, persons, n_boot=n_boot, seed=seed)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result.scores.to_parquet(out_path, index=False)
     click.echo(format_summary(result))
