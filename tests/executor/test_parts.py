@@ -140,3 +140,17 @@ def test_bad_model_spec_fails_before_any_work(tmp_path: Path) -> None:
         simulate_to_parts(personas, builtin_survey("elections"), tmp_path,
                           recipe=BackendRecipe("lamacpp"))  # fmt: skip
     assert P.part_paths(tmp_path) == []
+
+
+def test_read_table_of_a_parts_folder_reads_only_what_is_asked(tmp_path: Path) -> None:
+    from personasim.tables import read_table
+
+    for i in range(3):
+        P.commit_part(pd.DataFrame({"question_id": [f"q{i}", "q9"], "raw": ["x", "y"],
+                                    "probs": [[0.5, 0.5], [1.0, 0.0]]}), tmp_path)  # fmt: skip
+    (tmp_path / ".part-00003.parquet.1.tmp").write_bytes(b"half")
+    P.write_failed(tmp_path, pd.DataFrame({"question_id": ["q5"], "error": ["boom"]}))
+    frame = read_table(tmp_path, "responses table", exclude=("raw",), only=("question_id",
+                                                                            ["q0", "q2"]))
+    assert sorted(frame["question_id"]) == ["q0", "q2"] and "raw" not in frame.columns
+    assert len(read_table(tmp_path)) == 6  # temporary and _failed files are never read
