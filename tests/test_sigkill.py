@@ -98,3 +98,27 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(
     pd.testing.assert_frame_equal(got, expected)  # same keys, same probabilities, same rows
     leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == [], f"temporary files left behind: {leftovers}"
+
+
+def test_kill_9_during_personas_then_rerun_equals_an_uninterrupted_run(
+    reference: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    population, _ = reference
+
+    def command(out: Path, cache: Path) -> list[str]:
+        return [str(ENTRY), "personas", "--population", str(population), "--tiers",
+                "meta,descriptive", "--limit", "3", "--out", str(out), "--cache", str(cache),
+                "--batch-persons", "1", "-o", "n_threads=1"]  # fmt: skip
+
+    _finish(command(tmp_path / "reference", tmp_path / "reference.sqlite"))
+    out = tmp_path / "personas"
+    interrupted = command(out, tmp_path / "cache.sqlite")
+    assert _kill_when(interrupted, lambda: len(_parts(out)) >= 1, 0.3) == -signal.SIGKILL
+    assert 1 <= len(_parts(out)) < 3, "the kill came before the first or after the last part"
+    _finish(interrupted)
+    key = ["person_id", "tier", "generator"]
+    got, want = (pd.read_parquet(p).drop(columns="seconds").sort_values(key)
+                 .reset_index(drop=True) for p in (out, tmp_path / "reference"))  # fmt: skip
+    assert not got.duplicated(key).any() and len(got) == 6
+    pd.testing.assert_frame_equal(got, want)
+    assert [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
