@@ -99,8 +99,12 @@ class StageRun:
                 f"{r.model_calls}, cache hits {r.cache_hits}; {r.parts} new part(s) in "
                 f"{self.folder}")  # fmt: skip
         if "valid_mass" in self.extra:
+            excluded = self.extra["excluded"]
+            detail = ", ".join(f"{t}/{g} {n}" for (t, g), n in sorted(excluded.items()))
             text += (f"; mean valid_mass {self.extra['valid_mass']:.3f}, invalid share "
-                     f"{self.extra['invalid_share']:.3f}")  # fmt: skip
+                     f"{self.extra['invalid_share']:.3f}; {self.extra['invalid_answers']} invalid "
+                     f"answers; {sum(excluded.values())} invalid personas excluded"
+                     + (f" ({detail})" if detail else ""))  # fmt: skip
         if r.failed_batches:
             text += (f"; {r.failed_batches} batch(es) failed ({r.failed_rows} rows, listed in "
                      f"{self.folder / parts.FAILED}; a rerun retries them): {r.first_error}")
@@ -122,10 +126,16 @@ def simulate_to_parts(
 
     Give ``backend`` (local) or ``recipe`` (either executor; Ray needs it to open a backend on
     each actor)."""
-    from personasim.survey.simulate import KEY_COLUMNS, SimulateOptions, check_personas
+    from personasim.survey.simulate import (
+        KEY_COLUMNS,
+        SimulateOptions,
+        check_personas,
+        drop_invalid_personas,
+    )
 
     executor = executor or ExecutorSpec()
     options = options or SimulateOptions()
+    personas, excluded = drop_invalid_personas(personas)
     personas = check_personas(personas)
     if options.simulator is None:
         options = options.model_copy(update={"simulator": _name(backend, recipe)})
@@ -141,6 +151,7 @@ def simulate_to_parts(
             progress=lambda n: bar.update(n * len(survey.questions)),
         )  # fmt: skip
     return StageRun(report, skipped, Path(folder), {"simulator": options.simulator,
+                                                     "excluded": excluded,
                                                      **tally.figures(options.estimator)})
 
 
@@ -152,12 +163,15 @@ class _Validity:
     rows: int = 0
     mass: float = 0.0
     invalid: int = 0
+    invalid_answers: int = 0
 
     def observe(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Count ``rows`` and pass them on."""
-        self.rows += len(rows)
-        self.mass += float(rows["valid_mass"].sum()) if len(rows) else 0.0
-        self.invalid += int(rows["invalid"].sum()) if len(rows) else 0
+        if len(rows):
+            self.rows += len(rows)
+            self.mass += float(rows["valid_mass"].sum())
+            self.invalid += int(rows["invalid"].sum())
+            self.invalid_answers += int((~rows["valid"].astype(bool)).sum())
         return rows
 
     def figures(self, estimator: str) -> dict[str, float]:
@@ -165,7 +179,7 @@ class _Validity:
         replies = self.rows * self.replies_per_row
         share = self.invalid / replies if replies and estimator == "sample" else 0.0
         return {"valid_mass": self.mass / self.rows if self.rows else float("nan"),
-                "invalid_share": share}  # fmt: skip
+                "invalid_share": share, "invalid_answers": self.invalid_answers}  # fmt: skip
 
 
 def _name(backend: Backend | None, recipe: BackendRecipe | None) -> str:

@@ -16,6 +16,15 @@ from personasim.tables import read_table
 UNSCORED_COLUMNS = ("raw", "option_order")
 """Response columns ``score`` never reads (the raw replies are the widest column)."""
 
+MIN_VALID_MASS = click.option(
+    "--min-valid-mass",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Answers with valid_mass at or below this are invalid: never scored, counted apart.",
+)
+"""The validity threshold shared by `simulate` and `score`."""
+
 
 @click.command("score")
 @click.option(
@@ -57,6 +66,7 @@ UNSCORED_COLUMNS = ("raw", "option_order")
     type=click.IntRange(min=0),
     help="Bootstrap replicates for confidence intervals (0 = none).",
 )
+@MIN_VALID_MASS
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
 def score_command(
     responses_path: Path,
@@ -65,17 +75,20 @@ def score_command(
     persons_path: Path | None,
     out_path: Path,
     n_boot: int,
+    min_valid_mass: float,
     seed: int,
 ) -> None:
     """Score simulated answers against real ground truth and print a summary."""
-    from personasim.scoring import format_summary, load_truth, score
+    from personasim.scoring import format_summary, score
+    from personasim.truth import load_truth
 
     known = load_truth(truth, survey)
     # only what scoring reads: no raw replies or option orders, only questions with truth
     responses = read_table(responses_path, "responses table", exclude=UNSCORED_COLUMNS,
                            only=("question_id", list(known.survey.ids)))  # fmt: skip
     persons = read_table(persons_path) if persons_path else None
-    result = score(responses, known, persons, n_boot=n_boot, seed=seed)
+    result = score(responses, known, persons, n_boot=n_boot, seed=seed,
+                   min_valid_mass=min_valid_mass)  # fmt: skip
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result.scores.to_parquet(out_path, index=False)
     click.echo(format_summary(result))
@@ -157,6 +170,7 @@ def _load_personas(
     is_flag=True,
     help="With sample: free replies parsed strictly as 'Answer: X' (no choice list).",
 )
+@MIN_VALID_MASS
 @click.option("--permute", is_flag=True, help="Show options in a seeded random order per person.")
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed of permutations and samples."
@@ -186,6 +200,7 @@ def simulate_command(
     samples: int,
     temperature: float,
     unconstrained: bool,
+    min_valid_mass: float,
     permute: bool,
     seed: int,
     tiers: tuple[str, ...],
@@ -219,6 +234,7 @@ def simulate_command(
         permute=permute,
         seed=seed,
         simulator=simulator,
+        min_valid_mass=min_valid_mass,
     )
     personas = _load_personas(personas_path, population_path, _split_list(attributes))
     personas = select_personas(personas, _split_list(tiers), limit_persons)
