@@ -41,8 +41,9 @@ BATCH_ROWS = 20_000
 """Rows per scanned batch (the unit of memory)."""
 PERSONA_KEY = ("person_id", "tier", "generator")
 RESPONSE_KEY = ("person_id", "tier", "generator", "simulator", "question_id", "estimator")
-SHOWN = 30
-"""Most distinct values listed in the card for one column (the rest are counted)."""
+SHOWN = 60
+"""Most distinct values listed in the card for one column (all 51 states fit; the rest are
+counted)."""
 SYNTHETIC_NOTE = (
     "**The personas are synthetic.** Each row describes a made-up person: census attributes are "
     "drawn from ACS PUMS records raked to state marginals, and the persona text and attributes "
