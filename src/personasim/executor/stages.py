@@ -258,18 +258,22 @@ def personas_to_parts(
     backend: Backend | None = None,
     recipe: BackendRecipe | None = None,
     show_progress: bool | None = None,
+    generator: str | None = None,
     **kwargs: Any,
 ) -> StageRun:
     """Generate ``tiers`` for every person of ``population`` into part files under ``folder``;
-    ``kwargs`` are ``generate_personas`` keyword arguments (seed, prompt_file, options)."""
+    ``generator`` names the model in the rows (default: the backend's display name); ``kwargs``
+    are ``generate_personas`` keyword arguments (seed, prompt_file, options)."""
     from personasim.personas.generate import KEY
     from personasim.personas.meta import META_GENERATOR
 
     executor = executor or ExecutorSpec()
     needs_model = any(t != "meta" for t in tiers)
-    generator = (_name(backend, recipe) if needs_model else META_GENERATOR)
-    if not needs_model:  # the meta tier calls no model: no backend, no Ray
-        executor, backend, recipe = executor.model_copy(update={"kind": "local"}), None, None
+    if needs_model:
+        generator = generator or _name(backend, recipe)
+    else:  # the meta tier calls no model: no backend, no Ray
+        generator, backend, recipe = META_GENERATOR, None, None
+        executor = executor.model_copy(update={"kind": "local"})
     done = parts.done_keys(folder, KEY)
     gens = [META_GENERATOR if t == "meta" else generator for t in tiers]
     keys = pd.DataFrame({"person_id": np.repeat(population["person_id"].astype(str).to_numpy(),
