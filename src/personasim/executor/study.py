@@ -82,3 +82,14 @@ def simulate_on_ray(spec: Any, run: Path, personas: pd.DataFrame, survey: Any, s
     _check(done, f"{survey_id} x {simulator}")
     _publish(folder, table)
     return done
+
+
+def executor_session(executor: ExecutorSpec) -> Any:
+    """One Ray session for a whole study (its stages reuse it), or nothing for ``local``."""
+    import contextlib
+
+    if executor.kind != "ray":
+        return contextlib.nullcontext()
+    from personasim.executor.ray import ray_session
+
+    return ray_session(executor)
