@@ -154,3 +154,14 @@ def test_read_table_of_a_parts_folder_reads_only_what_is_asked(tmp_path: Path) -
                                                                             ["q0", "q2"]))
     assert sorted(frame["question_id"]) == ["q0", "q2"] and "raw" not in frame.columns
     assert len(read_table(tmp_path)) == 6  # temporary and _failed files are never read
+
+
+@pytest.mark.slow  # the Ray client gives up after about 30 s
+def test_an_unreachable_ray_cluster_is_one_line() -> None:
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    from personasim.executor.ray import ray_session
+
+    with pytest.raises(ConfigError, match="cannot join the Ray cluster"), ray_session(
+        ExecutorSpec(kind="ray", address="ray://127.0.0.1:1")
+    ):
+        pass

@@ -106,7 +106,13 @@ def ray_session(spec: ExecutorSpec) -> Iterator[Any]:
         return
     temp = None
     if spec.address:
-        ray.init(address=spec.address, log_to_driver=False, logging_level=logging.WARNING)
+        try:
+            ray.init(address=spec.address, log_to_driver=False, logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ConfigError(f"cannot join the Ray cluster at {spec.address!r}: {first}",
+                              hint="start one with `ray start --head`, or leave the address "
+                                   "out to run a local Ray for this run") from None  # fmt: skip
     else:
         temp = tempfile.mkdtemp(prefix="psim-ray-")
         cpus = spec.num_cpus or len(os.sched_getaffinity(0))
