@@ -11,7 +11,7 @@ import pandas as pd
 from personasim.errors import BackendError
 from personasim.executor.cli import executor_options
 from personasim.llm.cli import backend_options
-from personasim.tables import read_table
+from personasim.tables import read_table, write_atomic
 
 UNSCORED_COLUMNS = ("raw", "option_order")
 """Response columns ``score`` never reads (the raw replies are the widest column)."""
@@ -84,13 +84,14 @@ def score_command(
 
     known = load_truth(truth, survey)
     # only what scoring reads: no raw replies or option orders, only questions with truth
-    responses = read_table(responses_path, "responses table", exclude=UNSCORED_COLUMNS,
+    responses = read_table(responses_path, "responses table",
+                           hint="give the responses folder `personasim simulate` wrote",
+                           exclude=UNSCORED_COLUMNS,
                            only=("question_id", list(known.survey.ids)))  # fmt: skip
-    persons = read_table(persons_path) if persons_path else None
+    persons = read_table(persons_path, "persons table") if persons_path else None
     result = score(responses, known, persons, n_boot=n_boot, seed=seed,
                    min_valid_mass=min_valid_mass)  # fmt: skip
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    result.scores.to_parquet(out_path, index=False)
+    write_atomic(result.scores, out_path)
     click.echo(format_summary(result))
     click.echo(f"wrote {len(result.scores)} score rows to {out_path}")
 
