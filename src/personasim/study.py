@@ -108,6 +108,8 @@ class Backends:
         self.spec = spec
         self.cache_path = cache_path
         self.loaded: dict[str, Backend] = {}
+        self.remote = [0, 0]
+        """Model calls and cache hits made by backends on executor workers (Ray actors)."""
 
     def get(self, name: str) -> Backend:
         """The backend named ``name`` in the spec (loaded once, with its own options)."""
@@ -121,8 +123,8 @@ class Backends:
 
     def counters(self) -> tuple[int, int]:
         """Model calls and cache hits summed over the loaded backends."""
-        calls = sum(b.stats.model_calls for b in self.loaded.values())
-        hits = sum(b.stats.cache_hits for b in self.loaded.values())
+        calls = sum(b.stats.model_calls for b in self.loaded.values()) + self.remote[0]
+        hits = sum(b.stats.cache_hits for b in self.loaded.values()) + self.remote[1]
         return calls, hits
 
     def close(self) -> None:
@@ -199,6 +201,17 @@ def personas_stage(ctx: StageContext) -> None:
     before = len(_table(ctx, "personas.parquet", "personas table")) if path.exists() else 0
     section = spec.personas
     needs_model = any(t != "meta" for t in section.tiers)
+    if spec.executor.kind == "ray":
+        from personasim.executor.study import personas_on_ray
+
+        table = personas_on_ray(
+            spec, ctx.run, population, spec.executor, ctx.backends.remote, seed=spec.seed,
+            temperature=section.temperature, max_attempts=section.max_attempts,
+            prompt_file={t: str(p) for t, p in section.prompt_files.items()} or None,
+            max_runs=section.max_runs,
+        )  # fmt: skip
+        ctx.timing.reused = before == len(table)
+        return
     table = pd.DataFrame()
     for name in section.generators if needs_model else ("census",):
         backend = ctx.backends.get(name) if needs_model else None
@@ -254,6 +267,15 @@ def simulate_stage(ctx: StageContext) -> None:
     for entry in ctx.spec.surveys:
         survey = entry.load()
         for simulator in ctx.spec.simulate.simulators:
+            if ctx.spec.executor.kind == "ray":
+                from personasim.executor.study import simulate_on_ray
+
+                done = simulate_on_ray(ctx.spec, ctx.run, personas, survey, entry.id, simulator,
+                                       simulate_options(ctx.spec, simulator), ctx.spec.executor)
+                ctx.backends.remote[0] += done.report.model_calls
+                ctx.backends.remote[1] += done.report.cache_hits
+                written += done.report.rows
+                continue
             bar = _Bar(f"simulate {entry.id}")
             try:
                 out = ctx.run / f"responses_{entry.id}.parquet"
@@ -454,6 +476,7 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
 
     ``source`` names the study file in pre-flight error messages.
     """
+    from personasim.executor.study import executor_session
     from personasim.spec import check_study
 
     check_study(spec, source)
@@ -463,11 +486,12 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
     ledger = S.read_ledger(run)
     backends = Backends(spec, run / "cache.sqlite")
     try:
-        for stage in STAGE_LIST:
-            with _stage(stage.name, stages, backends) as timing:
-                if stage.name == "report":
-                    _write_manifest(run, build_manifest(spec, run, backends, stages, ledger))
-                _run_stage(stage, StageContext(spec, run, backends, timing), ledger)
+        with executor_session(spec.executor):  # one Ray for every stage (nothing when local)
+            for stage in STAGE_LIST:
+                with _stage(stage.name, stages, backends) as timing:
+                    if stage.name == "report":
+                        _write_manifest(run, build_manifest(spec, run, backends, stages, ledger))
+                    _run_stage(stage, StageContext(spec, run, backends, timing), ledger)
         manifest = build_manifest(spec, run, backends, stages, ledger)
         _write_manifest(run, manifest)
     finally:

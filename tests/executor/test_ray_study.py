@@ -3,6 +3,7 @@ personas, responses and scores as the local run (embedded model, a small study).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +47,7 @@ def _table(path: Path, key: list[str]) -> pd.DataFrame:
     return frame.sort_values(key).reset_index(drop=True)
 
 
-def test_run_on_ray_equals_the_local_run(tmp_path: Path) -> None:
+def test_run_on_ray_equals_the_local_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from personasim.cli import main
 
     study = tmp_path / "study.toml"
@@ -54,7 +55,10 @@ def test_run_on_ray_equals_the_local_run(tmp_path: Path) -> None:
     ray_study = tmp_path / "ray.toml"
     ray_study.write_text(STUDY + '\n[executor]\nkind = "ray"\nbatch_persons = 2\n')
     assert main(["run", str(study), "--out", str(tmp_path / "local")]) == 0
+    capsys.readouterr()
     assert main(["run", str(ray_study), "--out", str(tmp_path / "ray")]) == 0
+    calls = re.search(r"model calls (\d+), cache hits", capsys.readouterr().out)
+    assert calls and int(calls.group(1)) > 0, "the Ray actors' model calls were not counted"
     keys = {
         "personas.parquet": ["person_id", "tier", "generator"],
         "responses_elections.parquet": ["person_id", "tier", "question_id"],
@@ -67,3 +71,4 @@ def test_run_on_ray_equals_the_local_run(tmp_path: Path) -> None:
     # the CLI flag overrides the spec: a rerun on the local executor makes no model call
     assert main(["run", str(ray_study), "--out", str(tmp_path / "ray"), "--executor",
                  "local"]) == 0  # fmt: skip
+    assert "model calls 0, cache hits" in capsys.readouterr().out

@@ -54,8 +54,9 @@ def _check(run: StageRun, what: str) -> None:
 
 
 def personas_on_ray(spec: Any, run: Path, population: pd.DataFrame, executor: ExecutorSpec,
-                    **kwargs: Any) -> pd.DataFrame:  # fmt: skip
-    """Every generator's tiers through the executor; returns the personas table."""
+                    counters: list[int], **kwargs: Any) -> pd.DataFrame:  # fmt: skip
+    """Every generator's tiers through the executor; returns the personas table. ``counters``
+    (model calls, cache hits) grows by what the workers did."""
     section, table = spec.personas, run / "personas.parquet"
     needs_model = any(t != "meta" for t in section.tiers)
     folder = run / "parts" / "personas"
@@ -66,6 +67,8 @@ def personas_on_ray(spec: Any, run: Path, population: pd.DataFrame, executor: Ex
                                  recipe=recipe, generator=name if needs_model else None,
                                  show_progress=True, **kwargs)  # fmt: skip
         _check(done, f"personas x {name}")
+        counters[0] += done.report.model_calls
+        counters[1] += done.report.cache_hits
     _publish(folder, table)
     return read_table(table, "personas table")
 
