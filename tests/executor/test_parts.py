@@ -165,3 +165,17 @@ def test_an_unreachable_ray_cluster_is_one_line() -> None:
         ExecutorSpec(kind="ray", address="ray://127.0.0.1:1")
     ):
         pass
+
+
+def test_a_stale_stage_loses_its_parts_with_its_table(tmp_path: Path) -> None:
+    from personasim import stages as S
+    from personasim.executor.study import parts_folder
+    from personasim.spec import builtin_study
+
+    table = tmp_path / "responses_x.parquet"
+    pd.DataFrame({"a": [1]}).to_parquet(table)
+    P.commit_part(pd.DataFrame({"a": [1]}), parts_folder(tmp_path, table.name))
+    stage = S.Stage("simulate", lambda s: [], lambda s: [table.name], ("a",), lambda s: {},
+                    lambda ctx: None)  # fmt: skip
+    S.remove_outputs(stage, builtin_study("tiny"), tmp_path)
+    assert not table.exists() and not parts_folder(tmp_path, table.name).exists()

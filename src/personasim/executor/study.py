@@ -22,6 +22,12 @@ from personasim.executor.stages import StageRun, personas_to_parts, simulate_to_
 from personasim.tables import read_table, write_atomic
 
 
+def parts_folder(run: Path, table: str) -> Path:
+    """Where the parts of a stage table live: ``<run>/parts/<table stem>/`` (removed with the
+    table when its stage goes stale)."""
+    return run / "parts" / Path(table).stem
+
+
 def recipe_for(spec: Any, name: str, cache_path: Path) -> BackendRecipe:
     """The recipe of the study's ``[backends.NAME]`` table, with the run's cache."""
     backend = spec.backends[name]
@@ -59,7 +65,7 @@ def personas_on_ray(spec: Any, run: Path, population: pd.DataFrame, executor: Ex
     (model calls, cache hits) grows by what the workers did."""
     section, table = spec.personas, run / "personas.parquet"
     needs_model = any(t != "meta" for t in section.tiers)
-    folder = run / "parts" / "personas"
+    folder = parts_folder(run, table.name)
     _seeded(folder, table)
     for name in section.generators if needs_model else ("census",):
         recipe = recipe_for(spec, name, run / "cache.sqlite") if needs_model else None
@@ -77,7 +83,7 @@ def simulate_on_ray(spec: Any, run: Path, personas: pd.DataFrame, survey: Any, s
                     simulator: str, options: Any, executor: ExecutorSpec) -> StageRun:  # fmt: skip
     """One survey x simulator through the executor into ``responses_<id>.parquet``."""
     table = run / f"responses_{survey_id}.parquet"
-    folder = run / "parts" / f"responses_{survey_id}"
+    folder = parts_folder(run, table.name)
     _seeded(folder, table)
     done = simulate_to_parts(personas, survey, folder, options=options, executor=executor,
                              recipe=recipe_for(spec, simulator, run / "cache.sqlite"),
