@@ -117,6 +117,16 @@ def read_parts(folder: str | Path, columns: Sequence[str] | None = None) -> pd.D
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted, sorting ``values`` in place (``np.unique`` took about five
+    times the array's size in extra memory on 10 million keys)."""
+    values = np.asarray(values, dtype=np.uint64)
+    values.sort()
+    if len(values) < 2:
+        return values
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
+
+
 class KeyIndex:
     """The keys of committed rows as sorted 64-bit hashes: 8 bytes a row (80 MB for 10 million
     rows, where a set of string tuples would take gigabytes). Keys are compared as strings, so
@@ -125,7 +135,7 @@ class KeyIndex:
 
     def __init__(self, key: Sequence[str], hashes: np.ndarray | None = None) -> None:
         self.key = list(key)
-        self.hashes = np.unique(hashes) if hashes is not None else np.empty(0, dtype=np.uint64)
+        self.hashes = _sorted_unique(hashes) if hashes is not None else np.empty(0, np.uint64)
 
     def hash(self, frame: pd.DataFrame) -> np.ndarray:
         """The hash of each row's key."""
