@@ -121,6 +121,8 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     """The distinct values, sorted, sorting ``values`` in place (``np.unique`` took about five
     times the array's size in extra memory on 10 million keys)."""
     values = np.asarray(values, dtype=np.uint64)
+    if not values.flags.writeable:
+        values = values.copy()
     values.sort()
     if len(values) < 2:
         return values
