@@ -109,6 +109,7 @@ def ray_session(spec: ExecutorSpec) -> Iterator[Any]:
         try:
             ray.init(address=spec.address, log_to_driver=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as error:
+            ray.shutdown()  # a failed ray:// connection leaves client mode on in this process
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ConfigError(f"cannot join the Ray cluster at {spec.address!r}: {first}",
                               hint="start one with `ray start --head`, or leave the address "
