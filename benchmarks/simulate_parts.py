@@ -7,6 +7,7 @@ size runs in its own subprocess, so the peak resident memory printed is that run
 rerun of the finished folder shows the cost of reading the done keys back (no model calls).
 
     .venv/bin/python benchmarks/simulate_parts.py [--answers 1000000,10000000] [--questions 10]
+    .venv/bin/python benchmarks/simulate_parts.py --rerun-only   # parts written directly
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,6 +41,30 @@ def child(persons: int, questions: int, folder: Path, batch: int) -> None:
     print(seconds, run.report.rows, run.skipped, run.report.parts, peak)
 
 
+def prebuild(persons: int, questions: int, folder: Path, batch: int) -> None:
+    """Write the parts a finished first run would leave (same keys and columns, fixed answers),
+    without running it: for ``--rerun-only``."""
+    import numpy as np
+
+    from personasim.executor.parts import commit_part
+
+    sys.path.insert(0, str(HERE))
+    from simulate_overhead import InstantStandIn
+
+    simulator = InstantStandIn().display_name
+    ids = [f"q{i}" for i in range(questions)]
+    for start in range(0, persons, batch):
+        people = np.arange(start, min(start + batch, persons))
+        n = len(people) * questions
+        commit_part(pd.DataFrame({
+            "person_id": np.repeat(people, questions), "tier": "meta", "generator": "census",
+            "simulator": simulator, "question_id": np.tile(ids, len(people)),
+            "estimator": "logprobs", "probs": [[0.5, 0.5]] * n, "answer": "A",
+            "valid_mass": 1.0, "valid": True, "invalid": 0, "option_order": [[0, 1]] * n,
+            "raw": '{"presented": [0.5, 0.5], "top_tokens": {}}', "weight": 1.0, "state": "CA",
+        }), folder)  # fmt: skip
+
+
 def measure(persons: int, questions: int, folder: Path, batch: int) -> list[float]:
     """Seconds, rows, skipped, parts and peak MB of one child run."""
     done = subprocess.run([sys.executable, __file__, "--child", str(persons), str(questions),
@@ -53,6 +80,8 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=10)
     parser.add_argument("--batch-persons", type=int, default=2000)
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--rerun-only", action="store_true",
+                        help="write the parts of a finished run directly, then time the rerun")
     args = parser.parse_args()
     if args.child:
         persons, questions, folder, batch = args.child
@@ -63,7 +92,11 @@ def main() -> None:
     for answers in (int(a) for a in args.answers.split(",")):
         persons = answers // args.questions
         with tempfile.TemporaryDirectory() as tmp:
-            for label in ("first run", "rerun (all done)"):
+            labels = ("first run", "rerun (all done)")
+            if args.rerun_only:
+                prebuild(persons, args.questions, Path(tmp), args.batch_persons)
+                labels = ("rerun (all done)",)
+            for label in labels:
                 seconds, rows, skipped, parts, peak = measure(persons, args.questions,
                                                               Path(tmp), args.batch_persons)
                 per = f"{seconds / rows * 1e6:.0f} us/answer" if rows else "no new answers"
