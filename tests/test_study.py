@@ -66,10 +66,13 @@ def test_manifest_records_versions_models_and_hashes(tiny_run: RunResult) -> Non
     assert {"objective", "descriptive"} <= set(manifest["prompt_hashes"])
     assert manifest["model_calls"] == tiny_run.model_calls
     assert [s["stage"] for s in manifest["stages"]][-1] == "report"
+    assert set(manifest["excluded"]["answers"]) == {"elections", "topics"}
+    assert all(n >= 0 for n in manifest["excluded"]["answers"].values())
     inputs = manifest["stage_inputs"]
     assert set(inputs["simulate"]["inputs"]) == {"personas.parquet"}
     assert len(inputs["simulate"]["inputs"]["personas.parquet"]) == 64  # a SHA-256
-    assert set(inputs["score"]["inputs"]) == {"population.parquet", "responses_elections.parquet",
+    assert set(inputs["score"]["inputs"]) == {"population.parquet", "personas.parquet",
+                                              "responses_elections.parquet",
                                               "responses_topics.parquet"}  # fmt: skip
 
 

@@ -251,11 +251,10 @@ def simulate_options(spec: StudySpec, simulator: str) -> Any:
     from personasim.survey.simulate import SimulateOptions
 
     section = spec.simulate
-    values: dict[str, Any] = dict(estimator=section.estimator, samples=section.samples,
-                                  permute=section.permute, temperature=section.temperature,
-                                  seed=spec.seed, simulator=simulator,
-                                  min_valid_mass=section.min_valid_mass)  # fmt: skip
-    return SimulateOptions(**values)
+    return SimulateOptions(estimator=section.estimator, samples=section.samples,
+                           permute=section.permute, temperature=section.temperature,
+                           seed=spec.seed, simulator=simulator,
+                           min_valid_mass=section.min_valid_mass)  # fmt: skip
 
 
 def simulate_stage(ctx: StageContext) -> None:
@@ -283,22 +282,24 @@ def simulate_stage(ctx: StageContext) -> None:
                                   simulate_options(ctx.spec, simulator), out, progress=bar)
             finally:
                 bar.close()
+            print(f"{entry.id} x {simulator}: {report.summary()}", file=sys.stderr)
             written += report.written
     ctx.timing.reused = written == 0
 
 
 def score_stage(ctx: StageContext) -> None:
     """Score each survey with ground truth: ``scores_<id>``, ``summary_<id>`` and
-    ``cross_model_<id>`` tables (the report reads these, it computes no score)."""
+    ``cross_model_<id>`` tables (the report reads these, it computes no score). Responses of
+    invalid personas and answers at or below ``min_valid_mass`` are excluded and counted."""
 
-    from personasim.scoring import load_truth, score
+    from personasim.scoring import score
+    from personasim.truth import load_truth
 
     population = _table(ctx, "population.parquet", "population table")
     personas = _table(ctx, "personas.parquet", "personas table")
     for entry in scored_surveys(ctx.spec):
         responses = _table(ctx, f"responses_{entry.id}.parquet", "responses table")
-        survey = entry.load()
-        result = score(responses, load_truth(str(entry.truth_spec), survey), population,
+        result = score(responses, load_truth(str(entry.truth_spec), entry.load()), population,
                        n_boot=ctx.spec.score.n_boot, seed=ctx.spec.seed, personas=personas,
                        min_valid_mass=ctx.spec.simulate.min_valid_mass)  # fmt: skip
         write_atomic(result.scores, ctx.run / f"scores_{entry.id}.parquet")
@@ -394,6 +395,23 @@ def prompt_hashes(personas: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
+def exclusions(spec: StudySpec, run: Path, personas: pd.DataFrame) -> dict[str, Any]:
+    """Invalid personas per ``tier/generator`` (never simulated or scored) and invalid answers
+    per survey id (at or below ``min_valid_mass``; never scored)."""
+    out: dict[str, Any] = {"personas": {}, "answers": {}}
+    if "valid" in personas.columns:
+        bad = personas[~personas["valid"].astype(bool)]
+        counts = bad.groupby(["tier", "generator"], observed=True).size()
+        out["personas"] = {f"{t}/{g}": int(n) for (t, g), n in counts.items()}
+    for entry in spec.surveys:
+        path = run / f"responses_{entry.id}.parquet"
+        if path.exists():
+            responses = read_table(path, "responses table")
+            valid = responses["valid"] if "valid" in responses else pd.Series(True, responses.index)
+            out["answers"][entry.id] = int((~valid.fillna(False).astype(bool)).sum())
+    return out
+
+
 def build_manifest(
     spec: StudySpec, run: Path, backends: Backends, stages: list[StageTiming],
     ledger: dict[str, Any],
@@ -413,6 +431,7 @@ def build_manifest(
         "seeds": {"population": spec.seed, "personas": spec.seed, "simulate": spec.seed,
                   "bootstrap": spec.seed},  # fmt: skip
         "prompt_hashes": prompt_hashes(personas),
+        "excluded": exclusions(spec, run, personas),
         "stages": [vars(s) for s in stages],
         "stage_inputs": ledger,
         "model_calls": sum(s.model_calls for s in stages),
