@@ -13,9 +13,6 @@ from personasim.executor.cli import executor_options
 from personasim.llm.cli import backend_options
 from personasim.tables import read_table, write_atomic
 
-UNSCORED_COLUMNS = ("raw", "option_order")
-"""Response columns ``score`` never reads (the raw replies are the widest column)."""
-
 MIN_VALID_MASS = click.option(
     "--min-valid-mass",
     default=0.0,
@@ -79,7 +76,7 @@ def score_command(
     seed: int,
 ) -> None:
     """Score simulated answers against real ground truth and print a summary."""
-    from personasim.scoring import format_summary, score
+    from personasim.scoring import UNSCORED_COLUMNS, format_summary, score
     from personasim.truth import load_truth
 
     known = load_truth(truth, survey)
