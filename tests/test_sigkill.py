@@ -53,6 +53,13 @@ def _kill_when(command: list[str], ready: Callable[[], bool], delay: float) -> i
     return code
 
 
+def _dead_pid() -> int:
+    """The id of a process that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 def _finish(command: list[str]) -> subprocess.CompletedProcess:
     done = subprocess.run(command, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PERSONASIM_THREADS": "1"})  # fmt: skip
@@ -121,4 +128,53 @@ def test_kill_9_during_personas_then_rerun_equals_an_uninterrupted_run(
                  .reset_index(drop=True) for p in (out, tmp_path / "reference"))  # fmt: skip
     assert not got.duplicated(key).any() and len(got) == 6
     pd.testing.assert_frame_equal(got, want)
+    assert [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
+
+
+RUN_STUDY = """
+name = "killme"
+
+[population]
+states = ["VT", "TX"]
+per_state = 2
+seed = 1
+
+[personas]
+tiers = ["meta"]
+
+[score]
+n_boot = 10
+
+[backends.llamacpp]
+spec = "llamacpp"
+n_threads = 1
+
+[[surveys]]
+id = "elections"
+source = "elections"
+"""
+
+
+def test_kill_9_during_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    study = tmp_path / "study.toml"
+    study.write_text(RUN_STUDY)
+
+    def command(out: Path) -> list[str]:
+        return [str(ENTRY), "run", str(study), "--out", str(out)]
+
+    _finish(command(tmp_path / "reference"))
+    out = tmp_path / "killed"
+    # killed while simulate runs: the personas table is written, the responses are not yet
+    ready = lambda: (out / "personas.parquet").exists()  # noqa: E731
+    assert _kill_when(command(out), ready, 1.0) == -signal.SIGKILL
+    assert not (out / "report.html").exists(), "the run finished before the kill"
+    stale = out / f".responses_elections.parquet.{_dead_pid()}.tmp"
+    stale.write_bytes(b"what a kill during a table write leaves")
+    _finish(command(out))
+    for name, key in (("responses_elections.parquet", KEY_COLUMNS),
+                      ("scores_elections.parquet", ["attribute", "group", "question_id",
+                                                    "tier", "metric"])):  # fmt: skip
+        got, want = (pd.read_parquet(run / name).sort_values(key).reset_index(drop=True)
+                     for run in (out, tmp_path / "reference"))  # fmt: skip
+        pd.testing.assert_frame_equal(got, want, obj=name)
     assert [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []

@@ -528,12 +528,14 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
 
     ``source`` names the study file in pre-flight error messages.
     """
+    from personasim.executor.parts import remove_stale_temps
     from personasim.executor.study import executor_session
     from personasim.spec import check_study
 
     check_study(spec, source)
     run = resolve_out_dir(spec, out_dir)
     _check_run_dir(run, spec)
+    remove_stale_temps(run)  # half-written tables of a run that was killed (kill -9)
     stages: list[StageTiming] = []
     ledger = S.read_ledger(run)
     backends = Backends(spec, run / "cache.sqlite")
