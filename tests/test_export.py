@@ -156,3 +156,18 @@ def test_responses_exported_beside_personas(embedded, tmp_path: Path) -> None:
     _same_rows(back, responses, ["person_id", "question_id"])
     card = (tmp_path / "hf" / "README.md").read_text()
     assert "config_name: responses" in card and f"meta / {embedded.display_name}" in card
+
+
+def test_shards_bounded_by_rows_too(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    batches = [pa.record_batch({"x": list(range(5))}), pa.record_batch({"x": [5, 6]})]
+    infos = write_hf_folder({"train": batches}, tmp_path / "out", lambda i: "card",
+                            max_shard_rows=3)  # fmt: skip
+    names = [p.name for p in infos["train"].shards]
+    assert names == [f"train-0000{i}-of-00003.parquet" for i in range(3)]
+    back = ds.dataset(tmp_path / "out" / "data", format="parquet").to_table()
+    assert sorted(back.column("x").to_pylist()) == list(range(7))
+    # batches are sliced to the bound, never merged: 5 rows -> 3 + 2, then 2 more
+    assert [pq.read_metadata(tmp_path / "out" / p).num_rows for p in infos["train"].shards] == [
+        3, 2, 2]

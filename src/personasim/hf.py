@@ -72,27 +72,42 @@ def _shard_name(split: str, index: int, total: int) -> str:
     return f"{split}-{index:05d}-of-{total:05d}.parquet"
 
 
+def _slices(batches: Iterable[pa.RecordBatch], max_rows: int | None
+            ) -> Iterator[pa.RecordBatch]:  # fmt: skip
+    """``batches`` cut into pieces of at most ``max_rows`` rows (unchanged when None)."""
+    for batch in batches:
+        if max_rows is None or batch.num_rows <= max_rows:
+            yield batch
+            continue
+        for start in range(0, batch.num_rows, max_rows):
+            yield batch.slice(start, max_rows)
+
+
 def write_shards(
-    batches: Iterable[pa.RecordBatch], data_dir: Path, split: str, max_shard_bytes: int
-) -> SplitInfo:
-    """Stream ``batches`` into Parquet shards of at most ``max_shard_bytes`` each (a batch is
-    never split, so a single batch larger than the bound gets a shard of its own)."""
-    info, writer, size, written = SplitInfo(split), None, 0, []
+    batches: Iterable[pa.RecordBatch], data_dir: Path, split: str, max_shard_bytes: int,
+    max_shard_rows: int | None = None,
+) -> SplitInfo:  # fmt: skip
+    """Stream ``batches`` into Parquet shards of at most ``max_shard_bytes`` (a batch is never
+    split by size, so one batch larger than the bound gets a shard of its own) and at most
+    ``max_shard_rows`` rows each."""
+    info, writer, size, rows, written = SplitInfo(split), None, 0, 0, []
     try:
-        for batch in batches:
+        for batch in _slices(batches, max_shard_rows):
             if info.schema is None:
                 info.schema = plain_schema(batch.schema)
             if batch.num_rows == 0:
                 continue
             batch = plain_batch(batch, info.schema)
-            if writer is not None and size + batch.nbytes > max_shard_bytes:
+            full = size + batch.nbytes > max_shard_bytes or (
+                max_shard_rows is not None and rows + batch.num_rows > max_shard_rows)
+            if writer is not None and full:
                 writer.close()
                 writer = None
             if writer is None:
                 written.append(data_dir / f".{split}-{len(written):05d}.partial")
-                writer, size = pq.ParquetWriter(written[-1], info.schema), 0
+                writer, size, rows = pq.ParquetWriter(written[-1], info.schema), 0, 0
             writer.write_batch(batch)
-            size += batch.nbytes
+            size, rows = size + batch.nbytes, rows + batch.num_rows
             info.rows += batch.num_rows
     finally:
         if writer is not None:
@@ -113,6 +128,7 @@ def write_hf_folder(
     card: Callable[[Mapping[str, SplitInfo]], str],
     *,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+    max_shard_rows: int | None = None,
     overwrite: bool = False,
 ) -> dict[str, SplitInfo]:
     """Write every split's batches as ``data/<split>-*.parquet`` shards under ``out`` and the
@@ -126,8 +142,8 @@ def write_hf_folder(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         (tmp / "data").mkdir(parents=True)
-        infos = {name: write_shards(batches, tmp / "data", name, max_shard_bytes)
-                 for name, batches in splits.items()}  # fmt: skip
+        infos = {name: write_shards(batches, tmp / "data", name, max_shard_bytes,
+                                    max_shard_rows) for name, batches in splits.items()}
         (tmp / "README.md").write_text(card(infos), encoding="utf-8")
         _swap_into_place(tmp, out)
     except OSError as error:
