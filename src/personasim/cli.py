@@ -35,6 +35,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("personasim.survey.cli", "score_command"),
     ("personasim.survey.cli", "simulate_command"),
     ("personasim.study_cli", "run_command"),
+    ("personasim.export_cli", "export_command"),
     ("personasim.testbed.cli", "testbed_group"),
 )
 

@@ -75,6 +75,8 @@ SCORE_COLUMNS = [
 META_TIER = "meta"
 CELL = ["question_id", *MODEL_COLUMNS]
 """A question answered by one tier x models combination: the unit excluded answers count in."""
+UNSCORED_COLUMNS = ("raw", "option_order")
+"""Response columns scoring never reads (readers skip them: the raw replies are the widest)."""
 
 
 @dataclass

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from personasim.errors import ConfigError, PersonasimError, did_you_mean, validation_error
+from personasim.executor.base import ExecutorSpec
 from personasim.testbed.spec import TestbedSpec
 
 if TYPE_CHECKING:
@@ -265,6 +266,9 @@ class StudySpec(_Section):
     """``[score]``: bootstrap replicates."""
     report: ReportOptions = ReportOptions()
     """``[report]``: what the report shows."""
+    executor: ExecutorSpec = ExecutorSpec()
+    """``[executor]``: where the model-calling stages run (``local`` or ``ray``; see
+    docs/scale.md). Results do not depend on it, so it is not part of any stage's hash."""
     backends: dict[str, BackendSpec] = Field(default_factory=dict)
     """``[backends.NAME]``: the backends generators and simulators name. The name ``llamacpp``
     means the embedded model unless the study defines it itself."""
@@ -338,7 +342,7 @@ class StudySpec(_Section):
         """The resolved spec as TOML text (written to ``study.toml`` in the run directory)."""
         data = self.model_dump(mode="json", exclude_none=True)
         lines = [f"{k} = {_toml_value(data[k])}" for k in ("name", "out_dir") if k in data]
-        for section in ("population", "personas", "simulate", "score", "report"):
+        for section in ("population", "personas", "simulate", "score", "report", "executor"):
             lines += ["", f"[{section}]", *_table_lines(data[section])]
         for name, backend in data["backends"].items():
             flat = {"spec": backend["spec"], **backend["options"]}

@@ -106,6 +106,12 @@ def state(stage: Stage, spec: StudySpec, run: Path, ledger: dict[str, Any]) -> s
 
 
 def remove_outputs(stage: Stage, spec: StudySpec, run: Path) -> None:
-    """Delete a stale stage's outputs so that it is computed afresh."""
+    """Delete a stale stage's outputs (and the executor's parts they were published from, see
+    :func:`personasim.executor.study.parts_folder`) so that it is computed afresh."""
+    import shutil
+
+    from personasim.executor.study import parts_folder
+
     for name in stage.outputs(spec):
         (run / name).unlink(missing_ok=True)
+        shutil.rmtree(parts_folder(run, name), ignore_errors=True)

@@ -111,6 +111,8 @@ class Backends:
         self.spec = spec
         self.cache_path = cache_path
         self.loaded: dict[str, Backend] = {}
+        self.remote = [0, 0]
+        """Model calls and cache hits made by backends on executor workers (Ray actors)."""
 
     def get(self, name: str) -> Backend:
         """The backend named ``name`` in the spec (loaded once, with its own options)."""
@@ -124,8 +126,8 @@ class Backends:
 
     def counters(self) -> tuple[int, int]:
         """Model calls and cache hits summed over the loaded backends."""
-        calls = sum(b.stats.model_calls for b in self.loaded.values())
-        hits = sum(b.stats.cache_hits for b in self.loaded.values())
+        calls = sum(b.stats.model_calls for b in self.loaded.values()) + self.remote[0]
+        hits = sum(b.stats.cache_hits for b in self.loaded.values()) + self.remote[1]
         return calls, hits
 
     def close(self) -> None:
@@ -202,6 +204,17 @@ def personas_stage(ctx: StageContext) -> None:
     before = len(_table(ctx, "personas.parquet", "personas table")) if path.exists() else 0
     section = spec.personas
     needs_model = any(t != "meta" for t in section.tiers)
+    if spec.executor.kind == "ray":
+        from personasim.executor.study import personas_on_ray
+
+        table = personas_on_ray(
+            spec, ctx.run, population, spec.executor, ctx.backends.remote, seed=spec.seed,
+            temperature=section.temperature, max_attempts=section.max_attempts,
+            prompt_file={t: str(p) for t, p in section.prompt_files.items()} or None,
+            max_runs=section.max_runs,
+        )  # fmt: skip
+        ctx.timing.reused = before == len(table)
+        return
     table = pd.DataFrame()
     for name in section.generators if needs_model else ("census",):
         backend = ctx.backends.get(name) if needs_model else None
@@ -256,6 +269,15 @@ def simulate_stage(ctx: StageContext) -> None:
     for entry in ctx.spec.surveys:
         survey = entry.load()
         for simulator in ctx.spec.simulate.simulators:
+            if ctx.spec.executor.kind == "ray":
+                from personasim.executor.study import simulate_on_ray
+
+                done = simulate_on_ray(ctx.spec, ctx.run, personas, survey, entry.id, simulator,
+                                       simulate_options(ctx.spec, simulator), ctx.spec.executor)
+                ctx.backends.remote[0] += done.report.model_calls
+                ctx.backends.remote[1] += done.report.cache_hits
+                written += done.report.rows
+                continue
             bar = _Bar(f"simulate {entry.id}")
             try:
                 out = ctx.run / f"responses_{entry.id}.parquet"
@@ -273,13 +295,15 @@ def score_stage(ctx: StageContext) -> None:
     ``cross_model_<id>`` tables (the report reads these, it computes no score). Responses of
     invalid personas and answers at or below ``min_valid_mass`` are excluded and counted."""
 
-    from personasim.scoring import score
+    from personasim.scoring import UNSCORED_COLUMNS, score
     from personasim.truth import load_truth
 
     population = _table(ctx, "population.parquet", "population table")
     personas = _table(ctx, "personas.parquet", "personas table")
     for entry in scored_surveys(ctx.spec):
-        responses = _table(ctx, f"responses_{entry.id}.parquet", "responses table")
+        responses = read_table(ctx.run / f"responses_{entry.id}.parquet", "responses table",
+                               hint="delete the run directory's file to recompute",
+                               exclude=UNSCORED_COLUMNS)  # fmt: skip
         result = score(responses, load_truth(str(entry.truth_spec), entry.load()), population,
                        n_boot=ctx.spec.score.n_boot, seed=ctx.spec.seed, personas=personas,
                        min_valid_mass=ctx.spec.simulate.min_valid_mass)  # fmt: skip
@@ -510,20 +534,24 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
 
     ``source`` names the study file in pre-flight error messages.
     """
+    from personasim.executor.parts import remove_stale_temps
+    from personasim.executor.study import executor_session
     from personasim.spec import check_study
 
     check_study(spec, source)
     run = resolve_out_dir(spec, out_dir)
     _check_run_dir(run, spec)
+    remove_stale_temps(run)  # half-written tables of a run that was killed (kill -9)
     stages: list[StageTiming] = []
     ledger = S.read_ledger(run)
     backends = Backends(spec, run / "cache.sqlite")
     try:
-        for stage in STAGE_LIST:
-            with _stage(stage.name, stages, backends) as timing:
-                if stage.name == "report":
-                    _write_manifest(run, build_manifest(spec, run, backends, stages, ledger))
-                _run_stage(stage, StageContext(spec, run, backends, timing), ledger)
+        with executor_session(spec.executor):  # one Ray for every stage (nothing when local)
+            for stage in STAGE_LIST:
+                with _stage(stage.name, stages, backends) as timing:
+                    if stage.name == "report":
+                        _write_manifest(run, build_manifest(spec, run, backends, stages, ledger))
+                    _run_stage(stage, StageContext(spec, run, backends, timing), ledger)
         manifest = build_manifest(spec, run, backends, stages, ledger)
         _write_manifest(run, manifest)
     except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: every stage kept its finished rows

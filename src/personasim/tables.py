@@ -22,16 +22,27 @@ CSV_SUFFIXES = {".csv", ".gz"}
 
 
 def read_table(
-    path: str | Path, what: str = "table", required: Sequence[str] = (), hint: str = ""
+    path: str | Path,
+    what: str = "table",
+    required: Sequence[str] = (),
+    hint: str = "",
+    *,
+    exclude: Sequence[str] = (),
+    only: tuple[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Read a Parquet (or CSV) table that must have the ``required`` columns.
 
-    ``what`` names the table in the error message ("personas table"); ``hint`` says what to do.
+    ``path`` is a file or a folder of Parquet parts (names starting with ``.`` or ``_`` are
+    skipped). ``what`` names the table in the error message ("personas table"); ``hint`` says
+    what to do. Parquet only reads what is needed: ``exclude`` drops columns before reading, and
+    ``only=(column, values)`` keeps the rows whose ``column`` is among ``values``.
     """
     path = Path(path)
     try:
-        reader = pd.read_csv if path.suffix.lower() in CSV_SUFFIXES else pd.read_parquet
-        frame = reader(path)
+        if path.suffix.lower() in CSV_SUFFIXES:
+            frame = pd.read_csv(path)
+        else:
+            frame = _read_parquet(path, exclude, only)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found", hint=hint) from None
     except (OSError, ValueError) as error:
@@ -102,6 +113,23 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.samefile(b)
     except OSError:
         return a.absolute() == b.absolute()
+
+
+def _read_parquet(path: Path, exclude: Sequence[str],
+                  only: tuple[str, Sequence[str]] | None) -> pd.DataFrame:  # fmt: skip
+    """A Parquet file or folder without the ``exclude`` columns, only the ``only`` rows."""
+    if not exclude and only is None:
+        return pd.read_parquet(path)
+    import pyarrow.dataset as ds
+
+    if not path.exists():
+        raise FileNotFoundError(path)
+    data = ds.dataset(path, format="parquet")
+    columns = [c for c in data.schema.names if c not in set(exclude)]
+    where = None
+    if only is not None and only[0] in data.schema.names:
+        where = ds.field(only[0]).isin(list(only[1]))
+    return data.to_table(columns=columns, filter=where).to_pandas()
 
 
 def write_atomic(frame: pd.DataFrame, path: str | Path) -> None:

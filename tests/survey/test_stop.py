@@ -68,22 +68,23 @@ def _wait_for_answers(process: subprocess.Popen, answers: int, seen: list[str]) 
 @pytest.mark.slow
 def test_sigterm_stops_a_real_simulate_cleanly_and_resumes_exactly(tmp_path: Path) -> None:
     meta_personas(POPULATION).to_parquet(tmp_path / "personas.parquet", index=False)
+    # one person per batch: each batch (3 answers) is committed as a part when it finishes
     args = ["simulate", "--personas", str(tmp_path / "personas.parquet"), "--survey", "elections",
-            "--no-cache"]
+            "--no-cache", "--batch-persons", "1"]
     out = tmp_path / "responses.parquet"
     process = subprocess.Popen([str(ENTRY), *args, "--out", str(out)], cwd=tmp_path, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen: list[str] = []
-    reader = threading.Thread(target=_wait_for_answers, args=(process, 2, seen), daemon=True)
+    reader = threading.Thread(target=_wait_for_answers, args=(process, 3, seen), daemon=True)
     reader.start()
     reader.join(timeout=240)
-    assert seen, "the progress bar never reached 2 answers"
+    assert seen, "the progress bar never reached 3 answers"
     process.send_signal(signal.SIGTERM)
     _, rest = process.communicate(timeout=120)
     assert process.returncode == 143
     last = rest.strip().splitlines()[-1]
     kept = len(pd.read_parquet(out))
-    assert 2 <= kept < 9
+    assert 3 <= kept < 9
     assert last == (f"stopped by SIGTERM: {kept} responses are saved in {out}; run the same "
                     "command again to resume")
     assert "Traceback" not in rest

@@ -80,7 +80,13 @@ def population_group(
     pums: tuple[Path, ...],
     quiet: bool,
 ) -> None:
-    """Draw people per state from ACS PUMS persons raked to ACS 2023 state marginals."""
+    """Draw people per state from ACS PUMS persons raked to ACS 2023 state marginals.
+
+    Each state's raked weights are cached on disk, keyed by a hash of the seed table, the
+    state's targets, the raking options and the raking code: in $PERSONASIM_WEIGHTS_CACHE, else
+    .personasim/census-weights/ in the current folder (set PERSONASIM_WEIGHTS_CACHE=off to
+    disable). A damaged entry is recomputed; deleting the folder is always safe.
+    """
     if ctx.invoked_subcommand is not None:
         return
     if not states:

@@ -24,6 +24,7 @@ from personasim.census import controls as c
 from personasim.census import mapping as m
 from personasim.census import pums, tables, targets
 from personasim.census.rake import RakeOptions, RakeReport, rake
+from personasim.census.weights_cache import WeightsCache, default_cache_dir, entry_key, seed_digest
 from personasim.errors import ConfigError, DataError, did_you_mean, validation_error
 from personasim.states import STATE_FIPS
 from personasim.tables import write_atomic
@@ -105,6 +106,16 @@ def rake_state(
     return weights, report.model_copy(update={"note": note})
 
 
+def rake_state_cached(
+    state: str, seed: pd.DataFrame, target_table: pd.DataFrame, options: RakeOptions,
+    cache: WeightsCache, seed_hash: str,
+) -> tuple[np.ndarray, RakeReport]:  # fmt: skip
+    """:func:`rake_state` through the weights cache (``seed_hash``: :func:`seed_digest`)."""
+    figures, note = state_figures(state, target_table)
+    key = entry_key(state, seed_hash, figures, note, options)
+    return cache.get_or_rake(key, len(seed), lambda: rake_state(state, seed, target_table, options))
+
+
 def draw_indices(
     weights: np.ndarray, eligible: np.ndarray, n: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -156,15 +167,22 @@ def load_seed_for(spec: PopulationSpec) -> tuple[pd.DataFrame, list[int]]:
 
 
 def build_population(
-    spec: PopulationSpec, progress: Callable[[Iterable], Iterable] | None = None
+    spec: PopulationSpec,
+    progress: Callable[[Iterable], Iterable] | None = None,
+    cache: WeightsCache | None = None,
 ) -> Population:
-    """Rake and draw every state of ``spec``; ``progress`` wraps the state loop (e.g. tqdm)."""
+    """Rake and draw every state of ``spec``; ``progress`` wraps the state loop (e.g. tqdm).
+
+    Raked weights come from ``cache`` (default: the folder of :func:`default_cache_dir`)."""
     seed, years = load_seed_for(spec)
     target_table = tables.load_targets()
     eligible = seed["age"].to_numpy() >= spec.min_age
+    cache = cache or WeightsCache(default_cache_dir())
+    seed_hash = seed_digest(seed) if cache.directory is not None else ""
     raked, reports = {}, []
     for state in (progress or iter)(spec.states):
-        raked[state], report = rake_state(state, seed, target_table, spec.rake)
+        raked[state], report = rake_state_cached(state, seed, target_table, spec.rake, cache,
+                                                 seed_hash)  # fmt: skip
         reports.append(report)
     adults = [float(raked[s][eligible].sum()) for s in spec.states]
     counts = allocate(spec.total, adults) if spec.total else [spec.per_state] * len(spec.states)

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import click
 
-from personasim.errors import DataError
-from personasim.llm.cli import backend_options, open_backend
-from personasim.tables import check_output, read_table
+from personasim.errors import BackendError, ConfigError, DataError
+from personasim.executor.cli import executor_options
+from personasim.llm.cli import backend_options
+from personasim.tables import check_output_dir, read_table
+
+SUMMARY_COLUMNS = ("person_id", "tier", "generator", "valid", "first_valid", "n_contradictions",
+                   "checks", "rejections")
+"""The columns the per-tier summary reads back from the parts."""
 
 
 def _split(values: str) -> list[str]:
@@ -33,8 +38,10 @@ def _prompt_files(specs: tuple[str, ...]) -> str | dict[str, str] | None:
               help="population.parquet from `personasim population`.")
 @click.option("--tiers", default="meta,objective,subjective,descriptive,persona",
               show_default=True, help="Comma-separated tiers to generate.")
-@click.option("--out", "out_path", default=Path("personas.parquet"), show_default=True,
-              type=click.Path(path_type=Path), help="Personas table; rows already there are kept.")
+@click.option("--out", "out_path", default=Path("personas"), show_default=True,
+              type=click.Path(path_type=Path),
+              help="Personas folder of Parquet parts; rows already there are kept (pandas."
+                   "read_parquet and --personas of simulate and export read it as one table).")
 @click.option("--limit", default=None, type=click.IntRange(min=1),
               help="Only the first N persons of the population.")
 @click.option("--seed", default=0, show_default=True, type=int,
@@ -49,17 +56,25 @@ def _prompt_files(specs: tuple[str, ...]) -> str | dict[str, str] | None:
 @click.option("--max-attempts", default=3, show_default=True, type=click.IntRange(1, 10),
               help="Tries per reply (first + repairs with the validation error).")
 @backend_options
+@executor_options
 def personas_command(population_path: Path, tiers: str, out_path: Path, limit: int | None,
                      seed: int, prompt_files: tuple[str, ...], attributes: str | None,
                      temperature: float, max_attempts: int, model: str,
-                     cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]) -> None:
+                     cache_path: str | None, no_cache: bool, pairs: tuple[str, ...],
+                     executor_kind: str | None, ray_address: str | None, actors: int | None,
+                     batch_persons: int | None) -> None:
     """Generate persona tiers (meta, objective, subjective, descriptive, persona) and print the
-    validity rate per tier."""
-    from personasim.personas.generate import format_summary, generate_personas, summarize
+    validity rate per tier.
+
+    Personas are committed batch by batch as Parquet parts of --out (a killed run resumes with
+    the same command), in this process or on Ray (--executor ray; see docs/scale.md)."""
+    from personasim.executor import personas_to_parts
+    from personasim.executor.cli import backend_recipe, executor_spec
+    from personasim.executor.parts import read_parts
+    from personasim.personas.generate import format_summary, summarize
     from personasim.personas.meta import DEFAULT_ATTRIBUTES
     from personasim.personas.prompts import parse_prompt_files
 
-    check_output(out_path, [("--population", population_path)])
     tier_list = _split(tiers)
     parse_prompt_files(_prompt_files(prompt_files), tuple(tier_list))  # fail before loading
     population = read_table(
@@ -68,16 +83,30 @@ def personas_command(population_path: Path, tiers: str, out_path: Path, limit: i
     if population.empty:
         raise DataError(f"{population_path}: the population table has no rows",
                         hint="build one with `personasim population`")  # fmt: skip
+    if out_path.is_file():
+        raise ConfigError(f"{out_path} is a file; personas are now a folder of Parquet parts",
+                          hint="give a folder path to --out (pandas.read_parquet reads both)")
+    check_output_dir(out_path)
+    spec = executor_spec(None, executor_kind, ray_address, actors, batch_persons)
+    recipe = backend_recipe(model, cache_path, no_cache, pairs)
     needs_model = any(t != "meta" for t in tier_list)
-    backend = open_backend(model, cache_path, no_cache, pairs) if needs_model else None
-    table = generate_personas(
-        population, tiers=tier_list, backend=backend, out=out_path, limit=limit, seed=seed,
-        prompt_file=_prompt_files(prompt_files), progress=True, temperature=temperature,
-        max_attempts=max_attempts,
-        meta_attributes=tuple(_split(attributes)) if attributes else DEFAULT_ATTRIBUTES,
-    )
-    shown = table[table["tier"].isin(tier_list)]
-    click.echo(format_summary(summarize(shown)))
-    if backend is not None:
-        click.echo(f"backend: {backend.summary_line()}")
-    click.echo(f"wrote {len(table)} persona rows to {out_path}")
+    backend = recipe.open() if needs_model and spec.kind == "local" else None
+    frame = population if limit is None else population.head(limit)
+    try:
+        run = personas_to_parts(
+            frame, tier_list, out_path, executor=spec, backend=backend, recipe=recipe,
+            show_progress=True, seed=seed, prompt_file=_prompt_files(prompt_files),
+            temperature=temperature, max_attempts=max_attempts,
+            meta_attributes=tuple(_split(attributes)) if attributes else DEFAULT_ATTRIBUTES,
+        )  # fmt: skip
+    finally:
+        if backend is not None:
+            backend.close()
+    table = read_parts(out_path, SUMMARY_COLUMNS)
+    click.echo(format_summary(summarize(table[table["tier"].isin(tier_list)])))
+    click.echo(run.summary())
+    if run.report.failed_batches:
+        raise BackendError(f"{run.report.failed_batches} batch(es) failed after their retries: "
+                           f"{run.report.first_error}",
+                           hint="the personas written are kept; run the same command again to "
+                                "retry the failed ones")  # fmt: skip

@@ -4,16 +4,15 @@ score them against ground truth (thin wrappers around the Python API)."""
 from __future__ import annotations
 
 import signal
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 import pandas as pd
 
-from personasim.errors import Interrupted
+from personasim.errors import BackendError, Interrupted
+from personasim.executor.cli import executor_options
 from personasim.llm.cli import backend_options
-from personasim.tables import check_output, read_table, write_atomic
+from personasim.tables import check_output, check_output_dir, read_table, write_atomic
 
 MIN_VALID_MASS = click.option(
     "--min-valid-mass",
@@ -31,7 +30,7 @@ MIN_VALID_MASS = click.option(
     "responses_path",
     required=True,
     type=click.Path(path_type=Path),
-    help="responses.parquet from `personasim simulate`.",
+    help="Responses folder (or file) from `personasim simulate`.",
 )
 @click.option(
     "--truth",
@@ -78,14 +77,18 @@ def score_command(
     seed: int,
 ) -> None:
     """Score simulated answers against real ground truth and print a summary."""
-    from personasim.scoring import REQUIRED, format_summary, score
+    from personasim.scoring import REQUIRED, UNSCORED_COLUMNS, format_summary, score
     from personasim.truth import load_truth
 
     check_output(out_path, [("--responses", responses_path), ("--persons", persons_path)])
+    known = load_truth(truth, survey)
+    # only what scoring reads: no raw replies or option orders, only questions with truth
     responses = read_table(responses_path, "responses table", REQUIRED,
-                           hint="write it with `personasim simulate`")  # fmt: skip
+                           hint="give the responses folder `personasim simulate` wrote",
+                           exclude=UNSCORED_COLUMNS,
+                           only=("question_id", list(known.survey.ids)))  # fmt: skip
     persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
-    result = score(responses, load_truth(truth, survey), persons, n_boot=n_boot, seed=seed,
+    result = score(responses, known, persons, n_boot=n_boot, seed=seed,
                    min_valid_mass=min_valid_mass)  # fmt: skip
     write_atomic(result.scores, out_path)
     click.echo(format_summary(result))
@@ -93,12 +96,6 @@ def score_command(
 
 
 # --------------------------------------------------------------------------- simulate
-
-
-def _resume_note(out_path: Path) -> str:
-    """Where a stopped run's finished rows are, and how to go on."""
-    rows = len(read_table(out_path)) if out_path.exists() else 0
-    return f"{rows} responses are saved in {out_path}; run the same command again to resume"
 
 
 def _split_list(values: tuple[str, ...]) -> list[str]:
@@ -123,32 +120,6 @@ def _load_personas(
         "give exactly one of --personas and --population",
         hint="--personas personas.parquet, or --population population.parquet (meta tier)",
     )
-
-
-class _Bar:
-    """A tqdm progress bar created on the first call (when the total is known)."""
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-
-    def __call__(self, finished: int, total: int) -> None:
-        """Move the bar to ``finished`` of ``total`` rows."""
-        from tqdm import tqdm
-
-        from personasim.llm.base import PROGRESS_DELAY_SECONDS
-
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc="simulate", unit="answer", file=sys.stderr,
-                            dynamic_ncols=True, disable=total == 0,
-                            delay=PROGRESS_DELAY_SECONDS)  # fmt: skip
-        self.bar.update(finished - self.bar.n)
-
-    def close(self, failed: bool = False) -> None:
-        """Close the bar if one was opened; after a failure, erase it (no frozen frame above
-        the error line)."""
-        if self.bar is not None:
-            self.bar.leave = not failed
-            self.bar.close()
 
 
 @click.command("simulate")
@@ -212,12 +183,14 @@ class _Bar:
 @click.option(
     "--out",
     "out_path",
-    default=Path("responses.parquet"),
+    default=Path("responses"),
     show_default=True,
     type=click.Path(path_type=Path),
-    help="Responses table (resumed when it exists).",
+    help="Responses folder of Parquet parts (resumed when it exists; pandas.read_parquet and "
+    "--responses of score and export read it as one table).",
 )
 @backend_options
+@executor_options
 def simulate_command(
     personas_path: Path | None,
     population_path: Path | None,
@@ -238,13 +211,21 @@ def simulate_command(
     cache_path: str | None,
     no_cache: bool,
     pairs: tuple[str, ...],
+    executor_kind: str | None,
+    ray_address: str | None,
+    actors: int | None,
+    batch_persons: int | None,
 ) -> None:
-    """Simulate survey answers of personas with an LLM; resumes an existing --out."""
-    from personasim.llm.cli import open_backend
-    from personasim.survey.loaders import load_survey
-    from personasim.survey.simulate import SimulateOptions, select_personas, simulate
+    """Simulate survey answers of personas with an LLM; resumes an existing --out.
 
-    check_output(out_path, [("--personas", personas_path), ("--population", population_path)])
+    Answers are committed batch by batch as Parquet parts of --out (atomic: a killed run loses
+    at most the batch in flight, and the same command resumes it), in this process or on Ray
+    (--executor ray; see docs/scale.md)."""
+    from personasim.executor import simulate_to_parts
+    from personasim.executor.cli import backend_recipe, executor_spec
+    from personasim.survey.loaders import load_survey
+    from personasim.survey.simulate import SimulateOptions, select_personas
+
     options = SimulateOptions(
         estimator=estimator,  # type: ignore[arg-type]
         samples=samples,
@@ -258,19 +239,40 @@ def simulate_command(
     personas = _load_personas(personas_path, population_path, _split_list(attributes))
     personas = select_personas(personas, _split_list(tiers), limit_persons)
     questions = load_survey(survey)
-    backend = open_backend(model, cache_path, no_cache, pairs)
-    bar = _Bar()
+    _check_folder(out_path)
+    check_output_dir(out_path)
+    spec = executor_spec(None, executor_kind, ray_address, actors, batch_persons)
+    recipe = backend_recipe(model, cache_path, no_cache, pairs)
+    backend = recipe.open() if spec.kind == "local" else None
     try:
-        report = simulate(personas, questions, backend, options, out_path, progress=bar)
-    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: simulate saved the finished rows
-        bar.close(failed=True)
+        run = simulate_to_parts(personas, questions, out_path, options=options, executor=spec,
+                                backend=backend, recipe=recipe, show_progress=True)  # fmt: skip
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the committed batches are kept
         raise Interrupted(getattr(stop, "signum", signal.SIGINT), _resume_note(out_path)) from stop
-    except BaseException:
-        bar.close(failed=True)
-        raise
     finally:
-        bar.close()
-        backend.close()
-    click.echo(report.summary())
-    click.echo(f"backend: {backend.summary_line()}")
-    click.echo(f"responses: {len(report.responses)} rows in {out_path}")
+        if backend is not None:
+            backend.close()
+    click.echo(run.summary())
+    if backend is not None:
+        click.echo(f"backend: {backend.summary_line()}")
+    if run.report.failed_batches:
+        raise BackendError(f"{run.report.failed_batches} batch(es) failed after their retries "
+                           f"({run.report.failed_rows} answers): {run.report.first_error}",
+                           hint="the answers written are kept; run the same command again to "
+                                "retry the failed ones")  # fmt: skip
+
+
+def _resume_note(out_path: Path) -> str:
+    """Where a stopped run's committed rows are, and how to go on."""
+    rows = len(read_table(out_path, "responses table")) if out_path.exists() else 0
+    return f"{rows} responses are saved in {out_path}; run the same command again to resume"
+
+
+def _check_folder(path: Path) -> None:
+    """``--out`` must be a folder (or absent): a single-file table of an older version is not
+    overwritten."""
+    from personasim.errors import ConfigError
+
+    if path.is_file():
+        raise ConfigError(f"{path} is a file; responses are now a folder of Parquet parts",
+                          hint="give a folder path to --out (pandas.read_parquet reads both)")

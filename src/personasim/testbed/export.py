@@ -109,23 +109,19 @@ def export_trl(pairs: pd.DataFrame, out_dir: str | Path, fmt: Literal["jsonl", "
 def export_hf(pairs: pd.DataFrame, out_dir: str | Path,
               persona_in_prompt: PersonaInPrompt = "system", verified_only: bool = False,
               rows_per_shard: int = 50_000) -> list[Path]:
-    """Write a Hugging Face dataset folder (Parquet shards + README.md card); return the shards."""
+    """Write a Hugging Face dataset folder (Parquet shards + README.md card) through
+    :func:`personasim.hf.write_hf_folder` (replacing an earlier export); return the shards."""
+    from personasim.hf import write_hf_folder
+
     rows = _checked(trl_rows(pairs, persona_in_prompt, verified_only))
-    data = Path(out_dir) / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    for old in data.glob("*.parquet"):
-        old.unlink()
-    shards, counts = [], {}
-    for split, items in _splits(rows).items():
-        chunks = [items[i : i + rows_per_shard] for i in range(0, len(items), rows_per_shard)]
-        counts[split] = len(items)
-        for i, chunk in enumerate(chunks):
-            path = data / f"{split}-{i:05d}-of-{len(chunks):05d}.parquet"
-            pq.write_table(pa.Table.from_pylist(chunk, schema=SCHEMA), path)
-            shards.append(path)
-    card = dataset_card(pairs, counts, persona_in_prompt, verified_only)
-    (Path(out_dir) / "README.md").write_text(card, encoding="utf-8")
-    return shards
+    splits = {split: pa.Table.from_pylist(items, schema=SCHEMA).to_batches()
+              for split, items in _splits(rows).items()}  # fmt: skip
+    infos = write_hf_folder(
+        splits, out_dir, overwrite=True, max_shard_rows=rows_per_shard,
+        card=lambda infos: dataset_card(pairs, {s: i.rows for s, i in infos.items()},
+                                        persona_in_prompt, verified_only),
+    )  # fmt: skip
+    return [Path(out_dir) / shard for info in infos.values() for shard in info.shards]
 
 
 def _feature_yaml() -> list[str]:

@@ -1,0 +1,149 @@
+"""What every executor shares: its spec, the backend recipe, a batch and its result.
+
+An executor maps a *stage function* over batches of persons and hands the results back to the
+driver in batch order; the driver (:mod:`personasim.executor.run`) commits each batch as one
+Parquet part. The stage function is the existing stage code (``simulate``,
+``generate_personas``) applied to one batch with one backend, so the local and the Ray executor
+compute the same rows.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from personasim.llm.base import Backend
+
+
+class ExecutorSpec(BaseModel):
+    """Where the model-calling stages run (the ``[executor]`` section of a study spec)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["local", "ray"] = "local"
+    """``local``: in this process (default); ``ray``: on Ray Data, one backend per actor."""
+    address: str | None = None
+    """Ray cluster: None starts a local Ray for the run and stops it after; ``auto`` or
+    ``ray://host:port`` joins an existing cluster (left running)."""
+    actors: int | None = Field(default=None, ge=1)
+    """Actors in the pool; None sizes it from the cluster's CPUs, leaving room for reads."""
+    cpus_per_actor: float = Field(default=1.0, gt=0)
+    """CPUs reserved per actor (also the llama.cpp threads of an embedded model)."""
+    memory_per_actor_mb: int = Field(default=1024, ge=64)
+    """Memory reserved per actor in MB (the embedded model needs ~300 MB)."""
+    batch_persons: int = Field(default=32, ge=1)
+    """Persons per batch: the unit of work, of retry and of one committed part."""
+    retries: int = Field(default=2, ge=0, le=20)
+    """Retries of a batch whose stage raises, inside its actor (a dead actor is restarted and
+    its batch retried by Ray Data itself)."""
+    num_cpus: int | None = Field(default=None, ge=1)
+    """CPUs of a local Ray started by personasim (None: the cores this process may use)."""
+
+
+@dataclass(frozen=True)
+class BackendRecipe:
+    """How to open a backend in another process: the spec string, options and cache file."""
+
+    model: str = "llamacpp"
+    """Backend spec string (``llamacpp``, ``openai:MODEL@URL``...)."""
+    options: tuple[tuple[str, Any], ...] = ()
+    """Backend options as (name, value) pairs."""
+    cache_path: str | None = None
+    """SQLite cache file (each node's local path; None: no cache)."""
+    factory: Callable[[], Backend] | None = None
+    """Instead of ``model``: a picklable function that builds the backend (e.g. a test's
+    :class:`~personasim.llm.scripted.ScriptedStandIn`)."""
+
+    def open(self, threads: int | None = None) -> Backend:
+        """Open the backend; ``threads``: llama.cpp threads unless the options set them."""
+        from personasim.llm import Cache, get_backend
+
+        if self.factory is not None:
+            return self.factory()
+        options = dict(self.options)
+        if threads and self.model.strip().lower().startswith("llamacpp"):
+            options.setdefault("n_threads", threads)
+        cache = Cache(self.cache_path) if self.cache_path else None
+        return get_backend(self.model, cache=cache, **options)
+
+
+class Stage(Protocol):
+    """A stage function: one batch of input rows and one backend in, output rows out."""
+
+    def __call__(self, backend: Backend, batch: pd.DataFrame) -> pd.DataFrame:
+        """The output rows of ``batch``."""
+        ...
+
+    def failed_rows(self, batch: pd.DataFrame, error: str) -> pd.DataFrame:
+        """Key columns (and ``error``) of the rows ``batch`` should have produced."""
+        ...
+
+
+@dataclass
+class BatchResult:
+    """What came back for one batch."""
+
+    index: int
+    """Position of the batch in the plan."""
+    rows: pd.DataFrame | None
+    """Output rows (None when the batch failed after its retries)."""
+    error: str | None = None
+    """Why it failed (last attempt), else None."""
+    attempts: int = 1
+    """Attempts made."""
+    seconds: float = 0.0
+    """Wall time of the batch on its worker."""
+    model_calls: int = 0
+    """Requests of this batch that reached the model."""
+    cache_hits: int = 0
+    """Requests of this batch answered by the LLM cache."""
+
+
+def stage_result(stage: Stage, backend: Backend | None, batch: pd.DataFrame,
+                 index: int) -> BatchResult:  # fmt: skip
+    """Run ``stage`` on ``batch`` once, with the backend's model calls and cache hits counted."""
+    started = time.perf_counter()
+    if backend is None:  # a stage that needs no model (e.g. the meta tier)
+        return BatchResult(index, stage(backend, batch), None, 1, time.perf_counter() - started)
+    calls, hits = backend.stats.model_calls, backend.stats.cache_hits
+    rows = stage(backend, batch)
+    return BatchResult(index, rows, None, 1, time.perf_counter() - started,
+                       backend.stats.model_calls - calls, backend.stats.cache_hits - hits)
+
+
+def run_with_retries(stage: Stage, backend: Backend, batch: pd.DataFrame, index: int,
+                     retries: int) -> BatchResult:  # fmt: skip
+    """Run ``stage`` on ``batch``; an exception is retried ``retries`` times, then returned as a
+    failed result (never raised), so one bad batch does not stop the job."""
+    started, error, last = time.perf_counter(), "", ""
+    for attempt in range(1, retries + 2):
+        try:
+            result = stage_result(stage, backend, batch, index)
+            result.attempts, result.seconds = attempt, time.perf_counter() - started
+            return result
+        except Exception as exc:  # noqa: BLE001 - the batch is recorded as failed, not lost
+            error = f"{type(exc).__name__}: {exc}".strip()
+            last = traceback.format_exc(limit=3)
+    return BatchResult(index, None, f"{error}\n{last}", retries + 1,
+                       time.perf_counter() - started)  # fmt: skip
+
+
+def dumps(frame: pd.DataFrame) -> bytes:
+    """A frame as bytes for the trip between driver and actor (exact pandas types)."""
+    return pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def loads(data: bytes) -> pd.DataFrame:
+    """The inverse of :func:`dumps` (only ever given bytes this process or its actors made)."""
+    return pickle.loads(data)  # noqa: S301 - our own actors' output, never user input
+
+
+Progress = Callable[[int], Any]
+"""Called with the number of input rows a finished batch covered."""

@@ -1,0 +1,158 @@
+"""The Ray executor: batches of persons mapped by a pool of Ray Data actors, one backend each.
+
+* **Pool**: ``map_batches`` with a callable class and ``compute=ActorPoolStrategy(size=n)`` (the
+  current API; not the deprecated ``concurrency=``). ``n`` is ``ExecutorSpec.actors`` or what
+  fits in the cluster's CPUs after leaving room for Ray Data's own tasks (an actor pool that
+  takes every CPU starves the tasks that feed it: the job hangs). Each actor reserves
+  ``cpus_per_actor`` CPUs and ``memory_per_actor_mb`` of memory.
+* **Backend**: each actor opens one backend in its constructor (the embedded model is loaded once
+  per actor, with ``cpus_per_actor`` threads; an ``openai`` endpoint such as a vLLM fleet behind
+  one URL is shared by all actors).
+* **Failures**: an actor that dies (segfault, OOM kill, lost node) is restarted and its batch
+  retried: Ray Data's actor pools default to ``max_restarts=-1`` and ``max_task_retries=-1``
+  (Ray 2.60 deprecates passing them to ``map_batches``, so they are left at those defaults). A
+  batch whose stage raises is retried ``retries`` times inside the actor and then comes back as a
+  failed result, which the driver records as failed rows that a rerun retries; the job goes on.
+* **Order**: results come back in batch order (``preserve_order``), so the driver commits parts
+  in the same order as the local executor would.
+* **Cluster**: with no ``address`` a local Ray is started for the run (``num_cpus`` bounded, no
+  dashboard, logs in a temporary folder) and shut down after; ``auto`` or ``ray://host:port``
+  joins an existing cluster. A Ray already initialized in this process is used as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pandas as pd
+
+from personasim.errors import ConfigError
+from personasim.executor.base import (
+    BackendRecipe,
+    BatchResult,
+    ExecutorSpec,
+    Stage,
+    dumps,
+    loads,
+    run_with_retries,
+)
+
+RESERVED_CPUS_SHARE = 0.25
+"""Share of the cluster's CPUs left to Ray Data's own tasks (at least one CPU)."""
+RESULT_FIELDS = ("index", "rows", "error", "attempts", "seconds", "model_calls", "cache_hits")
+"""Columns an actor returns per batch."""
+LOCAL_OBJECT_STORE_MB = 512
+"""Object store of a local Ray started by personasim (small: batches are small)."""
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a one-line error saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise ConfigError("the ray executor needs Ray Data",
+                          hint="pip install 'personasim[ray]'") from None  # fmt: skip
+    return ray
+
+
+def pool_size(spec: ExecutorSpec, cluster_cpus: float) -> int:
+    """Actors that fit in ``cluster_cpus`` after reserving a share (>= 1 CPU) for Ray Data."""
+    usable = cluster_cpus - max(1.0, RESERVED_CPUS_SHARE * cluster_cpus)
+    fit = math.floor(usable / spec.cpus_per_actor + 1e-9)
+    if fit < 1:
+        raise ConfigError(
+            f"the Ray cluster has {cluster_cpus:g} CPUs: too few for one actor of "
+            f"{spec.cpus_per_actor:g} CPUs plus one CPU for Ray Data's tasks",
+            hint="lower [executor] cpus_per_actor or use a bigger cluster")  # fmt: skip
+    return min(spec.actors, fit) if spec.actors else fit
+
+
+class BatchWorker:
+    """A Ray Data actor: opens one backend, then runs the stage on every batch it is given."""
+
+    def __init__(self, recipe: BackendRecipe, stage: Stage, retries: int, threads: int) -> None:
+        self.backend = recipe.open(threads=threads)
+        self.stage = stage
+        self.retries = retries
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
+        """Run the stage on each batch of persons in ``batch`` (one, with ``batch_size=1``)."""
+        out: dict[str, list] = {name: [] for name in RESULT_FIELDS}
+        for index, payload in zip(batch["index"], batch["payload"], strict=True):
+            result = run_with_retries(self.stage, self.backend, loads(payload), int(index),
+                                      self.retries)  # fmt: skip
+            out["index"].append(result.index)
+            out["rows"].append(dumps(result.rows) if result.rows is not None else b"")
+            out["error"].append(result.error or "")
+            for name in RESULT_FIELDS[3:]:
+                out[name].append(getattr(result, name))
+        return out
+
+
+@contextlib.contextmanager
+def ray_session(spec: ExecutorSpec) -> Iterator[Any]:
+    """Connect to (or start) Ray for one run; stop only what this function started."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    temp = None
+    if spec.address:
+        try:
+            ray.init(address=spec.address, log_to_driver=False, logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            ray.shutdown()  # a failed ray:// connection leaves client mode on in this process
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ConfigError(f"cannot join the Ray cluster at {spec.address!r}: {first}",
+                              hint="start one with `ray start --head`, or leave the address "
+                                   "out to run a local Ray for this run") from None  # fmt: skip
+    else:
+        temp = tempfile.mkdtemp(prefix="psim-ray-")
+        cpus = spec.num_cpus or len(os.sched_getaffinity(0))
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, _temp_dir=temp,
+                 object_store_memory=LOCAL_OBJECT_STORE_MB * 2**20,
+                 logging_level=logging.WARNING)  # fmt: skip
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        if temp:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def run_ray(
+    spec: ExecutorSpec, stage: Stage, batches: Sequence[pd.DataFrame], recipe: BackendRecipe
+) -> Iterator[BatchResult]:
+    """Yield each batch's result in batch order, computed on a Ray Data actor pool."""
+    if not batches:
+        return
+    with ray_session(spec) as ray:
+        actors = min(pool_size(spec, float(ray.cluster_resources().get("CPU", 0))), len(batches))
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False
+        items = [{"index": i, "payload": dumps(b)} for i, b in enumerate(batches)]
+        mapped = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            BatchWorker,
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            fn_constructor_kwargs={"recipe": recipe, "stage": stage, "retries": spec.retries,
+                                   "threads": max(1, int(spec.cpus_per_actor))},  # fmt: skip
+            num_cpus=spec.cpus_per_actor,
+            memory=spec.memory_per_actor_mb * 2**20,
+        )
+        for row in mapped.iter_rows():
+            error = str(row["error"]) or None
+            rows = loads(row["rows"]) if not error else None
+            yield BatchResult(int(row["index"]), rows, error, int(row["attempts"]),
+                              float(row["seconds"]), int(row["model_calls"]),
+                              int(row["cache_hits"]))  # fmt: skip

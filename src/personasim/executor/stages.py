@@ -1,0 +1,295 @@
+"""The model-calling stages as executor stage functions, and their part-writing drivers.
+
+* :class:`SimulateStage` runs :func:`personasim.survey.simulate.simulate` on one batch of
+  personas; :func:`simulate_to_parts` plans the batches (persona-major: every row of a person in
+  the same batch, persons in table order) from the done keys of the parts and runs them.
+* :class:`PersonaStage` runs :func:`personasim.personas.generate.generate_personas` on one batch
+  of persons; :func:`personas_to_parts` does the same for the personas stage.
+
+The local and the Ray executor run the same stage function on the same batches, so they write the
+same rows.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from personasim.executor import parts
+from personasim.executor.base import BackendRecipe, ExecutorSpec
+from personasim.executor.run import RunReport, run_batches
+from personasim.llm.base import Backend
+from personasim.survey.questions import Survey
+
+
+def person_batches(frame: pd.DataFrame, batch_persons: int) -> list[pd.DataFrame]:
+    """``frame`` cut into batches of ``batch_persons`` persons (all rows of a person together,
+    persons in order of first appearance)."""
+    if frame.empty:
+        return []
+    codes, _ = pd.factorize(frame["person_id"])
+    groups = codes // batch_persons
+    return [frame[groups == g].reset_index(drop=True) for g in range(int(groups.max()) + 1)]
+
+
+def drop_done(rows: pd.DataFrame, done: parts.KeyIndex) -> pd.DataFrame:
+    """``rows`` without the keys already committed."""
+    if not len(done) or rows.empty:
+        return rows
+    return rows[~done.contains(rows)].reset_index(drop=True)
+
+
+def _bar(total: int, desc: str, unit: str, show: bool | None) -> tqdm:
+    """The progress bar of a stage run on stderr (``show`` None: only on a terminal)."""
+    from personasim.llm.base import PROGRESS_DELAY_SECONDS
+
+    # delay: a run that fails at once (endpoint down) prints its error line, no bar frame
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr,
+                disable=None if show is None else not show,
+                delay=PROGRESS_DELAY_SECONDS)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+@dataclass(frozen=True)
+class SimulateStage:
+    """``simulate`` on one batch of personas (options carry the simulator name)."""
+
+    survey: Survey
+    options: Any  # SimulateOptions (imported lazily: the module is owned by the simulate stage)
+
+    def __call__(self, backend: Backend, batch: pd.DataFrame) -> pd.DataFrame:
+        """The response rows of ``batch``."""
+        from personasim.survey.simulate import simulate
+
+        return simulate(batch, self.survey, backend, self.options).responses
+
+    def failed_rows(self, batch: pd.DataFrame, error: str) -> pd.DataFrame:
+        """One row per persona x question of ``batch`` with its key and ``error``."""
+        rows = [{"person_id": p, "tier": str(t), "generator": str(g),
+                 "simulator": self.options.simulator, "question_id": q.id,
+                 "estimator": self.options.estimator, "error": error}
+                for p, t, g in zip(batch["person_id"], batch["tier"], batch["generator"],
+                                   strict=True)
+                for q in self.survey.questions]  # fmt: skip
+        return pd.DataFrame(rows)
+
+
+@dataclass
+class StageRun:
+    """What a part-writing stage run did."""
+
+    report: RunReport
+    """Batches, parts, rows and failures."""
+    skipped: int
+    """Output rows already present before the run."""
+    folder: Path
+    """The stage folder."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Stage-specific figures (e.g. the simulator name)."""
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        r = self.report
+        text = (f"{r.rows} rows written, {self.skipped} already present; model calls "
+                f"{r.model_calls}, cache hits {r.cache_hits}; {r.parts} new part(s) in "
+                f"{self.folder}")  # fmt: skip
+        if "valid_mass" in self.extra:
+            excluded = self.extra["excluded"]
+            detail = ", ".join(f"{t}/{g} {n}" for (t, g), n in sorted(excluded.items()))
+            text += (f"; mean valid_mass {self.extra['valid_mass']:.3f}, invalid share "
+                     f"{self.extra['invalid_share']:.3f}; {self.extra['invalid_answers']} invalid "
+                     f"answers; {sum(excluded.values())} invalid personas excluded"
+                     + (f" ({detail})" if detail else ""))  # fmt: skip
+        if r.failed_batches:
+            text += (f"; {r.failed_batches} batch(es) failed ({r.failed_rows} rows, listed in "
+                     f"{self.folder / parts.FAILED}; a rerun retries them): {r.first_error}")
+        return text
+
+
+def simulate_to_parts(
+    personas: pd.DataFrame,
+    survey: Survey,
+    folder: str | Path,
+    *,
+    options: Any = None,
+    executor: ExecutorSpec | None = None,
+    backend: Backend | None = None,
+    recipe: BackendRecipe | None = None,
+    show_progress: bool | None = None,
+) -> StageRun:
+    """Simulate ``survey`` for ``personas`` into part files under ``folder`` (see module doc).
+
+    Give ``backend`` (local) or ``recipe`` (either executor; Ray needs it to open a backend on
+    each actor)."""
+    from personasim.survey.simulate import (
+        KEY_COLUMNS,
+        SimulateOptions,
+        check_personas,
+        drop_invalid_personas,
+    )
+
+    executor = executor or ExecutorSpec()
+    options = options or SimulateOptions()
+    personas, excluded = drop_invalid_personas(personas)
+    personas = check_personas(personas)
+    if options.simulator is None:
+        options = options.model_copy(update={"simulator": _name(backend, recipe)})
+    done = parts.done_keys(folder, KEY_COLUMNS)
+    pending = _pending_personas(personas, survey, options, done)
+    batches = person_batches(pending, executor.batch_persons)
+    skipped = (len(personas) - len(pending)) * len(survey.questions)
+    tally = _Validity(options.samples if options.estimator == "sample" else 1)
+    with _bar(len(pending) * len(survey.questions), "simulate", "answer", show_progress) as bar:
+        report = run_batches(
+            executor, SimulateStage(survey, options), batches, folder, backend=backend,
+            recipe=recipe, keep=lambda rows: tally.observe(drop_done(rows, done)),
+            progress=lambda n: bar.update(n * len(survey.questions)),
+        )  # fmt: skip
+    return StageRun(report, skipped, Path(folder), {"simulator": options.simulator,
+                                                     "excluded": excluded,
+                                                     **tally.figures(options.estimator)})
+
+
+@dataclass
+class _Validity:
+    """Running ``valid_mass`` and invalid replies of the rows committed in a run."""
+
+    replies_per_row: int
+    rows: int = 0
+    mass: float = 0.0
+    invalid: int = 0
+    invalid_answers: int = 0
+
+    def observe(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Count ``rows`` and pass them on."""
+        if len(rows):
+            self.rows += len(rows)
+            self.mass += float(rows["valid_mass"].sum())
+            self.invalid += int(rows["invalid"].sum())
+            self.invalid_answers += int((~rows["valid"].astype(bool)).sum())
+        return rows
+
+    def figures(self, estimator: str) -> dict[str, float]:
+        """Mean ``valid_mass`` (NaN without rows) and the invalid share (``sample`` only)."""
+        replies = self.rows * self.replies_per_row
+        share = self.invalid / replies if replies and estimator == "sample" else 0.0
+        return {"valid_mass": self.mass / self.rows if self.rows else float("nan"),
+                "invalid_share": share, "invalid_answers": self.invalid_answers}  # fmt: skip
+
+
+def _name(backend: Backend | None, recipe: BackendRecipe | None) -> str:
+    """The backend's display name (opens the recipe's backend once in the driver: this also
+    fails early, with one line, on a bad model spec)."""
+    if backend is not None:
+        return backend.display_name
+    if recipe is None:
+        raise ValueError("give a backend or a BackendRecipe")
+    opened = recipe.open(threads=1)
+    try:
+        return opened.display_name
+    finally:
+        opened.close()
+
+
+PLAN_ROWS = 20_000
+"""Persona rows whose keys are checked at once (bounds the memory of planning a resume)."""
+
+
+def _pending_personas(personas: pd.DataFrame, survey: Survey, options: Any,
+                      done: parts.KeyIndex) -> pd.DataFrame:  # fmt: skip
+    """Persona rows with at least one question not yet answered."""
+    if not len(done):
+        return personas
+    ids = [q.id for q in survey.questions]
+    missing = []
+    for start in range(0, len(personas), PLAN_ROWS):
+        chunk = personas.iloc[start : start + PLAN_ROWS]
+        keys = pd.DataFrame({
+            "person_id": np.repeat(chunk["person_id"].astype(str).to_numpy(), len(ids)),
+            "tier": np.repeat(chunk["tier"].astype(str).to_numpy(), len(ids)),
+            "generator": np.repeat(chunk["generator"].astype(str).to_numpy(), len(ids)),
+            "simulator": options.simulator, "question_id": np.tile(ids, len(chunk)),
+            "estimator": options.estimator,
+        })  # fmt: skip
+        missing.append(~done.contains(keys).reshape(len(chunk), len(ids)).all(axis=1))
+    return personas[np.concatenate(missing)].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- personas
+
+
+@dataclass(frozen=True)
+class PersonaStage:
+    """``generate_personas`` on one batch of persons."""
+
+    tiers: tuple[str, ...]
+    generator: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    """Other keyword arguments of ``generate_personas`` (seed, options, prompt files)."""
+
+    def __call__(self, backend: Backend, batch: pd.DataFrame) -> pd.DataFrame:
+        """The persona rows of ``batch``."""
+        from personasim.personas.generate import generate_personas
+
+        return generate_personas(batch, self.tiers, backend, generator=self.generator,
+                                 **dict(self.kwargs))  # fmt: skip
+
+    def failed_rows(self, batch: pd.DataFrame, error: str) -> pd.DataFrame:
+        """One row per person x tier of ``batch`` with its key and ``error``."""
+        from personasim.personas.meta import META_GENERATOR
+
+        rows = [{"person_id": p, "tier": t,
+                 "generator": META_GENERATOR if t == "meta" else self.generator, "error": error}
+                for p in batch["person_id"] for t in self.tiers]  # fmt: skip
+        return pd.DataFrame(rows)
+
+
+def personas_to_parts(
+    population: pd.DataFrame,
+    tiers: Sequence[str],
+    folder: str | Path,
+    *,
+    executor: ExecutorSpec | None = None,
+    backend: Backend | None = None,
+    recipe: BackendRecipe | None = None,
+    show_progress: bool | None = None,
+    generator: str | None = None,
+    **kwargs: Any,
+) -> StageRun:
+    """Generate ``tiers`` for every person of ``population`` into part files under ``folder``;
+    ``generator`` names the model in the rows (default: the backend's display name); ``kwargs``
+    are ``generate_personas`` keyword arguments (seed, prompt_file, options)."""
+    from personasim.personas.generate import KEY
+    from personasim.personas.meta import META_GENERATOR
+
+    executor = executor or ExecutorSpec()
+    needs_model = any(t != "meta" for t in tiers)
+    if needs_model:
+        generator = generator or _name(backend, recipe)
+    else:  # the meta tier calls no model: no backend, no Ray
+        generator, backend, recipe = META_GENERATOR, None, None
+        executor = executor.model_copy(update={"kind": "local"})
+    done = parts.done_keys(folder, KEY)
+    gens = [META_GENERATOR if t == "meta" else generator for t in tiers]
+    keys = pd.DataFrame({"person_id": np.repeat(population["person_id"].astype(str).to_numpy(),
+                                                len(tiers)),
+                         "tier": np.tile(list(tiers), len(population)),
+                         "generator": np.tile(gens, len(population))})  # fmt: skip
+    have = done.contains(keys).reshape(len(population), len(tiers)).all(axis=1)
+    pending = population[~have].reset_index(drop=True)
+    stage = PersonaStage(tuple(tiers), generator, tuple(sorted(kwargs.items())))
+    with _bar(len(pending), "personas", "person", show_progress) as bar:
+        report = run_batches(executor, stage, person_batches(pending, executor.batch_persons),
+                             folder, backend=backend, recipe=recipe,
+                             keep=lambda rows: drop_done(rows, done), progress=bar.update)
+    skipped = (len(population) - len(pending)) * len(tiers)
+    return StageRun(report, skipped, Path(folder), {"generator": generator})

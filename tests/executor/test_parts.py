@@ -1,0 +1,181 @@
+"""Part files, batching and the executor driver (local executor; no Ray needed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from personasim.errors import BackendError, ConfigError
+from personasim.executor import BackendRecipe, ExecutorSpec, simulate_to_parts
+from personasim.executor import parts as P
+from personasim.executor.base import run_with_retries
+from personasim.executor.ray import pool_size
+from personasim.executor.stages import drop_done, person_batches
+from personasim.llm.scripted import ScriptedStandIn
+from personasim.personas.meta import meta_personas
+from personasim.survey.loaders import builtin_survey
+from personasim.survey.simulate import KEY_COLUMNS
+
+POPULATION = pd.DataFrame({
+    "person_id": [5, 6, 7, 8, 9], "state": ["TX", "VT", "OH", "CA", "NY"], "weight": [1.0] * 5,
+    "age": [70, 25, 40, 33, 51], "sex": ["Male", "Female", "Female", "Male", "Female"],
+    "race": ["White", "Asian", "White", "Black or African American", "White"],
+})  # fmt: skip
+
+
+def _lean_left(request, seen: int) -> dict[str, float]:
+    """Stand-in script: a fixed distribution per number of options."""
+    return {label: 1.0 + i for i, label in enumerate(request.labels)}
+
+
+def _dead_pid() -> int:
+    """The id of a process that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_parts_commit_in_order_and_keys_come_from_parts(tmp_path: Path) -> None:
+    assert P.part_paths(tmp_path / "none") == []
+    assert len(P.done_keys(tmp_path / "none", ["a"])) == 0
+    for i in range(11):
+        P.commit_part(pd.DataFrame({"a": [i], "b": [f"x{i}"]}), tmp_path)
+    assert [p.name for p in P.part_paths(tmp_path)][-2:] == ["part-00009.parquet",
+                                                             "part-00010.parquet"]  # fmt: skip
+    assert P.next_part_number(tmp_path) == 11
+    done = P.done_keys(tmp_path, ["a", "b"])
+    probe = pd.DataFrame({"a": [3, 3, 10, 11], "b": ["x3", "x4", "x10", "x11"]})
+    assert len(done) == 11 and done.contains(probe).tolist() == [True, False, True, False]
+    assert done.contains(probe.astype(str)).tolist() == [True, False, True, False]
+    assert P.read_parts(tmp_path)["a"].tolist() == list(range(11))
+    assert P.read_parts(tmp_path, ["b"]).columns.tolist() == ["b"]
+
+
+def test_stale_temps_of_dead_writers_are_removed_live_ones_kept(tmp_path: Path) -> None:
+    P.commit_part(pd.DataFrame({"a": [1]}), tmp_path)
+    dead = tmp_path / f".part-00001.parquet.{_dead_pid()}.tmp"
+    live = tmp_path / f".part-00001.parquet.{os.getppid()}.tmp"
+    dead.write_bytes(b"half")
+    live.write_bytes(b"half")
+    assert P.remove_stale_temps(tmp_path) == 1
+    assert not dead.exists() and live.exists()
+    assert len(P.read_parts(tmp_path)) == 1  # temporary files are never read
+
+
+def test_failed_record_written_and_cleared(tmp_path: Path) -> None:
+    P.write_failed(tmp_path, pd.DataFrame({"a": [1], "error": ["boom"]}))
+    assert (tmp_path / P.FAILED).is_file() and P.part_paths(tmp_path) == []
+    P.write_failed(tmp_path, pd.DataFrame())
+    assert not (tmp_path / P.FAILED).exists()
+
+
+def test_batches_are_persona_major() -> None:
+    frame = pd.DataFrame({"person_id": [3, 3, 1, 1, 2, 2, 4], "tier": list("ababab") + ["a"]})
+    batches = person_batches(frame, 2)
+    assert [b["person_id"].tolist() for b in batches] == [[3, 3, 1, 1], [2, 2, 4]]
+    assert person_batches(frame.iloc[:0], 2) == []
+    index = P.KeyIndex(["person_id", "tier"])
+    done = P.KeyIndex(index.key, index.hash(pd.DataFrame({"person_id": ["3", "2"],
+                                                          "tier": ["a", "b"]})))  # fmt: skip
+    kept = drop_done(frame, done)
+    pairs = set(zip(kept.person_id.astype(str), kept.tier, strict=True))
+    assert len(kept) == 5 and ("3", "a") not in pairs
+
+
+@pytest.mark.parametrize(("cpus", "per", "asked", "expected"),
+                         [(2, 1.0, None, 1), (16, 1.0, None, 12), (16, 2.0, None, 6),
+                          (16, 1.0, 3, 3), (16, 1.0, 99, 12)])  # fmt: skip
+def test_pool_leaves_cpus_for_ray_data(cpus: int, per: float, asked: int | None,
+                                       expected: int) -> None:  # fmt: skip
+    spec = ExecutorSpec(kind="ray", cpus_per_actor=per, actors=asked)
+    assert pool_size(spec, cpus) == expected
+
+
+def test_pool_too_small_is_one_line() -> None:
+    with pytest.raises(ConfigError, match="too few for one actor"):
+        pool_size(ExecutorSpec(kind="ray", cpus_per_actor=2.0), 2)
+
+
+def test_a_failing_batch_is_retried_then_returned_as_failed() -> None:
+    calls = []
+
+    def stage(backend, batch):
+        calls.append(1)
+        raise BackendError("endpoint said 503")
+
+    result = run_with_retries(stage, ScriptedStandIn(), pd.DataFrame({"x": [1]}), 4, retries=2)
+    assert len(calls) == 3 and result.rows is None and result.attempts == 3
+    assert result.index == 4 and result.error.startswith("BackendError: endpoint said 503")
+
+
+def test_local_parts_resume_and_match_plain_simulate(tmp_path: Path) -> None:
+    from personasim.survey.simulate import simulate
+
+    personas = meta_personas(POPULATION)
+    survey = builtin_survey("elections")
+    stand_in = ScriptedStandIn(choice_script=_lean_left)
+    spec = ExecutorSpec(batch_persons=2)
+    first = simulate_to_parts(personas.iloc[:3], survey, tmp_path, backend=stand_in,
+                              executor=spec)  # fmt: skip
+    assert first.report.parts == 2 and first.report.rows == 9
+    assert first.report.model_calls == 9 and first.report.cache_hits == 0
+    calls = len(stand_in.calls)
+    again = simulate_to_parts(personas, survey, tmp_path, backend=stand_in, executor=spec)
+    assert again.skipped == 9 and again.report.rows == 6 and len(stand_in.calls) == calls + 6
+    rows = P.read_parts(tmp_path)
+    plain = simulate(personas, survey, ScriptedStandIn(choice_script=_lean_left)).responses
+    assert not rows.duplicated(KEY_COLUMNS).any()
+    ordered = [f.sort_values(KEY_COLUMNS).reset_index(drop=True) for f in (rows, plain)]
+    pd.testing.assert_frame_equal(*ordered)
+
+
+def test_bad_model_spec_fails_before_any_work(tmp_path: Path) -> None:
+    personas = meta_personas(POPULATION)
+    with pytest.raises(ConfigError, match="unknown backend"):
+        simulate_to_parts(personas, builtin_survey("elections"), tmp_path,
+                          recipe=BackendRecipe("lamacpp"))  # fmt: skip
+    assert P.part_paths(tmp_path) == []
+
+
+def test_read_table_of_a_parts_folder_reads_only_what_is_asked(tmp_path: Path) -> None:
+    from personasim.tables import read_table
+
+    for i in range(3):
+        P.commit_part(pd.DataFrame({"question_id": [f"q{i}", "q9"], "raw": ["x", "y"],
+                                    "probs": [[0.5, 0.5], [1.0, 0.0]]}), tmp_path)  # fmt: skip
+    (tmp_path / ".part-00003.parquet.1.tmp").write_bytes(b"half")
+    P.write_failed(tmp_path, pd.DataFrame({"question_id": ["q5"], "error": ["boom"]}))
+    frame = read_table(tmp_path, "responses table", exclude=("raw",), only=("question_id",
+                                                                            ["q0", "q2"]))
+    assert sorted(frame["question_id"]) == ["q0", "q2"] and "raw" not in frame.columns
+    assert len(read_table(tmp_path)) == 6  # temporary and _failed files are never read
+
+
+@pytest.mark.slow  # the Ray client gives up after about 30 s
+def test_an_unreachable_ray_cluster_is_one_line() -> None:
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    from personasim.executor.ray import ray_session
+
+    with pytest.raises(ConfigError, match="cannot join the Ray cluster"), ray_session(
+        ExecutorSpec(kind="ray", address="ray://127.0.0.1:1")
+    ):
+        pass
+
+
+def test_a_stale_stage_loses_its_parts_with_its_table(tmp_path: Path) -> None:
+    from personasim import stages as S
+    from personasim.executor.study import parts_folder
+    from personasim.spec import builtin_study
+
+    table = tmp_path / "responses_x.parquet"
+    pd.DataFrame({"a": [1]}).to_parquet(table)
+    P.commit_part(pd.DataFrame({"a": [1]}), parts_folder(tmp_path, table.name))
+    stage = S.Stage("simulate", lambda s: [], lambda s: [table.name], ("a",), lambda s: {},
+                    lambda ctx: None)  # fmt: skip
+    S.remove_outputs(stage, builtin_study("tiny"), tmp_path)
+    assert not table.exists() and not parts_folder(tmp_path, table.name).exists()
