@@ -40,6 +40,13 @@ from personasim.tables import read_table
     help="Table with person_id, weight and group columns (e.g. state); Parquet or CSV.",
 )
 @click.option(
+    "--weights",
+    "weights_path",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="weights.parquet from `personasim calibrate` (joined by person_id, tier, generator).",
+)
+@click.option(
     "--out",
     "out_path",
     default=Path("scores.parquet"),
@@ -60,16 +67,23 @@ def score_command(
     truth: str,
     survey: str | None,
     persons_path: Path | None,
+    weights_path: Path | None,
     out_path: Path,
     n_boot: int,
     seed: int,
 ) -> None:
     """Score simulated answers against real ground truth and print a summary."""
+    from personasim.calibrate import attach_weights
     from personasim.scoring import format_summary, load_truth, score
 
     responses = read_table(responses_path)
     persons = read_table(persons_path) if persons_path else None
+    notes: list[str] = []
+    if weights_path:
+        weights = read_table(weights_path, "weights table", ["person_id", "weight"])
+        responses, notes = attach_weights(responses, weights, persons)
     result = score(responses, load_truth(truth, survey), persons, n_boot=n_boot, seed=seed)
+    result.notes.extend(notes)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result.scores.to_parquet(out_path, index=False)
     click.echo(format_summary(result))
