@@ -17,11 +17,11 @@ def population() -> pd.DataFrame:
     return sample_population(["VT", "NM"], per_state=600, seed=11)
 
 
-def fake_personas(population: pd.DataFrame, dem_bias: float = 0.3) -> pd.DataFrame:
+def fake_personas(population: pd.DataFrame) -> pd.DataFrame:
     """A two-tier personas table on ``population``: the meta tier (no political views) and a
     subjective tier whose ``political_views`` lean Democratic by construction (seeded)."""
     rng = np.random.default_rng(5)
-    p = np.array([0.35 + dem_bias, 0.35 - dem_bias / 2, 0.2, 0.1 - dem_bias / 2])
+    p = np.array([0.6, 0.2, 0.15, 0.05])  # far more Democrats than Pew finds anywhere
     views = rng.choice(["Democrat", "Republican", "Independent", "Other"], len(population), p=p)
     meta = population.assign(tier="meta", generator="census", fields="{}")
     subjective = population.assign(

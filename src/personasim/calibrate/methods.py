@@ -13,10 +13,10 @@ persons of the same group.
   ``w_i = b_i * share_c * B / B_c`` with ``B`` the base weight of the covered persons and
   ``B_c`` that of cell ``c``; exact in one step.
 * **Trimming** caps every weight at ``trim`` times the mean weight (or at the ``trim_percentile``
-  percentile), gives the removed weight back to the uncapped persons in proportion to their
-  weight, and repeats until no weight exceeds the cap; with ``trim_rounds > 1`` raking and
-  trimming alternate, ending with a trim (so the cap always holds and the margins are as close
-  as the cap allows; the diagnostics show how close).
+  percentile, never below the mean), gives the removed weight back to the uncapped persons in
+  proportion to their weight, and repeats until no weight exceeds the cap; with
+  ``trim_rounds > 1`` raking and trimming alternate, ending with a trim (so the cap always holds
+  and the margins are as close as the cap allows; the diagnostics show how close).
 """
 
 from __future__ import annotations
