@@ -1,0 +1,111 @@
+"""Weights used downstream: `score --weights` and `crosstab`, against hand-computed values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personasim.calibrate import attach_weights, crosstab
+from personasim.cli import main
+from personasim.scoring import load_truth, score
+
+
+def _row(pid: str, tier: str, dem: float, generator: str = "g") -> dict:
+    return {"person_id": pid, "tier": tier, "generator": generator, "simulator": "s",
+            "question_id": "president_2020", "estimator": "logprobs", "probs": [dem, 1 - dem],
+            "answer": None}  # fmt: skip
+
+
+def _case() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Four CA personas in two tiers: a and b vote Democratic, c and d Republican."""
+    persons = pd.DataFrame({"person_id": list("abcd"), "state": "CA", "weight": 1.0,
+                            "age": [25, 70, 40, 33], "sex": ["Male", "Female"] * 2})  # fmt: skip
+    dems = {"a": 1.0, "b": 0.8, "c": 0.0, "d": 0.2}
+    rows = [_row(p, t, d) for t in ("meta", "subjective") for p, d in dems.items()]
+    return pd.DataFrame(rows), persons
+
+
+def _ca_share(result, tier: str) -> float:
+    s = result.scores
+    sel = s[(s.tier == tier) & (s.group == "CA") & (s.metric == "dem_share")]
+    return float(sel["value"].iloc[0])
+
+
+def test_equal_weights_score_exactly_like_no_weights() -> None:
+    responses, persons = _case()
+    truth = load_truth("elections")
+    plain = score(responses, truth, persons, n_boot=40, seed=3)
+    weights = responses[["person_id", "tier", "generator"]].assign(weight=2.5)
+    weighted, notes = attach_weights(responses, weights, persons)
+    again = score(weighted, truth, persons, n_boot=40, seed=3)
+    assert not notes
+    cols = ["value", "ci_low", "ci_high"]
+    pd.testing.assert_frame_equal(plain.scores[cols], again.scores[cols])
+
+
+def test_weights_move_the_election_share_as_computed_by_hand() -> None:
+    responses, persons = _case()
+    truth = load_truth("elections")
+    # subjective tier: Republicans c, d weigh 3; Democrats a, b weigh 1 -> the share falls
+    weights = pd.DataFrame({"person_id": list("abcd"), "tier": "subjective", "generator": "g",
+                            "weight": [1.0, 1.0, 3.0, 3.0]})  # fmt: skip
+    weighted, notes = attach_weights(responses, weights, persons)
+    result = score(weighted, truth, persons, n_boot=0)
+    unweighted = (1.0 + 0.8 + 0.0 + 0.2) / 4
+    by_hand = (1.0 + 0.8 + 3 * 0.0 + 3 * 0.2) / 8
+    assert _ca_share(result, "subjective") == pytest.approx(by_hand) and by_hand < unweighted
+    assert _ca_share(result, "meta") == pytest.approx(unweighted)  # not calibrated: base weight
+    assert notes and "4 response row(s)" in notes[0]
+
+
+def test_score_cli_takes_weights(tmp_path: Path) -> None:
+    responses, persons = _case()
+    responses.to_parquet(tmp_path / "r.parquet")
+    persons.to_parquet(tmp_path / "p.parquet")
+    weights = pd.DataFrame({"person_id": list("abcd"), "weight": [1.0, 1.0, 3.0, 3.0]})
+    weights.to_parquet(tmp_path / "w.parquet")
+    args = ["score", "--responses", str(tmp_path / "r.parquet"), "--truth", "elections",
+            "--persons", str(tmp_path / "p.parquet"), "--n-boot", "0"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "s0.parquet")]) == 0
+    assert main([*args, "--weights", str(tmp_path / "w.parquet"),
+                 "--out", str(tmp_path / "s1.parquet")]) == 0  # fmt: skip
+    s0, s1 = (pd.read_parquet(tmp_path / f"s{i}.parquet") for i in (0, 1))
+    pick = (s0.group == "CA") & (s0.metric == "dem_share") & (s0.tier == "meta")
+    assert float(s1[pick]["value"].iloc[0]) == pytest.approx((1 + 0.8 + 0 + 0.6) / 8)
+    assert float(s0[pick]["value"].iloc[0]) == pytest.approx(0.5)
+
+
+def test_crosstab_weighted_shares_counts_and_small_cells() -> None:
+    responses, persons = _case()
+    weights = pd.DataFrame({"person_id": list("abcd"), "weight": [1.0, 1.0, 3.0, 3.0]})
+    table = crosstab(responses, ["age_group", "sex"], persons, weights, n_boot=50, min_n=2)
+    sub = table[(table.tier == "subjective") & (table.option == "option 1")]
+    sub = sub.set_index(["attribute", "group"])
+    # age_group (Pew brackets): 18-29 = a (25); 30-49 = c (40), d (33); 65+ = b (70)
+    assert sub.loc[("age_group", "30-49"), "share"] == pytest.approx((0 * 3 + 0.2 * 3) / 6)
+    assert sub.loc[("age_group", "18-29"), "n"] == 1 and sub.loc[("age_group", "18-29"), "small"]
+    # sex: Male = a, c -> (1 * 1 + 0 * 3) / 4
+    assert sub.loc[("sex", "Male"), "share"] == pytest.approx(0.25)
+    assert not sub.loc[("sex", "Male"), "small"]
+    overall = sub.loc[("overall", "all")]
+    assert overall["ci_low"] <= overall["share"] <= overall["ci_high"]
+    assert overall["weight_sum"] == pytest.approx(8.0)
+
+
+def test_crosstab_cli_with_survey_names_and_unknown_attribute(tmp_path: Path, capsys) -> None:
+    responses, persons = _case()
+    responses.to_parquet(tmp_path / "r.parquet")
+    persons.to_parquet(tmp_path / "p.parquet")
+    base = ["crosstab", "--responses", str(tmp_path / "r.parquet"), "--persons",
+            str(tmp_path / "p.parquet"), "--survey", "elections", "--n-boot", "20",
+            "--out", str(tmp_path / "x.parquet")]  # fmt: skip
+    assert main([*base, "--by", "sex,income_bracket"]) == 2  # the persons carry no income
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "income_bracket" in err
+    assert main([*base, "--by", "sex"]) == 0
+    table = pd.read_parquet(tmp_path / "x.parquet")
+    assert "Joe Biden (Democratic Party)" in set(table.option)
+    assert np.isfinite(table["ci_low"]).all()
