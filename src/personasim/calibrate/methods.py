@@ -91,19 +91,27 @@ class Outcome:
     """Persons whose weight the cap lowered."""
 
 
-def build_variables(frame: pd.DataFrame, targets: pd.DataFrame) -> list[Variable]:
-    """One :class:`Variable` per target variable (targets of one group)."""
+def level_codes(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
+    """Index of each value in ``levels``; ``len(levels)`` for missing or unnamed values."""
+    text = values.astype("category")
+    text = text.cat.rename_categories([str(c) for c in text.cat.categories])
+    codes = pd.Categorical(text.astype(object), categories=list(levels)).codes
+    return np.where(codes < 0, len(levels), codes).astype(np.int32)
+
+
+def build_variables(
+    frame: pd.DataFrame, targets: pd.DataFrame, values: dict[str, pd.Series] | None = None
+) -> list[Variable]:
+    """One :class:`Variable` per target variable (targets of one group); ``values`` are the
+    persons' levels when already derived (indexed like ``frame``)."""
     out = []
     for name, rows in targets.groupby("variable", sort=False):
         levels = tuple(rows["level"].astype(str))
-        values = variable_values(frame, str(name))
-        if values is None:
+        column = values[str(name)].loc[frame.index] if values else variable_values(frame, name)
+        if column is None:
             raise ConfigError(f"the pool has no variable {name!r}", hint="check --targets")
-        index = {level: i for i, level in enumerate(levels)}
-        cells = values.map(
-            lambda v, index=index: index.get(str(v), len(index)) if v is not None else len(index)
-        ).to_numpy(dtype=np.int32)
-        out.append(Variable(str(name), cells, levels, rows["share"].to_numpy(float)))
+        out.append(Variable(str(name), level_codes(column, levels), levels,
+                            rows["share"].to_numpy(float)))  # fmt: skip
     return out
 
 
@@ -179,9 +187,11 @@ def calibrate_group(
     targets: pd.DataFrame,
     label: str,
     options: CalibrateOptions,
+    values: dict[str, pd.Series] | None = None,
 ) -> tuple[Outcome, list[Variable]]:
-    """Calibrated weights of one group's persons to the targets that apply to it."""
-    variables = build_variables(frame, targets)
+    """Calibrated weights of one group's persons to the targets that apply to it (``values``:
+    the persons' levels of each variable when already derived)."""
+    variables = build_variables(frame, targets, values)
     if options.method == "poststratify":
         if len(variables) != 1:
             names = ", ".join(v.name for v in variables)

@@ -87,18 +87,21 @@ UNIVERSE_MIN_AGE: dict[str, int] = {
 
 
 def _age_band(frame: pd.DataFrame) -> pd.Series:
-    """Adult ACS-aligned age band; None under 18."""
+    """Adult ACS-aligned age band; missing under 18."""
     age = pd.to_numeric(frame["age"], errors="coerce")
     edges = [lo for _, lo, _ in AGE_BANDS] + [np.inf]
-    bands = pd.cut(age, edges, right=False, labels=[b for b, _, _ in AGE_BANDS])
-    return bands.astype(object).where(bands.notna(), None)
+    return pd.cut(age, edges, right=False, labels=[b for b, _, _ in AGE_BANDS])
 
 
 def _race_ethnicity(frame: pd.DataFrame) -> pd.Series:
     """Hispanic of any race, else White / Black / Asian / Other."""
-    race = frame["race"].astype(object).map(lambda r: _RACE_MAP.get(r, "Other"))
-    hispanic = frame["hispanic"].astype(str).str.casefold().eq("hispanic or latino")
-    return race.where(~hispanic, "Hispanic")
+    race = pd.Series(pd.Categorical(frame["race"].astype(object)), index=frame.index)
+    groups = [_RACE_MAP.get(str(c), "Other") for c in race.cat.categories]
+    codes = np.array([RACE_ETHNICITY.index(g) for g in groups] + [len(RACE_ETHNICITY) - 1])
+    out = codes[race.cat.codes.to_numpy()]  # code -1 (missing race) -> Other
+    hispanic = frame["hispanic"].astype(str).str.casefold().eq("hispanic or latino").to_numpy()
+    out = np.where(hispanic, RACE_ETHNICITY.index("Hispanic"), out)
+    return pd.Series(pd.Categorical.from_codes(out, RACE_ETHNICITY), index=frame.index)
 
 
 def _field(frame: pd.DataFrame, name: str) -> pd.Series | None:
@@ -141,7 +144,7 @@ DERIVED_LEVELS: dict[str, tuple[str, ...]] = {
 
 
 def variable_values(frame: pd.DataFrame, variable: str) -> pd.Series | None:
-    """Each person's level of ``variable`` (None outside its universe); None if underivable.
+    """Each person's level of ``variable`` (missing outside its universe); None if underivable.
 
     ``a*b`` is the crossed variable with levels ``"x | y"``.
     """
@@ -160,13 +163,15 @@ def variable_values(frame: pd.DataFrame, variable: str) -> pd.Series | None:
     if values is None:
         return None
     if variable in UNIVERSE_MIN_AGE and "age" in frame.columns:
-        adult = pd.to_numeric(frame["age"], errors="coerce") >= UNIVERSE_MIN_AGE[variable]
-        values = values.where(adult, None)
-    return values.astype(object).where(values.notna(), None)
+        values = values.where(
+            pd.to_numeric(frame["age"], errors="coerce") >= UNIVERSE_MIN_AGE[variable]
+        )
+    return values
 
 
-def vocabulary(frame: pd.DataFrame, variable: str) -> set[str]:
-    """Levels ``variable`` can take: its fixed vocabulary, else the values seen in ``frame``."""
+def vocabulary(frame: pd.DataFrame, variable: str, values: pd.Series | None = None) -> set[str]:
+    """Levels ``variable`` can take: its fixed vocabulary, else the values seen in ``frame``
+    (``values``: the variable's values when already derived)."""
     if "*" in variable:
         parts = [vocabulary(frame, v.strip()) for v in variable.split("*")]
         out = {""}
@@ -177,7 +182,7 @@ def vocabulary(frame: pd.DataFrame, variable: str) -> set[str]:
         return set(DERIVED_LEVELS[variable])
     if variable in m.VOCAB:
         return set(m.VOCAB[variable])
-    values = variable_values(frame, variable)
+    values = variable_values(frame, variable) if values is None else values
     return set() if values is None else {str(v) for v in values.dropna().unique()}
 
 
@@ -379,20 +384,28 @@ def load_targets(spec: str) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)[TARGET_COLUMNS]
 
 
-def check_targets(targets: pd.DataFrame, pool: pd.DataFrame, source: str = "targets") -> None:
-    """Every variable derivable from ``pool`` and every level in its vocabulary (one line)."""
+def check_targets(
+    targets: pd.DataFrame, pool: pd.DataFrame, source: str = "targets"
+) -> dict[str, pd.Series]:
+    """Every variable derivable from ``pool`` and every level in its vocabulary (else one line);
+    returns each variable's values (derived once, reused by the caller)."""
+    derived: dict[str, pd.Series] = {}
     for variable, rows in targets.groupby("variable", sort=True):
         values = variable_values(pool, str(variable))
         if values is None:
-            raise ConfigError(f"{source}: unknown variable {variable!r}: {_needs(str(variable))}",
-                              hint=_known_hint(str(variable), pool))
-        vocab = vocabulary(pool, str(variable))
+            raise ConfigError(
+                f"{source}: unknown variable {variable!r}: {_needs(str(variable))}",
+                hint=_known_hint(str(variable), pool),
+            )
+        vocab = vocabulary(pool, str(variable), values)
         lacking = sorted(set(rows["level"].astype(str)) - vocab)
         if lacking:
             raise DataError(
                 f"{source}: the pool has no level {', '.join(map(repr, lacking))} of {variable!r}",
                 hint=did_you_mean(lacking[0], vocab),
             )
+        derived[str(variable)] = values
+    return derived
 
 
 def _needs(variable: str) -> str:

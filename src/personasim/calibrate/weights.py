@@ -24,7 +24,7 @@ import pandas as pd
 
 from personasim.calibrate import diagnostics as D
 from personasim.calibrate.methods import CalibrateOptions, calibrate_group
-from personasim.calibrate.targets import check_targets, targets_for_group, variable_values
+from personasim.calibrate.targets import check_targets, targets_for_group
 from personasim.errors import ConfigError, DataError, did_you_mean
 
 MODEL_KEYS = ["tier", "generator"]
@@ -71,13 +71,11 @@ def _check_by(pool: pd.DataFrame, targets: pd.DataFrame, by: str | None) -> None
             )
 
 
-def _present(frame: pd.DataFrame, targets: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Targets restricted to the variables this tier has; the names of the others."""
-    absent = [
-        v
-        for v in targets["variable"].unique()
-        if (values := variable_values(frame, v)) is None or values.isna().all()
-    ]
+def _present(
+    frame: pd.DataFrame, targets: pd.DataFrame, values: dict[str, pd.Series]
+) -> tuple[pd.DataFrame, list[str]]:
+    """Targets restricted to the variables this group has values of; the names of the others."""
+    absent = [v for v in targets["variable"].unique() if values[v].loc[frame.index].isna().all()]
     return targets[~targets["variable"].isin(absent)], absent
 
 
@@ -107,9 +105,9 @@ def calibrate(
         pool = pool[pool["tier"].astype(str).isin(tiers)]
         if pool.empty:
             raise ConfigError(f"no rows of tiers {tiers}", hint="check --tiers")
-    check_targets(targets, pool)
-    _check_by(pool, targets, by)
     pool = pool.reset_index(drop=True)
+    values = check_targets(targets, pool)
+    _check_by(pool, targets, by)
     base_all = _base_weights(pool)
     keys, groups = _groups(pool, by)
     weights, rows, notes, skipped = np.zeros(len(pool)), [], [], set()
@@ -117,14 +115,14 @@ def calibrate(
         key = key if isinstance(key, tuple) else (key,)
         labels = dict(zip(keys, (str(k) for k in key), strict=True))
         group_targets = targets_for_group(targets, labels.get(by, "") if by else "")
-        group_targets, absent = _present(frame, group_targets)
+        group_targets, absent = _present(frame, group_targets, values)
         skipped.update((labels.get("tier", ""), v) for v in absent)
         base = base_all[frame.index]
         if group_targets.empty:
             weights[frame.index] = base
             continue
         label = " ".join(labels.values()) or "all"
-        outcome, variables = calibrate_group(frame, base, group_targets, label, options)
+        outcome, variables = calibrate_group(frame, base, group_targets, label, options, values)
         weights[frame.index] = outcome.weights
         rows += D.group_rows(labels, base, outcome, variables)
     notes += [
