@@ -3,9 +3,9 @@
 1. Time to calibrate 1,000,000 persons to 10 controls (the nine national census variables of
    ``--targets census`` plus Pew party identification), split into deriving the variables,
    raking, and the diagnostics; the goal is under 10 s on 2 cores.
-2. The population stage's fidelity before/after the cross-tabulated census controls (issue 12,
-   section 4), when ``--fidelity`` is given: runs ``benchmarks/census_fidelity.py``'s
-   leave-one-state-out check with and without them.
+2. With ``--fidelity``: the population stage's fidelity before/after the S2301
+   cross-tabulated census controls (issue 12, section 4), the leave-one-state-out check of
+   ``benchmarks/census_fidelity.py`` with and without them (about 20 s).
 
     PYTHONPATH=src .venv/bin/python benchmarks/calibration.py [--n 1000000] [--fidelity]
 """
@@ -78,9 +78,9 @@ def main() -> int:
     args = parser.parse_args()
     timing(args.n)
     if args.fidelity:
-        from personasim.census.fidelity_compare import print_comparison
+        from personasim.census.cli import check_cross_controls
 
-        print_comparison(print)
+        check_cross_controls(tables.load_seed(), tables.load_targets(), print)
     return 0
 
 
