@@ -13,8 +13,8 @@ from personasim.census import sample_population
 
 @pytest.fixture(scope="session")
 def population() -> pd.DataFrame:
-    """600 adults in each of VT and NM, drawn from the shipped census tables (seed 11)."""
-    return sample_population(["VT", "NM"], per_state=600, seed=11)
+    """1,000 adults in each of VT and NM, drawn from the shipped census tables (seed 11)."""
+    return sample_population(["VT", "NM"], per_state=1000, seed=11)
 
 
 def fake_personas(population: pd.DataFrame) -> pd.DataFrame:

@@ -40,6 +40,15 @@ def test_raking_reproduces_every_acs_target_per_state(population: pd.DataFrame) 
     np.testing.assert_allclose(after.sum().sort_index(), base.sort_index(), rtol=1e-9)
 
 
+def test_real_pool_without_a_targeted_level_is_infeasible(population: pd.DataFrame) -> None:
+    vt = population[(population.state == "VT") & (population.household_language != "Other")]
+    d = calibrate(vt, load_targets("census"), by="state").diagnostics
+    assert set(d["status"]) == {"infeasible"}
+    assert d["offending"].iloc[0] == "household_language: Other"
+    # the other variables are still met; the language shares are renormalized without "Other"
+    assert d[d.variable != "household_language"]["max_abs_error_after"].max() < 1e-5
+
+
 def test_level_nobody_has_is_infeasible_and_named() -> None:
     pool = pd.DataFrame({"person_id": range(4), "sex": ["Male", "Male", "Female", "Female"],
                          "education": ["HS Graduate"] * 4})  # fmt: skip

@@ -109,3 +109,19 @@ def test_crosstab_cli_with_survey_names_and_unknown_attribute(tmp_path: Path, ca
     table = pd.read_parquet(tmp_path / "x.parquet")
     assert "Joe Biden (Democratic Party)" in set(table.option)
     assert np.isfinite(table["ci_low"]).all()
+
+
+def test_attach_weights_matches_ids_as_text_and_falls_back_to_own_weight() -> None:
+    responses, persons = _case()
+    responses = responses.assign(weight=np.where(responses.person_id == "a", 9.0, 1.0))
+    weights = pd.DataFrame({"person_id": ["a", "b"], "tier": "subjective", "weight": [2.0, 3.0]})
+    out, notes = attach_weights(responses, weights, persons)
+    sub = out[out.tier == "subjective"].set_index("person_id")["weight"]
+    meta = out[out.tier == "meta"].set_index("person_id")["weight"]
+    assert sub["a"] == 2.0 and sub["b"] == 3.0 and sub["c"] == 1.0
+    assert meta["a"] == 9.0  # uncovered rows keep the responses' own weight
+    assert notes and "6 response row(s)" in notes[0]
+    numeric = pd.DataFrame({"person_id": [7], "tier": "meta", "generator": "g", "weight": [4.0]})
+    rows = responses.assign(person_id="7")
+    joined, _ = attach_weights(rows, numeric)
+    assert (joined[joined.tier == "meta"]["weight"] == 4.0).all()

@@ -133,6 +133,17 @@ def calibrate(
     return Calibration(out, pd.DataFrame(rows), keys, notes)
 
 
+def _base_for(out: pd.DataFrame, own: pd.Series | None, persons: pd.DataFrame | None) -> pd.Series:
+    """Fallback weight per row: the responses' own ``weight``, else the persons', else 1."""
+    base = pd.Series(1.0, index=out.index)
+    if persons is not None and "weight" in persons.columns:
+        by_person = persons.drop_duplicates("person_id").set_index("person_id")["weight"]
+        base = out["person_id"].map(by_person).fillna(1.0).astype(float)
+    if own is not None:
+        base = pd.to_numeric(own, errors="coerce").fillna(base)
+    return base
+
+
 def attach_weights(
     responses: pd.DataFrame, weights: pd.DataFrame, persons: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -140,27 +151,28 @@ def attach_weights(
     ``tier``/``generator`` when the weights have them), for :func:`personasim.scoring.score`.
 
     Rows the weights do not cover (a tier that was not calibrated) keep their base weight: the
-    persons table's ``weight`` if given, else 1; a note counts them.
+    responses' own ``weight`` column, else the persons table's, else 1; a note counts them.
+    Person ids are matched as text, so ``7`` and ``"7"`` are the same person.
     """
     if "person_id" not in weights.columns or "weight" not in weights.columns:
         raise DataError(
             "a weights table needs person_id and weight columns",
             hint="write one with `personasim calibrate`",
         )
-    on = ["person_id", *[k for k in MODEL_KEYS if k in weights.columns and k in responses]]
-    table = weights[[*on, "weight"]].drop_duplicates(on)
-    table = table.assign(**{k: table[k].astype(str) for k in on if k != "person_id"})
-    out = responses.drop(columns="weight", errors="ignore")
-    out = out.assign(**{k: out[k].fillna("").astype(str) for k in on if k != "person_id"})
-    out = out.merge(table, on=on, how="left")
-    missing = out["weight"].isna()
+    keys = [k for k in MODEL_KEYS if k in weights.columns and k in responses.columns]
+    table = weights[["person_id", *keys, "weight"]].astype({"person_id": str})
+    table = table.assign(**{k: table[k].fillna("").astype(str) for k in keys})
+    table = table.drop_duplicates(["person_id", *keys]).rename(columns={"weight": "_w"})
+    own = responses["weight"] if "weight" in responses.columns else None
+    out = responses.drop(columns="weight", errors="ignore").reset_index(drop=True)
+    join = pd.DataFrame({"person_id": out["person_id"].astype(str),
+                         **{k: out[k].fillna("").astype(str) for k in keys}})  # fmt: skip
+    found = join.merge(table, on=["person_id", *keys], how="left")["_w"]
+    own = None if own is None else own.reset_index(drop=True)
+    missing = found.isna()
+    out["weight"] = found.where(~missing, _base_for(out, own, persons)).astype(float)
     notes = []
     if missing.any():
-        base = pd.Series(1.0, index=out.index)
-        if persons is not None and "weight" in persons.columns:
-            by_person = persons.drop_duplicates("person_id").set_index("person_id")["weight"]
-            base = out["person_id"].map(by_person).fillna(1.0).astype(float)
-        out.loc[missing, "weight"] = base[missing]
         notes.append(
             f"{int(missing.sum())} response row(s) without a calibrated weight keep "
             "their base weight"
