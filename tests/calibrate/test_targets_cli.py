@@ -140,3 +140,10 @@ def test_unknown_source_and_duplicate_variable() -> None:
         load_targets("cenus")
     with pytest.raises(ConfigError, match="given by both"):
         load_targets("census,census")
+
+
+def test_census_variables_a_bare_table_lacks_are_skipped_with_a_note(population) -> None:
+    bare = population[["person_id", "state", "age", "sex"]]
+    result = calibrate(bare, load_targets("census"), by="state")
+    assert set(result.diagnostics["variable"]) == {"sex", "age_band"}
+    assert any("education" in n and "skipped" in n for n in result.notes)

@@ -370,7 +370,7 @@ def load_targets(spec: str) -> pd.DataFrame:
             )
         if name == "csv" and not path:
             raise ConfigError("target source 'csv' needs a path", hint="write csv:PATH")
-        table = SOURCES[name](path)
+        table = SOURCES[name](path).assign(source=name)
         for variable in table["variable"].unique():
             if variable in seen:
                 raise ConfigError(
@@ -381,7 +381,21 @@ def load_targets(spec: str) -> pd.DataFrame:
         parts.append(table)
     if not parts:
         raise ConfigError("no targets given", hint="use --targets census,party or csv:PATH")
-    return pd.concat(parts, ignore_index=True)[TARGET_COLUMNS]
+    return pd.concat(parts, ignore_index=True)[[*TARGET_COLUMNS, "source"]]
+
+
+def usable_targets(targets: pd.DataFrame, pool: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Drop the ``census`` variables ``pool`` cannot derive (a bare persons table may lack some
+    columns), with a note; every other source's variables must be there (see
+    :func:`check_targets`)."""
+    if "source" not in targets.columns:
+        return targets, []
+    census = targets[targets["source"] == "census"]["variable"].unique()
+    lacking = [v for v in census if variable_values(pool, str(v)) is None]
+    if not lacking:
+        return targets, []
+    note = f"census targets skipped, the pool has no column for: {', '.join(lacking)}"
+    return targets[~targets["variable"].isin(lacking)], [note]
 
 
 def check_targets(

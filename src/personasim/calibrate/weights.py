@@ -24,7 +24,7 @@ import pandas as pd
 
 from personasim.calibrate import diagnostics as D
 from personasim.calibrate.methods import CalibrateOptions, calibrate_group
-from personasim.calibrate.targets import check_targets, targets_for_group
+from personasim.calibrate.targets import check_targets, targets_for_group, usable_targets
 from personasim.errors import ConfigError, DataError, did_you_mean
 
 MODEL_KEYS = ["tier", "generator"]
@@ -106,11 +106,14 @@ def calibrate(
         if pool.empty:
             raise ConfigError(f"no rows of tiers {tiers}", hint="check --tiers")
     pool = pool.reset_index(drop=True)
+    targets, notes = usable_targets(targets, pool)
+    if targets.empty:
+        raise ConfigError("no target variable can be derived from the pool", hint=notes[0])
     values = check_targets(targets, pool)
     _check_by(pool, targets, by)
     base_all = _base_weights(pool)
     keys, groups = _groups(pool, by)
-    weights, rows, notes, skipped = np.zeros(len(pool)), [], [], set()
+    weights, rows, skipped = np.zeros(len(pool)), [], set()
     for key, frame in (progress or iter)(list(groups)):
         key = key if isinstance(key, tuple) else (key,)
         labels = dict(zip(keys, (str(k) for k in key), strict=True))
