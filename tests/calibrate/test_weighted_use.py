@@ -125,3 +125,30 @@ def test_attach_weights_matches_ids_as_text_and_falls_back_to_own_weight() -> No
     rows = responses.assign(person_id="7")
     joined, _ = attach_weights(rows, numeric)
     assert (joined[joined.tier == "meta"]["weight"] == 4.0).all()
+
+
+def test_stage_tables_put_costs_beside_before_and_after(population: pd.DataFrame) -> None:
+    from personasim.calibrate.stage import (
+        CalibrationSpec,
+        before_after,
+        run_calibration,
+        tier_costs,
+    )
+    from tests.calibrate.conftest import fake_personas
+
+    personas = fake_personas(population)
+    result = run_calibration(CalibrationSpec(targets="party", trim=None), personas)
+    assert set(result.weights["tier"]) == {"subjective"}  # meta is not in the default tiers
+    costs = tier_costs(result.diagnostics)
+    row = costs.iloc[0]
+    assert row["n"] == len(population) and row["deff"] == pytest.approx(row["n"] / row["ess"])
+    assert row["deff"] > 1 and row["asmd_after"] < row["asmd_before"]
+    responses, persons = _case()
+    truth = load_truth("elections")
+    plain = score(responses, truth, persons, n_boot=20).scores
+    weights = pd.DataFrame({"person_id": list("abcd"), "weight": [1.0, 1.0, 3.0, 3.0]})
+    weighted = score(attach_weights(responses, weights, persons)[0], truth, persons, n_boot=20)
+    table = before_after(plain, weighted.scores)
+    pick = table[(table.tier == "meta") & (table.metric == "national_dem_share")].iloc[0]
+    assert pick["value_before"] == pytest.approx(0.5)
+    assert pick["value_after"] == pytest.approx(0.3)

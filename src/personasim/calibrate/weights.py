@@ -71,6 +71,16 @@ def _check_by(pool: pd.DataFrame, targets: pd.DataFrame, by: str | None) -> None
             )
 
 
+def _check_method(targets: pd.DataFrame, options: CalibrateOptions) -> None:
+    """Post-stratification takes exactly one (possibly crossed) variable."""
+    names = list(targets["variable"].unique())
+    if options.method == "poststratify" and len(names) != 1:
+        raise ConfigError(
+            f"post-stratification needs exactly one target variable, got {', '.join(names)}",
+            hint="cross them as a*b in a targets CSV, or use --method rake",
+        )
+
+
 def _present(
     frame: pd.DataFrame, targets: pd.DataFrame, values: dict[str, pd.Series]
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -111,6 +121,7 @@ def calibrate(
         raise ConfigError("no target variable can be derived from the pool", hint=notes[0])
     values = check_targets(targets, pool)
     _check_by(pool, targets, by)
+    _check_method(targets, options)
     base_all = _base_weights(pool)
     keys, groups = _groups(pool, by)
     weights, rows, skipped = np.zeros(len(pool)), [], set()
