@@ -152,3 +152,39 @@ def test_stage_tables_put_costs_beside_before_and_after(population: pd.DataFrame
     pick = table[(table.tier == "meta") & (table.metric == "national_dem_share")].iloc[0]
     assert pick["value_before"] == pytest.approx(0.5)
     assert pick["value_after"] == pytest.approx(0.3)
+
+
+def test_crosstab_puts_the_real_election_share_beside_each_state() -> None:
+    from personasim.truth import elections as E
+
+    responses, persons = _case()
+    table = crosstab(responses, ["state"], persons, n_boot=0, truth=load_truth("elections"))
+    ca = table[(table.attribute == "state") & (table.group == "CA") & (table.tier == "meta")]
+    biden = ca[ca.option == "Joe Biden (Democratic Party)"].iloc[0]
+    truth = E.state_truth(2020).set_index("state")["dem_share"]["CA"]
+    assert biden["truth_share"] == pytest.approx(truth) and biden["share"] == pytest.approx(0.5)
+
+
+def test_crosstab_beside_real_opinionqa_groups() -> None:
+    from tests.conftest import require_shared_data
+
+    data = require_shared_data() / "opinionqa"
+    truth = load_truth(
+        f"csv:{data / 'opinionqa_group_counts_unweighted.csv.gz'}",
+        f"opinionqa:{data / 'tatsu_opinions_qa_human_resp' / 'American_Trends_Panel_W26'}",
+    )
+    question = truth.survey.question("SAFECRIME_W26")
+    k = len(question.options)
+    persons = pd.DataFrame({"person_id": ["a", "b", "c"], "age": [22, 45, 70]})
+    rows = [{"person_id": p, "tier": "meta", "generator": "", "simulator": "s",
+             "question_id": "SAFECRIME_W26", "estimator": "logprobs",
+             "probs": list(np.eye(k)[i])} for i, p in enumerate("abc")]  # fmt: skip
+    table = crosstab(pd.DataFrame(rows), ["AGE"], persons, n_boot=0, truth=truth)
+    young = table[(table.attribute == "AGE") & (table.group == "18-29")]
+    counts = truth.table[(truth.table.question_id == "SAFECRIME_W26")
+                         & (truth.table.attribute == "AGE") & (truth.table.group == "18-29")]  # fmt: skip
+    expected = counts.set_index("option")["weight"] / counts["weight"].sum()
+    got = young.set_index("option")["truth_share"]
+    for option, share in expected.items():
+        assert got[option] == pytest.approx(share)
+    assert young.set_index("option")["share"][question.texts[0]] == pytest.approx(1.0)

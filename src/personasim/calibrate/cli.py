@@ -144,6 +144,11 @@ def calibrate_command(
 )
 @click.option("--survey", default=None, help="Survey for option names (elections, PATH, ...).")
 @click.option(
+    "--truth",
+    default=None,
+    help="Real answers beside the simulated ones: elections, opinionqa:PATH or csv:PATH.",
+)
+@click.option(
     "--min-n",
     type=click.IntRange(min=1),
     default=30,
@@ -171,6 +176,7 @@ def crosstab_command(
     weights_path: Path | None,
     persons_path: Path | None,
     survey: str | None,
+    truth: str | None,
     min_n: int,
     n_boot: int,
     seed: int,
@@ -185,16 +191,12 @@ def crosstab_command(
     weights = (
         read_table(weights_path, "weights table", ["person_id", "weight"]) if weights_path else None
     )
-    table = crosstab(
-        responses,
-        _split(by) or [],
-        persons,
-        weights,
-        load_survey(survey) if survey else None,
-        n_boot,
-        min_n,
-        seed,
-    )
+    from personasim.scoring import load_truth
+
+    real = load_truth(truth, survey) if truth else None
+    questions = load_survey(survey) if survey and real is None else None
+    table = crosstab(responses, _split(by) or [], persons, weights, questions, n_boot, min_n,
+                     seed, real)  # fmt: skip
     write_atomic(table, out)
     click.echo(format_crosstab(table, min_n))
     click.echo(f"wrote {len(table)} rows to {out}")

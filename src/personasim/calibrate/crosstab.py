@@ -17,7 +17,7 @@ bracket (:data:`BRACKETS`: ``age_group`` as Pew's 18-29 / 30-49 / 50-64 / 65+ fr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ from personasim.calibrate.targets import variable_values
 from personasim.errors import ConfigError, DataError, did_you_mean
 from personasim.survey.groups import DERIVATIONS, age_group, derive_group
 from personasim.survey.questions import Survey
+
+if TYPE_CHECKING:
+    from personasim.scoring import Truth
 
 MODEL_COLUMNS = ["tier", "generator", "simulator", "estimator"]
 CROSSTAB_COLUMNS = [
@@ -41,6 +44,7 @@ CROSSTAB_COLUMNS = [
     "n",
     "weight_sum",
     "small",
+    "truth_share",
 ]
 INCOME_EDGES = (0, 25_000, 50_000, 75_000, 100_000, 150_000)
 INCOME_LABELS = ("<25k", "25-50k", "50-75k", "75-100k", "100-150k", "150k+")
@@ -145,6 +149,15 @@ def _cell_rows(
     ]
 
 
+def truth_shares(truth: Truth) -> pd.DataFrame:
+    """The truth's answer shares per question, attribute, group and option text."""
+    table = truth.table.copy()
+    totals = table.groupby(["question_id", "attribute", "group"])["weight"].transform("sum")
+    table["truth_share"] = table["weight"] / totals.where(totals > 0)
+    keys = ["question_id", "attribute", "group", "option"]
+    return table.astype({k: str for k in keys}).groupby(keys, as_index=False)["truth_share"].sum()
+
+
 def crosstab(
     responses: pd.DataFrame,
     by: list[str],
@@ -154,8 +167,13 @@ def crosstab(
     n_boot: int = 200,
     min_n: int = 30,
     seed: int = 0,
+    truth: Truth | None = None,
 ) -> pd.DataFrame:
-    """The long cross-tab table (:data:`CROSSTAB_COLUMNS`), overall group included."""
+    """The long cross-tab table (:data:`CROSSTAB_COLUMNS`), overall group included; with a
+    ``truth`` (:func:`personasim.scoring.load_truth`), the real share of each option in the
+    same group beside the simulated one (``truth_share``, NaN where the truth has no such
+    group; the question's options are named by the truth's survey)."""
+    survey = truth.survey if truth is not None and survey is None else survey
     rows_in = prepare(responses, persons, weights)
     rows_in = rows_in[rows_in["probs"].map(lambda p: p is not None and len(p) > 0)]
     if rows_in.empty:
@@ -177,7 +195,11 @@ def crosstab(
         for attribute, group, mask in parts:
             for row in _cell_rows(mat[mask], w[mask], names, n_boot, seed, min_n):
                 out.append({**labels, "attribute": attribute, "group": group, **row})
-    return pd.DataFrame(out, columns=CROSSTAB_COLUMNS)
+    table = pd.DataFrame(out, columns=[c for c in CROSSTAB_COLUMNS if c != "truth_share"])
+    if truth is None:
+        return table.assign(truth_share=np.nan)
+    keys = ["question_id", "attribute", "group", "option"]
+    return table.merge(truth_shares(truth), on=keys, how="left")[CROSSTAB_COLUMNS]
 
 
 def format_crosstab(table: pd.DataFrame, min_n: int) -> str:
