@@ -181,8 +181,8 @@ def test_crosstab_beside_real_opinionqa_groups() -> None:
              "probs": list(np.eye(k)[i])} for i, p in enumerate("abc")]  # fmt: skip
     table = crosstab(pd.DataFrame(rows), ["AGE"], persons, n_boot=0, truth=truth)
     young = table[(table.attribute == "AGE") & (table.group == "18-29")]
-    counts = truth.table[(truth.table.question_id == "SAFECRIME_W26")
-                         & (truth.table.attribute == "AGE") & (truth.table.group == "18-29")]  # fmt: skip
+    t = truth.table
+    counts = t[(t.question_id == "SAFECRIME_W26") & (t.attribute == "AGE") & (t.group == "18-29")]
     expected = counts.set_index("option")["weight"] / counts["weight"].sum()
     got = young.set_index("option")["truth_share"]
     for option, share in expected.items():
