@@ -30,9 +30,10 @@ import pandas as pd
 from personasim.census import sample_population
 from personasim.llm import Cache, get_backend
 from personasim.personas.meta import meta_personas
-from personasim.scoring import Truth, load_truth, score
+from personasim.scoring import score
 from personasim.survey.questions import Question, Survey
 from personasim.survey.simulate import SimulateOptions, simulate
+from personasim.truth import Truth, load_truth
 
 OPINIONQA = Path(__file__).resolve().parents[2] / "shared/data/opinionqa"
 STATES = ["CA", "TX", "FL", "NY", "PA", "OH", "GA", "MI", "AZ", "WI"]

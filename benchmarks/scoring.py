@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from personasim.census import sample_population
-from personasim.scoring import Truth, load_truth, score
-from personasim.survey.loaders import OVERALL
+from personasim.scoring import score
 from personasim.survey.questions import Question, Survey
+from personasim.truth import OVERALL, Truth, load_truth
 
 
 def responses_for(persons: pd.DataFrame, question_ids: list[str], options: int) -> pd.DataFrame:

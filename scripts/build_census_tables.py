@@ -19,6 +19,7 @@ import pandas as pd
 
 from personasim.census import pums, tables, targets
 from personasim.errors import PersonasimError
+from personasim.states import STATE_FIPS
 
 PUMS_FILE = "census/pums/acs2018_1yr_pums_person_14states.csv.gz"
 DICTIONARY_FILE = "census/pums/PUMS_Data_Dictionary_2018.csv"
@@ -38,7 +39,7 @@ def build(shared: Path, out: Path) -> None:
     seed = pums.build_seed(raw, year, pob_labels=labels)
     seed = pums.finalize_seed(seed)
     seed.to_parquet(out / tables.SEED_FILE, index=False, compression="zstd")
-    states = [s for s in tables.STATE_FIPS if s != "DC"]
+    states = [s for s in STATE_FIPS if s != "DC"]
     figures = targets.build_targets_table(shared / ACS_DIR, states)
     figures.to_csv(out / tables.TARGETS_FILE, index=False, lineterminator="\n", float_format="%.6g")
     manifest = {

@@ -117,14 +117,16 @@ def test_election_metrics_hand_computed() -> None:
             "electoral_votes": [10, 20],
         }
     )
-    out = M.election_metrics({"A": 0.55, "B": 0.5}, truth)
-    assert out.mean_abs_error == pytest.approx(0.075)
-    assert out.mean_alignment == pytest.approx(0.925)
-    assert out.winner_accuracy == pytest.approx(0.75)  # A right, B a tie (half credit)
-    assert out.dem_ev_sim == pytest.approx(20.0)  # 10 + half of 20
-    assert out.dem_ev_true == pytest.approx(10.0)
-    assert out.national_sim == pytest.approx((0.55 * 100 + 0.5 * 300) / 400)
-    assert out.national_true == pytest.approx((60 + 120) / 400)
+    out = M.election_metrics(np.array([[0.55, 0.5], [0.7, 0.3]]), truth)
+    # replicate 1: |.55-.6| = .05, |.5-.4| = .1
+    assert out["mean_abs_error"] == pytest.approx([0.075, 0.1])
+    assert out["alignment"] == pytest.approx([0.925, 0.9])
+    assert out["winner_accuracy"] == pytest.approx([0.75, 1.0])  # B a tie: half credit
+    assert out["dem_electoral_votes"] == pytest.approx([20.0, 10.0])  # 10 + half of 20
+    assert out["national_dem_share"] == pytest.approx([(55 + 150) / 400, (70 + 90) / 400])
+    assert out["national_abs_error"] == pytest.approx([abs(205 - 180) / 400, abs(160 - 180) / 400])
+    with pytest.raises(M.MetricInputError, match="3 simulated states for 2"):
+        M.election_metrics(np.zeros((1, 3)), truth)
 
 
 dists = st.integers(2, 6).flatmap(

@@ -8,7 +8,9 @@ All distances lie in ``[0, 1]`` and are 0 for identical distributions:
   :func:`refusal_rate`). :func:`ordinal_alignment` is ``1 - WD``.
 - :func:`total_variation` and :func:`jensen_shannon` (base 2) for nominal questions, where an
   order-dependent distance makes no sense.
-- :func:`two_party_alignment` ``1 - |p_sim - p_true|`` and :func:`election_metrics` for elections.
+- :func:`two_party_alignment` ``1 - |p_sim - p_true|``, :func:`winner_credit` and
+  :func:`election_metrics` (vectorized over bootstrap replicates; the scorer's one home) for
+  elections.
 
 Bad input (length mismatch, negative or non-finite values, nothing left after dropping refusals)
 raises :class:`MetricInputError`, a :class:`personasim.errors.DataError` that is also a
@@ -17,11 +19,10 @@ raises :class:`MetricInputError`, a :class:`personasim.errors.DataError` that is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
@@ -30,7 +31,6 @@ from personasim.errors import DataError
 ArrayLike = Sequence[float] | np.ndarray
 
 __all__ = [
-    "ElectionMetrics",
     "MetricInputError",
     "bootstrap_ci",
     "bootstrap_distributions",
@@ -48,6 +48,7 @@ __all__ = [
     "two_party_alignment",
     "uniform",
     "wasserstein_ordinal",
+    "winner_credit",
 ]
 
 
@@ -277,76 +278,37 @@ def bootstrap_ci(
     return percentile_ci(bootstrap_distributions(probs, weights, n_boot, seed), statistic, level)
 
 
-class ElectionMetrics(BaseModel):
-    """Election scores for one simulated year, over the states that were simulated."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    per_state: list[dict[str, float | str]]
-    """One dict per state: state, sim_share, true_share, abs_error, alignment, winner_correct."""
-    mean_abs_error: float
-    """Mean absolute error of the Democratic two-party share across states."""
-    mean_alignment: float
-    """Mean of ``1 - |p_sim - p_true|`` across states."""
-    winner_accuracy: float
-    """Share of states whose winner the simulation got right (an exact 50/50 tie counts half)."""
-    dem_ev_sim: float
-    """Electoral votes the Democrat wins in the simulation (ties split evenly)."""
-    dem_ev_true: float
-    """Electoral votes the Democrat actually won in the same states."""
-    national_sim: float
-    """Simulated national Democratic two-party share (state shares weighted by actual votes)."""
-    national_true: float
-    """Actual Democratic two-party share over the same states."""
+def winner_credit(sim: ArrayLike, true: ArrayLike) -> np.ndarray:
+    """Per state: 1 if the simulated two-party winner is the actual one, 0.5 for a simulated
+    exact 50/50 tie, else 0 (element-wise over arrays of shares)."""
+    s, t = np.asarray(sim, dtype=float), np.asarray(true, dtype=float)
+    return np.where(s == 0.5, 0.5, ((s > 0.5) == (t > 0.5)).astype(float))
 
 
-def _winner_credit(sim: float, true: float) -> float:
-    """1 if the simulated winner matches the actual one, 0.5 for a simulated exact tie, else 0."""
-    if sim == 0.5:
-        return 0.5
-    return float((sim > 0.5) == (true > 0.5))
+def election_metrics(shares: np.ndarray, truth: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Year-level election metrics of simulated Democratic two-party shares.
 
-
-def _ev_share(share: float) -> float:
-    """Share of a state's electoral votes going to the Democrat (winner-take-all, ties split)."""
-    return 0.5 if share == 0.5 else float(share > 0.5)
-
-
-def election_metrics(sim_share: Mapping[str, float], truth: pd.DataFrame) -> ElectionMetrics:
-    """Score simulated Democratic two-party shares per state against one year's ``truth``.
-
-    ``truth`` has one row per state with columns ``state``, ``dem_share``, ``two_party_votes``
-    and ``electoral_votes`` (see :func:`personasim.truth.elections.state_truth`).
+    ``shares``: shape ``(replicates, states)`` (one row for a point estimate), the states in the
+    order of ``truth``'s rows; ``truth`` has columns ``dem_share``, ``two_party_votes`` and
+    ``electoral_votes`` (:func:`personasim.truth.elections.state_truth`). Returns one value per
+    replicate of: ``alignment`` (mean over states of ``1 - |p_sim - p_true|``),
+    ``mean_abs_error``, ``winner_accuracy`` (:func:`winner_credit`), ``dem_electoral_votes``
+    (winner-take-all, a tie split), ``national_dem_share`` (state shares weighted by actual
+    two-party votes) and ``national_abs_error``.
     """
-    table = truth.set_index("state")
-    unknown = sorted(set(sim_share) - set(table.index))
-    if unknown:
-        raise MetricInputError(f"states not in the election truth: {unknown}")
-    if not sim_share:
-        raise MetricInputError("no simulated states to score")
-    rows: list[dict[str, float | str]] = []
-    for state, sim in sorted(sim_share.items()):
-        true = float(table.at[state, "dem_share"])
-        rows.append(
-            {
-                "state": state,
-                "sim_share": float(sim),
-                "true_share": true,
-                "abs_error": abs(float(sim) - true),
-                "alignment": two_party_alignment(float(sim), true),
-                "winner_correct": _winner_credit(float(sim), true),
-            }
-        )
-    frame = pd.DataFrame(rows).set_index("state")
-    votes = table.loc[frame.index, "two_party_votes"].astype(float)
-    ev = table.loc[frame.index, "electoral_votes"].astype(float)
-    return ElectionMetrics(
-        per_state=rows,
-        mean_abs_error=float(frame["abs_error"].mean()),
-        mean_alignment=float(frame["alignment"].mean()),
-        winner_accuracy=float(frame["winner_correct"].mean()),
-        dem_ev_sim=float((ev * frame["sim_share"].map(_ev_share)).sum()),
-        dem_ev_true=float((ev * frame["true_share"].map(_ev_share)).sum()),
-        national_sim=float((votes * frame["sim_share"]).sum() / votes.sum()),
-        national_true=float((votes * frame["true_share"]).sum() / votes.sum()),
-    )
+    s = np.atleast_2d(np.asarray(shares, dtype=float))
+    t = truth["dem_share"].to_numpy(float)
+    v = truth["two_party_votes"].to_numpy(float)
+    ev = truth["electoral_votes"].to_numpy(float)
+    if s.shape[1] != t.size:
+        raise MetricInputError(f"{s.shape[1]} simulated states for {t.size} truth rows")
+    err = np.abs(s - t)
+    national = (s @ v) / v.sum()
+    return {
+        "alignment": 1.0 - err.mean(axis=1),
+        "mean_abs_error": err.mean(axis=1),
+        "winner_accuracy": winner_credit(s, t).mean(axis=1),
+        "dem_electoral_votes": np.where(s == 0.5, 0.5, (s > 0.5).astype(float)) @ ev,
+        "national_dem_share": national,
+        "national_abs_error": np.abs(national - (t @ v) / v.sum()),
+    }

@@ -9,6 +9,20 @@ with the simulated and true distributions, the value, a bootstrap CI over person
 baselines beside it (``uniform`` answers and the ``meta`` tier); a ``summary`` table (overall
 group, averaged over questions) and a generator x simulator ``cross_model`` table.
 
+Validity: a response row enters no distribution when it is marked ``valid = False``, when its
+``valid_mass`` is at or below ``min_valid_mass`` (default 0: a row on which no probability landed
+on any option letter is never read as a uniform respondent, whoever wrote the file), when it has
+neither ``probs`` nor an ``answer``, or when its persona is invalid (``personas`` given). Such rows
+are counted per tier x question x models: ``answers`` (rows read), ``excluded`` and
+``excluded_share`` sit beside every score, as refusal rates do.
+
+Confidence intervals: ``ci_low``/``ci_high`` of a per-question (or per-state) row are percentile
+bootstrap intervals over that row's persons. ``summary_ci_low``/``summary_ci_high`` are the
+interval of the *summary* statistic (the mean over questions; elections: the mean over years of
+each year's aggregate over states): each replicate draws the persons once (elections: once within
+each state) and every question uses the same draw, so a person's rows in all questions carry the
+same count and correlated questions widen the interval as they should.
+
 Metrics per question kind: ordinal -> ``alignment`` (1 - normalized WD), ``wd`` and, when the
 question has refusal options, ``refusal_rate`` (simulated value, true value in ``truth_value``);
 nominal -> ``tv``, ``js`` and ``alignment`` (1 - TV). Elections per state -> ``dem_share``,
@@ -19,30 +33,21 @@ nominal -> ``tv``, ``js`` and ``alignment`` (1 - TV). Elections per state -> ``d
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from personasim import metrics as M
-from personasim.errors import ConfigError, DataError
+from personasim.errors import DataError
+from personasim.states import state_code
 from personasim.survey.groups import with_opinionqa_groups
-from personasim.survey.loaders import (
-    OVERALL,
-    TRUTH_COLUMNS,
-    builtin_survey,
-    load_counts_csv,
-    load_opinionqa,
-    load_survey,
-    opinionqa_truth,
-    wave_dirs,
-)
 from personasim.survey.questions import Question, Survey
+from personasim.truth import OVERALL, Truth
 from personasim.truth import elections as E
+from personasim.truth import load_truth as load_truth  # re-exported: callers score what they load
 
 MODEL_COLUMNS = ["tier", "generator", "simulator", "estimator"]
 REQUIRED = ["person_id", "question_id", "probs", *MODEL_COLUMNS]
@@ -61,20 +66,15 @@ SCORE_COLUMNS = [
     "truth_value",
     "uniform",
     "meta",
+    "answers",
+    "excluded",
+    "excluded_share",
+    "summary_ci_low",
+    "summary_ci_high",
 ]
 META_TIER = "meta"
-
-
-@dataclass(frozen=True)
-class Truth:
-    """Ground truth for scoring: the survey (question definitions) and a long truth table."""
-
-    kind: Literal["elections", "distribution"]
-    """``elections`` gets election metrics; ``distribution`` gets WD/TV/JS."""
-    survey: Survey
-    """Questions the truth refers to (kinds, positions, refusals)."""
-    table: pd.DataFrame
-    """Columns :data:`personasim.survey.loaders.TRUTH_COLUMNS` (option given by text)."""
+CELL = ["question_id", *MODEL_COLUMNS]
+"""A question answered by one tier x models combination: the unit excluded answers count in."""
 
 
 @dataclass
@@ -86,74 +86,10 @@ class ScoreResult:
     summary: pd.DataFrame
     """Overall group, each metric averaged over questions, per tier and models."""
     cross_model: pd.DataFrame
-    """Mean overall alignment, generator x simulator per tier (empty with a single pair)."""
+    """Mean overall alignment with its joint bootstrap CI per tier, generator and simulator
+    (long form; empty with a single generator x simulator pair)."""
     notes: list[str] = field(default_factory=list)
     """Things skipped on the way (questions without truth, unusable rows)."""
-
-
-# --------------------------------------------------------------------------- truth sources
-
-
-def _elections_truth(survey: Survey | None) -> Truth:
-    """Truth table of the built-in elections survey: votes per state and nationally."""
-    survey = survey or builtin_survey("elections")
-    parts = []
-    for q in survey.questions:
-        year = int(q.tags.get("year", "0"))
-        rows = E.election_table()
-        rows = rows[rows["year"] == E._check_year(year)]
-        dem, rep = q.options[q.index_of("dem")].text, q.options[q.index_of("rep")].text
-        for column, text in (("dem_votes", dem), ("rep_votes", rep)):
-            part = pd.DataFrame(
-                {
-                    "question_id": q.id,
-                    "attribute": np.where(rows["level"] == "state", "state", OVERALL[0]),
-                    "group": np.where(rows["level"] == "state", rows["state"], OVERALL[1]),
-                    "option": text,
-                    "weight": rows[column].astype(float),
-                }
-            )
-            parts.append(part)
-    return Truth("elections", survey, pd.concat(parts, ignore_index=True)[TRUTH_COLUMNS])
-
-
-def _opinionqa_truth(path: str, survey: Survey | None) -> Truth:
-    """Weighted OpinionQA truth from ``responses.csv`` in each wave folder below ``path``."""
-    survey = survey or load_opinionqa(path)
-    tables = [opinionqa_truth(folder, survey) for folder in wave_dirs(Path(path))]
-    return Truth("distribution", survey, pd.concat(tables, ignore_index=True))
-
-
-def _csv_truth(path: str, survey: Survey | None) -> Truth:
-    """Truth from a per-group counts CSV; the questions must come from ``survey``."""
-    if survey is None:
-        raise ConfigError(
-            "csv truth needs the survey its questions come from",
-            hint="pass --survey (e.g. opinionqa:human_resp or a survey YAML)",
-        )
-    return Truth("distribution", survey, load_counts_csv(path))
-
-
-TRUTH_SOURCES: dict[str, Callable[[str, Survey | None], Truth]] = {
-    "elections": lambda _path, survey: _elections_truth(survey),
-    "opinionqa": _opinionqa_truth,
-    "csv": _csv_truth,
-}
-
-
-def load_truth(spec: str, survey: Survey | str | None = None) -> Truth:
-    """Resolve ``elections``, ``opinionqa:PATH`` or ``csv:PATH`` into a :class:`Truth`."""
-    name, _, path = spec.partition(":")
-    if name not in TRUTH_SOURCES:
-        close = difflib.get_close_matches(name, list(TRUTH_SOURCES), n=1)
-        hint = (
-            f"did you mean {close[0]!r}?" if close else "use elections, opinionqa:PATH or csv:PATH"
-        )
-        raise ConfigError(f"unknown truth source {name!r}", hint=hint)
-    if name != "elections" and not path:
-        raise ConfigError(f"truth source {name!r} needs a path", hint=f"write {name}:PATH")
-    resolved = load_survey(survey) if isinstance(survey, str) else survey
-    return TRUTH_SOURCES[name](path, resolved)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -318,7 +254,7 @@ def _groups(frame: pd.DataFrame, attribute: str, kind: str) -> dict[str, pd.Data
         return {}
     values = frame[column].dropna()
     if kind == "elections" and attribute == "state":
-        keys = values.map(E.state_code)
+        keys = values.map(state_code)
     else:
         keys = values.astype(str)
     return {str(k): frame.loc[idx] for k, idx in keys.groupby(keys).groups.items()}
@@ -370,25 +306,6 @@ def _boot_shares(
     return np.where(total > 0, weighted / np.where(total > 0, total, 1), np.nan)
 
 
-def _election_aggregates(s: np.ndarray, truth: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Year-level election metrics for share matrices ``s`` (replicates x states)."""
-    t = truth["dem_share"].to_numpy(float)
-    v = truth["two_party_votes"].to_numpy(float)
-    ev = truth["electoral_votes"].to_numpy(float)
-    err = np.abs(s - t)
-    win = np.where(s == 0.5, 0.5, ((s > 0.5) == (t > 0.5)).astype(float))
-    ev_share = np.where(s == 0.5, 0.5, (s > 0.5).astype(float))
-    national = (s @ v) / v.sum()
-    return {
-        "alignment": 1.0 - err.mean(axis=1),
-        "mean_abs_error": err.mean(axis=1),
-        "winner_accuracy": win.mean(axis=1),
-        "dem_electoral_votes": ev_share @ ev,
-        "national_dem_share": national,
-        "national_abs_error": np.abs(national - (t @ v) / v.sum()),
-    }
-
-
 def _ci(values: np.ndarray) -> tuple[float, float]:
     """2.5 and 97.5 percentiles, ignoring NaN (NaN when nothing is left)."""
     values = values[np.isfinite(values)]
@@ -422,7 +339,7 @@ def _election_rows(
     )
     rows = _per_state_rows(states, truth, point[0], boots, {s: len(by_state[s][0]) for s in states})
     flat = np.full_like(point, 0.5)
-    agg, agg_boot, agg_flat = (_election_aggregates(x, truth) for x in (point, boots, flat))
+    agg, agg_boot, agg_flat = (M.election_metrics(x, truth) for x in (point, boots, flat))
     n_total = sum(len(by_state[s][0]) for s in states)
     v = truth["two_party_votes"].to_numpy(float)
     truths = {
@@ -460,7 +377,7 @@ def _per_state_rows(
             "dem_share": lambda s: s,
             "abs_error": lambda s, t=t: np.abs(s - t),
             "alignment": lambda s, t=t: 1 - np.abs(s - t),
-            "winner_correct": lambda s, t=t: np.where(s == 0.5, 0.5, (s > 0.5) == (t > 0.5)),
+            "winner_correct": lambda s, t=t: M.winner_credit(s, t),
         }
         for name, fn in sims.items():
             low, high = (
@@ -484,6 +401,15 @@ def _per_state_rows(
     return rows
 
 
+def _national_metrics(truth: float) -> dict[str, Callable[[Any], Any]]:
+    """National election metrics of a simulated share (scalar or array) given the true share."""
+    return {
+        "national_dem_share": lambda s: s,
+        "national_abs_error": lambda s: np.abs(s - truth),
+        "alignment": lambda s: 1 - np.abs(s - truth),
+    }
+
+
 def _national_rows(
     question: Question, year: int, share: np.ndarray, w: np.ndarray, n_boot: int, seed: int
 ) -> list[dict[str, Any]]:
@@ -491,13 +417,8 @@ def _national_rows(
     truth = E.national_share(year)
     sim = float(np.average(share, weights=w)) if w.sum() > 0 else np.nan
     boots = _boot_shares(share, w, n_boot, np.random.default_rng(seed)) if n_boot else np.array([])
-    fns = {
-        "national_dem_share": lambda s: s,
-        "national_abs_error": lambda s: np.abs(s - truth),
-        "alignment": lambda s: 1 - np.abs(s - truth),
-    }
     rows = []
-    for name, fn in fns.items():
+    for name, fn in _national_metrics(truth).items():
         low, high = _ci(np.asarray(fn(boots), dtype=float))
         rows.append(
             {
@@ -517,16 +438,150 @@ def _national_rows(
     return rows
 
 
+# --------------------------------------------------------------------------- summary CIs
+
+
+def _person_matrix(
+    rows: pd.DataFrame, index: dict[str, int], values: np.ndarray, width: int
+) -> np.ndarray:
+    """A (persons, width) matrix with each row's ``values`` at its person's slot (0 elsewhere)."""
+    out = np.zeros((len(index), width))
+    np.add.at(out, rows["person_id"].astype(str).map(index).to_numpy(), values)
+    return out
+
+
+def _distribution_joint(
+    cell: pd.DataFrame, truth: Truth, by_question: dict[str, pd.DataFrame], n_boot: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Replicates of each metric's mean over questions (overall group), persons drawn once per
+    replicate for all questions: every question replays the same seeded draws over the same
+    person index, so memory holds one question's matrix at a time."""
+    persons = pd.unique(cell["person_id"].astype(str))
+    index = {p: i for i, p in enumerate(persons)}
+    found: dict[str, list[np.ndarray]] = {}
+    for qid, rows in cell.groupby(cell["question_id"].astype(str), sort=True):
+        question, table = truth.survey.question(qid), by_question.get(qid)
+        overall = None if table is None else table[(table["attribute"] == OVERALL[0])
+                                                   & (table["group"] == OVERALL[1])]  # fmt: skip
+        target = None if overall is None or overall.empty else _truth_dist(question, overall)
+        if target is None:
+            continue
+        weighted = np.vstack(rows["_p"].to_numpy()) * rows["weight"].to_numpy(float)[:, None]
+        mat = _person_matrix(rows, index, weighted, len(question.options))
+        sums = np.vstack([counts @ mat for counts in
+                          M.resample_counts(len(persons), n_boot, np.random.default_rng(seed))])
+        for name, fn in _metric_fns(question).items():
+            found.setdefault(name, []).append(np.array(
+                [_safe(lambda d=d, fn=fn, t=target: fn(d, t)) if d.sum() > 0 else np.nan
+                 for d in sums]))  # fmt: skip
+    return {name: np.nanmean(np.vstack(values), axis=0) for name, values in found.items()}
+
+
+def _election_joint(cell: pd.DataFrame, survey: Survey, n_boot: int, seed: int
+                    ) -> dict[str, np.ndarray]:
+    """Replicates of each year-level election metric averaged over years: persons drawn once per
+    replicate within each state (all persons when none carries a state), shared by all years."""
+    strata = _groups(cell, "state", "elections") or {"": cell}
+    index = {s: {p: i for i, p in enumerate(pd.unique(m["person_id"].astype(str)))}
+             for s, m in strata.items()}  # fmt: skip
+    years = []
+    for qid in sorted(set(cell["question_id"].astype(str))):
+        question = survey.question(qid)
+        dem, rep = question.index_of("dem"), question.index_of("rep")
+        per_state = {}
+        for s, members in strata.items():
+            rows = members[members["question_id"].astype(str) == qid]
+            mat = np.vstack(rows["_p"].to_numpy()) if len(rows) else np.zeros((0, 2))
+            two = mat[:, dem] + mat[:, rep] if len(rows) else np.zeros(0)
+            w = rows["weight"].to_numpy(float) * (two > 0)
+            share = np.divide(mat[:, dem], two, out=np.zeros_like(two), where=two > 0)
+            pair = np.column_stack([w * share, w])
+            if w.sum() > 0:
+                per_state[s] = _person_matrix(rows, index[s], pair, 2)
+        years.append((int(question.tags.get("year", "0")), per_state))
+    rng = np.random.default_rng(seed)
+    draws = [M.resample_counts(len(index[s]), n_boot, rng) for s in strata]
+    found: dict[str, list[np.ndarray]] = {}
+    for chunk in zip(*draws, strict=True):
+        counts = dict(zip(strata, chunk, strict=True))
+        per_year = [_year_metrics(year, per_state, counts) for year, per_state in years]
+        for name in per_year[0]:
+            found.setdefault(name, []).append(np.mean([y[name] for y in per_year], axis=0))
+    return {name: np.concatenate(chunks) for name, chunks in found.items()}
+
+
+def _year_metrics(year: int, per_state: dict[str, np.ndarray], counts: dict[str, np.ndarray]
+                  ) -> dict[str, np.ndarray]:
+    """One year's aggregate metrics for a chunk of replicates (rows of ``counts``)."""
+    states = sorted(per_state)
+    sums = [counts[s] @ per_state[s] for s in states]
+    shares = np.column_stack([np.where(x[:, 1] > 0, x[:, 0] / np.where(x[:, 1] > 0, x[:, 1], 1),
+                                       np.nan) for x in sums])  # fmt: skip
+    if states == [""]:
+        return {k: fn(shares[:, 0]) for k, fn in _national_metrics(E.national_share(year)).items()}
+    truth = E.state_truth(year).set_index("state").loc[states].reset_index()
+    return M.election_metrics(shares, truth)
+
+
+def _summary_cis(rows: pd.DataFrame, truth: Truth, n_boot: int, seed: int) -> pd.DataFrame:
+    """Per tier x models x metric: the joint bootstrap CI of the summary statistic."""
+    by_question = {str(k): v for k, v in truth.table.groupby("question_id")}
+    out = []
+    for keys, cell in rows.groupby(MODEL_COLUMNS, sort=True):
+        if truth.kind == "elections":
+            found = _election_joint(cell, truth.survey, n_boot, seed)
+        else:
+            found = _distribution_joint(cell, truth, by_question, n_boot, seed)
+        for name, values in found.items():
+            low, high = _ci(np.asarray(values, dtype=float))
+            out.append({**dict(zip(MODEL_COLUMNS, keys, strict=True)), "metric": name,
+                        "summary_ci_low": low, "summary_ci_high": high})  # fmt: skip
+    return pd.DataFrame(out, columns=[*MODEL_COLUMNS, "metric", "summary_ci_low",
+                                      "summary_ci_high"])  # fmt: skip
+
+
 # --------------------------------------------------------------------------- driver
 
 
-def _prepare(responses: pd.DataFrame, survey: Survey, notes: list[str]) -> pd.DataFrame:
-    """Keep rows whose question the truth knows; compute each row's distribution ``_p``."""
+def invalid_rows(rows: pd.DataFrame, min_valid_mass: float = 0.0) -> pd.Series:
+    """True for response rows that must not enter a distribution: ``valid`` is False, or
+    ``valid_mass`` is at or below ``min_valid_mass`` (rows without the column are judged by the
+    threshold alone, so files written before the ``valid`` column are read the same way)."""
+    bad = pd.Series(False, index=rows.index)
+    if "valid" in rows.columns:
+        bad |= rows["valid"].astype("boolean").eq(False).fillna(False).astype(bool)
+    if "valid_mass" in rows.columns:
+        mass = pd.to_numeric(rows["valid_mass"], errors="coerce")
+        bad |= (mass.notna() & (mass <= min_valid_mass)).astype(bool)
+    return bad
+
+
+def _invalid_persona_rows(rows: pd.DataFrame, personas: pd.DataFrame | None) -> pd.Series:
+    """True for response rows whose persona (person, tier, generator) is marked invalid."""
+    if personas is None or "valid" not in personas.columns:
+        return pd.Series(False, index=rows.index)
+    keys = ["person_id", "tier", "generator"]
+    bad = personas[~personas["valid"].astype(bool)]
+    wrong = set(zip(*(bad[c].astype(str) for c in keys), strict=True))
+    return pd.Series([k in wrong for k in zip(*(rows[c].astype(str) for c in keys),
+                                              strict=True)], index=rows.index, dtype=bool)
+
+
+def _prepare(
+    responses: pd.DataFrame,
+    survey: Survey,
+    notes: list[str],
+    min_valid_mass: float,
+    personas: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep rows whose question the truth knows; compute each row's distribution ``_p`` (None for
+    an excluded row). Returns the usable rows and per-cell ``answers``/``excluded`` counts."""
     known = set(survey.ids)
     unknown = sorted(set(responses["question_id"].astype(str)) - known)
     if unknown:
         notes.append(f"{len(unknown)} question(s) without truth skipped: {unknown[:5]}")
     rows = responses[responses["question_id"].astype(str).isin(known)].reset_index(drop=True)
+    rows["question_id"] = rows["question_id"].astype(str)
     column: list[np.ndarray | None] = [None] * len(rows)
     by_question = rows.groupby(rows["question_id"].astype(str), sort=False).indices
     for qid, positions in by_question.items():
@@ -534,10 +589,19 @@ def _prepare(responses: pd.DataFrame, survey: Survey, notes: list[str]) -> pd.Da
         for slot, value in zip(positions, found, strict=True):
             column[slot] = value
     rows["_p"] = pd.Series(column, index=rows.index, dtype=object)
-    unusable = int(rows["_p"].isna().sum())
-    if unusable:
-        notes.append(f"{unusable} response row(s) without probs or a valid answer left out")
-    return rows[rows["_p"].notna()]
+    answer_bad, persona_bad = invalid_rows(rows, min_valid_mass), _invalid_persona_rows(
+        rows, personas)  # fmt: skip
+    rows.loc[answer_bad | persona_bad, "_p"] = None
+    excluded = rows["_p"].isna()
+    if persona_bad.any():
+        notes.append(f"{int(persona_bad.sum())} response row(s) of invalid personas excluded")
+    if (excluded & ~persona_bad).any():
+        notes.append(f"{int((excluded & ~persona_bad).sum())} response row(s) excluded: invalid, "
+                     f"valid_mass <= {min_valid_mass:g}, or no probs and no answer")
+    counts = rows.assign(_x=excluded, question_id=rows["question_id"].astype(str)).groupby(
+        CELL, as_index=False).agg(answers=("_x", "size"), excluded=("_x", "sum"))  # fmt: skip
+    counts["excluded_share"] = counts["excluded"] / counts["answers"]
+    return rows[~excluded], counts
 
 
 def _add_meta(scores: pd.DataFrame) -> pd.DataFrame:
@@ -556,19 +620,26 @@ def score(
     persons: pd.DataFrame | None = None,
     n_boot: int = 200,
     seed: int = 0,
+    min_valid_mass: float = 0.0,
+    personas: pd.DataFrame | None = None,
 ) -> ScoreResult:
-    """Score ``responses`` against ``truth``; see the module docstring for the metrics."""
+    """Score ``responses`` against ``truth``; see the module docstring for the metrics.
+
+    ``min_valid_mass``: rows with ``valid_mass`` at or below it are excluded and counted;
+    ``personas``: a personas table whose invalid rows' responses are excluded likewise.
+    """
     notes: list[str] = []
     if persons is not None and truth.kind == "distribution":
         attributes = sorted(set(truth.table["attribute"].astype(str)) - {OVERALL[0]})
         persons, derived = with_opinionqa_groups(persons, attributes)
         notes.extend(derived)
-    rows = _prepare(_attach_persons(_check_responses(responses), persons), truth.survey, notes)
+    checked = _attach_persons(_check_responses(responses), persons)
+    rows, excluded = _prepare(checked, truth.survey, notes, min_valid_mass, personas)
     out: list[dict[str, Any]] = []
     by_question = dict(tuple(truth.table.groupby("question_id")))
-    for keys, cell in rows.groupby(["question_id", *MODEL_COLUMNS], sort=True):
+    for keys, cell in rows.groupby(CELL, sort=True):
         question = truth.survey.question(str(keys[0]))
-        labels = dict(zip(["question_id", *MODEL_COLUMNS], keys, strict=True))
+        labels = dict(zip(CELL, keys, strict=True))
         if truth.kind == "elections":
             found = _election_rows(question, cell, n_boot, seed)
         elif question.id in by_question:
@@ -581,28 +652,58 @@ def score(
         out.extend({**labels, **r} for r in found)
     if not out:
         raise DataError("nothing to score", hint="; ".join(notes) or "responses are empty")
-    scores = _add_meta(pd.DataFrame(out).assign(meta=np.nan))[SCORE_COLUMNS]
+    scores = _add_meta(pd.DataFrame(out).assign(meta=np.nan))
+    scores = scores.merge(excluded, on=CELL, how="left")
+    if n_boot:
+        cis = _summary_cis(rows, truth, n_boot, seed)
+        overall = (scores["attribute"] == OVERALL[0]) & (scores["group"] == OVERALL[1])
+        scores = scores.merge(cis, on=[*MODEL_COLUMNS, "metric"], how="left")
+        scores.loc[~overall, ["summary_ci_low", "summary_ci_high"]] = np.nan
+    scores = scores.reindex(columns=SCORE_COLUMNS)
     return ScoreResult(scores, summarize(scores), cross_model_table(scores), notes)
 
 
 def summarize(scores: pd.DataFrame) -> pd.DataFrame:
-    """Overall-group scores averaged over questions, per tier x models x metric."""
+    """Overall-group scores averaged over questions, per tier x models x metric.
+
+    ``ci_low``/``ci_high`` are the joint bootstrap interval of that mean (``summary_ci_*`` of the
+    scores; NaN for a scores file written before them, never an average of per-question CIs);
+    ``excluded``/``excluded_share``: answers left out over all questions (see :func:`score`).
+    """
     overall = scores[(scores["attribute"] == OVERALL[0]) & (scores["group"] == OVERALL[1])]
-    cols = ["value", "ci_low", "ci_high", "uniform", "meta"]
+    overall = overall.assign(**{c: overall[c] if c in overall.columns else np.nan
+                                for c in ("summary_ci_low", "summary_ci_high", "answers",
+                                          "excluded")})  # fmt: skip
     grouped = overall.groupby([*MODEL_COLUMNS, "metric"], as_index=False)
-    table = grouped[cols].mean()
+    table = grouped[["value", "uniform", "meta"]].mean()
+    cis = grouped[["summary_ci_low", "summary_ci_high"]].first()
+    table["ci_low"], table["ci_high"] = cis["summary_ci_low"], cis["summary_ci_high"]
     table["questions"] = grouped["question_id"].nunique()["question_id"].to_numpy()
-    return table
+    counts = grouped[["answers", "excluded"]].sum(min_count=1)
+    table["excluded"] = counts["excluded"]
+    table["excluded_share"] = counts["excluded"] / counts["answers"]
+    return table[[*MODEL_COLUMNS, "metric", "value", "ci_low", "ci_high", "uniform", "meta",
+                  "questions", "excluded", "excluded_share"]]  # fmt: skip
 
 
 def cross_model_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean overall alignment per tier, generator (rows) x simulator (columns)."""
-    sel = scores[(scores["attribute"] == OVERALL[0]) & (scores["metric"] == "alignment")]
+    """Mean overall alignment with its joint bootstrap CI per tier, generator and simulator
+    (rows of :func:`summarize`); empty with a single generator x simulator pair."""
+    summary = summarize(scores)
+    sel = summary[summary["metric"] == "alignment"]
     if sel["generator"].nunique() < 2 and sel["simulator"].nunique() < 2:
         return pd.DataFrame()
-    return sel.pivot_table(
-        index=["tier", "generator"], columns="simulator", values="value", aggfunc="mean"
-    )
+    return sel[["tier", "generator", "simulator", "estimator", "value", "ci_low", "ci_high",
+                "excluded_share"]].reset_index(drop=True)  # fmt: skip
+
+
+def _cross_text(cross: pd.DataFrame) -> str:
+    """The cross-model table as generator rows x simulator columns of ``value [low, high]``."""
+    cells = cross.assign(cell=[f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in
+                               zip(cross["value"], cross["ci_low"], cross["ci_high"],
+                                   strict=True)])  # fmt: skip
+    return cells.pivot_table(index=["tier", "generator"], columns="simulator", values="cell",
+                             aggfunc="first").to_string()  # fmt: skip
 
 
 def format_summary(result: ScoreResult) -> str:
@@ -610,6 +711,7 @@ def format_summary(result: ScoreResult) -> str:
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 3):
         text = result.summary.to_string(index=False)
         if not result.cross_model.empty:
-            text += "\n\nalignment, generator x simulator:\n" + result.cross_model.to_string()
+            text += ("\n\nalignment [95% bootstrap CI over persons, resampled jointly across "
+                     "questions], generator x simulator:\n" + _cross_text(result.cross_model))
     notes = "".join(f"\nnote: {n}" for n in result.notes)
     return text + notes

@@ -239,7 +239,7 @@ def simulate_stage(
 
 def score_stage(
     spec: StudySpec, run: Path, responses: dict[str, Path], population: pd.DataFrame,
-    timing: StageTiming,
+    timing: StageTiming, personas: pd.DataFrame | None = None,
 ) -> dict[str, Path]:  # fmt: skip
     """Score each survey that has ground truth into ``scores_<survey>.parquet``.
 
@@ -257,7 +257,7 @@ def score_stage(
             continue
         truth = load_truth(truth_spec, study_survey(spec, name))
         result = score(pd.read_parquet(rpath), truth, population, n_boot=spec.n_boot,
-                       seed=spec.seed)  # fmt: skip
+                       seed=spec.seed, personas=personas)  # fmt: skip
         result.scores.to_parquet(path, index=False)
         computed += 1
     timing.reused = computed == 0
@@ -362,7 +362,7 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None) -> RunResult:
         with _stage("simulate", stages, backends) as t:
             responses = simulate_stage(spec, run, personas, backends, t)
         with _stage("score", stages, backends) as t:
-            score_stage(spec, run, responses, population, t)
+            score_stage(spec, run, responses, population, t, personas)
         with _stage("diagnostics", stages, backends):
             diagnostics_stage(run, personas)
         manifest = build_manifest(spec, personas, backends, stages)

@@ -10,7 +10,8 @@ import pytest
 
 from personasim.calibrate import attach_weights, crosstab
 from personasim.cli import main
-from personasim.scoring import load_truth, score
+from personasim.scoring import score
+from personasim.truth import load_truth
 
 
 def _row(pid: str, tier: str, dem: float, generator: str = "g") -> dict:

@@ -10,6 +10,7 @@ import pytest
 
 from personasim.census import pums, tables, targets
 from personasim.errors import DataError
+from personasim.states import STATE_FIPS
 
 
 @pytest.mark.shared_data
@@ -39,7 +40,7 @@ def test_shipped_seed_is_compact_and_complete() -> None:
     assert (tables.DATA_DIR / tables.SEED_FILE).stat().st_size < 5_000_000
     seed = tables.load_seed()
     assert len(seed) == 173_916 and seed["st"].nunique() == 14
-    assert tables.target_states() == sorted(s for s in tables.STATE_FIPS if s != "DC")
+    assert tables.target_states() == sorted(s for s in STATE_FIPS if s != "DC")
 
 
 def test_missing_acs_file_names_the_file(tmp_path: Path) -> None:

@@ -37,5 +37,5 @@ def test_leave_one_state_out_beats_chained_sampler() -> None:
 
 
 def test_tvd_basics() -> None:
-    assert fidelity.tvd(np.array([1, 0]), np.array([0, 2])) == 1.0
-    assert fidelity.tvd(np.array([1, 1]), np.array([2, 2])) == 0.0
+    assert fidelity.total_variation(np.array([1, 0]), np.array([0, 2])) == 1.0
+    assert fidelity.total_variation(np.array([1, 1]), np.array([2, 2])) == 0.0

@@ -17,6 +17,7 @@ from personasim.personas.generate import (
     summarize,
 )
 from personasim.personas.meta import DEFAULT_ATTRIBUTES, meta_persona_text
+from personasim.states import STATE_NAMES
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +100,7 @@ def test_valid_fields_satisfy_the_tier_models(run):
 
 def test_meta_attributes_come_back_unchanged(run, population):
     people = population.set_index("person_id")
-    names = S.state_names()
+    names = STATE_NAMES
     tabular = run.table[run.table.tier.isin(["objective", "subjective", "persona"]) &
                         run.table.valid]
     for row in tabular.itertuples():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from personasim.analysis import imputation_drift, sentiment_summary, text_stats
-from personasim.analysis.drift import bucket, total_variation
+from personasim.analysis.drift import bucket, sample_tv
 from personasim.report.tilegrid import TILES
 from personasim.survey.loaders import load_survey
 
@@ -65,7 +65,7 @@ def test_imputation_drift_tv_and_changed_share() -> None:
     # income in brackets: {0-10k, 50-75k} vs {50-75k, 50-75k} -> TV 0.5; both values changed
     assert drift.loc["income", "tv"] == 0.5 and drift.loc["income", "changed"] == 1.0
     assert bucket("income", 72000) == "$50k-75k" and bucket("income", 2e6) == "$150k+"
-    assert total_variation(["a", "b"], ["a", "a"]) == 0.5
+    assert sample_tv(["a", "b"], ["a", "a"]) == 0.5
 
 
 def test_text_stats_sentiment_offline() -> None:

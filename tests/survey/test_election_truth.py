@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from personasim.errors import ConfigError, DataError
+from personasim.states import state_code
 from personasim.truth import elections as E
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,9 +42,9 @@ def test_two_party_share_definition() -> None:
 
 
 def test_state_codes_and_bad_years() -> None:
-    assert E.state_code("california") == E.state_code("6") == E.state_code("ca") == "CA"
+    assert state_code("california") == state_code("6") == state_code("ca") == "CA"
     with pytest.raises(DataError):
-        E.state_code("Atlantis")
+        state_code("Atlantis")
     with pytest.raises(ConfigError, match="2012"):
         E.state_truth(2012)
 

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from personasim.census import sample_population
-from personasim.scoring import load_truth, score
+from personasim.scoring import score
+from personasim.states import STATE_FIPS
 from personasim.survey.groups import REGIONS, age_group, derive_group, with_opinionqa_groups
-from personasim.truth.elections import _FIPS
+from personasim.truth import load_truth
 from tests.conftest import require_shared_data
 
 
@@ -27,7 +28,7 @@ def test_age_brackets_at_their_edges() -> None:
 
 def test_regions_cover_every_state_once() -> None:
     codes = [code for states in REGIONS.values() for code in states]
-    assert sorted(codes) == sorted(_FIPS.values())  # 50 states and DC, no repeats
+    assert sorted(codes) == sorted(STATE_FIPS)  # 50 states and DC, no repeats
 
 
 def test_race_puts_hispanic_persons_of_any_race_in_hispanic(population: pd.DataFrame) -> None:

@@ -10,13 +10,8 @@ import pandas as pd
 import pytest
 
 from personasim.errors import ConfigError, DataError
-from personasim.survey.loaders import (
-    load_context_json,
-    load_counts_csv,
-    load_opinionqa,
-    load_survey,
-    opinionqa_truth,
-)
+from personasim.survey.loaders import load_context_json, load_opinionqa, load_survey
+from personasim.truth.opinionqa import load_counts_csv, opinionqa_truth
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 OPINIONQA = SHARED_DATA / "opinionqa"

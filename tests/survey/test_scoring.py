@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from personasim.errors import ConfigError, DataError
-from personasim.scoring import SCORE_COLUMNS, Truth, load_truth, score
+from personasim.scoring import SCORE_COLUMNS, score
 from personasim.survey.cli import score_command
 from personasim.survey.questions import Survey
+from personasim.truth import Truth, load_truth
 from personasim.truth import elections as E
 
 
@@ -163,7 +164,8 @@ def test_rows_without_mass_are_left_out_with_a_note_whatever_the_index() -> None
     result = score(rows, _ordinal_truth(), n_boot=0)
     overall = result.scores.set_index(["attribute", "metric"]).loc[("overall", "wd")]
     assert overall["n"] == 1 and overall["sim_dist"] == [1.0, 0.0, 0.0, 0.0]
-    assert "2 response row(s) without probs or a valid answer left out" in result.notes
+    assert any(n.startswith("2 response row(s) excluded") for n in result.notes)
+    assert overall["excluded"] == 2 and overall["excluded_share"] == pytest.approx(2 / 3)
 
 
 def test_unknown_truth_source() -> None:

@@ -15,7 +15,7 @@ from personasim.errors import ConfigError, DataError
 from personasim.llm import Cache, ChoiceRequest, GenerateResult
 from personasim.llm.base import BackendStats
 from personasim.personas.meta import meta_persona_text, meta_personas
-from personasim.scoring import load_truth, score
+from personasim.scoring import score
 from personasim.survey.loaders import builtin_survey
 from personasim.survey.questions import Option, Question, Survey, letter
 from personasim.survey.simulate import (
@@ -32,6 +32,7 @@ from personasim.survey.simulate import (
     select_personas,
     simulate,
 )
+from personasim.truth import load_truth
 
 POPULATION = pd.DataFrame(
     {

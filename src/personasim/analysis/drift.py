@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from personasim.metrics import total_variation
 from personasim.personas.generate import attribute_drift
 from personasim.personas.meta import DEFAULT_ATTRIBUTES
 
@@ -37,11 +38,12 @@ def bucket(key: str, value: Any) -> str:
     return " ".join(str(value).split()).casefold()
 
 
-def total_variation(a: Sequence[str], b: Sequence[str]) -> float:
-    """Total variation distance between the empirical distributions of two samples."""
+def sample_tv(a: Sequence[str], b: Sequence[str]) -> float:
+    """Total variation distance (:func:`personasim.metrics.total_variation`) between the
+    empirical distributions of two non-empty samples of categories."""
     pa, pb = Counter(a), Counter(b)
-    na, nb = max(len(a), 1), max(len(b), 1)
-    return 0.5 * sum(abs(pa[k] / na - pb[k] / nb) for k in set(pa) | set(pb))
+    keys = sorted(set(pa) | set(pb))
+    return total_variation([pa[k] for k in keys], [pb[k] for k in keys])
 
 
 def _pairs(personas: pd.DataFrame, tiers: Sequence[str]) -> pd.DataFrame:
@@ -88,7 +90,7 @@ def imputation_drift(personas: pd.DataFrame, tiers: Sequence[str] = ("objective"
                 "generator": gen,
                 "attribute": attr,
                 "n": len(cell),
-                "tv": total_variation(list(cell["llm"]), list(cell["census"])),
+                "tv": sample_tv(list(cell["llm"]), list(cell["census"])),
                 "top_llm": _mode(cell["llm"]),
                 "top_census": _mode(cell["census"]),
             }

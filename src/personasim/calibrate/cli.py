@@ -191,7 +191,7 @@ def crosstab_command(
     weights = (
         read_table(weights_path, "weights table", ["person_id", "weight"]) if weights_path else None
     )
-    from personasim.scoring import load_truth
+    from personasim.truth import load_truth
 
     real = load_truth(truth, survey) if truth else None
     questions = load_survey(survey) if survey and real is None else None

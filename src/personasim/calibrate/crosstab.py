@@ -29,7 +29,7 @@ from personasim.survey.groups import DERIVATIONS, age_group, derive_group
 from personasim.survey.questions import Survey
 
 if TYPE_CHECKING:
-    from personasim.scoring import Truth
+    from personasim.truth import Truth
 
 MODEL_COLUMNS = ["tier", "generator", "simulator", "estimator"]
 CROSSTAB_COLUMNS = [
@@ -170,7 +170,7 @@ def crosstab(
     truth: Truth | None = None,
 ) -> pd.DataFrame:
     """The long cross-tab table (:data:`CROSSTAB_COLUMNS`), overall group included; with a
-    ``truth`` (:func:`personasim.scoring.load_truth`), the real share of each option in the
+    ``truth`` (:func:`personasim.truth.load_truth`), the real share of each option in the
     same group beside the simulated one (``truth_share``, NaN where the truth has no such
     group; the question's options are named by the truth's survey)."""
     survey = truth.survey if truth is not None and survey is None else survey

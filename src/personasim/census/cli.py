@@ -27,6 +27,7 @@ from personasim.census.sample import (
     write_population,
 )
 from personasim.errors import ConfigError
+from personasim.states import FIPS_STATE, STATE_FIPS
 
 Echo = Callable[[str], None]
 
@@ -189,7 +190,7 @@ def check_loso(seed_table, targets, echo: Echo) -> None:  # noqa: ANN001
         row = (np.mean([v[0] for v in acs.values()]), np.mean([v[0] for v in own.values()]),
                np.mean([v[1] for v in acs.values()]))  # fmt: skip
         rows.append(row)
-        echo(f"  {tables.FIPS_STATE[int(fips)]}: ours/acs23 {row[0]:.4f}  ours/own18 {row[1]:.4f}  "
+        echo(f"  {FIPS_STATE[int(fips)]}: ours/acs23 {row[0]:.4f}  ours/own18 {row[1]:.4f}  "
              f"chained {row[2]:.4f}")  # fmt: skip
     acs, own, chained = np.mean(rows, axis=0)
     echo(f"  mean: ours/acs23 {acs:.4f} (ratio {acs / chained:.2f})  ours/own18 {own:.4f} "
@@ -225,7 +226,7 @@ def check_throughput(seed_table, targets, seed: int, echo: Echo) -> None:  # noq
     from personasim.census.sample import finish, people, state_rng
 
     start = time.perf_counter()
-    states = sorted(tables.STATE_FIPS)
+    states = sorted(STATE_FIPS)
     raked = {
         s: rake_state(s, seed_table, targets)[0]
         for s in tqdm(states, desc="raking", file=sys.stderr)

@@ -16,7 +16,8 @@ import pandas as pd
 from personasim.census import controls as c
 from personasim.census.rake import RakeOptions, rake
 from personasim.census.sample import draw_indices, rake_state, state_figures, state_rng
-from personasim.census.tables import FIPS_STATE
+from personasim.metrics import total_variation
+from personasim.states import FIPS_STATE
 
 #: The paper's published sample (Li et al. 2025 sampler, 50,000 adults), as quoted in issue 3.
 PAPER = {"ba_plus_18_19": 0.357, "married_18_19": 0.489, "widowed_18_19": 0.048,
@@ -29,12 +30,6 @@ PAIRS = [("age", "education"), ("age", "marital_status"), ("age", "employment_st
          ("race", "household_language")]  # fmt: skip
 
 
-def tvd(p: np.ndarray, q: np.ndarray) -> float:
-    """Total variation distance between two (unnormalised) distributions."""
-    p, q = np.asarray(p, float), np.asarray(q, float)
-    return 0.5 * float(np.abs(p / p.sum() - q / q.sum()).sum())
-
-
 def _in_universe(control: c.Control) -> int:
     """Number of cells inside the control's universe."""
     return control.size - 1 if control.universe_cell else control.size
@@ -43,7 +38,7 @@ def _in_universe(control: c.Control) -> int:
 def noise_tvd(target: np.ndarray, n: int, rng: np.random.Generator, reps: int = 50) -> float:
     """Mean TVD of a multinomial sample of size ``n`` from ``target`` (pure sampling noise)."""
     p = target / target.sum()
-    return float(np.mean([tvd(rng.multinomial(n, p), p) for _ in range(reps)]))
+    return float(np.mean([total_variation(rng.multinomial(n, p), p) for _ in range(reps)]))
 
 
 def marginal_tvds(
@@ -61,7 +56,7 @@ def marginal_tvds(
             np.bincount(control.cells, weights=weights, minlength=control.size)
         )[:k]
         noise = noise_tvd(target, int(counts.sum()), np.random.default_rng(rng_seed))
-        out[control.name] = (tvd(counts, target), noise)
+        out[control.name] = (total_variation(counts, target), noise)
     return out
 
 
@@ -133,8 +128,8 @@ def loso_state(
         real = joint(codes[x], codes[y], truth_w, shape)
         chained = np.outer(real.sum(1), real.sum(0))
         out[f"{x} x {y}"] = (
-            tvd(joint(codes[x], codes[y], ours_w, shape), real),
-            tvd(chained, real),
+            total_variation(joint(codes[x], codes[y], ours_w, shape).ravel(), real.ravel()),
+            total_variation(chained.ravel(), real.ravel()),
         )
     return out
 

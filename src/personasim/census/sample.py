@@ -26,6 +26,7 @@ from personasim.census import mapping as m
 from personasim.census import pums, tables, targets
 from personasim.census.rake import RakeOptions, RakeReport, rake
 from personasim.errors import ConfigError, DataError
+from personasim.states import STATE_FIPS
 
 DC_NOTE = (
     "DC has no ACS target tables in the shipped data; its people are drawn from the pooled seed "
@@ -72,11 +73,11 @@ def resolve_states(states: Iterable[str]) -> list[str]:
     for raw in states:
         code = raw.strip().upper()
         if code == "ALL":
-            wanted += sorted(tables.STATE_FIPS)
-        elif code in tables.STATE_FIPS:
+            wanted += sorted(STATE_FIPS)
+        elif code in STATE_FIPS:
             wanted.append(code)
         elif code:
-            close = difflib.get_close_matches(code, list(tables.STATE_FIPS), n=3, cutoff=0.4)
+            close = difflib.get_close_matches(code, list(STATE_FIPS), n=3, cutoff=0.4)
             hint = f"did you mean {', '.join(close)}?" if close else "use USPS codes such as CA,TX"
             raise ConfigError(f"unknown state code '{raw.strip()}'", hint)
     if not wanted:
@@ -118,7 +119,7 @@ def draw_indices(
 
 def state_rng(seed: int, state: str) -> np.random.Generator:
     """The random generator of one state for one seed."""
-    return np.random.default_rng(np.random.SeedSequence([seed, tables.STATE_FIPS[state]]))
+    return np.random.default_rng(np.random.SeedSequence([seed, STATE_FIPS[state]]))
 
 
 def allocate(total: int, sizes: Sequence[float]) -> list[int]:

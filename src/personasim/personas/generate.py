@@ -11,7 +11,12 @@ Tiers (Li et al. 2025, Section 2.1; Castricato et al. 2024, Section 3.1):
   profile, whose procedural part is then redrawn with a new seed, at most ``max_resamples`` times.
 
 Every reply is validated; an invalid one is re-asked with the error appended (``max_attempts`` in
-all) and, if still invalid, kept with ``valid=False`` and its raw text. Meta attributes the LLM
+all) and, if still invalid, kept with ``valid=False`` and its raw text: that row is done. A reply
+that failed in the backend (HTTP error, timeout: ``finish_reason`` ``error``) is not re-asked with
+a repair prompt; its row is kept with ``valid=False`` but is *not* done: the next run generates
+it again, and ``runs`` counts the runs that tried it, at most ``max_runs``.
+Rows with ``valid=False`` are never simulated or scored
+(:func:`personasim.survey.simulate.drop_invalid_personas`). Meta attributes the LLM
 writes are compared with the census and then pinned to the census value; the rewrites are counted
 in ``contradictions``. ``fields`` holds the final values and ``census`` the census values of the
 same keys, so imputation drift per attribute is measurable (:func:`attribute_drift`).
@@ -46,6 +51,7 @@ from personasim.personas.meta import (
     meta_persona_text,
 )
 from personasim.personas.procedural import BigFiveSpec, big_five_text, procedural_traits
+from personasim.states import state_name
 from personasim.tables import read_table, write_atomic
 
 KEY = ["person_id", "tier", "generator"]
@@ -53,8 +59,10 @@ KEY = ["person_id", "tier", "generator"]
 OUTPUT_COLUMNS = [
     *KEY, "fields", "census", "text", "raw", "valid", "first_valid", "attempts",
     "finish_reason", "error", "contradictions", "n_contradictions", "checks", "rejections",
-    "prompt_sha", "seed", "seconds",
+    "prompt_sha", "seed", "seconds", "runs",
 ]  # fmt: skip
+TRANSIENT = "error"
+"""The ``finish_reason`` of a backend failure: the row is retried by the next run."""
 CHECK_CHOICES = ("consistent", "inconsistent")
 DEFAULT_MAX_TOKENS = {"objective": 450, "subjective": 900, "descriptive": 300, "persona": 250}
 
@@ -74,6 +82,9 @@ class PersonaOptions(BaseModel):
     """Sampling temperature of generation (the consistency check is always greedy)."""
     max_attempts: int = Field(default=3, ge=1, le=10)
     """Tries per reply: the first one plus repairs with the validation error appended."""
+    max_runs: int = Field(default=3, ge=1, le=20)
+    """Runs that may try a row whose generation failed in the backend (``finish_reason``
+    ``error``); after that the row stays invalid and done."""
     max_resamples: int = Field(default=2, ge=0, le=10)
     """PERSONA tier: new procedural draws after a profile is judged inconsistent."""
     string_length: int = Field(default=S.DEFAULT_STRING_LENGTH, ge=10, le=400)
@@ -189,7 +200,9 @@ def run_jobs(backend: Backend, jobs: Sequence[Job], temperature: float, max_atte
         retry = []
         for i, result, seconds in zip(pending, results, shares, strict=True):
             outcomes[i].seconds += seconds
-            if not _record(outcomes[i], jobs[i], result, attempt):
+            if not _record(outcomes[i], jobs[i], result, attempt) and (
+                result.finish_reason != TRANSIENT  # a backend failure is left to the next run
+            ):
                 conversations[i] = P.repair_messages(jobs[i].messages, result.text,
                                                      outcomes[i].error or "invalid")
                 retry.append(i)
@@ -220,7 +233,7 @@ def census_value(key: str, value: Any) -> Any:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
     if key == "state":
-        return S.state_names().get(str(value).upper(), str(value))
+        return state_name(value)
     if key in {"age", "income"}:
         return int(value)
     return str(value)
@@ -311,7 +324,8 @@ def _base_row(person: Mapping[str, Any], tier: str, generator: str, seed: int) -
             "fields": None, "census": None, "text": "", "raw": None, "valid": False,
             "first_valid": False, "attempts": 0, "finish_reason": None, "error": None,
             "contradictions": None, "n_contradictions": None, "checks": None,
-            "rejections": None, "prompt_sha": None, "seed": seed, "seconds": 0.0}  # fmt: skip
+            "rejections": None, "prompt_sha": None, "seed": seed, "seconds": 0.0,
+            "runs": 1}  # fmt: skip
 
 
 def _outcome_columns(outcome: Outcome) -> dict[str, Any]:
@@ -411,6 +425,7 @@ class Draft:
     seconds: float = 0.0
     done: bool = False
     error: str | None = None
+    transient: bool = False
 
 
 def _known_profile(draft: Draft) -> dict[str, Any]:
@@ -458,6 +473,7 @@ def _persona_round(drafts: list[Draft], ctx: Context) -> None:
             d.first_valid = outcome.first_ok
         if not outcome.ok:
             d.done, d.error = True, outcome.error
+            d.transient = outcome.finish_reason == TRANSIENT
             continue
         d.record = {**_known_profile(d), **outcome.value}
         complete.append(d)
@@ -468,8 +484,11 @@ def _persona_round(drafts: list[Draft], ctx: Context) -> None:
 
 def _judge(draft: Draft, verdict: Outcome, ctx: Context) -> None:
     """Apply one consistency verdict: accept, or reject and redraw (bounded)."""
-    draft.checks += 1
     draft.seconds += verdict.seconds
+    if verdict.finish_reason == TRANSIENT:  # no verdict: the next run tries the person again
+        draft.done, draft.error, draft.transient = True, verdict.error, True
+        return
+    draft.checks += 1
     if verdict.value != "inconsistent":
         draft.done = True
         return
@@ -494,6 +513,8 @@ def _persona_row(draft: Draft, ctx: Context) -> dict[str, Any]:
     if draft.record is not None:
         row |= {"fields": _json(draft.record), "text": render_fields(draft.record)}
     row["valid"], row["error"] = draft.error is None and outcome.ok, draft.error
+    if draft.transient:
+        row["finish_reason"] = TRANSIENT
     return row
 
 
@@ -553,17 +574,36 @@ def _to_frame(rows: list[dict[str, Any]], people: list[dict[str, Any]]) -> pd.Da
     persons = pd.DataFrame(people)
     extra = [c for c in persons.columns if c not in OUTPUT_COLUMNS]
     persons = persons[["person_id", *extra]].drop_duplicates("person_id")
-    for column in ("n_contradictions", "checks", "rejections"):
+    for column in ("n_contradictions", "checks", "rejections", "runs"):
         out[column] = out[column].astype("Int64")
     return out.merge(persons, on="person_id", how="left")
 
 
-def _done_keys(table: pd.DataFrame | None) -> set[tuple[str, str, str]]:
-    """``(person_id, tier, generator)`` of the rows already there."""
+def _keys(table: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """``(person_id, tier, generator)`` of every row."""
+    return list(zip(table["person_id"].astype(str), table["tier"].astype(str),
+                    table["generator"].astype(str), strict=True))  # fmt: skip
+
+
+def _runs(table: pd.DataFrame) -> pd.Series:
+    """Runs that tried each row (1 for tables written before the column existed)."""
+    if "runs" not in table.columns:
+        return pd.Series(1, index=table.index)
+    return pd.to_numeric(table["runs"], errors="coerce").fillna(1).astype(int)
+
+
+def _retry(table: pd.DataFrame, max_runs: int) -> pd.Series:
+    """True for rows whose generation failed in the backend and may be tried again."""
+    failed = table["finish_reason"].astype(str).eq(TRANSIENT) if "finish_reason" in table else (
+        pd.Series(False, index=table.index))  # fmt: skip
+    return failed & (_runs(table) < max_runs)
+
+
+def _done_keys(table: pd.DataFrame | None, max_runs: int) -> set[tuple[str, str, str]]:
+    """``(person_id, tier, generator)`` of the rows already there and done (not to retry)."""
     if table is None or table.empty:
         return set()
-    return set(zip(table["person_id"].astype(str), table["tier"].astype(str),
-                   table["generator"].astype(str), strict=True))  # fmt: skip
+    return set(_keys(table[~_retry(table, max_runs)]))
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -606,13 +646,23 @@ def _run_tier(tier: str, people: list[dict[str, Any]], ctx: Context,
               table: pd.DataFrame | None, out: str | Path | None) -> pd.DataFrame | None:
     """Generate one tier for the persons that lack it and save the grown table."""
     gen = META_GENERATOR if tier == "meta" else ctx.generator
-    done = _done_keys(table)
+    done = _done_keys(table, ctx.options.max_runs)
     todo = [p for p in people if (str(p["person_id"]), tier, gen) not in done]
     if not todo:
         return table
     if tier != "meta" and ctx.backend is None:
         raise ConfigError(f"tier {tier!r} needs a model", hint="pass backend= (CLI: --model)")
-    table = _concat([table, _to_frame(TIER_RUNNERS[tier](todo, ctx), todo)])
+    redo = {(str(p["person_id"]), tier, gen) for p in todo}
+    earlier: dict[str, int] = {}
+    if table is not None and not table.empty:
+        again = pd.Series([k in redo for k in _keys(table)], index=table.index, dtype=bool)
+        earlier = dict(zip(table.loc[again, "person_id"].astype(str), _runs(table)[again],
+                           strict=True))  # fmt: skip
+        table = table[~again]
+    rows = TIER_RUNNERS[tier](todo, ctx)
+    for row in rows:
+        row["runs"] = earlier.get(str(row["person_id"]), 0) + 1
+    table = _concat([table, _to_frame(rows, todo)])
     if out is not None:
         write_atomic(table, out)
     return table
@@ -622,13 +672,15 @@ def _run_tier(tier: str, people: list[dict[str, Any]], ctx: Context,
 
 
 def summarize(personas: pd.DataFrame) -> pd.DataFrame:
-    """Per tier and generator: rows, first-attempt and final validity, contradictions, and the
-    PERSONA tier's consistency checks and rejected share."""
+    """Per tier and generator: rows, first-attempt and final validity, ``excluded`` (invalid rows,
+    never simulated or scored), contradictions, and the PERSONA tier's consistency checks and
+    rejected share."""
     groups = personas.groupby(["tier", "generator"], sort=False, observed=True)
     summary = groups.agg(
         rows=("person_id", "size"),
         first_valid=("first_valid", "mean"),
         valid=("valid", "mean"),
+        excluded=("valid", lambda s: int((~s.astype(bool)).sum())),
         with_contradictions=("n_contradictions", lambda s: int((s.fillna(0) > 0).sum())),
         contradictions=("n_contradictions", lambda s: int(s.fillna(0).sum())),
         checks=("checks", lambda s: int(s.fillna(0).sum())),
@@ -642,11 +694,11 @@ def summarize(personas: pd.DataFrame) -> pd.DataFrame:
 def format_summary(summary: pd.DataFrame) -> str:
     """The per-tier summary as an aligned text table."""
     lines = [f"{'tier':<12} {'generator':<36} {'rows':>5} {'valid@1':>8} {'valid':>7} "
-             f"{'contradict':>10} {'rejected':>9}"]  # fmt: skip
+             f"{'excluded':>8} {'contradict':>10} {'rejected':>9}"]  # fmt: skip
     for r in summary.itertuples(index=False):
         rejected = "-" if pd.isna(r.rejected_share) else f"{r.rejected_share:.1%}"
         lines.append(f"{r.tier:<12} {str(r.generator)[:36]:<36} {r.rows:>5} "
-                     f"{r.first_valid:>8.1%} {r.valid:>7.1%} "
+                     f"{r.first_valid:>8.1%} {r.valid:>7.1%} {r.excluded:>8} "
                      f"{r.with_contradictions:>4}/{r.contradictions:<5} {rejected:>9}")
     return "\n".join(lines)
 

@@ -15,13 +15,13 @@ derived from its name when personasim has none of its own.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from personasim.errors import ConfigError, DataError
+from personasim.states import state_name
 
 #: Tier name and generator name of census-only personas.
 META_TIER = "meta"
@@ -43,21 +43,12 @@ _LABELS = {
 }
 
 
-@cache
-def _state_names() -> dict[str, str]:
-    """Postal code -> state name, from the packaged election table (which lists all states)."""
-    from personasim.truth.elections import election_table
-
-    rows = election_table().dropna(subset=["state"]).drop_duplicates("state")
-    return dict(zip(rows["state"].astype(str), rows["state_name"].astype(str), strict=True))
-
-
 def _value_text(attribute: str, value: Any) -> str:
     """A readable rendering of one attribute value."""
     if attribute == "age":
         return f"{int(value)} years"
     if attribute == "state":
-        return _state_names().get(str(value).upper(), str(value))
+        return state_name(value)
     if attribute == "income" and isinstance(value, int | float):
         return f"${float(value):,.0f}"
     return str(value)

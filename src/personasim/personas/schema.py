@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from personasim.census import mapping as m
 from personasim.errors import ConfigError
 from personasim.llm import bound_strings
+from personasim.states import STATE_NAMES
 
 #: Tier names, in the order of growing LLM-written content.
 TIERS: tuple[str, ...] = ("meta", "objective", "subjective", "descriptive", "persona")
@@ -75,16 +76,6 @@ DEFAULT_STRING_LENGTH = 80
 DEFAULT_DESCRIPTION_LENGTH = 600
 
 
-@cache
-def state_names() -> dict[str, str]:
-    """Postal code -> state name for the 50 states and DC (from the packaged election table)."""
-    from personasim.truth.elections import election_table
-
-    rows = election_table().dropna(subset=["state"]).drop_duplicates("state")
-    pairs = zip(rows["state"].astype(str), rows["state_name"].astype(str), strict=True)
-    return {code: name for code, name in sorted(pairs) if code != "US"}
-
-
 def _choice(values: tuple[str, ...]) -> Any:
     """A ``Literal`` over ``values`` (pydantic renders it as an inline ``enum``)."""
     return Literal[values]  # type: ignore[valid-type]
@@ -118,7 +109,7 @@ def field_specs(string_length: int = DEFAULT_STRING_LENGTH) -> dict[str, Any]:
     return {
         **vocab,
         "age": (int, Field(ge=0, le=120)),
-        "state": (_choice(tuple(sorted(state_names().values()))), ...),
+        "state": (_choice(tuple(sorted(STATE_NAMES.values()))), ...),
         "income": (int, Field(ge=0, le=m.INCOME_MAX)),
         "place_of_birth": _text(40),
         "detailed_job_description": _text(string_length),

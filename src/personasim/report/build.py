@@ -117,7 +117,7 @@ def summary_section(data: RunData) -> dict[str, Any]:
     return {
         "facts": facts,
         "personas": table(summarize(data.personas), ["tier", "generator", "rows", "first_valid",
-                                                     "valid", "contradictions"]),
+                                                     "valid", "excluded", "contradictions"]),
         "stages": table(stages, digits=1) if not stages.empty else None,
         "manifest": json.dumps(data.manifest, indent=2, default=str),
     }  # fmt: skip
@@ -191,6 +191,8 @@ def alignment_sections(data: RunData) -> list[dict[str, Any]]:
                         "uniform",
                         "meta",
                         "questions",
+                        "excluded",
+                        "excluded_share",
                     ],
                 ),
             }

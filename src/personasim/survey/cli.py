@@ -13,6 +13,15 @@ import pandas as pd
 from personasim.llm.cli import backend_options
 from personasim.tables import read_table
 
+MIN_VALID_MASS = click.option(
+    "--min-valid-mass",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Answers with valid_mass at or below this are invalid: never scored, counted apart.",
+)
+"""The validity threshold shared by `simulate` and `score`."""
+
 
 @click.command("score")
 @click.option(
@@ -61,6 +70,7 @@ from personasim.tables import read_table
     type=click.IntRange(min=0),
     help="Bootstrap replicates for confidence intervals (0 = none).",
 )
+@MIN_VALID_MASS
 @click.option("--seed", default=0, show_default=True, type=int, help="Bootstrap seed.")
 def score_command(
     responses_path: Path,
@@ -70,11 +80,13 @@ def score_command(
     weights_path: Path | None,
     out_path: Path,
     n_boot: int,
+    min_valid_mass: float,
     seed: int,
 ) -> None:
     """Score simulated answers against real ground truth and print a summary."""
     from personasim.calibrate import attach_weights
-    from personasim.scoring import format_summary, load_truth, score
+    from personasim.scoring import format_summary, score
+    from personasim.truth import load_truth
 
     responses = read_table(responses_path)
     persons = read_table(persons_path) if persons_path else None
@@ -82,7 +94,8 @@ def score_command(
     if weights_path:
         weights = read_table(weights_path, "weights table", ["person_id", "weight"])
         responses, notes = attach_weights(responses, weights, persons)
-    result = score(responses, load_truth(truth, survey), persons, n_boot=n_boot, seed=seed)
+    result = score(responses, load_truth(truth, survey), persons, n_boot=n_boot, seed=seed,
+                   min_valid_mass=min_valid_mass)  # fmt: skip
     result.notes.extend(notes)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result.scores.to_parquet(out_path, index=False)
@@ -186,6 +199,7 @@ class _Bar:
     is_flag=True,
     help="With sample: free replies parsed strictly as 'Answer: X' (no choice list).",
 )
+@MIN_VALID_MASS
 @click.option("--permute", is_flag=True, help="Show options in a seeded random order per person.")
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed of permutations and samples."
@@ -213,6 +227,7 @@ def simulate_command(
     samples: int,
     temperature: float,
     unconstrained: bool,
+    min_valid_mass: float,
     permute: bool,
     seed: int,
     tiers: tuple[str, ...],
@@ -237,6 +252,7 @@ def simulate_command(
         permute=permute,
         seed=seed,
         simulator=simulator,
+        min_valid_mass=min_valid_mass,
     )
     personas = _load_personas(personas_path, population_path, _split_list(attributes))
     personas = select_personas(personas, _split_list(tiers), limit_persons)

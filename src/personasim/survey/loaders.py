@@ -13,9 +13,8 @@ Survey sources (``load_survey(spec)``):
   "Not sure") become refusals.
 - ``opinionqa-questions:PATH`` - one CSV with ``key, question, options, option_ordinal`` columns.
 
-Truth tables are long DataFrames with columns :data:`TRUTH_COLUMNS`; the overall population is
-``attribute = "overall"``, ``group = "all"``. Sources: OpinionQA ``responses.csv`` weighted by
-``WEIGHT_W<wave>`` (:func:`opinionqa_truth`) and per-group count CSVs (:func:`load_counts_csv`).
+Ground truth (OpinionQA answer distributions, count CSVs, elections) lives in
+:mod:`personasim.truth`.
 """
 
 from __future__ import annotations
@@ -34,10 +33,8 @@ import yaml
 from pydantic import ValidationError
 
 from personasim.errors import ConfigError, DataError
-from personasim.survey.questions import Question, Survey, letter
+from personasim.survey.questions import Survey, letter
 
-TRUTH_COLUMNS = ["question_id", "attribute", "group", "option", "weight"]
-OVERALL = ("overall", "all")
 DEFAULT_REFUSALS = ("refused",)
 
 
@@ -301,13 +298,13 @@ def _opinionqa_question(row: Mapping[str, Any], path: Path, wave: str) -> dict[s
     }
 
 
-def _wave_of(folder: Path) -> str:
+def wave_of(folder: Path) -> str:
     """``W26`` from ``American_Trends_Panel_W26`` (empty when the name has no wave)."""
     match = re.search(r"_W(\d+)$", folder.name)
     return f"W{match.group(1)}" if match else ""
 
 
-def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
+def read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
     """``pandas.read_csv`` with one-line errors naming the file."""
     try:
         return pd.read_csv(path, **kwargs)
@@ -320,7 +317,7 @@ def _read_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
 
 def _questions_csv(path: Path, wave: str) -> list[dict[str, Any]]:
     """Question mappings from an ``info.csv``-like file."""
-    frame = _read_csv(path)
+    frame = read_csv(path)
     needed = {"key", "question", "option_ordinal"}
     missing = sorted(needed - set(frame.columns))
     if missing or not {"references", "options"} & set(frame.columns):
@@ -348,7 +345,7 @@ def load_opinionqa(path: str | Path) -> Survey:
     questions: list[dict[str, Any]] = []
     seen: set[str] = set()
     for folder in wave_dirs(path):
-        for q in _questions_csv(folder / "info.csv", _wave_of(folder)):
+        for q in _questions_csv(folder / "info.csv", wave_of(folder)):
             if q["id"] not in seen:
                 seen.add(q["id"])
                 questions.append(q)
@@ -371,125 +368,6 @@ def load_opinionqa_questions(path: str | Path) -> Survey:
         "source": str(path),
     }
     return _survey_from_dict(survey, path)
-
-
-def opinionqa_attributes(folder: str | Path) -> list[str]:
-    """Demographic attribute names listed in a wave's ``metadata.csv`` (e.g. ``AGE``)."""
-    path = Path(folder) / "metadata.csv"
-    frame = _read_csv(path)
-    if "key" not in frame.columns:
-        raise DataError(f"{path}: missing column 'key'")
-    return [str(k) for k in frame["key"]]
-
-
-def _answer_index(question: Question, values: pd.Series, path: Path) -> pd.Series:
-    """Option text for each answer cell (text or Pew code), NaN kept for 'not asked'."""
-    lookup: dict[str, str] = {}
-    for o in question.options:
-        lookup[o.text.casefold()] = o.text
-        if o.code is not None:
-            lookup[o.code] = o.text
-
-    def norm(v: Any) -> str:
-        if isinstance(v, float) and v.is_integer():
-            return str(int(v))
-        return str(v).strip().casefold() if isinstance(v, str) else str(v)
-
-    given = values.dropna()
-    mapped = given.map(lambda v: lookup.get(norm(v), lookup.get(str(v).strip())))
-    bad = sorted({str(v) for v in given[mapped.isna()]})
-    if bad:
-        raise DataError(
-            f"{path}: field {question.id}: answers not among the options: {bad[:3]}",
-            hint=f"options are {question.texts}",
-        )
-    return mapped
-
-
-def opinionqa_truth(folder: str | Path, survey: Survey | None = None) -> pd.DataFrame:
-    """Weighted human answer distributions of one wave from ``responses.csv``.
-
-    ``responses.csv`` holds one row per respondent: a column per question key (answer text or
-    Pew code; empty when not asked), demographic columns named as in ``metadata.csv`` and the
-    weight column ``WEIGHT_W<wave>``. Returns a truth table (:data:`TRUTH_COLUMNS`) with the
-    overall population and every demographic group present.
-    """
-    folder = Path(folder)
-    path = folder / "responses.csv"
-    if not path.is_file():
-        raise DataError(
-            f"{path}: OpinionQA responses.csv is missing (individual answers are needed for "
-            "weighted distributions)",
-            hint="use csv:PATH with per-group counts (opinionqa_group_counts_unweighted.csv.gz)",
-        )
-    survey = survey or load_opinionqa(folder)
-    frame = _read_csv(path, low_memory=False)
-    wave = _wave_of(folder)
-    weight_col = f"WEIGHT_{wave}" if wave else ""
-    if weight_col not in frame.columns:
-        raise DataError(f"{path}: weight column {weight_col or 'WEIGHT_W<wave>'} is missing")
-    weights = pd.to_numeric(frame[weight_col], errors="coerce")
-    if weights.isna().any() or (weights < 0).any():
-        raise DataError(f"{path}: field {weight_col}: weights must be non-negative numbers")
-    meta = folder / "metadata.csv"
-    attrs = [a for a in (opinionqa_attributes(folder) if meta.is_file() else []) if a in frame]
-    parts = []
-    for q in survey.questions:
-        if q.id in frame.columns:
-            parts.append(_weighted_counts(q, frame, weights, attrs, path))
-    if not parts:
-        raise DataError(f"{path}: no column matches a question key of {folder / 'info.csv'}")
-    return pd.concat(parts, ignore_index=True)
-
-
-def _weighted_counts(
-    question: Question, frame: pd.DataFrame, weights: pd.Series, attrs: list[str], path: Path
-) -> pd.DataFrame:
-    """Weighted option totals of one question, overall and per demographic group."""
-    answers = _answer_index(question, frame[question.id], path)
-    data = pd.DataFrame({"option": answers, "weight": weights.loc[answers.index]})
-    data = pd.concat([data, frame.loc[answers.index, attrs].astype(str)], axis=1)
-    out = [
-        data.groupby("option", as_index=False)["weight"]
-        .sum()
-        .assign(attribute=OVERALL[0], group=OVERALL[1])
-    ]
-    for attr in attrs:
-        sums = data.groupby([attr, "option"], as_index=False)["weight"].sum()
-        out.append(sums.rename(columns={attr: "group"}).assign(attribute=attr))
-    result = pd.concat(out, ignore_index=True).assign(question_id=question.id)
-    return result[TRUTH_COLUMNS]
-
-
-# --------------------------------------------------------------------------- counts CSV
-
-
-def load_counts_csv(path: str | Path) -> pd.DataFrame:
-    """Per-group answer counts -> a truth table (:data:`TRUTH_COLUMNS`).
-
-    Required columns: a question column (``question_id`` or ``key``), ``option`` and a count
-    column (``count`` or ``weight``); optional ``attribute`` and ``group`` (absent = overall).
-    Gzipped files are read transparently.
-    """
-    path = Path(path)
-    frame = _read_csv(path, dtype={"group": str, "attribute": str})
-    rename = {"key": "question_id", "count": "weight"}
-    frame = frame.rename(columns={k: v for k, v in rename.items() if v not in frame.columns})
-    missing = sorted({"question_id", "option", "weight"} - set(frame.columns))
-    if missing:
-        raise DataError(
-            f"{path}: missing columns {missing}",
-            hint="need question_id (or key), option, count (or weight); attribute, group optional",
-        )
-    if "attribute" not in frame.columns:
-        frame["attribute"], frame["group"] = OVERALL
-    elif "group" not in frame.columns:
-        raise DataError(f"{path}: has 'attribute' but no 'group' column")
-    weight = pd.to_numeric(frame["weight"], errors="coerce")
-    if weight.isna().any() or (weight < 0).any():
-        raise DataError(f"{path}: field count: values must be non-negative numbers")
-    frame = frame.assign(weight=weight.astype(float), option=frame["option"].astype(str))
-    return frame[TRUTH_COLUMNS].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- registries

@@ -15,6 +15,13 @@ Estimators (``SimulateOptions.estimator``):
   otherwise free text parsed strictly by :func:`parse_answer`. A reply that does not parse is
   counted in ``invalid`` and never becomes an option; ``probs`` are the shares among valid replies.
 
+Validity (no answer is invented): a row is ``valid`` only when its ``valid_mass`` is above
+``SimulateOptions.min_valid_mass`` (default 0). An invalid row keeps ``valid_mass``, the reply in
+``raw`` (the presented-letter probabilities and top tokens, or the sampled replies) and has
+``probs`` and ``answer`` None, so it can never enter a distribution as a uniform respondent.
+Persona rows marked ``valid = False`` (a failed generation) are not simulated at all; they are
+counted per tier x generator in :attr:`SimulateReport.excluded`.
+
 With ``permute=True`` each person sees each question's options in a seeded random order (the same
 order for every tier and generator of that person, so tiers stay paired); ``probs`` are always
 mapped back to the original option order, and ``option_order[slot]`` is the original index of the
@@ -34,7 +41,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,6 +67,7 @@ RESPONSE_COLUMNS = [
     "probs",
     "answer",
     "valid_mass",
+    "valid",
     "invalid",
     "option_order",
     "raw",
@@ -117,6 +125,9 @@ class SimulateOptions(BaseModel):
     also grows to 20x the last rewrite's duration, so rewriting takes at most ~1/20 of the run
     (rewriting after every chunk would cost time quadratic in the rows). Answers computed since
     the last rewrite are kept by the LLM cache: a resumed run gets them without model calls."""
+    min_valid_mass: float = Field(default=0.0, ge=0.0, lt=1.0)
+    """An answer whose ``valid_mass`` (probability on the option letters, or share of parsable
+    samples) is at or below this is recorded as invalid (``valid`` False, ``probs`` None)."""
     carry: tuple[str, ...] = ("weight", "state")
     """Persona columns copied to the responses when present (weights and groups for scoring)."""
 
@@ -139,13 +150,21 @@ class SimulateReport:
     """Mean ``valid_mass`` of the new rows (NaN when none)."""
     invalid_share: float
     """Invalid replies / all replies of the new rows (``sample``); 0 for ``logprobs``."""
+    invalid_answers: int = 0
+    """New rows recorded as invalid (``valid_mass`` at or below ``min_valid_mass``)."""
+    excluded: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Invalid personas left out, per (tier, generator)."""
 
     def summary(self) -> str:
         """One line for the CLI."""
+        detail = ", ".join(f"{t}/{g} {n}" for (t, g), n in sorted(self.excluded.items()))
         return (
             f"{self.written} rows written, {self.skipped} already present; "
             f"model calls {self.model_calls}, cache hits {self.cache_hits}; "
-            f"mean valid_mass {self.mean_valid_mass:.3f}, invalid share {self.invalid_share:.3f}"
+            f"mean valid_mass {self.mean_valid_mass:.3f}, invalid share {self.invalid_share:.3f}; "
+            f"{self.invalid_answers} invalid answers; "
+            f"{sum(self.excluded.values())} invalid personas excluded"
+            + (f" ({detail})" if detail else "")
         )
 
 
@@ -306,14 +325,16 @@ def _logprob_row(
 ) -> dict[str, Any]:
     """A response row from a label distribution over the presented letters."""
     presented = [result.probs[letter(i)] for i in range(len(task.order))]
-    probs = task.question.to_original(presented, task.order)
+    valid = result.valid_mass > options.min_valid_mass
+    probs = task.question.to_original(presented, task.order) if valid else None
     raw = {"presented": presented, "top_tokens": result.top_tokens}
     return {
         **_base_row(task, simulator, options),
         "probs": probs,
         "answer": _answer_label(task.question, probs),
         "valid_mass": float(result.valid_mass),
-        "invalid": 0,
+        "valid": bool(valid),
+        "invalid": 0 if valid else 1,
         "raw": json.dumps(raw, ensure_ascii=False),
     }
 
@@ -366,12 +387,15 @@ def _sample_row(
     parsed = [parse_answer(text, letters) for text in replies]
     counts = np.array([sum(p == x for p in parsed) for x in letters], dtype=float)
     valid = int(counts.sum())
-    probs = task.question.to_original(counts / valid, task.order) if valid else None
+    mass = valid / len(results)
+    ok = valid > 0 and mass > options.min_valid_mass
+    probs = task.question.to_original(counts / valid, task.order) if ok else None
     return {
         **_base_row(task, simulator, options),
         "probs": probs,
         "answer": _answer_label(task.question, probs),
-        "valid_mass": valid / len(results),
+        "valid_mass": mass,
+        "valid": bool(ok),
         "invalid": len(results) - valid,
         "raw": json.dumps(replies, ensure_ascii=False),
     }
@@ -384,6 +408,20 @@ ESTIMATORS: dict[str, Callable[..., list[dict[str, Any]]]] = {
 
 
 # --------------------------------------------------------------------------- tables
+
+
+def drop_invalid_personas(
+    personas: pd.DataFrame,
+) -> tuple[pd.DataFrame, dict[tuple[str, str], int]]:
+    """The persona rows to simulate (``valid`` not False) and, per (tier, generator), how many
+    invalid rows were left out. A table without a ``valid`` column is taken as all valid."""
+    if "valid" not in personas.columns:
+        return personas, {}
+    bad = personas["valid"].astype("boolean").eq(False).fillna(False).astype(bool)
+    dropped = personas[bad]
+    counts = dropped.groupby([dropped["tier"].astype(str), dropped["generator"].astype(str)]
+                             ).size()  # fmt: skip
+    return personas[~bad], {(str(t), str(g)): int(n) for (t, g), n in counts.items()}
 
 
 def check_personas(personas: pd.DataFrame, source: str | Path = "personas table") -> pd.DataFrame:
@@ -485,6 +523,7 @@ def simulate(
     the rows to compute, once before the first chunk and after each chunk.
     """
     options = options or SimulateOptions()
+    personas, excluded = drop_invalid_personas(personas)
     personas = check_personas(personas)
     simulator = options.simulator or simulator_name(backend)
     path = Path(out) if out is not None else None
@@ -517,7 +556,9 @@ def simulate(
     frame = _combine(existing, frames)
     if path and (saved < finished or not path.exists()):
         write_atomic(frame, path)
-    return _report(frame, frames, pairs - finished, backend, (calls, hits), options)
+    report = _report(frame, frames, pairs - finished, backend, (calls, hits), options)
+    report.excluded = excluded
+    return report
 
 
 def _report(
@@ -533,6 +574,7 @@ def _report(
     replies = written * (options.samples if options.estimator == "sample" else 1)
     invalid = int(sum(f["invalid"].sum() for f in new))
     valid = [f["valid_mass"] for f in new]
+    invalid_answers = int(sum((~f["valid"].astype(bool)).sum() for f in new))
     return SimulateReport(
         responses=frame,
         written=written,
@@ -541,4 +583,5 @@ def _report(
         cache_hits=backend.stats.cache_hits - before[1],
         mean_valid_mass=float(pd.concat(valid).mean()) if valid else float("nan"),
         invalid_share=invalid / replies if replies and options.estimator == "sample" else 0.0,
+        invalid_answers=invalid_answers,
     )

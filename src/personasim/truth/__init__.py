@@ -1,1 +1,57 @@
-"""Ground truth: packaged election results and OpinionQA human answer distributions."""
+"""Ground truth: packaged election results (:mod:`~personasim.truth.elections`) and OpinionQA
+human answer distributions (:mod:`~personasim.truth.opinionqa`), each as a :class:`Truth`.
+
+:func:`load_truth` resolves a truth spec: ``elections``, ``opinionqa:PATH`` (a wave folder with
+``responses.csv``, or a folder of waves) or ``csv:PATH`` (per-group counts; the questions come
+from the survey given).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from personasim.errors import ConfigError, did_you_mean
+from personasim.survey.loaders import load_opinionqa, load_survey
+from personasim.survey.questions import Survey
+from personasim.truth.elections import elections_truth
+from personasim.truth.opinionqa import load_counts_csv, opinionqa_tables
+from personasim.truth.table import OVERALL, TRUTH_COLUMNS, Truth
+
+__all__ = ["OVERALL", "TRUTH_COLUMNS", "TRUTH_SOURCES", "Truth", "load_truth"]
+
+
+def _opinionqa(path: str, survey: Survey | None) -> Truth:
+    """Weighted OpinionQA truth from ``responses.csv`` in each wave folder below ``path``."""
+    survey = survey or load_opinionqa(path)
+    return Truth("distribution", survey, opinionqa_tables(Path(path), survey))
+
+
+def _csv(path: str, survey: Survey | None) -> Truth:
+    """Truth from a per-group counts CSV; the questions must come from ``survey``."""
+    if survey is None:
+        raise ConfigError(
+            "csv truth needs the survey its questions come from",
+            hint="pass --survey (e.g. opinionqa:human_resp or a survey YAML)",
+        )
+    return Truth("distribution", survey, load_counts_csv(path))
+
+
+TRUTH_SOURCES: dict[str, Callable[[str, Survey | None], Truth]] = {
+    "elections": lambda _path, survey: elections_truth(survey),
+    "opinionqa": _opinionqa,
+    "csv": _csv,
+}
+"""Truth source name -> ``f(path, survey)``."""
+
+
+def load_truth(spec: str, survey: Survey | str | None = None) -> Truth:
+    """Resolve ``elections``, ``opinionqa:PATH`` or ``csv:PATH`` into a :class:`Truth`."""
+    name, _, path = spec.partition(":")
+    if name not in TRUTH_SOURCES:
+        raise ConfigError(f"unknown truth source {name!r}",
+                          hint=did_you_mean(name, TRUTH_SOURCES))  # fmt: skip
+    if name != "elections" and not path:
+        raise ConfigError(f"truth source {name!r} needs a path", hint=f"write {name}:PATH")
+    resolved = load_survey(survey) if isinstance(survey, str) else survey
+    return TRUTH_SOURCES[name](path, resolved)

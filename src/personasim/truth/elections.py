@@ -12,9 +12,13 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
 from personasim.errors import ConfigError, DataError
+from personasim.survey.loaders import builtin_survey
+from personasim.survey.questions import Survey
+from personasim.truth.table import OVERALL, TRUTH_COLUMNS, Truth
 
 YEARS = (2016, 2020, 2024)
 
@@ -58,28 +62,22 @@ def national_share(year: int) -> float:
     return float(row["dem_share"].iloc[0])
 
 
-def state_code(value: object) -> str:
-    """Postal code for a state given as a code (``CA``), a name (``California``) or FIPS (6)."""
-    text = str(value).strip()
-    names = _table().drop_duplicates("state")
-    by_code = {c.upper(): c for c in names["state"]}
-    by_name = {n.casefold(): c for n, c in zip(names["state_name"], names["state"], strict=True)}
-    if text.upper() in by_code:
-        return by_code[text.upper()]
-    if text.casefold() in by_name:
-        return by_name[text.casefold()]
-    if text.isdigit() and int(text) in _FIPS:
-        return _FIPS[int(text)]
-    raise DataError(
-        f"unknown state {value!r}", hint="use a postal code such as 'CA', a name or FIPS"
-    )
-
-
-_FIPS = {
-    1: "AL", 2: "AK", 4: "AZ", 5: "AR", 6: "CA", 8: "CO", 9: "CT", 10: "DE", 11: "DC", 12: "FL",
-    13: "GA", 15: "HI", 16: "ID", 17: "IL", 18: "IN", 19: "IA", 20: "KS", 21: "KY", 22: "LA",
-    23: "ME", 24: "MD", 25: "MA", 26: "MI", 27: "MN", 28: "MS", 29: "MO", 30: "MT", 31: "NE",
-    32: "NV", 33: "NH", 34: "NJ", 35: "NM", 36: "NY", 37: "NC", 38: "ND", 39: "OH", 40: "OK",
-    41: "OR", 42: "PA", 44: "RI", 45: "SC", 46: "SD", 47: "TN", 48: "TX", 49: "UT", 50: "VT",
-    51: "VA", 53: "WA", 54: "WV", 55: "WI", 56: "WY",
-}  # fmt: skip
+def elections_truth(survey: Survey | None = None) -> Truth:
+    """Truth of the built-in elections survey: votes per option, per state and nationally, for
+    each question's ``year`` tag."""
+    survey = survey or builtin_survey("elections")
+    table = _table()
+    parts = []
+    for q in survey.questions:
+        rows = table[table["year"] == _check_year(int(q.tags.get("year", "0")))]
+        dem, rep = q.options[q.index_of("dem")].text, q.options[q.index_of("rep")].text
+        state = rows["level"] == "state"
+        for column, text in (("dem_votes", dem), ("rep_votes", rep)):
+            parts.append(pd.DataFrame({
+                "question_id": q.id,
+                "attribute": np.where(state, "state", OVERALL[0]),
+                "group": np.where(state, rows["state"], OVERALL[1]),
+                "option": text,
+                "weight": rows[column].astype(float),
+            }))  # fmt: skip
+    return Truth("elections", survey, pd.concat(parts, ignore_index=True)[TRUTH_COLUMNS])

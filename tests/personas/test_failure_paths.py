@@ -1,0 +1,142 @@
+"""Failure branches of persona generation, pinned every run with ScriptedStandIn (a test double
+named as such: the real model reaches these branches only by chance).
+
+The happy paths run on the real embedded model in test_generate.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from personasim.census import sample_population
+from personasim.llm.scripted import ScriptedStandIn, backend_failure, truncated
+from personasim.personas.generate import generate_personas, stable_seed
+
+PEOPLE = sample_population(states=["VT"], per_state=2, seed=1)
+DESCRIPTION = '{"description": "Lives near Burlington and likes long walks."}'
+OPEN = json.dumps({"detailed_job_description": "teaches", "lifestyle": "outdoors",
+                   "ideology": "Moderate", "political_views": "Independent",
+                   "religion": "None"})  # fmt: skip
+
+
+def _descriptive(backend: ScriptedStandIn, out: Path, **options) -> pd.DataFrame:
+    """Generate the descriptive tier (meta first) into ``out``; return the descriptive rows."""
+    table = generate_personas(PEOPLE, tiers=("meta", "descriptive"), backend=backend, out=out,
+                              description_length=160, **options)  # fmt: skip
+    return table[table["tier"] == "descriptive"].set_index("person_id")
+
+
+def test_invalid_json_is_repaired_with_the_error_appended(tmp_path: Path) -> None:
+    def script(request, seen):
+        # first attempt (system + user): broken JSON; the repair turn (more messages): valid
+        return "{not json" if len(request.messages) == 2 else DESCRIPTION
+
+    backend = ScriptedStandIn(script)
+    rows = _descriptive(backend, tmp_path / "p.parquet", max_attempts=3)
+    assert rows["valid"].all() and not rows["first_valid"].any()
+    assert list(rows["attempts"]) == [2, 2]
+    assert len(backend.calls) == 4  # 2 persons x (first try + one repair)
+    repair = backend.calls[-1].messages
+    assert "not valid JSON" in " ".join(m.content for m in repair[2:])
+    assert rows.iloc[0]["text"] == "Lives near Burlington and likes long walks."
+
+
+def test_permanent_failure_is_kept_invalid_and_done(tmp_path: Path) -> None:
+    backend = ScriptedStandIn(lambda request, seen: truncated(request))
+    out = tmp_path / "p.parquet"
+    rows = _descriptive(backend, out, max_attempts=2)
+    assert not rows["valid"].any() and set(rows["finish_reason"]) == {"length"}
+    assert list(rows["attempts"]) == [2, 2] and list(rows["runs"]) == [1, 1]
+    calls = len(backend.calls)
+    again = _descriptive(backend, out, max_attempts=2)
+    assert len(backend.calls) == calls  # done: a rerun asks nothing
+    assert list(again["runs"]) == [1, 1]
+
+
+def test_backend_failure_is_retried_by_the_next_run(tmp_path: Path) -> None:
+    state = {"run": 1}
+
+    def script(request, seen):
+        return backend_failure() if state["run"] == 1 else DESCRIPTION
+
+    backend = ScriptedStandIn(script)
+    out = tmp_path / "p.parquet"
+    first = _descriptive(backend, out, max_attempts=3)
+    # not re-asked with a repair prompt in the same run: one call per person
+    assert len(backend.calls) == 2
+    assert not first["valid"].any() and set(first["finish_reason"]) == {"error"}
+    assert list(first["attempts"]) == [1, 1] and list(first["runs"]) == [1, 1]
+    state["run"] = 2
+    second = _descriptive(backend, out, max_attempts=3)
+    assert len(backend.calls) == 4
+    assert second["valid"].all() and list(second["runs"]) == [2, 2]
+    assert len(pd.read_parquet(out)) == 4  # 2 meta + 2 descriptive: the failed rows replaced
+    _descriptive(backend, out, max_attempts=3)
+    assert len(backend.calls) == 4  # valid now: done
+
+
+def test_backend_failure_retries_are_bounded_by_max_runs(tmp_path: Path) -> None:
+    backend = ScriptedStandIn(lambda request, seen: backend_failure())
+    out = tmp_path / "p.parquet"
+    runs = []
+    for _ in range(3):
+        rows = _descriptive(backend, out, max_runs=2)
+        runs.append((list(rows["runs"]), len(backend.calls)))
+    # run 1 and run 2 ask (2 calls each); run 3 finds runs == max_runs and asks nothing
+    assert runs == [([1, 1], 2), ([2, 2], 4), ([2, 2], 4)]
+    assert not rows["valid"].any()
+
+
+def _persona(backend: ScriptedStandIn, **options) -> pd.Series:
+    """The PERSONA-tier row of person 1."""
+    table = generate_personas(PEOPLE.head(1), tiers=("persona",), backend=backend,
+                              string_length=20, seed=3, **options)  # fmt: skip
+    return table.iloc[0]
+
+
+def _checker(verdicts: list[str]):
+    """A script: the open attributes for a fill, the next of ``verdicts`` for a check."""
+    given = iter(verdicts)
+
+    def script(request, seen):
+        return next(given) if request.choices else OPEN
+
+    return script
+
+
+def test_persona_redraws_after_an_inconsistent_verdict() -> None:
+    backend = ScriptedStandIn(_checker(["inconsistent", "consistent"]))
+    row = _persona(backend, max_resamples=2)
+    assert row["valid"] and row["checks"] == 2 and row["rejections"] == 1
+    assert not row["first_valid"]
+    # the accepted profile is the second procedural draw (round 1)
+    assert row["seed"] == stable_seed(3, PEOPLE.iloc[0]["person_id"], "persona", 1)
+    fills = [c for c in backend.calls if not c.choices]
+    assert len(fills) == 2 and fills[0].messages != fills[1].messages
+
+
+def test_persona_rejected_every_time_is_invalid_after_max_resamples() -> None:
+    backend = ScriptedStandIn(_checker(["inconsistent"] * 3))
+    row = _persona(backend, max_resamples=1)
+    assert not row["valid"] and row["checks"] == 2 and row["rejections"] == 2
+    assert row["error"] == "judged inconsistent in 2 of 2 checks"
+
+
+def test_persona_check_lost_to_the_backend_is_not_a_verdict() -> None:
+    def script(request, seen):
+        return backend_failure() if request.choices else OPEN
+
+    row = _persona(ScriptedStandIn(script))
+    assert not row["valid"] and row["finish_reason"] == "error" and row["checks"] == 0
+
+
+@pytest.mark.parametrize("bad", [0, 21])
+def test_max_runs_is_bounded(bad: int) -> None:
+    from personasim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_runs"):
+        generate_personas(PEOPLE, tiers=("meta",), max_runs=bad)

@@ -1,0 +1,235 @@
+"""The validity policy, pinned with values computed by hand: invalid personas are never simulated
+or scored, no answer is invented from zero mass, and the summary CI is the interval of the mean
+it stands beside (persons resampled jointly across questions).
+
+Model calls go to ScriptedStandIn, a test double named as such: the real model puts zero mass on
+the option letters only by chance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personasim.llm.scripted import ScriptedStandIn
+from personasim.scoring import score, summarize
+from personasim.survey.questions import Survey
+from personasim.survey.simulate import SimulateOptions, simulate
+from personasim.truth import Truth, load_truth
+from personasim.truth import elections as E
+
+SURVEY = Survey.model_validate({
+    "id": "v",
+    "questions": [
+        {"id": "q1", "text": "Tea or coffee?",
+         "options": [{"label": "A", "text": "Tea"}, {"label": "B", "text": "Coffee"}]},
+        {"id": "q2", "text": "Rain or sun?",
+         "options": [{"label": "A", "text": "Rain"}, {"label": "B", "text": "Sun"}]},
+    ],
+})  # fmt: skip
+
+
+def _truth(q1: tuple[float, float], q2: tuple[float, float]) -> Truth:
+    """Overall truth of the two nominal questions."""
+    table = pd.DataFrame({
+        "question_id": ["q1", "q1", "q2", "q2"], "attribute": "overall", "group": "all",
+        "option": ["Tea", "Coffee", "Rain", "Sun"], "weight": [*q1, *q2],
+    })  # fmt: skip
+    return Truth("distribution", SURVEY, table)
+
+
+def _row(pid: str, qid: str, probs, mass: float = 1.0, generator: str = "g", **extra) -> dict:
+    return {"person_id": pid, "tier": "descriptive", "generator": generator, "simulator": "s",
+            "question_id": qid, "estimator": "logprobs", "probs": probs, "answer": None,
+            "valid_mass": mass, **extra}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- zero mass
+
+
+def test_score_never_reads_a_zero_mass_row_as_a_respondent() -> None:
+    # a file written before the `valid` column: b's row is the old uniform stand-in (mass 0)
+    rows = pd.DataFrame([
+        _row("a", "q1", [1.0, 0.0]),
+        _row("b", "q1", [0.5, 0.5], mass=0.0),
+        _row("c", "q1", [0.0, 1.0], mass=0.4),
+        _row("d", "q1", [0.0, 1.0], valid=False),
+    ])  # fmt: skip
+    truth = _truth((1, 0), (1, 1))
+    s = score(rows, truth, n_boot=0).scores.set_index("metric")
+    # kept: a [1, 0] and c [0, 1] -> [.5, .5]; truth [1, 0]: TV = .5, alignment .5
+    # (with b read as uniform it would be [.5, .5] too, so check n and the counts)
+    assert s.loc["tv", "value"] == pytest.approx(0.5) and s.loc["tv", "n"] == 2
+    assert s.loc["tv", "answers"] == 4 and s.loc["tv", "excluded"] == 2
+    assert s.loc["tv", "excluded_share"] == pytest.approx(0.5)
+    # threshold 0.5 also drops c (0.4 <= 0.5): only a [1, 0] is left, TV 0
+    s = score(rows, truth, n_boot=0, min_valid_mass=0.5).scores.set_index("metric")
+    assert s.loc["tv", "value"] == pytest.approx(0.0) and s.loc["tv", "excluded"] == 3
+
+
+def test_summary_excluded_adds_up_over_questions() -> None:
+    rows = pd.DataFrame([
+        _row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.5, 0.5], mass=0.0),
+        _row("a", "q2", [1.0, 0.0]), _row("b", "q2", [0.0, 1.0]),
+    ])  # fmt: skip
+    summary = score(rows, _truth((1, 0), (1, 0)), n_boot=0).summary.set_index("metric")
+    # 1 of 2 answers excluded on q1, 0 of 2 on q2 -> 1 of 4
+    assert summary.loc["alignment", "excluded"] == 1
+    assert summary.loc["alignment", "excluded_share"] == pytest.approx(0.25)
+    # alignment q1 = 1 (only a), q2 = 1 - TV([.5,.5],[1,0]) = .5 -> mean .75
+    assert summary.loc["alignment", "value"] == pytest.approx(0.75)
+
+
+def _personas() -> pd.DataFrame:
+    return pd.DataFrame({
+        "person_id": [1, 2, 3], "tier": "descriptive", "generator": "g",
+        "text": ["- Age: 30 years", "- Age: 50 years", ""], "valid": [True, True, False],
+        "weight": 1.0,
+    })  # fmt: skip
+
+
+def _by_profile(request, seen):
+    """Letter probabilities by persona: age 30 -> A .6 / B .2; age 50 -> nothing on a letter."""
+    return {"A": 0.6, "B": 0.2} if "30 years" in request.messages[0].content else {}
+
+
+def test_simulate_excludes_invalid_personas_and_records_zero_mass_invalid(tmp_path) -> None:
+    backend = ScriptedStandIn(choice_script=_by_profile)
+    report = simulate(_personas(), SURVEY, backend, SimulateOptions(), tmp_path / "r.parquet")
+    r = report.responses.set_index(["person_id", "question_id"])
+    assert len(backend.calls) == 4  # persons 1 and 2 x 2 questions; person 3 never asked
+    assert report.excluded == {("descriptive", "g"): 1}
+    assert "1 invalid personas excluded (descriptive/g 1)" in report.summary()
+    # person 1: .6/.2 renormalized to [.75, .25], valid_mass .8
+    assert list(r.loc[(1, "q1"), "probs"]) == pytest.approx([0.75, 0.25])
+    assert r.loc[(1, "q1"), "valid_mass"] == pytest.approx(0.8) and r.loc[(1, "q1"), "valid"]
+    # person 2: zero mass -> invalid, no distribution, no answer
+    assert not r.loc[(2, "q1"), "valid"] and r.loc[(2, "q1"), "probs"] is None
+    assert pd.isna(r.loc[(2, "q1"), "answer"]) and r.loc[(2, "q1"), "valid_mass"] == 0.0
+    assert report.invalid_answers == 2 and "2 invalid answers" in report.summary()
+    # scoring reads the same rows: only person 1 enters; q1 truth [1, 0]: TV .25
+    s = score(report.responses, _truth((1, 0), (0, 1)), n_boot=0).scores
+    q1 = s[(s.question_id == "q1") & (s.metric == "tv")].iloc[0]
+    assert q1["value"] == pytest.approx(0.25) and q1["n"] == 1 and q1["excluded"] == 1
+
+
+def test_min_valid_mass_option_in_simulate(tmp_path) -> None:
+    backend = ScriptedStandIn(choice_script=_by_profile)
+    options = SimulateOptions(min_valid_mass=0.8)
+    report = simulate(_personas(), SURVEY, backend, options)
+    # person 1's mass .8 is not above .8: every answer is invalid
+    assert not report.responses["valid"].any() and report.invalid_answers == 4
+
+
+def test_score_excludes_responses_of_invalid_personas() -> None:
+    # responses written before simulate excluded invalid personas: person 3's row must not count
+    rows = pd.DataFrame([_row("1", "q1", [1.0, 0.0]), _row("3", "q1", [0.0, 1.0])])
+    personas = _personas().assign(person_id=["1", "2", "3"])
+    result = score(rows, _truth((1, 0), (1, 1)), n_boot=0, personas=personas)
+    tv = result.scores.set_index("metric").loc["tv"]
+    assert tv["value"] == 0.0 and tv["n"] == 1 and tv["excluded"] == 1
+    assert "1 response row(s) of invalid personas excluded" in result.notes
+
+
+# --------------------------------------------------------------------------- summary CI
+
+
+def test_summary_ci_resamples_persons_jointly_across_questions() -> None:
+    # a says Tea and Rain, b says Coffee and Sun; truth: all Tea, all Sun.
+    # A replicate drawing a k times (k = 0, 1, 2 of 2 draws) gives q1 alignment k/2 and q2
+    # alignment 1 - k/2: their mean is 1/2 in every replicate, so the joint CI is [.5, .5].
+    # Averaging the per-question CIs (the old summary) would give about [0, 1].
+    rows = pd.DataFrame([
+        _row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.0, 1.0]),
+        _row("a", "q2", [1.0, 0.0]), _row("b", "q2", [0.0, 1.0]),
+    ])  # fmt: skip
+    result = score(rows, _truth((1, 0), (0, 1)), n_boot=400, seed=3)
+    summary = result.summary.set_index("metric").loc["alignment"]
+    assert summary["value"] == pytest.approx(0.5)
+    assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((0.5, 0.5))
+    per_question = result.scores[result.scores.metric == "alignment"]
+    assert per_question["ci_low"].mean() == pytest.approx(0.0)
+    assert per_question["ci_high"].mean() == pytest.approx(1.0)
+
+
+def test_summary_ci_of_correlated_questions_spans_the_replicates() -> None:
+    # a says Tea and Rain on both, b Coffee and Sun; truth all Tea and all Rain: both
+    # alignments are k/2, so is their mean; k = 0, 1, 2 with probabilities 1/4, 1/2, 1/4, and
+    # 25% of the replicates at each end puts the 2.5% and 97.5% quantiles at 0 and 1.
+    rows = pd.DataFrame([
+        _row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.0, 1.0]),
+        _row("a", "q2", [1.0, 0.0]), _row("b", "q2", [0.0, 1.0]),
+    ])  # fmt: skip
+    summary = score(rows, _truth((1, 0), (1, 0)), n_boot=400).summary.set_index("metric")
+    assert (summary.loc["alignment", "ci_low"], summary.loc["alignment", "ci_high"]) == (0, 1)
+
+
+def test_cross_model_table_carries_the_joint_ci() -> None:
+    rows = pd.DataFrame([
+        *(_row(p, q, probs, generator=g) for g in ("g1", "g2")
+          for p, q, probs in (("a", "q1", [1.0, 0.0]), ("b", "q1", [0.0, 1.0]),
+                              ("a", "q2", [1.0, 0.0]), ("b", "q2", [0.0, 1.0]))),
+    ])  # fmt: skip
+    result = score(rows, _truth((1, 0), (0, 1)), n_boot=200)
+    cross = result.cross_model.set_index("generator")
+    assert list(cross.index) == ["g1", "g2"]
+    assert cross[["value", "ci_low", "ci_high"]].to_numpy() == pytest.approx(np.full((2, 3), .5))
+
+
+def test_election_summary_ci_resamples_within_states_shared_by_years() -> None:
+    # CA: a votes Democrat in 2016 and 2020, b Republican; TX: c at .3 both years.
+    # Within CA a replicate draws a k of 2 times: CA share s = k/2 in both years (shared draw);
+    # TX (one person) is always .3. Summary alignment = mean over years of
+    # 1 - (|s - ca_y| + |.3 - tx_y|) / 2; s = 0, 1/2, 1 each hold >= 25% of the replicates,
+    # so the CI runs from the smallest to the largest of the three values.
+    rows = []
+    for qid in ("president_2016", "president_2020"):
+        rows += [_row("a", qid, [1.0, 0.0]), _row("b", qid, [0.0, 1.0]),
+                 _row("c", qid, [0.3, 0.7])]  # fmt: skip
+    persons = pd.DataFrame({"person_id": ["a", "b", "c"], "state": ["CA", "CA", "TX"]})
+    result = score(pd.DataFrame(rows), load_truth("elections"), persons, n_boot=400, seed=1)
+    truth = {y: E.state_truth(y).set_index("state")["dem_share"] for y in (2016, 2020)}
+
+    def summary_at(s: float) -> float:
+        return np.mean([1 - (abs(s - truth[y]["CA"]) + abs(0.3 - truth[y]["TX"])) / 2
+                        for y in (2016, 2020)])  # fmt: skip
+
+    values = [summary_at(s) for s in (0.0, 0.5, 1.0)]
+    row = result.summary.set_index("metric").loc["alignment"]
+    assert row["value"] == pytest.approx(values[1])
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((min(values), max(values)))
+
+
+def test_summary_of_an_old_scores_file_has_no_invented_ci() -> None:
+    rows = pd.DataFrame([_row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.0, 1.0])])
+    scores = score(rows, _truth((1, 0), (1, 1)), n_boot=50).scores
+    old = scores.drop(columns=["summary_ci_low", "summary_ci_high", "answers", "excluded",
+                               "excluded_share"])  # fmt: skip
+    summary = summarize(old)
+    assert summary["ci_low"].isna().all() and summary["ci_high"].isna().all()
+
+
+def test_score_cli_applies_min_valid_mass(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from personasim.survey.cli import score_command
+
+    rows = pd.DataFrame([
+        _row("a", "q1", [1.0, 0.0], mass=0.9), _row("b", "q1", [0.0, 1.0], mass=0.3),
+    ])  # fmt: skip
+    rows.to_parquet(tmp_path / "r.parquet")
+    survey = tmp_path / "v.json"
+    survey.write_text(SURVEY.model_dump_json())
+    counts = tmp_path / "truth.csv"
+    counts.write_text("question_id,option,count\nq1,Tea,1\nq1,Coffee,0\n")
+    out = tmp_path / "s.parquet"
+    args = ["--responses", str(tmp_path / "r.parquet"), "--truth", f"csv:{counts}",
+            "--survey", str(survey), "--out", str(out), "--n-boot", "0"]  # fmt: skip
+    result = CliRunner().invoke(score_command, [*args, "--min-valid-mass", "0.5"])
+    assert result.exit_code == 0, result.output
+    tv = pd.read_parquet(out).set_index("metric").loc["tv"]
+    # b (mass .3 <= .5) is out: a alone says Tea, as the truth does
+    assert tv["value"] == 0.0 and tv["excluded"] == 1
+    bad = CliRunner().invoke(score_command, [*args, "--min-valid-mass", "1"])
+    assert bad.exit_code == 2
