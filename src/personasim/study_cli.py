@@ -22,10 +22,11 @@ def run_command(study: str, out_dir: Path | None) -> None:
     STUDY is a TOML file or a built-in study (default, tiny); rerunning a finished study makes
     no model calls.
     """
-    from personasim.spec import load_study
+    from personasim.spec import BUILTIN_STUDIES, load_study
     from personasim.study import run_study
 
-    result = run_study(load_study(study), out_dir)
+    source = f"builtin:{study}" if study in BUILTIN_STUDIES else study
+    result = run_study(load_study(study), out_dir, source=source)
     click.echo(result.format_timings())
     click.echo(f"model calls {result.model_calls}, cache hits {result.cache_hits}")
     click.echo(f"report: {result.report_path}")

@@ -145,7 +145,7 @@ def test_registry_did_you_mean() -> None:
         parse_spec("lamacpp")
     assert "did you mean 'llamacpp'" in error.value.one_line()
     assert parse_spec("openai:m@http://h:1/v1") == ("openai", "m@http://h:1/v1")
-    assert did_you_mean("zzz", ["a", "b"]) == "choose one of a, b"
+    assert did_you_mean("zzz", ["a", "b"]) == "known: a, b"
     with pytest.raises(ConfigError, match="needs a model name"):
         get_backend("openai")
 
@@ -154,7 +154,7 @@ def test_openai_options_are_validated_with_suggestions() -> None:
     with pytest.raises(ConfigError) as error:
         get_backend("openai:m@http://127.0.0.1:9/v1", max_concurency=3)
     assert "did you mean 'max_concurrency'" in error.value.one_line()
-    with pytest.raises(ConfigError, match="invalid openai option 'top_logprobs'"):
+    with pytest.raises(ConfigError, match="openai options: top_logprobs"):
         get_backend("openai:m@http://127.0.0.1:9/v1", top_logprobs=0)
 
 

@@ -92,15 +92,27 @@ def test_opinionqa_topics_ranked_by_variance_among_tiers(monkeypatch) -> None:
     questions = [{"id": q, "text": q, "options": options, "tags": {"topic": topic}}
                  for q, topic in (("q1", "guns"), ("q2", "science"))]  # fmt: skip
     survey = Survey.model_validate({"id": "oqa", "title": "oqa", "questions": questions})
-    monkeypatch.setattr("personasim.study.study_survey", lambda spec, name: survey)
+    monkeypatch.setattr("personasim.spec.SurveyEntry.load", lambda entry: survey)
     rows = [{"attribute": "overall", "group": "all", "metric": "alignment", "question_id": q,
              "tier": tier, "value": value}
             for q, tier, value in (("q1", "meta", 0.9), ("q1", "descriptive", 0.5),
                                    ("q2", "meta", 0.8), ("q2", "descriptive", 0.8))]  # fmt: skip
-    spec = StudySpec(surveys=("opinionqa:x",))
-    data = B.RunData(
-        Path("."), spec, {}, pd.DataFrame(), scores={"opinionqa:x": pd.DataFrame(rows)}
-    )
+    spec = StudySpec(surveys=({"id": "oqa", "source": "opinionqa:x"},))
+    data = B.RunData(Path("."), spec, {}, pd.DataFrame(), scores={"oqa": pd.DataFrame(rows)})
     section = B.opinionqa_section(data)
     assert section["image"].startswith("data:image/png;base64,")
     assert [r[0]["text"] for r in section["table"]["rows"]] == ["science", "guns"]
+
+
+def test_report_imports_neither_study_nor_scoring() -> None:
+    import subprocess
+    import sys
+
+    import personasim.report.build as B
+
+    source = Path(B.__file__).read_text(encoding="utf-8")
+    assert "from personasim.study" not in source and "from personasim.scoring" not in source
+    banned = "('personasim.study', 'personasim.scoring')"
+    code = f"import sys, personasim.report.build; print([m for m in {banned} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

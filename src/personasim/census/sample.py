@@ -12,7 +12,6 @@ not depend on which other states are drawn with it.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,9 @@ from personasim.census import controls as c
 from personasim.census import mapping as m
 from personasim.census import pums, tables, targets
 from personasim.census.rake import RakeOptions, RakeReport, rake
-from personasim.errors import ConfigError, DataError
+from personasim.errors import ConfigError, DataError, did_you_mean, validation_error
 from personasim.states import STATE_FIPS
+from personasim.tables import write_atomic
 
 DC_NOTE = (
     "DC has no ACS target tables in the shipped data; its people are drawn from the pooled seed "
@@ -77,8 +77,7 @@ def resolve_states(states: Iterable[str]) -> list[str]:
         elif code in STATE_FIPS:
             wanted.append(code)
         elif code:
-            close = difflib.get_close_matches(code, list(STATE_FIPS), n=3, cutoff=0.4)
-            hint = f"did you mean {', '.join(close)}?" if close else "use USPS codes such as CA,TX"
+            hint = did_you_mean(code, STATE_FIPS, n=3, otherwise="use USPS codes, e.g. CA")
             raise ConfigError(f"unknown state code '{raw.strip()}'", hint)
     if not wanted:
         raise ConfigError("no states given", "use --states CA,TX or --states all")
@@ -211,22 +210,16 @@ def _spec(**fields: object) -> PopulationSpec:
     try:
         return PopulationSpec(**fields)
     except ValidationError as error:
-        first = error.errors()[0]
-        cause = first.get("ctx", {}).get("error")
-        if isinstance(cause, ConfigError):
-            raise cause from None
-        where = "--" + ".".join(str(p) for p in first["loc"]).replace("_", "-")
-        raise ConfigError(
-            f"invalid {where}: {first['msg']}", "see personasim population --help"
-        ) from None
+        raise validation_error(error, "population options", hint="see personasim population --help",
+                               locate=lambda loc: "--" + ".".join(map(str, loc)).replace("_", "-"),
+                               known_fields=lambda _loc: PopulationSpec.model_fields) from None
 
 
 def write_population(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a population frame to Parquet (parent folders are created)."""
+    """Write a population frame to Parquet atomically (parent folders are created)."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(path, index=False)
+        write_atomic(frame, path)
     except OSError as error:
         raise DataError(
             f"cannot write {path}: {error.strerror}", "check the output path"

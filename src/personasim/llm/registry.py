@@ -9,32 +9,41 @@ Spec strings:
 
 Options are keyword arguments validated by the backend's pydantic options model
 (``extra="forbid"``), so a misspelt option is an error that names the closest valid one.
+:func:`validate_backend` checks a spec and its options without loading anything: that is how a
+study checks its ``[backends.NAME]`` tables at load time.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from personasim.errors import ConfigError
+from personasim.errors import ConfigError, did_you_mean, validation_error
 from personasim.llm.base import Backend
 from personasim.llm.cache import Cache
 
-
-def _llamacpp(target: str, options: dict[str, Any], cache: Cache | None) -> Backend:
-    from personasim.llm.llamacpp import LlamaCppBackend, LlamaCppOptions
-
-    if target:
-        options = {"model_path": target, **options}
-    return LlamaCppBackend(_validated(LlamaCppOptions, options, "llamacpp"), cache=cache)
+__all__ = ["BACKENDS", "did_you_mean", "get_backend", "parse_spec", "validate_backend"]
 
 
-def _openai(target: str, options: dict[str, Any], cache: Cache | None) -> Backend:
-    from personasim.llm.openai_compat import OpenAIBackend, OpenAIOptions
+def _llamacpp_model() -> type[BaseModel]:
+    from personasim.llm.llamacpp import LlamaCppOptions
 
+    return LlamaCppOptions
+
+
+def _openai_model() -> type[BaseModel]:
+    from personasim.llm.openai_compat import OpenAIOptions
+
+    return OpenAIOptions
+
+
+def _llamacpp_fields(target: str, options: dict[str, Any]) -> dict[str, Any]:
+    return {"model_path": target, **options} if target else options
+
+
+def _openai_fields(target: str, options: dict[str, Any]) -> dict[str, Any]:
     model, _, base_url = target.partition("@")
     if model:
         options = {"model": model, **options}
@@ -45,39 +54,34 @@ def _openai(target: str, options: dict[str, Any], cache: Cache | None) -> Backen
             "the openai backend needs a model name",
             hint="write openai:MODEL or openai:MODEL@http://host:port/v1",
         )
-    return OpenAIBackend(_validated(OpenAIOptions, options, "openai"), cache=cache)
+    return options
 
 
-BACKENDS: dict[str, Callable[[str, dict[str, Any], Cache | None], Backend]] = {
+def _llamacpp(options: Any, cache: Cache | None) -> Backend:
+    from personasim.llm.llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend(options, cache=cache)
+
+
+def _openai(options: Any, cache: Cache | None) -> Backend:
+    from personasim.llm.openai_compat import OpenAIBackend
+
+    return OpenAIBackend(options, cache=cache)
+
+
+_OPTION_MODELS: dict[str, Callable[[], type[BaseModel]]] = {
+    "llamacpp": _llamacpp_model,
+    "openai": _openai_model,
+}
+_FIELDS: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "llamacpp": _llamacpp_fields,
+    "openai": _openai_fields,
+}
+BACKENDS: dict[str, Callable[[Any, Cache | None], Backend]] = {
     "llamacpp": _llamacpp,
     "openai": _openai,
 }
-"""Backend name -> factory(target, options, cache)."""
-
-
-def did_you_mean(name: str, known: list[str]) -> str:
-    """A hint naming the closest known names, or listing them all."""
-    close = difflib.get_close_matches(name, known, n=2, cutoff=0.5)
-    if close:
-        return "did you mean " + " or ".join(repr(c) for c in close) + "?"
-    return "choose one of " + ", ".join(sorted(known))
-
-
-def _validated(model: type[BaseModel], options: dict[str, Any], backend: str) -> Any:
-    try:
-        return model(**options)
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(options)"
-        if first["type"] == "extra_forbidden":
-            known = list(model.model_fields)
-            raise ConfigError(
-                f"unknown {backend} option {field!r}", hint=did_you_mean(field, known)
-            ) from error
-        raise ConfigError(
-            f"invalid {backend} option {field!r}: {first['msg']}",
-            hint="see `personasim llm --help` for the options",
-        ) from error
+"""Backend name -> factory(validated options, cache)."""
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -85,11 +89,30 @@ def parse_spec(spec: str) -> tuple[str, str]:
     name, _, target = spec.strip().partition(":")
     name = name.strip().lower()
     if name not in BACKENDS:
-        raise ConfigError(f"unknown backend {name!r}", hint=did_you_mean(name, list(BACKENDS)))
+        raise ConfigError(f"unknown backend {name!r}", hint=did_you_mean(name, BACKENDS))
     return name, target.strip()
+
+
+def validate_backend(
+    spec: str, options: Mapping[str, Any] | None = None, source: str | None = None
+) -> tuple[str, BaseModel]:
+    """Validate a spec string and its options without loading the model.
+
+    Returns ``(backend name, options model)``; errors are one line naming ``source`` (default
+    ``"NAME options"``) and the field, with "did you mean" for a misspelt option.
+    """
+    name, target = parse_spec(spec)
+    model = _OPTION_MODELS[name]()
+    fields = _FIELDS[name](target, dict(options or {}))
+    try:
+        return name, model(**fields)
+    except ValidationError as error:
+        hint = "see `personasim llm --help` for the options"
+        raise validation_error(error, source or f"{name} options",
+                               known_fields=lambda _loc: model.model_fields, hint=hint) from None
 
 
 def get_backend(spec: str = "llamacpp", cache: Cache | None = None, **options: Any) -> Backend:
     """Build the backend a spec string names (see the module docstring for the forms)."""
-    name, target = parse_spec(spec)
-    return BACKENDS[name](target, options, cache)
+    name, validated = validate_backend(spec, options)
+    return BACKENDS[name](validated, cache)

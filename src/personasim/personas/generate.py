@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from personasim.errors import ConfigError, DataError
+from personasim.errors import ConfigError, DataError, validation_error
 from personasim.llm import GenerateRequest, GenerateResult, Message
 from personasim.llm.base import Backend
 from personasim.personas import prompts as P
@@ -114,10 +114,8 @@ def persona_options(**values: Any) -> PersonaOptions:
     try:
         return PersonaOptions(**values)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "options"
-        raise ConfigError(f"invalid persona option {where!r}: {first['msg']}",
-                          hint="see `personasim personas --help`") from None  # fmt: skip
+        raise validation_error(error, "persona options", hint="see `personasim personas --help`",
+                               known_fields=lambda _loc: PersonaOptions.model_fields) from None
 
 
 # --------------------------------------------------------------------------- model calls

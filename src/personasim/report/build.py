@@ -2,7 +2,10 @@
 base64 PNG, every piece of text (LLM text included) escaped by jinja2's autoescape.
 
 The report reads only the run directory (``study.toml``, the stage Parquet files,
-``manifest.json``), so it can be rebuilt at any time with :func:`build_report`.
+``manifest.json``), so it can be rebuilt at any time with :func:`build_report`. It computes no
+score: the score stage writes ``summary_<id>.parquet`` (each headline number with its own
+interval) and the report shows it. It imports neither :mod:`personasim.study` nor
+:mod:`personasim.scoring`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import pandas as pd
 
 from personasim.errors import DataError
 from personasim.report import figures as F
-from personasim.spec import StudySpec, load_study
+from personasim.spec import StudySpec, SurveyEntry, load_study
+from personasim.tables import read_table, write_text_atomic
 
 
 @dataclass
@@ -30,36 +34,56 @@ class RunData:
     manifest: dict[str, Any]
     personas: pd.DataFrame
     responses: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Responses per survey id."""
     scores: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Scores per survey id."""
+    summaries: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Headline scores per survey id (``summary_<id>.parquet``, written by the score stage)."""
     text_stats: pd.DataFrame | None = None
     drift: pd.DataFrame | None = None
+    raking: pd.DataFrame | None = None
+    """Each state's raking report (``raking.parquet``), or None for runs that lack it."""
+
+    def entry(self, survey_id: str) -> SurveyEntry:
+        """The study's ``[[surveys]]`` entry of ``survey_id``."""
+        return self.spec.survey(survey_id)
 
 
 def _read(path: Path) -> pd.DataFrame | None:
-    """A Parquet file, or None when it does not exist."""
-    return pd.read_parquet(path) if path.exists() else None
+    """A run-directory table through the one reader, or None when it does not exist."""
+    return read_table(path, path.stem + " table") if path.exists() else None
+
+
+def _manifest(path: Path) -> dict[str, Any]:
+    """``manifest.json`` ({} when absent); an unreadable one is a one-line DataError."""
+    if not path.exists():
+        return {}
+    try:
+        return dict(json.loads(path.read_text("utf-8")))
+    except (OSError, ValueError, TypeError) as error:
+        raise DataError(f"{path}: cannot read the manifest ({error})",
+                        hint="rerun the study to rewrite it") from None
 
 
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run directory written by :func:`personasim.study.run_study`."""
-    from personasim.study import survey_slug
-
     run = Path(run_dir)
     if not (run / "study.toml").exists() or not (run / "personas.parquet").exists():
         raise DataError(f"{run}: not a finished run directory (study.toml, personas.parquet)",
                         hint="run `personasim run --out DIR` first")  # fmt: skip
     spec = load_study(run / "study.toml")
     manifest_path = run / "manifest.json"
-    manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else {}
-    data = RunData(run, spec, manifest, pd.read_parquet(run / "personas.parquet"))
-    for name in spec.surveys:
-        slug = survey_slug(name)
-        for store, prefix in ((data.responses, "responses"), (data.scores, "scores")):
-            frame = _read(run / f"{prefix}_{slug}.parquet")
+    manifest = _manifest(manifest_path)
+    data = RunData(run, spec, manifest, read_table(run / "personas.parquet", "personas table"))
+    for entry in spec.surveys:
+        for store, prefix in ((data.responses, "responses"), (data.scores, "scores"),
+                              (data.summaries, "summary")):  # fmt: skip
+            frame = _read(run / f"{prefix}_{entry.id}.parquet")
             if frame is not None:
-                store[name] = frame
+                store[entry.id] = frame
     data.text_stats = _read(run / "text_stats.parquet")
     data.drift = _read(run / "drift.parquet")
+    data.raking = _read(run / "raking.parquet")
     return data
 
 
@@ -101,12 +125,12 @@ def summary_section(data: RunData) -> dict[str, Any]:
     facts = [
         ("study", spec.name),
         ("states", ", ".join(spec.states)),
-        ("persons per state", str(spec.per_state)),
+        ("persons per state", str(spec.population.per_state)),
         ("tiers", ", ".join(spec.tiers)),
-        ("generators", ", ".join(spec.generators)),
-        ("simulators", ", ".join(spec.simulators)),
-        ("surveys", ", ".join(spec.surveys)),
-        ("estimator", spec.estimator),
+        ("generators", ", ".join(_backend_names(spec, spec.personas.generators))),
+        ("simulators", ", ".join(_backend_names(spec, spec.simulate.simulators))),
+        ("surveys", ", ".join(f"{e.id} ({e.source})" for e in spec.surveys)),
+        ("estimator", spec.simulate.estimator),
         ("seed", str(spec.seed)),
         (
             "model calls / cache hits (last run)",
@@ -123,6 +147,28 @@ def summary_section(data: RunData) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _backend_names(spec: StudySpec, names: tuple[str, ...]) -> list[str]:
+    """``name (spec)`` for each named backend."""
+    return [f"{n} ({spec.backends[n].spec})" if n in spec.backends else n for n in names]
+
+
+def raking_section(data: RunData) -> dict | None:
+    """Per state: raking iterations, convergence, effective sample size, the worst control and
+    its relative error, unmet cells; None for a run without ``raking.parquet``."""
+    frame = data.raking
+    if frame is None or frame.empty:
+        return None
+    worst = frame.loc[frame.groupby("state", sort=False)["max_rel_error"].idxmax()]
+    worst = worst.rename(columns={"control": "worst control"})
+    return table(worst, ["state", "iterations", "converged", "ess", "n_seed", "worst control",
+                         "max_rel_error", "unmet", "note"])  # fmt: skip
+
+
+def _by_source(data: RunData, source: str) -> str | None:
+    """The id of the survey whose source is ``source`` (e.g. ``elections``), or None."""
+    return next((e.id for e in data.spec.surveys if e.source == source), None)
+
+
 def _year_of(question_id: str) -> str:
     """The election year in a question id such as ``president_2020``."""
     found = re.search(r"(19|20)\d\d", question_id)
@@ -132,7 +178,8 @@ def _year_of(question_id: str) -> str:
 def election_maps(data: RunData) -> dict[str, Any] | None:
     """The actual result's tile maps once, then per tier x models the simulated ones (a map per
     year in each row), with the numbers per state."""
-    scores = data.scores.get("elections")
+    survey_id = _by_source(data, "elections")
+    scores = data.scores.get(survey_id) if survey_id else None
     if scores is None:
         return None
     rows = scores[(scores["attribute"] == "state") & (scores["metric"] == "dem_share")].copy()
@@ -163,12 +210,10 @@ def _state_table(cell: pd.DataFrame) -> dict:
 
 
 def alignment_sections(data: RunData) -> list[dict[str, Any]]:
-    """Per scored survey: alignment per tier with CIs and the null baselines (Figure 5)."""
-    from personasim.scoring import summarize
-
+    """Per scored survey: alignment per tier with CIs and the null baselines (Figure 5), read
+    from the score stage's ``summary_<id>`` table."""
     out = []
-    for name, scores in data.scores.items():
-        summary = summarize(scores)
+    for name, summary in data.summaries.items():
         summary = summary[summary["metric"] == "alignment"]
         summary = summary.assign(_r=summary["tier"].map(_tier_rank)).sort_values(
             ["_r", "generator", "simulator"], ignore_index=True
@@ -214,13 +259,11 @@ def answer_shares(responses: pd.DataFrame) -> pd.DataFrame:
 
 def topic_sections(data: RunData) -> list[dict[str, Any]]:
     """Per survey other than elections: answer shares per tier for every question (Figure 6)."""
-    from personasim.study import study_survey
-
     out = []
     for name, responses in data.responses.items():
-        if name == "elections" or responses.empty:
+        if data.entry(name).source == "elections" or responses.empty:
             continue
-        survey = study_survey(data.spec, name)
+        survey = data.entry(name).load()
         asked = set(responses["question_id"].astype(str))
         questions = [q for q in survey.questions if q.id in asked][:60]
         legend = [
@@ -240,14 +283,12 @@ def topic_sections(data: RunData) -> list[dict[str, Any]]:
 
 def opinionqa_section(data: RunData) -> dict[str, Any] | None:
     """OpinionQA topics ranked by the variance of alignment among tiers (Figure 7), or None."""
-    from personasim.study import study_survey
-
-    names = [n for n in data.scores if n.startswith("opinionqa")]
+    names = [n for n in data.scores if data.entry(n).source.startswith("opinionqa")]
     if not names:
         return None
     frames = []
     for name in names:
-        survey = study_survey(data.spec, name)
+        survey = data.entry(name).load()
         topic = {q.id: q.tags.get("topic") or q.tags.get("wave") or q.id for q in survey.questions}
         s = data.scores[name]
         s = s[(s["attribute"] == "overall") & (s["metric"] == "alignment")]
@@ -355,7 +396,7 @@ def render(data: RunData) -> str:
         alignment=alignment_sections(data), topics=topic_sections(data),
         opinionqa=opinionqa_section(data), sentiment=sentiment_section(data),
         clouds=word_clouds(data), drift=drift_section(data), samples=sample_personas(data),
-        surveys=list(data.spec.surveys),
+        surveys=[e.id for e in data.spec.surveys], raking=raking_section(data),
     )  # fmt: skip
 
 
@@ -363,5 +404,5 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` (or ``out``) for a run directory and return its path."""
     data = load_run(run_dir)
     path = Path(out) if out is not None else data.run / "report.html"
-    path.write_text(render(data), encoding="utf-8")
+    write_text_atomic(render(data), path)
     return path

@@ -11,7 +11,7 @@ import click
 import pandas as pd
 
 from personasim.llm.cli import backend_options
-from personasim.tables import read_table
+from personasim.tables import read_table, write_atomic
 
 MIN_VALID_MASS = click.option(
     "--min-valid-mass",
@@ -88,8 +88,9 @@ def score_command(
     from personasim.scoring import format_summary, score
     from personasim.truth import load_truth
 
-    responses = read_table(responses_path)
-    persons = read_table(persons_path) if persons_path else None
+    responses = read_table(responses_path, "responses table",
+                           hint="give the responses file `personasim simulate` wrote")  # fmt: skip
+    persons = read_table(persons_path, "persons table") if persons_path else None
     notes: list[str] = []
     if weights_path:
         weights = read_table(weights_path, "weights table", ["person_id", "weight"])
@@ -97,8 +98,7 @@ def score_command(
     result = score(responses, load_truth(truth, survey), persons, n_boot=n_boot, seed=seed,
                    min_valid_mass=min_valid_mass)  # fmt: skip
     result.notes.extend(notes)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    result.scores.to_parquet(out_path, index=False)
+    write_atomic(result.scores, out_path)
     click.echo(format_summary(result))
     click.echo(f"wrote {len(result.scores)} score rows to {out_path}")
 

@@ -20,7 +20,6 @@ Ground truth (OpinionQA answer distributions, count CSVs, elections) lives in
 from __future__ import annotations
 
 import ast
-import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -32,20 +31,13 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from personasim.errors import ConfigError, DataError
+from personasim.errors import ConfigError, DataError, did_you_mean, validation_error
 from personasim.survey.questions import Survey, letter
 
 DEFAULT_REFUSALS = ("refused",)
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _did_you_mean(name: str, known: Iterable[str]) -> str:
-    """A hint naming the closest known name, or listing them all."""
-    names = sorted(known)
-    close = difflib.get_close_matches(name, names, n=1)
-    return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(names)}"
 
 
 def _field(loc: tuple[Any, ...], raw: Mapping[str, Any]) -> str:
@@ -71,12 +63,8 @@ def _survey_from_dict(raw: Any, path: Path) -> Survey:
     try:
         return Survey.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = _field(tuple(first["loc"]), raw) or "questions"
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(
-            f"{path}: field {field}: {message}", hint="see docs/surveys.md for the survey format"
-        ) from None
+        raise validation_error(error, str(path), hint="see docs/surveys.md for the survey format",
+                               locate=lambda loc: _field(loc, raw) or "questions") from None
 
 
 def _read_text(path: Path) -> str:
@@ -144,7 +132,7 @@ def builtin_survey(name: str = "elections") -> Survey:
     """A survey shipped with personasim (``elections``, ``topics``)."""
     if name not in BUILTIN_SURVEYS:
         raise ConfigError(
-            f"unknown built-in survey {name!r}", hint=_did_you_mean(name, BUILTIN_SURVEYS)
+            f"unknown built-in survey {name!r}", hint=did_you_mean(name, BUILTIN_SURVEYS)
         )
     ref = resources.files("personasim.survey") / "data" / f"{name}.yaml"
     with resources.as_file(ref) as real:
@@ -411,7 +399,7 @@ def load_survey(spec: str) -> Survey:
     if name:
         if name not in SURVEY_SOURCES:
             raise ConfigError(
-                f"unknown survey source {name!r}", hint=_did_you_mean(name, SURVEY_SOURCES)
+                f"unknown survey source {name!r}", hint=did_you_mean(name, SURVEY_SOURCES)
             )
         return SURVEY_SOURCES[name](arg)
     path = Path(arg)
@@ -424,7 +412,7 @@ def load_survey(spec: str) -> Survey:
     if not path.exists():
         known = list(SURVEY_SOURCES) + [str(p) for p in BUILTIN_SURVEYS]
         raise ConfigError(
-            f"no survey {spec!r}: not a built-in and no such file", hint=_did_you_mean(spec, known)
+            f"no survey {spec!r}: not a built-in and no such file", hint=did_you_mean(spec, known)
         )
     raise ConfigError(
         f"{path}: unknown survey file type", hint="use .yaml, .yml, .json or NAME:PATH"

@@ -12,7 +12,6 @@ distance is computed.
 
 from __future__ import annotations
 
-import difflib
 import string
 from collections.abc import Sequence
 from typing import Literal
@@ -20,7 +19,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from personasim.errors import ConfigError
+from personasim.errors import ConfigError, did_you_mean
 
 LETTERS = string.ascii_uppercase
 
@@ -130,8 +129,7 @@ class Question(BaseModel):
             names = (o.label, o.text, o.code or "")
             if wanted in (n.strip().casefold() for n in names if n):
                 return i
-        close = difflib.get_close_matches(key, self.labels + self.texts, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"options are {self.texts}"
+        hint = did_you_mean(key, self.labels + self.texts, n=1, otherwise=f"options: {self.texts}")
         raise ConfigError(f"question {self.id!r} has no option {key!r}", hint=hint)
 
     def presented(self, order: Sequence[int] | None = None) -> list[tuple[str, str]]:
@@ -204,10 +202,6 @@ class Survey(BaseModel):
         for q in self.questions:
             if q.id == question_id:
                 return q
-        close = difflib.get_close_matches(question_id, self.ids, n=1)
-        hint = (
-            f"did you mean {close[0]!r}?"
-            if close
-            else f"survey {self.id!r} has {len(self.ids)} questions"
-        )
+        hint = did_you_mean(question_id, self.ids, n=1,
+                            otherwise=f"survey {self.id!r} has {len(self.ids)} questions")
         raise ConfigError(f"survey {self.id!r} has no question {question_id!r}", hint=hint)
