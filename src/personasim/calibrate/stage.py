@@ -10,59 +10,36 @@ scores every survey twice (unweighted, and with the weights joined by
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
 from personasim.calibrate.methods import CalibrateOptions
 from personasim.calibrate.targets import load_targets
 from personasim.calibrate.weights import Calibration, calibrate
+from personasim.spec import CalibrationSection
 
 SCORE_KEYS = ["tier", "generator", "simulator", "estimator", "question_id", "metric"]
 
 
-class CalibrationSpec(BaseModel):
-    """The ``[calibration]`` section of a study spec."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    targets: str = "party"
-    """Target sources, comma-separated: ``census``, ``party``, ``csv:PATH``."""
-    by: str | None = "state"
-    """Calibrate per value of this column (``""`` or none: one group per tier)."""
-    method: Literal["rake", "poststratify"] = "rake"
-    """Raking over every target variable, or post-stratification on one variable."""
-    trim: float | None = Field(5.0, gt=1)
-    """Cap weights at this multiple of the mean weight (none: no cap)."""
-    trim_percentile: float | None = Field(None, gt=0, lt=100)
-    """Instead of ``trim``: cap weights at this percentile."""
-    trim_rounds: int = Field(1, ge=1, le=50)
-    """Rake-then-trim rounds."""
-    max_iter: int = Field(200, ge=1)
-    """Most raking sweeps."""
-    tol: float = Field(1e-6, gt=0)
-    """Relative error at which raking stops."""
-    tiers: tuple[str, ...] = ("subjective", "descriptive", "persona")
-    """Tiers to calibrate (tiers the personas table lacks are ignored)."""
-
-    def options(self) -> CalibrateOptions:
-        """The method options of this section."""
-        return CalibrateOptions(method=self.method, trim=self.trim,
-                                trim_percentile=self.trim_percentile,
-                                trim_rounds=self.trim_rounds, max_iter=self.max_iter,
-                                tol=self.tol)  # fmt: skip
+CalibrationSpec = CalibrationSection
+"""The ``[calibration]`` section of a study spec (:class:`personasim.spec.CalibrationSection`)."""
 
 
-def run_calibration(spec: CalibrationSpec, personas: pd.DataFrame) -> Calibration:
+def calibrate_options(spec: CalibrationSection) -> CalibrateOptions:
+    """The method options of a ``[calibration]`` section."""
+    return CalibrateOptions(method=spec.method, trim=spec.trim, trim_rounds=spec.trim_rounds,
+                            max_iter=spec.max_iter, tol=spec.tol)  # fmt: skip
+
+
+def run_calibration(spec: CalibrationSection, personas: pd.DataFrame) -> Calibration:
     """Weights for the spec's tiers of ``personas`` (tiers it lacks are skipped)."""
     present = set(personas["tier"].astype(str)) if "tier" in personas.columns else set()
     tiers = [t for t in spec.tiers if t in present] if present else None
     if present and not tiers:
         empty = pd.DataFrame(columns=["person_id", "tier", "generator", "weight"])
         return Calibration(empty, pd.DataFrame(), [], ["no tier to calibrate in the personas"])
-    return calibrate(personas, load_targets(spec.targets), spec.by or None, spec.options(), tiers)
+    targets = load_targets(spec.targets)
+    return calibrate(personas, targets, spec.by or None, calibrate_options(spec), tiers)
 
 
 def tier_costs(diagnostics: pd.DataFrame) -> pd.DataFrame:
@@ -72,7 +49,7 @@ def tier_costs(diagnostics: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["tier", "generator", "n", "ess", "deff", "not_converged",
                                      "asmd_before", "asmd_after"])  # fmt: skip
     keys = [k for k in ("tier", "generator") if k in diagnostics.columns]
-    group_cols = [c for c in diagnostics.columns if c in (*keys, "state")]
+    group_cols = list(diagnostics.columns[: diagnostics.columns.get_loc("n")])
     groups = diagnostics.drop_duplicates(group_cols)
     out = groups.groupby(keys, as_index=False).agg(
         n=("n", "sum"), ess=("ess", "sum"),
