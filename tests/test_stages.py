@@ -50,7 +50,7 @@ def test_truncated_parquet_is_one_line(tmp_path: Path) -> None:
 def test_every_stage_declares_its_contract() -> None:
     spec = study_from_dict(SMALL)
     assert [s.name for s in STAGE_LIST] == ["population", "personas", "simulate", "score",
-                                            "diagnostics", "report"]  # fmt: skip
+                                            "diagnostics", "testbed", "report"]  # fmt: skip
     by_name = {s.name: s for s in STAGE_LIST}
     assert by_name["simulate"].inputs(spec) == ["personas.parquet"]
     assert by_name["simulate"].outputs(spec) == ["responses_votes.parquet"]
@@ -58,6 +58,7 @@ def test_every_stage_declares_its_contract() -> None:
                                               "cross_model_votes.parquet"]  # fmt: skip
     assert "raking.parquet" in by_name["population"].outputs(spec)
     assert by_name["personas"].keys == ("person_id", "tier", "generator")
+    assert by_name["testbed"].outputs(spec) == [] == by_name["testbed"].inputs(spec)
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,7 @@ def test_run_directory_holds_every_stage(tiny_run: RunResult) -> None:
         "simulate",
         "score",
         "diagnostics",
+        "testbed",
         "report",
     ]
     assert tiny_run.model_calls > 0

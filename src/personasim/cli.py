@@ -32,6 +32,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("personasim.survey.cli", "score_command"),
     ("personasim.survey.cli", "simulate_command"),
     ("personasim.study_cli", "run_command"),
+    ("personasim.testbed.cli", "testbed_group"),
     ("personasim.calibrate.cli", "calibrate_command"),
     ("personasim.calibrate.cli", "crosstab_command"),
 )

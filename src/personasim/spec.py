@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from personasim.errors import ConfigError, PersonasimError, did_you_mean, validation_error
+from personasim.testbed.spec import TestbedSpec
 
 if TYPE_CHECKING:
     from personasim.survey.questions import Survey
@@ -293,6 +294,9 @@ class StudySpec(_Section):
     means the embedded model unless the study defines it itself."""
     surveys: tuple[SurveyEntry, ...] = DEFAULT_SURVEYS
     """``[[surveys]]``: the surveys, each with a unique id."""
+    testbed: TestbedSpec | None = None
+    """``[testbed]`` (optional): the PERSONA testbed (preference pairs, leave-one-out, agreement)
+    on the study's ``persona``-tier personas; see docs/testbed.md."""
 
     @model_validator(mode="before")
     @classmethod
@@ -366,6 +370,8 @@ class StudySpec(_Section):
             lines += ["", f"[backends.{_toml_key(name)}]", *_table_lines(flat)]
         for entry in data["surveys"]:
             lines += ["", "[[surveys]]", *_table_lines(entry)]
+        if "testbed" in data:
+            lines += ["", "[testbed]", *_table_lines(data["testbed"])]
         return "\n".join(lines) + "\n"
 
 
@@ -411,6 +417,8 @@ def _known_fields(loc: tuple[object, ...]) -> list[str]:
             model = nested[0]
         elif str(part) == "surveys":
             model = SurveyEntry
+        elif str(part) == "testbed":
+            model = TestbedSpec
     return list(model.model_fields)
 
 
@@ -428,6 +436,12 @@ def _check_references(spec: StudySpec, source: str) -> None:
 
     refs = (("personas", "generators", spec.personas.generators),
             ("simulate", "simulators", spec.simulate.simulators))
+    if spec.testbed is not None:
+        refs += (("testbed", "backend", (spec.testbed.backend or spec.simulate.simulators[0],)),
+                 ("testbed", "raters", spec.testbed.raters))
+        if "persona" not in spec.personas.tiers:
+            raise ConfigError(f"{source}: [testbed] needs personas of the persona tier",
+                              hint="add 'persona' to [personas] tiers")  # fmt: skip
     for section, field, names in refs:
         for i, name in enumerate(names):
             if name not in spec.backends:

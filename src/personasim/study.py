@@ -329,6 +329,33 @@ def diagnostics_stage(ctx: StageContext) -> None:
     write_atomic(imputation_drift(personas), ctx.run / "drift.parquet")
 
 
+def testbed_stage(ctx: StageContext) -> None:
+    """The PERSONA testbed (``[testbed]``): pairs, leave-one-out, agreement under ``testbed/``."""
+    spec = ctx.spec.testbed
+    if spec is None:
+        ctx.timing.reused = True  # nothing to compute
+        return
+    from personasim.testbed.stage import run_testbed
+
+    personas = _table(ctx, "personas.parquet", "personas table")
+    backend = ctx.backends.get(spec.backend or ctx.spec.simulate.simulators[0])
+    raters = {name: ctx.backends.get(name) for name in spec.raters}
+    run_testbed(spec, personas, backend, ctx.run, raters)
+
+
+def _testbed_outputs(spec: StudySpec) -> list[str]:
+    from personasim.testbed.stage import OUTPUTS
+
+    return [f"testbed/{name}" for name in OUTPUTS] if spec.testbed is not None else []
+
+
+def _testbed_config(spec: StudySpec) -> Any:
+    if spec.testbed is None:
+        return None
+    names = (spec.testbed.backend or spec.simulate.simulators[0], *spec.testbed.raters)
+    return {"testbed": spec.section("testbed"), "backends": spec.backend_sections(names)}
+
+
 def report_stage(ctx: StageContext) -> None:
     """Write ``report.html`` from the run directory's tables."""
     from personasim.report import build_report
@@ -380,7 +407,11 @@ STAGE_LIST: tuple[Stage, ...] = (
           score_stage),
     Stage("diagnostics", lambda s: ["personas.parquet"],
           lambda s: ["text_stats.parquet", "drift.parquet"], (), lambda s: {}, diagnostics_stage),
-    Stage("report", lambda s: [*TABLES, *_responses(s), *_score_outputs(s)],
+    Stage("testbed", lambda s: ["personas.parquet"] if s.testbed else [], _testbed_outputs,
+          ("person_id", "prompt_id", "generator"), _testbed_config, testbed_stage,
+          resumable=True),
+    Stage("report", lambda s: [*TABLES, *_responses(s), *_score_outputs(s),
+                               *_testbed_outputs(s)],
           lambda s: ["report.html"], (), lambda s: s.section("report"), report_stage, always=True),
 )  # fmt: skip
 """Every stage of a study, in order (see :mod:`personasim.stages` for the contract)."""

@@ -419,6 +419,18 @@ def drift_section(data: RunData) -> dict | None:
     return table(drift)
 
 
+def testbed_section(data: RunData) -> dict[str, Any] | None:
+    """The PERSONA testbed's figures and ranked attributes (None without a ``[testbed]`` run)."""
+    from personasim.testbed.stage import report_section
+
+    section = report_section(data.run)
+    if section is not None:
+        columns = ["rank", "attribute", "mean_kappa", "ci_low", "ci_high", "influence", "n",
+                   "n_undefined", "conditional"]  # fmt: skip
+        section["loo_table"] = table(section["loo_summary"], columns)
+    return section
+
+
 # --------------------------------------------------------------------------- render
 
 
@@ -436,6 +448,7 @@ def render(data: RunData) -> str:
         alignment=alignment_sections(data), topics=topic_sections(data),
         opinionqa=opinionqa_section(data), sentiment=sentiment_section(data),
         clouds=word_clouds(data), drift=drift_section(data), samples=sample_personas(data),
+        testbed=testbed_section(data),
         surveys=[e.id for e in data.spec.surveys], raking=raking_section(data),
         calibration=calibration_section(data),
     )  # fmt: skip
