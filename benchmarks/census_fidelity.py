@@ -2,7 +2,8 @@
 
 Prints (1) per-state TVD of sampled marginals vs the ACS 2023 targets beside sampling noise,
 (2) the paper's joint checks and a leave-one-state-out comparison with a chained-marginals
-sampler, (3) implausible-combination counts, and personas/s for 1,000,000 draws.
+sampler, (2c) the same leave-one-state-out before and after the S2301 cross-tabulated controls,
+(3) implausible-combination counts, and personas/s for 1,000,000 draws.
 
     .venv/bin/python benchmarks/census_fidelity.py [--states all] [--per-state 20000]
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from personasim.census.cli import run_check
+from personasim.census import tables
+from personasim.census.cli import check_cross_controls, run_check
 from personasim.census.sample import resolve_states
 from personasim.errors import PersonasimError
 
@@ -28,6 +30,7 @@ def main() -> int:
         run_check(
             resolve_states(args.states.split(",")), args.per_state, args.seed, True, True, print
         )
+        check_cross_controls(tables.load_seed(), tables.load_targets(), print)
     except PersonasimError as error:
         print(f"error: {error.one_line()}", file=sys.stderr)
         return 2

@@ -37,6 +37,8 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("personasim.study_cli", "run_command"),
     ("personasim.export_cli", "export_command"),
     ("personasim.testbed.cli", "testbed_group"),
+    ("personasim.calibrate.cli", "calibrate_command"),
+    ("personasim.calibrate.cli", "crosstab_command"),
 )
 
 

@@ -36,7 +36,7 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -160,6 +160,28 @@ class ScoreSection(_Section):
     """Bootstrap replicates for confidence intervals (0: none)."""
 
 
+class CalibrationSection(_Section):
+    """``[calibration]``: weights that make persona tiers match real targets (docs/calibration.md);
+    the score stage then scores every survey unweighted and calibrated, side by side."""
+
+    targets: str = "party"
+    """Target sources, comma-separated: ``census``, ``party`` (Pew by state), ``csv:PATH``."""
+    by: str = "state"
+    """Calibrate per value of this column (``""``: one group per tier)."""
+    method: Literal["rake", "poststratify"] = "rake"
+    """Raking over every target variable, or post-stratification on one variable."""
+    trim: float | None = Field(default=None, gt=1)
+    """Cap weights at this multiple of the mean weight (absent: no cap)."""
+    trim_rounds: int = Field(default=1, ge=1, le=50)
+    """Rake-then-trim rounds."""
+    max_iter: int = Field(default=200, ge=1)
+    """Most raking sweeps."""
+    tol: float = Field(default=1e-6, gt=0)
+    """Relative error at which raking stops."""
+    tiers: tuple[Tier, ...] = ("subjective", "persona")
+    """Tiers to calibrate (the others keep their census weight)."""
+
+
 class ReportOptions(_Section):
     """``[report]``: what the HTML report shows."""
 
@@ -269,6 +291,8 @@ class StudySpec(_Section):
     executor: ExecutorSpec = ExecutorSpec()
     """``[executor]``: where the model-calling stages run (``local`` or ``ray``; see
     docs/scale.md). Results do not depend on it, so it is not part of any stage's hash."""
+    calibration: CalibrationSection | None = None
+    """``[calibration]``: calibrate persona tiers and score them weighted too (absent: no)."""
     backends: dict[str, BackendSpec] = Field(default_factory=dict)
     """``[backends.NAME]``: the backends generators and simulators name. The name ``llamacpp``
     means the embedded model unless the study defines it itself."""
@@ -342,8 +366,11 @@ class StudySpec(_Section):
         """The resolved spec as TOML text (written to ``study.toml`` in the run directory)."""
         data = self.model_dump(mode="json", exclude_none=True)
         lines = [f"{k} = {_toml_value(data[k])}" for k in ("name", "out_dir") if k in data]
-        for section in ("population", "personas", "simulate", "score", "report", "executor"):
-            lines += ["", f"[{section}]", *_table_lines(data[section])]
+        sections = ("population", "personas", "simulate", "score", "report", "executor",
+                    "calibration")  # fmt: skip
+        for section in sections:
+            if section in data:
+                lines += ["", f"[{section}]", *_table_lines(data[section])]
         for name, backend in data["backends"].items():
             flat = {"spec": backend["spec"], **backend["options"]}
             lines += ["", f"[backends.{_toml_key(name)}]", *_table_lines(flat)]
@@ -390,8 +417,10 @@ def _known_fields(loc: tuple[object, ...]) -> list[str]:
             continue
         field = model.model_fields.get(str(part))
         annotation = getattr(field, "annotation", None) if field else None
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
+        nested = [a for a in (annotation, *get_args(annotation))  # X | None: the model X
+                  if isinstance(a, type) and issubclass(a, BaseModel)]  # fmt: skip
+        if nested:
+            model = nested[0]
         elif str(part) == "surveys":
             model = SurveyEntry
         elif str(part) == "testbed":

@@ -14,6 +14,8 @@ Run directory::
     personas.parquet    one row per person x tier x generator
     responses_<id>.parquet                  one per [[surveys]] entry
     scores_<id>, summary_<id>, cross_model_<id>.parquet   surveys with ground truth
+    weights.parquet, calibration.parquet, scores_<id>_calibrated, summary_<id>_calibrated
+                        with a [calibration] section: weights, their diagnostics, weighted scores
     text_stats.parquet, drift.parquet   persona diagnostics
     manifest.json       versions, model ids and hashes, seeds, prompt hashes, stage input
                         hashes, timings, calls
@@ -185,14 +187,15 @@ def population_stage(ctx: StageContext) -> None:
 def raking_table(reports: list[Any]) -> pd.DataFrame:
     """One row per state x control: iterations, convergence, max relative error, ESS, unmet."""
     rows = [{"state": r.state, "control": control, "max_rel_error": float(error),
-             "iterations": r.iterations, "converged": r.converged, "ess": r.ess,
+             "iterations": r.iterations, "converged": r.converged, "status": r.status,
+             "offending": r.offending, "ess": r.ess,
              "n_seed": r.n_seed, "unmet": ", ".join(r.unmet), "note": r.note}
             for r in reports for control, error in (r.max_rel_error or {"(none)": 0.0}).items()]
     return pd.DataFrame(rows, columns=RAKING_COLUMNS)  # fmt: skip
 
 
-RAKING_COLUMNS = ["state", "control", "max_rel_error", "iterations", "converged", "ess",
-                  "n_seed", "unmet", "note"]  # fmt: skip
+RAKING_COLUMNS = ["state", "control", "max_rel_error", "iterations", "converged", "status",
+                  "offending", "ess", "n_seed", "unmet", "note"]  # fmt: skip
 
 
 def personas_stage(ctx: StageContext) -> None:
@@ -310,6 +313,33 @@ def score_stage(ctx: StageContext) -> None:
         write_atomic(result.scores, ctx.run / f"scores_{entry.id}.parquet")
         write_atomic(result.summary, ctx.run / f"summary_{entry.id}.parquet")
         write_atomic(result.cross_model.reset_index(), ctx.run / f"cross_model_{entry.id}.parquet")
+    if ctx.spec.calibration is not None:
+        calibrated_scores(ctx, population, personas)
+
+
+def calibrated_scores(ctx: StageContext, population: pd.DataFrame, personas: pd.DataFrame
+                      ) -> None:  # fmt: skip
+    """``[calibration]``: weights (``weights.parquet``, diagnostics in ``calibration.parquet``)
+    and every scored survey again with them (``scores_<id>_calibrated``, ``summary_...``)."""
+    from personasim.calibrate import attach_weights
+    from personasim.calibrate.stage import run_calibration
+    from personasim.scoring import score
+    from personasim.truth import load_truth
+
+    assert ctx.spec.calibration is not None
+    result = run_calibration(ctx.spec.calibration, personas)
+    write_atomic(result.weights, ctx.run / "weights.parquet")
+    write_atomic(result.diagnostics, ctx.run / "calibration.parquet")
+    for note in result.notes:
+        print(f"calibration: {note}", file=sys.stderr)
+    for entry in scored_surveys(ctx.spec):
+        responses = _table(ctx, f"responses_{entry.id}.parquet", "responses table")
+        weighted, _ = attach_weights(responses, result.weights, population)
+        out = score(weighted, load_truth(str(entry.truth_spec), entry.load()), population,
+                    n_boot=ctx.spec.score.n_boot, seed=ctx.spec.seed, personas=personas,
+                    min_valid_mass=ctx.spec.simulate.min_valid_mass)  # fmt: skip
+        write_atomic(out.scores, ctx.run / f"scores_{entry.id}_calibrated.parquet")
+        write_atomic(out.summary, ctx.run / f"summary_{entry.id}_calibrated.parquet")
 
 
 def scored_surveys(spec: StudySpec) -> list[Any]:
@@ -365,8 +395,13 @@ def _responses(spec: StudySpec) -> list[str]:
 
 
 def _score_outputs(spec: StudySpec) -> list[str]:
-    return [f"{kind}_{e.id}.parquet" for e in scored_surveys(spec)
-            for kind in ("scores", "summary", "cross_model")]  # fmt: skip
+    out = [f"{kind}_{e.id}.parquet" for e in scored_surveys(spec)
+           for kind in ("scores", "summary", "cross_model")]  # fmt: skip
+    if spec.calibration is not None:
+        out += ["weights.parquet", "calibration.parquet"]
+        out += [f"{kind}_{e.id}_calibrated.parquet" for e in scored_surveys(spec)
+                for kind in ("scores", "summary")]  # fmt: skip
+    return out
 
 
 PERSONA_KEYS = ("person_id", "tier", "generator")
@@ -393,6 +428,7 @@ STAGE_LIST: tuple[Stage, ...] = (
           _score_outputs, SCORE_KEYS,
           lambda s: {"score": s.section("score"), "seed": s.seed,
                      "min_valid_mass": s.simulate.min_valid_mass,
+                     "calibration": s.calibration and s.section("calibration"),
                      "surveys": [(e.id, e.source, e.max_questions, e.truth_spec)
                                  for e in s.surveys]},
           score_stage),

@@ -38,3 +38,21 @@ def test_infeasible_cell_is_reported_not_fatal() -> None:
 def test_kish_ess() -> None:
     assert kish_ess(np.ones(10)) == pytest.approx(10)
     assert kish_ess(np.array([1.0, 0.0, 0.0])) == pytest.approx(1)
+
+
+def test_cross_controls_follow_s2301_and_report_what_the_seed_cannot_reach() -> None:
+    seed, targets = tables.load_seed(), tables.load_targets()
+    figures = dict(targets.loc[targets.state == "VT", ["key", "value"]].values)
+    control = controls.employment_by_age(seed, figures)
+    teen = figures["emp_total:age:16 to 19 years"]
+    assert control.target[0] == pytest.approx(teen * figures["emp_ratio:age:16 to 19 years"] / 100)
+    assert control.target[:-1].sum() + control.target[-1] == pytest.approx(figures["total"])
+    # a seed without employed 16-19 year olds cannot meet that cell: reported, not a crash
+    employed_teen = (seed["age"].between(16, 19)) & seed["esr"].isin([1, 2])
+    thin = seed[~employed_teen].reset_index(drop=True)
+    names = [*controls.MARGINAL_CONTROLS, "employment_by_age"]
+    weights, report = rake(thin["pwgtp"].to_numpy(), controls.build_controls(thin, figures, names),
+                           "VT", RakeOptions())  # fmt: skip
+    assert report.status == "infeasible" and not report.converged
+    assert report.offending == "employment_by_age: 16 to 19 employed"
+    assert np.isfinite(weights).all()

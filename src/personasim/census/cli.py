@@ -205,6 +205,30 @@ def check_loso(seed_table, targets, echo: Echo) -> None:  # noqa: ANN001
          f"(ratio {own / chained:.2f})  chained {chained:.4f}   goal: ratio <= 0.33")  # fmt: skip
 
 
+def check_cross_controls(seed_table, targets, echo: Echo) -> None:  # noqa: ANN001
+    """Leave-one-state-out before (one-way controls) and after (plus the S2301 cross-tabs), with
+    ACS 2023 targets and with the controls measured on each state's own 2018 records."""
+    from personasim.census.controls import MARGINAL_CONTROLS
+
+    echo("\n(2c) cross-tabulated controls (S2301 employment by age, sex, education): "
+         "leave-one-state-out mean pairwise joint TVD, before -> after")  # fmt: skip
+    sums: dict[str, list[tuple[float, float]]] = {}
+    for own in (False, True):
+        rows = []
+        for fips in tqdm(sorted(seed_table["st"].unique()), desc="cross controls", file=sys.stderr):
+            before = fidelity.loso_state(seed_table, targets, int(fips), own, MARGINAL_CONTROLS)
+            after = fidelity.loso_state(seed_table, targets, int(fips), own)
+            rows.append((before, after))
+        label = "own18" if own else "acs23"
+        for pair in rows[0][0]:
+            b, a = (float(np.mean([r[i][pair][0] for r in rows])) for i in (0, 1))
+            sums.setdefault(label, []).append((b, a))
+            echo(f"  {label} {pair:28} {b:.4f} -> {a:.4f}")
+    for label, pairs in sums.items():
+        b, a = np.mean(pairs, axis=0)
+        echo(f"  {label} mean over pairs: {b:.4f} -> {a:.4f}")
+
+
 def check_throughput(seed_table, targets, seed: int, echo: Echo) -> None:  # noqa: ANN001
     """Time raking of all states (load) and 1,000,000 draws across them."""
     from personasim.census.sample import finish, people, state_rng

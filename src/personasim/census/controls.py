@@ -199,8 +199,63 @@ def class_of_worker(seed: pd.DataFrame, f: Figures) -> Control:
     return Control("class_of_worker", cells, target, (*labels, "not civilian employed"))
 
 
+def _employment_cross(
+    name: str, group: np.ndarray, inside: np.ndarray, keys: list[str], labels: list[str],
+    seed: pd.DataFrame, f: Figures,
+) -> Control:  # fmt: skip
+    """Group x (civilian employed, not) from S2301 group sizes and employment/population ratios;
+    ``group`` indexes ``keys`` for the persons ``inside`` the universe."""
+    employed = np.isin(seed["esr"].to_numpy(), [1, 2])
+    cells = group * 2 + np.where(employed, 0, 1)
+    values = []
+    for key in keys:
+        total, ratio = f[f"emp_total:{key}"], f[f"emp_ratio:{key}"] / 100.0
+        values += [total * ratio, total * (1.0 - ratio)]
+    cells, target = _with_niu(cells, inside, values, f["total"])
+    names = tuple(f"{label} {e}" for label in labels for e in ("employed", "not employed"))
+    return Control(name, cells, target, (*names, "not in universe"))
+
+
+def employment_by_age(seed: pd.DataFrame, f: Figures) -> Control:
+    """Civilian employed or not x ten age bands, population 16 and over (S2301)."""
+    age = seed["age"].to_numpy()
+    starts = [lo for _, lo in t.EMP_AGE_BANDS]
+    group = np.clip(np.digitize(age, starts[1:]), 0, len(starts) - 1)
+    keys = [f"age:{band}" for band, _ in t.EMP_AGE_BANDS]
+    labels = [band.replace(" years", "") for band, _ in t.EMP_AGE_BANDS]
+    return _employment_cross("employment_by_age", group, age >= 16, keys, labels, seed, f)
+
+
+def employment_by_sex(seed: pd.DataFrame, f: Figures) -> Control:
+    """Civilian employed or not x sex, population 20 to 64 (S2301)."""
+    age = seed["age"].to_numpy()
+    keys = [f"sex:{s}" for s in m.SEX]
+    return _employment_cross("employment_by_sex", seed["sex"].cat.codes.to_numpy(),
+                             (age >= 20) & (age <= 64), keys, list(m.SEX), seed, f)  # fmt: skip
+
+
+def employment_by_education(seed: pd.DataFrame, f: Figures) -> Control:
+    """Civilian employed or not x four education groups, population 25 to 64 (S2301)."""
+    age = seed["age"].to_numpy()
+    group = np.minimum(seed["education"].cat.codes.to_numpy(), 3)  # Bachelor's or higher
+    keys = [f"education:{label}" for label in t.EMP_EDU_LABELS]
+    labels = ["less than HS", "HS graduate", "some college", "bachelor's+"]
+    return _employment_cross("employment_by_education", group, (age >= 25) & (age <= 64), keys,
+                             labels, seed, f)  # fmt: skip
+
+
+#: Cross-tabulated controls from S2301 (employment status by age, by sex, by education). Race
+#: is left out: S2301 suppresses its race rows in small states (e.g. all but White and Two or
+#: more races in VT) and counts Hispanics inside each race, unlike ``race_ethnicity``.
+CROSS_CONTROLS: tuple[str, ...] = (
+    "employment_by_education", "employment_by_sex", "employment_by_age",
+)  # fmt: skip
+
 #: All controls, in raking order (the most important last: IPF ends on it exactly).
 CONTROL_BUILDERS: dict[str, Callable[[pd.DataFrame, Figures], Control]] = {
+    "employment_by_education": employment_by_education,
+    "employment_by_sex": employment_by_sex,
+    "employment_by_age": employment_by_age,
     "earnings": earnings,
     "class_of_worker": class_of_worker,
     "occupation_by_sex": occupation_by_sex,
@@ -218,8 +273,12 @@ CONTROL_BUILDERS: dict[str, Callable[[pd.DataFrame, Figures], Control]] = {
 }
 
 
+#: The one-way controls the population stage raked before the S2301 cross-tabulations.
+MARGINAL_CONTROLS: tuple[str, ...] = tuple(n for n in CONTROL_BUILDERS if n not in CROSS_CONTROLS)
+
+
 def build_controls(
-    seed: pd.DataFrame, figures: Figures, names: list[str] | None = None
+    seed: pd.DataFrame, figures: Figures, names: list[str] | tuple[str, ...] | None = None
 ) -> list[Control]:
     """The controls named (default: all) for one state's figures."""
     chosen = names or list(CONTROL_BUILDERS)

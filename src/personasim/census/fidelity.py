@@ -89,14 +89,16 @@ def _own_targets(control: c.Control, mine: np.ndarray, weights: np.ndarray) -> n
 
 
 def loso_controls(
-    seed: pd.DataFrame, targets: pd.DataFrame, fips: int, own: bool
-) -> list[c.Control]:
-    """Controls for state ``fips`` over the other seed states' records; targets from ACS 2023,
-    or (``own``) from the state's own weighted PUMS records (no 2018-2023 drift)."""
+    seed: pd.DataFrame, targets: pd.DataFrame, fips: int, own: bool,
+    names: tuple[str, ...] | None = None,
+) -> list[c.Control]:  # fmt: skip
+    """Controls ``names`` (default all) for state ``fips`` over the other seed states' records;
+    targets from ACS 2023, or (``own``) from the state's own weighted PUMS records (no
+    2018-2023 drift)."""
     st, pw = seed["st"].to_numpy(), seed["pwgtp"].to_numpy().astype(float)
     figures, _ = state_figures(FIPS_STATE[fips], targets)
     out = []
-    for k in c.build_controls(seed, figures):
+    for k in c.build_controls(seed, figures, names):
         target = _own_targets(k, st == fips, pw) if own else k.target
         out.append(
             c.Control(k.name, k.cells[st != fips], target, k.labels, k.universe_cell, k.share)
@@ -105,14 +107,16 @@ def loso_controls(
 
 
 def loso_state(
-    seed: pd.DataFrame, targets: pd.DataFrame, fips: int, own: bool = False
-) -> dict[str, tuple[float, float]]:
-    """Leave-one-state-out for seed state ``fips``: pair -> (our TVD, chained TVD) on adults."""
+    seed: pd.DataFrame, targets: pd.DataFrame, fips: int, own: bool = False,
+    names: tuple[str, ...] | None = None,
+) -> dict[str, tuple[float, float]]:  # fmt: skip
+    """Leave-one-state-out for seed state ``fips``: pair -> (our TVD, chained TVD) on adults,
+    raking to the controls ``names`` (default: all)."""
     codes, st = pair_codes(seed), seed["st"].to_numpy()
     adult, others = seed["age"].to_numpy() >= 18, st != fips
     pool_w = seed["pwgtp"].to_numpy()[others]
     raked, _ = rake(
-        pool_w, loso_controls(seed, targets, fips, own), FIPS_STATE[fips], RakeOptions()
+        pool_w, loso_controls(seed, targets, fips, own, names), FIPS_STATE[fips], RakeOptions()
     )
     ours_w = np.zeros(len(seed))
     ours_w[others] = raked
@@ -127,6 +131,22 @@ def loso_state(
             total_variation(joint(codes[x], codes[y], ours_w, shape).ravel(), real.ravel()),
             total_variation(chained.ravel(), real.ravel()),
         )
+    return out
+
+
+def loso_before_after(
+    seed: pd.DataFrame, targets: pd.DataFrame
+) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Leave-one-state-out on every seed state, raked to the one-way controls only (before)
+    and with the S2301 cross-tabulated controls too (after): state -> pair -> (before, after,
+    chained); ACS 2023 targets."""
+    out = {}
+    for fips in sorted(int(f) for f in seed["st"].unique()):
+        before = loso_state(seed, targets, fips, names=c.MARGINAL_CONTROLS)
+        after = loso_state(seed, targets, fips)
+        out[FIPS_STATE[fips]] = {
+            pair: (before[pair][0], after[pair][0], before[pair][1]) for pair in before
+        }
     return out
 
 

@@ -5,9 +5,17 @@ sweeps repeat until every cell is within ``tol`` (relative) of its target or ``m
 reached. Cells that the seed cannot reach (a positive target but no seed person) are reported
 as unmet and their target is spread over the reachable cells of the same control, so raking
 never crashes and the remaining margins stay consistent.
+
+Every report carries a :data:`Status`: ``infeasible`` when some cell with a positive target has
+nobody in it (``offending`` names the first such ``control: cell``), else ``stalled`` when
+``max_iter`` sweeps left a cell outside the tolerance (``offending`` names the worst control),
+else ``converged``. ``converged`` is true only for the last, so a stalled run is never reported
+as converged.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +41,9 @@ class RakeOptions(BaseModel):
     )
 
 
+Status = Literal["converged", "stalled", "infeasible"]
+
+
 class RakeReport(BaseModel):
     """What raking achieved for one state."""
 
@@ -40,7 +51,14 @@ class RakeReport(BaseModel):
 
     state: str = Field(description="USPS code of the target state.")
     iterations: int = Field(description="Sweeps run.")
-    converged: bool = Field(description="Whether every cell came within the tolerance.")
+    converged: bool = Field(
+        description="Whether every cell came within the tolerance and every cell was reachable "
+        "(the same as ``status == 'converged'``)."
+    )
+    status: Status = Field("converged", description="converged, stalled or infeasible.")
+    offending: str = Field(
+        "", description="The control (and cell) that made the run stalled or infeasible."
+    )
     max_rel_error: dict[str, float] = Field(description="Largest relative cell error per control.")
     ess: float = Field(description="Kish effective sample size of the raked weights.")
     n_seed: int = Field(description="Seed persons with positive weight.")
@@ -71,6 +89,8 @@ def _make_feasible(control: Control, seed_totals: np.ndarray) -> tuple[Control, 
     target[empty] = 0.0
     if reachable.any() and not control.share:
         target[reachable] += moved * target[reachable] / max(target[reachable].sum(), 1e-12)
+    elif reachable.any():
+        target[reachable] /= max(target[reachable].sum(), 1e-12)
     fixed = Control(control.name, control.cells, target, control.labels,
                     control.universe_cell, control.share)  # fmt: skip
     return fixed, [f"{control.name}: {control.labels[i]}" for i in np.flatnonzero(empty)]
@@ -140,11 +160,24 @@ def rake(
     iterations, errors = _ipf(profile_w, _on_profiles(feasible, first), options)
     factor = np.divide(profile_w, start, out=np.zeros_like(start), where=start > 0)
     w = seed_w * factor[inverse]
+    status, offending = rake_status(unmet, errors, options.tol)
     unmet += [
         f"{name}: off by {err:.1%}" for name, err in errors.items() if err > options.unmet_above
     ]
     report = RakeReport(
-        state=state, iterations=iterations, converged=max(errors.values()) <= options.tol,
-        max_rel_error=errors, ess=kish_ess(w), n_seed=int((w > 0).sum()), unmet=unmet,
+        state=state, iterations=iterations, converged=status == "converged", status=status,
+        offending=offending, max_rel_error=errors, ess=kish_ess(w), n_seed=int((w > 0).sum()),
+        unmet=unmet,
     )  # fmt: skip
     return w, report
+
+
+def rake_status(unreachable: list[str], errors: dict[str, float], tol: float) -> tuple[Status, str]:
+    """``infeasible`` (first unreachable cell), else ``stalled`` (worst control), else
+    ``converged``; with the offending control."""
+    if unreachable:
+        return "infeasible", unreachable[0]
+    worst = max(errors, key=errors.get) if errors else ""
+    if worst and errors[worst] > tol:
+        return "stalled", f"{worst}: off by {errors[worst]:.2%}"
+    return "converged", ""

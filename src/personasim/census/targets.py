@@ -1,4 +1,5 @@
-"""State targets from the ACS 2023 1-year profile tables (DP02, DP03, DP05, S2401).
+"""State targets from the ACS 2023 1-year profile and subject tables (DP02, DP03, DP05, S2301,
+S2401).
 
 :data:`FIGURES` names every figure the raking uses and the ACS label it is read from. The build
 script reads those labels from the raw ``Label,Value`` CSVs and writes one compact long table
@@ -58,6 +59,20 @@ OCC_GROUPS = (
     "Natural resources, construction, and maintenance occupations",
     "Production, transportation, and material moving occupations",
 )  # fmt: skip
+#: S2301 (employment status by demographics): age bands of the population 16 and over.
+EMP_AGE_BANDS: tuple[tuple[str, int], ...] = (
+    ("16 to 19 years", 16), ("20 to 24 years", 20), ("25 to 29 years", 25),
+    ("30 to 34 years", 30), ("35 to 44 years", 35), ("45 to 54 years", 45),
+    ("55 to 59 years", 55), ("60 to 64 years", 60), ("65 to 74 years", 65),
+    ("75 years and over", 75),
+)  # fmt: skip
+#: S2301 education groups of the population 25 to 64 (in the order of the five census levels,
+#: Bachelor's and Graduate Degree joined).
+EMP_EDU_LABELS = (
+    "Less than high school graduate", "High school graduate (includes equivalency)",
+    "Some college or associate's degree", "Bachelor's degree or higher",
+)  # fmt: skip
+_S23 = "{kind}!!Estimate!!{label}"
 COW_LABELS = (
     "Private wage and salary workers", "Government workers",
     "Self-employed in own not incorporated business workers", "Unpaid family workers",
@@ -116,6 +131,7 @@ def _figures() -> dict[str, tuple[str, str]]:
         f[f"class_of_worker:{label}"] = ("dp03", f"{_COW}!!{label}")
     f["median_earnings"] = ("dp03", "Estimate!!INCOME AND BENEFITS (IN 2023 INFLATION-ADJUSTED "
                             "DOLLARS)!!Median earnings for workers (dollars)")  # fmt: skip
+    _employment_rates(f)
     f["insurance_total"] = ("dp03", _HI)
     f["insurance:private"] = (
         "dp03",
@@ -126,6 +142,23 @@ def _figures() -> dict[str, tuple[str, str]]:
     return f
 
 
+def _employment_rates(f: dict[str, tuple[str, str]]) -> None:
+    """S2301 group sizes (``emp_total:...``) and employment/population ratios in percent
+    (``emp_ratio:...``) by age band, by sex (20 to 64) and by education (25 to 64)."""
+    groups = {f"age:{band}": f"AGE!!{band}" for band, _ in EMP_AGE_BANDS}
+    groups |= {f"sex:{sex}": f"Population 20 to 64 years!!SEX!!{sex}" for sex in ("Male", "Female")}
+    groups |= {
+        f"education:{label}": f"EDUCATIONAL ATTAINMENT!!Population 25 to 64 years!!{label}"
+        for label in EMP_EDU_LABELS
+    }
+    for key, label in groups.items():
+        f[f"emp_total:{key}"] = ("s2301", _S23.format(kind="Total", label=label))
+        f[f"emp_ratio:{key}"] = (
+            "s2301",
+            _S23.format(kind="Employment/Population Ratio", label=label),
+        )
+
+
 FIGURES: dict[str, tuple[str, str]] = _figures()
 
 #: Raw file of each table for a state code ``st`` (lower case), relative to the ACS folder.
@@ -134,6 +167,7 @@ TABLE_FILES: dict[str, str] = {
     "dp03": "DP03/raw_data/{st}_dp03.csv",
     "dp05": "DP05/raw_data/{st}_sex_race_age.csv",
     "s2401": "s2401/raw_data/{st}_s2401.csv",
+    "s2301": "s2301/raw_data/{st}_s2301.csv",
 }
 
 
@@ -191,10 +225,14 @@ def national_figures(targets: pd.DataFrame) -> dict[str, float]:
     """National figures as the sum over the states in ``targets`` (the DC fallback).
 
     Counts add up exactly; the national median earnings is approximated by the mean of the
-    state medians weighted by each state's employed population.
+    state medians weighted by each state's employed population, and each S2301
+    employment/population ratio is the mean of the state ratios weighted by the group's size.
     """
     wide = targets.pivot(index="state", columns="key", values="value")
     figures = wide.sum().to_dict()
     employed = wide["employment:Employed"]
     figures["median_earnings"] = float((wide["median_earnings"] * employed).sum() / employed.sum())
+    for key in (k for k in wide.columns if k.startswith("emp_ratio:")):
+        size = wide[key.replace("emp_ratio:", "emp_total:", 1)]
+        figures[key] = float((wide[key] * size).sum() / size.sum())
     return {k: float(v) for k, v in figures.items()}

@@ -43,6 +43,10 @@ class RunData:
     drift: pd.DataFrame | None = None
     raking: pd.DataFrame | None = None
     """Each state's raking report (``raking.parquet``), or None for runs that lack it."""
+    calibration: pd.DataFrame | None = None
+    """``[calibration]`` diagnostics (``calibration.parquet``), or None."""
+    calibrated: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Calibrated headline scores per survey id (``summary_<id>_calibrated.parquet``)."""
 
     def entry(self, survey_id: str) -> SurveyEntry:
         """The study's ``[[surveys]]`` entry of ``survey_id``."""
@@ -84,6 +88,11 @@ def load_run(run_dir: str | Path) -> RunData:
     data.text_stats = _read(run / "text_stats.parquet")
     data.drift = _read(run / "drift.parquet")
     data.raking = _read(run / "raking.parquet")
+    data.calibration = _read(run / "calibration.parquet")
+    for entry in spec.surveys:
+        frame = _read(run / f"summary_{entry.id}_calibrated.parquet")
+        if frame is not None:
+            data.calibrated[entry.id] = frame
     return data
 
 
@@ -160,8 +169,9 @@ def raking_section(data: RunData) -> dict | None:
         return None
     worst = frame.loc[frame.groupby("state", sort=False)["max_rel_error"].idxmax()]
     worst = worst.rename(columns={"control": "worst control"})
-    return table(worst, ["state", "iterations", "converged", "ess", "n_seed", "worst control",
-                         "max_rel_error", "unmet", "note"])  # fmt: skip
+    columns = ["state", "iterations", "converged", "status", "ess", "n_seed", "worst control",
+               "max_rel_error", "unmet", "note"]
+    return table(worst, [c for c in columns if c in worst.columns])
 
 
 def _by_source(data: RunData, source: str) -> str | None:
@@ -243,6 +253,36 @@ def alignment_sections(data: RunData) -> list[dict[str, Any]]:
             }
         )
     return out  # fmt: skip
+
+
+def calibration_section(data: RunData) -> dict[str, Any] | None:
+    """Per survey and tier: alignment unweighted vs calibrated with CIs, the tier's design effect
+    and ESS beside it; and the per-group diagnostics. None without ``[calibration]``."""
+    from personasim.calibrate.stage import tier_costs
+
+    if data.calibration is None:
+        return None
+    costs = tier_costs(data.calibration)
+    keys = ["tier", "generator", "simulator", "estimator", "metric"]
+    surveys = []
+    for name, after in data.calibrated.items():
+        before = data.summaries.get(name)
+        if before is None:
+            continue
+        cols = ["value", "ci_low", "ci_high"]
+        both = before[[*keys, *cols]].merge(after[[*keys, *cols]], on=keys,
+                                            suffixes=("_before", "_after"))  # fmt: skip
+        both = both[both["metric"] == "alignment"].merge(
+            costs[["tier", "generator", "n", "ess", "deff"]], on=["tier", "generator"], how="left"
+        )
+        both = both.assign(_r=both["tier"].map(_tier_rank)).sort_values(["_r", "generator"])
+        surveys.append({"survey": name, "table": table(both, [
+            "tier", "generator", "simulator", "value_before", "ci_low_before", "ci_high_before",
+            "value_after", "ci_low_after", "ci_high_after", "n", "ess", "deff"])})  # fmt: skip
+    spec = data.spec.calibration
+    what = f"targets {spec.targets}, by {spec.by or '-'}, {spec.method}" if spec else ""
+    return {"what": what, "surveys": surveys, "costs": table(costs),
+            "groups": table(data.calibration.drop(columns=["deff_before"], errors="ignore"))}
 
 
 def answer_shares(responses: pd.DataFrame) -> pd.DataFrame:
@@ -423,6 +463,7 @@ def render(data: RunData) -> str:
         clouds=word_clouds(data), drift=drift_section(data), samples=sample_personas(data),
         testbed=testbed_section(data),
         surveys=[e.id for e in data.spec.surveys], raking=raking_section(data),
+        calibration=calibration_section(data),
     )  # fmt: skip
 
 

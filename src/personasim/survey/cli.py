@@ -50,6 +50,13 @@ MIN_VALID_MASS = click.option(
     help="Table with person_id, weight and group columns (e.g. state); Parquet or CSV.",
 )
 @click.option(
+    "--weights",
+    "weights_path",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="weights.parquet from `personasim calibrate` (joined by person_id, tier, generator).",
+)
+@click.option(
     "--out",
     "out_path",
     default=Path("scores.parquet"),
@@ -71,16 +78,19 @@ def score_command(
     truth: str,
     survey: str | None,
     persons_path: Path | None,
+    weights_path: Path | None,
     out_path: Path,
     n_boot: int,
     min_valid_mass: float,
     seed: int,
 ) -> None:
     """Score simulated answers against real ground truth and print a summary."""
+    from personasim.calibrate import attach_weights
     from personasim.scoring import REQUIRED, UNSCORED_COLUMNS, format_summary, score
     from personasim.truth import load_truth
 
-    check_output(out_path, [("--responses", responses_path), ("--persons", persons_path)])
+    check_output(out_path, [("--responses", responses_path), ("--persons", persons_path),
+                            ("--weights", weights_path)])
     known = load_truth(truth, survey)
     # only what scoring reads: no raw replies or option orders, only questions with truth
     responses = read_table(responses_path, "responses table", REQUIRED,
@@ -88,8 +98,13 @@ def score_command(
                            exclude=UNSCORED_COLUMNS,
                            only=("question_id", list(known.survey.ids)))  # fmt: skip
     persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
+    notes: list[str] = []
+    if weights_path:
+        weights = read_table(weights_path, "weights table", ["person_id", "weight"])
+        responses, notes = attach_weights(responses, weights, persons)
     result = score(responses, known, persons, n_boot=n_boot, seed=seed,
                    min_valid_mass=min_valid_mass)  # fmt: skip
+    result.notes.extend(notes)
     write_atomic(result.scores, out_path)
     click.echo(format_summary(result))
     click.echo(f"wrote {len(result.scores)} score rows to {out_path}")

@@ -1,0 +1,111 @@
+"""What calibration cost and what it bought, per group (definitions as survey statisticians use
+them, e.g. the ``balance`` package):
+
+* Kish design effect ``deff = n * sum(w^2) / (sum w)^2`` (1 for equal weights; the variance of a
+  weighted mean is about ``deff`` times that of an unweighted one of the same ``n``).
+* Effective sample size ``ess = (sum w)^2 / sum(w^2) = n / deff``.
+* Largest weight share ``max(w) / sum(w)``.
+* ASMD of a target variable: each level is a 0/1 indicator whose target mean is the target share
+  ``p``; its absolute standardized mean difference is ``|p_hat - p| / sqrt(p (1 - p))`` (the
+  target's standard deviation), ``p_hat`` the weighted share among the persons the variable
+  covers; the variable's ASMD is the mean over its levels with ``0 < p < 1``. Reported before
+  (base weights) and after (calibrated weights).
+* Max absolute margin error: ``max |p_hat - p|`` over every level of every target variable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from personasim.calibrate.methods import Outcome, Variable
+from personasim.census.rake import kish_ess
+
+
+def kish_deff(w: np.ndarray) -> float:
+    """Kish design effect ``n * sum(w^2) / (sum w)^2`` (NaN for no weight)."""
+    w = np.asarray(w, dtype=float)
+    total = w.sum()
+    return float(len(w) * np.square(w).sum() / total**2) if total > 0 else float("nan")
+
+
+def max_weight_share(w: np.ndarray) -> float:
+    """Share of the total weight held by the heaviest person."""
+    w = np.asarray(w, dtype=float)
+    return float(w.max() / w.sum()) if len(w) and w.sum() > 0 else float("nan")
+
+
+def weighted_shares(variable: Variable, w: np.ndarray) -> np.ndarray:
+    """Weighted share of each level among the persons the variable covers (NaN if none)."""
+    size = len(variable.levels)
+    totals = np.bincount(variable.cells, weights=w, minlength=size + 1)[:size]
+    covered = totals.sum()
+    return totals / covered if covered > 0 else np.full(size, np.nan)
+
+
+def asmd(variable: Variable, w: np.ndarray) -> float:
+    """Mean over levels of ``|p_hat - p| / sqrt(p (1 - p))`` (levels with ``0 < p < 1``)."""
+    p = variable.shares / max(variable.shares.sum(), 1e-300)
+    keep = (p > 0) & (p < 1)
+    if not keep.any():
+        return 0.0
+    p_hat = weighted_shares(variable, w)
+    return float(np.mean(np.abs(p_hat[keep] - p[keep]) / np.sqrt(p[keep] * (1 - p[keep]))))
+
+
+def max_abs_error(variable: Variable, w: np.ndarray) -> float:
+    """Largest ``|p_hat - p|`` over the levels of one variable."""
+    p = variable.shares / max(variable.shares.sum(), 1e-300)
+    return float(np.nanmax(np.abs(weighted_shares(variable, w) - p)))
+
+
+def group_rows(
+    labels: dict[str, Any], base: np.ndarray, outcome: Outcome, variables: list[Variable]
+) -> list[dict[str, Any]]:
+    """One diagnostics row per target variable of a group (group figures repeated)."""
+    w = outcome.weights
+    common = {
+        **labels,
+        "n": len(w),
+        "deff": kish_deff(w),
+        "ess": kish_ess(w),
+        "max_weight_share": max_weight_share(w),
+        "deff_before": kish_deff(base),
+        "iterations": outcome.iterations,
+        "status": outcome.status,
+        "offending": outcome.offending,
+        "trimmed": outcome.trimmed,
+    }
+    return [
+        {
+            **common,
+            "variable": v.name,
+            "asmd_before": asmd(v, base),
+            "asmd_after": asmd(v, w),
+            "max_abs_error_before": max_abs_error(v, base),
+            "max_abs_error_after": max_abs_error(v, w),
+        }
+        for v in variables
+    ]
+
+
+def format_diagnostics(table: pd.DataFrame, keys: list[str]) -> str:
+    """One line per group: size, deff, ESS, largest share, iterations, status, then ASMD
+    before -> after per variable and the max margin error after."""
+    lines = []
+    for key, rows in table.groupby(keys, sort=True, dropna=False) if keys else [((), table)]:
+        first = rows.iloc[0]
+        name = " ".join(str(k) for k in (key if isinstance(key, tuple) else (key,))) or "all"
+        asmds = ", ".join(
+            f"{r.variable} {r.asmd_before:.3f}->{r.asmd_after:.3f}" for r in rows.itertuples()
+        )
+        status = first["status"] + (f" ({first['offending']})" if first["offending"] else "")
+        lines.append(
+            f"{name}: n={first['n']} deff={first['deff']:.2f} ess={first['ess']:.1f} "
+            f"max_share={first['max_weight_share']:.3f} iter={first['iterations']} "
+            f"status={status} max_err_after={rows['max_abs_error_after'].max():.4f} | "
+            f"ASMD {asmds}"
+        )
+    return "\n".join(lines)
