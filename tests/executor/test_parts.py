@@ -179,3 +179,36 @@ def test_a_stale_stage_loses_its_parts_with_its_table(tmp_path: Path) -> None:
                     lambda ctx: None)  # fmt: skip
     S.remove_outputs(stage, builtin_study("tiny"), tmp_path)
     assert not table.exists() and not parts_folder(tmp_path, table.name).exists()
+
+
+class _RecordingBar:
+    """Records the increments a stage's progress bar receives (the bar's own drawing is tqdm's)."""
+
+    def __init__(self) -> None:
+        self.updates: list[int] = []
+
+    def __enter__(self) -> _RecordingBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        self.updates.append(n)
+
+
+def test_local_bar_moves_per_answer_with_fewer_personas_than_a_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """3 personas in one batch of 32: the bar must not sit at 0 until the batch is committed."""
+    from personasim.executor import stages
+
+    bar = _RecordingBar()
+    monkeypatch.setattr(stages, "_bar", lambda *args, **kwargs: bar)
+    stand_in = ScriptedStandIn(choice_script=_lean_left)
+    stand_in.batch_size = 1  # one request per model call, so progress can move per answer
+    personas = meta_personas(POPULATION).iloc[:3]
+    run = simulate_to_parts(personas, builtin_survey("elections"), tmp_path, backend=stand_in,
+                            executor=ExecutorSpec(batch_persons=32))  # fmt: skip
+    assert run.report.parts == 1 and run.report.rows == 9
+    assert bar.updates == [1] * 9

@@ -13,7 +13,7 @@ same rows.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,12 +65,16 @@ class SimulateStage:
 
     survey: Survey
     options: Any  # SimulateOptions (imported lazily: the module is owned by the simulate stage)
+    answers: Callable[[int], Any] | None = None
+    """Called with the answers finished since its last call, as they finish (local executor
+    only: a Ray actor cannot reach the driver's bar, which then moves per committed batch)."""
 
     def __call__(self, backend: Backend, batch: pd.DataFrame) -> pd.DataFrame:
         """The response rows of ``batch``."""
         from personasim.survey.simulate import simulate
 
-        return simulate(batch, self.survey, backend, self.options).responses
+        ticks = _Ticks(self.answers) if self.answers is not None else None
+        return simulate(batch, self.survey, backend, self.options, progress=ticks).responses
 
     def failed_rows(self, batch: pd.DataFrame, error: str) -> pd.DataFrame:
         """One row per persona x question of ``batch`` with its key and ``error``."""
@@ -81,6 +85,19 @@ class SimulateStage:
                                    strict=True)
                 for q in self.survey.questions]  # fmt: skip
         return pd.DataFrame(rows)
+
+
+class _Ticks:
+    """Turns ``simulate``'s ``progress(finished, total)`` of one batch into increments."""
+
+    def __init__(self, update: Callable[[int], Any]) -> None:
+        self.update, self.seen = update, 0
+
+    def __call__(self, finished: int, total: int) -> None:
+        """Report the answers finished since the last call."""
+        if finished > self.seen:
+            self.update(finished - self.seen)
+        self.seen = finished
 
 
 @dataclass
@@ -148,11 +165,14 @@ def simulate_to_parts(
     batches = person_batches(pending, executor.batch_persons)
     skipped = (len(personas) - len(pending)) * len(survey.questions)
     tally = _Validity(options.samples if options.estimator == "sample" else 1)
+    per_answer = executor.kind == "local"
     with _bar(len(pending) * len(survey.questions), "simulate", "answer", show_progress) as bar:
+        stage = SimulateStage(survey, options, bar.update if per_answer else None)
         report = run_batches(
-            executor, SimulateStage(survey, options), batches, folder, backend=backend,
+            executor, stage, batches, folder, backend=backend,
             recipe=recipe, keep=lambda rows: tally.observe(drop_done(rows, done)),
-            progress=lambda n: bar.update(n * len(survey.questions)),
+            progress=(lambda n: None) if per_answer
+            else (lambda n: bar.update(n * len(survey.questions))),
         )  # fmt: skip
     return StageRun(report, skipped, Path(folder), {"simulator": options.simulator,
                                                      "excluded": excluded,
