@@ -33,7 +33,8 @@ def test_run_directory_holds_every_stage(tiny_run: RunResult) -> None:
     for name in ("study.toml", "stages.json", "population.parquet", "raking.parquet",
                  "personas.parquet", "responses_elections.parquet", "responses_topics.parquet",
                  "scores_elections.parquet", "summary_elections.parquet",
-                 "cross_model_elections.parquet", "text_stats.parquet", "drift.parquet",
+                 "cross_model_elections.parquet", "crosstab_elections.parquet",
+                 "text_stats.parquet", "drift.parquet",
                  "manifest.json", "cache.sqlite", "report.html"):  # fmt: skip
         assert (run / name).exists(), name
     assert not (run / "scores_topics.parquet").exists()  # no ground truth for topics

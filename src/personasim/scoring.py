@@ -558,7 +558,7 @@ def invalid_rows(rows: pd.DataFrame, min_valid_mass: float = 0.0) -> pd.Series:
     return bad
 
 
-def _invalid_persona_rows(rows: pd.DataFrame, personas: pd.DataFrame | None) -> pd.Series:
+def invalid_persona_rows(rows: pd.DataFrame, personas: pd.DataFrame | None) -> pd.Series:
     """True for response rows whose persona (person, tier, generator) is marked invalid."""
     if personas is None or "valid" not in personas.columns:
         return pd.Series(False, index=rows.index)
@@ -591,7 +591,7 @@ def _prepare(
         for slot, value in zip(positions, found, strict=True):
             column[slot] = value
     rows["_p"] = pd.Series(column, index=rows.index, dtype=object)
-    answer_bad, persona_bad = invalid_rows(rows, min_valid_mass), _invalid_persona_rows(
+    answer_bad, persona_bad = invalid_rows(rows, min_valid_mass), invalid_persona_rows(
         rows, personas)  # fmt: skip
     rows.loc[answer_bad | persona_bad, "_p"] = None
     excluded = rows["_p"].isna()

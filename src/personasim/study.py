@@ -14,6 +14,7 @@ Run directory::
     personas.parquet    one row per person x tier x generator
     responses_<id>.parquet                  one per [[surveys]] entry
     scores_<id>, summary_<id>, cross_model_<id>.parquet   surveys with ground truth
+    crosstab_<id>.parquet   surveys with ground truth: weighted answer shares per group and tier
     weights.parquet, calibration.parquet, scores_<id>_calibrated, summary_<id>_calibrated
                         with a [calibration] section: weights, their diagnostics, weighted scores
     text_stats.parquet, drift.parquet   persona diagnostics
@@ -294,8 +295,9 @@ def simulate_stage(ctx: StageContext) -> None:
 
 
 def score_stage(ctx: StageContext) -> None:
-    """Score each survey with ground truth: ``scores_<id>``, ``summary_<id>`` and
-    ``cross_model_<id>`` tables (the report reads these, it computes no score). Responses of
+    """Score each survey with ground truth: ``scores_<id>``, ``summary_<id>``,
+    ``cross_model_<id>`` and ``crosstab_<id>`` tables (the report reads these, it computes no
+    score). Responses of
     invalid personas and answers at or below ``min_valid_mass`` are excluded and counted."""
 
     from personasim.scoring import UNSCORED_COLUMNS, score
@@ -313,14 +315,44 @@ def score_stage(ctx: StageContext) -> None:
         write_atomic(result.scores, ctx.run / f"scores_{entry.id}.parquet")
         write_atomic(result.summary, ctx.run / f"summary_{entry.id}.parquet")
         write_atomic(result.cross_model.reset_index(), ctx.run / f"cross_model_{entry.id}.parquet")
+    weights = None
     if ctx.spec.calibration is not None:
-        calibrated_scores(ctx, population, personas)
+        weights = calibrated_scores(ctx, population, personas)
+    crosstab_tables(ctx, population, personas, weights)
+
+
+def crosstab_tables(ctx: StageContext, population: pd.DataFrame, personas: pd.DataFrame,
+                    weights: pd.DataFrame | None) -> None:  # fmt: skip
+    """``crosstab_<id>`` per scored survey: weighted answer shares per group and tier with
+    bootstrap CIs, counts and the small-n flag, the real group shares beside them where the
+    truth has the group (:func:`personasim.calibrate.crosstab.crosstab`). Weights: the
+    calibrated ones where ``[calibration]`` made them, else the persons' census weights; the
+    rows scoring excludes are left out here too."""
+    from personasim.calibrate.crosstab import CROSSTAB_COLUMNS, MIN_N, crosstab, study_attributes
+    from personasim.scoring import UNSCORED_COLUMNS, invalid_persona_rows, invalid_rows
+    from personasim.truth import load_truth
+
+    for entry in scored_surveys(ctx.spec):
+        responses = read_table(ctx.run / f"responses_{entry.id}.parquet", "responses table",
+                               hint="delete the run directory's file to recompute",
+                               exclude=UNSCORED_COLUMNS)  # fmt: skip
+        bad = invalid_rows(responses, ctx.spec.simulate.min_valid_mass)
+        responses = responses[~(bad | invalid_persona_rows(responses, personas))]
+        usable = responses["probs"].map(lambda p: p is not None and len(p) > 0)
+        table = pd.DataFrame(columns=CROSSTAB_COLUMNS)
+        if usable.any():
+            truth = load_truth(str(entry.truth_spec), entry.load())
+            table = crosstab(responses, study_attributes(truth, population), population,
+                             weights, n_boot=ctx.spec.score.n_boot, min_n=MIN_N,
+                             seed=ctx.spec.seed, truth=truth)  # fmt: skip
+        write_atomic(table, ctx.run / f"crosstab_{entry.id}.parquet")
 
 
 def calibrated_scores(ctx: StageContext, population: pd.DataFrame, personas: pd.DataFrame
-                      ) -> None:  # fmt: skip
+                      ) -> pd.DataFrame:  # fmt: skip
     """``[calibration]``: weights (``weights.parquet``, diagnostics in ``calibration.parquet``)
-    and every scored survey again with them (``scores_<id>_calibrated``, ``summary_...``)."""
+    and every scored survey again with them (``scores_<id>_calibrated``, ``summary_...``);
+    returns the weights."""
     from personasim.calibrate import attach_weights
     from personasim.calibrate.stage import run_calibration
     from personasim.scoring import score
@@ -340,6 +372,7 @@ def calibrated_scores(ctx: StageContext, population: pd.DataFrame, personas: pd.
                     min_valid_mass=ctx.spec.simulate.min_valid_mass)  # fmt: skip
         write_atomic(out.scores, ctx.run / f"scores_{entry.id}_calibrated.parquet")
         write_atomic(out.summary, ctx.run / f"summary_{entry.id}_calibrated.parquet")
+    return result.weights
 
 
 def scored_surveys(spec: StudySpec) -> list[Any]:
@@ -396,7 +429,7 @@ def _responses(spec: StudySpec) -> list[str]:
 
 def _score_outputs(spec: StudySpec) -> list[str]:
     out = [f"{kind}_{e.id}.parquet" for e in scored_surveys(spec)
-           for kind in ("scores", "summary", "cross_model")]  # fmt: skip
+           for kind in ("scores", "summary", "cross_model", "crosstab")]  # fmt: skip
     if spec.calibration is not None:
         out += ["weights.parquet", "calibration.parquet"]
         out += [f"{kind}_{e.id}_calibrated.parquet" for e in scored_surveys(spec)

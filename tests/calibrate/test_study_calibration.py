@@ -1,14 +1,18 @@
 """A study's [calibration] section: the score stage writes weights and calibrated scores, and the
-report shows before/after with the design effect; no model runs (the tables are built here)."""
+report shows before/after with the design effect; the score stage's cross-tabs (weighted by the
+calibrated weights, else the census weights) and the report's Cross-tabs section; no model runs
+(the tables are built here)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from personasim.calibrate.crosstab import CROSSTAB_COLUMNS, ELECTION_BY, MIN_N
 from personasim.calibrate.targets import load_party_table
 from personasim.report.build import build_report, calibration_section, load_run
 from personasim.spec import CalibrationSection, builtin_study, study_from_dict
@@ -18,10 +22,11 @@ from tests.calibrate.conftest import fake_personas
 VOTE = {"Democrat": 1.0, "Republican": 0.0, "Independent": 0.5, "Other": 0.5}
 
 
-def _run_dir(tmp_path: Path, population: pd.DataFrame) -> tuple[Path, object]:
+def _run_dir(tmp_path: Path, population: pd.DataFrame, calibrate: bool = True
+             ) -> tuple[Path, object]:  # fmt: skip
+    calibration = CalibrationSection(tiers=("subjective",)) if calibrate else None
     spec = builtin_study("tiny").model_copy(
-        update={"calibration": CalibrationSection(tiers=("subjective",)),
-                "surveys": builtin_study("tiny").surveys[:1]}  # fmt: skip
+        update={"calibration": calibration, "surveys": builtin_study("tiny").surveys[:1]}
     )
     run = tmp_path / "run"
     run.mkdir()
@@ -52,23 +57,72 @@ def test_calibrating_party_id_moves_the_subjective_vote_to_pew(tmp_path, populat
     after = pd.read_parquet(run / "scores_elections_calibrated.parquet")
     pew = load_party_table().set_index("state")
     for state in ("VT", "NM"):
-
-        def pick(s: pd.DataFrame, t: str, state: str = state) -> float:
-            sel = s[(s.tier == t) & (s.group == state) & (s.metric == "dem_share")]
-            return float(sel["value"].iloc[0])
-
         row = pew.loc[state, ["rep_lean_rep", "no_lean", "dem_lean_dem"]].to_numpy(float)
         rep, no_lean, dem = row / row.sum()
         # Democrat votes 1, Republican 0, Independent/Other 0.5 -> the Pew-weighted share
-        assert pick(after, "subjective") == pytest.approx(dem + 0.5 * no_lean, abs=1e-6)
-        assert pick(plain, "subjective") > pick(after, "subjective")  # the leftward drift shrinks
-        assert pick(after, "meta") == pytest.approx(pick(plain, "meta"))  # not calibrated
+        assert pick(after, "subjective", state) == pytest.approx(dem + 0.5 * no_lean, abs=1e-6)
+        # the leftward drift shrinks; the meta tier is not calibrated
+        assert pick(plain, "subjective", state) > pick(after, "subjective", state)
+        assert pick(after, "meta", state) == pytest.approx(pick(plain, "meta", state))
     section = calibration_section(load_run(run))
     assert section is not None and section["surveys"]
     columns = section["surveys"][0]["table"]["columns"]
     assert {"value_before", "value_after", "ci_low_after", "deff", "ess"} <= set(columns)
     html = build_report(run).read_text()
     assert 'id="calibration"' in html and "deff" in html
+    # the cross-tab uses the calibrated weights: its state cells are the calibrated scores
+    cross = pd.read_parquet(run / "crosstab_elections.parquet")
+    assert list(cross.columns) == CROSSTAB_COLUMNS
+    assert {"overall", *ELECTION_BY} == set(cross["attribute"])
+    dem = cross[cross["option"].str.contains("Democratic")]
+    for state in ("VT", "NM"):
+        for tier, scores in (("subjective", after), ("meta", plain)):
+            sel = dem[(dem.tier == tier) & (dem.attribute == "state") & (dem.group == state)]
+            value = pick(scores, tier, state)
+            assert float(sel["share"].iloc[0]) == pytest.approx(value, abs=1e-9)
+    assert 'id="crosstabs"' in html and "calibrated weights" in html
+
+
+def pick(scores: pd.DataFrame, tier: str, state: str) -> float:
+    """The tier's Democratic share in ``state`` from a scores table."""
+    sel = scores[(scores.tier == tier) & (scores.group == state) & (scores.metric == "dem_share")]
+    return float(sel["value"].iloc[0])
+
+
+def test_score_stage_writes_census_weighted_crosstabs_and_the_report_shows_them(
+    tmp_path, population
+) -> None:
+    few = population.groupby("state").head(40).reset_index(drop=True)  # small cells on purpose
+    run, spec = _run_dir(tmp_path, few, calibrate=False)
+    score_stage(StageContext(spec, run, None, StageTiming("score")))  # type: ignore[arg-type]
+    cross = pd.read_parquet(run / "crosstab_elections.parquet")
+    assert list(cross.columns) == CROSSTAB_COLUMNS and not (run / "weights.parquet").exists()
+    dem = cross[cross["option"].str.contains("Democratic")]
+    assert (dem["small"] == (dem["n"] < MIN_N)).all() and dem["small"].any()
+    assert (dem["ci_low"] <= dem["share"] + 1e-12).all()
+    assert (dem["share"] <= dem["ci_high"] + 1e-12).all()
+    # census weights: a group's share is the weight-averaged Democratic probability
+    responses = pd.read_parquet(run / "responses_elections.parquet")
+    rows = responses[responses.tier == "subjective"].merge(few[["person_id", "sex", "weight"]])
+    female = rows[rows.sex == "Female"]
+    expected = (female["probs"].map(lambda p: p[0]) * female["weight"]).sum() / female[
+        "weight"].sum()  # fmt: skip
+    cell = dem[(dem.tier == "subjective") & (dem.attribute == "sex") & (dem.group == "Female")]
+    assert float(cell["share"].iloc[0]) == pytest.approx(expected, abs=1e-9)
+    assert int(cell["n"].iloc[0]) == len(female)
+    # the real result beside the state cells, none beside groups the truth lacks
+    assert dem.loc[dem.attribute == "state", "truth_share"].between(0.2, 0.8).all()
+    assert dem.loc[dem.attribute == "sex", "truth_share"].isna().all()
+    plain = pd.read_parquet(run / "scores_elections.parquet")
+    state = dem[(dem.tier == "subjective") & (dem.attribute == "state") & (dem.group == "VT")]
+    assert float(state["share"].iloc[0]) == pytest.approx(pick(plain, "subjective", "VT"))
+    html = build_report(run).read_text()
+    section = re.search(r'<h2 id="crosstabs">(.*?)<h2 ', html, re.S)
+    assert section and "census weights" in section.group(1) and "small" in section.group(1)
+    text = f"{float(cell['share'].iloc[0]):.2f} [{float(cell['ci_low'].iloc[0]):.2f}, "
+    assert text + f"{float(cell['ci_high'].iloc[0]):.2f}] n={len(female)}" in section.group(1)
+    actual = float(state["truth_share"].iloc[0])
+    assert f"<td>VT</td><td>{actual:.2f}</td>" in section.group(1)
 
 
 def test_calibration_section_round_trips_and_rejects_unknown_keys() -> None:

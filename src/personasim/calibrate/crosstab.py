@@ -46,6 +46,11 @@ CROSSTAB_COLUMNS = [
     "small",
     "truth_share",
 ]
+MIN_N = 30
+"""Default minimum cell count: cells with fewer persons are flagged ``small``."""
+ELECTION_BY = ("age_group", "sex", "race_ethnicity", "education", "state")
+"""The attributes an election survey is cross-tabulated by in a study (vote by age group, sex,
+race x Hispanic origin, education and state)."""
 INCOME_EDGES = (0, 25_000, 50_000, 75_000, 100_000, 150_000)
 INCOME_LABELS = ("<25k", "25-50k", "50-75k", "75-100k", "100-150k", "150k+")
 
@@ -165,7 +170,7 @@ def crosstab(
     weights: pd.DataFrame | None = None,
     survey: Survey | None = None,
     n_boot: int = 200,
-    min_n: int = 30,
+    min_n: int = MIN_N,
     seed: int = 0,
     truth: Truth | None = None,
 ) -> pd.DataFrame:
@@ -200,6 +205,25 @@ def crosstab(
         return table.assign(truth_share=np.nan)
     keys = ["question_id", "attribute", "group", "option"]
     return table.merge(truth_shares(truth), on=keys, how="left")[CROSSTAB_COLUMNS]
+
+
+def study_attributes(truth: Truth, persons: pd.DataFrame) -> list[str]:
+    """What a study cross-tabulates a scored survey by: :data:`ELECTION_BY` for elections, else
+    the truth's own group attributes (OpinionQA's ``AGE``, ``RACE``, ...) that ``persons`` can
+    give, so each cell has the real group's shares beside it."""
+    if truth.kind == "elections":
+        return list(ELECTION_BY)
+    wanted = [str(a) for a in truth.table["attribute"].unique() if str(a) != "overall"]
+    return [a for a in wanted if _derivable(persons, a)]
+
+
+def _derivable(persons: pd.DataFrame, attribute: str) -> bool:
+    """True when :func:`attribute_values` finds ``attribute`` for ``persons``."""
+    try:
+        attribute_values(persons.head(1), attribute)
+    except ConfigError:
+        return False
+    return True
 
 
 def format_crosstab(table: pd.DataFrame, min_n: int) -> str:

@@ -47,6 +47,8 @@ class RunData:
     """``[calibration]`` diagnostics (``calibration.parquet``), or None."""
     calibrated: dict[str, pd.DataFrame] = field(default_factory=dict)
     """Calibrated headline scores per survey id (``summary_<id>_calibrated.parquet``)."""
+    crosstabs: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Cross-tabs per survey id (``crosstab_<id>.parquet``, written by the score stage)."""
 
     def entry(self, survey_id: str) -> SurveyEntry:
         """The study's ``[[surveys]]`` entry of ``survey_id``."""
@@ -90,9 +92,11 @@ def load_run(run_dir: str | Path) -> RunData:
     data.raking = _read(run / "raking.parquet")
     data.calibration = _read(run / "calibration.parquet")
     for entry in spec.surveys:
-        frame = _read(run / f"summary_{entry.id}_calibrated.parquet")
-        if frame is not None:
-            data.calibrated[entry.id] = frame
+        for store, name in ((data.calibrated, f"summary_{entry.id}_calibrated"),
+                            (data.crosstabs, f"crosstab_{entry.id}")):  # fmt: skip
+            frame = _read(run / f"{name}.parquet")
+            if frame is not None:
+                store[entry.id] = frame
     return data
 
 
@@ -285,6 +289,52 @@ def calibration_section(data: RunData) -> dict[str, Any] | None:
             "groups": table(data.calibration.drop(columns=["deff_before"], errors="ignore"))}
 
 
+def crosstab_section(data: RunData) -> dict[str, Any] | None:
+    """The election survey's Democratic share per group (rows: year x group) and tier x models
+    (columns), one table per attribute, with the CI, the cell count, the small-n flag and the
+    actual share where the truth has the group; read from ``crosstab_<id>``. None without it."""
+    from personasim.calibrate.crosstab import MIN_N
+
+    survey_id = _by_source(data, "elections")
+    frame = data.crosstabs.get(survey_id) if survey_id else None
+    if frame is None or frame.empty:
+        return None
+    survey = data.entry(str(survey_id)).load()
+    dem = {q.id: q.options[q.index_of("dem")].text for q in survey.questions}
+    rows = frame[frame["option"] == frame["question_id"].map(dem)].copy()
+    if rows.empty:
+        return None
+    rows["year"] = rows["question_id"].map(_year_of)
+    rows["model"] = _model_labels(rows)
+    rows["cell"] = [_share_text(r) for r in rows.itertuples(index=False)]
+    tables = []
+    for attribute, part in rows.groupby("attribute", sort=False):
+        wide = part.pivot_table(index=["year", "group"], columns="model", values="cell",
+                                aggfunc="first")  # fmt: skip
+        wide = wide[sorted(wide.columns, key=lambda m: _tier_rank(m.split(" · ")[0]))]
+        actual = part.groupby(["year", "group"])["truth_share"].first()
+        if actual.notna().any():
+            wide.insert(0, "actual", actual.map(lambda v: _cell(v, 2)))
+        tables.append({"attribute": attribute, "table": table(wide.reset_index())})
+    weights = "census weights"
+    if data.spec.calibration is not None:
+        weights = "calibrated weights where [calibration] made them, else census weights"
+    return {"tables": tables, "min_n": MIN_N, "weights": weights}
+
+
+def _model_labels(rows: pd.DataFrame) -> list[str]:
+    """A column label per row: the tier, plus generator and simulator when several ran."""
+    parts = ["tier", *[c for c in ("generator", "simulator") if rows[c].nunique() > 1]]
+    return [" · ".join(str(v) for v in values) for values in zip(*(rows[c] for c in parts),
+                                                                 strict=True)]  # fmt: skip
+
+
+def _share_text(row: Any) -> str:
+    """``0.53 [0.41, 0.66] n=40``, with `` small`` below the minimum count."""
+    text = f"{_cell(row.share, 2)} [{_cell(row.ci_low, 2)}, {_cell(row.ci_high, 2)}] n={row.n}"
+    return text + (" small" if bool(row.small) else "")
+
+
 def answer_shares(responses: pd.DataFrame) -> pd.DataFrame:
     """Mean probability of each option per question x tier (over persons and models)."""
     records = []
@@ -463,7 +513,7 @@ def render(data: RunData) -> str:
         clouds=word_clouds(data), drift=drift_section(data), samples=sample_personas(data),
         testbed=testbed_section(data),
         surveys=[e.id for e in data.spec.surveys], raking=raking_section(data),
-        calibration=calibration_section(data),
+        calibration=calibration_section(data), crosstabs=crosstab_section(data),
     )  # fmt: skip
 
 
