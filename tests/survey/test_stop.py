@@ -68,17 +68,18 @@ def _wait_for_answers(process: subprocess.Popen, answers: int, seen: list[str]) 
 @pytest.mark.slow
 def test_sigterm_stops_a_real_simulate_cleanly_and_resumes_exactly(tmp_path: Path) -> None:
     meta_personas(POPULATION).to_parquet(tmp_path / "personas.parquet", index=False)
-    # one person per batch: each batch (3 answers) is committed as a part when it finishes
+    # one person per batch: each batch (3 answers) is committed as a part when it finishes, and
+    # the next batch starts only after that commit, so a bar at 4 answers means >= 3 are saved
     args = ["simulate", "--personas", str(tmp_path / "personas.parquet"), "--survey", "elections",
             "--no-cache", "--batch-persons", "1"]
     out = tmp_path / "responses.parquet"
     process = subprocess.Popen([str(ENTRY), *args, "--out", str(out)], cwd=tmp_path, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen: list[str] = []
-    reader = threading.Thread(target=_wait_for_answers, args=(process, 3, seen), daemon=True)
+    reader = threading.Thread(target=_wait_for_answers, args=(process, 4, seen), daemon=True)
     reader.start()
     reader.join(timeout=240)
-    assert seen, "the progress bar never reached 3 answers"
+    assert seen, "the progress bar never reached 4 answers"
     process.send_signal(signal.SIGTERM)
     _, rest = process.communicate(timeout=120)
     assert process.returncode == 143
