@@ -29,17 +29,19 @@ def read_table(
     *,
     exclude: Sequence[str] = (),
     only: tuple[str, Sequence[str]] | None = None,
+    as_csv: bool = False,
 ) -> pd.DataFrame:
     """Read a Parquet (or CSV) table that must have the ``required`` columns.
 
     ``path`` is a file or a folder of Parquet parts (names starting with ``.`` or ``_`` are
     skipped). ``what`` names the table in the error message ("personas table"); ``hint`` says
     what to do. Parquet only reads what is needed: ``exclude`` drops columns before reading, and
-    ``only=(column, values)`` keeps the rows whose ``column`` is among ``values``.
+    ``only=(column, values)`` keeps the rows whose ``column`` is among ``values``. A file is
+    read as CSV when its ending says so (:data:`CSV_SUFFIXES`) or ``as_csv`` is true.
     """
     path = Path(path)
     try:
-        if path.suffix.lower() in CSV_SUFFIXES:
+        if as_csv or path.suffix.lower() in CSV_SUFFIXES:
             frame = pd.read_csv(path)
         else:
             frame = _read_parquet(path, exclude, only)

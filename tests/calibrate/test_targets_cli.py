@@ -105,6 +105,18 @@ def test_bad_targets_csv_is_one_line_exit_2(
     assert len(lines) == 1 and message in lines[0], err
 
 
+def test_csv_targets_are_read_as_csv_whatever_the_file_ending(
+    population, tmp_path: Path, capsys
+) -> None:
+    pool = tmp_path / "pop.parquet"
+    population.to_parquet(pool)
+    path = tmp_path / "targets.txt"  # `csv:` says the format; the ending must not make it Parquet
+    path.write_text("variable,level,share\nsex,Male,0.7\nsex,Female,0.7\n")
+    code, _, err = _run(["calibrate", "--personas", str(pool), "--targets", f"csv:{path}",
+                         "--out", str(tmp_path / "w.parquet")], capsys)  # fmt: skip
+    assert code == 2 and "add to 1.4" in err and "Parquet" not in err, err
+
+
 def test_user_csv_groups_need_by_and_poststratify_a_cross(population, tmp_path, capsys) -> None:
     pool = tmp_path / "pop.parquet"
     population.to_parquet(pool)

@@ -311,7 +311,8 @@ def party_targets() -> pd.DataFrame:
 def csv_targets(path: str | Path) -> pd.DataFrame:
     """A user CSV of marginals ``variable, level, share[, group]`` (checked for form only)."""
     hint = "columns: variable, level, share and optionally group"
-    frame = read_table(Path(path), "targets CSV", ["variable", "level", "share"], hint=hint)
+    frame = read_table(Path(path), "targets CSV", ["variable", "level", "share"], hint=hint,
+                       as_csv=True)  # fmt: skip
     extra = sorted(set(frame.columns) - set(TARGET_COLUMNS))
     if extra:
         raise ConfigError(f"{path}: unknown column {extra[0]!r}", hint=hint)
