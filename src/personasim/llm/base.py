@@ -21,10 +21,17 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from tqdm import tqdm
 
 from personasim.errors import ConfigError
@@ -51,12 +58,23 @@ class Message(BaseModel):
     """The text of the message."""
 
 
+def _some_messages(messages: tuple[Message, ...]) -> tuple[Message, ...]:
+    """A request's messages, refusing none at all."""
+    if not messages:
+        raise ValueError("a request needs at least one message")
+    return messages
+
+
+Messages = Annotated[tuple[Message, ...], AfterValidator(_some_messages)]
+"""The chat messages of a request: at least one."""
+
+
 class GenerateRequest(BaseModel):
     """Chat messages -> text, optionally constrained (JSON schema or a fixed list of choices)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    messages: tuple[Message, ...]
+    messages: Messages
     """The conversation; the reply continues after the last message."""
     json_schema: dict[str, Any] | None = None
     """Constrain the reply to a JSON document valid against this schema."""
@@ -68,13 +86,6 @@ class GenerateRequest(BaseModel):
     """Upper bound on generated tokens; hitting it marks the result truncated."""
     seed: int | None = None
     """Sampling seed. A sampled request (temperature > 0) is cached only when it has one."""
-
-    @field_validator("messages")
-    @classmethod
-    def _not_empty(cls, messages: tuple[Message, ...]) -> tuple[Message, ...]:
-        if not messages:
-            raise ValueError("a request needs at least one message")
-        return messages
 
     @model_validator(mode="after")
     def _one_constraint(self) -> GenerateRequest:
@@ -95,7 +106,7 @@ class ChoiceRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    messages: tuple[Message, ...]
+    messages: Messages
     """The conversation; the reply starts with ``answer_prefix``."""
     labels: tuple[str, ...]
     """Option labels whose next-token probability is read (e.g. ``("A", "B", "C")``)."""
@@ -111,13 +122,6 @@ class ChoiceRequest(BaseModel):
         if len(set(stripped)) != len(stripped):
             raise ValueError(f"option labels must be distinct, got {list(labels)}")
         return tuple(stripped)
-
-    @field_validator("messages")
-    @classmethod
-    def _not_empty(cls, messages: tuple[Message, ...]) -> tuple[Message, ...]:
-        if not messages:
-            raise ValueError("a request needs at least one message")
-        return messages
 
 
 FinishReason = Literal["stop", "length", "error"]
