@@ -55,7 +55,8 @@ def test_every_stage_declares_its_contract() -> None:
     assert by_name["simulate"].inputs(spec) == ["personas.parquet"]
     assert by_name["simulate"].outputs(spec) == ["responses_votes.parquet"]
     assert by_name["score"].outputs(spec) == ["scores_votes.parquet", "summary_votes.parquet",
-                                              "cross_model_votes.parquet"]  # fmt: skip
+                                              "cross_model_votes.parquet",
+                                              "crosstab_votes.parquet"]  # fmt: skip
     assert "raking.parquet" in by_name["population"].outputs(spec)
     assert by_name["personas"].keys == ("person_id", "tier", "generator")
     assert by_name["testbed"].outputs(spec) == [] == by_name["testbed"].inputs(spec)
