@@ -82,9 +82,9 @@ def default_threads() -> int:
     """``$PERSONASIM_THREADS`` when set, else half the cores this process may use (1 to 8).
 
     Half, not all: llama.cpp's threads wait for one another at every step, so when another
-    process holds one of the cores they use, all of them slow down. On a shared 2-core machine
-    one thread answered 2.23/s and two 0.72/s, 1.01/s and 0.21/s with a busy loop holding a core
-    (``benchmarks/threads.py``, docs/llm.md).
+    process holds one of the cores they use, all of them slow down. On a 2-core machine two
+    threads answered 5.21/s when quiet but 1.75/s with a busy loop holding one core; one thread
+    3.13/s and 3.05/s (``benchmarks/threads.py``, docs/llm.md).
     """
     env = os.environ.get("PERSONASIM_THREADS", "").strip()
     if env:
