@@ -152,3 +152,11 @@ def test_unknown_builtin_study(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     line = _one_error_line(capsys, ["run", "defualt", "--out", str(tmp_path / "run")])
     assert "unknown built-in study 'defualt'" in line and "did you mean 'default'" in line
     assert not (tmp_path / "run").exists()
+
+
+def test_split_list_is_the_one_comma_parser() -> None:
+    from personasim.cli import split_list
+
+    assert split_list("a, b,,c ") == ["a", "b", "c"]
+    assert split_list("a,b", "c", None, "") == ["a", "b", "c"]
+    assert split_list(None) == []

@@ -42,6 +42,15 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
+def split_list(*values: str | None) -> list[str]:
+    """Comma-separated option values as one list: ``("a, b", "c", None)`` -> ``["a", "b", "c"]``.
+
+    The one parser of ``--tiers a,b``-style options (repeatable ones included) for every command.
+    """
+    return [part.strip() for value in values if value for part in value.split(",")
+            if part.strip()]  # fmt: skip
+
+
 def _register_subcommands() -> None:
     """Attach each stage's commands to the group."""
     for module_name, attribute in SUBCOMMANDS:

@@ -45,7 +45,7 @@ from personasim import __version__
 from personasim import stages as S
 from personasim.errors import ConfigError, Interrupted
 from personasim.llm.base import Backend
-from personasim.spec import StudySpec
+from personasim.spec import CalibrationSection, StudySpec
 from personasim.stages import Stage
 from personasim.tables import check_output_dir, read_table, write_atomic, write_text_atomic
 
@@ -317,7 +317,7 @@ def score_stage(ctx: StageContext) -> None:
         write_atomic(result.cross_model.reset_index(), ctx.run / f"cross_model_{entry.id}.parquet")
     weights = None
     if ctx.spec.calibration is not None:
-        weights = calibrated_scores(ctx, population, personas)
+        weights = calibrated_scores(ctx, ctx.spec.calibration, population, personas)
     crosstab_tables(ctx, population, personas, weights)
 
 
@@ -348,8 +348,8 @@ def crosstab_tables(ctx: StageContext, population: pd.DataFrame, personas: pd.Da
         write_atomic(table, ctx.run / f"crosstab_{entry.id}.parquet")
 
 
-def calibrated_scores(ctx: StageContext, population: pd.DataFrame, personas: pd.DataFrame
-                      ) -> pd.DataFrame:  # fmt: skip
+def calibrated_scores(ctx: StageContext, section: CalibrationSection, population: pd.DataFrame,
+                      personas: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
     """``[calibration]``: weights (``weights.parquet``, diagnostics in ``calibration.parquet``)
     and every scored survey again with them (``scores_<id>_calibrated``, ``summary_...``);
     returns the weights."""
@@ -358,8 +358,7 @@ def calibrated_scores(ctx: StageContext, population: pd.DataFrame, personas: pd.
     from personasim.scoring import score
     from personasim.truth import load_truth
 
-    assert ctx.spec.calibration is not None
-    result = run_calibration(ctx.spec.calibration, personas)
+    result = run_calibration(section, personas)
     write_atomic(result.weights, ctx.run / "weights.parquet")
     write_atomic(result.diagnostics, ctx.run / "calibration.parquet")
     for note in result.notes:

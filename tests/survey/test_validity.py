@@ -233,3 +233,29 @@ def test_score_cli_applies_min_valid_mass(tmp_path) -> None:
     assert tv["value"] == 0.0 and tv["excluded"] == 1
     bad = CliRunner().invoke(score_command, [*args, "--min-valid-mass", "1"])
     assert bad.exit_code == 2
+
+
+def test_score_cli_leaves_out_responses_of_invalid_personas(tmp_path) -> None:
+    """An old responses file still holds an invalid persona's answers; --personas drops them."""
+    from click.testing import CliRunner
+
+    from personasim.survey.cli import score_command
+
+    rows = pd.DataFrame([_row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.0, 1.0])])
+    rows.to_parquet(tmp_path / "r.parquet")
+    pd.DataFrame({"person_id": ["a", "b"], "tier": "descriptive", "generator": "g",
+                  "valid": [True, False]}).to_parquet(tmp_path / "p.parquet")  # fmt: skip
+    survey = tmp_path / "v.json"
+    survey.write_text(SURVEY.model_dump_json())
+    counts = tmp_path / "truth.csv"
+    counts.write_text("question_id,option,count\nq1,Tea,1\nq1,Coffee,0\n")
+    out = tmp_path / "s.parquet"
+    args = ["--responses", str(tmp_path / "r.parquet"), "--truth", f"csv:{counts}",
+            "--survey", str(survey), "--out", str(out), "--n-boot", "0"]  # fmt: skip
+    assert CliRunner().invoke(score_command, args).exit_code == 0
+    both = pd.read_parquet(out).set_index("metric").loc["tv"]
+    assert both["value"] == 0.5 and both["excluded"] == 0  # a Tea, b Coffee: half off
+    result = CliRunner().invoke(score_command, [*args, "--personas", str(tmp_path / "p.parquet")])
+    assert result.exit_code == 0, result.output
+    tv = pd.read_parquet(out).set_index("metric").loc["tv"]
+    assert tv["value"] == 0.0 and tv["excluded"] == 1  # b is out: a alone matches the truth

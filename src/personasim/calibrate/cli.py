@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from personasim.cli import split_list
 from personasim.errors import validation_error
 from personasim.tables import read_table, write_atomic
 
@@ -22,9 +23,6 @@ def diagnostics_path(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".parquet") + ".diagnostics.parquet")
 
 
-def _split(text: str | None) -> list[str] | None:
-    """``"a,b"`` -> ``["a", "b"]``; None stays None."""
-    return None if not text else [t.strip() for t in text.split(",") if t.strip()]
 
 
 @click.command("calibrate")
@@ -108,7 +106,7 @@ def calibrate_command(
     pool = read_table(pool_path, "persons or personas table", ["person_id"])
     targets = load_targets(targets_spec)
     bar = lambda items: tqdm(items, desc="calibrate", unit="group", file=sys.stderr)  # noqa: E731
-    result = calibrate(pool, targets, by, options, _split(tiers), progress=bar)
+    result = calibrate(pool, targets, by, options, split_list(tiers) or None, progress=bar)
     write_atomic(result.weights, out)
     write_atomic(result.diagnostics, diagnostics_path(out))
     click.echo(format_diagnostics(result.diagnostics, result.keys))
@@ -195,7 +193,7 @@ def crosstab_command(
 
     real = load_truth(truth, survey) if truth else None
     questions = load_survey(survey) if survey and real is None else None
-    table = crosstab(responses, _split(by) or [], persons, weights, questions, n_boot, min_n,
+    table = crosstab(responses, split_list(by), persons, weights, questions, n_boot, min_n,
                      seed, real)  # fmt: skip
     write_atomic(table, out)
     click.echo(format_crosstab(table, min_n))

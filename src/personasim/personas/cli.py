@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from personasim.cli import split_list
 from personasim.errors import BackendError, ConfigError, DataError
 from personasim.executor.cli import executor_options
 from personasim.llm.cli import backend_options
@@ -17,9 +18,6 @@ SUMMARY_COLUMNS = ("person_id", "tier", "generator", "valid", "first_valid", "n_
 """The columns the per-tier summary reads back from the parts."""
 
 
-def _split(values: str) -> list[str]:
-    """``"a, b,c"`` -> ``["a", "b", "c"]``."""
-    return [v.strip() for v in values.split(",") if v.strip()]
 
 
 def _prompt_files(specs: tuple[str, ...]) -> str | dict[str, str] | None:
@@ -75,7 +73,7 @@ def personas_command(population_path: Path, tiers: str, out_path: Path, limit: i
     from personasim.personas.meta import DEFAULT_ATTRIBUTES
     from personasim.personas.prompts import parse_prompt_files
 
-    tier_list = _split(tiers)
+    tier_list = split_list(tiers)
     parse_prompt_files(_prompt_files(prompt_files), tuple(tier_list))  # fail before loading
     population = read_table(
         population_path, "population table", hint="build one with `personasim population`"
@@ -97,7 +95,7 @@ def personas_command(population_path: Path, tiers: str, out_path: Path, limit: i
             frame, tier_list, out_path, executor=spec, backend=backend, recipe=recipe,
             show_progress=True, seed=seed, prompt_file=_prompt_files(prompt_files),
             temperature=temperature, max_attempts=max_attempts,
-            meta_attributes=tuple(_split(attributes)) if attributes else DEFAULT_ATTRIBUTES,
+            meta_attributes=tuple(split_list(attributes)) if attributes else DEFAULT_ATTRIBUTES,
         )  # fmt: skip
     finally:
         if backend is not None:

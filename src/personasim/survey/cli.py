@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from personasim.cli import split_list
 from personasim.errors import BackendError, Interrupted
 from personasim.executor.cli import executor_options
 from personasim.llm.cli import backend_options
@@ -50,6 +51,14 @@ MIN_VALID_MASS = click.option(
     help="Table with person_id, weight and group columns (e.g. state); Parquet or CSV.",
 )
 @click.option(
+    "--personas",
+    "personas_path",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Personas table or folder: responses of personas marked invalid there are left out "
+    "(needed for response files written before simulate excluded them).",
+)
+@click.option(
     "--weights",
     "weights_path",
     default=None,
@@ -78,6 +87,7 @@ def score_command(
     truth: str,
     survey: str | None,
     persons_path: Path | None,
+    personas_path: Path | None,
     weights_path: Path | None,
     out_path: Path,
     n_boot: int,
@@ -90,7 +100,7 @@ def score_command(
     from personasim.truth import load_truth
 
     check_output(out_path, [("--responses", responses_path), ("--persons", persons_path),
-                            ("--weights", weights_path)])
+                            ("--personas", personas_path), ("--weights", weights_path)])
     known = load_truth(truth, survey)
     # only what scoring reads: no raw replies or option orders, only questions with truth
     responses = read_table(responses_path, "responses table", REQUIRED,
@@ -98,11 +108,13 @@ def score_command(
                            exclude=UNSCORED_COLUMNS,
                            only=("question_id", list(known.survey.ids)))  # fmt: skip
     persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
+    personas = (read_table(personas_path, "personas table", ["person_id", "tier", "generator"])
+                if personas_path else None)  # fmt: skip
     notes: list[str] = []
     if weights_path:
         weights = read_table(weights_path, "weights table", ["person_id", "weight"])
         responses, notes = attach_weights(responses, weights, persons)
-    result = score(responses, known, persons, n_boot=n_boot, seed=seed,
+    result = score(responses, known, persons, n_boot=n_boot, seed=seed, personas=personas,
                    min_valid_mass=min_valid_mass)  # fmt: skip
     result.notes.extend(notes)
     write_atomic(result.scores, out_path)
@@ -113,9 +125,6 @@ def score_command(
 # --------------------------------------------------------------------------- simulate
 
 
-def _split_list(values: tuple[str, ...]) -> list[str]:
-    """``("a,b", "c")`` -> ``["a", "b", "c"]`` (repeatable, comma-separated options)."""
-    return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
 def _load_personas(
@@ -251,8 +260,8 @@ def simulate_command(
         simulator=simulator,
         min_valid_mass=min_valid_mass,
     )
-    personas = _load_personas(personas_path, population_path, _split_list(attributes))
-    personas = select_personas(personas, _split_list(tiers), limit_persons)
+    personas = _load_personas(personas_path, population_path, split_list(*attributes))
+    personas = select_personas(personas, split_list(*tiers), limit_persons)
     questions = load_survey(survey)
     _check_folder(out_path)
     check_output_dir(out_path)

@@ -9,15 +9,13 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from personasim.cli import split_list
 from personasim.llm.cli import backend_options, open_backend
 from personasim.tables import check_output, check_output_dir, write_atomic
 
 PATH = click.Path(path_type=Path)
 
 
-def _split(values: str | None) -> list[str]:
-    """``"a, b,c"`` -> ``["a", "b", "c"]``."""
-    return [v.strip() for v in (values or "").split(",") if v.strip()]
 
 
 def _questions(source: str, limit: int | None = None) -> list:
@@ -190,7 +188,7 @@ def eval_command(personas_path: Path, source: str, n_prompts: int, modes: str,
     from personasim.testbed.prompts import read_prompt_table, split_prompts
 
     check_output(out_path, [("--personas", personas_path), ("--prompts", source)])
-    options = make_options(EvalOptions, "eval options", modes=tuple(_split(modes)),
+    options = make_options(EvalOptions, "eval options", modes=tuple(split_list(modes)),
                            n_prompts=n_prompts, answer_tokens=answer_tokens, seed=seed,
                            n_boot=n_boot)  # fmt: skip
     personas = persona_tier(personas_path)
@@ -236,7 +234,7 @@ def loo_command(personas_path: Path, source: str, limit_questions: int | None,
 
     check_output(out_path, [("--personas", personas_path)])
     options = make_options(LooOptions, "loo options",
-                           attributes=tuple(_split(attributes)) if attributes else None,
+                           attributes=tuple(split_list(attributes)) if attributes else None,
                            n_personas=n_personas, k=k, seed=seed, n_boot=n_boot)  # fmt: skip
     personas = persona_tier(personas_path)
     questions = _questions(source, limit_questions)
