@@ -212,3 +212,33 @@ def test_local_bar_moves_per_answer_with_fewer_personas_than_a_batch(
                             executor=ExecutorSpec(batch_persons=32))  # fmt: skip
     assert run.report.parts == 1 and run.report.rows == 9
     assert bar.updates == [1] * 9
+
+
+class FlakyRayStandIn:
+    """A stand-in for the `ray` module, named as such: its first `init` fails the way a real
+    raylet does when it misses Ray's startup deadline (which real Ray does only by chance)."""
+
+    def __init__(self, message: str) -> None:
+        self.message, self.inits, self.shutdowns = message, 0, 0
+
+    def init(self, **kwargs: object) -> None:
+        self.inits += 1
+        if self.inits == 1:
+            raise Exception(self.message)  # Ray's own type for this failure
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+def test_a_local_ray_that_times_out_at_startup_is_started_once_more(monkeypatch) -> None:
+    from personasim.executor import ray as R
+
+    monkeypatch.setattr(R.time, "sleep", lambda seconds: None)
+    flaky = FlakyRayStandIn("The current node timed out during startup. This could happen ...")
+    temp = R._start_local(flaky, ExecutorSpec(kind="ray"))
+    assert flaky.inits == 2 and flaky.shutdowns == 1 and os.path.isdir(temp)
+    os.rmdir(temp)
+    other = FlakyRayStandIn("some other failure")
+    with pytest.raises(Exception, match="some other failure"):
+        R._start_local(other, ExecutorSpec(kind="ray"))
+    assert other.inits == 1

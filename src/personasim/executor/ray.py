@@ -28,6 +28,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -97,6 +98,32 @@ class BatchWorker:
         return out
 
 
+LOCAL_START_TRIES = 2
+"""Tries to start a local Ray: a raylet that misses Ray's startup deadline (seen on a busy
+2-core machine, mostly right after another local Ray in the same process stopped) gets one more
+chance on a fresh temp dir before the error reaches the user."""
+
+
+def _start_local(ray: Any, spec: ExecutorSpec) -> str:
+    """Start a local Ray for one run; its temp dir (removed by the caller)."""
+    cpus = spec.num_cpus or len(os.sched_getaffinity(0))
+    for attempt in range(1, LOCAL_START_TRIES + 1):
+        temp = tempfile.mkdtemp(prefix="psim-ray-")
+        try:
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, _temp_dir=temp,
+                     object_store_memory=LOCAL_OBJECT_STORE_MB * 2**20,
+                     logging_level=logging.WARNING)  # fmt: skip
+        except Exception as error:  # Ray raises a bare Exception for a node that timed out
+            ray.shutdown()
+            shutil.rmtree(temp, ignore_errors=True)
+            if "timed out during startup" not in str(error) or attempt == LOCAL_START_TRIES:
+                raise
+            time.sleep(2.0)
+        else:
+            return temp
+    raise RuntimeError("no local Ray start was tried")  # only with LOCAL_START_TRIES < 1
+
+
 @contextlib.contextmanager
 def ray_session(spec: ExecutorSpec) -> Iterator[Any]:
     """Connect to (or start) Ray for one run; stop only what this function started."""
@@ -115,11 +142,7 @@ def ray_session(spec: ExecutorSpec) -> Iterator[Any]:
                               hint="start one with `ray start --head`, or leave the address "
                                    "out to run a local Ray for this run") from None  # fmt: skip
     else:
-        temp = tempfile.mkdtemp(prefix="psim-ray-")
-        cpus = spec.num_cpus or len(os.sched_getaffinity(0))
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, _temp_dir=temp,
-                 object_store_memory=LOCAL_OBJECT_STORE_MB * 2**20,
-                 logging_level=logging.WARNING)  # fmt: skip
+        temp = _start_local(ray, spec)
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
         yield ray
