@@ -44,6 +44,7 @@ __all__ = [
     "percentile_ci",
     "refusal_rate",
     "resample_counts",
+    "boot_chunk",
     "total_variation",
     "two_party_alignment",
     "uniform",
@@ -207,15 +208,28 @@ def group_distribution(probs: np.ndarray, weights: ArrayLike | None = None) -> n
     return normalize(w @ mat, "group distribution")
 
 
+COUNTS_BUDGET = 2**22
+"""Counts per chunk of replicates (about 32 MB of int64): bounds the bootstrap's memory."""
+
+
+def boot_chunk(n: int, most: int = 32) -> int:
+    """Replicates per chunk for ``n`` persons: ``most``, fewer when ``n`` is so large that a
+    chunk would pass :data:`COUNTS_BUDGET` counts (at least 1). Chunking never changes the
+    draws: a seeded generator gives the same counts whatever the chunk."""
+    return max(1, min(most, COUNTS_BUDGET // max(n, 1)))
+
+
 def resample_counts(
-    n: int, n_boot: int, rng: np.random.Generator, chunk: int = 32
+    n: int, n_boot: int, rng: np.random.Generator, chunk: int | None = None
 ) -> Iterator[np.ndarray]:
     """Bootstrap replicates of ``n`` persons as counts: how often each person is drawn when ``n``
     are drawn with replacement (a Multinomial(n, 1/n) vector per replicate).
 
-    Yields arrays of shape ``(c, n)`` with ``c <= chunk`` replicates, ``n_boot`` in all, so the
-    memory stays ``chunk x n`` counts whatever ``n_boot`` (a million persons: ~256 MB).
+    Yields arrays of shape ``(c, n)`` with ``c <= chunk`` replicates (default
+    :func:`boot_chunk` of ``n``), ``n_boot`` in all, so memory stays bounded whatever ``n`` and
+    ``n_boot``.
     """
+    chunk = chunk or boot_chunk(n)
     for start in range(0, n_boot, chunk):
         size = min(chunk, n_boot - start)
         picks = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]

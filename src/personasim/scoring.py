@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,15 +43,24 @@ import pandas as pd
 
 from personasim import metrics as M
 from personasim.errors import DataError
-from personasim.states import state_code
+from personasim.score_input import (
+    CELL,
+    MODEL_COLUMNS,
+    CellRows,
+    Collected,
+    Groups,
+    ResponseSource,
+    collect_cells,
+)
+from personasim.score_input import (
+    REQUIRED as REQUIRED,  # re-exported: the score command checks these columns
+)
 from personasim.survey.groups import with_opinionqa_groups
 from personasim.survey.questions import Question, Survey
 from personasim.truth import OVERALL, Truth
 from personasim.truth import elections as E
 from personasim.truth import load_truth as load_truth  # re-exported: callers score what they load
 
-MODEL_COLUMNS = ["tier", "generator", "simulator", "estimator"]
-REQUIRED = ["person_id", "question_id", "probs", *MODEL_COLUMNS]
 SCORE_COLUMNS = [
     "attribute",
     "group",
@@ -73,8 +83,6 @@ SCORE_COLUMNS = [
     "summary_ci_high",
 ]
 META_TIER = "meta"
-CELL = ["question_id", *MODEL_COLUMNS]
-"""A question answered by one tier x models combination: the unit excluded answers count in."""
 UNSCORED_COLUMNS = ("raw", "option_order")
 """Response columns scoring never reads (readers skip them: the raw replies are the widest)."""
 
@@ -92,74 +100,6 @@ class ScoreResult:
     (long form; empty with a single generator x simulator pair)."""
     notes: list[str] = field(default_factory=list)
     """Things skipped on the way (questions without truth, unusable rows)."""
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def _check_responses(responses: pd.DataFrame) -> pd.DataFrame:
-    """Check required columns; fill optional ones."""
-    missing = [c for c in REQUIRED if c not in responses.columns]
-    if missing:
-        raise DataError(f"responses lack columns {missing}", hint=f"required: {REQUIRED}")
-    out = responses.copy()
-    if "answer" not in out.columns:
-        out["answer"] = None
-    for column in MODEL_COLUMNS:
-        out[column] = out[column].fillna("").astype(str)
-    return out
-
-
-def _attach_persons(responses: pd.DataFrame, persons: pd.DataFrame | None) -> pd.DataFrame:
-    """Join person weights and attributes (``weight`` defaults to 1)."""
-    out = responses
-    if persons is not None:
-        if "person_id" not in persons.columns:
-            raise DataError("persons table lacks column 'person_id'")
-        extra = persons.drop_duplicates("person_id")
-        keep = ["person_id"] + [c for c in extra.columns if c not in out.columns]
-        out = out.merge(extra[keep], on="person_id", how="left")
-    if "weight" not in out.columns:
-        out["weight"] = 1.0
-    weight = pd.to_numeric(out["weight"], errors="coerce")
-    if weight.isna().any() or (weight < 0).any():
-        raise DataError("person weights must be non-negative numbers (some are missing or < 0)")
-    return out.assign(weight=weight.astype(float))
-
-
-def _answer_probs(question: Question, answer: Any) -> np.ndarray | None:
-    """One-hot distribution of a sampled ``answer`` (None when there is none)."""
-    if answer is None or (isinstance(answer, float) and np.isnan(answer)) or answer == "":
-        return None
-    return M.one_hot([question.index_of(str(answer))], len(question.options))[0]
-
-
-def _question_probs(question: Question, rows: pd.DataFrame) -> list[np.ndarray | None]:
-    """Each row's distribution in original order, for rows of one question: ``probs``
-    renormalized (None when its mass is 0), else one-hot of ``answer``. Vectorized over rows."""
-    n = len(question.options)
-    given = rows["probs"].notna().to_numpy()
-    out: list[np.ndarray | None] = [
-        None if has else _answer_probs(question, a)
-        for has, a in zip(given, rows["answer"], strict=True)
-    ]
-    if not given.any():
-        return out
-    listed = rows["probs"].to_numpy()[given]
-    sizes = np.fromiter((len(p) for p in listed), dtype=int, count=len(listed))
-    if (sizes != n).any():
-        raise DataError(
-            f"responses: question {question.id!r} has {n} options but probs has "
-            f"{sizes[sizes != n][0]}"
-        )
-    mat = np.vstack([np.asarray(p, dtype=float) for p in listed])
-    if not np.all(np.isfinite(mat)) or np.any(mat < 0):
-        raise DataError(f"responses: question {question.id!r} has negative or NaN probs")
-    totals = mat.sum(axis=1)
-    normalized = mat / np.where(totals > 0, totals, 1.0)[:, None]
-    for slot, row, total in zip(np.flatnonzero(given), normalized, totals, strict=True):
-        out[slot] = row if total > 0 else None
-    return out
 
 
 # --------------------------------------------------------------------------- per-group scoring
@@ -243,57 +183,43 @@ def _score_group(
     return rows
 
 
-def _groups(frame: pd.DataFrame, attribute: str, kind: str) -> dict[str, pd.DataFrame]:
-    """Split persons by an attribute column (the exact name, else matched case-insensitively);
-    states normalised."""
-    if attribute == OVERALL[0]:
-        return {OVERALL[1]: frame}
-    exact = attribute if attribute in frame.columns else None
-    column = exact or next(
-        (c for c in frame.columns if str(c).casefold() == attribute.casefold()), None
-    )
-    if column is None:
-        return {}
-    values = frame[column].dropna()
-    if kind == "elections" and attribute == "state":
-        keys = values.map(state_code)
-    else:
-        keys = values.astype(str)
-    return {str(k): frame.loc[idx] for k, idx in keys.groupby(keys).groups.items()}
-
-
 def _distribution_rows(
-    question: Question, cell: pd.DataFrame, truth: pd.DataFrame, kind: str, n_boot: int, seed: int
+    question: Question, rows: CellRows, groups: Groups, truth: pd.DataFrame, n_boot: int,
+    seed: int,
 ) -> list[dict[str, Any]]:
     """Rows for one question and one tier x models combination, every truth group present."""
-    rows = []
+    out, members = [], {}
     for (attribute, group), truth_rows in truth.groupby(["attribute", "group"], sort=True):
-        members = _groups(cell, str(attribute), kind).get(str(group))
-        target = _truth_dist(question, truth_rows)
-        if members is None or members.empty or target is None:
+        attribute = str(attribute)
+        if attribute == OVERALL[0]:
+            found = {OVERALL[1]: np.arange(len(rows))}
+        else:
+            found = members.setdefault(attribute, groups.members(attribute, rows))
+        where, target = found.get(str(group)), _truth_dist(question, truth_rows)
+        if where is None or not len(where) or target is None:
             continue
-        mat, w = np.vstack(members["_p"].to_numpy()), members["weight"].to_numpy(float)
+        mat, w = rows.probs[where], rows.weight[where]
         if w.sum() <= 0:
             continue
         for row in _score_group(question, mat, w, target, n_boot, seed):
-            rows.append({"attribute": attribute, "group": group, **row})
-    return rows
+            out.append({"attribute": attribute, "group": group, **row})
+    return out
 
 
 # --------------------------------------------------------------------------- elections
 
 
 def _state_shares(
-    cell: pd.DataFrame, dem: int, rep: int
+    rows: CellRows, groups: Groups, dem: int, rep: int
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per state: each person's Democratic two-party share and weight."""
     out = {}
-    for state, members in _groups(cell, "state", "elections").items():
-        mat = np.vstack(members["_p"].to_numpy())
+    for state, where in groups.members("state", rows).items():
+        mat, weight = rows.probs[where], rows.weight[where]
         two = mat[:, dem] + mat[:, rep]
         ok = two > 0
-        if ok.any() and members["weight"].to_numpy(float)[ok].sum() > 0:
-            out[state] = (mat[ok, dem] / two[ok], members["weight"].to_numpy(float)[ok])
+        if ok.any() and weight[ok].sum() > 0:
+            out[state] = (mat[ok, dem] / two[ok], weight[ok])
     return out
 
 
@@ -318,17 +244,16 @@ def _ci(values: np.ndarray) -> tuple[float, float]:
 
 
 def _election_rows(
-    question: Question, cell: pd.DataFrame, n_boot: int, seed: int
+    question: Question, rows: CellRows, groups: Groups, n_boot: int, seed: int
 ) -> list[dict[str, Any]]:
     """Per-state and per-year election rows for one question x tier x models."""
     dem, rep = question.index_of("dem"), question.index_of("rep")
     year = int(question.tags.get("year", "0"))
-    by_state = _state_shares(cell, dem, rep)
+    by_state = _state_shares(rows, groups, dem, rep)
     if not by_state:
-        mat = np.vstack(cell["_p"].to_numpy())
-        two = mat[:, dem] + mat[:, rep]
+        two = rows.probs[:, dem] + rows.probs[:, rep]
         ok = two > 0
-        share, w = mat[ok, dem] / two[ok], cell["weight"].to_numpy(float)[ok]
+        share, w = rows.probs[ok, dem] / two[ok], rows.weight[ok]
         return _national_rows(question, year, share, w, n_boot, seed)
     rng = np.random.default_rng(seed)
     truth = E.state_truth(year).set_index("state").loc[sorted(by_state)].reset_index()
@@ -444,34 +369,43 @@ def _national_rows(
 
 
 def _person_matrix(
-    rows: pd.DataFrame, index: dict[str, int], values: np.ndarray, width: int
+    person: np.ndarray, index: pd.Index, values: np.ndarray, width: int
 ) -> np.ndarray:
-    """A (persons, width) matrix with each row's ``values`` at its person's slot (0 elsewhere)."""
+    """A (persons, width) matrix with each row's ``values`` at its person's slot in ``index``
+    (0 elsewhere)."""
     out = np.zeros((len(index), width))
-    np.add.at(out, rows["person_id"].astype(str).map(index).to_numpy(), values)
+    np.add.at(out, index.get_indexer(person), values)
     return out
 
 
+def _persons_in_order(rows: list[CellRows]) -> tuple[np.ndarray, np.ndarray]:
+    """The person of every row of a cell's questions in file order, and the row positions
+    of that order within the concatenation of ``rows``."""
+    order = np.argsort(np.concatenate([r.position for r in rows]), kind="stable")
+    return np.concatenate([r.person for r in rows])[order], order
+
+
 def _distribution_joint(
-    cell: pd.DataFrame, truth: Truth, by_question: dict[str, pd.DataFrame], n_boot: int, seed: int
+    cell: list[tuple[str, CellRows]], truth: Truth, by_question: dict[str, pd.DataFrame],
+    n_boot: int, seed: int,
 ) -> dict[str, np.ndarray]:
     """Replicates of each metric's mean over questions (overall group), persons drawn once per
     replicate for all questions: every question replays the same seeded draws over the same
-    person index, so memory holds one question's matrix at a time."""
-    persons = pd.unique(cell["person_id"].astype(str))
-    index = {p: i for i, p in enumerate(persons)}
+    person index (persons in order of first appearance), so memory holds one question's matrix
+    at a time."""
+    index = pd.Index(pd.unique(_persons_in_order([rows for _, rows in cell])[0]))
     found: dict[str, list[np.ndarray]] = {}
-    for qid, rows in cell.groupby(cell["question_id"].astype(str), sort=True):
+    for qid, rows in cell:
         question, table = truth.survey.question(qid), by_question.get(qid)
         overall = None if table is None else table[(table["attribute"] == OVERALL[0])
                                                    & (table["group"] == OVERALL[1])]  # fmt: skip
         target = None if overall is None or overall.empty else _truth_dist(question, overall)
         if target is None:
             continue
-        weighted = np.vstack(rows["_p"].to_numpy()) * rows["weight"].to_numpy(float)[:, None]
-        mat = _person_matrix(rows, index, weighted, len(question.options))
+        weighted = rows.probs * rows.weight[:, None]
+        mat = _person_matrix(rows.person, index, weighted, len(question.options))
         sums = np.vstack([counts @ mat for counts in
-                          M.resample_counts(len(persons), n_boot, np.random.default_rng(seed))])
+                          M.resample_counts(len(index), n_boot, np.random.default_rng(seed))])
         for name, fn in _metric_fns(question).items():
             found.setdefault(name, []).append(np.array(
                 [_safe(lambda d=d, fn=fn, t=target: fn(d, t)) if d.sum() > 0 else np.nan
@@ -479,33 +413,47 @@ def _distribution_joint(
     return {name: np.nanmean(np.vstack(values), axis=0) for name, values in found.items()}
 
 
-def _election_joint(cell: pd.DataFrame, survey: Survey, n_boot: int, seed: int
-                    ) -> dict[str, np.ndarray]:
+def _strata(cell: list[tuple[str, CellRows]], groups: Groups) -> dict[str, pd.Index]:
+    """Per state (``""`` when no row has one): its persons in order of first appearance."""
+    rows = [r for _, r in cell]
+    persons, order = _persons_in_order(rows)
+    codes = (np.concatenate([r.groups["state"] for r in rows])[order]
+             if all("state" in r.groups for r in rows) else np.full(len(persons), -1))  # fmt: skip
+    labels = groups.labels.get("state", [])
+    present = sorted(np.unique(codes[codes >= 0]), key=lambda c: labels[c])
+    if not present:
+        return {"": pd.Index(pd.unique(persons))}
+    return {labels[c]: pd.Index(pd.unique(persons[codes == c])) for c in present}
+
+
+def _election_joint(cell: list[tuple[str, CellRows]], groups: Groups, survey: Survey,
+                    n_boot: int, seed: int) -> dict[str, np.ndarray]:  # fmt: skip
     """Replicates of each year-level election metric averaged over years: persons drawn once per
     replicate within each state (all persons when none carries a state), shared by all years."""
-    strata = _groups(cell, "state", "elections") or {"": cell}
-    index = {s: {p: i for i, p in enumerate(pd.unique(m["person_id"].astype(str)))}
-             for s, m in strata.items()}  # fmt: skip
+    index = _strata(cell, groups)
     years = []
-    for qid in sorted(set(cell["question_id"].astype(str))):
+    for qid, rows in cell:
         question = survey.question(qid)
         dem, rep = question.index_of("dem"), question.index_of("rep")
+        members = ({"": np.arange(len(rows))} if list(index) == [""]
+                   else groups.members("state", rows))  # fmt: skip
         per_state = {}
-        for s, members in strata.items():
-            rows = members[members["question_id"].astype(str) == qid]
-            mat = np.vstack(rows["_p"].to_numpy()) if len(rows) else np.zeros((0, 2))
-            two = mat[:, dem] + mat[:, rep] if len(rows) else np.zeros(0)
-            w = rows["weight"].to_numpy(float) * (two > 0)
+        for s in index:
+            where = members.get(s, np.zeros(0, dtype=int))
+            mat = rows.probs[where]
+            two = mat[:, dem] + mat[:, rep]
+            w = rows.weight[where] * (two > 0)
             share = np.divide(mat[:, dem], two, out=np.zeros_like(two), where=two > 0)
-            pair = np.column_stack([w * share, w])
             if w.sum() > 0:
-                per_state[s] = _person_matrix(rows, index[s], pair, 2)
+                per_state[s] = _person_matrix(rows.person[where], index[s],
+                                              np.column_stack([w * share, w]), 2)  # fmt: skip
         years.append((int(question.tags.get("year", "0")), per_state))
-    rng = np.random.default_rng(seed)
-    draws = [M.resample_counts(len(index[s]), n_boot, rng) for s in strata]
+    rng = np.random.default_rng(seed)  # one chunk size for all states: their draws interleave
+    chunk = M.boot_chunk(max(len(persons) for persons in index.values()))
+    draws = [M.resample_counts(len(index[s]), n_boot, rng, chunk) for s in index]
     found: dict[str, list[np.ndarray]] = {}
     for chunk in zip(*draws, strict=True):
-        counts = dict(zip(strata, chunk, strict=True))
+        counts = dict(zip(index, chunk, strict=True))
         per_year = [_year_metrics(year, per_state, counts) for year, per_state in years]
         for name in per_year[0]:
             found.setdefault(name, []).append(np.mean([y[name] for y in per_year], axis=0))
@@ -525,13 +473,16 @@ def _year_metrics(year: int, per_state: dict[str, np.ndarray], counts: dict[str,
     return M.election_metrics(shares, truth)
 
 
-def _summary_cis(rows: pd.DataFrame, truth: Truth, n_boot: int, seed: int) -> pd.DataFrame:
+def _summary_cis(collected: Collected, truth: Truth, n_boot: int, seed: int) -> pd.DataFrame:
     """Per tier x models x metric: the joint bootstrap CI of the summary statistic."""
     by_question = {str(k): v for k, v in truth.table.groupby("question_id")}
+    by_model: dict[tuple[str, ...], list[tuple[str, CellRows]]] = {}
+    for key in sorted(collected.cells):
+        by_model.setdefault(key[1:], []).append((key[0], collected.rows(key)))
     out = []
-    for keys, cell in rows.groupby(MODEL_COLUMNS, sort=True):
+    for keys, cell in sorted(by_model.items()):
         if truth.kind == "elections":
-            found = _election_joint(cell, truth.survey, n_boot, seed)
+            found = _election_joint(cell, collected.groups, truth.survey, n_boot, seed)
         else:
             found = _distribution_joint(cell, truth, by_question, n_boot, seed)
         for name, values in found.items():
@@ -569,43 +520,6 @@ def invalid_persona_rows(rows: pd.DataFrame, personas: pd.DataFrame | None) -> p
                                               strict=True)], index=rows.index, dtype=bool)
 
 
-def _prepare(
-    responses: pd.DataFrame,
-    survey: Survey,
-    notes: list[str],
-    min_valid_mass: float,
-    personas: pd.DataFrame | None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Keep rows whose question the truth knows; compute each row's distribution ``_p`` (None for
-    an excluded row). Returns the usable rows and per-cell ``answers``/``excluded`` counts."""
-    known = set(survey.ids)
-    unknown = sorted(set(responses["question_id"].astype(str)) - known)
-    if unknown:
-        notes.append(f"{len(unknown)} question(s) without truth skipped: {unknown[:5]}")
-    rows = responses[responses["question_id"].astype(str).isin(known)].reset_index(drop=True)
-    rows["question_id"] = rows["question_id"].astype(str)
-    column: list[np.ndarray | None] = [None] * len(rows)
-    by_question = rows.groupby(rows["question_id"].astype(str), sort=False).indices
-    for qid, positions in by_question.items():
-        found = _question_probs(survey.question(qid), rows.iloc[positions])
-        for slot, value in zip(positions, found, strict=True):
-            column[slot] = value
-    rows["_p"] = pd.Series(column, index=rows.index, dtype=object)
-    answer_bad, persona_bad = invalid_rows(rows, min_valid_mass), invalid_persona_rows(
-        rows, personas)  # fmt: skip
-    rows.loc[answer_bad | persona_bad, "_p"] = None
-    excluded = rows["_p"].isna()
-    if persona_bad.any():
-        notes.append(f"{int(persona_bad.sum())} response row(s) of invalid personas excluded")
-    if (excluded & ~persona_bad).any():
-        notes.append(f"{int((excluded & ~persona_bad).sum())} response row(s) excluded: invalid, "
-                     f"valid_mass <= {min_valid_mass:g}, or no probs and no answer")
-    counts = rows.assign(_x=excluded, question_id=rows["question_id"].astype(str)).groupby(
-        CELL, as_index=False).agg(answers=("_x", "size"), excluded=("_x", "sum"))  # fmt: skip
-    counts["excluded_share"] = counts["excluded"] / counts["answers"]
-    return rows[~excluded], counts
-
-
 def _add_meta(scores: pd.DataFrame) -> pd.DataFrame:
     """Fill ``meta``: the same metric, group and simulator scored on the meta tier."""
     keys = ["attribute", "group", "question_id", "simulator", "estimator", "metric"]
@@ -617,7 +531,7 @@ def _add_meta(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def score(
-    responses: pd.DataFrame,
+    responses: pd.DataFrame | str | Path | ResponseSource,
     truth: Truth,
     persons: pd.DataFrame | None = None,
     n_boot: int = 200,
@@ -627,27 +541,33 @@ def score(
 ) -> ScoreResult:
     """Score ``responses`` against ``truth``; see the module docstring for the metrics.
 
+    ``responses``: a table, or the path of a Parquet file or folder of parts (or a
+    :class:`~personasim.score_input.ResponseSource`), read in one streaming pass of only the
+    columns scoring needs: memory grows with the answers' compact arrays, not with the table.
     ``min_valid_mass``: rows with ``valid_mass`` at or below it are excluded and counted;
     ``personas``: a personas table whose invalid rows' responses are excluded likewise.
     """
     notes: list[str] = []
-    if persons is not None and truth.kind == "distribution":
-        attributes = sorted(set(truth.table["attribute"].astype(str)) - {OVERALL[0]})
+    elections = truth.kind == "elections"
+    attributes = ["state"] if elections else sorted(
+        set(truth.table["attribute"].astype(str)) - {OVERALL[0]})  # fmt: skip
+    if persons is not None and not elections:
         persons, derived = with_opinionqa_groups(persons, attributes)
         notes.extend(derived)
-    checked = _attach_persons(_check_responses(responses), persons)
-    rows, excluded = _prepare(checked, truth.survey, notes, min_valid_mass, personas)
+    source = responses if isinstance(responses, ResponseSource) else ResponseSource(responses)
+    collected = collect_cells(source, truth.survey, attributes, persons,
+                              personas, min_valid_mass, notes,
+                              states=("state",) if elections else ())  # fmt: skip
     out: list[dict[str, Any]] = []
     by_question = dict(tuple(truth.table.groupby("question_id")))
-    for keys, cell in rows.groupby(CELL, sort=True):
-        question = truth.survey.question(str(keys[0]))
-        labels = dict(zip(CELL, keys, strict=True))
-        if truth.kind == "elections":
-            found = _election_rows(question, cell, n_boot, seed)
+    for key in sorted(collected.cells):
+        question, rows = truth.survey.question(key[0]), collected.rows(key)
+        labels = dict(zip(CELL, key, strict=True))
+        if elections:
+            found = _election_rows(question, rows, collected.groups, n_boot, seed)
         elif question.id in by_question:
-            found = _distribution_rows(
-                question, cell, by_question[question.id], truth.kind, n_boot, seed
-            )
+            found = _distribution_rows(question, rows, collected.groups,
+                                       by_question[question.id], n_boot, seed)  # fmt: skip
         else:
             notes.append(f"no truth rows for question {question.id!r}")
             continue
@@ -655,9 +575,9 @@ def score(
     if not out:
         raise DataError("nothing to score", hint="; ".join(notes) or "responses are empty")
     scores = _add_meta(pd.DataFrame(out).assign(meta=np.nan))
-    scores = scores.merge(excluded, on=CELL, how="left")
+    scores = scores.merge(collected.counts, on=CELL, how="left")
     if n_boot:
-        cis = _summary_cis(rows, truth, n_boot, seed)
+        cis = _summary_cis(collected, truth, n_boot, seed)
         overall = (scores["attribute"] == OVERALL[0]) & (scores["group"] == OVERALL[1])
         scores = scores.merge(cis, on=[*MODEL_COLUMNS, "metric"], how="left")
         scores.loc[~overall, ["summary_ci_low", "summary_ci_high"]] = np.nan

@@ -300,15 +300,15 @@ def score_stage(ctx: StageContext) -> None:
     score). Responses of
     invalid personas and answers at or below ``min_valid_mass`` are excluded and counted."""
 
-    from personasim.scoring import UNSCORED_COLUMNS, score
+    from personasim.score_input import ResponseSource
+    from personasim.scoring import score
     from personasim.truth import load_truth
 
     population = _table(ctx, "population.parquet", "population table")
     personas = _table(ctx, "personas.parquet", "personas table")
     for entry in scored_surveys(ctx.spec):
-        responses = read_table(ctx.run / f"responses_{entry.id}.parquet", "responses table",
-                               hint="delete the run directory's file to recompute",
-                               exclude=UNSCORED_COLUMNS)  # fmt: skip
+        responses = ResponseSource(ctx.run / f"responses_{entry.id}.parquet",
+                                   "delete the run directory's file to recompute")  # streamed
         result = score(responses, load_truth(str(entry.truth_spec), entry.load()), population,
                        n_boot=ctx.spec.score.n_boot, seed=ctx.spec.seed, personas=personas,
                        min_valid_mass=ctx.spec.simulate.min_valid_mass)  # fmt: skip

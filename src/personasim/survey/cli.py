@@ -13,6 +13,7 @@ from personasim.cli import split_list
 from personasim.errors import BackendError, Interrupted
 from personasim.executor.cli import executor_options
 from personasim.llm.cli import backend_options
+from personasim.score_input import ResponseSource
 from personasim.tables import check_output, check_output_dir, read_table, write_atomic
 
 MIN_VALID_MASS = click.option(
@@ -95,31 +96,42 @@ def score_command(
     seed: int,
 ) -> None:
     """Score simulated answers against real ground truth and print a summary."""
-    from personasim.calibrate import attach_weights
-    from personasim.scoring import REQUIRED, UNSCORED_COLUMNS, format_summary, score
+    from personasim.scoring import format_summary, score
     from personasim.truth import load_truth
 
     check_output(out_path, [("--responses", responses_path), ("--persons", persons_path),
                             ("--personas", personas_path), ("--weights", weights_path)])
     known = load_truth(truth, survey)
-    # only what scoring reads: no raw replies or option orders, only questions with truth
-    responses = read_table(responses_path, "responses table", REQUIRED,
-                           hint="give the responses folder `personasim simulate` wrote",
-                           exclude=UNSCORED_COLUMNS,
-                           only=("question_id", list(known.survey.ids)))  # fmt: skip
     persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
     personas = (read_table(personas_path, "personas table", ["person_id", "tier", "generator"])
                 if personas_path else None)  # fmt: skip
-    notes: list[str] = []
-    if weights_path:
-        weights = read_table(weights_path, "weights table", ["person_id", "weight"])
-        responses, notes = attach_weights(responses, weights, persons)
+    responses, notes = _scored_responses(responses_path, weights_path, persons, known.survey.ids)
     result = score(responses, known, persons, n_boot=n_boot, seed=seed, personas=personas,
                    min_valid_mass=min_valid_mass)  # fmt: skip
     result.notes.extend(notes)
     write_atomic(result.scores, out_path)
     click.echo(format_summary(result))
     click.echo(f"wrote {len(result.scores)} score rows to {out_path}")
+
+
+def _scored_responses(
+    path: Path, weights_path: Path | None, persons: pd.DataFrame | None, ids: list[str]
+) -> tuple[pd.DataFrame | ResponseSource, list[str]]:
+    """What ``score`` reads: the Parquet responses streamed (one pass, only the columns scoring
+    needs), or, for CSV or with ``--weights``, a table of the questions with truth."""
+    from personasim.calibrate import attach_weights
+    from personasim.scoring import REQUIRED, UNSCORED_COLUMNS
+    from personasim.tables import CSV_SUFFIXES
+
+    hint = "give the responses folder `personasim simulate` wrote"
+    if not weights_path and path.suffix.lower() not in CSV_SUFFIXES:
+        return ResponseSource(path, hint), []
+    table = read_table(path, "responses table", REQUIRED, hint=hint, exclude=UNSCORED_COLUMNS,
+                       only=("question_id", ids))  # fmt: skip
+    if not weights_path:
+        return table, []
+    weights = read_table(weights_path, "weights table", ["person_id", "weight"])
+    return attach_weights(table, weights, persons)
 
 
 # --------------------------------------------------------------------------- simulate

@@ -1,0 +1,115 @@
+"""Scoring streams its input: a folder of parts, read one batch at a time, scores exactly like the
+same rows in memory, whatever the parts' schemas and order; bad folders give one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personasim import metrics as M
+from personasim import score_input
+from personasim.errors import DataError
+from personasim.executor.parts import commit_part
+from personasim.scoring import score
+from personasim.truth import load_truth
+
+STATES = ["CA", "TX", "VT", "OH", "FL"]
+YEARS = ("president_2016", "president_2020", "president_2024")
+
+
+def _responses(persons: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Three election questions for ``persons`` persons in two tiers, with every kind of row
+    scoring must exclude, and a question the truth does not know."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for tier in ("meta", "descriptive"):
+        for i in range(persons):
+            for qid in (*YEARS, "not_a_question"):
+                dem = float(rng.uniform())
+                rows.append({"person_id": f"p{i}", "tier": tier, "generator": "g",
+                             "simulator": "s", "question_id": qid, "estimator": "logprobs",
+                             "probs": [dem, 1 - dem], "answer": None, "valid_mass": 0.9,
+                             "valid": True, "state": STATES[i % len(STATES)],
+                             "weight": float(1 + i % 3)})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    frame.loc[::11, "valid"] = False
+    frame.loc[1::13, "valid_mass"] = 0.0
+    frame.loc[2::7, "probs"] = None  # scored from the sampled answer instead
+    frame.loc[2::7, "answer"] = np.where(np.arange(len(frame))[2::7] % 2, "A", "B")
+    return frame
+
+
+def _same(a, b) -> None:  # noqa: ANN001 - two ScoreResults
+    pd.testing.assert_frame_equal(a.scores, b.scores)
+    pd.testing.assert_frame_equal(a.summary, b.summary)
+    assert a.notes == b.notes
+
+
+def test_parts_folder_scores_like_the_table_in_memory(tmp_path: Path) -> None:
+    frame = _responses()
+    truth = load_truth("elections")
+    # parts of uneven sizes; the first has no answer at all (a null column) and no `valid`
+    # column (as an older version wrote it): the batches carry different schemas
+    first = frame.iloc[:500].assign(answer=None)
+    commit_part(first.drop(columns="valid"), tmp_path)
+    for start in range(500, len(frame), 1700):
+        commit_part(frame.iloc[start : start + 1700], tmp_path)
+    from_parts = score(tmp_path, truth, n_boot=30)
+    # the same rows in memory: the first part's rows without answers and flagged valid
+    same_rows = pd.concat([first.assign(valid=True), frame.iloc[500:]], ignore_index=True)
+    _same(from_parts, score(same_rows, truth, n_boot=30))
+    assert from_parts.scores["value"].notna().all()
+    assert from_parts.scores["summary_ci_low"].notna().any()
+    assert any("question(s) without truth skipped" in note for note in from_parts.notes)
+    assert any("excluded: invalid" in note for note in from_parts.notes)
+
+
+def test_small_batches_change_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = _responses(persons=120, seed=3)
+    commit_part(frame, tmp_path)
+    truth = load_truth("elections")
+    whole = score(tmp_path, truth, n_boot=25)
+    monkeypatch.setattr(score_input, "BATCH_ROWS", 37)  # cells split across many batches
+    _same(whole, score(tmp_path, truth, n_boot=25))
+    _same(whole, score(frame, truth, n_boot=25))
+
+
+def test_parts_are_read_in_commit_order(tmp_path: Path) -> None:
+    for number in (100000, 2, 99999):
+        (tmp_path / f"part-{number:05d}.parquet").write_bytes(b"")
+    (tmp_path / "_failed.parquet").write_bytes(b"")
+    (tmp_path / ".part-00003.parquet.1.tmp").write_bytes(b"")
+    names = [p.name for p in score_input._parquet_files(tmp_path, "")]
+    assert names == ["part-00002.parquet", "part-99999.parquet", "part-100000.parquet"]
+
+
+def test_bad_response_folders_give_one_line(tmp_path: Path) -> None:
+    truth = load_truth("elections")
+    with pytest.raises(DataError, match="file not found"):
+        score(tmp_path / "missing", truth)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no Parquet file"):
+        score(tmp_path / "empty", truth)
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "part-00000.parquet").write_text("not parquet")
+    with pytest.raises(DataError, match="part-00000.parquet: cannot read responses table"):
+        score(junk, truth)
+    lacking = tmp_path / "lacking"
+    commit_part(_responses(persons=5), lacking)
+    commit_part(_responses(persons=5).drop(columns="probs"), lacking)
+    with pytest.raises(DataError, match=r"part-00001.parquet: not a responses table \(no 'probs'"):
+        score(lacking, truth)
+
+
+def test_bootstrap_draws_do_not_depend_on_the_chunk_size() -> None:
+    for n in (7, 1000):
+        full = np.vstack(list(M.resample_counts(n, 40, np.random.default_rng(5), chunk=32)))
+        for chunk in (1, 3, 40):
+            parts = M.resample_counts(n, 40, np.random.default_rng(5), chunk=chunk)
+            assert np.array_equal(full, np.vstack(list(parts)))
+    assert M.boot_chunk(10) == 32 and M.boot_chunk(10**7) == 1
+    assert M.boot_chunk(M.COUNTS_BUDGET // 4) == 4
