@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from personasim import metrics as M
 from personasim.errors import DataError
 from personasim.states import state_code
 from personasim.survey.questions import Question, Survey
+
+if TYPE_CHECKING:
+    from personasim.calibrate.weights import WeightLookup
 
 MODEL_COLUMNS = ["tier", "generator", "simulator", "estimator"]
 REQUIRED = ["person_id", "question_id", "probs", *MODEL_COLUMNS]
@@ -366,6 +369,8 @@ class _Reader:
     bad_personas: set[tuple[str, str, str]]
     min_valid_mass: float
     has: set[str]
+    weights: WeightLookup | None = None
+    uncovered: int = 0
     groups: Groups = field(default_factory=Groups)
     sizes: dict[tuple[str, ...], int] = field(default_factory=dict)
     position_type: type = np.int64
@@ -382,10 +387,11 @@ class _Reader:
         has = self.has & set(batch.schema.names)
         person = _text(batch.column("person_id"))
         person_rows = self.persons.rows_of(person) if self.persons is not None else None
-        weight = self._weights(batch, person_rows, has)
+        weight, uncovered = self._weights(batch, person, person_rows, has)
         cells = self.cells_of(batch)
         if not cells:
             return
+        self.uncovered += sum(int(uncovered[slots].sum()) for slots in cells.values())
         codes = {a.name: self._codes(a, batch, person_rows) for a in self.attributes}
         for key, slots in cells.items():
             self._cell(key, slots, batch, start, person, weight, codes, has)
@@ -409,16 +415,34 @@ class _Reader:
         for key, slots in self.cells_of(batch).items():
             self.sizes[key] = self.sizes.get(key, 0) + len(slots)
 
-    def _weights(self, batch: pa.RecordBatch, person_rows: np.ndarray | None, has: set[str]
-                 ) -> np.ndarray:  # fmt: skip
-        """Each row's weight: the responses' own, else the persons table's, else 1."""
-        if "weight" in has:
-            weight = _numbers(batch.column("weight"))
-        elif person_rows is not None and "weight" in self.persons.table.columns:  # type: ignore[union-attr]
-            by_person = pd.to_numeric(self.persons.table["weight"], errors="coerce")  # type: ignore[union-attr]
-            weight = np.append(by_person.to_numpy(float), np.nan)[person_rows]
+    def _weights(self, batch: pa.RecordBatch, person: np.ndarray, person_rows: np.ndarray | None,
+                 has: set[str]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Each row's weight: the calibrated one (``weights`` given), else the responses' own,
+        else the persons table's, else 1; and which rows no calibrated weight covered."""
+        own = _numbers(batch.column("weight")) if "weight" in has else None
+        by_person = None
+        if self.persons is not None and person_rows is not None \
+                and "weight" in self.persons.table.columns:  # fmt: skip
+            values = pd.to_numeric(self.persons.table["weight"], errors="coerce")
+            by_person = np.append(values.to_numpy(float), np.nan)[person_rows]
+        uncovered = np.zeros(batch.num_rows, dtype=bool)
+        if self.weights is not None:
+            from personasim.calibrate.weights import base_weight
+
+            found = self.weights.lookup(person, {k: _text(batch.column(k))
+                                                 for k in self.weights.keys})  # fmt: skip
+            uncovered = np.isnan(found)
+            weight = np.where(uncovered, base_weight(own, by_person, batch.num_rows), found)
+        elif own is not None:
+            weight = own
         else:
-            weight = np.ones(batch.num_rows)
+            weight = by_person if by_person is not None else np.ones(batch.num_rows)
+        self._check(weight)
+        return weight, uncovered
+
+    @staticmethod
+    def _check(weight: np.ndarray) -> None:
+        """Weights must be numbers >= 0."""
         if np.isnan(weight).any() or (weight < 0).any():
             raise DataError(
                 "person weights must be non-negative numbers (some are missing or < 0)")
@@ -552,17 +576,25 @@ def collect_cells(
     min_valid_mass: float,
     notes: list[str],
     states: Sequence[str] = (),
+    weights: pd.DataFrame | None = None,
 ) -> Collected:
     """Read ``source`` once into per-cell usable rows (see the module docstring).
 
     ``attributes``: the group attributes to keep (``states``: those holding US states);
     ``persons``: weights and attributes by ``person_id`` where the responses lack them;
+    ``weights``: calibrated weights (:class:`~personasim.calibrate.weights.WeightLookup`) that
+    replace the others where they cover a row;
     ``personas``: rows of personas marked invalid there are excluded. Notes for the user
     (questions without truth, excluded rows) are appended to ``notes``."""
     indexed = Persons.of(persons)
     found = find_attributes(attributes, source.names, indexed, states)
+    lookup = None
+    if weights is not None:
+        from personasim.calibrate.weights import WeightLookup
+
+        lookup = WeightLookup(weights, source.names)
     reader = _Reader(survey, found, indexed, _bad_personas(personas), min_valid_mass,
-                     {c for c in OPTIONAL if c in source.names})  # fmt: skip
+                     {c for c in OPTIONAL if c in source.names}, lookup)  # fmt: skip
     for batch in source.batches(["question_id", *MODEL_COLUMNS]):  # first pass: cell sizes
         reader.size(batch)
     reader.position_type = np.int32 if reader.seen < 2**31 else np.int64
@@ -571,6 +603,9 @@ def collect_cells(
                *sorted({a.column for a in found if a.in_responses})]  # fmt: skip
     for batch in source.batches(list(dict.fromkeys(columns))):
         reader.read(batch)
+    if reader.uncovered:
+        notes.append(f"{reader.uncovered} response row(s) without a calibrated weight keep "
+                     "their base weight")  # fmt: skip
     if reader.unknown:
         unknown = sorted(reader.unknown)
         notes.append(f"{len(unknown)} question(s) without truth skipped: {unknown[:5]}")

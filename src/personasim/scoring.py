@@ -538,6 +538,7 @@ def score(
     seed: int = 0,
     min_valid_mass: float = 0.0,
     personas: pd.DataFrame | None = None,
+    weights: pd.DataFrame | None = None,
 ) -> ScoreResult:
     """Score ``responses`` against ``truth``; see the module docstring for the metrics.
 
@@ -546,6 +547,9 @@ def score(
     columns scoring needs: memory grows with the answers' compact arrays, not with the table.
     ``min_valid_mass``: rows with ``valid_mass`` at or below it are excluded and counted;
     ``personas``: a personas table whose invalid rows' responses are excluded likewise.
+    ``weights``: calibrated weights by ``person_id`` (and ``tier``/``generator``), e.g. from
+    ``personasim calibrate``; rows they do not cover keep their own weight and a note counts
+    them (:func:`personasim.calibrate.attach_weights` does the same on a table).
     """
     notes: list[str] = []
     elections = truth.kind == "elections"
@@ -557,7 +561,8 @@ def score(
     source = responses if isinstance(responses, ResponseSource) else ResponseSource(responses)
     collected = collect_cells(source, truth.survey, attributes, persons,
                               personas, min_valid_mass, notes,
-                              states=("state",) if elections else ())  # fmt: skip
+                              states=("state",) if elections else (),
+                              weights=weights)  # fmt: skip
     out: list[dict[str, Any]] = []
     by_question = dict(tuple(truth.table.groupby("question_id")))
     for key in sorted(collected.cells):

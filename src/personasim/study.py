@@ -353,8 +353,8 @@ def calibrated_scores(ctx: StageContext, section: CalibrationSection, population
     """``[calibration]``: weights (``weights.parquet``, diagnostics in ``calibration.parquet``)
     and every scored survey again with them (``scores_<id>_calibrated``, ``summary_...``);
     returns the weights."""
-    from personasim.calibrate import attach_weights
     from personasim.calibrate.stage import run_calibration
+    from personasim.score_input import ResponseSource
     from personasim.scoring import score
     from personasim.truth import load_truth
 
@@ -364,11 +364,12 @@ def calibrated_scores(ctx: StageContext, section: CalibrationSection, population
     for note in result.notes:
         print(f"calibration: {note}", file=sys.stderr)
     for entry in scored_surveys(ctx.spec):
-        responses = _table(ctx, f"responses_{entry.id}.parquet", "responses table")
-        weighted, _ = attach_weights(responses, result.weights, population)
-        out = score(weighted, load_truth(str(entry.truth_spec), entry.load()), population,
+        responses = ResponseSource(ctx.run / f"responses_{entry.id}.parquet",
+                                   "delete the run directory's file to recompute")  # streamed
+        out = score(responses, load_truth(str(entry.truth_spec), entry.load()), population,
                     n_boot=ctx.spec.score.n_boot, seed=ctx.spec.seed, personas=personas,
-                    min_valid_mass=ctx.spec.simulate.min_valid_mass)  # fmt: skip
+                    min_valid_mass=ctx.spec.simulate.min_valid_mass,
+                    weights=result.weights)  # fmt: skip
         write_atomic(out.scores, ctx.run / f"scores_{entry.id}_calibrated.parquet")
         write_atomic(out.summary, ctx.run / f"summary_{entry.id}_calibrated.parquet")
     return result.weights

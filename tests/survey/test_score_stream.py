@@ -113,3 +113,25 @@ def test_bootstrap_draws_do_not_depend_on_the_chunk_size() -> None:
             assert np.array_equal(full, np.vstack(list(parts)))
     assert M.boot_chunk(10) == 32 and M.boot_chunk(10**7) == 1
     assert M.boot_chunk(M.COUNTS_BUDGET // 4) == 4
+
+
+def test_calibrated_weights_streamed_equal_weights_joined_first(tmp_path: Path) -> None:
+    from personasim.calibrate import attach_weights
+
+    frame = _responses(persons=60, seed=4).drop(columns="weight")
+    commit_part(frame, tmp_path)
+    persons = pd.DataFrame({"person_id": [f"p{i}" for i in range(60)],
+                            "weight": [1.0 + i % 4 for i in range(60)]})  # fmt: skip
+    # calibrated weights for one tier only, ids given as numbers-as-text and a duplicate row
+    weights = pd.DataFrame({"person_id": [f"p{i}" for i in range(0, 60, 2)] + ["p0"],
+                            "tier": "descriptive", "generator": "g",
+                            "weight": [0.5 + i / 10 for i in range(31)]})  # fmt: skip
+    truth = load_truth("elections")
+    known = frame[frame["question_id"] != "not_a_question"]  # only scored rows are counted
+    joined, notes = attach_weights(known, weights, persons)
+    expected = score(joined, truth, persons, n_boot=20)
+    streamed = score(tmp_path, truth, persons, n_boot=20, weights=weights)
+    pd.testing.assert_frame_equal(expected.scores, streamed.scores)
+    assert notes[0] in streamed.notes  # the rows left at their base weight are counted alike
+    plain = score(tmp_path, truth, persons, n_boot=20)
+    assert not plain.scores["value"].equals(streamed.scores["value"])

@@ -147,48 +147,75 @@ def calibrate(
     return Calibration(out, pd.DataFrame(rows), keys, notes)
 
 
-def _base_for(out: pd.DataFrame, own: pd.Series | None, persons: pd.DataFrame | None) -> pd.Series:
-    """Fallback weight per row: the responses' own ``weight``, else the persons', else 1."""
-    base = pd.Series(1.0, index=out.index)
-    if persons is not None and "weight" in persons.columns:
-        by_person = persons.drop_duplicates("person_id").set_index("person_id")["weight"]
-        base = out["person_id"].map(by_person).fillna(1.0).astype(float)
-    if own is not None:
-        base = pd.to_numeric(own, errors="coerce").fillna(base)
-    return base
+class WeightLookup:
+    """Calibrated weights by ``person_id`` (and ``tier``/``generator`` when the weights table has
+    them and the responses do too), matched as text: ``7`` and ``"7"`` are the same person."""
+
+    def __init__(self, weights: pd.DataFrame, response_columns: Iterable[str]) -> None:
+        if "person_id" not in weights.columns or "weight" not in weights.columns:
+            raise DataError(
+                "a weights table needs person_id and weight columns",
+                hint="write one with `personasim calibrate`",
+            )
+        columns = set(response_columns)
+        self.keys = [k for k in MODEL_KEYS if k in weights.columns and k in columns]
+        table = weights[["person_id", *self.keys, "weight"]].astype({"person_id": str})
+        table = table.assign(**{k: table[k].fillna("").astype(str) for k in self.keys})
+        table = table.drop_duplicates(["person_id", *self.keys])
+        self.index = pd.Index(self._joined(table["person_id"].to_numpy(),
+                                           [table[k].to_numpy() for k in self.keys]))
+        self.values = np.append(pd.to_numeric(table["weight"], errors="coerce").to_numpy(float),
+                                np.nan)  # fmt: skip
+
+    @staticmethod
+    def _joined(person: np.ndarray, models: list[np.ndarray]) -> list[str]:
+        """One text key per row."""
+        return ["\x1f".join(parts) for parts in zip(person, *models, strict=True)]
+
+    def lookup(self, person: np.ndarray, models: dict[str, np.ndarray]) -> np.ndarray:
+        """The calibrated weight of each row (NaN where the table does not cover it); ``person``
+        and ``models`` (tier, generator) as text."""
+        keys = self._joined(np.asarray(person, dtype=object),
+                            [np.asarray(models[k], dtype=object) for k in self.keys])
+        return self.values[self.index.get_indexer(keys)]
+
+
+def base_weight(own: np.ndarray | None, by_person: np.ndarray | None, rows: int) -> np.ndarray:
+    """Fallback weight of rows no calibrated weight covers: the responses' own ``weight``
+    (``own``, NaN where missing), else the persons table's (``by_person``, NaN for a person not
+    in it), else 1."""
+    base = np.ones(rows) if by_person is None else np.where(np.isnan(by_person), 1.0, by_person)
+    return base if own is None else np.where(np.isnan(own), base, own)
 
 
 def attach_weights(
     responses: pd.DataFrame, weights: pd.DataFrame, persons: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
-    """``responses`` with a ``weight`` column joined from ``weights`` by ``person_id`` (and
-    ``tier``/``generator`` when the weights have them), for :func:`personasim.scoring.score`.
+    """``responses`` with a ``weight`` column joined from ``weights`` (see
+    :class:`WeightLookup`), for :func:`personasim.scoring.score` (which also takes the weights
+    itself, streaming the responses).
 
-    Rows the weights do not cover (a tier that was not calibrated) keep their base weight: the
-    responses' own ``weight`` column, else the persons table's, else 1; a note counts them.
-    Person ids are matched as text, so ``7`` and ``"7"`` are the same person.
+    Rows the weights do not cover (a tier that was not calibrated) keep their base weight
+    (:func:`base_weight`); a note counts them.
     """
-    if "person_id" not in weights.columns or "weight" not in weights.columns:
-        raise DataError(
-            "a weights table needs person_id and weight columns",
-            hint="write one with `personasim calibrate`",
-        )
-    keys = [k for k in MODEL_KEYS if k in weights.columns and k in responses.columns]
-    table = weights[["person_id", *keys, "weight"]].astype({"person_id": str})
-    table = table.assign(**{k: table[k].fillna("").astype(str) for k in keys})
-    table = table.drop_duplicates(["person_id", *keys]).rename(columns={"weight": "_w"})
-    own = responses["weight"] if "weight" in responses.columns else None
-    out = responses.drop(columns="weight", errors="ignore").reset_index(drop=True)
-    join = pd.DataFrame({"person_id": out["person_id"].astype(str),
-                         **{k: out[k].fillna("").astype(str) for k in keys}})  # fmt: skip
-    found = join.merge(table, on=["person_id", *keys], how="left")["_w"]
-    own = None if own is None else own.reset_index(drop=True)
-    missing = found.isna()
-    out["weight"] = found.where(~missing, _base_for(out, own, persons)).astype(float)
+    lookup = WeightLookup(weights, responses.columns)
+    out = responses.reset_index(drop=True)
+    person = out["person_id"].astype(str).to_numpy()
+    found = lookup.lookup(person, {k: out[k].fillna("").astype(str).to_numpy()
+                                   for k in lookup.keys})  # fmt: skip
+    own = (pd.to_numeric(out["weight"], errors="coerce").to_numpy(float)
+           if "weight" in out.columns else None)  # fmt: skip
+    by_person = None
+    if persons is not None and "weight" in persons.columns:
+        table = persons.drop_duplicates("person_id")
+        index = pd.Index(table["person_id"].astype(str))
+        values = np.append(pd.to_numeric(table["weight"], errors="coerce").to_numpy(float), np.nan)
+        by_person = values[index.get_indexer(person)]
+    missing = np.isnan(found)
+    out = out.drop(columns="weight", errors="ignore")
+    out["weight"] = np.where(missing, base_weight(own, by_person, len(out)), found)
     notes = []
     if missing.any():
-        notes.append(
-            f"{int(missing.sum())} response row(s) without a calibrated weight keep "
-            "their base weight"
-        )
+        notes.append(f"{int(missing.sum())} response row(s) without a calibrated weight keep "
+                     "their base weight")  # fmt: skip
     return out, notes

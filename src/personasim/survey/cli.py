@@ -105,33 +105,27 @@ def score_command(
     persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
     personas = (read_table(personas_path, "personas table", ["person_id", "tier", "generator"])
                 if personas_path else None)  # fmt: skip
-    responses, notes = _scored_responses(responses_path, weights_path, persons, known.survey.ids)
-    result = score(responses, known, persons, n_boot=n_boot, seed=seed, personas=personas,
-                   min_valid_mass=min_valid_mass)  # fmt: skip
-    result.notes.extend(notes)
+    weights = (read_table(weights_path, "weights table", ["person_id", "weight"])
+               if weights_path else None)  # fmt: skip
+    result = score(_scored_responses(responses_path, known.survey.ids), known, persons,
+                   n_boot=n_boot, seed=seed, personas=personas, min_valid_mass=min_valid_mass,
+                   weights=weights)  # fmt: skip
     write_atomic(result.scores, out_path)
     click.echo(format_summary(result))
     click.echo(f"wrote {len(result.scores)} score rows to {out_path}")
 
 
-def _scored_responses(
-    path: Path, weights_path: Path | None, persons: pd.DataFrame | None, ids: list[str]
-) -> tuple[pd.DataFrame | ResponseSource, list[str]]:
-    """What ``score`` reads: the Parquet responses streamed (one pass, only the columns scoring
-    needs), or, for CSV or with ``--weights``, a table of the questions with truth."""
-    from personasim.calibrate import attach_weights
+def _scored_responses(path: Path, ids: list[str]) -> pd.DataFrame | ResponseSource:
+    """What ``score`` reads: Parquet responses streamed (one pass, only the columns scoring
+    needs), a CSV file as a table of the questions with truth."""
     from personasim.scoring import REQUIRED, UNSCORED_COLUMNS
     from personasim.tables import CSV_SUFFIXES
 
     hint = "give the responses folder `personasim simulate` wrote"
-    if not weights_path and path.suffix.lower() not in CSV_SUFFIXES:
-        return ResponseSource(path, hint), []
-    table = read_table(path, "responses table", REQUIRED, hint=hint, exclude=UNSCORED_COLUMNS,
-                       only=("question_id", ids))  # fmt: skip
-    if not weights_path:
-        return table, []
-    weights = read_table(weights_path, "weights table", ["person_id", "weight"])
-    return attach_weights(table, weights, persons)
+    if path.suffix.lower() not in CSV_SUFFIXES:
+        return ResponseSource(path, hint)
+    return read_table(path, "responses table", REQUIRED, hint=hint, exclude=UNSCORED_COLUMNS,
+                      only=("question_id", ids))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- simulate
