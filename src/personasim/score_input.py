@@ -523,13 +523,23 @@ def _numbers(column: pa.Array) -> np.ndarray:
 
 def _invalid(batch: pa.RecordBatch, take: pa.Array, has: set[str], min_valid_mass: float
              ) -> np.ndarray:  # fmt: skip
-    """Rows marked ``valid = False`` or with ``valid_mass`` at or below ``min_valid_mass``."""
-    bad = np.zeros(len(take), dtype=bool)
-    if "valid" in has:
-        valid = pc.cast(batch.column("valid").take(take), pa.bool_())
-        bad |= pc.fill_null(pc.invert(valid), False).to_numpy(zero_copy_only=False)
-    if "valid_mass" in has:
-        mass = _numbers(batch.column("valid_mass").take(take))
+    """The batch's rows ``take`` that :func:`invalid_answers` rejects."""
+    valid = batch.column("valid").take(take) if "valid" in has else None
+    mass = batch.column("valid_mass").take(take) if "valid_mass" in has else None
+    return invalid_answers(len(take), valid, mass, min_valid_mass)
+
+
+def invalid_answers(rows: int, valid: pa.Array | None, valid_mass: pa.Array | None,
+                    min_valid_mass: float) -> np.ndarray:  # fmt: skip
+    """The one validity rule of answers: True where ``valid`` is False or ``valid_mass`` is at
+    or below ``min_valid_mass`` (a missing column or value judges nothing, so files written
+    before the ``valid`` column are judged by the threshold alone)."""
+    bad = np.zeros(rows, dtype=bool)
+    if valid is not None:
+        flags = pc.cast(valid, pa.bool_())
+        bad |= pc.fill_null(pc.invert(flags), False).to_numpy(zero_copy_only=False)
+    if valid_mass is not None:
+        mass = _numbers(valid_mass)
         bad |= ~np.isnan(mass) & (mass <= min_valid_mass)
     return bad
 
@@ -593,7 +603,7 @@ def collect_cells(
         from personasim.calibrate.weights import WeightLookup
 
         lookup = WeightLookup(weights, source.names)
-    reader = _Reader(survey, found, indexed, _bad_personas(personas), min_valid_mass,
+    reader = _Reader(survey, found, indexed, bad_personas(personas), min_valid_mass,
                      {c for c in OPTIONAL if c in source.names}, lookup)  # fmt: skip
     for batch in source.batches(["question_id", *MODEL_COLUMNS]):  # first pass: cell sizes
         reader.size(batch)
@@ -619,7 +629,7 @@ def collect_cells(
     return Collected(cells, reader.counts(), reader.groups)
 
 
-def _bad_personas(personas: pd.DataFrame | None) -> set[tuple[str, str, str]]:
+def bad_personas(personas: pd.DataFrame | None) -> set[tuple[str, str, str]]:
     """(person, tier, generator) of the personas marked invalid, as text."""
     if personas is None or "valid" not in personas.columns:
         return set()

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from personasim import metrics as M
 from personasim.errors import DataError
@@ -50,7 +51,9 @@ from personasim.score_input import (
     Collected,
     Groups,
     ResponseSource,
+    bad_personas,
     collect_cells,
+    invalid_answers,
 )
 from personasim.score_input import (
     REQUIRED as REQUIRED,  # re-exported: the score command checks these columns
@@ -497,27 +500,22 @@ def _summary_cis(collected: Collected, truth: Truth, n_boot: int, seed: int) -> 
 
 
 def invalid_rows(rows: pd.DataFrame, min_valid_mass: float = 0.0) -> pd.Series:
-    """True for response rows that must not enter a distribution: ``valid`` is False, or
-    ``valid_mass`` is at or below ``min_valid_mass`` (rows without the column are judged by the
-    threshold alone, so files written before the ``valid`` column are read the same way)."""
-    bad = pd.Series(False, index=rows.index)
-    if "valid" in rows.columns:
-        bad |= rows["valid"].astype("boolean").eq(False).fillna(False).astype(bool)
-    if "valid_mass" in rows.columns:
-        mass = pd.to_numeric(rows["valid_mass"], errors="coerce")
-        bad |= (mass.notna() & (mass <= min_valid_mass)).astype(bool)
-    return bad
+    """True for response rows that must not enter a distribution
+    (:func:`personasim.score_input.invalid_answers` on a table)."""
+    valid = (pa.array(rows["valid"].astype("boolean"), from_pandas=True)
+             if "valid" in rows.columns else None)  # fmt: skip
+    mass = (pa.array(pd.to_numeric(rows["valid_mass"], errors="coerce").astype(float),
+                     from_pandas=True) if "valid_mass" in rows.columns else None)  # fmt: skip
+    return pd.Series(invalid_answers(len(rows), valid, mass, min_valid_mass), index=rows.index)
 
 
 def invalid_persona_rows(rows: pd.DataFrame, personas: pd.DataFrame | None) -> pd.Series:
-    """True for response rows whose persona (person, tier, generator) is marked invalid."""
-    if personas is None or "valid" not in personas.columns:
-        return pd.Series(False, index=rows.index)
+    """True for response rows whose persona (person, tier, generator) is marked invalid
+    (:func:`personasim.score_input.bad_personas`)."""
+    wrong = bad_personas(personas)
     keys = ["person_id", "tier", "generator"]
-    bad = personas[~personas["valid"].astype(bool)]
-    wrong = set(zip(*(bad[c].astype(str) for c in keys), strict=True))
-    return pd.Series([k in wrong for k in zip(*(rows[c].astype(str) for c in keys),
-                                              strict=True)], index=rows.index, dtype=bool)
+    return pd.Series([bool(wrong) and k in wrong for k in zip(
+        *(rows[c].astype(str) for c in keys), strict=True)], index=rows.index, dtype=bool)
 
 
 def _add_meta(scores: pd.DataFrame) -> pd.DataFrame:
