@@ -385,7 +385,7 @@ class _Reader:
         """Add one record batch."""
         start, self.seen = self.seen, self.seen + batch.num_rows
         has = self.has & set(batch.schema.names)
-        person = _text(batch.column("person_id"))
+        person = text_column(batch.column("person_id"))
         person_rows = self.persons.rows_of(person) if self.persons is not None else None
         weight, uncovered = self._weights(batch, person, person_rows, has)
         cells = self.cells_of(batch)
@@ -398,12 +398,12 @@ class _Reader:
 
     def cells_of(self, batch: pa.RecordBatch) -> dict[tuple[str, ...], np.ndarray]:
         """The rows of each cell in the batch (rows of questions without truth: none)."""
-        question = _text(batch.column("question_id"))
+        question = text_column(batch.column("question_id"))
         known = np.isin(question, self.survey.ids)
         self.unknown.update(set(question[~known].tolist()))
         if not known.any():
             return {}
-        models = [_text(batch.column(c)) for c in MODEL_COLUMNS]
+        models = [text_column(batch.column(c)) for c in MODEL_COLUMNS]
         slots = np.flatnonzero(known)
         cells = pd.Series(slots).groupby([question[slots], *(m[slots] for m in models)],
                                          sort=False).indices  # fmt: skip
@@ -429,7 +429,7 @@ class _Reader:
         if self.weights is not None:
             from personasim.calibrate.weights import base_weight
 
-            found = self.weights.lookup(person, {k: _text(batch.column(k))
+            found = self.weights.lookup(person, {k: text_column(batch.column(k))
                                                  for k in self.weights.keys})  # fmt: skip
             uncovered = np.isnan(found)
             weight = np.where(uncovered, base_weight(own, by_person, batch.num_rows), found)
@@ -507,7 +507,7 @@ def person_hash(person: np.ndarray) -> np.ndarray:
     return pd.util.hash_array(np.asarray(person, dtype=object))
 
 
-def _text(column: pa.Array) -> np.ndarray:
+def text_column(column: pa.Array) -> np.ndarray:
     """A key column as text, missing values as ``""`` (object array)."""
     values = pc.fill_null(pc.cast(column, pa.string()), "")
     return values.to_numpy(zero_copy_only=False)

@@ -33,8 +33,10 @@ class RunData:
     spec: StudySpec
     manifest: dict[str, Any]
     personas: pd.DataFrame
-    responses: dict[str, pd.DataFrame] = field(default_factory=dict)
-    """Responses per survey id."""
+    shares: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Mean answer distribution per question x tier, per survey id (:func:`answer_shares`)."""
+    simulators: set[str] = field(default_factory=set)
+    """Simulator names found in the responses."""
     scores: dict[str, pd.DataFrame] = field(default_factory=dict)
     """Scores per survey id."""
     summaries: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -82,11 +84,14 @@ def load_run(run_dir: str | Path) -> RunData:
     manifest = _manifest(manifest_path)
     data = RunData(run, spec, manifest, read_table(run / "personas.parquet", "personas table"))
     for entry in spec.surveys:
-        for store, prefix in ((data.responses, "responses"), (data.scores, "scores"),
-                              (data.summaries, "summary")):  # fmt: skip
+        for store, prefix in ((data.scores, "scores"), (data.summaries, "summary")):
             frame = _read(run / f"{prefix}_{entry.id}.parquet")
             if frame is not None:
                 store[entry.id] = frame
+        responses = run / f"responses_{entry.id}.parquet"
+        if responses.exists():  # streamed: a study's responses can outgrow memory
+            data.shares[entry.id], simulators = answer_shares(responses)
+            data.simulators |= simulators
     data.text_stats = _read(run / "text_stats.parquet")
     data.drift = _read(run / "drift.parquet")
     data.raking = _read(run / "raking.parquet")
@@ -335,26 +340,51 @@ def _share_text(row: Any) -> str:
     return text + (" small" if bool(row.small) else "")
 
 
-def answer_shares(responses: pd.DataFrame) -> pd.DataFrame:
-    """Mean probability of each option per question x tier (over persons and models)."""
-    records = []
-    for r in responses.itertuples(index=False):
-        if r.probs is None:
-            continue
-        for k, p in enumerate(np.asarray(r.probs, dtype=float)):
-            records.append((r.question_id, r.tier, k, p))
+def answer_shares(responses: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, set[str]]:
+    """Mean probability of each option per question x tier (over persons and models; rows
+    without ``probs`` left out), read a batch at a time; and the simulator names seen."""
+    from personasim.score_input import ResponseSource, text_column
+
+    sums: dict[tuple[str, str], list[Any]] = {}
+    simulators: set[str] = set()
+    source = ResponseSource(responses, "rerun the study to rewrite it")
+    for batch in source.batches(["question_id", "tier", "simulator", "probs"]):
+        simulators |= set(text_column(batch.column("simulator")).tolist())
+        keys = pd.MultiIndex.from_arrays([text_column(batch.column(c))
+                                          for c in ("question_id", "tier")])  # fmt: skip
+        probs = batch.column("probs")
+        for key, rows in pd.Series(np.arange(len(keys))).groupby(keys).indices.items():
+            _add_shares(sums, key, probs.take(rows).drop_null())
+    records = [(q, t, k, share / n) for (q, t), (total, n) in sorted(sums.items()) if n
+               for k, share in enumerate(total)]  # fmt: skip
     frame = pd.DataFrame(records, columns=["question_id", "tier", "option", "share"])
-    return frame.groupby(["question_id", "tier", "option"], as_index=False)["share"].mean()
+    return frame, simulators
+
+
+def _add_shares(sums: dict[tuple[str, str], list[Any]], key: tuple[str, str],
+                listed: Any) -> None:  # fmt: skip
+    """Add the ``probs`` lists of one question x tier to its running sum and count (lists of
+    another length than the first seen are left out)."""
+    import pyarrow.compute as pc
+
+    if not len(listed):
+        return
+    sizes = pc.list_value_length(listed).to_numpy(zero_copy_only=False)
+    total = sums.setdefault(key, [np.zeros(int(sizes[0])), 0])
+    same = listed.filter(sizes == len(total[0]))
+    values = same.flatten().to_numpy(zero_copy_only=False).astype(float)
+    total[0] = total[0] + values.reshape(len(same), len(total[0])).sum(axis=0)
+    total[1] += len(same)
 
 
 def topic_sections(data: RunData) -> list[dict[str, Any]]:
     """Per survey other than elections: answer shares per tier for every question (Figure 6)."""
     out = []
-    for name, responses in data.responses.items():
-        if data.entry(name).source == "elections" or responses.empty:
+    for name, shares in data.shares.items():
+        if data.entry(name).source == "elections" or shares.empty:
             continue
         survey = data.entry(name).load()
-        asked = set(responses["question_id"].astype(str))
+        asked = set(shares["question_id"].astype(str))
         questions = [q for q in survey.questions if q.id in asked][:60]
         legend = [
             {
@@ -365,8 +395,7 @@ def topic_sections(data: RunData) -> list[dict[str, Any]]:
             }
             for q in questions
         ]
-        out.append({"survey": name, "image": F.answer_shares_figure(answer_shares(responses),
-                                                                      questions),
+        out.append({"survey": name, "image": F.answer_shares_figure(shares, questions),
                     "legend": legend})  # fmt: skip
     return out
 
@@ -489,8 +518,7 @@ def reading_section(data: RunData) -> list[str]:
     :mod:`personasim.report.reading`)."""
     from personasim.report.reading import headline_reading
 
-    names = {str(s) for frame in data.responses.values() if "simulator" in frame
-             for s in frame["simulator"].unique()}  # fmt: skip
+    names = {s for s in data.simulators if s}
     models = data.manifest.get("models", {})  # a study's backend name -> its model
     simulators = [str(models.get(n, {}).get("display_name", n)) for n in sorted(names)]
     return headline_reading(data.summaries or data.scores, simulators)
