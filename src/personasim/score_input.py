@@ -281,6 +281,9 @@ class Persons:
     """Person id of each row (text, first row of each id kept)."""
     table: pd.DataFrame
     """The rows, aligned with :attr:`index`."""
+    weight: np.ndarray | None = None
+    """Each row's ``weight`` as a number (NaN when it is none), then a NaN for ids not in the
+    table; None without a weight column."""
 
     @classmethod
     def of(cls, persons: pd.DataFrame | None) -> Persons | None:
@@ -290,7 +293,11 @@ class Persons:
         if "person_id" not in persons.columns:
             raise DataError("persons table lacks column 'person_id'")
         table = persons.drop_duplicates("person_id").reset_index(drop=True)
-        return cls(pd.Index(table["person_id"].astype(str)), table)
+        weight = None
+        if "weight" in table.columns:
+            values = pd.to_numeric(table["weight"], errors="coerce").to_numpy(float)
+            weight = np.append(values, np.nan)
+        return cls(pd.Index(table["person_id"].astype(str)), table, weight)
 
     def rows_of(self, person: np.ndarray) -> np.ndarray:
         """The persons row of each id (text; -1 when the id is not in the table)."""
@@ -421,10 +428,8 @@ class _Reader:
         else the persons table's, else 1; and which rows no calibrated weight covered."""
         own = _numbers(batch.column("weight")) if "weight" in has else None
         by_person = None
-        if self.persons is not None and person_rows is not None \
-                and "weight" in self.persons.table.columns:  # fmt: skip
-            values = pd.to_numeric(self.persons.table["weight"], errors="coerce")
-            by_person = np.append(values.to_numpy(float), np.nan)[person_rows]
+        if self.persons is not None and self.persons.weight is not None:
+            by_person = self.persons.weight[person_rows]
         uncovered = np.zeros(batch.num_rows, dtype=bool)
         if self.weights is not None:
             from personasim.calibrate.weights import base_weight
@@ -446,7 +451,6 @@ class _Reader:
         if np.isnan(weight).any() or (weight < 0).any():
             raise DataError(
                 "person weights must be non-negative numbers (some are missing or < 0)")
-        return weight
 
     def _codes(self, attribute: Attribute, batch: pa.RecordBatch,
                person_rows: np.ndarray | None) -> np.ndarray:  # fmt: skip
