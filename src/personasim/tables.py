@@ -3,17 +3,22 @@
 Every stage reads the previous stage's table and rewrites its own output as it goes, so both
 operations live here once: :func:`read_table` turns a missing, unreadable or foreign file into a
 :class:`~personasim.errors.DataError` naming the file, and :func:`write_atomic` never leaves a
-half-written Parquet file behind (a temporary file beside the target, then a rename).
+half-written Parquet file behind (a temporary file beside the target, then a rename; every
+atomic write goes through :func:`atomic_path`). :func:`write_concat_atomic` streams many Parquet
+files (a stage's parts) into one without holding their rows.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from personasim.errors import DataError
 
@@ -134,25 +139,65 @@ def _read_parquet(path: Path, exclude: Sequence[str],
     return data.to_table(columns=columns, filter=where).to_pandas()
 
 
-def write_atomic(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write ``frame`` as Parquet to a temporary file beside ``path``, then rename it over it."""
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed over ``path`` when the block ends
+    without an error, removed otherwise (a reader never sees a half-written file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        frame.to_parquet(tmp, index=False)
+        yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_atomic(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write ``frame`` as Parquet to a temporary file beside ``path``, then rename it over it."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
 
 
 def write_text_atomic(text: str, path: str | Path) -> None:
     """Write ``text`` (UTF-8) to a temporary file beside ``path``, then rename it over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+
+def unified_schema(sources: Sequence[str | Path]) -> pa.Schema:
+    """One schema for the Parquet files ``sources`` (footers only): every column of any file, in
+    order of first appearance; a column that is all-null (type ``null``) in one file takes the
+    other files' type, and numeric types are widened (int64 and double give double). The first
+    file's metadata (pandas types) is kept."""
+    schemas = [pq.read_schema(source) for source in sources]
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        first = str(error).splitlines()[0]
+        raise DataError(f"{Path(sources[0]).parent}: its parts have clashing column types "
+                        f"({first})", hint="move the folder away to start over") from None
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly the columns of ``schema``, in its order and types (a column the
+    table lacks is all-null)."""
+    columns = [table.column(f.name).cast(f.type) if f.name in table.column_names
+               else pa.nulls(len(table), f.type) for f in schema]  # fmt: skip
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def write_concat_atomic(sources: Sequence[str | Path], path: str | Path) -> int:
+    """Write the rows of the Parquet files ``sources``, in order, as one Parquet file at
+    ``path`` (atomically); returns the rows written.
+
+    Streamed: one source is in memory at a time (each becomes its row groups), so the output can
+    be far larger than memory. Schemas are unified first (:func:`unified_schema`). The same
+    sources always give the same bytes."""
+    schema, rows = unified_schema(sources), 0
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for source in sources:
+            table = conform(pq.read_table(source), schema)
+            writer.write_table(table)
+            rows += len(table)
+    return rows

@@ -242,3 +242,52 @@ def test_a_local_ray_that_times_out_at_startup_is_started_once_more(monkeypatch)
     with pytest.raises(Exception, match="some other failure"):
         R._start_local(other, ExecutorSpec(kind="ray"))
     assert other.inits == 1
+
+
+def _published(folder: Path, table: Path) -> pd.DataFrame:
+    """The published table, and the same rows read part by part, must agree."""
+    assert P.publish(folder, table)
+    got = pd.read_parquet(table)
+    pd.testing.assert_frame_equal(got.astype(str), P.read_parts(folder)[got.columns].astype(str))
+    return got
+
+
+def test_publish_unifies_part_schemas_streams_and_skips_when_unchanged(tmp_path: Path) -> None:
+    folder, table = tmp_path / "parts", tmp_path / "table.parquet"
+    assert not P.publish(folder, table) and not table.exists()  # no parts: nothing to publish
+    P.commit_part(pd.DataFrame({"k": [1, 2], "note": [None, None], "probs": [[0.5, 0.5], None]}),
+                  folder)  # fmt: skip
+    P.commit_part(pd.DataFrame({"k": [3], "note": ["late"], "probs": [[0.1, 0.9]],
+                                "extra": [2.5]}), folder)  # fmt: skip
+    P.commit_part(pd.DataFrame({"k": [4.5], "note": ["x"], "probs": [[1.0]]}), folder)
+    import pyarrow.parquet as pq
+
+    assert str(pq.read_schema(P.part_paths(folder)[0]).field("note").type) == "null"
+    got = _published(folder, table)
+    assert got["k"].tolist() == [1.0, 2.0, 3.0, 4.5]  # int64 and double: double
+    assert got["note"].tolist()[2:] == ["late", "x"] and got["note"].isna().sum() == 2
+    assert got["extra"].isna().tolist() == [True, True, False, True]
+    assert [list(p) if p is not None else None for p in got["probs"]] == [
+        [0.5, 0.5], None, [0.1, 0.9], [1.0]]  # fmt: skip
+    assert pq.ParquetFile(table).metadata.num_row_groups == 3  # one part at a time
+    first = table.read_bytes()
+    stamp = table.stat().st_mtime_ns
+    assert not P.publish(folder, table) and table.stat().st_mtime_ns == stamp  # unchanged: kept
+    table.write_bytes(first[:50])  # a damaged table is written again, to the same bytes
+    assert P.publish(folder, table) and table.read_bytes() == first
+    (folder / P.PUBLISHED).unlink()  # no record, table newer than the parts: kept
+    assert not P.publish(folder, table) and (folder / P.PUBLISHED).exists()
+    P.commit_part(pd.DataFrame({"k": [5]}), folder)
+    assert P.publish(folder, table) and len(pd.read_parquet(table)) == 5
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
+def test_clashing_part_types_are_one_line(tmp_path: Path) -> None:
+    from personasim.errors import DataError
+
+    P.commit_part(pd.DataFrame({"k": [1]}), tmp_path / "parts")
+    P.commit_part(pd.DataFrame({"k": [[1, 2]]}), tmp_path / "parts")
+    with pytest.raises(DataError, match="clashing column types"):
+        P.publish(tmp_path / "parts", tmp_path / "table.parquet")
+    assert not (tmp_path / "table.parquet").exists()
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
