@@ -136,6 +136,7 @@ def test_a_truncated_published_table_is_written_again_from_its_parts(
 ) -> None:  # fmt: skip
     run = tmp_path / "broken"
     shutil.copytree(small_run.out_dir, run)
+    run_study(study_from_dict(SMALL), run)  # settle the ledger on this copy
     path = run / "responses_votes.parquet"
     whole = path.read_bytes()
     path.write_bytes(whole[:100])
@@ -152,6 +153,7 @@ def test_a_run_of_the_old_single_file_form_resumes_without_recomputing(
     ``responses_<id>.parquet``): its tables seed the parts and are kept byte for byte."""
     run = tmp_path / "old"
     shutil.copytree(small_run.out_dir, run)
+    run_study(study_from_dict(SMALL), run)  # settle the ledger on this copy
     shutil.rmtree(run / "parts")
     tables = {name: (run / name).read_bytes()
               for name in ("personas.parquet", "responses_votes.parquet")}  # fmt: skip
