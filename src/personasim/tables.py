@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -187,17 +188,22 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def write_concat_atomic(sources: Sequence[str | Path], path: str | Path) -> int:
+def write_concat_atomic(sources: Sequence[str | Path], path: str | Path,
+                        keep: Sequence[Any | None] | None = None) -> int:  # fmt: skip
     """Write the rows of the Parquet files ``sources``, in order, as one Parquet file at
-    ``path`` (atomically); returns the rows written.
+    ``path`` (atomically); returns the rows written. ``keep``: per source, a boolean mask of the
+    rows to write (None: all of them).
 
     Streamed: one source is in memory at a time (each becomes its row groups), so the output can
     be far larger than memory. Schemas are unified first (:func:`unified_schema`). The same
     sources always give the same bytes."""
     schema, rows = unified_schema(sources), 0
+    masks = list(keep) if keep is not None else [None] * len(sources)
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-        for source in sources:
+        for source, mask in zip(sources, masks, strict=True):
             table = conform(pq.read_table(source), schema)
+            if mask is not None:
+                table = table.filter(pa.array(mask, type=pa.bool_()))
             writer.write_table(table)
             rows += len(table)
     return rows

@@ -291,3 +291,54 @@ def test_clashing_part_types_are_one_line(tmp_path: Path) -> None:
         P.publish(tmp_path / "parts", tmp_path / "table.parquet")
     assert not (tmp_path / "table.parquet").exists()
     assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
+def _study_personas(tmp_path: Path, backend: ScriptedStandIn, max_runs: int) -> pd.DataFrame:
+    """The study's personas stage (local executor, a scripted backend) on two persons."""
+    from types import SimpleNamespace
+
+    from personasim.census import sample_population
+    from personasim.executor.study import personas_on_executor
+    from personasim.spec import study_from_dict
+
+    spec = study_from_dict({
+        "name": "retry", "population": {"states": ["VT"], "per_state": 2},
+        "personas": {"tiers": ["meta", "descriptive"], "generators": ["scripted"],
+                     "max_runs": max_runs},
+        "simulate": {"simulators": ["scripted"]},
+        "backends": {"scripted": {"spec": "llamacpp"}},
+        "surveys": [{"id": "votes", "source": "elections"}],
+    })  # fmt: skip
+    backends = SimpleNamespace(get=lambda name: backend, spec=spec, remote=[0, 0],
+                               cache_path=tmp_path / "cache.sqlite")  # fmt: skip
+    population = sample_population(states=["VT"], per_state=2, seed=1)
+    personas_on_executor(spec, tmp_path, population, backends, seed=0, max_runs=max_runs)
+    table = pd.read_parquet(tmp_path / "personas.parquet")
+    assert not table.duplicated(["person_id", "tier", "generator"]).any()
+    return table[table["tier"] == "descriptive"]
+
+
+def test_a_study_tries_backend_failures_again_in_later_runs_up_to_max_runs(
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    from personasim.llm.scripted import backend_failure
+
+    state = {"fail": True}
+    text = '{"description": "Lives near Burlington and likes long walks."}'
+    backend = ScriptedStandIn(lambda request, seen: backend_failure() if state["fail"] else text)
+    first = _study_personas(tmp_path / "a", backend, max_runs=3)
+    assert set(first["finish_reason"]) == {"error"} and list(first["runs"]) == [1, 1]
+    assert len(backend.calls) == 2
+    second = _study_personas(tmp_path / "a", backend, max_runs=3)  # one try per run
+    assert list(second["runs"]) == [2, 2] and len(backend.calls) == 4
+    state["fail"] = False
+    third = _study_personas(tmp_path / "a", backend, max_runs=3)
+    assert third["valid"].all() and list(third["runs"]) == [3, 3] and len(backend.calls) == 6
+    assert len(pd.read_parquet(tmp_path / "a" / "personas.parquet")) == 4  # failed rows replaced
+    _study_personas(tmp_path / "a", backend, max_runs=3)
+    assert len(backend.calls) == 6  # valid now: done
+    state["fail"] = True
+    bounded = _study_personas(tmp_path / "b", backend, max_runs=1)
+    assert list(bounded["runs"]) == [1, 1] and len(backend.calls) == 8
+    _study_personas(tmp_path / "b", backend, max_runs=1)
+    assert len(backend.calls) == 8  # runs == max_runs: kept invalid and done

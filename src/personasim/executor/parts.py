@@ -168,13 +168,7 @@ class KeyIndex:
         by part."""
         index, found = cls(key), []
         for path in part_paths(folder):
-            try:
-                table = pq.read_table(path, columns=list(key))
-            except (OSError, pa.ArrowInvalid) as error:
-                first = str(error).splitlines()[0] if str(error) else type(error).__name__
-                raise DataError(f"{path}: cannot read its key columns ({first})",
-                                hint="move the folder away to start over") from None  # fmt: skip
-            found.append(index.hash(table.to_pandas()))
+            found.append(index.hash(_keys_of(path, key)))
         return cls(key, np.concatenate(found)) if found else index
 
 
@@ -219,9 +213,44 @@ def mark_published(folder: str | Path, table: str | Path) -> None:
     write_text_atomic(json.dumps(record) + "\n", folder / PUBLISHED)
 
 
-def publish(folder: str | Path, table: str | Path) -> bool:
+def latest_rows(paths: Sequence[Path], key: Sequence[str]) -> list[np.ndarray | None]:
+    """Per part, which rows are the last of their key (a row committed again later, e.g. a
+    retried failure, supersedes the earlier one); None for a part whose rows all are. Reads only
+    the key columns (8 bytes a row while it runs)."""
+    index = KeyIndex(key)
+    hashes = [index.hash(_keys_of(path, key)) for path in paths]
+    every = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+    ordered = np.sort(every)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(repeated):
+        return [None] * len(paths)
+    seen: set[int] = set()
+    masks: list[np.ndarray | None] = [None] * len(paths)
+    for at in range(len(paths) - 1, -1, -1):  # newest first: the first row seen of a key wins
+        keep = np.ones(len(hashes[at]), dtype=bool)
+        for row in np.flatnonzero(np.isin(hashes[at], repeated))[::-1]:
+            value = int(hashes[at][row])
+            keep[row] = value not in seen
+            seen.add(value)
+        masks[at] = None if keep.all() else keep
+    return masks
+
+
+def _keys_of(path: Path, key: Sequence[str]) -> pd.DataFrame:
+    """The key columns of one part."""
+    try:
+        return pq.read_table(path, columns=list(key)).to_pandas()
+    except (OSError, pa.ArrowInvalid) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{path}: cannot read its key columns ({first})",
+                        hint="move the folder away to start over") from None  # fmt: skip
+
+
+def publish(folder: str | Path, table: str | Path, key: Sequence[str] | None = None) -> bool:
     """Write ``table`` from the committed parts of ``folder`` (streamed part by part, atomic;
     see :func:`personasim.tables.write_concat_atomic`) unless it is already their publication.
+    With ``key``, a key committed more than once is published once, as its last row
+    (:func:`latest_rows`).
 
     Skipped when the :data:`PUBLISHED` record matches the parts and the table as they are now,
     or, without a record, when the table is newer than every part. Republishing the same parts
@@ -239,6 +268,6 @@ def publish(folder: str | Path, table: str | Path) -> bool:
             if newer:
                 mark_published(folder, table)
             return False
-    write_concat_atomic(paths, table)
+    write_concat_atomic(paths, table, latest_rows(paths, key) if key else None)
     mark_published(folder, table)
     return True
