@@ -145,10 +145,12 @@ def failed_personas(folder: Path, max_runs: int) -> pd.DataFrame:
         names = set(pq.read_schema(path).names)
         columns = [c for c in (*KEY, "finish_reason", "runs") if c in names]
         frame = pd.read_parquet(path, columns=columns)
+        again = retryable(frame, max_runs) if "finish_reason" in names else None
+        if not found and (again is None or not again.any()):
+            continue  # the usual case: nothing failed, nothing to supersede
         keys = list(zip(*(frame[c].astype(str) for c in KEY), strict=True))
         for key in keys if found else ():  # a later row of a key supersedes the failed one
             found.pop(key, None)
-        again = retryable(frame, max_runs) if "finish_reason" in names else None
         if again is not None and again.any():
             runs = frame["runs"] if "runs" in names else pd.Series(1, index=frame.index)
             for at in again[again].index:
