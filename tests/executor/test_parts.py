@@ -269,7 +269,7 @@ def test_publish_unifies_part_schemas_streams_and_skips_when_unchanged(tmp_path:
     assert got["extra"].isna().tolist() == [True, True, False, True]
     assert [list(p) if p is not None else None for p in got["probs"]] == [
         [0.5, 0.5], None, [0.1, 0.9], [1.0]]  # fmt: skip
-    assert pq.ParquetFile(table).metadata.num_row_groups == 3  # one part at a time
+    assert pq.ParquetFile(table).metadata.num_row_groups == 1  # small parts: one row group
     first = table.read_bytes()
     stamp = table.stat().st_mtime_ns
     assert not P.publish(folder, table) and table.stat().st_mtime_ns == stamp  # unchanged: kept
@@ -280,6 +280,21 @@ def test_publish_unifies_part_schemas_streams_and_skips_when_unchanged(tmp_path:
     P.commit_part(pd.DataFrame({"k": [5]}), folder)
     assert P.publish(folder, table) and len(pd.read_parquet(table)) == 5
     assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
+def test_publish_writes_row_groups_of_bounded_size(tmp_path: Path, monkeypatch) -> None:
+    import pyarrow.parquet as pq
+
+    from personasim import tables
+
+    monkeypatch.setattr(tables, "ROW_GROUP_ROWS", 3)
+    for rows in (2, 2, 1, 4, 1):
+        P.commit_part(pd.DataFrame({"k": range(rows)}), tmp_path / "parts")
+    assert P.publish(tmp_path / "parts", tmp_path / "table.parquet")
+    meta = pq.ParquetFile(tmp_path / "table.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [4, 5, 1]
+    assert pd.read_parquet(tmp_path / "table.parquet")["k"].tolist() == [0, 1, 0, 1, 0, 0, 1, 2,
+                                                                        3, 0]  # fmt: skip
 
 
 def test_clashing_part_types_are_one_line(tmp_path: Path) -> None:
