@@ -122,12 +122,47 @@ def test_changed_input_recomputes_downstream_and_mtime_is_ignored(
 def test_truncated_table_in_a_run_is_one_line(small_run: RunResult, tmp_path: Path) -> None:
     run = tmp_path / "broken"
     shutil.copytree(small_run.out_dir, run)
-    path = run / "personas.parquet"
+    path = run / "population.parquet"
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(DataError) as caught:
         run_study(study_from_dict(SMALL), run)
-    assert caught.value.one_line().startswith(f"{path}: cannot read personas table")
+    assert caught.value.one_line().startswith(f"{path}: cannot read population table")
     assert (run / LEDGER).exists()
+
+
+@pytest.mark.slow
+def test_a_truncated_published_table_is_written_again_from_its_parts(
+    small_run: RunResult, tmp_path: Path
+) -> None:  # fmt: skip
+    run = tmp_path / "broken"
+    shutil.copytree(small_run.out_dir, run)
+    run_study(study_from_dict(SMALL), run)  # settle the ledger on this copy
+    path = run / "responses_votes.parquet"
+    whole = path.read_bytes()
+    path.write_bytes(whole[:100])
+    again = run_study(study_from_dict(SMALL), run)
+    assert again.model_calls == 0 and path.read_bytes() == whole  # the same bytes: same hashes
+    assert all(v for k, v in _reused(again).items() if k != "report")
+
+
+@pytest.mark.slow
+def test_a_run_of_the_old_single_file_form_resumes_without_recomputing(
+    small_run: RunResult, tmp_path: Path
+) -> None:  # fmt: skip
+    """A run directory written before stages committed parts (only ``personas.parquet`` and
+    ``responses_<id>.parquet``): its tables seed the parts and are kept byte for byte."""
+    run = tmp_path / "old"
+    shutil.copytree(small_run.out_dir, run)
+    run_study(study_from_dict(SMALL), run)  # settle the ledger on this copy
+    shutil.rmtree(run / "parts")
+    tables = {name: (run / name).read_bytes()
+              for name in ("personas.parquet", "responses_votes.parquet")}  # fmt: skip
+    again = run_study(study_from_dict(SMALL), run)
+    assert again.model_calls == 0
+    assert all(v for k, v in _reused(again).items() if k != "report")
+    for name, data in tables.items():
+        assert (run / name).read_bytes() == data, name
+        assert len(list((run / "parts" / Path(name).stem).glob("part-*.parquet"))) == 1, name
 
 
 @pytest.mark.slow

@@ -3,8 +3,10 @@
 Every stage is declared once in :data:`STAGE_LIST` (inputs, outputs, key columns, spec sections,
 run function; the contract is :mod:`personasim.stages`) and the driver resumes from that
 declaration: a stage whose input hashes and spec sections are unchanged is reused, personas and
-responses already in their files are not generated again, and the LLM cache (``cache.sqlite``)
-answers any repeated request. Rerunning a finished study therefore makes zero model calls.
+responses already committed are not generated again, and the LLM cache (``cache.sqlite``)
+answers any repeated request. Rerunning a finished study therefore makes zero model calls. The
+model-calling stages run through the executor (``[executor]``, local or Ray) and commit each batch
+as a Parquet part, so a run killed at any moment (``kill -9``) resumes after its last part.
 
 Run directory::
 
@@ -13,6 +15,8 @@ Run directory::
     population.parquet  census-sampled persons; raking.parquet: each state's raking report
     personas.parquet    one row per person x tier x generator
     responses_<id>.parquet                  one per [[surveys]] entry
+    parts/personas/, parts/responses_<id>/  the committed batches the two tables above are
+                        published from (part-NNNNN.parquet, _published.json, _failed.parquet)
     scores_<id>, summary_<id>, cross_model_<id>.parquet   surveys with ground truth
     crosstab_<id>.parquet   surveys with ground truth: weighted answer shares per group and tier
     weights.parquet, calibration.parquet, scores_<id>_calibrated, summary_<id>_calibrated
@@ -200,57 +204,19 @@ RAKING_COLUMNS = ["state", "control", "max_rel_error", "iterations", "converged"
 
 
 def personas_stage(ctx: StageContext) -> None:
-    """Generate every tier with every generator into ``personas.parquet`` (resumed)."""
-    from personasim.personas.generate import generate_personas
+    """Generate every tier with every generator into ``personas.parquet`` through the executor
+    (committed batch by batch as parts under ``parts/personas/``; resumed from them)."""
+    from personasim.executor.study import personas_on_executor
 
-    spec, path = ctx.spec, ctx.run / "personas.parquet"
+    section = ctx.spec.personas
     population = _table(ctx, "population.parquet", "population table")
-    before = len(_table(ctx, "personas.parquet", "personas table")) if path.exists() else 0
-    section = spec.personas
-    needs_model = any(t != "meta" for t in section.tiers)
-    if spec.executor.kind == "ray":
-        from personasim.executor.study import personas_on_ray
-
-        table = personas_on_ray(
-            spec, ctx.run, population, spec.executor, ctx.backends.remote, seed=spec.seed,
-            temperature=section.temperature, max_attempts=section.max_attempts,
-            prompt_file={t: str(p) for t, p in section.prompt_files.items()} or None,
-            max_runs=section.max_runs,
-        )  # fmt: skip
-        ctx.timing.reused = before == len(table)
-        return
-    table = pd.DataFrame()
-    for name in section.generators if needs_model else ("census",):
-        backend = ctx.backends.get(name) if needs_model else None
-        table = generate_personas(
-            population, tiers=section.tiers, backend=backend, out=path, seed=spec.seed,
-            temperature=section.temperature, max_attempts=section.max_attempts,
-            generator=name if needs_model else None,
-            prompt_file={t: str(p) for t, p in section.prompt_files.items()} or None,
-            max_runs=section.max_runs, progress=True,
-        )  # fmt: skip
-    ctx.timing.reused = before == len(table)
-
-
-class _Bar:
-    """A tqdm bar for :func:`personasim.survey.simulate.simulate`'s progress callback."""
-
-    def __init__(self, desc: str) -> None:
-        self.desc, self.bar = desc, None
-
-    def __call__(self, finished: int, total: int) -> None:
-        """Move the bar to ``finished`` of ``total``."""
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit="answer", file=sys.stderr,
-                            dynamic_ncols=True, disable=total == 0)  # fmt: skip
-        self.bar.update(finished - self.bar.n)
-
-    def close(self) -> None:
-        """Close the bar."""
-        if self.bar is not None:
-            self.bar.close()
+    written = personas_on_executor(
+        ctx.spec, ctx.run, population, ctx.backends, seed=ctx.spec.seed,
+        temperature=section.temperature, max_attempts=section.max_attempts,
+        prompt_file={t: str(p) for t, p in section.prompt_files.items()} or None,
+        max_runs=section.max_runs,
+    )  # fmt: skip
+    ctx.timing.reused = written == 0
 
 
 def simulate_options(spec: StudySpec, simulator: str) -> Any:
@@ -265,32 +231,17 @@ def simulate_options(spec: StudySpec, simulator: str) -> Any:
 
 
 def simulate_stage(ctx: StageContext) -> None:
-    """Answer every survey with every simulator into ``responses_<id>.parquet`` (resumed)."""
-    from personasim.survey.simulate import simulate
+    """Answer every survey with every simulator into ``responses_<id>.parquet`` through the
+    executor (committed batch by batch as parts under ``parts/responses_<id>/``; resumed from
+    them)."""
+    from personasim.executor.study import simulate_on_executor
 
     personas = _table(ctx, "personas.parquet", "personas table")
+    options = {name: simulate_options(ctx.spec, name) for name in ctx.spec.simulate.simulators}
     written = 0
     for entry in ctx.spec.surveys:
-        survey = entry.load()
-        for simulator in ctx.spec.simulate.simulators:
-            if ctx.spec.executor.kind == "ray":
-                from personasim.executor.study import simulate_on_ray
-
-                done = simulate_on_ray(ctx.spec, ctx.run, personas, survey, entry.id, simulator,
-                                       simulate_options(ctx.spec, simulator), ctx.spec.executor)
-                ctx.backends.remote[0] += done.report.model_calls
-                ctx.backends.remote[1] += done.report.cache_hits
-                written += done.report.rows
-                continue
-            bar = _Bar(f"simulate {entry.id}")
-            try:
-                out = ctx.run / f"responses_{entry.id}.parquet"
-                report = simulate(personas, survey, ctx.backends.get(simulator),
-                                  simulate_options(ctx.spec, simulator), out, progress=bar)
-            finally:
-                bar.close()
-            print(f"{entry.id} x {simulator}: {report.summary()}", file=sys.stderr)
-            written += report.written
+        written += simulate_on_executor(ctx.spec, ctx.run, personas, entry.load(), entry.id,
+                                        options, ctx.backends)  # fmt: skip
     ctx.timing.reused = written == 0
 
 

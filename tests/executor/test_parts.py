@@ -242,3 +242,118 @@ def test_a_local_ray_that_times_out_at_startup_is_started_once_more(monkeypatch)
     with pytest.raises(Exception, match="some other failure"):
         R._start_local(other, ExecutorSpec(kind="ray"))
     assert other.inits == 1
+
+
+def _published(folder: Path, table: Path) -> pd.DataFrame:
+    """The published table, and the same rows read part by part, must agree."""
+    assert P.publish(folder, table)
+    got = pd.read_parquet(table)
+    pd.testing.assert_frame_equal(got.astype(str), P.read_parts(folder)[got.columns].astype(str))
+    return got
+
+
+def test_publish_unifies_part_schemas_streams_and_skips_when_unchanged(tmp_path: Path) -> None:
+    folder, table = tmp_path / "parts", tmp_path / "table.parquet"
+    assert not P.publish(folder, table) and not table.exists()  # no parts: nothing to publish
+    P.commit_part(pd.DataFrame({"k": [1, 2], "note": [None, None], "probs": [[0.5, 0.5], None]}),
+                  folder)  # fmt: skip
+    P.commit_part(pd.DataFrame({"k": [3], "note": ["late"], "probs": [[0.1, 0.9]],
+                                "extra": [2.5]}), folder)  # fmt: skip
+    P.commit_part(pd.DataFrame({"k": [4.5], "note": ["x"], "probs": [[1.0]]}), folder)
+    import pyarrow.parquet as pq
+
+    assert str(pq.read_schema(P.part_paths(folder)[0]).field("note").type) == "null"
+    got = _published(folder, table)
+    assert got["k"].tolist() == [1.0, 2.0, 3.0, 4.5]  # int64 and double: double
+    assert got["note"].tolist()[2:] == ["late", "x"] and got["note"].isna().sum() == 2
+    assert got["extra"].isna().tolist() == [True, True, False, True]
+    assert [list(p) if p is not None else None for p in got["probs"]] == [
+        [0.5, 0.5], None, [0.1, 0.9], [1.0]]  # fmt: skip
+    assert pq.ParquetFile(table).metadata.num_row_groups == 1  # small parts: one row group
+    first = table.read_bytes()
+    stamp = table.stat().st_mtime_ns
+    assert not P.publish(folder, table) and table.stat().st_mtime_ns == stamp  # unchanged: kept
+    table.write_bytes(first[:50])  # a damaged table is written again, to the same bytes
+    assert P.publish(folder, table) and table.read_bytes() == first
+    (folder / P.PUBLISHED).unlink()  # no record, table newer than the parts: kept
+    assert not P.publish(folder, table) and (folder / P.PUBLISHED).exists()
+    P.commit_part(pd.DataFrame({"k": [5]}), folder)
+    assert P.publish(folder, table) and len(pd.read_parquet(table)) == 5
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
+def test_publish_writes_row_groups_of_bounded_size(tmp_path: Path, monkeypatch) -> None:
+    import pyarrow.parquet as pq
+
+    from personasim import tables
+
+    monkeypatch.setattr(tables, "ROW_GROUP_ROWS", 3)
+    for rows in (2, 2, 1, 4, 1):
+        P.commit_part(pd.DataFrame({"k": range(rows)}), tmp_path / "parts")
+    assert P.publish(tmp_path / "parts", tmp_path / "table.parquet")
+    meta = pq.ParquetFile(tmp_path / "table.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [4, 5, 1]
+    assert pd.read_parquet(tmp_path / "table.parquet")["k"].tolist() == [0, 1, 0, 1, 0, 0, 1, 2,
+                                                                        3, 0]  # fmt: skip
+
+
+def test_clashing_part_types_are_one_line(tmp_path: Path) -> None:
+    from personasim.errors import DataError
+
+    P.commit_part(pd.DataFrame({"k": [1]}), tmp_path / "parts")
+    P.commit_part(pd.DataFrame({"k": [[1, 2]]}), tmp_path / "parts")
+    with pytest.raises(DataError, match="clashing column types"):
+        P.publish(tmp_path / "parts", tmp_path / "table.parquet")
+    assert not (tmp_path / "table.parquet").exists()
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == []
+
+
+def _study_personas(tmp_path: Path, backend: ScriptedStandIn, max_runs: int) -> pd.DataFrame:
+    """The study's personas stage (local executor, a scripted backend) on two persons."""
+    from types import SimpleNamespace
+
+    from personasim.census import sample_population
+    from personasim.executor.study import personas_on_executor
+    from personasim.spec import study_from_dict
+
+    spec = study_from_dict({
+        "name": "retry", "population": {"states": ["VT"], "per_state": 2},
+        "personas": {"tiers": ["meta", "descriptive"], "generators": ["scripted"],
+                     "max_runs": max_runs},
+        "simulate": {"simulators": ["scripted"]},
+        "backends": {"scripted": {"spec": "llamacpp"}},
+        "surveys": [{"id": "votes", "source": "elections"}],
+    })  # fmt: skip
+    backends = SimpleNamespace(get=lambda name: backend, spec=spec, remote=[0, 0],
+                               cache_path=tmp_path / "cache.sqlite")  # fmt: skip
+    population = sample_population(states=["VT"], per_state=2, seed=1)
+    personas_on_executor(spec, tmp_path, population, backends, seed=0, max_runs=max_runs)
+    table = pd.read_parquet(tmp_path / "personas.parquet")
+    assert not table.duplicated(["person_id", "tier", "generator"]).any()
+    return table[table["tier"] == "descriptive"]
+
+
+def test_a_study_tries_backend_failures_again_in_later_runs_up_to_max_runs(
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    from personasim.llm.scripted import backend_failure
+
+    state = {"fail": True}
+    text = '{"description": "Lives near Burlington and likes long walks."}'
+    backend = ScriptedStandIn(lambda request, seen: backend_failure() if state["fail"] else text)
+    first = _study_personas(tmp_path / "a", backend, max_runs=3)
+    assert set(first["finish_reason"]) == {"error"} and list(first["runs"]) == [1, 1]
+    assert len(backend.calls) == 2
+    second = _study_personas(tmp_path / "a", backend, max_runs=3)  # one try per run
+    assert list(second["runs"]) == [2, 2] and len(backend.calls) == 4
+    state["fail"] = False
+    third = _study_personas(tmp_path / "a", backend, max_runs=3)
+    assert third["valid"].all() and list(third["runs"]) == [3, 3] and len(backend.calls) == 6
+    assert len(pd.read_parquet(tmp_path / "a" / "personas.parquet")) == 4  # failed rows replaced
+    _study_personas(tmp_path / "a", backend, max_runs=3)
+    assert len(backend.calls) == 6  # valid now: done
+    state["fail"] = True
+    bounded = _study_personas(tmp_path / "b", backend, max_runs=1)
+    assert list(bounded["runs"]) == [1, 1] and len(backend.calls) == 8
+    _study_personas(tmp_path / "b", backend, max_runs=1)
+    assert len(backend.calls) == 8  # runs == max_runs: kept invalid and done

@@ -1,5 +1,12 @@
-"""``personasim run`` with ``[executor] kind = "ray"`` on a real local Ray cluster gives the same
-personas, responses and scores as the local run (embedded model, a small study)."""
+"""``personasim run --executor ray`` on the shipped default study gives the same personas,
+responses, scores, summaries and calibrated tables as the local run (real local Ray cluster, the
+embedded model answering in both runs).
+
+The default study (``src/personasim/studies/default.toml``, loaded as ``personasim run`` loads
+it) is scaled down only where the test's time budget needs it: ``[population] states = ["CA"]``
+and ``per_state = 1`` (one person instead of 5 states x 3) and ``max_questions = 1`` on each
+survey (instead of every question). Everything else is the default's: all four tiers, both
+surveys, the logprobs estimator, ``[calibration]`` and ``[score]`` (200 bootstrap draws)."""
 
 from __future__ import annotations
 
@@ -13,62 +20,76 @@ pytest.importorskip("ray", reason="the ray extra is not installed (make test ins
 
 pytestmark = pytest.mark.slow
 
-STUDY = """
-name = "raystudy"
-
-[population]
-states = ["VT", "TX"]
-per_state = 2
-seed = 1
-
-[personas]
-tiers = ["meta", "descriptive"]
-generators = ["embedded"]
-
-[simulate]
-simulators = ["embedded"]
-
-[score]
-n_boot = 20
-
-[backends.embedded]
-spec = "llamacpp"
-n_threads = 1
-
-[[surveys]]
-id = "elections"
-source = "elections"
-max_questions = 2
-"""
+KEYS = {
+    "personas": ["person_id", "tier", "generator"],
+    "responses": ["person_id", "tier", "generator", "simulator", "question_id", "estimator"],
+    "scores": ["attribute", "group", "question_id", "tier", "generator", "simulator",
+               "estimator", "metric"],
+    "summary": ["tier", "generator", "simulator", "estimator", "metric"],
+    "cross_model": ["index", "tier", "generator", "simulator", "estimator"],
+    "crosstab": ["question_id", "tier", "generator", "simulator", "estimator", "attribute",
+                 "group", "option"],
+    "weights": ["person_id", "tier", "generator"],
+    "calibration": ["tier", "generator", "state", "variable"],
+    "text_stats": ["person_id", "tier", "generator"],
+    "drift": ["tier", "generator", "attribute"],
+    "population": ["person_id"],
+    "raking": ["state", "control"],
+}  # fmt: skip
+"""Sort keys of each run-directory table, by the table name's prefix."""
 
 
-def _table(path: Path, key: list[str]) -> pd.DataFrame:
-    frame = pd.read_parquet(path).drop(columns=["seconds"], errors="ignore")
+def _scaled_default(path: Path, **executor: object) -> Path:
+    """The shipped default study, scaled down as the module docstring says, as a TOML file."""
+    from personasim.executor.base import ExecutorSpec
+    from personasim.spec import load_study
+
+    spec = load_study("default")
+    assert len(spec.personas.tiers) == 4 and {e.id for e in spec.surveys} == {"elections",
+                                                                             "topics"}
+    assert spec.calibration is not None
+    population = spec.population.model_copy(update={"states": ["CA"], "per_state": 1})
+    surveys = [e.model_copy(update={"max_questions": 1}) for e in spec.surveys]
+    scaled = spec.model_copy(update={"population": population, "surveys": surveys,
+                                     "executor": ExecutorSpec(**executor)})  # fmt: skip
+    path.write_text(scaled.to_toml(), encoding="utf-8")
+    return path
+
+
+def _table(path: Path) -> pd.DataFrame:
+    """A table in key order without timing columns (``seconds``)."""
+    key = next(v for k, v in sorted(KEYS.items(), key=lambda kv: -len(kv[0]))
+               if path.stem.startswith(k))  # fmt: skip
+    frame = pd.read_parquet(path)
+    frame = frame.drop(columns=[c for c in frame.columns if "seconds" in c])
     return frame.sort_values(key).reset_index(drop=True)
 
 
-def test_run_on_ray_equals_the_local_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_default_study_on_ray_equals_the_local_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from personasim.cli import main
 
-    study = tmp_path / "study.toml"
-    study.write_text(STUDY)
-    ray_study = tmp_path / "ray.toml"
-    ray_study.write_text(STUDY + '\n[executor]\nkind = "ray"\nbatch_persons = 2\n')
-    assert main(["run", str(study), "--out", str(tmp_path / "local")]) == 0
+    local = _scaled_default(tmp_path / "local.toml")
+    ray = _scaled_default(tmp_path / "ray.toml", kind="ray", batch_persons=1)
+    # separate run directories: separate LLM caches, so the Ray actors really call the model
+    assert main(["run", str(local), "--out", str(tmp_path / "local")]) == 0
     capsys.readouterr()
-    assert main(["run", str(ray_study), "--out", str(tmp_path / "ray")]) == 0
+    assert main(["run", str(ray), "--out", str(tmp_path / "ray")]) == 0
     calls = re.search(r"model calls (\d+), cache hits", capsys.readouterr().out)
     assert calls and int(calls.group(1)) > 0, "the Ray actors' model calls were not counted"
-    keys = {
-        "personas.parquet": ["person_id", "tier", "generator"],
-        "responses_elections.parquet": ["person_id", "tier", "question_id"],
-        "scores_elections.parquet": ["attribute", "group", "question_id", "tier", "metric"],
-    }
-    for name, key in keys.items():
-        local, remote = (_table(tmp_path / run / name, key) for run in ("local", "ray"))
-        pd.testing.assert_frame_equal(local, remote, obj=name)
-    assert len(list((tmp_path / "ray" / "parts" / "responses_elections").glob("part-*"))) == 2
+    names = sorted(p.name for p in (tmp_path / "local").glob("*.parquet"))
+    for must in ("personas", "responses_elections", "responses_topics", "scores_elections",
+                 "summary_elections", "scores_elections_calibrated",
+                 "summary_elections_calibrated", "weights", "calibration"):  # fmt: skip
+        assert f"{must}.parquet" in names, must
+    assert names == sorted(p.name for p in (tmp_path / "ray").glob("*.parquet"))
+    for name in names:
+        mine, theirs = (_table(tmp_path / run / name) for run in ("local", "ray"))
+        assert len(mine), name
+        pd.testing.assert_frame_equal(mine, theirs, obj=name)
+    for run in ("local", "ray"):  # both executors commit parts and publish from them
+        assert list((tmp_path / run / "parts" / "responses_topics").glob("part-*.parquet"))
     # the CLI flag overrides the spec: a rerun on the local executor makes no model call
-    assert main(["run", str(ray_study), "--out", str(tmp_path / "ray"), "--executor",
-                 "local"]) == 0  # fmt: skip
+    assert main(["run", str(ray), "--out", str(tmp_path / "ray"), "--executor", "local"]) == 0
     assert "model calls 0, cache hits" in capsys.readouterr().out

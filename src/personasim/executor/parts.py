@@ -5,6 +5,7 @@ Layout of a stage folder (e.g. ``responses/<survey>/``)::
     part-00000.parquet      committed parts, numbered in commit order
     part-00001.parquet
     _failed.parquet         keys of the rows whose batch failed after its retries (if any)
+    _published.json         which parts the stage table was last written from (see publish)
     .part-00002.parquet.<pid>.tmp   a part being written (never read)
 
 A part is written to a hidden temporary file and renamed into place, so a reader (and a rerun
@@ -16,10 +17,12 @@ when the next writer opens the folder.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,12 +31,14 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from personasim.errors import DataError
-from personasim.tables import write_atomic
+from personasim.tables import write_atomic, write_concat_atomic, write_text_atomic
 
 PART = re.compile(r"^part-(\d{5,})\.parquet$")
 TEMP = re.compile(r"^\..*\.(\d+)\.tmp$")
 FAILED = "_failed.parquet"
 """Keys and error of rows whose batch failed after its retries (retried by a rerun)."""
+PUBLISHED = "_published.json"
+"""The parts (name, size, mtime) and the table (size, mtime) of the last :func:`publish`."""
 
 
 def part_paths(folder: str | Path) -> list[Path]:
@@ -163,13 +168,7 @@ class KeyIndex:
         by part."""
         index, found = cls(key), []
         for path in part_paths(folder):
-            try:
-                table = pq.read_table(path, columns=list(key))
-            except (OSError, pa.ArrowInvalid) as error:
-                first = str(error).splitlines()[0] if str(error) else type(error).__name__
-                raise DataError(f"{path}: cannot read its key columns ({first})",
-                                hint="move the folder away to start over") from None  # fmt: skip
-            found.append(index.hash(table.to_pandas()))
+            found.append(index.hash(_keys_of(path, key)))
         return cls(key, np.concatenate(found)) if found else index
 
 
@@ -186,3 +185,89 @@ def write_failed(folder: str | Path, failed: pd.DataFrame) -> Path | None:
         return None
     write_atomic(failed, path)
     return path
+
+
+def _stamp(path: Path) -> list[int]:
+    """Size and modification time (ns) of a file."""
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _publication(paths: Sequence[Path], table: Path) -> dict[str, Any]:
+    """What a table published from ``paths`` looks like on disk (see :data:`PUBLISHED`)."""
+    return {"parts": [[p.name, *_stamp(p)] for p in paths], "table": _stamp(table)}
+
+
+def _recorded(folder: Path) -> object:
+    """The folder's :data:`PUBLISHED` record (None when absent or unreadable)."""
+    try:
+        return json.loads((folder / PUBLISHED).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def mark_published(folder: str | Path, table: str | Path) -> None:
+    """Record that ``table`` holds exactly the rows of the folder's parts, as they are now."""
+    folder = Path(folder)
+    record = _publication(part_paths(folder), Path(table))
+    write_text_atomic(json.dumps(record) + "\n", folder / PUBLISHED)
+
+
+def latest_rows(paths: Sequence[Path], key: Sequence[str]) -> list[np.ndarray | None]:
+    """Per part, which rows are the last of their key (a row committed again later, e.g. a
+    retried failure, supersedes the earlier one); None for a part whose rows all are. Reads only
+    the key columns (8 bytes a row while it runs)."""
+    index = KeyIndex(key)
+    hashes = [index.hash(_keys_of(path, key)) for path in paths]
+    every = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
+    ordered = np.sort(every)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(repeated):
+        return [None] * len(paths)
+    seen: set[int] = set()
+    masks: list[np.ndarray | None] = [None] * len(paths)
+    for at in range(len(paths) - 1, -1, -1):  # newest first: the first row seen of a key wins
+        keep = np.ones(len(hashes[at]), dtype=bool)
+        for row in np.flatnonzero(np.isin(hashes[at], repeated))[::-1]:
+            value = int(hashes[at][row])
+            keep[row] = value not in seen
+            seen.add(value)
+        masks[at] = None if keep.all() else keep
+    return masks
+
+
+def _keys_of(path: Path, key: Sequence[str]) -> pd.DataFrame:
+    """The key columns of one part."""
+    try:
+        return pq.read_table(path, columns=list(key)).to_pandas()
+    except (OSError, pa.ArrowInvalid) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{path}: cannot read its key columns ({first})",
+                        hint="move the folder away to start over") from None  # fmt: skip
+
+
+def publish(folder: str | Path, table: str | Path, key: Sequence[str] | None = None) -> bool:
+    """Write ``table`` from the committed parts of ``folder`` (streamed part by part, atomic;
+    see :func:`personasim.tables.write_concat_atomic`) unless it is already their publication.
+    With ``key``, a key committed more than once is published once, as its last row
+    (:func:`latest_rows`).
+
+    Skipped when the :data:`PUBLISHED` record matches the parts and the table as they are now,
+    or, without a record, when the table is newer than every part. Republishing the same parts
+    gives the same bytes, so the stage contract sees the same input hashes. Returns whether the
+    table was written."""
+    folder, table = Path(folder), Path(table)
+    paths = part_paths(folder)
+    if not paths:
+        return False
+    if table.exists():
+        record = _recorded(folder)
+        current = _publication(paths, table)
+        newer = record is None and current["table"][1] > max(s[2] for s in current["parts"])
+        if record == current or newer:
+            if newer:
+                mark_published(folder, table)
+            return False
+    write_concat_atomic(paths, table, latest_rows(paths, key) if key else None)
+    mark_published(folder, table)
+    return True

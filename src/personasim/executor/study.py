@@ -1,11 +1,15 @@
-"""The study's model-calling stages on the Ray executor (``[executor] kind = "ray"``).
+"""The study's model-calling stages through the executor (``[executor] kind = "local"|"ray"``).
 
-With the local executor the study stages run as before. With Ray, each (generator) or (survey x
-simulator) pair runs through :func:`personas_to_parts` / :func:`simulate_to_parts` into a folder
-of parts under ``<run>/parts/``, the crash-safe record of what the cluster finished; the stage's
-usual table (``personas.parquet``, ``responses_<id>.parquet``) is then written from the parts, so
-every later stage, the stage ledger and the report read the same files either way. A table left by
-an earlier local run seeds an empty parts folder, so switching executors never recomputes rows.
+Both executors take the same path: each (generator) or (survey x simulator) pair runs through
+:func:`personas_to_parts` / :func:`simulate_to_parts`, which commit every finished batch as a
+Parquet part under ``<run>/parts/<table stem>/`` (the crash-safe record of what is done: a rerun
+after ``kill -9`` computes only the batches without a part). The stage's usual table
+(``personas.parquet``, ``responses_<id>.parquet``) is then published from the parts
+(:func:`personasim.executor.parts.publish`: streamed, atomic, skipped when unchanged), so every
+later stage, the stage ledger and the report read the same files either way. The local executor
+uses the study's open backend (the model loaded once, its counters in the manifest); Ray actors
+open their own from a :class:`BackendRecipe`. A table left by a run of an older version (no parts)
+seeds an empty parts folder, so it is resumed, never recomputed.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import pandas as pd
 from personasim.executor import parts
 from personasim.executor.base import BackendRecipe, ExecutorSpec
 from personasim.executor.stages import StageRun, personas_to_parts, simulate_to_parts
-from personasim.tables import read_table, write_atomic
+from personasim.tables import read_table
 
 
 def parts_folder(run: Path, table: str) -> Path:
@@ -36,15 +40,11 @@ def recipe_for(spec: Any, name: str, cache_path: Path) -> BackendRecipe:
 
 
 def _seeded(folder: Path, table: Path) -> None:
-    """Commit an existing stage table as the first part of an empty parts folder."""
+    """Commit an existing stage table (of a run without parts) as the first part of an empty
+    parts folder, and record the table as its publication (it is not rewritten)."""
     if table.exists() and not parts.part_paths(folder):
         parts.commit_part(read_table(table, "stage table"), folder)
-
-
-def _publish(folder: Path, table: Path) -> None:
-    """Write the stage table from the parts (atomic)."""
-    if parts.part_paths(folder):
-        write_atomic(parts.read_parts(folder), table)
+        parts.mark_published(folder, table)
 
 
 def _check(run: StageRun, what: str) -> None:
@@ -59,38 +59,124 @@ def _check(run: StageRun, what: str) -> None:
                                 "the failed ones")  # fmt: skip
 
 
-def personas_on_ray(spec: Any, run: Path, population: pd.DataFrame, executor: ExecutorSpec,
-                    counters: list[int], **kwargs: Any) -> pd.DataFrame:  # fmt: skip
-    """Every generator's tiers through the executor; returns the personas table. ``counters``
-    (model calls, cache hits) grows by what the workers did."""
-    section, table = spec.personas, run / "personas.parquet"
+def _backend_args(backends: Any, name: str, executor: ExecutorSpec) -> dict[str, Any]:
+    """``backend=`` (local: the study's open backend) or ``recipe=`` (Ray: one per actor)."""
+    if executor.kind == "local":
+        return {"backend": backends.get(name)}
+    return {"recipe": recipe_for(backends.spec, name, backends.cache_path)}
+
+
+def _count(backends: Any, done: StageRun, executor: ExecutorSpec) -> None:
+    """Add the workers' model calls and cache hits to the study's counters (Ray only: a local
+    run's calls are already in the open backend's counters)."""
+    if executor.kind != "local":
+        backends.remote[0] += done.report.model_calls
+        backends.remote[1] += done.report.cache_hits
+
+
+def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backends: Any,
+                         **kwargs: Any) -> int:  # fmt: skip
+    """Every generator's tiers through ``spec.executor`` into ``personas.parquet``; returns the
+    rows computed in this call. ``backends``: the study's :class:`personasim.study.Backends`;
+    ``kwargs``: ``generate_personas`` keyword arguments."""
+    from personasim.personas.generate import KEY
+
+    section, table, executor = spec.personas, run / "personas.parquet", spec.executor
     needs_model = any(t != "meta" for t in section.tiers)
     folder = parts_folder(run, table.name)
     _seeded(folder, table)
+    if executor.kind == "local":
+        kwargs["progress"] = True  # per-request bars (a Ray actor has no terminal)
+    written = 0
     for name in section.generators if needs_model else ("census",):
-        recipe = recipe_for(spec, name, run / "cache.sqlite") if needs_model else None
+        chosen = _backend_args(backends, name, executor) if needs_model else {}
+        if needs_model:
+            written += _retry_failed(spec, folder, population, name, chosen, backends, kwargs)
         done = personas_to_parts(population, section.tiers, folder, executor=executor,
-                                 recipe=recipe, generator=name if needs_model else None,
-                                 show_progress=True, **kwargs)  # fmt: skip
+                                 generator=name if needs_model else None, show_progress=True,
+                                 **chosen, **kwargs)  # fmt: skip
         _check(done, f"personas x {name}")
-        counters[0] += done.report.model_calls
-        counters[1] += done.report.cache_hits
-    _publish(folder, table)
-    return read_table(table, "personas table")
+        _count(backends, done, executor)
+        written += done.report.rows
+    parts.publish(folder, table, KEY)
+    return written
 
 
-def simulate_on_ray(spec: Any, run: Path, personas: pd.DataFrame, survey: Any, survey_id: str,
-                    simulator: str, options: Any, executor: ExecutorSpec) -> StageRun:  # fmt: skip
-    """One survey x simulator through the executor into ``responses_<id>.parquet``."""
-    table = run / f"responses_{survey_id}.parquet"
+def _retry_failed(
+    spec: Any, folder: Path, population: pd.DataFrame, generator: str, chosen: dict[str, Any],
+    backends: Any, kwargs: dict[str, Any],
+) -> int:  # fmt: skip
+    """Generate once more the rows of ``generator`` whose generation failed in the backend
+    (``finish_reason`` ``error``) and that fewer than ``[personas] max_runs`` runs have tried
+    (one try per run, ``runs`` counting them). The new rows are committed as parts; publishing
+    keeps a key's last row, so they replace the failed ones. Returns the rows committed."""
+    from personasim.executor.run import run_batches
+    from personasim.executor.stages import PersonaStage, person_batches
+
+    failed = failed_personas(folder, spec.personas.max_runs)
+    failed = failed[failed["generator"] == generator]
+    written = 0
+    for tier, rows in failed.groupby("tier", sort=False):
+        earlier = dict(zip(rows["person_id"], rows["runs"], strict=True))
+        persons = population[population["person_id"].astype(str).isin(earlier)]
+        stage = PersonaStage((str(tier),), generator, tuple(sorted(kwargs.items())))
+        report = run_batches(
+            spec.executor, stage, person_batches(persons, spec.executor.batch_persons), folder,
+            keep=lambda new, runs=earlier: new.assign(
+                runs=new["person_id"].astype(str).map(runs).astype(int) + 1), **chosen,
+        )  # fmt: skip
+        _check(StageRun(report, 0, folder, {"generator": generator}),
+               f"personas x {generator}: {tier} retried")  # fmt: skip
+        _count(backends, StageRun(report, 0, folder), spec.executor)
+        written += report.rows
+    return written
+
+
+def failed_personas(folder: Path, max_runs: int) -> pd.DataFrame:
+    """Key (as text) and ``runs`` of the committed persona rows to try again: the last row of
+    their key failed in the backend and fewer than ``max_runs`` runs tried it. Reads only four
+    columns, part by part; holds only failed rows."""
+    import pyarrow.parquet as pq
+
+    from personasim.personas.generate import KEY, retryable
+
+    found: dict[tuple[str, ...], int] = {}
+    for path in parts.part_paths(folder):
+        names = set(pq.read_schema(path).names)
+        columns = [c for c in (*KEY, "finish_reason", "runs") if c in names]
+        frame = pd.read_parquet(path, columns=columns)
+        again = retryable(frame, max_runs) if "finish_reason" in names else None
+        if not found and (again is None or not again.any()):
+            continue  # the usual case: nothing failed, nothing to supersede
+        keys = list(zip(*(frame[c].astype(str) for c in KEY), strict=True))
+        for key in keys if found else ():  # a later row of a key supersedes the failed one
+            found.pop(key, None)
+        if again is not None and again.any():
+            runs = frame["runs"] if "runs" in names else pd.Series(1, index=frame.index)
+            for at in again[again].index:
+                found[keys[at]] = int(runs.fillna(1).iloc[at])
+    table = pd.DataFrame([(*k, r) for k, r in found.items()], columns=[*KEY, "runs"])
+    return table.astype({"runs": int})
+
+
+def simulate_on_executor(spec: Any, run: Path, personas: pd.DataFrame, survey: Any,
+                         survey_id: str, options: dict[str, Any],
+                         backends: Any) -> int:  # fmt: skip
+    """One survey, answered by each simulator (``options``: its ``SimulateOptions`` by name)
+    through ``spec.executor``, into ``responses_<id>.parquet``; returns the rows computed."""
+    table, executor = run / f"responses_{survey_id}.parquet", spec.executor
     folder = parts_folder(run, table.name)
     _seeded(folder, table)
-    done = simulate_to_parts(personas, survey, folder, options=options, executor=executor,
-                             recipe=recipe_for(spec, simulator, run / "cache.sqlite"),
-                             show_progress=True)  # fmt: skip
-    _check(done, f"{survey_id} x {simulator}")
-    _publish(folder, table)
-    return done
+    written = 0
+    for simulator, chosen in options.items():
+        done = simulate_to_parts(personas, survey, folder, options=chosen, executor=executor,
+                                 show_progress=True,
+                                 **_backend_args(backends, simulator, executor))  # fmt: skip
+        _check(done, f"{survey_id} x {simulator}")
+        _count(backends, done, executor)
+        written += done.report.rows
+    parts.publish(folder, table)
+    return written
 
 
 def executor_session(executor: ExecutorSpec) -> Any:

@@ -590,7 +590,7 @@ def _runs(table: pd.DataFrame) -> pd.Series:
     return pd.to_numeric(table["runs"], errors="coerce").fillna(1).astype(int)
 
 
-def _retry(table: pd.DataFrame, max_runs: int) -> pd.Series:
+def retryable(table: pd.DataFrame, max_runs: int) -> pd.Series:
     """True for rows whose generation failed in the backend and may be tried again."""
     failed = table["finish_reason"].astype(str).eq(TRANSIENT) if "finish_reason" in table else (
         pd.Series(False, index=table.index))  # fmt: skip
@@ -601,7 +601,7 @@ def _done_keys(table: pd.DataFrame | None, max_runs: int) -> set[tuple[str, str,
     """``(person_id, tier, generator)`` of the rows already there and done (not to retry)."""
     if table is None or table.empty:
         return set()
-    return set(_keys(table[~_retry(table, max_runs)]))
+    return set(_keys(table[~retryable(table, max_runs)]))
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
