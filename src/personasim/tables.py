@@ -62,6 +62,24 @@ def read_table(
     return frame
 
 
+def check_columns(path: str | Path, what: str, required: Sequence[str], hint: str = "") -> None:
+    """Check that the Parquet table at ``path`` has the ``required`` columns, reading only its
+    schema (the same one-line errors as :func:`read_table`)."""
+    import pyarrow.dataset as ds
+
+    path = Path(path)
+    try:
+        names = ds.dataset(path, format="parquet").schema.names
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found", hint=hint) from None
+    except (OSError, ValueError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(f"{path}: cannot read {what} ({first_line})", hint=hint) from None
+    missing = [column for column in required if column not in names]
+    if missing:
+        raise DataError(f"{path}: not a {what} (no {missing[0]!r} column)", hint=hint)
+
+
 def check_output(
     path: str | Path, inputs: Sequence[tuple[str, str | Path | None]] = (), flag: str = "--out"
 ) -> Path:
