@@ -13,6 +13,11 @@
   (Ray 2.60 deprecates passing them to ``map_batches``, so they are left at those defaults). A
   batch whose stage raises is retried ``retries`` times inside the actor and then comes back as a
   failed result, which the driver records as failed rows that a rerun retries; the job goes on.
+* **Input**: the driver puts the pending input into the object store in chunks of about
+  ``CHUNK_ROWS`` rows (whole batches; Ray spills chunks to disk beyond the store's capacity); the
+  dataset is ``ray.data.range`` over the batch indices, and each actor cuts its batch from its
+  chunk (kept while the next batches come from the same chunk). The driver builds one chunk at a
+  time and never a batch, except to list a failed batch's keys.
 * **Order**: results come back in batch order (``preserve_order``), so the driver commits parts
   in the same order as the local executor would.
 * **Cluster**: with no ``address`` a local Ray is started for the run (``num_cpus`` bounded, no
@@ -124,7 +129,10 @@ def _span(batches: Sequence[pd.DataFrame], start: int, stop: int) -> pd.DataFram
 def put_chunks(ray: Any, batches: Sequence[pd.DataFrame], chunk_rows: int) -> InputChunks:
     """Put the input of ``batches`` into the object store chunk by chunk (the driver builds one
     chunk at a time; Ray spills chunks to disk when the store is full)."""
-    sizes = np.array([batch_rows(batches, i) for i in range(len(batches))], dtype=np.int64)
+    if isinstance(batches, BatchPlan):
+        sizes = np.diff(batches.offsets)
+    else:
+        sizes = np.array([batch_rows(batches, i) for i in range(len(batches))], dtype=np.int64)
     offsets, chunk_of, first = chunk_bounds(sizes, chunk_rows)
     ends = [*first[1:].tolist(), len(batches)]
     refs = tuple(ray.put(_span(batches, int(a), int(b))) for a, b in zip(first, ends, strict=True))
