@@ -424,6 +424,21 @@ def drop_invalid_personas(
     return personas[~bad], {(str(t), str(g)): int(n) for (t, g), n in counts.items()}
 
 
+CHECK_ROWS = 100_000
+"""Persona texts checked at once for blanks (a stripped copy of every text at once would double
+the memory of a large table)."""
+
+
+def _first_blank(text: pd.Series) -> int | None:
+    """Position of the first missing or whitespace-only text, or None."""
+    for start in range(0, len(text), CHECK_ROWS):
+        part = text.iloc[start : start + CHECK_ROWS]
+        blank = (part.isna() | (part.astype(str).str.strip() == "")).to_numpy(dtype=bool)
+        if blank.any():
+            return start + int(np.argmax(blank))
+    return None
+
+
 def check_personas(personas: pd.DataFrame, source: str | Path = "personas table") -> pd.DataFrame:
     """Check the required columns and text of a personas table; return it with clean types."""
     missing = [c for c in PERSONA_COLUMNS if c not in personas.columns]
@@ -438,9 +453,9 @@ def check_personas(personas: pd.DataFrame, source: str | Path = "personas table"
         raise DataError(f"{source}: column 'text' must hold text, but person_id {pid} has "
                         f"{type(value).__name__} {value}",
                         hint="a personas table comes from `personasim personas`")  # fmt: skip
-    empty = personas["text"].isna() | (personas["text"].astype(str).str.strip() == "")
-    if empty.any():
-        pid = personas.loc[empty, "person_id"].iloc[0]
+    empty = _first_blank(personas["text"])
+    if empty is not None:
+        pid = personas["person_id"].iloc[empty]
         raise DataError(f"{source}: column 'text' is empty for person_id {pid}")
     dupes = personas.duplicated(["person_id", "tier", "generator"])
     if dupes.any():
