@@ -137,7 +137,7 @@ def test_meta_persona_text_and_errors() -> None:
     assert len(select_personas(meta_personas(POPULATION), ["meta"], 2)) == 2
 
 
-def test_a_blank_text_is_found_in_any_slice_of_the_check(monkeypatch) -> None:
+def test_wrong_or_blank_text_is_found_in_any_slice_of_the_check(monkeypatch) -> None:
     import personasim.survey.simulate as S
 
     monkeypatch.setattr(S, "CHECK_ROWS", 2)  # texts are checked two at a time
@@ -148,6 +148,9 @@ def test_a_blank_text_is_found_in_any_slice_of_the_check(monkeypatch) -> None:
     with pytest.raises(DataError, match="is empty for person_id 5"):
         check_personas(personas.iloc[[0, 1, 2, 4]], "x.parquet")
     assert len(check_personas(personas.iloc[:3], "x.parquet")) == 3
+    mixed = personas.assign(text=pd.Series(["a", "b", None, 7, "e"], dtype=object))
+    with pytest.raises(DataError, match="must hold text, but person_id 4 has int 7"):
+        check_personas(mixed, "x.parquet")
 
 
 def test_malformed_personas_file_is_one_line(tmp_path: Path, capsys) -> None:

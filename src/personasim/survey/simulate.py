@@ -424,18 +424,29 @@ def drop_invalid_personas(
     return personas[~bad], {(str(t), str(g)): int(n) for (t, g), n in counts.items()}
 
 
-CHECK_ROWS = 100_000
-"""Persona texts checked at once for blanks (a stripped copy of every text at once would double
-the memory of a large table)."""
+CHECK_ROWS = 20_000
+"""Persona texts checked at once (a Python copy, or a stripped copy, of every text at once would
+double the memory of a large table)."""
 
 
-def _first_blank(text: pd.Series) -> int | None:
-    """Position of the first missing or whitespace-only text, or None."""
+def _not_text(part: pd.Series) -> np.ndarray:
+    """Which values are neither text nor missing (none in a column of the string dtype)."""
+    if isinstance(part.dtype, pd.StringDtype):
+        return np.zeros(len(part), dtype=bool)
+    return ~part.map(lambda v: isinstance(v, str) or v is None or v != v).to_numpy(dtype=bool)
+
+
+def _blank(part: pd.Series) -> np.ndarray:
+    """Which texts are missing or whitespace only."""
+    return (part.isna() | (part.astype(str).str.strip() == "")).to_numpy(dtype=bool)
+
+
+def _first_where(text: pd.Series, test: Callable[[pd.Series], np.ndarray]) -> int | None:
+    """Position of the first value ``test`` flags, checking ``CHECK_ROWS`` values at a time."""
     for start in range(0, len(text), CHECK_ROWS):
-        part = text.iloc[start : start + CHECK_ROWS]
-        blank = (part.isna() | (part.astype(str).str.strip() == "")).to_numpy(dtype=bool)
-        if blank.any():
-            return start + int(np.argmax(blank))
+        flagged = test(text.iloc[start : start + CHECK_ROWS])
+        if flagged.any():
+            return start + int(np.argmax(flagged))
     return None
 
 
@@ -447,13 +458,13 @@ def check_personas(personas: pd.DataFrame, source: str | Path = "personas table"
             f"{source}: missing column {missing[0]!r}",
             hint=f"a personas table needs {', '.join(PERSONA_COLUMNS)}",
         )
-    not_text = ~personas["text"].map(lambda v: isinstance(v, str) or v is None or v != v)
-    if not_text.any():
-        pid, value = personas.loc[not_text, ["person_id", "text"]].iloc[0]
+    wrong = _first_where(personas["text"], _not_text)
+    if wrong is not None:
+        pid, value = personas[["person_id", "text"]].iloc[wrong]
         raise DataError(f"{source}: column 'text' must hold text, but person_id {pid} has "
                         f"{type(value).__name__} {value}",
                         hint="a personas table comes from `personasim personas`")  # fmt: skip
-    empty = _first_blank(personas["text"])
+    empty = _first_where(personas["text"], _blank)
     if empty is not None:
         pid = personas["person_id"].iloc[empty]
         raise DataError(f"{source}: column 'text' is empty for person_id {pid}")
