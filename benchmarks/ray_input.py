@@ -136,7 +136,7 @@ def main() -> None:
             print(f"{executor:>5} {rows:>10,} persona rows (input {size:,.0f} MB): "
                   f"{seconds:6.1f} s, {int(written):,} rows written, {int(failed)} failed; "
                   f"driver: table {table:,.0f} MB, peak RSS {peak:,.0f} MB, peak private "
-                  f"{private:,.0f} MB (+{private - table:,.0f} MB over the table)",
+                  f"{private:,.0f} MB ({private - table:+,.0f} MB over the table)",
                   flush=True)  # fmt: skip
 
 
