@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,7 +15,7 @@ from personasim.errors import BackendError, ConfigError
 from personasim.executor import BackendRecipe, ExecutorSpec, simulate_to_parts
 from personasim.executor import parts as P
 from personasim.executor.base import run_with_retries
-from personasim.executor.ray import pool_size
+from personasim.executor.ray import InputChunks, chunk_bounds, pool_size
 from personasim.executor.stages import drop_done, person_batches
 from personasim.llm.scripted import ScriptedStandIn
 from personasim.personas.meta import meta_personas
@@ -78,13 +79,43 @@ def test_batches_are_persona_major() -> None:
     frame = pd.DataFrame({"person_id": [3, 3, 1, 1, 2, 2, 4], "tier": list("ababab") + ["a"]})
     batches = person_batches(frame, 2)
     assert [b["person_id"].tolist() for b in batches] == [[3, 3, 1, 1], [2, 2, 4]]
-    assert person_batches(frame.iloc[:0], 2) == []
+    assert len(person_batches(frame.iloc[:0], 2)) == 0 and list(person_batches(frame[:0], 2)) == []
     index = P.KeyIndex(["person_id", "tier"])
     done = P.KeyIndex(index.key, index.hash(pd.DataFrame({"person_id": ["3", "2"],
                                                           "tier": ["a", "b"]})))  # fmt: skip
     kept = drop_done(frame, done)
     pairs = set(zip(kept.person_id.astype(str), kept.tier, strict=True))
     assert len(kept) == 5 and ("3", "a") not in pairs
+
+
+def test_lazy_plan_cuts_the_rows_the_eager_cut_did_with_persons_scattered() -> None:
+    # persons' rows are NOT contiguous: 7's rows are 0, 3, 6; 5's rows are 1, 4; ...
+    frame = pd.DataFrame({"person_id": [7, 5, 9, 7, 5, 2, 7, 9, 8, 2],
+                          "tier": list("abcdefghij"), "weight": [float(i) for i in range(10)]})
+    plan = person_batches(frame, 2)
+    codes, _ = pd.factorize(frame["person_id"])  # the eager cut the plan replaced
+    eager = [frame[codes // 2 == g].reset_index(drop=True) for g in range(codes.max() // 2 + 1)]
+    assert len(plan) == len(eager) == 3
+    for lazy, expected in zip(plan, eager, strict=True):
+        pd.testing.assert_frame_equal(lazy, expected)
+    assert [b["tier"].tolist() for b in plan] == [list("abdeg"), list("cfhj"), list("i")]
+    assert [plan.rows(i) for i in range(3)] == [5, 4, 1]
+    pd.testing.assert_frame_equal(plan[-1], eager[2])
+    pd.testing.assert_frame_equal(plan.span(1, 3), pd.concat(eager[1:], ignore_index=True))
+    assert [len(b) for b in plan[0:2]] == [5, 4]
+    with pytest.raises(IndexError):
+        plan[3]
+
+
+def test_ray_chunks_hold_whole_batches_and_bounded_rows() -> None:
+    sizes = np.array([3, 4, 2, 9, 1, 1, 5])  # rows per batch; batch offsets 0 3 7 9 18 19 20 25
+    offsets, chunk_of, first = chunk_bounds(sizes, 5)
+    assert offsets.tolist() == [0, 3, 7, 9, 18, 19, 20, 25]
+    # a chunk takes the batches starting in its 5 rows: chunk 1 = batches 2, 3 (rows 7-17)
+    assert chunk_of.tolist() == [0, 0, 1, 1, 2, 2, 3] and first.tolist() == [0, 2, 4, 6]
+    chunks = InputChunks(("a", "b", "c", "d"), chunk_of, offsets, first)
+    assert [chunks.rows_of(i) for i in (0, 1, 3, 4, 5, 6)] == [
+        (0, 0, 3), (0, 3, 7), (1, 2, 11), (2, 0, 1), (2, 1, 2), (3, 0, 5)]  # fmt: skip
 
 
 @pytest.mark.parametrize(("cpus", "per", "asked", "expected"),

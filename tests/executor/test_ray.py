@@ -14,10 +14,13 @@ pytest.importorskip("ray", reason="the ray extra is not installed (make test ins
 from personasim.errors import BackendError  # noqa: E402
 from personasim.executor import BackendRecipe, ExecutorSpec, simulate_to_parts  # noqa: E402
 from personasim.executor import parts as P  # noqa: E402
+from personasim.executor.base import BatchPlan  # noqa: E402
+from personasim.executor.local import run_local  # noqa: E402
+from personasim.executor.stages import SimulateStage  # noqa: E402
 from personasim.personas.meta import meta_personas  # noqa: E402
 from personasim.survey.loaders import builtin_survey  # noqa: E402
 from personasim.survey.questions import Survey  # noqa: E402
-from personasim.survey.simulate import KEY_COLUMNS  # noqa: E402
+from personasim.survey.simulate import KEY_COLUMNS, SimulateOptions  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -98,6 +101,57 @@ def test_failed_batch_becomes_failed_rows_that_a_rerun_retries(ray_cluster, tmp_
     assert not (tmp_path / P.FAILED).exists()
     rows = P.read_parts(tmp_path)
     assert len(rows) == 6 and not rows.duplicated(KEY_COLUMNS).any()
+
+
+def _by_persona(request, seen):
+    """Stand-in answers that differ per persona: a batch cut from the wrong rows would show."""
+    weight = 1.0 + sum(map(ord, request.messages[0].content)) % 7
+    return {label: weight ** i for i, label in enumerate(request.labels)}
+
+
+def _scripted():
+    from personasim.llm.scripted import ScriptedStandIn
+
+    return ScriptedStandIn(choice_script=_by_persona, identity="endpoint")
+
+
+class _CountingPlan(BatchPlan):
+    """A plan that counts the batches and spans the driver builds."""
+
+    built = spans = 0
+
+    def __getitem__(self, index):
+        type(self).built += 1
+        return super().__getitem__(index)
+
+    def span(self, start: int, stop: int) -> pd.DataFrame:
+        type(self).spans += 1
+        return super().span(start, stop)
+
+
+def test_actors_cut_from_object_store_chunks_the_batches_local_runs(
+    ray_cluster, monkeypatch
+) -> None:
+    from personasim.executor import ray as R
+
+    people = meta_personas(pd.concat([POPULATION, POPULATION.assign(
+        person_id=POPULATION["person_id"] + 10, state=["CA", "NY", "WA"])], ignore_index=True))
+    # every person twice, far apart: a person's rows are not contiguous in the table
+    personas = pd.concat([people, people.assign(generator="census-copy")], ignore_index=True)
+    monkeypatch.setattr(R, "CHUNK_ROWS", 5)  # batches of 4 rows: chunks of batches 0-1 and 2
+    plan = _CountingPlan.of_persons(personas, 2)
+    assert len(plan) == 3 and not plan.frame["person_id"].is_monotonic_increasing
+    stage = SimulateStage(_survey(), SimulateOptions(simulator="scripted:endpoint"))
+    spec = ExecutorSpec(kind="ray", batch_persons=2)
+    remote = list(R.run_ray(spec, stage, plan, BackendRecipe(factory=_scripted)))
+    assert (_CountingPlan.built, _CountingPlan.spans) == (0, 2), "the driver cut batches"
+    local = list(run_local(stage, plan, _scripted()))
+    assert [r.index for r in remote] == [r.index for r in local] == [0, 1, 2]
+    for a, b in zip(local, remote, strict=True):
+        assert b.error is None and b.model_calls == a.model_calls == 2 * plan.rows(a.index)
+        pd.testing.assert_frame_equal(a.rows, b.rows)
+    assert sorted(pd.concat([r.rows for r in remote])["person_id"].unique()) == [
+        21, 22, 23, 31, 32, 33]
 
 
 def test_a_dead_actor_is_restarted_and_its_batch_retried(ray_cluster, tmp_path: Path) -> None:

@@ -137,6 +137,22 @@ def test_meta_persona_text_and_errors() -> None:
     assert len(select_personas(meta_personas(POPULATION), ["meta"], 2)) == 2
 
 
+def test_wrong_or_blank_text_is_found_in_any_slice_of_the_check(monkeypatch) -> None:
+    import personasim.survey.simulate as S
+
+    monkeypatch.setattr(S, "CHECK_ROWS", 2)  # texts are checked two at a time
+    personas = pd.DataFrame({"person_id": [1, 2, 3, 4, 5], "tier": "meta", "generator": "g",
+                             "text": ["a", "b", "c", " \t\n", None]})  # fmt: skip
+    with pytest.raises(DataError, match="x.parquet: column 'text' is empty for person_id 4"):
+        check_personas(personas, "x.parquet")
+    with pytest.raises(DataError, match="is empty for person_id 5"):
+        check_personas(personas.iloc[[0, 1, 2, 4]], "x.parquet")
+    assert len(check_personas(personas.iloc[:3], "x.parquet")) == 3
+    mixed = personas.assign(text=pd.Series(["a", "b", None, 7, "e"], dtype=object))
+    with pytest.raises(DataError, match="must hold text, but person_id 4 has int 7"):
+        check_personas(mixed, "x.parquet")
+
+
 def test_malformed_personas_file_is_one_line(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "personas.parquet"
     pd.DataFrame({"person_id": [1], "tier": ["meta"], "text": ["x"]}).to_parquet(bad)

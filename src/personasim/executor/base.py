@@ -12,10 +12,11 @@ from __future__ import annotations
 import pickle
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, overload
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,6 +85,61 @@ class Stage(Protocol):
     def failed_rows(self, batch: pd.DataFrame, error: str) -> pd.DataFrame:
         """Key columns (and ``error``) of the rows ``batch`` should have produced."""
         ...
+
+
+class BatchPlan(Sequence[pd.DataFrame]):
+    """Batches of a frame, built on demand: ``plan[i]`` is batch ``i``.
+
+    The plan holds the frame (not a copy), one stable row order and the batch offsets into it,
+    so the batches cost no memory until one is asked for; each ``plan[i]`` is a fresh frame with
+    a new index. Batch ``i`` is ``frame.take(order[offsets[i]:offsets[i + 1]])``."""
+
+    def __init__(self, frame: pd.DataFrame, order: np.ndarray, offsets: np.ndarray) -> None:
+        self.frame, self.order, self.offsets = frame, order, offsets
+
+    @classmethod
+    def of_persons(cls, frame: pd.DataFrame, batch_persons: int) -> BatchPlan:
+        """``frame`` in batches of ``batch_persons`` persons: all rows of a person together,
+        persons in order of first appearance, rows within a batch in table order."""
+        if frame.empty:
+            return cls(frame, np.zeros(0, np.int64), np.zeros(1, np.int64))
+        codes, _ = pd.factorize(frame["person_id"])
+        groups = codes // batch_persons
+        order = np.argsort(groups, kind="stable")
+        counts = np.bincount(groups, minlength=int(groups.max()) + 1)
+        return cls(frame, order, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @overload
+    def __getitem__(self, index: int) -> pd.DataFrame: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[pd.DataFrame]: ...
+    def __getitem__(self, index: int | slice) -> pd.DataFrame | list[pd.DataFrame]:
+        """Batch ``index`` (a new frame), or a list of batches for a slice."""
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"batch {index} of a plan of {len(self)}")
+        return self.span(index % len(self), index % len(self) + 1)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return (self.span(i, i + 1) for i in range(len(self)))
+
+    def rows(self, index: int) -> int:
+        """Rows of batch ``index`` (without building it)."""
+        return int(self.offsets[index + 1] - self.offsets[index])
+
+    def span(self, start: int, stop: int) -> pd.DataFrame:
+        """The rows of batches ``start`` to ``stop - 1`` in plan order, as one new frame."""
+        rows = self.order[self.offsets[start] : self.offsets[stop]]
+        return self.frame.take(rows).reset_index(drop=True)
+
+
+def batch_rows(batches: Sequence[pd.DataFrame], index: int) -> int:
+    """Input rows of batch ``index`` (a :class:`BatchPlan` answers without building it)."""
+    return batches.rows(index) if isinstance(batches, BatchPlan) else len(batches[index])
 
 
 @dataclass

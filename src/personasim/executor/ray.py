@@ -13,6 +13,11 @@
   (Ray 2.60 deprecates passing them to ``map_batches``, so they are left at those defaults). A
   batch whose stage raises is retried ``retries`` times inside the actor and then comes back as a
   failed result, which the driver records as failed rows that a rerun retries; the job goes on.
+* **Input**: the driver puts the pending input into the object store in chunks of about
+  ``CHUNK_ROWS`` rows (whole batches; Ray spills chunks to disk beyond the store's capacity); the
+  dataset is ``ray.data.range`` over the batch indices, and each actor cuts its batch from its
+  chunk (kept while the next batches come from the same chunk). The driver builds one chunk at a
+  time and never a batch, except to list a failed batch's keys.
 * **Order**: results come back in batch order (``preserve_order``), so the driver commits parts
   in the same order as the local executor would.
 * **Cluster**: with no ``address`` a local Ray is started for the run (``num_cpus`` bounded, no
@@ -30,16 +35,20 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from personasim.errors import ConfigError
 from personasim.executor.base import (
     BackendRecipe,
+    BatchPlan,
     BatchResult,
     ExecutorSpec,
     Stage,
+    batch_rows,
     dumps,
     loads,
     run_with_retries,
@@ -50,7 +59,10 @@ RESERVED_CPUS_SHARE = 0.25
 RESULT_FIELDS = ("index", "rows", "error", "attempts", "seconds", "model_calls", "cache_hits")
 """Columns an actor returns per batch."""
 LOCAL_OBJECT_STORE_MB = 512
-"""Object store of a local Ray started by personasim (small: batches are small)."""
+"""Object store of a local Ray started by personasim (Ray spills objects beyond it to disk)."""
+CHUNK_ROWS = 10_000
+"""Input rows per object-store chunk (plus the rest of the chunk's last batch): bounds what
+the driver builds at once and what each actor fetches and keeps."""
 
 
 def import_ray() -> Any:
@@ -76,20 +88,87 @@ def pool_size(spec: ExecutorSpec, cluster_cpus: float) -> int:
     return min(spec.actors, fit) if spec.actors else fit
 
 
-class BatchWorker:
-    """A Ray Data actor: opens one backend, then runs the stage on every batch it is given."""
+@dataclass(frozen=True)
+class InputChunks:
+    """Where each batch's input rows are: the pending input in the object store as a few chunks
+    (frames of whole consecutive batches), and the batch offsets to cut them (small arrays)."""
 
-    def __init__(self, recipe: BackendRecipe, stage: Stage, retries: int, threads: int) -> None:
+    refs: tuple[Any, ...]
+    """Object refs of the chunks, in order (owned by the driver for the run)."""
+    chunk_of: np.ndarray
+    """Chunk of each batch."""
+    offsets: np.ndarray
+    """Start row of each batch in the plan, and the end (``len(batches) + 1`` values)."""
+    first: np.ndarray
+    """First batch of each chunk."""
+
+    def rows_of(self, index: int) -> tuple[int, int, int]:
+        """Chunk of batch ``index`` and its row range inside that chunk."""
+        chunk = int(self.chunk_of[index])
+        base = self.offsets[self.first[chunk]]
+        return chunk, int(self.offsets[index] - base), int(self.offsets[index + 1] - base)
+
+
+def chunk_bounds(sizes: np.ndarray, chunk_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batch offsets, the chunk of each batch and the first batch of each chunk, for batches of
+    ``sizes`` rows: a chunk takes the batches that start in its ``chunk_rows`` rows, so it holds
+    at most ``chunk_rows`` rows plus the rest of its last batch."""
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    starts, chunk_of = np.unique(offsets[:-1] // chunk_rows, return_inverse=True)
+    first = np.searchsorted(chunk_of, np.arange(len(starts)))
+    return offsets, chunk_of.astype(np.int64), first.astype(np.int64)
+
+
+def _span(batches: Sequence[pd.DataFrame], start: int, stop: int) -> pd.DataFrame:
+    """Batches ``start`` to ``stop - 1`` as one frame (a :class:`BatchPlan` cuts it at once)."""
+    if isinstance(batches, BatchPlan):
+        return batches.span(start, stop)
+    return pd.concat([batches[i] for i in range(start, stop)], ignore_index=True)
+
+
+def put_chunks(ray: Any, batches: Sequence[pd.DataFrame], chunk_rows: int) -> InputChunks:
+    """Put the input of ``batches`` into the object store chunk by chunk (the driver builds one
+    chunk at a time; Ray spills chunks to disk when the store is full)."""
+    if isinstance(batches, BatchPlan):
+        sizes = np.diff(batches.offsets)
+    else:
+        sizes = np.array([batch_rows(batches, i) for i in range(len(batches))], dtype=np.int64)
+    offsets, chunk_of, first = chunk_bounds(sizes, chunk_rows)
+    ends = [*first[1:].tolist(), len(batches)]
+    refs = tuple(ray.put(_span(batches, int(a), int(b))) for a, b in zip(first, ends, strict=True))
+    return InputChunks(refs, chunk_of, offsets, first)
+
+
+class BatchWorker:
+    """A Ray Data actor: opens one backend, then runs the stage on every batch it is given.
+
+    A batch arrives as its index only; the actor cuts it from its chunk of the input, fetched
+    from the object store (the last chunk is kept: consecutive batches share it)."""
+
+    def __init__(self, recipe: BackendRecipe, stage: Stage, retries: int, threads: int,
+                 chunks: InputChunks) -> None:  # fmt: skip
         self.backend = recipe.open(threads=threads)
         self.stage = stage
         self.retries = retries
+        self.chunks = chunks
+        self.held: tuple[int, pd.DataFrame] | None = None
+
+    def batch(self, index: int) -> pd.DataFrame:
+        """Batch ``index`` of the plan (a new, writable frame)."""
+        import ray
+
+        chunk, start, stop = self.chunks.rows_of(index)
+        if self.held is None or self.held[0] != chunk:
+            self.held = None  # let the previous chunk go before fetching the next
+            self.held = (chunk, ray.get(self.chunks.refs[chunk]))
+        return self.held[1].iloc[start:stop].reset_index(drop=True).copy()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        """Run the stage on each batch of persons in ``batch`` (one, with ``batch_size=1``)."""
+        """Run the stage on each batch index in ``batch`` (one, with ``batch_size=1``)."""
         out: dict[str, list] = {name: [] for name in RESULT_FIELDS}
-        for index, payload in zip(batch["index"], batch["payload"], strict=True):
-            result = run_with_retries(self.stage, self.backend, loads(payload), int(index),
-                                      self.retries)  # fmt: skip
+        for index in batch["id"]:
+            result = run_with_retries(self.stage, self.backend, self.batch(int(index)),
+                                      int(index), self.retries)  # fmt: skip
             out["index"].append(result.index)
             out["rows"].append(dumps(result.rows) if result.rows is not None else b"")
             out["error"].append(result.error or "")
@@ -155,7 +234,11 @@ def ray_session(spec: ExecutorSpec) -> Iterator[Any]:
 def run_ray(
     spec: ExecutorSpec, stage: Stage, batches: Sequence[pd.DataFrame], recipe: BackendRecipe
 ) -> Iterator[BatchResult]:
-    """Yield each batch's result in batch order, computed on a Ray Data actor pool."""
+    """Yield each batch's result in batch order, computed on a Ray Data actor pool.
+
+    The input goes to the object store in chunks of about ``CHUNK_ROWS`` rows; the dataset
+    holds batch indices only (``ray.data.range``, one index per block), so neither the driver
+    nor Ray Data ever holds all batches as separate frames or payloads."""
     if not batches:
         return
     with ray_session(spec) as ray:
@@ -163,13 +246,14 @@ def run_ray(
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
-        items = [{"index": i, "payload": dumps(b)} for i, b in enumerate(batches)]
-        mapped = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        chunks = put_chunks(ray, batches, CHUNK_ROWS)
+        mapped = ray.data.range(len(batches), override_num_blocks=len(batches)).map_batches(
             BatchWorker,
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=actors),
             fn_constructor_kwargs={"recipe": recipe, "stage": stage, "retries": spec.retries,
-                                   "threads": max(1, int(spec.cpus_per_actor))},  # fmt: skip
+                                   "threads": max(1, int(spec.cpus_per_actor)),
+                                   "chunks": chunks},  # fmt: skip
             num_cpus=spec.cpus_per_actor,
             memory=spec.memory_per_actor_mb * 2**20,
         )

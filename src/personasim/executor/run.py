@@ -16,7 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from personasim.executor import parts
-from personasim.executor.base import BackendRecipe, BatchResult, ExecutorSpec, Stage
+from personasim.executor.base import (
+    BackendRecipe,
+    BatchResult,
+    ExecutorSpec,
+    Stage,
+    batch_rows,
+)
 from personasim.llm.base import Backend
 
 
@@ -92,7 +98,7 @@ def run_batches(
                 parts.commit_part(new, folder, number)
                 number, committed, rows = number + 1, committed + 1, rows + len(new)
         if progress:
-            progress(len(batches[result.index]))
+            progress(batch_rows(batches, result.index))
     lost = pd.concat(failed, ignore_index=True) if failed else pd.DataFrame()
     parts.write_failed(folder, lost)
     first = str(lost["error"].iloc[0]).splitlines()[0] if len(lost) else None

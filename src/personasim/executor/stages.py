@@ -23,20 +23,17 @@ import pandas as pd
 from tqdm import tqdm
 
 from personasim.executor import parts
-from personasim.executor.base import BackendRecipe, ExecutorSpec
+from personasim.executor.base import BackendRecipe, BatchPlan, ExecutorSpec
 from personasim.executor.run import RunReport, run_batches
 from personasim.llm.base import Backend
 from personasim.survey.questions import Survey
 
 
-def person_batches(frame: pd.DataFrame, batch_persons: int) -> list[pd.DataFrame]:
+def person_batches(frame: pd.DataFrame, batch_persons: int) -> BatchPlan:
     """``frame`` cut into batches of ``batch_persons`` persons (all rows of a person together,
-    persons in order of first appearance)."""
-    if frame.empty:
-        return []
-    codes, _ = pd.factorize(frame["person_id"])
-    groups = codes // batch_persons
-    return [frame[groups == g].reset_index(drop=True) for g in range(int(groups.max()) + 1)]
+    persons in order of first appearance, rows within a batch in table order); each batch is
+    built when it is asked for (see :class:`~personasim.executor.base.BatchPlan`)."""
+    return BatchPlan.of_persons(frame, batch_persons)
 
 
 def drop_done(rows: pd.DataFrame, done: parts.KeyIndex) -> pd.DataFrame:

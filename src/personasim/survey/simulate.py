@@ -424,6 +424,32 @@ def drop_invalid_personas(
     return personas[~bad], {(str(t), str(g)): int(n) for (t, g), n in counts.items()}
 
 
+CHECK_ROWS = 20_000
+"""Persona texts checked at once (a Python copy, or a stripped copy, of every text at once would
+double the memory of a large table)."""
+
+
+def _not_text(part: pd.Series) -> np.ndarray:
+    """Which values are neither text nor missing (none in a column of the string dtype)."""
+    if isinstance(part.dtype, pd.StringDtype):
+        return np.zeros(len(part), dtype=bool)
+    return ~part.map(lambda v: isinstance(v, str) or v is None or v != v).to_numpy(dtype=bool)
+
+
+def _blank(part: pd.Series) -> np.ndarray:
+    """Which texts are missing or whitespace only."""
+    return (part.isna() | (part.astype(str).str.strip() == "")).to_numpy(dtype=bool)
+
+
+def _first_where(text: pd.Series, test: Callable[[pd.Series], np.ndarray]) -> int | None:
+    """Position of the first value ``test`` flags, checking ``CHECK_ROWS`` values at a time."""
+    for start in range(0, len(text), CHECK_ROWS):
+        flagged = test(text.iloc[start : start + CHECK_ROWS])
+        if flagged.any():
+            return start + int(np.argmax(flagged))
+    return None
+
+
 def check_personas(personas: pd.DataFrame, source: str | Path = "personas table") -> pd.DataFrame:
     """Check the required columns and text of a personas table; return it with clean types."""
     missing = [c for c in PERSONA_COLUMNS if c not in personas.columns]
@@ -432,15 +458,15 @@ def check_personas(personas: pd.DataFrame, source: str | Path = "personas table"
             f"{source}: missing column {missing[0]!r}",
             hint=f"a personas table needs {', '.join(PERSONA_COLUMNS)}",
         )
-    not_text = ~personas["text"].map(lambda v: isinstance(v, str) or v is None or v != v)
-    if not_text.any():
-        pid, value = personas.loc[not_text, ["person_id", "text"]].iloc[0]
+    wrong = _first_where(personas["text"], _not_text)
+    if wrong is not None:
+        pid, value = personas[["person_id", "text"]].iloc[wrong]
         raise DataError(f"{source}: column 'text' must hold text, but person_id {pid} has "
                         f"{type(value).__name__} {value}",
                         hint="a personas table comes from `personasim personas`")  # fmt: skip
-    empty = personas["text"].isna() | (personas["text"].astype(str).str.strip() == "")
-    if empty.any():
-        pid = personas.loc[empty, "person_id"].iloc[0]
+    empty = _first_where(personas["text"], _blank)
+    if empty is not None:
+        pid = personas["person_id"].iloc[empty]
         raise DataError(f"{source}: column 'text' is empty for person_id {pid}")
     dupes = personas.duplicated(["person_id", "tier", "generator"])
     if dupes.any():
