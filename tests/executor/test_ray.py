@@ -59,13 +59,19 @@ def test_ray_gives_the_same_rows_and_probabilities_as_local(tmp_path: Path) -> N
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """One local Ray for the failure tests (the executor uses a Ray already initialized)."""
+    """One local Ray for the failure tests (the executor uses a Ray already initialized),
+    started as the executor starts one: a raylet that misses Ray's startup deadline on a busy
+    machine gets a second try."""
+    import shutil
+
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             object_store_memory=256 * 2**20)  # fmt: skip
+    from personasim.executor.ray import _start_local
+
+    temp = _start_local(ray, ExecutorSpec(kind="ray", num_cpus=2))
     yield ray
     ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_failed_batch_becomes_failed_rows_that_a_rerun_retries(ray_cluster, tmp_path: Path
