@@ -49,7 +49,7 @@ def _scaled_default(path: Path, **executor: object) -> Path:
                                                                              "topics"}
     assert spec.calibration is not None
     population = spec.population.model_copy(update={"states": ["CA"], "per_state": 1})
-    surveys = [e.model_copy(update={"max_questions": 1}) for e in spec.surveys]
+    surveys = tuple(e.model_copy(update={"max_questions": 1}) for e in spec.surveys)
     scaled = spec.model_copy(update={"population": population, "surveys": surveys,
                                      "executor": ExecutorSpec(**executor)})  # fmt: skip
     path.write_text(scaled.to_toml(), encoding="utf-8")
