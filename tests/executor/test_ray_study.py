@@ -48,7 +48,7 @@ def _scaled_default(path: Path, **executor: object) -> Path:
     assert len(spec.personas.tiers) == 4 and {e.id for e in spec.surveys} == {"elections",
                                                                              "topics"}
     assert spec.calibration is not None
-    population = spec.population.model_copy(update={"states": ["CA"], "per_state": 1})
+    population = spec.population.model_copy(update={"states": ("CA",), "per_state": 1})
     surveys = tuple(e.model_copy(update={"max_questions": 1}) for e in spec.surveys)
     scaled = spec.model_copy(update={"population": population, "surveys": surveys,
                                      "executor": ExecutorSpec(**executor)})  # fmt: skip

@@ -183,6 +183,15 @@ LOCAL_START_TRIES = 2
 chance on a fresh temp dir before the error reaches the user."""
 
 
+STARTUP_TIMEOUTS = ("timed out during startup", "Timed out waiting for file")
+"""How Ray says a local node's raylet or GCS server missed its startup deadline."""
+
+
+def _startup_timeout(error: Exception) -> bool:
+    """Whether ``error`` is a local Ray node that missed its startup deadline."""
+    return any(text in str(error) for text in STARTUP_TIMEOUTS)
+
+
 def _start_local(ray: Any, spec: ExecutorSpec) -> str:
     """Start a local Ray for one run; its temp dir (removed by the caller)."""
     cpus = spec.num_cpus or len(os.sched_getaffinity(0))
@@ -195,7 +204,7 @@ def _start_local(ray: Any, spec: ExecutorSpec) -> str:
         except Exception as error:  # Ray raises a bare Exception for a node that timed out
             ray.shutdown()
             shutil.rmtree(temp, ignore_errors=True)
-            if "timed out during startup" not in str(error) or attempt == LOCAL_START_TRIES:
+            if not _startup_timeout(error) or attempt == LOCAL_START_TRIES:
                 raise
             time.sleep(2.0)
         else:
