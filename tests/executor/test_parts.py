@@ -187,7 +187,7 @@ def test_read_table_of_a_parts_folder_reads_only_what_is_asked(tmp_path: Path) -
     assert len(read_table(tmp_path)) == 6  # temporary and _failed files are never read
 
 
-@pytest.mark.slow  # the Ray client gives up after about 30 s
+@pytest.mark.slow  # a subprocess and a Ray client that gives up (timeouts shortened)
 def test_an_unreachable_ray_cluster_is_one_line(tmp_path: Path) -> None:
     """The real command in its own process: a failed Ray client leaves gRPC threads behind,
     and a local Ray started later in the same process (the next tests) could then miss its
@@ -200,7 +200,9 @@ def test_an_unreachable_ray_cluster_is_one_line(tmp_path: Path) -> None:
     done = subprocess.run([str(entry), "simulate", "--population", str(population), "--survey",
                            "elections", "--out", str(tmp_path / "out"), "--executor", "ray",
                            "--ray-address", "ray://127.0.0.1:1"],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1",
+                               "RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S": "2"})  # fmt: skip
     assert done.returncode == 2, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "cannot join the Ray cluster at 'ray://127.0.0.1:1'" in lines[0]
