@@ -139,8 +139,10 @@ def simulate_to_parts(
     backend: Backend | None = None,
     recipe: BackendRecipe | None = None,
     show_progress: bool | None = None,
+    label: str = "simulate",
 ) -> StageRun:
-    """Simulate ``survey`` for ``personas`` into part files under ``folder`` (see module doc).
+    """Simulate ``survey`` for ``personas`` into part files under ``folder`` (see module doc);
+    ``label`` names the progress bar.
 
     Give ``backend`` (local) or ``recipe`` (either executor; Ray needs it to open a backend on
     each actor)."""
@@ -163,7 +165,7 @@ def simulate_to_parts(
     skipped = (len(personas) - len(pending)) * len(survey.questions)
     tally = _Validity(options.samples if options.estimator == "sample" else 1)
     per_answer = executor.kind == "local"
-    with _bar(len(pending) * len(survey.questions), "simulate", "answer", show_progress) as bar:
+    with _bar(len(pending) * len(survey.questions), label, "answer", show_progress) as bar:
         stage = SimulateStage(survey, options, bar.update if per_answer else None)
         report = run_batches(
             executor, stage, batches, folder, backend=backend,

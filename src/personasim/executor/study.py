@@ -170,7 +170,7 @@ def simulate_on_executor(spec: Any, run: Path, personas: pd.DataFrame, survey: A
     written = 0
     for simulator, chosen in options.items():
         done = simulate_to_parts(personas, survey, folder, options=chosen, executor=executor,
-                                 show_progress=True,
+                                 show_progress=True, label=f"simulate {survey_id}",
                                  **_backend_args(backends, simulator, executor))  # fmt: skip
         _check(done, f"{survey_id} x {simulator}")
         _count(backends, done, executor)
