@@ -138,10 +138,6 @@ class Collected:
     groups: Groups
     """Group labels of every attribute read."""
 
-    def rows(self, key: tuple[str, ...]) -> CellRows:
-        """The usable rows of a cell."""
-        return self.cells[key]
-
 
 # --------------------------------------------------------------------------- sources
 
@@ -373,7 +369,8 @@ class _Reader:
     survey: Survey
     attributes: list[Attribute]
     persons: Persons | None
-    bad_personas: set[tuple[str, str, str]]
+    bad_personas: dict[tuple[str, str], list[str]]
+    """(tier, generator) -> ids of that tier and generator's invalid personas."""
     min_valid_mass: float
     has: set[str]
     weights: WeightLookup | None = None
@@ -489,12 +486,12 @@ class _Reader:
                             probs[usable], {name: c[kept] for name, c in codes.items()})
 
     def _persona_bad(self, person: np.ndarray, key: tuple[str, ...]) -> np.ndarray:
-        """Rows whose persona (person, tier, generator) is marked invalid."""
-        if not self.bad_personas:
+        """Rows whose persona (person, tier, generator) is marked invalid (a hash lookup of the
+        cell's persons, not a Python loop over every row)."""
+        bad = self.bad_personas.get((key[1], key[2]))
+        if not bad:
             return np.zeros(len(person), dtype=bool)
-        tier, generator = key[1], key[2]
-        return np.array([(p, tier, generator) in self.bad_personas
-                         for p in person], dtype=bool)  # fmt: skip
+        return pd.Index(bad).get_indexer(person) >= 0
 
     def counts(self) -> pd.DataFrame:
         """Per cell ``answers``, ``excluded`` and ``excluded_share`` (cells sorted)."""
@@ -607,7 +604,10 @@ def collect_cells(
         from personasim.calibrate.weights import WeightLookup
 
         lookup = WeightLookup(weights, source.names)
-    reader = _Reader(survey, found, indexed, bad_personas(personas), min_valid_mass,
+    by_model: dict[tuple[str, str], list[str]] = {}
+    for person, tier, generator in bad_personas(personas):
+        by_model.setdefault((tier, generator), []).append(person)
+    reader = _Reader(survey, found, indexed, by_model, min_valid_mass,
                      {c for c in OPTIONAL if c in source.names}, lookup)  # fmt: skip
     for batch in source.batches(["question_id", *MODEL_COLUMNS]):  # first pass: cell sizes
         reader.size(batch)

@@ -481,7 +481,7 @@ def _summary_cis(collected: Collected, truth: Truth, n_boot: int, seed: int) -> 
     by_question = {str(k): v for k, v in truth.table.groupby("question_id")}
     by_model: dict[tuple[str, ...], list[tuple[str, CellRows]]] = {}
     for key in sorted(collected.cells):
-        by_model.setdefault(key[1:], []).append((key[0], collected.rows(key)))
+        by_model.setdefault(key[1:], []).append((key[0], collected.cells[key]))
     out = []
     for keys, cell in sorted(by_model.items()):
         if truth.kind == "elections":
@@ -564,7 +564,7 @@ def score(
     out: list[dict[str, Any]] = []
     by_question = dict(tuple(truth.table.groupby("question_id")))
     for key in sorted(collected.cells):
-        question, rows = truth.survey.question(key[0]), collected.rows(key)
+        question, rows = truth.survey.question(key[0]), collected.cells[key]
         labels = dict(zip(CELL, key, strict=True))
         if elections:
             found = _election_rows(question, rows, collected.groups, n_boot, seed)
