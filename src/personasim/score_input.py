@@ -66,8 +66,8 @@ class CellRows:
 
 class _CellBuffer:
     """The arrays of one cell, sized by a first pass and filled batch by batch (no chunks to
-    join at the end: joining copied every array and left the freed chunks as holes in the heap,
-    a third more peak memory)."""
+    join at the end: joining copies every array and leaves the freed chunks as holes in the
+    heap)."""
 
     def __init__(self, capacity: int, options: int, attributes: Sequence[str],
                  position_type: type) -> None:  # fmt: skip
@@ -114,8 +114,8 @@ class Groups:
 
     def members(self, attribute: str, rows: CellRows) -> dict[str, np.ndarray]:
         """Label -> positions of the ``rows`` in that group (ascending), labels sorted (groups
-        with no row left out). Positions, not masks: a mask per group took a byte per row and
-        group (170 MB for 51 states of 3.3 million answers)."""
+        with no row left out). Positions, not masks: a mask per group costs a byte per row and
+        group, positions cost 8 bytes per row in all."""
         if attribute not in rows.groups:
             return {}
         codes, labels = rows.groups[attribute], self.labels.get(attribute, [])
@@ -144,8 +144,8 @@ class Collected:
 
 class ResponseSource:
     """Responses as record batches: a DataFrame, or a Parquet file or folder of parts read one
-    file and one batch at a time (a pyarrow dataset scan read whole row groups ahead: 1.1 GB
-    for 10 million answers in parts of a million rows, against 0.1 GB this way)."""
+    file and one batch at a time (a pyarrow dataset scan reads whole row groups ahead, several
+    at once: far more memory on parts of a million rows)."""
 
     where = "responses"
     """What the error messages call the responses (their path when read from a file)."""
