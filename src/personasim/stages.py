@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from personasim.spec import StudySpec
-from personasim.tables import write_text_atomic
+from personasim.tables import file_sha256, write_text_atomic
 
 LEDGER = "stages.json"
 """File in the run directory recording each finished stage's input and spec hashes."""
@@ -54,14 +54,9 @@ class Stage:
 
 
 def file_sha(path: Path) -> str | None:
-    """SHA-256 of a file's bytes, or None when it does not exist."""
-    if not path.exists():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """SHA-256 of a file's bytes (:func:`personasim.tables.file_sha256`), or None when it does
+    not exist."""
+    return file_sha256(path) if path.exists() else None
 
 
 def config_sha(config: Any) -> str:

@@ -10,10 +10,12 @@ files (a stage's parts) into one without holding their rows.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +246,21 @@ def _write_group(writer: pq.ParquetWriter, tables: list[pa.Table]) -> None:
     """Write ``tables`` as one row group."""
     group = pa.concat_tables(tables)
     writer.write_table(group, row_group_size=max(1, len(group)))
+
+
+@lru_cache(maxsize=256)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a file's bytes (memoized by the caller's key)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's content, memoized per (path, size, modification time): the stage
+    ledger hashes each table before and after every stage that reads it, and a model file is
+    hashed once per process."""
+    stat = path.stat()
+    return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)

