@@ -468,7 +468,7 @@ def exclusions(spec: StudySpec, run: Path, personas: pd.DataFrame) -> dict[str, 
     for entry in spec.surveys:
         path = run / f"responses_{entry.id}.parquet"
         if path.exists():
-            responses = read_table(path, "responses table")
+            responses = read_table(path, "responses table", columns=["valid"])
             valid = responses["valid"] if "valid" in responses else pd.Series(True, responses.index)
             out["answers"][entry.id] = int((~valid.fillna(False).astype(bool)).sum())
     return out
@@ -483,8 +483,10 @@ def build_manifest(
                      "identity": b.model_identity, "settings": b.settings,
                      "stats": b.stats.as_dict()}
               for name, b in backends.loaded.items()}  # fmt: skip
-    path = run / "personas.parquet"
-    personas = read_table(path, "personas table") if path.exists() else pd.DataFrame()
+    path = run / "personas.parquet"  # only what the counts and hashes need: no persona texts
+    personas = (read_table(path, "personas table",
+                           columns=["tier", "generator", "valid", "prompt_sha"])
+                if path.exists() else pd.DataFrame())  # fmt: skip
     return {
         "personasim": __version__,
         "python": platform.python_version(),

@@ -38,21 +38,23 @@ def read_table(
     exclude: Sequence[str] = (),
     only: tuple[str, Sequence[str]] | None = None,
     as_csv: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Read a Parquet (or CSV) table that must have the ``required`` columns.
 
     ``path`` is a file or a folder of Parquet parts (names starting with ``.`` or ``_`` are
     skipped). ``what`` names the table in the error message ("personas table"); ``hint`` says
     what to do. Parquet only reads what is needed: ``exclude`` drops columns before reading, and
-    ``only=(column, values)`` keeps the rows whose ``column`` is among ``values``. A file is
-    read as CSV when its ending says so (:data:`CSV_SUFFIXES`) or ``as_csv`` is true.
+    ``only=(column, values)`` keeps the rows whose ``column`` is among ``values``;
+    ``columns`` reads only those of them the table has. A file is read as CSV when its ending
+    says so (:data:`CSV_SUFFIXES`) or ``as_csv`` is true.
     """
     path = Path(path)
     try:
         if as_csv or path.suffix.lower() in CSV_SUFFIXES:
             frame = pd.read_csv(path)
         else:
-            frame = _read_parquet(path, exclude, only)
+            frame = _read_parquet(path, exclude, only, columns)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found", hint=hint) from None
     except (OSError, ValueError) as error:
@@ -143,17 +145,19 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.absolute() == b.absolute()
 
 
-def _read_parquet(path: Path, exclude: Sequence[str],
-                  only: tuple[str, Sequence[str]] | None) -> pd.DataFrame:  # fmt: skip
-    """A Parquet file or folder without the ``exclude`` columns, only the ``only`` rows."""
-    if not exclude and only is None:
+def _read_parquet(path: Path, exclude: Sequence[str], only: tuple[str, Sequence[str]] | None,
+                  keep: Sequence[str] | None) -> pd.DataFrame:  # fmt: skip
+    """A Parquet file or folder without the ``exclude`` columns (with only the ``keep`` ones
+    when given), only the ``only`` rows."""
+    if not exclude and only is None and keep is None:
         return pd.read_parquet(path)
     import pyarrow.dataset as ds
 
     if not path.exists():
         raise FileNotFoundError(path)
     data = ds.dataset(path, format="parquet")
-    columns = [c for c in data.schema.names if c not in set(exclude)]
+    columns = [c for c in data.schema.names
+               if c not in set(exclude) and (keep is None or c in keep)]  # fmt: skip
     where = None
     if only is not None and only[0] in data.schema.names:
         where = ds.field(only[0]).isin(list(only[1]))
