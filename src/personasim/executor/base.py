@@ -199,7 +199,3 @@ def dumps(frame: pd.DataFrame) -> bytes:
 def loads(data: bytes) -> pd.DataFrame:
     """The inverse of :func:`dumps` (only ever given bytes this process or its actors made)."""
     return pickle.loads(data)  # noqa: S301 - our own actors' output, never user input
-
-
-Progress = Callable[[int], Any]
-"""Called with the number of input rows a finished batch covered."""

@@ -294,7 +294,10 @@ def simulate_command(
 
 def _resume_note(out_path: Path) -> str:
     """Where a stopped run's committed rows are, and how to go on."""
-    rows = len(read_table(out_path, "responses table")) if out_path.exists() else 0
+    from personasim.executor.parts import dataset
+
+    committed = dataset(out_path)  # the parts' footers only: stopping reads no answer
+    rows = committed.count_rows() if committed is not None else 0
     return f"{rows} responses are saved in {out_path}; run the same command again to resume"
 
 
