@@ -151,6 +151,9 @@ def test_wrong_or_blank_text_is_found_in_any_slice_of_the_check(monkeypatch) -> 
     mixed = personas.assign(text=pd.Series(["a", "b", None, 7, "e"], dtype=object))
     with pytest.raises(DataError, match="must hold text, but person_id 4 has int 7"):
         check_personas(mixed, "x.parquet")
+    missing = personas.assign(text=pd.Series(["a", "b", pd.NA, "d", "e"], dtype=object))
+    with pytest.raises(DataError, match="is empty for person_id 3"):  # pd.NA: empty, no crash
+        check_personas(missing, "x.parquet")
 
 
 def test_malformed_personas_file_is_one_line(tmp_path: Path, capsys) -> None:

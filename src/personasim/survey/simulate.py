@@ -433,7 +433,8 @@ def _not_text(part: pd.Series) -> np.ndarray:
     """Which values are neither text nor missing (none in a column of the string dtype)."""
     if isinstance(part.dtype, pd.StringDtype):
         return np.zeros(len(part), dtype=bool)
-    return ~part.map(lambda v: isinstance(v, str) or v is None or v != v).to_numpy(dtype=bool)
+    text = part.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    return ~(text | part.isna().to_numpy(dtype=bool))  # isna: None, NaN and pd.NA alike
 
 
 def _blank(part: pd.Series) -> np.ndarray:
