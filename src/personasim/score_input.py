@@ -26,7 +26,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from personasim import metrics as M
 from personasim.errors import DataError
 from personasim.states import state_code
 from personasim.survey.questions import Question, Survey
@@ -384,6 +383,11 @@ class _Reader:
     persona_excluded: int = 0
     other_excluded: int = 0
     seen: int = 0
+    known_ids: pd.Index = field(init=False)
+    """The survey's question ids, indexed once for the per-batch lookups."""
+
+    def __post_init__(self) -> None:
+        self.known_ids = pd.Index(self.survey.ids)
 
     def read(self, batch: pa.RecordBatch) -> None:
         """Add one record batch."""
@@ -403,7 +407,7 @@ class _Reader:
     def cells_of(self, batch: pa.RecordBatch) -> dict[tuple[str, ...], np.ndarray]:
         """The rows of each cell in the batch (rows of questions without truth: none)."""
         question = text_column(batch.column("question_id"))
-        known = np.isin(question, self.survey.ids)
+        known = self.known_ids.get_indexer(question) >= 0
         self.unknown.update(set(question[~known].tolist()))
         if not known.any():
             return {}
@@ -569,12 +573,14 @@ def _distributions(question: Question, batch: pa.RecordBatch, take: pa.Array, ha
         out[given] = mat / np.where(totals > 0, totals, 1.0)[:, None]
         usable[given] = totals > 0
     if (~given).any() and "answer" in has:
-        answers = batch.column("answer").take(take).to_pylist()
-        for slot in np.flatnonzero(~given):
-            value = answers[slot]
-            if value is not None and str(value) != "":
-                out[slot] = M.one_hot([question.index_of(str(value))], n)[0]
-                usable[slot] = True
+        slots = np.flatnonzero(~given)
+        rows = take.take(pa.array(slots))  # the batch rows of the cell's rows without probs
+        answers = pd.Series(batch.column("answer").take(rows).to_pylist(), dtype=object)
+        present = answers.notna().to_numpy() & (answers.astype(str) != "").to_numpy()
+        texts = answers[present].astype(str)
+        option = {text: question.index_of(text) for text in texts.unique()}  # once per answer
+        out[slots[present], texts.map(option).to_numpy(dtype=int)] = 1.0
+        usable[slots[present]] = True
     return out, usable
 
 

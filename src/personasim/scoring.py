@@ -197,7 +197,9 @@ def _distribution_rows(
         if attribute == OVERALL[0]:
             found = {OVERALL[1]: np.arange(len(rows))}
         else:
-            found = members.setdefault(attribute, groups.members(attribute, rows))
+            if attribute not in members:  # once per attribute, not per truth group
+                members[attribute] = groups.members(attribute, rows)
+            found = members[attribute]
         where, target = found.get(str(group)), _truth_dist(question, truth_rows)
         if where is None or not len(where) or target is None:
             continue

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -211,11 +212,15 @@ class Survey(BaseModel):
         """Question ids in order."""
         return [q.id for q in self.questions]
 
+    @cached_property
+    def _by_id(self) -> dict[str, Question]:
+        """Question id -> question (built once: scoring looks questions up per batch)."""
+        return {q.id: q for q in self.questions}
+
     def question(self, question_id: str) -> Question:
         """The question with this id; unknown ids raise with a "did you mean" hint."""
-        for q in self.questions:
-            if q.id == question_id:
-                return q
+        if question_id in self._by_id:
+            return self._by_id[question_id]
         hint = did_you_mean(question_id, self.ids, n=1,
                             otherwise=f"survey {self.id!r} has {len(self.ids)} questions")
         raise ConfigError(f"survey {self.id!r} has no question {question_id!r}", hint=hint)
