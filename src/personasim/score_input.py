@@ -204,23 +204,20 @@ class ResponseSource:
 
 
 def _parquet_files(path: Path, hint: str) -> list[Path]:
-    """The Parquet file, or the files of a folder in order (``part-N`` by number; names starting
-    with ``.`` or ``_`` skipped, as pyarrow and the stage parts do)."""
-    import re
+    """The Parquet file, or a folder's committed parts in commit order
+    (:func:`personasim.executor.parts.part_paths`), else its ``*.parquet`` files by name (names
+    starting with ``.`` or ``_`` skipped, as pyarrow does)."""
+    from personasim.executor.parts import part_paths
 
     if not path.exists():
         raise DataError(f"{path}: file not found", hint=hint)
     if not path.is_dir():
         return [path]
-    found = [p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_"))]
-
-    def order(file: Path) -> tuple[int, str]:
-        number = re.fullmatch(r"part-(\d+)\.parquet", file.name)
-        return (int(number.group(1)) if number else -1, file.name)
-
+    found = part_paths(path) or [p for p in sorted(path.glob("*.parquet"))
+                                 if not p.name.startswith((".", "_"))]  # fmt: skip
     if not found:
         raise DataError(f"{path}: no Parquet file in the folder", hint=hint)
-    return sorted(found, key=order)
+    return found
 
 
 def _text_or_none(values: pd.Series) -> pd.Series:
