@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import pyarrow.parquet as pq
 
 from personasim import hf
 from personasim.errors import ConfigError, DataError
+from personasim.tables import atomic_path
 
 Format = Literal["hf", "parquet", "jsonl"]
 FORMATS: tuple[str, ...] = ("hf", "parquet", "jsonl")
@@ -205,30 +205,22 @@ def render_card(infos: Mapping[str, hf.SplitInfo], tallies: Mapping[str, Tally])
 # --------------------------------------------------------------------------- writers
 
 
-def _atomic_target(path: Path) -> Path:
-    """A temporary path beside ``path`` (renamed over it when complete)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def write_parquet(batches: Iterator[pa.RecordBatch], path: Path) -> int:
     """Stream ``batches`` into one Parquet file atomically; returns the rows written."""
-    tmp, writer, rows = _atomic_target(path), None, 0
-    try:
-        for batch in batches:
+    writer, rows = None, 0
+    with atomic_path(path) as tmp:
+        try:
+            for batch in batches:
+                if writer is None:
+                    schema = hf.plain_schema(batch.schema)
+                    writer = pq.ParquetWriter(tmp, schema)
+                writer.write_batch(hf.plain_batch(batch, schema))
+                rows += batch.num_rows
             if writer is None:
-                schema = hf.plain_schema(batch.schema)
-                writer = pq.ParquetWriter(tmp, schema)
-            writer.write_batch(hf.plain_batch(batch, schema))
-            rows += batch.num_rows
-        if writer is None:
-            raise DataError(f"nothing to write to {path}", hint="the input table has no rows")
-        writer.close()
-        writer = None
-        os.replace(tmp, path)
-    finally:
-        if writer is not None:
-            writer.close()
-        tmp.unlink(missing_ok=True)
+                raise DataError(f"nothing to write to {path}", hint="the input table has no rows")
+        finally:
+            if writer is not None:
+                writer.close()
     return rows
 
 
@@ -243,17 +235,13 @@ def _json_value(value: object) -> object:
 
 def write_jsonl(batches: Iterator[pa.RecordBatch], path: Path) -> int:
     """Stream ``batches`` into one JSON-lines file atomically; returns the rows written."""
-    tmp, rows = _atomic_target(path), 0
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for batch in batches:
-                for row in batch.to_pylist():
-                    clean = {k: _json_value(v) for k, v in row.items()}
-                    handle.write(json.dumps(clean, ensure_ascii=False, default=str) + "\n")
-                rows += batch.num_rows
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    rows = 0
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for batch in batches:
+            for row in batch.to_pylist():
+                clean = {k: _json_value(v) for k, v in row.items()}
+                handle.write(json.dumps(clean, ensure_ascii=False, default=str) + "\n")
+            rows += batch.num_rows
     return rows
 
 

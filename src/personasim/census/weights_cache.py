@@ -33,6 +33,7 @@ import pandas as pd
 
 from personasim.census import controls, rake
 from personasim.census.rake import RakeOptions, RakeReport
+from personasim.tables import atomic_path
 
 FORMAT_VERSION = 1
 """Bump when the layout of an entry changes."""
@@ -122,16 +123,7 @@ class WeightsCache:
 
         A cache that cannot be written (read-only folder, full disk) only costs the next run the
         raking time, so the error is dropped rather than stopping the population."""
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as handle:
-                np.savez(handle, weights=weights, report=np.array(report.model_dump_json()))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError), atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, weights=weights, report=np.array(report.model_dump_json()))
+            handle.flush()
+            os.fsync(handle.fileno())
