@@ -134,22 +134,6 @@ def loso_state(
     return out
 
 
-def loso_before_after(
-    seed: pd.DataFrame, targets: pd.DataFrame
-) -> dict[str, dict[str, tuple[float, float, float]]]:
-    """Leave-one-state-out on every seed state, raked to the one-way controls only (before)
-    and with the S2301 cross-tabulated controls too (after): state -> pair -> (before, after,
-    chained); ACS 2023 targets."""
-    out = {}
-    for fips in sorted(int(f) for f in seed["st"].unique()):
-        before = loso_state(seed, targets, fips, names=c.MARGINAL_CONTROLS)
-        after = loso_state(seed, targets, fips)
-        out[FIPS_STATE[fips]] = {
-            pair: (before[pair][0], after[pair][0], before[pair][1]) for pair in before
-        }
-    return out
-
-
 def implausible_counts(frame: pd.DataFrame, relp: np.ndarray | None = None) -> dict[str, int]:
     """Counts of impossible or implausible combinations in a population frame (goal: all 0)."""
     age = frame["age"].to_numpy()
