@@ -183,22 +183,20 @@ def crosstab(
     rows_in = rows_in[rows_in["probs"].map(lambda p: p is not None and len(p) > 0)]
     if rows_in.empty:
         raise DataError("no response rows with probs to cross-tabulate")
-    columns = {a: attribute_values(rows_in, a) for a in by}
+    columns = {a: v.astype(str).where(v.notna()) for a in by  # as text once, not per cell
+               for v in [attribute_values(rows_in, a)]}  # fmt: skip
     out: list[dict[str, Any]] = []
     for keys, cell in rows_in.groupby(["question_id", *MODEL_COLUMNS], sort=True):
         labels = dict(zip(["question_id", *MODEL_COLUMNS], keys, strict=True))
         mat = np.vstack(cell["probs"].map(lambda p: np.asarray(p, float)).to_numpy())
         names = _option_names(str(keys[0]), mat.shape[1], survey)
         w = cell["weight"].to_numpy(float)
-        parts = [("overall", "all", np.ones(len(cell), dtype=bool))]
+        parts = [("overall", "all", np.arange(len(cell)))]
         for attribute, values in columns.items():
-            v = values.loc[cell.index]
-            parts += [
-                (attribute, str(g), (v.astype(str) == str(g)).to_numpy())
-                for g in sorted(v.dropna().astype(str).unique())
-            ]
-        for attribute, group, mask in parts:
-            for row in _cell_rows(mat[mask], w[mask], names, n_boot, seed, min_n):
+            v = values.loc[cell.index].reset_index(drop=True)
+            parts += [(attribute, str(g), rows) for g, rows in v.groupby(v).indices.items()]
+        for attribute, group, rows in parts:
+            for row in _cell_rows(mat[rows], w[rows], names, n_boot, seed, min_n):
                 out.append({**labels, "attribute": attribute, "group": group, **row})
     table = pd.DataFrame(out, columns=[c for c in CROSSTAB_COLUMNS if c != "truth_share"])
     if truth is None:
