@@ -55,18 +55,25 @@ def results_of(
     backend: Backend | None,
     recipe: BackendRecipe | None,
 ) -> Iterator[BatchResult]:
-    """Each batch's result from the executor ``spec`` names (in batch order)."""
+    """Each batch's result from the executor ``spec`` names (in batch order). Locally, a backend
+    this function opens from ``recipe`` is closed when the batches are done."""
     if spec.kind == "ray":
         from personasim.executor.ray import run_ray
 
         if recipe is None:
             raise ValueError("the ray executor needs a BackendRecipe to open backends on actors")
-        return run_ray(spec, stage, batches, recipe)
+        yield from run_ray(spec, stage, batches, recipe)
+        return
     from personasim.executor.local import run_local
 
-    if backend is None and recipe is not None:
-        backend = recipe.open()
-    return run_local(stage, batches, backend)
+    if backend is not None or recipe is None:
+        yield from run_local(stage, batches, backend)
+        return
+    opened = recipe.open()
+    try:
+        yield from run_local(stage, batches, opened)
+    finally:
+        opened.close()
 
 
 def run_batches(
