@@ -108,13 +108,15 @@ def check_output(
     return path
 
 
-def check_output_dir(path: str | Path, flag: str = "--out") -> Path:
-    """Refuse a run directory that is an existing file or cannot be created or written."""
+def check_output_dir(path: str | Path, flag: str = "--out", why: str = "") -> Path:
+    """Refuse an output folder that is an existing file or cannot be created or written;
+    ``why`` says what the folder holds (e.g. that a table is now a folder of parts)."""
     from personasim.errors import ConfigError
 
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise ConfigError(f"{flag} {path} is an existing file, not a directory",
+        raise ConfigError(f"{flag} {path} is an existing file, not a directory"
+                          + (f" ({why})" if why else ""),
                           hint=f"give another {flag}, or move the file away")  # fmt: skip
     _check_folder(path, flag, f"give another {flag}")
     return path

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from personasim.cli import split_list
-from personasim.errors import BackendError, ConfigError, DataError
+from personasim.errors import BackendError, DataError
 from personasim.executor.cli import executor_options
 from personasim.llm.cli import backend_options
 from personasim.tables import check_output_dir, read_table
@@ -81,10 +81,7 @@ def personas_command(population_path: Path, tiers: str, out_path: Path, limit: i
     if population.empty:
         raise DataError(f"{population_path}: the population table has no rows",
                         hint="build one with `personasim population`")  # fmt: skip
-    if out_path.is_file():
-        raise ConfigError(f"{out_path} is a file; personas are now a folder of Parquet parts",
-                          hint="give a folder path to --out (pandas.read_parquet reads both)")
-    check_output_dir(out_path)
+    check_output_dir(out_path, why="personas are a folder of Parquet parts")
     spec = executor_spec(None, executor_kind, ray_address, actors, batch_persons)
     recipe = backend_recipe(model, cache_path, no_cache, pairs)
     needs_model = any(t != "meta" for t in tier_list)

@@ -269,8 +269,7 @@ def simulate_command(
     personas = _load_personas(personas_path, population_path, split_list(*attributes))
     personas = select_personas(personas, split_list(*tiers), limit_persons)
     questions = load_survey(survey)
-    _check_folder(out_path)
-    check_output_dir(out_path)
+    check_output_dir(out_path, why="responses are a folder of Parquet parts")
     spec = executor_spec(None, executor_kind, ray_address, actors, batch_persons)
     recipe = backend_recipe(model, cache_path, no_cache, pairs)
     backend = recipe.open() if spec.kind == "local" else None
@@ -299,13 +298,3 @@ def _resume_note(out_path: Path) -> str:
     committed = dataset(out_path)  # the parts' footers only: stopping reads no answer
     rows = committed.count_rows() if committed is not None else 0
     return f"{rows} responses are saved in {out_path}; run the same command again to resume"
-
-
-def _check_folder(path: Path) -> None:
-    """``--out`` must be a folder (or absent): a single-file table of an older version is not
-    overwritten."""
-    from personasim.errors import ConfigError
-
-    if path.is_file():
-        raise ConfigError(f"{path} is a file; responses are now a folder of Parquet parts",
-                          hint="give a folder path to --out (pandas.read_parquet reads both)")
