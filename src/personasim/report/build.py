@@ -84,8 +84,11 @@ def load_run(run_dir: str | Path) -> RunData:
     manifest = _manifest(manifest_path)
     data = RunData(run, spec, manifest, read_table(run / "personas.parquet", "personas table"))
     for entry in spec.surveys:
-        for store, prefix in ((data.scores, "scores"), (data.summaries, "summary")):
-            frame = _read(run / f"{prefix}_{entry.id}.parquet")
+        for store, name in ((data.scores, f"scores_{entry.id}"),
+                            (data.summaries, f"summary_{entry.id}"),
+                            (data.calibrated, f"summary_{entry.id}_calibrated"),
+                            (data.crosstabs, f"crosstab_{entry.id}")):  # fmt: skip
+            frame = _read(run / f"{name}.parquet")
             if frame is not None:
                 store[entry.id] = frame
         responses = run / f"responses_{entry.id}.parquet"
@@ -96,12 +99,6 @@ def load_run(run_dir: str | Path) -> RunData:
     data.drift = _read(run / "drift.parquet")
     data.raking = _read(run / "raking.parquet")
     data.calibration = _read(run / "calibration.parquet")
-    for entry in spec.surveys:
-        for store, name in ((data.calibrated, f"summary_{entry.id}_calibrated"),
-                            (data.crosstabs, f"crosstab_{entry.id}")):  # fmt: skip
-            frame = _read(run / f"{name}.parquet")
-            if frame is not None:
-                store[entry.id] = frame
     return data
 
 
