@@ -411,20 +411,13 @@ def _toml_value(value: Any) -> str:
 def _known_fields(loc: tuple[object, ...]) -> list[str]:
     """Field names valid at the place ``loc`` points to (for "did you mean")."""
     model: type[BaseModel] = StudySpec
-    for part in loc:
-        if isinstance(part, int) and model is StudySpec:
-            model = SurveyEntry
-            continue
+    for part in loc:  # a list index (``surveys``, 0) keeps the model its list holds
         field = model.model_fields.get(str(part))
         annotation = getattr(field, "annotation", None) if field else None
-        nested = [a for a in (annotation, *get_args(annotation))  # X | None: the model X
+        nested = [a for a in (annotation, *get_args(annotation))  # X | None, tuple[X, ...]: X
                   if isinstance(a, type) and issubclass(a, BaseModel)]  # fmt: skip
         if nested:
             model = nested[0]
-        elif str(part) == "surveys":
-            model = SurveyEntry
-        elif str(part) == "testbed":
-            model = TestbedSpec
     return list(model.model_fields)
 
 
