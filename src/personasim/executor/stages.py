@@ -223,24 +223,33 @@ PLAN_ROWS = 20_000
 """Persona rows whose keys are checked at once (bounds the memory of planning a resume)."""
 
 
+def _fully_done(frame: pd.DataFrame, done: parts.KeyIndex, row_keys: Sequence[str],
+                expand: dict[str, Sequence[str]], fixed: dict[str, str]) -> np.ndarray:  # fmt: skip
+    """For each row of ``frame``: are all of its keys committed? A row stands for one key per
+    position of the ``expand`` columns (taken in step): its own ``row_keys`` columns, those
+    values and the ``fixed`` ones. Checked :data:`PLAN_ROWS` rows at a time (bounded memory)."""
+    width = len(next(iter(expand.values())))
+    found = [np.zeros(0, dtype=bool)]
+    for start in range(0, len(frame), PLAN_ROWS):
+        chunk = frame.iloc[start : start + PLAN_ROWS]
+        keys = pd.DataFrame({
+            **{c: np.repeat(chunk[c].astype(str).to_numpy(), width) for c in row_keys},
+            **{c: np.tile(list(values), len(chunk)) for c, values in expand.items()},
+            **fixed,
+        })  # fmt: skip
+        found.append(done.contains(keys).reshape(len(chunk), width).all(axis=1))
+    return np.concatenate(found)
+
+
 def _pending_personas(personas: pd.DataFrame, survey: Survey, options: Any,
                       done: parts.KeyIndex) -> pd.DataFrame:  # fmt: skip
     """Persona rows with at least one question not yet answered."""
     if not len(done):
         return personas
-    ids = [q.id for q in survey.questions]
-    missing = []
-    for start in range(0, len(personas), PLAN_ROWS):
-        chunk = personas.iloc[start : start + PLAN_ROWS]
-        keys = pd.DataFrame({
-            "person_id": np.repeat(chunk["person_id"].astype(str).to_numpy(), len(ids)),
-            "tier": np.repeat(chunk["tier"].astype(str).to_numpy(), len(ids)),
-            "generator": np.repeat(chunk["generator"].astype(str).to_numpy(), len(ids)),
-            "simulator": options.simulator, "question_id": np.tile(ids, len(chunk)),
-            "estimator": options.estimator,
-        })  # fmt: skip
-        missing.append(~done.contains(keys).reshape(len(chunk), len(ids)).all(axis=1))
-    return personas[np.concatenate(missing)].reset_index(drop=True)
+    have = _fully_done(personas, done, ["person_id", "tier", "generator"],
+                       {"question_id": [q.id for q in survey.questions]},
+                       {"simulator": options.simulator, "estimator": options.estimator})
+    return personas[~have].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- personas
@@ -299,11 +308,7 @@ def personas_to_parts(
         executor = executor.model_copy(update={"kind": "local"})
     done = parts.done_keys(folder, KEY)
     gens = [META_GENERATOR if t == "meta" else generator for t in tiers]
-    keys = pd.DataFrame({"person_id": np.repeat(population["person_id"].astype(str).to_numpy(),
-                                                len(tiers)),
-                         "tier": np.tile(list(tiers), len(population)),
-                         "generator": np.tile(gens, len(population))})  # fmt: skip
-    have = done.contains(keys).reshape(len(population), len(tiers)).all(axis=1)
+    have = _fully_done(population, done, ["person_id"], {"tier": tiers, "generator": gens}, {})
     pending = population[~have].reset_index(drop=True)
     stage = PersonaStage(tuple(tiers), generator, tuple(sorted(kwargs.items())))
     with _bar(len(pending), "personas", "person", show_progress) as bar:
