@@ -88,10 +88,12 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
     if executor.kind == "local":
         kwargs["progress"] = True  # per-request bars (a Ray actor has no terminal)
     written = 0
+    failed = failed_personas(folder, section.max_runs) if needs_model else None  # read once
     for name in section.generators if needs_model else ("census",):
         chosen = _backend_args(backends, name, executor) if needs_model else {}
-        if needs_model:
-            written += _retry_failed(spec, folder, population, name, chosen, backends, kwargs)
+        if failed is not None:
+            written += _retry_failed(spec, folder, population, failed[failed["generator"] == name],
+                                     name, chosen, backends, kwargs)  # fmt: skip
         done = personas_to_parts(population, section.tiers, folder, executor=executor,
                                  generator=name if needs_model else None, show_progress=True,
                                  **chosen, **kwargs)  # fmt: skip
@@ -103,18 +105,17 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
 
 
 def _retry_failed(
-    spec: Any, folder: Path, population: pd.DataFrame, generator: str, chosen: dict[str, Any],
-    backends: Any, kwargs: dict[str, Any],
+    spec: Any, folder: Path, population: pd.DataFrame, failed: pd.DataFrame, generator: str,
+    chosen: dict[str, Any], backends: Any, kwargs: dict[str, Any],
 ) -> int:  # fmt: skip
-    """Generate once more the rows of ``generator`` whose generation failed in the backend
-    (``finish_reason`` ``error``) and that fewer than ``[personas] max_runs`` runs have tried
-    (one try per run, ``runs`` counting them). The new rows are committed as parts; publishing
-    keeps a key's last row, so they replace the failed ones. Returns the rows committed."""
+    """Generate once more ``failed`` (:func:`failed_personas` rows of ``generator``: their
+    generation failed in the backend and fewer than ``[personas] max_runs`` runs have tried
+    them; one try per run, ``runs`` counting them). The new rows are committed as parts;
+    publishing keeps a key's last row, so they replace the failed ones. Returns the rows
+    committed."""
     from personasim.executor.run import run_batches
     from personasim.executor.stages import PersonaStage, person_batches
 
-    failed = failed_personas(folder, spec.personas.max_runs)
-    failed = failed[failed["generator"] == generator]
     written = 0
     for tier, rows in failed.groupby("tier", sort=False):
         earlier = dict(zip(rows["person_id"], rows["runs"], strict=True))
@@ -125,9 +126,9 @@ def _retry_failed(
             keep=lambda new, runs=earlier: new.assign(
                 runs=new["person_id"].astype(str).map(runs).astype(int) + 1), **chosen,
         )  # fmt: skip
-        _check(StageRun(report, 0, folder, {"generator": generator}),
-               f"personas x {generator}: {tier} retried")  # fmt: skip
-        _count(backends, StageRun(report, 0, folder), spec.executor)
+        retried = StageRun(report, 0, folder, {"generator": generator})
+        _check(retried, f"personas x {generator}: {tier} retried")
+        _count(backends, retried, spec.executor)
         written += report.rows
     return written
 
