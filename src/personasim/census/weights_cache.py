@@ -22,6 +22,7 @@ is recomputed and rewritten; it never stops a run. Deleting the folder is always
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -61,8 +62,10 @@ def seed_digest(seed: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
 def _method_digest() -> str:
-    """SHA-256 of the raking code (rake.py and controls.py), so a new method gets new entries."""
+    """SHA-256 of the raking code (rake.py and controls.py), so a new method gets new entries
+    (read once per process, not once per state)."""
     digest = hashlib.sha256(str(FORMAT_VERSION).encode())
     for module in (rake, controls):
         digest.update(Path(module.__file__ or "").read_bytes())
