@@ -8,6 +8,8 @@ the option letters only by chance.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -210,6 +212,18 @@ def test_summary_of_an_old_scores_file_has_no_invented_ci() -> None:
     assert summary["ci_low"].isna().all() and summary["ci_high"].isna().all()
 
 
+def _score_args(tmp_path) -> tuple[list[str], Path]:
+    """`score` arguments for ``tmp_path/r.parquet`` against one question whose truth is all
+    Tea (the survey and truth files written here), and the scores file they write."""
+    survey = tmp_path / "v.json"
+    survey.write_text(SURVEY.model_dump_json())
+    counts = tmp_path / "truth.csv"
+    counts.write_text("question_id,option,count\nq1,Tea,1\nq1,Coffee,0\n")
+    out = tmp_path / "s.parquet"
+    return ["--responses", str(tmp_path / "r.parquet"), "--truth", f"csv:{counts}",
+            "--survey", str(survey), "--out", str(out), "--n-boot", "0"], out  # fmt: skip
+
+
 def test_score_cli_applies_min_valid_mass(tmp_path) -> None:
     from click.testing import CliRunner
 
@@ -219,13 +233,7 @@ def test_score_cli_applies_min_valid_mass(tmp_path) -> None:
         _row("a", "q1", [1.0, 0.0], mass=0.9), _row("b", "q1", [0.0, 1.0], mass=0.3),
     ])  # fmt: skip
     rows.to_parquet(tmp_path / "r.parquet")
-    survey = tmp_path / "v.json"
-    survey.write_text(SURVEY.model_dump_json())
-    counts = tmp_path / "truth.csv"
-    counts.write_text("question_id,option,count\nq1,Tea,1\nq1,Coffee,0\n")
-    out = tmp_path / "s.parquet"
-    args = ["--responses", str(tmp_path / "r.parquet"), "--truth", f"csv:{counts}",
-            "--survey", str(survey), "--out", str(out), "--n-boot", "0"]  # fmt: skip
+    args, out = _score_args(tmp_path)
     result = CliRunner().invoke(score_command, [*args, "--min-valid-mass", "0.5"])
     assert result.exit_code == 0, result.output
     tv = pd.read_parquet(out).set_index("metric").loc["tv"]
@@ -245,13 +253,7 @@ def test_score_cli_leaves_out_responses_of_invalid_personas(tmp_path) -> None:
     rows.to_parquet(tmp_path / "r.parquet")
     pd.DataFrame({"person_id": ["a", "b"], "tier": "descriptive", "generator": "g",
                   "valid": [True, False]}).to_parquet(tmp_path / "p.parquet")  # fmt: skip
-    survey = tmp_path / "v.json"
-    survey.write_text(SURVEY.model_dump_json())
-    counts = tmp_path / "truth.csv"
-    counts.write_text("question_id,option,count\nq1,Tea,1\nq1,Coffee,0\n")
-    out = tmp_path / "s.parquet"
-    args = ["--responses", str(tmp_path / "r.parquet"), "--truth", f"csv:{counts}",
-            "--survey", str(survey), "--out", str(out), "--n-boot", "0"]  # fmt: skip
+    args, out = _score_args(tmp_path)
     assert CliRunner().invoke(score_command, args).exit_code == 0
     both = pd.read_parquet(out).set_index("metric").loc["tv"]
     assert both["value"] == 0.5 and both["excluded"] == 0  # a Tea, b Coffee: half off
