@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from personasim.calibrate.options import CalibrateOptions
 from personasim.errors import ConfigError, PersonasimError, did_you_mean, validation_error
 from personasim.executor.base import ExecutorSpec
 from personasim.testbed.spec import TestbedSpec
@@ -160,24 +161,17 @@ class ScoreSection(_Section):
     """Bootstrap replicates for confidence intervals (0: none)."""
 
 
-class CalibrationSection(_Section):
+class CalibrationSection(_Section, CalibrateOptions):
     """``[calibration]``: weights that make persona tiers match real targets (docs/calibration.md);
-    the score stage then scores every survey unweighted and calibrated, side by side."""
+    the score stage then scores every survey unweighted and calibrated, side by side. The method
+    options (``method``, ``trim``, ``trim_percentile``, ``trim_rounds``, ``max_iter``, ``tol``)
+    are :class:`~personasim.calibrate.options.CalibrateOptions`'s, the ones of
+    ``personasim calibrate``."""
 
     targets: str = "party"
     """Target sources, comma-separated: ``census``, ``party`` (Pew by state), ``csv:PATH``."""
     by: str = "state"
     """Calibrate per value of this column (``""``: one group per tier)."""
-    method: Literal["rake", "poststratify"] = "rake"
-    """Raking over every target variable, or post-stratification on one variable."""
-    trim: float | None = Field(default=None, gt=1)
-    """Cap weights at this multiple of the mean weight (absent: no cap)."""
-    trim_rounds: int = Field(default=1, ge=1, le=50)
-    """Rake-then-trim rounds."""
-    max_iter: int = Field(default=200, ge=1)
-    """Most raking sweeps."""
-    tol: float = Field(default=1e-6, gt=0)
-    """Relative error at which raking stops."""
     tiers: tuple[Tier, ...] = ("subjective", "persona")
     """Tiers to calibrate (the others keep their census weight)."""
 

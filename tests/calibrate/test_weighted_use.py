@@ -130,15 +130,15 @@ def test_attach_weights_matches_ids_as_text_and_falls_back_to_own_weight() -> No
 
 def test_stage_tables_put_costs_beside_before_and_after(population: pd.DataFrame) -> None:
     from personasim.calibrate.stage import (
-        CalibrationSpec,
         before_after,
         run_calibration,
         tier_costs,
     )
+    from personasim.spec import CalibrationSection
     from tests.calibrate.conftest import fake_personas
 
     personas = fake_personas(population)
-    result = run_calibration(CalibrationSpec(targets="party", trim=None), personas)
+    result = run_calibration(CalibrationSection(targets="party", trim=None), personas)
     assert set(result.weights["tier"]) == {"subjective"}  # meta is not in the default tiers
     costs = tier_costs(result.diagnostics)
     row = costs.iloc[0]

@@ -22,43 +22,17 @@ persons of the same group.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from personasim.calibrate.options import CalibrateOptions
 from personasim.calibrate.targets import variable_values
 from personasim.census.controls import Control
 from personasim.census.rake import RakeOptions, Status, rake, rake_status
 from personasim.errors import ConfigError
 
 NIU = "not in universe"
-
-
-class CalibrateOptions(BaseModel):
-    """How to calibrate."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    method: Literal["rake", "poststratify"] = "rake"
-    """Raking over every target variable, or post-stratification on one variable."""
-    max_iter: int = Field(200, ge=1)
-    """Most raking sweeps."""
-    tol: float = Field(1e-6, gt=0)
-    """Raking stops when every level's weighted total is within this relative error."""
-    trim: float | None = Field(None, gt=1)
-    """Cap weights at this multiple of the mean weight (None: no cap)."""
-    trim_percentile: float | None = Field(None, gt=0, lt=100)
-    """Instead of ``trim``: cap weights at this percentile of the weights."""
-    trim_rounds: int = Field(1, ge=1, le=50)
-    """Rake-then-trim rounds (raking only); the last step is always a trim."""
-
-    @model_validator(mode="after")
-    def _one_cap(self) -> CalibrateOptions:
-        if self.trim is not None and self.trim_percentile is not None:
-            raise ValueError("give trim or trim_percentile, not both")
-        return self
 
 
 @dataclass

@@ -21,14 +21,11 @@ from personasim.spec import CalibrationSection
 SCORE_KEYS = ["tier", "generator", "simulator", "estimator", "question_id", "metric"]
 
 
-CalibrationSpec = CalibrationSection
-"""The ``[calibration]`` section of a study spec (:class:`personasim.spec.CalibrationSection`)."""
 
 
 def calibrate_options(spec: CalibrationSection) -> CalibrateOptions:
-    """The method options of a ``[calibration]`` section."""
-    return CalibrateOptions(method=spec.method, trim=spec.trim, trim_rounds=spec.trim_rounds,
-                            max_iter=spec.max_iter, tol=spec.tol)  # fmt: skip
+    """The method options of a ``[calibration]`` section (the fields it shares with them)."""
+    return CalibrateOptions(**spec.model_dump(include=set(CalibrateOptions.model_fields)))
 
 
 def run_calibration(spec: CalibrationSection, personas: pd.DataFrame) -> Calibration:
