@@ -242,3 +242,17 @@ def test_cli_preflight_fails_before_the_first_stage(tmp_path: Path, capsys) -> N
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {path}: population.states: unknown state code 'ZZ'")
     assert len(err.splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_calibration_takes_every_method_option_of_the_command(tmp_path: Path) -> None:
+    from personasim.calibrate.options import CalibrateOptions
+    from personasim.calibrate.stage import calibrate_options
+
+    spec = load_study(_write(tmp_path, '[calibration]\ntrim_percentile = 99\nmax_iter = 50\n'))
+    assert spec.calibration is not None
+    assert calibrate_options(spec.calibration) == CalibrateOptions(trim_percentile=99,
+                                                                   max_iter=50)  # fmt: skip
+    assert "give trim or trim_percentile, not both" in _error(
+        tmp_path, "[calibration]\ntrim = 3\ntrim_percentile = 99\n")
+    line = _error(tmp_path, "[calibration]\ntrim_percentil = 99\n")
+    assert "calibration.trim_percentil" in line and "did you mean 'trim_percentile'" in line
