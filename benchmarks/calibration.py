@@ -78,7 +78,7 @@ def main() -> int:
     args = parser.parse_args()
     timing(args.n)
     if args.fidelity:
-        from personasim.census.cli import check_cross_controls
+        from personasim.cli.census import check_cross_controls
 
         check_cross_controls(tables.load_seed(), tables.load_targets(), print)
     return 0

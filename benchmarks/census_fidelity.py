@@ -14,9 +14,9 @@ import argparse
 import sys
 
 from personasim.census import tables
-from personasim.census.cli import check_cross_controls, run_check
 from personasim.census.sample import resolve_states
-from personasim.errors import PersonasimError
+from personasim.cli.census import check_cross_controls, run_check
+from personasim.core.errors import PersonasimError
 
 
 def main() -> int:

@@ -1,6 +1,7 @@
 """What rewriting ``responses.parquet`` costs, per chunk vs every ``checkpoint_seconds``.
 
-Times :func:`personasim.tables.write_atomic` on response tables of growing size (rows shaped like
+Times :func:`personasim.core.tables.write_atomic` on response tables of growing size (rows shaped
+like
 the simulate stage's: ids, tier, models, a 4-option ``probs`` list, JSON ``raw``), fits seconds per
 row, and prints the total time spent rewriting the file over a run of ``--personas`` x
 ``--questions`` answers:
@@ -25,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from personasim.survey.simulate import REWRITE_SHARE
-from personasim.tables import write_atomic
+from personasim.core.tables import write_atomic
+from personasim.simulate.run import REWRITE_SHARE
 
 
 def response_rows(n: int, questions: int = 10) -> pd.DataFrame:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from personasim.llm import get_backend
+from personasim.simulate.run import build_messages
 from personasim.survey.loaders import builtin_survey
-from personasim.survey.simulate import build_messages
 
 PERSONAS = [
     "- Age: 47 years\n- Sex: Female\n- State of residence: Ohio",

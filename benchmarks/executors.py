@@ -33,7 +33,8 @@ def personas(n: int) -> pd.DataFrame:
 
 def timed(kind: str, frame: pd.DataFrame, survey, folder: Path, batch: int, recipe) -> float:  # noqa: ANN001
     """Seconds of one simulate run with executor ``kind``."""
-    from personasim.executor import ExecutorSpec, simulate_to_parts
+    from personasim.executor.base import ExecutorSpec
+    from personasim.pipeline.jobs import simulate_to_parts
 
     started = time.perf_counter()
     run = simulate_to_parts(frame, survey, folder, recipe=recipe, show_progress=False,
@@ -47,7 +48,8 @@ def ray_fixed_cost(folder: Path) -> float:
     """Seconds to start Ray, map one batch on a one-actor pool (stand-in model), shut down."""
     from simulate_overhead import InstantStandIn
 
-    from personasim.executor import BackendRecipe, ExecutorSpec, simulate_to_parts
+    from personasim.executor.base import BackendRecipe, ExecutorSpec
+    from personasim.pipeline.jobs import simulate_to_parts
     from personasim.survey.loaders import builtin_survey
 
     started = time.perf_counter()
@@ -59,7 +61,7 @@ def ray_fixed_cost(folder: Path) -> float:
 
 def main() -> None:
     """Run both executors and print answers/s and Ray's fixed cost."""
-    from personasim.executor import BackendRecipe
+    from personasim.executor.base import BackendRecipe
     from personasim.survey.loaders import builtin_survey
     from personasim.survey.questions import Survey
 

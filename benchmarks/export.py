@@ -46,7 +46,7 @@ def _rows(parts: Path) -> int:
 
 def run_export(parts: Path, out: Path, fmt: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one ``personasim export`` subprocess."""
-    command = [sys.executable, "-m", "personasim.cli", "export", "--personas", str(parts),
+    command = [sys.executable, "-m", "personasim.cli.main", "export", "--personas", str(parts),
                "--format", fmt, "--out", str(out)]  # fmt: skip
     script = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
               "stdout=subprocess.DEVNULL); "

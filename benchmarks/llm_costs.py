@@ -27,8 +27,8 @@ import httpx
 
 from personasim.llm import ChoiceRequest, GenerateRequest, Message, get_backend
 from personasim.llm.llamacpp import LlamaCppBackend, default_threads, embedded_model_path
-from personasim.llm.local_server import LocalLlamaServer
 from personasim.llm.openai_compat import _with_prefix_line
+from tests.support.local_server import LocalLlamaServer
 
 PERSONA = (
     "You are taking part in a survey. Answer every question as the following person would. "

@@ -30,9 +30,9 @@ import pandas as pd
 from personasim.census import sample_population
 from personasim.llm import Cache, get_backend
 from personasim.personas.meta import meta_personas
-from personasim.scoring import score
+from personasim.scoring.score import score
+from personasim.simulate.run import SimulateOptions, simulate
 from personasim.survey.questions import Question, Survey
-from personasim.survey.simulate import SimulateOptions, simulate
 from personasim.truth import Truth, load_truth
 
 OPINIONQA = Path(__file__).resolve().parents[2] / "shared/data/opinionqa"

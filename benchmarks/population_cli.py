@@ -21,7 +21,7 @@ from pathlib import Path
 
 def run_once(total: int, out: Path, env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one CLI run."""
-    command = [sys.executable, "-m", "personasim.cli", "population", "--states", "all",
+    command = [sys.executable, "-m", "personasim.cli.main", "population", "--states", "all",
                "--total", str(total), "--out", str(out), "--quiet"]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 from simulate import make_personas, make_survey  # benchmarks/simulate.py, beside this file
 
-import personasim.survey.simulate as sim
+import personasim.simulate.run as sim
 from personasim.llm import get_backend
 from personasim.llm.base import BackendStats
 from personasim.survey.questions import Question

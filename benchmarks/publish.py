@@ -4,7 +4,7 @@ Writes ``--parts`` synthetic response parts (``--rows`` rows each, the columns o
 table with a list column of probabilities; no model involved) once, then, each in its own
 subprocess so that the peak resident memory printed is that run's alone:
 
-* ``streamed``: :func:`personasim.executor.parts.publish` (one part at a time, ParquetWriter);
+* ``streamed``: :func:`personasim.core.parts.publish` (one part at a time, ParquetWriter);
 * ``at once``: every part read into one frame, then ``write_atomic`` (what publishing did before).
 
     .venv/bin/python benchmarks/publish.py [--parts 200] [--rows 10000]
@@ -26,7 +26,7 @@ import pandas as pd
 
 def make_parts(folder: Path, parts: int, rows: int) -> None:
     """``parts`` response-like parts of ``rows`` rows each."""
-    from personasim.executor.parts import commit_part
+    from personasim.core.parts import commit_part
 
     rng = np.random.default_rng(0)
     for number in range(parts):
@@ -42,8 +42,8 @@ def make_parts(folder: Path, parts: int, rows: int) -> None:
 
 def child(mode: str, folder: Path, table: Path) -> None:
     """In the subprocess: publish ``folder`` into ``table``; print seconds and peak MB."""
-    from personasim.executor import parts
-    from personasim.tables import write_atomic
+    from personasim.core import parts
+    from personasim.core.tables import write_atomic
 
     started = time.perf_counter()
     if mode == "streamed":

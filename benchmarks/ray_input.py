@@ -83,7 +83,8 @@ def child(executor: str, rows: int, text_bytes: int, batch: int, folder: Path) -
     peak RSS and peak private MB during the run."""
     from simulate_overhead import personas_table, survey_of
 
-    from personasim.executor import BackendRecipe, ExecutorSpec, simulate_to_parts
+    from personasim.executor.base import BackendRecipe, ExecutorSpec
+    from personasim.pipeline.jobs import simulate_to_parts
 
     personas = personas_table(rows)
     personas["text"] = personas["text"] + "\n- Notes: " + "x" * text_bytes

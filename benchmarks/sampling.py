@@ -12,7 +12,7 @@ import argparse
 import time
 
 from personasim.census import tables
-from personasim.census.cli import check_throughput
+from personasim.cli.census import check_throughput
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ QUESTIONS = ("president_2016", "president_2020", "president_2024")
 def build(answers: int, folder: Path) -> None:
     """Write ``answers`` response rows as parts of about a million rows each."""
     from personasim.census import sample_population
-    from personasim.executor.parts import commit_part
+    from personasim.core.parts import commit_part
 
     persons = sample_population("all", total=answers // len(QUESTIONS), seed=1)
     rng = np.random.default_rng(0)
@@ -54,7 +54,7 @@ def build(answers: int, folder: Path) -> None:
 def run_score(folder: Path, boot: int, out: Path) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one ``personasim score`` subprocess (measured by a
     fresh parent, so an earlier run's peak does not hide this one's)."""
-    command = [sys.executable, "-m", "personasim.cli", "score", "--responses", str(folder),
+    command = [sys.executable, "-m", "personasim.cli.main", "score", "--responses", str(folder),
                "--truth", "elections", "--n-boot", str(boot), "--out", str(out)]  # fmt: skip
     script = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
               "stdout=subprocess.DEVNULL); "

@@ -2,7 +2,7 @@
 
 Real census persons (``sample_population`` over all states) get random answer distributions for
 the three built-in election questions (the model is not involved: this times the scoring only),
-then :func:`personasim.scoring.score` runs against the packaged election results with
+then :func:`personasim.scoring.score.score` runs against the packaged election results with
 ``--n-boot`` replicates (per-state and national shares, winner, electoral votes, each with a
 bootstrap CI over persons). A second run scores the same persons on an ordinal question against
 a distribution truth built here, to time the distribution path (WD, refusal rate) too.
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from personasim.census import sample_population
-from personasim.scoring import score
+from personasim.scoring.score import score
 from personasim.survey.questions import Question, Survey
 from personasim.truth import OVERALL, Truth, load_truth
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from personasim.llm.base import Backend, ChoiceRequest, ChoiceResult, label_distribution
+from personasim.simulate.run import SimulateOptions, simulate
 from personasim.survey.loaders import builtin_survey
 from personasim.survey.questions import Question, Survey
-from personasim.survey.simulate import SimulateOptions, simulate
 
 
 class InstantStandIn(Backend):

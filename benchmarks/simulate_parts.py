@@ -30,7 +30,8 @@ def child(persons: int, questions: int, folder: Path, batch: int) -> None:
     sys.path.insert(0, str(HERE))
     from simulate_overhead import InstantStandIn, personas_table, survey_of
 
-    from personasim.executor import ExecutorSpec, simulate_to_parts
+    from personasim.executor.base import ExecutorSpec
+    from personasim.pipeline.jobs import simulate_to_parts
 
     personas, survey = personas_table(persons), survey_of(questions)
     started = time.perf_counter()
@@ -46,7 +47,7 @@ def prebuild(persons: int, questions: int, folder: Path, batch: int) -> None:
     without running it: for ``--rerun-only``."""
     import numpy as np
 
-    from personasim.executor.parts import commit_part
+    from personasim.core.parts import commit_part
 
     sys.path.insert(0, str(HERE))
     from simulate_overhead import InstantStandIn

@@ -17,14 +17,14 @@ import time
 
 import pandas as pd
 
-from personasim.errors import PersonasimError
+from personasim.core.errors import PersonasimError
 from personasim.llm import get_backend
 
 
 def personas_table(args: argparse.Namespace, backend) -> pd.DataFrame:
     """The persona-tier table: read, or generated for a small real census sample."""
     if args.personas:
-        from personasim.tables import read_table
+        from personasim.core.tables import read_table
 
         return read_table(args.personas, "personas table")
     from personasim.census import sample_population

@@ -21,12 +21,12 @@ import sys
 import time
 from itertools import count
 
-from personasim.errors import PersonasimError
+from personasim.core.errors import PersonasimError
 from personasim.llm.base import ChoiceRequest
 from personasim.llm.llamacpp import LlamaCppBackend, LlamaCppOptions
+from personasim.simulate.run import build_messages
 from personasim.survey.loaders import builtin_survey
 from personasim.survey.questions import letter
-from personasim.survey.simulate import build_messages
 
 STATES = ("Texas", "Ohio", "Maine", "Oregon", "Georgia", "Iowa", "Utah", "Nevada")
 JOBS = ("nurse", "welder", "teacher", "farmer", "cashier", "lawyer", "driver", "chef")

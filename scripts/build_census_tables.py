@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from personasim.census import pums, tables, targets
-from personasim.errors import PersonasimError
-from personasim.states import STATE_FIPS
+from personasim.core.errors import PersonasimError
+from personasim.core.states import STATE_FIPS
 
 PUMS_FILE = "census/pums/acs2018_1yr_pums_person_14states.csv.gz"
 DICTIONARY_FILE = "census/pums/PUMS_Data_Dictionary_2018.csv"

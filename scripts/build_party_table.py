@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from personasim.calibrate.targets import PARTY_COLUMNS, PARTY_DIR, PARTY_FILE
-from personasim.errors import DataError, PersonasimError
-from personasim.tables import read_table
+from personasim.core.errors import DataError, PersonasimError
+from personasim.core.tables import read_table
 
 RAW_FILE = "politics/pew_rls2014_party_affiliation_by_state.csv"
 RAW_COLUMNS = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from personasim.llm.local_server import LocalLlamaServer
+from tests.support.local_server import LocalLlamaServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

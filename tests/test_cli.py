@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from personasim import __version__
-from personasim.cli import main
+from personasim.cli.main import main
 
 ENTRY = Path(sys.executable).parent / "personasim"
 
@@ -44,7 +44,7 @@ def test_bad_schema_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_traceback_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    from personasim.errors import ConfigError
+    from personasim.core.errors import ConfigError
 
     monkeypatch.setenv("PERSONASIM_TRACEBACK", "1")
     with pytest.raises(ConfigError):
@@ -87,7 +87,7 @@ def _one_error_line(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
 
 
 def _responses(tmp_path: Path) -> Path:
-    from personasim.tables import write_atomic
+    from personasim.core.tables import write_atomic
 
     path = tmp_path / "responses.parquet"
     write_atomic(pd.DataFrame({"person_id": [0], "question_id": ["president_2020"],
@@ -155,7 +155,7 @@ def test_unknown_builtin_study(tmp_path: Path, capsys: pytest.CaptureFixture) ->
 
 
 def test_split_list_is_the_one_comma_parser() -> None:
-    from personasim.cli import split_list
+    from personasim.cli.main import split_list
 
     assert split_list("a, b,,c ") == ["a", "b", "c"]
     assert split_list("a,b", "c", None, "") == ["a", "b", "c"]

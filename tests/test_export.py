@@ -12,14 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from personasim.census import sample_population
-from personasim.cli import main
-from personasim.errors import ConfigError, DataError
-from personasim.export import export
-from personasim.hf import write_hf_folder
+from personasim.cli.main import main
+from personasim.core.errors import ConfigError, DataError
+from personasim.export.hf import write_hf_folder
+from personasim.export.tables import export
 from personasim.personas.generate import generate_personas
 from personasim.personas.meta import meta_personas
+from personasim.simulate.run import SimulateOptions, simulate
 from personasim.survey.loaders import builtin_survey
-from personasim.survey.simulate import SimulateOptions, simulate
 
 SHARD = re.compile(r"^personas-(\d{5})-of-(\d{5})\.parquet$")
 

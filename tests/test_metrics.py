@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from personasim import metrics as M
+from personasim.scoring import metrics as M
 
 
 def test_wasserstein_hand_computed() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from personasim.survey.simulate import KEY_COLUMNS
+from personasim.simulate.run import KEY_COLUMNS
 
 pytestmark = pytest.mark.slow
 

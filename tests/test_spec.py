@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from personasim.cli import main
-from personasim.errors import ConfigError
-from personasim.spec import builtin_study, check_study, load_study, study_from_dict
+from personasim.cli.main import main
+from personasim.core.errors import ConfigError
+from personasim.spec.study import builtin_study, check_study, load_study, study_from_dict
 
 FULL = """
 name = "full"
@@ -246,7 +246,7 @@ def test_cli_preflight_fails_before_the_first_stage(tmp_path: Path, capsys) -> N
 
 def test_calibration_takes_every_method_option_of_the_command(tmp_path: Path) -> None:
     from personasim.calibrate.options import CalibrateOptions
-    from personasim.calibrate.stage import calibrate_options
+    from personasim.pipeline.calibration import calibrate_options
 
     spec = load_study(_write(tmp_path, '[calibration]\ntrim_percentile = 99\nmax_iter = 50\n'))
     assert spec.calibration is not None

@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from personasim.errors import DataError
-from personasim.spec import StudySpec, study_from_dict
-from personasim.stages import LEDGER, read_ledger
-from personasim.study import STAGE_LIST, RunResult, run_study
-from personasim.tables import read_table, write_atomic
+from personasim.core.errors import DataError
+from personasim.core.tables import read_table, write_atomic
+from personasim.pipeline.contract import LEDGER, read_ledger
+from personasim.pipeline.driver import STAGE_LIST, RunResult, run_study
+from personasim.spec.study import StudySpec, study_from_dict
 
 SMALL = {
     "name": "small",
@@ -189,7 +189,7 @@ def test_llamacpp_generator_with_openai_simulator(llama_server: str, tmp_path: P
 
 
 def test_run_directory_of_the_old_flat_form_is_refused(tmp_path: Path) -> None:
-    from personasim.errors import ConfigError
+    from personasim.core.errors import ConfigError
 
     run = tmp_path / "old"
     run.mkdir()

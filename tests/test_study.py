@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from personasim.pipeline.driver import RunResult, run_study
 from personasim.report import build_report
-from personasim.spec import builtin_study
-from personasim.study import RunResult, run_study
+from personasim.spec.study import builtin_study
 
 pytestmark = pytest.mark.slow
 
@@ -123,7 +123,7 @@ def test_rerun_makes_zero_model_calls(tiny_run: RunResult) -> None:
 
 
 def test_resuming_another_study_is_refused(tiny_run: RunResult) -> None:
-    from personasim.errors import ConfigError
+    from personasim.core.errors import ConfigError
 
     other = builtin_study("tiny").model_copy(update={"name": "other"})
     with pytest.raises(ConfigError, match="holds another study"):
@@ -132,7 +132,7 @@ def test_resuming_another_study_is_refused(tiny_run: RunResult) -> None:
 
 @pytest.mark.shared_data
 def test_opinionqa_study_scores_census_groups_against_real_pew_counts(tmp_path: Path) -> None:
-    from personasim.spec import study_from_dict
+    from personasim.spec.study import study_from_dict
     from tests.conftest import require_shared_data
 
     data = require_shared_data() / "opinionqa"

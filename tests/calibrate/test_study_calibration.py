@@ -12,11 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from personasim.calibrate.crosstab import CROSSTAB_COLUMNS, ELECTION_BY, MIN_N
 from personasim.calibrate.targets import load_party_table
+from personasim.pipeline.driver import StageContext, StageTiming, score_stage
 from personasim.report.build import build_report, calibration_section, load_run
-from personasim.spec import CalibrationSection, builtin_study, study_from_dict
-from personasim.study import StageContext, StageTiming, score_stage
+from personasim.scoring.crosstab import CROSSTAB_COLUMNS, ELECTION_BY, MIN_N
+from personasim.spec.study import CalibrationSection, builtin_study, study_from_dict
 from tests.calibrate.conftest import fake_personas
 
 VOTE = {"Democrat": 1.0, "Republican": 0.0, "Independent": 0.5, "Other": 0.5}
@@ -133,7 +133,7 @@ def test_calibration_section_round_trips_and_rejects_unknown_keys() -> None:
     assert again.calibration == spec.calibration
     raw = tomllib.loads(builtin_study("tiny").to_toml())
     raw["calibration"] = {"target": "party"}
-    from personasim.errors import ConfigError
+    from personasim.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="calibration.target") as error:
         study_from_dict(raw, "study.toml")

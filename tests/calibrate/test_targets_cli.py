@@ -10,8 +10,8 @@ import pytest
 
 from personasim.calibrate import calibrate, load_targets
 from personasim.calibrate import targets as T
-from personasim.calibrate.cli import diagnostics_path
-from personasim.cli import main
+from personasim.cli.calibrate import diagnostics_path
+from personasim.cli.main import main
 from tests.calibrate.conftest import fake_personas
 from tests.conftest import require_shared_data
 
@@ -146,7 +146,7 @@ def test_party_on_a_pool_without_political_views_is_one_line(population, tmp_pat
 
 
 def test_unknown_source_and_duplicate_variable() -> None:
-    from personasim.errors import ConfigError
+    from personasim.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown target source 'cenus'"):
         load_targets("cenus")

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personasim.calibrate import attach_weights, crosstab
-from personasim.cli import main
-from personasim.scoring import score
+from personasim.calibrate import attach_weights
+from personasim.cli.main import main
+from personasim.scoring.crosstab import crosstab
+from personasim.scoring.score import score
 from personasim.truth import load_truth
 
 
@@ -129,12 +130,9 @@ def test_attach_weights_matches_ids_as_text_and_falls_back_to_own_weight() -> No
 
 
 def test_stage_tables_put_costs_beside_before_and_after(population: pd.DataFrame) -> None:
-    from personasim.calibrate.stage import (
-        before_after,
-        run_calibration,
-        tier_costs,
-    )
-    from personasim.spec import CalibrationSection
+    from personasim.calibrate.diagnostics import before_after, tier_costs
+    from personasim.pipeline.calibration import run_calibration
+    from personasim.spec.study import CalibrationSection
     from tests.calibrate.conftest import fake_personas
 
     personas = fake_personas(population)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from personasim.census import pums, tables, targets
-from personasim.errors import DataError
-from personasim.states import STATE_FIPS
+from personasim.core.errors import DataError
+from personasim.core.states import STATE_FIPS
 
 
 @pytest.mark.shared_data

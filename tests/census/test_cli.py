@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from personasim.cli import main
+from personasim.cli.main import main
 
 
 def test_population_writes_parquet_and_summary(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from personasim.census import fidelity, tables
+from personasim.analysis import fidelity
+from personasim.census import tables
 
 
 def test_no_implausible_combinations_even_with_children() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from personasim.census import mapping, sample_population, write_population
 from personasim.census.sample import PopulationSpec, build_population, resolve_states
-from personasim.errors import ConfigError
+from personasim.core.errors import ConfigError
 
 
 def test_same_seed_same_population(small_population: pd.DataFrame) -> None:

@@ -11,16 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personasim.errors import BackendError, ConfigError
-from personasim.executor import BackendRecipe, ExecutorSpec, simulate_to_parts
-from personasim.executor import parts as P
-from personasim.executor.base import run_with_retries
+from personasim.core import parts as P
+from personasim.core.errors import BackendError, ConfigError
+from personasim.executor.base import BackendRecipe, ExecutorSpec, run_with_retries
 from personasim.executor.ray import InputChunks, chunk_bounds, pool_size
-from personasim.executor.stages import drop_done, person_batches
-from personasim.llm.scripted import ScriptedStandIn
 from personasim.personas.meta import meta_personas
+from personasim.pipeline.jobs import drop_done, person_batches, simulate_to_parts
+from personasim.simulate.run import KEY_COLUMNS
 from personasim.survey.loaders import builtin_survey
-from personasim.survey.simulate import KEY_COLUMNS
+from tests.support.scripted import ScriptedStandIn
 
 POPULATION = pd.DataFrame({
     "person_id": [5, 6, 7, 8, 9], "state": ["TX", "VT", "OH", "CA", "NY"], "weight": [1.0] * 5,
@@ -145,7 +144,7 @@ def test_a_failing_batch_is_retried_then_returned_as_failed() -> None:
 
 
 def test_local_parts_resume_and_match_plain_simulate(tmp_path: Path) -> None:
-    from personasim.survey.simulate import simulate
+    from personasim.simulate.run import simulate
 
     personas = meta_personas(POPULATION)
     survey = builtin_survey("elections")
@@ -174,7 +173,7 @@ def test_bad_model_spec_fails_before_any_work(tmp_path: Path) -> None:
 
 
 def test_read_table_of_a_parts_folder_reads_only_what_is_asked(tmp_path: Path) -> None:
-    from personasim.tables import read_table
+    from personasim.core.tables import read_table
 
     for i in range(3):
         P.commit_part(pd.DataFrame({"question_id": [f"q{i}", "q9"], "raw": ["x", "y"],
@@ -210,9 +209,9 @@ def test_an_unreachable_ray_cluster_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_stale_stage_loses_its_parts_with_its_table(tmp_path: Path) -> None:
-    from personasim import stages as S
-    from personasim.executor.study import parts_folder
-    from personasim.spec import builtin_study
+    from personasim.pipeline import contract as S
+    from personasim.pipeline.executor import parts_folder
+    from personasim.spec.study import builtin_study
 
     table = tmp_path / "responses_x.parquet"
     pd.DataFrame({"a": [1]}).to_parquet(table)
@@ -243,7 +242,7 @@ def test_local_bar_moves_per_answer_with_fewer_personas_than_a_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """3 personas in one batch of 32: the bar must not sit at 0 until the batch is committed."""
-    from personasim.executor import stages
+    from personasim.pipeline import jobs as stages
 
     bar = _RecordingBar()
     monkeypatch.setattr(stages, "_bar", lambda *args, **kwargs: bar)
@@ -329,7 +328,7 @@ def test_publish_unifies_part_schemas_streams_and_skips_when_unchanged(tmp_path:
 def test_publish_writes_row_groups_of_bounded_size(tmp_path: Path, monkeypatch) -> None:
     import pyarrow.parquet as pq
 
-    from personasim import tables
+    from personasim.core import tables
 
     monkeypatch.setattr(tables, "ROW_GROUP_ROWS", 3)
     for rows in (2, 2, 1, 4, 1):
@@ -342,7 +341,7 @@ def test_publish_writes_row_groups_of_bounded_size(tmp_path: Path, monkeypatch) 
 
 
 def test_clashing_part_types_are_one_line(tmp_path: Path) -> None:
-    from personasim.errors import DataError
+    from personasim.core.errors import DataError
 
     P.commit_part(pd.DataFrame({"k": [1]}), tmp_path / "parts")
     P.commit_part(pd.DataFrame({"k": [[1, 2]]}), tmp_path / "parts")
@@ -357,8 +356,8 @@ def _study_personas(tmp_path: Path, backend: ScriptedStandIn, max_runs: int) -> 
     from types import SimpleNamespace
 
     from personasim.census import sample_population
-    from personasim.executor.study import personas_on_executor
-    from personasim.spec import study_from_dict
+    from personasim.pipeline.executor import personas_on_executor
+    from personasim.spec.study import study_from_dict
 
     spec = study_from_dict({
         "name": "retry", "population": {"states": ["VT"], "per_state": 2},
@@ -380,7 +379,7 @@ def _study_personas(tmp_path: Path, backend: ScriptedStandIn, max_runs: int) -> 
 def test_a_study_tries_backend_failures_again_in_later_runs_up_to_max_runs(
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    from personasim.llm.scripted import backend_failure
+    from tests.support.scripted import backend_failure
 
     state = {"fail": True}
     text = '{"description": "Lives near Burlington and likes long walks."}'

@@ -11,16 +11,22 @@ import pytest
 
 pytest.importorskip("ray", reason="the ray extra is not installed (make test installs it)")
 
-from personasim.errors import BackendError  # noqa: E402
-from personasim.executor import BackendRecipe, ExecutorSpec, simulate_to_parts  # noqa: E402
-from personasim.executor import parts as P  # noqa: E402
-from personasim.executor.base import BatchPlan  # noqa: E402
+from personasim.core import parts as P  # noqa: E402
+from personasim.core.errors import BackendError  # noqa: E402
+from personasim.executor.base import (  # noqa: E402
+    BackendRecipe,
+    BatchPlan,  # noqa: E402
+    ExecutorSpec,
+)
 from personasim.executor.local import run_local  # noqa: E402
-from personasim.executor.stages import SimulateStage  # noqa: E402
 from personasim.personas.meta import meta_personas  # noqa: E402
+from personasim.pipeline.jobs import (
+    SimulateJob,  # noqa: E402
+    simulate_to_parts,
+)
+from personasim.simulate.run import KEY_COLUMNS, SimulateOptions  # noqa: E402
 from personasim.survey.loaders import builtin_survey  # noqa: E402
 from personasim.survey.questions import Survey  # noqa: E402
-from personasim.survey.simulate import KEY_COLUMNS, SimulateOptions  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +83,7 @@ def ray_cluster():
 def test_failed_batch_becomes_failed_rows_that_a_rerun_retries(ray_cluster, tmp_path: Path
                                                                ) -> None:  # fmt: skip
     def flaky_endpoint():
-        from personasim.llm.scripted import ScriptedStandIn
+        from tests.support.scripted import ScriptedStandIn
 
         def script(request, seen):
             if "Vermont" in request.messages[0].content:
@@ -87,7 +93,7 @@ def test_failed_batch_becomes_failed_rows_that_a_rerun_retries(ray_cluster, tmp_
         return ScriptedStandIn(choice_script=script, identity="endpoint")
 
     def healthy_endpoint():
-        from personasim.llm.scripted import ScriptedStandIn
+        from tests.support.scripted import ScriptedStandIn
 
         return ScriptedStandIn(choice_script=lambda r, s: {label: 1.0 for label in r.labels},
                                identity="endpoint")  # fmt: skip
@@ -116,7 +122,7 @@ def _by_persona(request, seen):
 
 
 def _scripted():
-    from personasim.llm.scripted import ScriptedStandIn
+    from tests.support.scripted import ScriptedStandIn
 
     return ScriptedStandIn(choice_script=_by_persona, identity="endpoint")
 
@@ -147,7 +153,7 @@ def test_actors_cut_from_object_store_chunks_the_batches_local_runs(
     monkeypatch.setattr(R, "CHUNK_ROWS", 5)  # batches of 4 rows: chunks of batches 0-1 and 2
     plan = _CountingPlan.of_persons(personas, 2)
     assert len(plan) == 3 and not plan.frame["person_id"].is_monotonic_increasing
-    stage = SimulateStage(_survey(), SimulateOptions(simulator="scripted:endpoint"))
+    stage = SimulateJob(_survey(), SimulateOptions(simulator="scripted:endpoint"))
     spec = ExecutorSpec(kind="ray", batch_persons=2)
     remote = list(R.run_ray(spec, stage, plan, BackendRecipe(factory=_scripted)))
     assert (_CountingPlan.built, _CountingPlan.spans) == (0, 2), "the driver cut batches"
@@ -164,7 +170,7 @@ def test_a_dead_actor_is_restarted_and_its_batch_retried(ray_cluster, tmp_path: 
     marker = tmp_path / "killed-once"
 
     def dies_once():
-        from personasim.llm.scripted import ScriptedStandIn
+        from tests.support.scripted import ScriptedStandIn
 
         def script(request, seen):
             if "Ohio" in request.messages[0].content and not marker.exists():

@@ -42,7 +42,7 @@ KEYS = {
 def _scaled_default(path: Path, **executor: object) -> Path:
     """The shipped default study, scaled down as the module docstring says, as a TOML file."""
     from personasim.executor.base import ExecutorSpec
-    from personasim.spec import load_study
+    from personasim.spec.study import load_study
 
     spec = load_study("default")
     assert len(spec.personas.tiers) == 4 and {e.id for e in spec.surveys} == {"elections",
@@ -68,7 +68,7 @@ def _table(path: Path) -> pd.DataFrame:
 def test_default_study_on_ray_equals_the_local_run(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    from personasim.cli import main
+    from personasim.cli.main import main
 
     local = _scaled_default(tmp_path / "local.toml")
     ray = _scaled_default(tmp_path / "ray.toml", kind="ray", batch_persons=1)

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from personasim.errors import ConfigError
+from personasim.cli.llm import parse_options
+from personasim.core.errors import ConfigError
 from personasim.llm import Cache, ChoiceRequest, GenerateRequest, Message, bound_strings, parse_spec
 from personasim.llm.base import finish_generation, label_distribution
 from personasim.llm.cache import cache_key
-from personasim.llm.cli import parse_options
 from personasim.llm.openai_compat import (
     _distribution,
     _refuses_json_schema,

@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from personasim.errors import BackendError, ConfigError
+from personasim.core.errors import BackendError, ConfigError
 from personasim.llm import Cache, ChoiceRequest, GenerateRequest, Message
 from personasim.llm.llamacpp import LlamaCppBackend, LlamaCppOptions, default_threads
 

@@ -22,10 +22,10 @@ import httpx
 import jsonschema
 import pytest
 
-from personasim.errors import BackendError, EndpointUnreachable
+from personasim.core.errors import BackendError, EndpointUnreachable
 from personasim.llm import Cache, ChoiceRequest, GenerateRequest, Message, get_backend
 from personasim.llm.llamacpp import LlamaCppBackend
-from personasim.llm.local_server import free_port
+from tests.support.local_server import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from personasim.census import sample_population
-from personasim.llm.scripted import ScriptedStandIn, backend_failure, truncated
 from personasim.personas.generate import generate_personas, stable_seed
+from tests.support.scripted import ScriptedStandIn, backend_failure, truncated
 
 PEOPLE = sample_population(states=["VT"], per_state=2, seed=1)
 DESCRIPTION = '{"description": "Lives near Burlington and likes long walks."}'
@@ -136,7 +136,7 @@ def test_persona_check_lost_to_the_backend_is_not_a_verdict() -> None:
 
 @pytest.mark.parametrize("bad", [0, 21])
 def test_max_runs_is_bounded(bad: int) -> None:
-    from personasim.errors import ConfigError
+    from personasim.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="max_runs"):
         generate_personas(PEOPLE, tiers=("meta",), max_runs=bad)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from personasim.census import sample_population
+from personasim.core.states import STATE_NAMES
 from personasim.personas import schema as S
 from personasim.personas.generate import (
     OUTPUT_COLUMNS,
@@ -17,7 +18,6 @@ from personasim.personas.generate import (
     summarize,
 )
 from personasim.personas.meta import DEFAULT_ATTRIBUTES, meta_persona_text
-from personasim.states import STATE_NAMES
 
 pytestmark = pytest.mark.slow
 

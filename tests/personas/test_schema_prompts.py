@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from personasim.census import mapping
-from personasim.errors import ConfigError
+from personasim.core.errors import ConfigError
 from personasim.personas import procedural as proc
 from personasim.personas import prompts as P
 from personasim.personas import schema as S
@@ -110,7 +110,7 @@ def test_user_prompt_file_is_used(tmp_path):
 
 
 def test_cli_prompt_file_error_is_one_line(tmp_path, capsys):
-    from personasim.cli import main
+    from personasim.cli.main import main
 
     bad = tmp_path / "bad.txt"
     bad.write_text("nothing here")

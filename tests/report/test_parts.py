@@ -85,14 +85,14 @@ def test_text_stats_sentiment_offline() -> None:
 
 def test_opinionqa_topics_ranked_by_variance_among_tiers(monkeypatch) -> None:
     from personasim.report import build as B
-    from personasim.spec import StudySpec
+    from personasim.spec.study import StudySpec
     from personasim.survey.questions import Survey
 
     options = [{"label": "A", "text": "yes"}, {"label": "B", "text": "no"}]
     questions = [{"id": q, "text": q, "options": options, "tags": {"topic": topic}}
                  for q, topic in (("q1", "guns"), ("q2", "science"))]  # fmt: skip
     survey = Survey.model_validate({"id": "oqa", "title": "oqa", "questions": questions})
-    monkeypatch.setattr("personasim.spec.SurveyEntry.load", lambda entry: survey)
+    monkeypatch.setattr("personasim.spec.study.SurveyEntry.load", lambda entry: survey)
     rows = [{"attribute": "overall", "group": "all", "metric": "alignment", "question_id": q,
              "tier": tier, "value": value}
             for q, tier, value in (("q1", "meta", 0.9), ("q1", "descriptive", 0.5),
@@ -111,8 +111,9 @@ def test_report_imports_neither_study_nor_scoring() -> None:
     import personasim.report.build as B
 
     source = Path(B.__file__).read_text(encoding="utf-8")
-    assert "from personasim.study" not in source and "from personasim.scoring" not in source
-    banned = "('personasim.study', 'personasim.scoring')"
+    assert "from personasim.pipeline.driver" not in source
+    assert "from personasim.scoring.score" not in source
+    banned = "('personasim.pipeline.driver', 'personasim.scoring.score')"
     code = f"import sys, personasim.report.build; print([m for m in {banned} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from personasim.errors import ConfigError, DataError
-from personasim.states import state_code
+from personasim.core.errors import ConfigError, DataError
+from personasim.core.states import state_code
 from personasim.truth import elections as E
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from personasim.census import sample_population
-from personasim.scoring import score
-from personasim.states import STATE_FIPS
+from personasim.core.states import STATE_FIPS
+from personasim.scoring.score import score
 from personasim.survey.groups import REGIONS, age_group, derive_group, with_opinionqa_groups
 from personasim.truth import load_truth
 from tests.conftest import require_shared_data

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from personasim.errors import ConfigError, DataError
+from personasim.core.errors import ConfigError, DataError
 from personasim.survey.loaders import load_context_json, load_opinionqa, load_survey
 from personasim.truth.opinionqa import load_counts_csv, opinionqa_truth
 

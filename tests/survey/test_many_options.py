@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from personasim.errors import ConfigError
+from personasim.core.errors import ConfigError
 from personasim.llm import ChoiceRequest
+from personasim.simulate.run import build_messages, format_question, parse_answer
 from personasim.survey.loaders import load_survey
 from personasim.survey.questions import MAX_OPTIONS, Question, letter
-from personasim.survey.simulate import build_messages, format_question, parse_answer
 
 N_OPTIONS = 28
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from personasim.errors import ConfigError
+from personasim.core.errors import ConfigError
 from personasim.survey.questions import Option, Question, Survey, letter
 
 

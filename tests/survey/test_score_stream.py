@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personasim import metrics as M
-from personasim import score_input
-from personasim.errors import DataError
-from personasim.executor.parts import commit_part
-from personasim.scoring import score
+from personasim.core.errors import DataError
+from personasim.core.parts import commit_part
+from personasim.scoring import metrics as M
+from personasim.scoring.score import score
+from personasim.scoring import stream as score_input
 from personasim.truth import load_truth
 
 STATES = ["CA", "TX", "VT", "OH", "FL"]

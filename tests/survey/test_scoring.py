@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from personasim.errors import ConfigError, DataError
-from personasim.scoring import SCORE_COLUMNS, score
-from personasim.survey.cli import score_command
+from personasim.cli.survey import score_command
+from personasim.core.errors import ConfigError, DataError
+from personasim.scoring.score import SCORE_COLUMNS, score
 from personasim.survey.questions import Survey
 from personasim.truth import Truth, load_truth
 from personasim.truth import elections as E

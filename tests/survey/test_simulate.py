@@ -10,15 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personasim.cli import main
-from personasim.errors import ConfigError, DataError
+from personasim.cli.main import main
+from personasim.core.errors import ConfigError, DataError
 from personasim.llm import Cache, ChoiceRequest, GenerateResult
 from personasim.llm.base import BackendStats
 from personasim.personas.meta import meta_persona_text, meta_personas
-from personasim.scoring import score
-from personasim.survey.loaders import builtin_survey
-from personasim.survey.questions import Option, Question, Survey, letter
-from personasim.survey.simulate import (
+from personasim.scoring.score import score
+from personasim.simulate.run import (
     INSTRUCTIONS,
     RESPONSE_COLUMNS,
     SimulateOptions,
@@ -32,6 +30,8 @@ from personasim.survey.simulate import (
     select_personas,
     simulate,
 )
+from personasim.survey.loaders import builtin_survey
+from personasim.survey.questions import Option, Question, Survey, letter
 from personasim.truth import load_truth
 
 POPULATION = pd.DataFrame(
@@ -138,7 +138,7 @@ def test_meta_persona_text_and_errors() -> None:
 
 
 def test_wrong_or_blank_text_is_found_in_any_slice_of_the_check(monkeypatch) -> None:
-    import personasim.survey.simulate as S
+    import personasim.simulate.run as S
 
     monkeypatch.setattr(S, "CHECK_ROWS", 2)  # texts are checked two at a time
     personas = pd.DataFrame({"person_id": [1, 2, 3, 4, 5], "tier": "meta", "generator": "g",

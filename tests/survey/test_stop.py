@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from personasim.cli import main
+from personasim.cli.main import main
 from personasim.personas.meta import meta_personas
+from personasim.simulate.run import KEY_COLUMNS, simulate
 from personasim.survey.loaders import builtin_survey
-from personasim.survey.simulate import KEY_COLUMNS, simulate
 
 ENTRY = Path(sys.executable).parent / "personasim"
 

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personasim.llm.scripted import ScriptedStandIn
-from personasim.scoring import score, summarize
+from personasim.scoring.score import score, summarize
+from personasim.simulate.run import SimulateOptions, simulate
 from personasim.survey.questions import Survey
-from personasim.survey.simulate import SimulateOptions, simulate
 from personasim.truth import Truth, load_truth
 from personasim.truth import elections as E
+from tests.support.scripted import ScriptedStandIn
 
 SURVEY = Survey.model_validate({
     "id": "v",
@@ -227,7 +227,7 @@ def _score_args(tmp_path) -> tuple[list[str], Path]:
 def test_score_cli_applies_min_valid_mass(tmp_path) -> None:
     from click.testing import CliRunner
 
-    from personasim.survey.cli import score_command
+    from personasim.cli.survey import score_command
 
     rows = pd.DataFrame([
         _row("a", "q1", [1.0, 0.0], mass=0.9), _row("b", "q1", [0.0, 1.0], mass=0.3),
@@ -247,7 +247,7 @@ def test_score_cli_leaves_out_responses_of_invalid_personas(tmp_path) -> None:
     """An old responses file still holds an invalid persona's answers; --personas drops them."""
     from click.testing import CliRunner
 
-    from personasim.survey.cli import score_command
+    from personasim.cli.survey import score_command
 
     rows = pd.DataFrame([_row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.0, 1.0])])
     rows.to_parquet(tmp_path / "r.parquet")

@@ -12,7 +12,8 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-from personasim.errors import DataError
+from personasim.core.errors import DataError
+from personasim.report.testbed import kappa_heatmap, kappa_histograms, png_bytes
 from personasim.testbed.agreement import (
     agreement,
     fleiss,
@@ -23,7 +24,6 @@ from personasim.testbed.agreement import (
     read_human_labels,
 )
 from personasim.testbed.common import kappa
-from personasim.testbed.figures import kappa_heatmap, kappa_histograms, png_bytes
 
 #: 3 raters x 4 items (persona p1: q1, q2; persona p2: q1, q2).
 RATINGS = {"r1": ["A", "A", "B", "A"], "r2": ["A", "A", "B", "B"], "r3": ["A", "B", "B", "B"]}

@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from personasim.cli import main
-from personasim.llm.scripted import ScriptedStandIn
+from personasim.cli.main import main
 from personasim.testbed.pairs import PairsOptions, make_pairs
 from personasim.testbed.prompts import builtin_prompts
+from tests.support.scripted import ScriptedStandIn
 
 from .conftest import persona_table
 

@@ -9,11 +9,11 @@ import math
 
 import pytest
 
-from personasim.errors import DataError
-from personasim.llm.scripted import ScriptedStandIn
-from personasim.testbed.figures import loo_boxplot, png_bytes
+from personasim.core.errors import DataError
+from personasim.report.testbed import loo_boxplot, png_bytes
 from personasim.testbed.loo import LooOptions, leave_one_out
 from personasim.testbed.questions import builtin_questions, load_questions, questions_from_pairs
+from tests.support.scripted import ScriptedStandIn
 
 from .conftest import PROFILES, persona_table
 

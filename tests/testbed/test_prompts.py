@@ -8,8 +8,7 @@ import json
 
 import pytest
 
-from personasim.errors import DataError
-from personasim.llm.scripted import ScriptedStandIn
+from personasim.core.errors import DataError
 from personasim.testbed.prompts import (
     builtin_prompts,
     curate,
@@ -18,6 +17,7 @@ from personasim.testbed.prompts import (
     split_prompts,
 )
 from tests.conftest import require_shared_data
+from tests.support.scripted import ScriptedStandIn
 
 PRISM_TOPICS = {"relationships and family", "religion", "elections and parties", "immigration",
                 "abortion", "gender and LGBTQ+", "climate", "inequality and taxes", "work",

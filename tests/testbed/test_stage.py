@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from personasim.llm.scripted import ScriptedStandIn
-from personasim.testbed.figures import png_bytes
+from personasim.pipeline.testbed import run_testbed
+from personasim.report.testbed import png_bytes, report_section
 from personasim.testbed.spec import TestbedSpec
-from personasim.testbed.stage import report_section, run_testbed
+from tests.support.scripted import ScriptedStandIn
 
 from .conftest import persona_table
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from personasim.errors import ConfigError
-from personasim.spec import check_study, study_from_dict
+from personasim.core.errors import ConfigError
+from personasim.spec.study import check_study, study_from_dict
 
 TINY = {"name": "tb", "population": {"states": ["VT"], "per_state": 2},
         "personas": {"tiers": ["persona"]},
@@ -31,7 +31,7 @@ def test_the_testbed_section_is_checked_before_any_work():
 
 @pytest.mark.slow
 def test_a_study_runs_the_testbed_and_reports_it(tmp_path):
-    from personasim.study import run_study
+    from personasim.pipeline.driver import run_study
 
     spec = study_from_dict(TINY)
     result = run_study(spec, tmp_path / "tb")

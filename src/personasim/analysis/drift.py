@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from personasim.metrics import total_variation
 from personasim.personas.generate import attribute_drift
 from personasim.personas.meta import DEFAULT_ATTRIBUTES
+from personasim.scoring.metrics import total_variation
 
 DRIFT_COLUMNS = ["tier", "generator", "attribute", "n", "tv", "changed", "top_llm", "top_census"]
 INCOME_EDGES = (0, 10_000, 25_000, 50_000, 75_000, 100_000, 150_000)
@@ -39,7 +39,7 @@ def bucket(key: str, value: Any) -> str:
 
 
 def sample_tv(a: Sequence[str], b: Sequence[str]) -> float:
-    """Total variation distance (:func:`personasim.metrics.total_variation`) between the
+    """Total variation distance (:func:`personasim.scoring.metrics.total_variation`) between the
     empirical distributions of two non-empty samples of categories."""
     pa, pb = Counter(a), Counter(b)
     keys = sorted(set(pa) | set(pb))

@@ -2,11 +2,11 @@
 
 Main entry points: :func:`load_targets` (census, party, csv:PATH), :func:`calibrate` (raking or
 post-stratification, trimming, per-group diagnostics), :func:`attach_weights` (weights onto a
-responses table for :func:`personasim.scoring.score`) and :func:`crosstab`. See
+responses table for :func:`personasim.scoring.score.score`); cross-tabs are
+:func:`personasim.scoring.crosstab.crosstab`. See
 ``docs/calibration.md``.
 """
 
-from personasim.calibrate.crosstab import crosstab
 from personasim.calibrate.methods import CalibrateOptions
 from personasim.calibrate.targets import load_targets
 from personasim.calibrate.weights import Calibration, attach_weights, calibrate
@@ -16,6 +16,5 @@ __all__ = [
     "Calibration",
     "attach_weights",
     "calibrate",
-    "crosstab",
     "load_targets",
 ]

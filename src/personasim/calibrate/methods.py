@@ -30,7 +30,7 @@ from personasim.calibrate.options import CalibrateOptions
 from personasim.calibrate.targets import variable_values
 from personasim.census.controls import Control
 from personasim.census.rake import RakeOptions, Status, rake, rake_status
-from personasim.errors import ConfigError
+from personasim.core.errors import ConfigError
 
 NIU = "not in universe"
 

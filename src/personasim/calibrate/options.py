@@ -1,5 +1,6 @@
 """How a group is calibrated: the options shared by ``personasim calibrate`` and a study's
-``[calibration]`` section (:class:`personasim.spec.CalibrationSection` extends this model), in a
+``[calibration]`` section (:class:`personasim.spec.study.CalibrationSection` extends this model),
+in a
 module of its own so the spec imports no calibration code."""
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ import pandas as pd
 from personasim.census import mapping as m
 from personasim.census import tables as census_tables
 from personasim.census import targets as acs
-from personasim.errors import ConfigError, DataError, did_you_mean
-from personasim.tables import read_table
+from personasim.core.errors import ConfigError, DataError, did_you_mean
+from personasim.core.tables import read_table
 
 TARGET_COLUMNS = ["variable", "level", "share", "group"]
 SHARE_TOLERANCE = 0.01

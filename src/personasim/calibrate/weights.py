@@ -25,7 +25,7 @@ import pandas as pd
 from personasim.calibrate import diagnostics as D
 from personasim.calibrate.methods import CalibrateOptions, calibrate_group
 from personasim.calibrate.targets import check_targets, targets_for_group, usable_targets
-from personasim.errors import ConfigError, DataError, did_you_mean
+from personasim.core.errors import ConfigError, DataError, did_you_mean
 
 MODEL_KEYS = ["tier", "generator"]
 
@@ -192,7 +192,7 @@ def attach_weights(
     responses: pd.DataFrame, weights: pd.DataFrame, persons: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
     """``responses`` with a ``weight`` column joined from ``weights`` (see
-    :class:`WeightLookup`), for :func:`personasim.scoring.score` (which also takes the weights
+    :class:`WeightLookup`), for :func:`personasim.scoring.score.score` (which also takes the weights
     itself, streaming the responses).
 
     Rows the weights do not cover (a tier that was not calibrated) keep their base weight

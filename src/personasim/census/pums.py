@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from personasim.census import mapping as m
-from personasim.errors import DataError
+from personasim.core.errors import DataError
 
 #: Variables read from the person file (2018 names).
 PUMS_COLUMNS: tuple[str, ...] = (

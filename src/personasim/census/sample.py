@@ -25,9 +25,9 @@ from personasim.census import mapping as m
 from personasim.census import pums, tables, targets
 from personasim.census.rake import RakeOptions, RakeReport, rake
 from personasim.census.weights_cache import WeightsCache, default_cache_dir, entry_key, seed_digest
-from personasim.errors import ConfigError, DataError, did_you_mean, validation_error
-from personasim.states import STATE_FIPS
-from personasim.tables import write_atomic
+from personasim.core.errors import ConfigError, DataError, did_you_mean, validation_error
+from personasim.core.states import STATE_FIPS
+from personasim.core.tables import write_atomic
 
 DC_NOTE = (
     "DC has no ACS target tables in the shipped data; its people are drawn from the pooled seed "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from personasim.errors import DataError
+from personasim.core.errors import DataError
 
 DATA_DIR = Path(__file__).parent / "data"
 SEED_FILE, TARGETS_FILE, POB_FILE, MANIFEST_FILE = (

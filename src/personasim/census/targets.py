@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from personasim.errors import DataError
+from personasim.core.errors import DataError
 
 _AGE = "Estimate!!SEX AND AGE!!Total population"
 _HISP = "Estimate!!HISPANIC OR LATINO AND RACE!!Total population"

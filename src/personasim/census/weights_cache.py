@@ -34,7 +34,7 @@ import pandas as pd
 
 from personasim.census import controls, rake
 from personasim.census.rake import RakeOptions, RakeReport
-from personasim.tables import atomic_path
+from personasim.core.tables import atomic_path
 
 FORMAT_VERSION = 1
 """Bump when the layout of an entry changes."""

@@ -1,13 +1,8 @@
-"""Executors: where the model-calling stages run (``local``: in this process; ``ray``: on Ray Data
-actor pools), and the Parquet part files they write. See ``docs/scale.md``."""
+"""Executors: generic batch runners for the model-calling jobs (``local``: in this process;
+``ray``: on Ray Data actor pools). The jobs themselves (personas, simulate) live in
+:mod:`personasim.pipeline.jobs`; the part files they commit in :mod:`personasim.core.parts`. See
+``docs/scale.md``."""
 
 from personasim.executor.base import BackendRecipe, ExecutorSpec
-from personasim.executor.stages import StageRun, personas_to_parts, simulate_to_parts
 
-__all__ = [
-    "BackendRecipe",
-    "ExecutorSpec",
-    "StageRun",
-    "personas_to_parts",
-    "simulate_to_parts",
-]
+__all__ = ["BackendRecipe", "ExecutorSpec"]

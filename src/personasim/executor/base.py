@@ -60,7 +60,7 @@ class BackendRecipe:
     """SQLite cache file (each node's local path; None: no cache)."""
     factory: Callable[[], Backend] | None = None
     """Instead of ``model``: a picklable function that builds the backend (e.g. a test's
-    :class:`~personasim.llm.scripted.ScriptedStandIn`)."""
+    :class:`~tests.support.scripted.ScriptedStandIn`)."""
 
     def open(self, threads: int | None = None) -> Backend:
         """Open the backend; ``threads``: llama.cpp threads unless the options set them."""

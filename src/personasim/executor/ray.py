@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from personasim.errors import ConfigError
+from personasim.core.errors import ConfigError
 from personasim.executor.base import (
     BackendRecipe,
     BatchPlan,

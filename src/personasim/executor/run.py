@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from personasim.executor import parts
+from personasim.core import parts
 from personasim.executor.base import (
     BackendRecipe,
     BatchResult,

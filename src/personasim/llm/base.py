@@ -34,7 +34,7 @@ from pydantic import (
 )
 from tqdm import tqdm
 
-from personasim.errors import ConfigError
+from personasim.core.errors import ConfigError
 from personasim.llm.cache import Cache, cache_key
 
 Role = Literal["system", "user", "assistant"]

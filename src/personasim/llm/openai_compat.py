@@ -6,7 +6,8 @@ Requests go through the ``openai`` SDK with its own retries switched off; this m
 ``Retry-After``); each failed try is counted by kind in ``stats.faults``. It runs at most
 ``max_concurrency`` requests at once. An endpoint that refuses the connection (or does not
 accept it within ``connect_timeout_seconds``) before it has ever answered is tried once more
-after a short pause, then reported as one clear :class:`~personasim.errors.EndpointUnreachable`:
+after a short pause, then reported as one clear
+:class:`~personasim.core.errors.EndpointUnreachable`:
 a wrong address fails in about a second instead of after the whole backoff schedule.
 
 The API key is read from the environment variable named by ``api_key_env`` at call time. It is
@@ -58,7 +59,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from personasim.errors import BackendError, ConfigError, EndpointUnreachable
+from personasim.core.errors import BackendError, ConfigError, EndpointUnreachable
 from personasim.llm.base import (
     Backend,
     ChoiceRequest,

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from personasim.errors import ConfigError, did_you_mean, validation_error
+from personasim.core.errors import ConfigError, did_you_mean, validation_error
 from personasim.llm.base import Backend
 from personasim.llm.cache import Cache
 

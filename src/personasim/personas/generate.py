@@ -16,7 +16,7 @@ that failed in the backend (HTTP error, timeout: ``finish_reason`` ``error``) is
 a repair prompt; its row is kept with ``valid=False`` but is *not* done: the next run generates
 it again, and ``runs`` counts the runs that tried it, at most ``max_runs``.
 Rows with ``valid=False`` are never simulated or scored
-(:func:`personasim.survey.simulate.drop_invalid_personas`). Meta attributes the LLM
+(:func:`personasim.simulate.run.drop_invalid_personas`). Meta attributes the LLM
 writes are compared with the census and then pinned to the census value; the rewrites are counted
 in ``contradictions``. ``fields`` holds the final values and ``census`` the census values of the
 same keys, so imputation drift per attribute is measurable (:func:`attribute_drift`).
@@ -39,7 +39,9 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from personasim.errors import ConfigError, DataError, validation_error
+from personasim.core.errors import ConfigError, DataError, validation_error
+from personasim.core.states import state_name
+from personasim.core.tables import read_table, write_atomic
 from personasim.llm import GenerateRequest, GenerateResult, Message
 from personasim.llm.base import Backend
 from personasim.personas import prompts as P
@@ -51,8 +53,6 @@ from personasim.personas.meta import (
     meta_persona_text,
 )
 from personasim.personas.procedural import BigFiveSpec, big_five_text, procedural_traits
-from personasim.states import state_name
-from personasim.tables import read_table, write_atomic
 
 KEY = ["person_id", "tier", "generator"]
 #: Columns of a personas table before the population's own columns.

@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from personasim.errors import ConfigError, DataError
-from personasim.states import state_name
+from personasim.core.errors import ConfigError, DataError
+from personasim.core.states import state_name
 
 #: Tier name and generator name of census-only personas.
 META_TIER = "meta"

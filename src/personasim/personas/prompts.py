@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from personasim.errors import ConfigError
+from personasim.core.errors import ConfigError
 from personasim.llm import Message
 from personasim.personas.schema import LLM_TIERS, template_skeleton, value_ranges
 

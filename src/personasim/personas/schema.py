@@ -25,9 +25,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from personasim.census import mapping as m
-from personasim.errors import ConfigError
+from personasim.core.errors import ConfigError
+from personasim.core.states import STATE_NAMES
 from personasim.llm import bound_strings
-from personasim.states import STATE_NAMES
 
 #: Tier names, in the order of growing LLM-written content.
 TIERS: tuple[str, ...] = ("meta", "objective", "subjective", "descriptive", "persona")

@@ -4,8 +4,8 @@ base64 PNG, every piece of text (LLM text included) escaped by jinja2's autoesca
 The report reads only the run directory (``study.toml``, the stage Parquet files,
 ``manifest.json``), so it can be rebuilt at any time with :func:`build_report`. It computes no
 score: the score stage writes ``summary_<id>.parquet`` (each headline number with its own
-interval) and the report shows it. It imports neither :mod:`personasim.study` nor
-:mod:`personasim.scoring`.
+interval) and the report shows it. It imports neither :mod:`personasim.pipeline.driver` nor
+:mod:`personasim.scoring.score`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from personasim.errors import DataError
+from personasim.core.errors import DataError
+from personasim.core.tables import read_table, write_text_atomic
 from personasim.report import figures as F
-from personasim.spec import StudySpec, SurveyEntry, load_study
-from personasim.tables import read_table, write_text_atomic
+from personasim.spec.study import StudySpec, SurveyEntry, load_study
 
 
 @dataclass
@@ -74,7 +74,7 @@ def _manifest(path: Path) -> dict[str, Any]:
 
 
 def load_run(run_dir: str | Path) -> RunData:
-    """Read a run directory written by :func:`personasim.study.run_study`."""
+    """Read a run directory written by :func:`personasim.pipeline.driver.run_study`."""
     run = Path(run_dir)
     if not (run / "study.toml").exists() or not (run / "personas.parquet").exists():
         raise DataError(f"{run}: not a finished run directory (study.toml, personas.parquet)",
@@ -264,7 +264,7 @@ def alignment_sections(data: RunData) -> list[dict[str, Any]]:
 def calibration_section(data: RunData) -> dict[str, Any] | None:
     """Per survey and tier: alignment unweighted vs calibrated with CIs, the tier's design effect
     and ESS beside it; and the per-group diagnostics. None without ``[calibration]``."""
-    from personasim.calibrate.stage import tier_costs
+    from personasim.calibrate.diagnostics import tier_costs
 
     if data.calibration is None:
         return None
@@ -295,7 +295,7 @@ def crosstab_section(data: RunData) -> dict[str, Any] | None:
     """The election survey's Democratic share per group (rows: year x group) and tier x models
     (columns), one table per attribute, with the CI, the cell count, the small-n flag and the
     actual share where the truth has the group; read from ``crosstab_<id>``. None without it."""
-    from personasim.calibrate.crosstab import MIN_N
+    from personasim.scoring.crosstab import MIN_N
 
     survey_id = _by_source(data, "elections")
     frame = data.crosstabs.get(survey_id) if survey_id else None
@@ -340,7 +340,7 @@ def _share_text(row: Any) -> str:
 def answer_shares(responses: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, set[str]]:
     """Mean probability of each option per question x tier (over persons and models; rows
     without ``probs`` left out), read a batch at a time; and the simulator names seen."""
-    from personasim.score_input import ResponseSource, text_column
+    from personasim.scoring.stream import ResponseSource, text_column
 
     sums: dict[tuple[str, str], list[Any]] = {}
     simulators: set[str] = set()
@@ -497,7 +497,7 @@ def drift_section(data: RunData) -> dict | None:
 
 def testbed_section(data: RunData) -> dict[str, Any] | None:
     """The PERSONA testbed's figures and ranked attributes (None without a ``[testbed]`` run)."""
-    from personasim.testbed.stage import report_section
+    from personasim.report.testbed import report_section
 
     section = report_section(data.run)
     if section is not None:

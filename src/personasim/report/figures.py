@@ -120,7 +120,8 @@ def _actual_shares(table: Any) -> dict[str, float]:
 
 def alignment_figure(summary: pd.DataFrame, title: str) -> str:
     """Alignment per tier (x) with CIs, one panel per simulator, beside the uniform and meta
-    baselines (the paper's Figure 5). ``summary``: :func:`personasim.scoring.summarize` rows of
+    baselines (the paper's Figure 5). ``summary``: :func:`personasim.scoring.score.summarize` rows
+    of
     the ``alignment`` metric."""
     plt = _plt()
     simulators = list(dict.fromkeys(summary["simulator"]))

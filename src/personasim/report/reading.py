@@ -25,7 +25,7 @@ EMBEDDED_CAVEAT = (
 def _ranked(scores: pd.DataFrame, metric: str, ascending: bool) -> pd.DataFrame:
     """Per tier x models, the question-averaged ``metric``, best first. ``scores`` is a scores
     table, or already its summary (the score stage's ``summary_<id>`` table)."""
-    from personasim.scoring import summarize
+    from personasim.scoring.score import summarize
 
     table = summarize(scores) if "attribute" in scores.columns else scores
     table = table[table["metric"] == metric].dropna(subset=["value"])
@@ -113,7 +113,8 @@ def uses_embedded_model(simulators: Iterable[str]) -> bool:
 def headline_reading(scores: Mapping[str, pd.DataFrame], simulators: Iterable[str]) -> list[str]:
     """The opening paragraphs: one per scored survey, then the small-model caveat if due.
 
-    ``scores``: survey id -> its scores table or its summary (:func:`personasim.scoring.summarize`).
+    ``scores``: survey id -> its scores table or its summary
+    (:func:`personasim.scoring.score.summarize`).
     """
     paragraphs = []
     for survey, table in scores.items():

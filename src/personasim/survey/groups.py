@@ -36,7 +36,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from personasim.states import state_code
+from personasim.core.states import state_code
 
 REGIONS: dict[str, tuple[str, ...]] = {
     "Northeast": ("CT", "ME", "MA", "NH", "RI", "VT", "NJ", "NY", "PA"),

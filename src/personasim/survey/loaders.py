@@ -32,7 +32,7 @@ import pandas as pd
 import yaml
 from pydantic import ValidationError
 
-from personasim.errors import ConfigError, DataError, did_you_mean, validation_error
+from personasim.core.errors import ConfigError, DataError, did_you_mean, validation_error
 from personasim.survey.questions import Option, Question, Survey, letter
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

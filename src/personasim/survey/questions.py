@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from personasim.errors import ConfigError, did_you_mean
+from personasim.core.errors import ConfigError, did_you_mean
 
 LETTERS = string.ascii_uppercase
 

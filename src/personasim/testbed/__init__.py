@@ -2,7 +2,13 @@
 revision, persona-judged evaluation, leave-one-out attribute influence, role-play agreement.
 
 Python API, one module per step: :mod:`~personasim.testbed.prompts`,
-:mod:`~personasim.testbed.pairs`, :mod:`~personasim.testbed.export`,
+:mod:`~personasim.testbed.pairs`, :mod:`~personasim.export.trl`,
 :mod:`~personasim.testbed.evaluate`, :mod:`~personasim.testbed.loo`,
-:mod:`~personasim.testbed.agreement`, :mod:`~personasim.testbed.figures`.
+:mod:`~personasim.testbed.agreement`, :mod:`~personasim.report.testbed`.
 """
+
+FOLDER = "testbed"
+OUTPUTS = ("pairs.parquet", "loo.parquet", "loo_summary.parquet", "kappa_matrix.parquet",
+           "per_persona.parquet", "agreement.parquet")
+"""The tables :func:`personasim.pipeline.testbed.run_testbed` writes under ``RUN/testbed`` (pairs
+first: the key table)."""

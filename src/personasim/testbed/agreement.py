@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from personasim.errors import DataError, did_you_mean
+from personasim.core.errors import DataError, did_you_mean
+from personasim.core.tables import read_table
 from personasim.llm import Backend
-from personasim.tables import read_table
 from personasim.testbed import common as C
 from personasim.testbed.questions import PreferenceQuestion, ask
 

@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from personasim.errors import DataError, validation_error
+from personasim.core.errors import DataError, validation_error
+from personasim.core.tables import read_table
 from personasim.llm import Backend, ChoiceRequest, Message
 from personasim.personas.generate import stable_seed  # noqa: F401 (re-exported for the testbed)
-from personasim.tables import read_table
 
 M = TypeVar("M")
 PERSONA_TIER = "persona"

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from personasim.errors import DataError, did_you_mean
+from personasim.core.errors import DataError, did_you_mean
 from personasim.llm import Backend
 from personasim.personas.generate import render_fields
 from personasim.testbed import common as C

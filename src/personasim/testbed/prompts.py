@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from personasim.errors import ConfigError, DataError, did_you_mean
+from personasim.core.errors import ConfigError, DataError, did_you_mean
 from personasim.llm import Backend, ChoiceRequest, Message
 
 PROMPT_COLUMNS = ["prompt_id", "text", "topic", "split", "source", "conversation_id",
@@ -183,7 +183,7 @@ def load_prompts(source: str | Path) -> pd.DataFrame:
 
 def read_prompt_table(path: str | Path) -> pd.DataFrame:
     """A prompt set: Parquet from ``testbed prompts``, or any source of :func:`load_prompts`."""
-    from personasim.tables import read_table
+    from personasim.core.tables import read_table
 
     if str(path).endswith(".parquet"):
         frame = read_table(path, "prompt set", ["prompt_id", "text"],

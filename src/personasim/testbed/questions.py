@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from personasim.errors import DataError, validation_error
+from personasim.core.errors import DataError, validation_error
 from personasim.llm import Backend, ChoiceRequest, Message
 from personasim.testbed import common as C
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from personasim.errors import ConfigError, did_you_mean
+from personasim.core.errors import ConfigError, did_you_mean
 from personasim.survey.loaders import load_opinionqa, load_survey
 from personasim.survey.questions import Survey
 from personasim.truth.elections import elections_truth

@@ -15,7 +15,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from personasim.errors import ConfigError, DataError
+from personasim.core.errors import ConfigError, DataError
 from personasim.survey.loaders import builtin_survey
 from personasim.survey.questions import Survey
 from personasim.truth.table import OVERALL, TRUTH_COLUMNS, Truth

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from personasim.errors import DataError
+from personasim.core.errors import DataError
 from personasim.survey.loaders import load_opinionqa, read_csv, wave_dirs, wave_of
 from personasim.survey.questions import Question, Survey
 from personasim.truth.table import OVERALL, TRUTH_COLUMNS

@@ -1,0 +1,200 @@
+"""``personasim calibrate`` and ``personasim crosstab`` (thin wrappers around the Python API).
+
+personasim calibrate --personas personas.parquet --targets census,party --by state \
+    --trim 5 --out weights.parquet
+personasim crosstab --responses responses.parquet --by age_group,education --weights w.parquet
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from personasim.cli.main import split_list
+from personasim.core.errors import validation_error
+from personasim.core.tables import read_table, write_atomic
+
+
+def diagnostics_path(out: Path) -> Path:
+    """Where the diagnostics table goes: ``NAME.diagnostics.parquet`` beside the weights."""
+    return out.with_name(out.name.removesuffix(".parquet") + ".diagnostics.parquet")
+
+
+
+
+@click.command("calibrate")
+@click.option(
+    "--personas",
+    "pool_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Personas table (any tier) or persons/population table; Parquet or CSV.",
+)
+@click.option(
+    "--targets",
+    "targets_spec",
+    required=True,
+    help="census, party, csv:PATH (comma-separated, any mix).",
+)
+@click.option("--by", default=None, help="Calibrate per value of this column (e.g. state).")
+@click.option(
+    "--method",
+    type=click.Choice(["rake", "poststratify"]),
+    default="rake",
+    show_default=True,
+    help="Raking, or post-stratification on one variable.",
+)
+@click.option("--trim", type=float, default=None, help="Cap weights at RATIO x mean weight.")
+@click.option(
+    "--trim-percentile",
+    type=float,
+    default=None,
+    help="Instead of --trim: cap weights at this percentile.",
+)
+@click.option(
+    "--trim-rounds", type=int, default=1, show_default=True, help="Rake-then-trim rounds (raking)."
+)
+@click.option("--max-iter", type=int, default=200, show_default=True, help="Most raking sweeps.")
+@click.option(
+    "--tol",
+    type=float,
+    default=1e-6,
+    show_default=True,
+    help="Relative error at which raking stops.",
+)
+@click.option("--tiers", default=None, help="Only these tiers (comma-separated).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("weights.parquet"),
+    show_default=True,
+    help="Weights table; diagnostics go beside it.",
+)
+def calibrate_command(
+    pool_path: Path,
+    targets_spec: str,
+    by: str | None,
+    method: str,
+    trim: float | None,
+    trim_percentile: float | None,
+    trim_rounds: int,
+    max_iter: int,
+    tol: float,
+    tiers: str | None,
+    out: Path,
+) -> None:
+    """Weight a persona pool to census, Pew party or your own marginals; print diagnostics."""
+    from tqdm import tqdm
+
+    from personasim.calibrate import CalibrateOptions, calibrate, load_targets
+    from personasim.calibrate.diagnostics import format_diagnostics
+
+    try:
+        options = CalibrateOptions(
+            method=method,
+            trim=trim,
+            trim_percentile=trim_percentile,
+            trim_rounds=trim_rounds,
+            max_iter=max_iter,
+            tol=tol,
+        )
+    except ValidationError as error:
+        raise validation_error(error, "calibrate options") from None
+    pool = read_table(pool_path, "persons or personas table", ["person_id"])
+    targets = load_targets(targets_spec)
+    bar = lambda items: tqdm(items, desc="calibrate", unit="group", file=sys.stderr)  # noqa: E731
+    result = calibrate(pool, targets, by, options, split_list(tiers) or None, progress=bar)
+    write_atomic(result.weights, out)
+    write_atomic(result.diagnostics, diagnostics_path(out))
+    click.echo(format_diagnostics(result.diagnostics, result.keys))
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(
+        f"wrote {len(result.weights)} weights to {out} and diagnostics to {diagnostics_path(out)}"
+    )
+
+
+@click.command("crosstab")
+@click.option(
+    "--responses",
+    "responses_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="responses.parquet from `personasim simulate`.",
+)
+@click.option("--by", required=True, help="Attributes, comma-separated (age_group,education).")
+@click.option(
+    "--weights",
+    "weights_path",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="weights.parquet from `personasim calibrate`.",
+)
+@click.option(
+    "--persons",
+    "persons_path",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="Persons or personas table with the attributes (joined by person_id).",
+)
+@click.option("--survey", default=None, help="Survey for option names (elections, PATH, ...).")
+@click.option(
+    "--truth",
+    default=None,
+    help="Real answers beside the simulated ones: elections, opinionqa:PATH or csv:PATH.",
+)
+@click.option(
+    "--min-n",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Cells with fewer persons are flagged.",
+)
+@click.option(
+    "--n-boot",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="Bootstrap replicates (0 = no CIs).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("crosstab.parquet"),
+    show_default=True,
+    help="Where to write the cross-tab table.",
+)
+def crosstab_command(
+    responses_path: Path,
+    by: str,
+    weights_path: Path | None,
+    persons_path: Path | None,
+    survey: str | None,
+    truth: str | None,
+    min_n: int,
+    n_boot: int,
+    seed: int,
+    out: Path,
+) -> None:
+    """Weighted answer shares per question by attribute, with bootstrap CIs and cell counts."""
+    from personasim.scoring.crosstab import crosstab, format_crosstab
+    from personasim.survey.loaders import load_survey
+
+    responses = read_table(responses_path, "responses table", ["person_id", "question_id"])
+    persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
+    weights = (
+        read_table(weights_path, "weights table", ["person_id", "weight"]) if weights_path else None
+    )
+    from personasim.truth import load_truth
+
+    real = load_truth(truth, survey) if truth else None
+    questions = load_survey(survey) if survey and real is None else None
+    table = crosstab(responses, split_list(by), persons, weights, questions, n_boot, min_n,
+                     seed, real)  # fmt: skip
+    write_atomic(table, out)
+    click.echo(format_crosstab(table, min_n))
+    click.echo(f"wrote {len(table)} rows to {out}")

@@ -1,0 +1,313 @@
+"""``personasim testbed prompts|pairs|export|eval|loo|agreement``: thin wrappers around the
+testbed's Python API (:mod:`personasim.testbed`). Each reads and writes Parquet, uses the LLM
+cache (a rerun is answered from it), shows progress on stderr and prints a summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from personasim.cli.llm import backend_options, open_backend
+from personasim.cli.main import split_list
+from personasim.core.tables import check_output, check_output_dir, write_atomic
+
+PATH = click.Path(path_type=Path)
+
+
+
+
+def _questions(source: str, limit: int | None = None) -> list:
+    """Preference questions: builtin, a file, or ``pairs:PATH`` (the first ``limit``)."""
+    from personasim.testbed.pairs import read_pairs
+    from personasim.testbed.questions import load_questions, questions_from_pairs
+
+    if source.startswith("pairs:"):
+        return questions_from_pairs(read_pairs(source.removeprefix("pairs:")))[:limit]
+    return load_questions(source)[:limit]
+
+
+QUESTIONS_HELP = "builtin, a YAML/JSONL questions file, or pairs:PAIRS.parquet."
+LIMIT_HELP = "Only the first N preference questions."
+
+
+def _write_png(data_uri: str, path: Path) -> None:
+    """Save a figure's PNG next to the tables."""
+    from personasim.report.testbed import png_bytes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_bytes(data_uri))
+
+
+@click.group("testbed")
+def testbed_group() -> None:
+    """The PERSONA testbed: prompt sets, preference pairs, evaluation, leave-one-out, agreement."""
+
+
+@testbed_group.command("prompts")
+@click.option("--prompts", "source", default="builtin", show_default=True,
+              help="builtin, or a YAML/JSONL (own or PRISM conversations.jsonl)/CSV/TXT file.")
+@click.option("--classify", is_flag=True,
+              help="Run the LLM controversy classifier (needs --model).")
+@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="Keep prompts with P(divisive) >= this.")
+@click.option("--min-words", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--held-out-share", default=0.225, show_default=True,
+              type=click.FloatRange(0, 1, max_open=True), help="Share of each topic held out.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Split seed.")
+@click.option("--out", "out_path", default=Path("prompts.parquet"), show_default=True, type=PATH)
+@backend_options
+def prompts_command(source: str, classify: bool, threshold: float, min_words: int,
+                    held_out_share: float, seed: int, out_path: Path, model: str,
+                    cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]) -> None:
+    """Load, curate (with counts per step) and split a prompt set."""
+    from personasim.testbed.prompts import curate, load_prompts, split_counts, split_prompts
+
+    check_output(out_path, [("--prompts", source)])
+    prompts = load_prompts(source)
+    backend = open_backend(model, cache_path, no_cache, pairs) if classify else None
+    try:
+        curated, report = curate(prompts, backend, min_words=min_words, threshold=threshold,
+                                 progress=True)  # fmt: skip
+    finally:
+        if backend is not None:
+            backend.close()
+    table = split_prompts(curated, held_out=held_out_share, seed=seed)
+    write_atomic(table, out_path)
+    click.echo(report.summary())
+    if len(table):
+        click.echo(split_counts(table).to_string())
+    click.echo(f"wrote {len(table)} prompts to {out_path}")
+
+
+@testbed_group.command("pairs")
+@click.option("--personas", "personas_path", required=True, type=PATH,
+              help="personas.parquet with the 'persona' tier.")
+@click.option("--prompts", "source", default="builtin", show_default=True,
+              help="builtin, prompts.parquet from `testbed prompts`, or a prompt file.")
+@click.option("--per-persona", default=150, show_default=True, type=click.IntRange(min=1),
+              help="Train-split prompts per persona.")
+@click.option("--test-share", default=1 / 3, show_default="1/3",
+              type=click.FloatRange(0, 1, max_open=True), help="Of those, the share labelled test.")
+@click.option("--held-out", default=50, show_default=True, type=click.IntRange(min=0),
+              help="Held-out prompts per persona.")
+@click.option("--answer-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
+@click.option("--critique-tokens", default=160, show_default=True, type=click.IntRange(8, 4096))
+@click.option("--revision-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
+@click.option("--temperature", default=0.7, show_default=True, type=click.FloatRange(0, 2))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--templates", "templates_path", default=None, type=PATH,
+              help="YAML with answer_system/critique/revision_system/revision templates.")
+@click.option("--judge-model", default=None, help="Backend spec of the judge [default: --model].")
+@click.option("--out", "out_path", default=Path("pairs.parquet"), show_default=True, type=PATH,
+              help="Pairs table (resumed when it exists).")
+@backend_options
+def pairs_command(personas_path: Path, source: str, per_persona: int, test_share: float,
+                  held_out: int, answer_tokens: int, critique_tokens: int, revision_tokens: int,
+                  temperature: float, seed: int, templates_path: Path | None,
+                  judge_model: str | None, out_path: Path, model: str, cache_path: str | None,
+                  no_cache: bool, pairs: tuple[str, ...]) -> None:
+    """Make preference pairs by critique and revision, verified by the persona both ways round."""
+    from personasim.testbed.common import persona_tier
+    from personasim.testbed.pairs import load_templates, make_pairs, pairs_options
+    from personasim.testbed.prompts import read_prompt_table
+
+    check_output(out_path, [("--personas", personas_path), ("--prompts", source)])
+    extra = {"templates": load_templates(templates_path)} if templates_path else {}
+    options = pairs_options(per_persona=per_persona, test_share=test_share, held_out=held_out,
+                            answer_tokens=answer_tokens, critique_tokens=critique_tokens,
+                            revision_tokens=revision_tokens, temperature=temperature, seed=seed,
+                            **extra)  # fmt: skip
+    personas = persona_tier(personas_path)
+    prompts = read_prompt_table(source)
+    backend = open_backend(model, cache_path, no_cache, pairs)
+    judge = open_backend(judge_model, cache_path, no_cache, ()) if judge_model else None
+    try:
+        result = make_pairs(personas, prompts, backend, options, judge=judge, out=out_path)
+    finally:
+        backend.close()
+        if judge is not None:
+            judge.close()
+    click.echo(result.summary())
+    click.echo(f"wrote {len(result.pairs)} pairs to {out_path}")
+
+
+@testbed_group.command("export")
+@click.option("--pairs", "pairs_path", required=True, type=PATH, help="pairs.parquet.")
+@click.option("--format", "fmt", type=click.Choice(["trl", "hf"]), default="trl",
+              show_default=True, help="TRL preference files, or a Hugging Face dataset folder.")
+@click.option("--file-format", type=click.Choice(["jsonl", "parquet"]), default="jsonl",
+              show_default=True, help="With --format trl: JSONL or Parquet files.")
+@click.option("--persona-in-prompt", type=click.Choice(["system", "none"]), default="system",
+              show_default=True, help="Persona as a system message, or left out.")
+@click.option("--verified-only", is_flag=True, help="Only pairs the persona judge verified.")
+@click.option("--rows-per-shard", default=50_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--out", "out_dir", required=True, type=PATH, help="Output folder.")
+def export_command(pairs_path: Path, fmt: str, file_format: str, persona_in_prompt: str,
+                   verified_only: bool, rows_per_shard: int, out_dir: Path) -> None:
+    """Export pairs to TRL's conversational preference format or a HF dataset folder."""
+    from personasim.export.trl import export_hf, export_trl
+    from personasim.testbed.pairs import read_pairs
+
+    check_output_dir(out_dir)
+
+    table = read_pairs(pairs_path)
+    if fmt == "trl":
+        paths = export_trl(table, out_dir, file_format, persona_in_prompt,  # type: ignore[arg-type]
+                           verified_only)
+    else:
+        paths = export_hf(table, out_dir, persona_in_prompt, verified_only,  # type: ignore[arg-type]
+                          rows_per_shard)
+    for path in paths:
+        click.echo(f"wrote {path}")
+
+
+@testbed_group.command("eval")
+@click.option("--personas", "personas_path", required=True, type=PATH)
+@click.option("--prompts", "source", default="builtin", show_default=True,
+              help="Prompt set (held-out split used when present).")
+@click.option("--n-prompts", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--modes", default="persona,baseline", show_default=True)
+@click.option("--answer-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
+@click.option("--critic-model", default=None, help="Backend spec of the critic [default: --model].")
+@click.option("--compare", "compare", multiple=True, metavar="SPEC",
+              help="Another model under test, scored beside --model (repeatable).")
+@click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", "out_path", default=Path("eval.parquet"), show_default=True, type=PATH)
+@backend_options
+def eval_command(personas_path: Path, source: str, n_prompts: int, modes: str,
+                 answer_tokens: int, critic_model: str | None, compare: tuple[str, ...],
+                 n_boot: int, seed: int,
+                 out_path: Path, model: str, cache_path: str | None, no_cache: bool,
+                 pairs: tuple[str, ...]) -> None:
+    """Evaluate --model: share of answers a persona critic would not revise, with a CI."""
+    from personasim.testbed.common import make_options, persona_tier
+    from personasim.testbed.evaluate import EvalOptions, evaluate_model
+    from personasim.testbed.prompts import read_prompt_table, split_prompts
+
+    check_output(out_path, [("--personas", personas_path), ("--prompts", source)])
+    options = make_options(EvalOptions, "eval options", modes=tuple(split_list(modes)),
+                           n_prompts=n_prompts, answer_tokens=answer_tokens, seed=seed,
+                           n_boot=n_boot)  # fmt: skip
+    personas = persona_tier(personas_path)
+    prompts = read_prompt_table(source)
+    if prompts["split"].isna().all():
+        prompts = split_prompts(prompts, seed=seed)
+    backend = open_backend(model, cache_path, no_cache, pairs)
+    critic = open_backend(critic_model, cache_path, no_cache, ()) if critic_model else None
+    others = [open_backend(spec, cache_path, no_cache, ()) for spec in compare]
+    try:
+        result = evaluate_model(personas, prompts, backend, critic, options, others)
+    finally:
+        for opened in (backend, critic, *others):
+            if opened is not None:
+                opened.close()
+    write_atomic(result.rows, out_path)
+    click.echo(result.text())
+    click.echo(f"wrote {len(result.rows)} verdicts to {out_path}")
+
+
+@testbed_group.command("loo")
+@click.option("--personas", "personas_path", required=True, type=PATH)
+@click.option("--questions", "source", default="builtin", show_default=True, help=QUESTIONS_HELP)
+@click.option("--limit-questions", default=None, type=click.IntRange(min=1), help=LIMIT_HELP)
+@click.option("--attributes", default=None, metavar="A,B,...",
+              help="Attributes to test [default: all in the profiles].")
+@click.option("--n-personas", default=40, show_default=True, type=click.IntRange(min=1))
+@click.option("--k", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Attributes per persona before the left-out one is added.")
+@click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", "out_path", default=Path("loo.parquet"), show_default=True, type=PATH,
+              help="Kappa per persona pair; the summary and box plot are written beside it.")
+@backend_options
+def loo_command(personas_path: Path, source: str, limit_questions: int | None,
+                attributes: str | None, n_personas: int,
+                k: int, n_boot: int, seed: int, out_path: Path, model: str,
+                cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]) -> None:
+    """Leave-one-out attribute influence (Cohen's kappa with vs without each attribute)."""
+    from personasim.report.testbed import loo_boxplot
+    from personasim.testbed.common import make_options, persona_tier
+    from personasim.testbed.loo import LooOptions, leave_one_out
+
+    check_output(out_path, [("--personas", personas_path)])
+    options = make_options(LooOptions, "loo options",
+                           attributes=tuple(split_list(attributes)) if attributes else None,
+                           n_personas=n_personas, k=k, seed=seed, n_boot=n_boot)  # fmt: skip
+    personas = persona_tier(personas_path)
+    questions = _questions(source, limit_questions)
+    backend = open_backend(model, cache_path, no_cache, pairs)
+    try:
+        result = leave_one_out(personas, questions, backend, options, progress=True)
+    finally:
+        backend.close()
+    write_atomic(result.pairs, out_path)
+    write_atomic(result.summary, out_path.with_name(out_path.stem + "_summary.parquet"))
+    _write_png(loo_boxplot(result.pairs, result.summary), out_path.with_suffix(".png"))
+    click.echo(result.text())
+    click.echo(f"wrote {len(result.pairs)} persona pairs to {out_path}")
+
+
+@testbed_group.command("agreement")
+@click.option("--personas", "personas_path", required=True, type=PATH)
+@click.option("--questions", "source", default="builtin", show_default=True, help=QUESTIONS_HELP)
+@click.option("--limit-questions", default=None, type=click.IntRange(min=1), help=LIMIT_HELP)
+@click.option("--rater", "raters", multiple=True, metavar="[NAME=]SPEC",
+              help="Another model rater (backend spec; repeatable).")
+@click.option("--reversed", "reversed_copy", is_flag=True,
+              help="Add each model again with the answers shown in reverse order.")
+@click.option("--humans", "humans_path", default=None, type=PATH,
+              help="CSV rater,persona_id,question_id,choice (majority per persona x question).")
+@click.option("--out", "out_dir", default=Path("agreement"), show_default=True, type=PATH,
+              help="Folder for labels, kappa tables and figures.")
+@backend_options
+def agreement_command(personas_path: Path, source: str, limit_questions: int | None,
+                      raters: tuple[str, ...],
+                      reversed_copy: bool, humans_path: Path | None, out_dir: Path, model: str,
+                      cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]) -> None:
+    """Role-play agreement between model raters (and humans): kappa matrix, Fleiss, alpha."""
+    from personasim.report.testbed import kappa_heatmap, kappa_histograms
+    from personasim.testbed.agreement import agreement, read_human_labels
+    from personasim.testbed.common import persona_tier
+
+    check_output_dir(out_dir)
+    personas = persona_tier(personas_path)
+    questions = _questions(source, limit_questions)
+    humans = (read_human_labels(humans_path, personas["person_id"].tolist(),
+                                [q.id for q in questions]) if humans_path else None)  # fmt: skip
+    labels = _model_labels(personas, questions, model, raters, reversed_copy,
+                           (cache_path, no_cache, pairs))  # fmt: skip
+    result = agreement(labels, humans)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(result.labels, out_dir / "labels.parquet")
+    write_atomic(result.matrix.reset_index(names="rater"), out_dir / "kappa_matrix.parquet")
+    write_atomic(result.per_persona, out_dir / "per_persona.parquet")
+    _write_png(kappa_heatmap(result.matrix), out_dir / "kappa_heatmap.png")
+    _write_png(kappa_histograms(result.per_persona), out_dir / "kappa_histograms.png")
+    click.echo(result.text())
+    click.echo(f"wrote labels, kappa tables and figures to {out_dir}")
+
+
+def _model_labels(personas: pd.DataFrame, questions: list, model: str, raters: tuple[str, ...],
+                  reversed_copy: bool, cache: tuple) -> pd.DataFrame:
+    """Labels of --model and every --rater (and their reversed-order copies)."""
+    from personasim.testbed.agreement import model_labels
+
+    cache_path, no_cache, pairs = cache
+    specs = [(None, model, pairs)] + [
+        (r.split("=", 1)[0], r.split("=", 1)[1], ()) if "=" in r else (None, r, ())
+        for r in raters]  # fmt: skip
+    frames = []
+    for name, spec, options in specs:
+        backend = open_backend(spec, cache_path, no_cache, options)
+        try:
+            label = name or backend.display_name
+            frames.append(model_labels(backend, personas, questions, label, progress=True))
+            if reversed_copy:
+                frames.append(model_labels(backend, personas, questions, f"{label} (reversed)",
+                                           progress=True, reverse=True))  # fmt: skip
+        finally:
+            backend.close()
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,319 @@
+"""The model-calling stages as executor stage functions, and their part-writing drivers.
+
+* :class:`SimulateJob` runs :func:`personasim.simulate.run.simulate` on one batch of
+  personas; :func:`simulate_to_parts` plans the batches (persona-major: every row of a person in
+  the same batch, persons in table order) from the done keys of the parts and runs them.
+* :class:`PersonaJob` runs :func:`personasim.personas.generate.generate_personas` on one batch
+  of persons; :func:`personas_to_parts` does the same for the personas stage.
+
+The local and the Ray executor run the same stage function on the same batches, so they write the
+same rows.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from personasim.core import parts
+from personasim.executor.base import BackendRecipe, BatchPlan, ExecutorSpec
+from personasim.executor.run import RunReport, run_batches
+from personasim.llm.base import Backend
+from personasim.survey.questions import Survey
+
+
+def person_batches(frame: pd.DataFrame, batch_persons: int) -> BatchPlan:
+    """``frame`` cut into batches of ``batch_persons`` persons (all rows of a person together,
+    persons in order of first appearance, rows within a batch in table order); each batch is
+    built when it is asked for (see :class:`~personasim.executor.base.BatchPlan`)."""
+    return BatchPlan.of_persons(frame, batch_persons)
+
+
+def drop_done(rows: pd.DataFrame, done: parts.KeyIndex) -> pd.DataFrame:
+    """``rows`` without the keys already committed."""
+    if not len(done) or rows.empty:
+        return rows
+    return rows[~done.contains(rows)].reset_index(drop=True)
+
+
+def _bar(total: int, desc: str, unit: str, show: bool | None) -> tqdm:
+    """The progress bar of a stage run on stderr (``show`` None: only on a terminal)."""
+    from personasim.llm.base import PROGRESS_DELAY_SECONDS
+
+    # delay: a run that fails at once (endpoint down) prints its error line, no bar frame
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr,
+                disable=None if show is None else not show,
+                delay=PROGRESS_DELAY_SECONDS)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+@dataclass(frozen=True)
+class SimulateJob:
+    """``simulate`` on one batch of personas (options carry the simulator name)."""
+
+    survey: Survey
+    options: Any  # SimulateOptions (imported lazily: the module is owned by the simulate stage)
+    answers: Callable[[int], Any] | None = None
+    """Called with the answers finished since its last call, as they finish (local executor
+    only: a Ray actor cannot reach the driver's bar, which then moves per committed batch)."""
+
+    def __call__(self, backend: Backend, batch: pd.DataFrame) -> pd.DataFrame:
+        """The response rows of ``batch``."""
+        from personasim.simulate.run import simulate
+
+        ticks = _Ticks(self.answers) if self.answers is not None else None
+        return simulate(batch, self.survey, backend, self.options, progress=ticks).responses
+
+    def failed_rows(self, batch: pd.DataFrame, error: str) -> pd.DataFrame:
+        """One row per persona x question of ``batch`` with its key and ``error``."""
+        rows = [{"person_id": p, "tier": str(t), "generator": str(g),
+                 "simulator": self.options.simulator, "question_id": q.id,
+                 "estimator": self.options.estimator, "error": error}
+                for p, t, g in zip(batch["person_id"], batch["tier"], batch["generator"],
+                                   strict=True)
+                for q in self.survey.questions]  # fmt: skip
+        return pd.DataFrame(rows)
+
+
+class _Ticks:
+    """Turns ``simulate``'s ``progress(finished, total)`` of one batch into increments."""
+
+    def __init__(self, update: Callable[[int], Any]) -> None:
+        self.update, self.seen = update, 0
+
+    def __call__(self, finished: int, total: int) -> None:
+        """Report the answers finished since the last call."""
+        if finished > self.seen:
+            self.update(finished - self.seen)
+        self.seen = finished
+
+
+@dataclass
+class JobRun:
+    """What a part-writing stage run did."""
+
+    report: RunReport
+    """Batches, parts, rows and failures."""
+    skipped: int
+    """Output rows already present before the run."""
+    folder: Path
+    """The stage folder."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Stage-specific figures (e.g. the simulator name)."""
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        r = self.report
+        text = (f"{r.rows} rows written, {self.skipped} already present; model calls "
+                f"{r.model_calls}, cache hits {r.cache_hits}; {r.parts} new part(s) in "
+                f"{self.folder}")  # fmt: skip
+        if "valid_mass" in self.extra:
+            excluded = self.extra["excluded"]
+            detail = ", ".join(f"{t}/{g} {n}" for (t, g), n in sorted(excluded.items()))
+            text += (f"; mean valid_mass {self.extra['valid_mass']:.3f}, invalid share "
+                     f"{self.extra['invalid_share']:.3f}; {self.extra['invalid_answers']} invalid "
+                     f"answers; {sum(excluded.values())} invalid personas excluded"
+                     + (f" ({detail})" if detail else ""))  # fmt: skip
+        if r.failed_batches:
+            text += (f"; {r.failed_batches} batch(es) failed ({r.failed_rows} rows, listed in "
+                     f"{self.folder / parts.FAILED}; a rerun retries them): {r.first_error}")
+        return text
+
+
+def simulate_to_parts(
+    personas: pd.DataFrame,
+    survey: Survey,
+    folder: str | Path,
+    *,
+    options: Any = None,
+    executor: ExecutorSpec | None = None,
+    backend: Backend | None = None,
+    recipe: BackendRecipe | None = None,
+    show_progress: bool | None = None,
+    label: str = "simulate",
+) -> JobRun:
+    """Simulate ``survey`` for ``personas`` into part files under ``folder`` (see module doc);
+    ``label`` names the progress bar.
+
+    Give ``backend`` (local) or ``recipe`` (either executor; Ray needs it to open a backend on
+    each actor)."""
+    from personasim.simulate.run import (
+        KEY_COLUMNS,
+        SimulateOptions,
+        check_personas,
+        drop_invalid_personas,
+    )
+
+    executor = executor or ExecutorSpec()
+    options = options or SimulateOptions()
+    personas, excluded = drop_invalid_personas(personas)
+    personas = check_personas(personas)
+    if options.simulator is None:
+        options = options.model_copy(update={"simulator": _name(backend, recipe)})
+    done = parts.done_keys(folder, KEY_COLUMNS)
+    pending = _pending_personas(personas, survey, options, done)
+    batches = person_batches(pending, executor.batch_persons)
+    skipped = (len(personas) - len(pending)) * len(survey.questions)
+    tally = _Validity(options.samples if options.estimator == "sample" else 1)
+    per_answer = executor.kind == "local"
+    with _bar(len(pending) * len(survey.questions), label, "answer", show_progress) as bar:
+        stage = SimulateJob(survey, options, bar.update if per_answer else None)
+        report = run_batches(
+            executor, stage, batches, folder, backend=backend,
+            recipe=recipe, keep=lambda rows: tally.observe(drop_done(rows, done)),
+            progress=(lambda n: None) if per_answer
+            else (lambda n: bar.update(n * len(survey.questions))),
+        )  # fmt: skip
+    return JobRun(report, skipped, Path(folder), {"simulator": options.simulator,
+                                                     "excluded": excluded,
+                                                     **tally.figures(options.estimator)})
+
+
+@dataclass
+class _Validity:
+    """Running ``valid_mass`` and invalid replies of the rows committed in a run."""
+
+    replies_per_row: int
+    rows: int = 0
+    mass: float = 0.0
+    invalid: int = 0
+    invalid_answers: int = 0
+
+    def observe(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Count ``rows`` and pass them on."""
+        if len(rows):
+            self.rows += len(rows)
+            self.mass += float(rows["valid_mass"].sum())
+            self.invalid += int(rows["invalid"].sum())
+            self.invalid_answers += int((~rows["valid"].astype(bool)).sum())
+        return rows
+
+    def figures(self, estimator: str) -> dict[str, float]:
+        """Mean ``valid_mass`` (NaN without rows) and the invalid share (``sample`` only)."""
+        replies = self.rows * self.replies_per_row
+        share = self.invalid / replies if replies and estimator == "sample" else 0.0
+        return {"valid_mass": self.mass / self.rows if self.rows else float("nan"),
+                "invalid_share": share, "invalid_answers": self.invalid_answers}  # fmt: skip
+
+
+def _name(backend: Backend | None, recipe: BackendRecipe | None) -> str:
+    """The backend's display name (opens the recipe's backend once in the driver: this also
+    fails early, with one line, on a bad model spec)."""
+    if backend is not None:
+        return backend.display_name
+    if recipe is None:
+        raise ValueError("give a backend or a BackendRecipe")
+    opened = recipe.open(threads=1)
+    try:
+        return opened.display_name
+    finally:
+        opened.close()
+
+
+PLAN_ROWS = 20_000
+"""Persona rows whose keys are checked at once (bounds the memory of planning a resume)."""
+
+
+def _fully_done(frame: pd.DataFrame, done: parts.KeyIndex, row_keys: Sequence[str],
+                expand: dict[str, Sequence[str]], fixed: dict[str, str]) -> np.ndarray:  # fmt: skip
+    """For each row of ``frame``: are all of its keys committed? A row stands for one key per
+    position of the ``expand`` columns (taken in step): its own ``row_keys`` columns, those
+    values and the ``fixed`` ones. Checked :data:`PLAN_ROWS` rows at a time (bounded memory)."""
+    width = len(next(iter(expand.values())))
+    found = [np.zeros(0, dtype=bool)]
+    for start in range(0, len(frame), PLAN_ROWS):
+        chunk = frame.iloc[start : start + PLAN_ROWS]
+        keys = pd.DataFrame({
+            **{c: np.repeat(chunk[c].astype(str).to_numpy(), width) for c in row_keys},
+            **{c: np.tile(list(values), len(chunk)) for c, values in expand.items()},
+            **fixed,
+        })  # fmt: skip
+        found.append(done.contains(keys).reshape(len(chunk), width).all(axis=1))
+    return np.concatenate(found)
+
+
+def _pending_personas(personas: pd.DataFrame, survey: Survey, options: Any,
+                      done: parts.KeyIndex) -> pd.DataFrame:  # fmt: skip
+    """Persona rows with at least one question not yet answered."""
+    if not len(done):
+        return personas
+    have = _fully_done(personas, done, ["person_id", "tier", "generator"],
+                       {"question_id": [q.id for q in survey.questions]},
+                       {"simulator": options.simulator, "estimator": options.estimator})
+    return personas[~have].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- personas
+
+
+@dataclass(frozen=True)
+class PersonaJob:
+    """``generate_personas`` on one batch of persons."""
+
+    tiers: tuple[str, ...]
+    generator: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    """Other keyword arguments of ``generate_personas`` (seed, options, prompt files)."""
+
+    def __call__(self, backend: Backend, batch: pd.DataFrame) -> pd.DataFrame:
+        """The persona rows of ``batch``."""
+        from personasim.personas.generate import generate_personas
+
+        return generate_personas(batch, self.tiers, backend, generator=self.generator,
+                                 **dict(self.kwargs))  # fmt: skip
+
+    def failed_rows(self, batch: pd.DataFrame, error: str) -> pd.DataFrame:
+        """One row per person x tier of ``batch`` with its key and ``error``."""
+        from personasim.personas.meta import META_GENERATOR
+
+        rows = [{"person_id": p, "tier": t,
+                 "generator": META_GENERATOR if t == "meta" else self.generator, "error": error}
+                for p in batch["person_id"] for t in self.tiers]  # fmt: skip
+        return pd.DataFrame(rows)
+
+
+def personas_to_parts(
+    population: pd.DataFrame,
+    tiers: Sequence[str],
+    folder: str | Path,
+    *,
+    executor: ExecutorSpec | None = None,
+    backend: Backend | None = None,
+    recipe: BackendRecipe | None = None,
+    show_progress: bool | None = None,
+    generator: str | None = None,
+    **kwargs: Any,
+) -> JobRun:
+    """Generate ``tiers`` for every person of ``population`` into part files under ``folder``;
+    ``generator`` names the model in the rows (default: the backend's display name); ``kwargs``
+    are ``generate_personas`` keyword arguments (seed, prompt_file, options)."""
+    from personasim.personas.generate import KEY
+    from personasim.personas.meta import META_GENERATOR
+
+    executor = executor or ExecutorSpec()
+    needs_model = any(t != "meta" for t in tiers)
+    if needs_model:
+        generator = generator or _name(backend, recipe)
+    else:  # the meta tier calls no model: no backend, no Ray
+        generator, backend, recipe = META_GENERATOR, None, None
+        executor = executor.model_copy(update={"kind": "local"})
+    done = parts.done_keys(folder, KEY)
+    gens = [META_GENERATOR if t == "meta" else generator for t in tiers]
+    have = _fully_done(population, done, ["person_id"], {"tier": tiers, "generator": gens}, {})
+    pending = population[~have].reset_index(drop=True)
+    stage = PersonaJob(tuple(tiers), generator, tuple(sorted(kwargs.items())))
+    with _bar(len(pending), "personas", "person", show_progress) as bar:
+        report = run_batches(executor, stage, person_batches(pending, executor.batch_persons),
+                             folder, backend=backend, recipe=recipe,
+                             keep=lambda rows: drop_done(rows, done), progress=bar.update)
+    skipped = (len(population) - len(pending)) * len(tiers)
+    return JobRun(report, skipped, Path(folder), {"generator": generator})

@@ -1,0 +1,75 @@
+"""The testbed as one study stage. :func:`run_testbed` runs the study's optional ``[testbed]``
+section (:class:`~personasim.testbed.spec.TestbedSpec`): pairs, leave-one-out and agreement for
+the study's personas, written under the run directory. The report reads those tables back
+(:func:`personasim.report.testbed.report_section`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from personasim.core.tables import write_atomic
+from personasim.llm import Backend
+from personasim.testbed import FOLDER
+from personasim.testbed.agreement import agreement, model_labels
+from personasim.testbed.loo import LooOptions, leave_one_out
+from personasim.testbed.pairs import PairsOptions, make_pairs
+from personasim.testbed.prompts import read_prompt_table
+from personasim.testbed.questions import load_questions
+from personasim.testbed.spec import TestbedSpec
+
+
+@dataclass
+class TestbedRun:
+    """Where a testbed run wrote its tables, and the notes it met."""
+
+    __test__ = False  # not a pytest test class
+
+    folder: Path
+    """``RUN/testbed``."""
+    notes: list[str] = field(default_factory=list)
+    """Remarks of the steps."""
+
+
+def run_testbed(spec: TestbedSpec, personas: pd.DataFrame, backend: Backend, out_dir: str | Path,
+                raters: dict[str, Backend] | None = None) -> TestbedRun:
+    """Pairs (resumed), leave-one-out and agreement for ``personas``, under ``out_dir/testbed``."""
+    folder = Path(out_dir) / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    options = PairsOptions(per_persona=spec.per_persona, held_out=spec.held_out,
+                           answer_tokens=spec.answer_tokens, critique_tokens=spec.critique_tokens,
+                           revision_tokens=spec.revision_tokens, seed=spec.seed)  # fmt: skip
+    made = make_pairs(personas, read_prompt_table(spec.prompts), backend, options,
+                      out=folder / "pairs.parquet")  # fmt: skip
+    questions = load_questions(spec.questions)[: spec.n_questions]
+    loo = leave_one_out(personas, questions, backend, LooOptions(
+        attributes=spec.loo_attributes, n_personas=spec.loo_personas, k=spec.loo_k,
+        seed=spec.seed))  # fmt: skip
+    write_atomic(loo.pairs, folder / "loo.parquet")
+    write_atomic(loo.summary, folder / "loo_summary.parquet")
+    frames = [model_labels(backend, personas, questions)]
+    frames += [model_labels(b, personas, questions, name) for name, b in (raters or {}).items()]
+    if spec.reversed_rater:
+        frames.append(model_labels(backend, personas, questions,
+                                   f"{backend.display_name} (reversed)", reverse=True))
+    humans = _humans(spec, personas, questions)
+    result = agreement(pd.concat(frames, ignore_index=True), humans)
+    write_atomic(result.matrix.reset_index(names="rater"), folder / "kappa_matrix.parquet")
+    write_atomic(result.per_persona, folder / "per_persona.parquet")
+    overall = pd.DataFrame([{"fleiss_kappa": result.fleiss_kappa, "items": result.fleiss_items,
+                             "krippendorff_alpha": result.alpha,
+                             "notes": " | ".join(result.notes)}])  # fmt: skip
+    write_atomic(overall, folder / "agreement.parquet")
+    return TestbedRun(folder, made.notes + loo.notes + result.notes)
+
+
+def _humans(spec: TestbedSpec, personas: pd.DataFrame, questions: list) -> pd.DataFrame | None:
+    """The human labels of the spec, checked (None when there are none)."""
+    if spec.humans is None:
+        return None
+    from personasim.testbed.agreement import read_human_labels
+
+    return read_human_labels(spec.humans, personas["person_id"].astype(str).tolist(),
+                             [q.id for q in questions])  # fmt: skip

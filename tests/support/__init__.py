@@ -1,0 +1,1 @@
+"""Test servers and named stand-ins (never imported by the package)."""
