@@ -1,7 +1,8 @@
 # The two commands a user needs (see README.md):
 #   make run   set up .venv if needed, then run the default study on the embedded model
 #              (about 10 minutes on 2 cores; rerunning resumes, report in runs/default/report.html)
-#   make test  set up .venv with the dev and ray extras if needed, lint (ruff), run all tests
+#   make test  set up .venv with the dev and ray extras if needed, lint (ruff, and the import
+#              layers contract in pyproject.toml), run all tests
 #
 # llama-cpp-python compiles from source (5-8 minutes) unless a prebuilt wheel of the same
 # version sits in ../shared/wheels, which pip then prefers (--find-links, --prefer-binary).
@@ -22,6 +23,7 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 $(BIN)/python:
