@@ -78,6 +78,8 @@ class StageTiming:
     """Requests answered by the cache."""
     reused: bool = False
     """True when the stage's output was already complete and nothing was computed."""
+    reason: str = ""
+    """Why the stage ran: what changed since it last finished here (empty when it was fresh)."""
 
 
 @dataclass
@@ -106,7 +108,7 @@ class RunResult:
         """The per-stage timing summary printed at the end of a run."""
         lines = [f"{'stage':<12} {'seconds':>8} {'calls':>7} {'hits':>7}  note"]
         for s in self.stages:
-            note = "reused" if s.reused else ""
+            note = "reused" if s.reused else (f"ran: {s.reason}" if s.reason else "")
             lines.append(f"{s.stage:<12} {s.seconds:>8.1f} {s.model_calls:>7} "
                          f"{s.cache_hits:>7}  {note}")  # fmt: skip
         total = sum(s.seconds for s in self.stages)
@@ -401,19 +403,33 @@ SCORE_KEYS = ("attribute", "group", "question_id", "tier", "generator", "simulat
 TABLES = ["population.parquet", "raking.parquet", "personas.parquet", "text_stats.parquet",
           "drift.parquet"]  # fmt: skip
 
+CODE: dict[str, tuple[str, ...]] = {
+    "population": ("personasim.census", "personasim.core.states"),
+    "personas": ("personasim.personas", "personasim.census.mapping", "personasim.pipeline.jobs"),
+    "simulate": ("personasim.simulate", "personasim.survey", "personasim.pipeline.jobs"),
+    "score": ("personasim.scoring", "personasim.truth", "personasim.survey", "personasim.calibrate",
+              "personasim.pipeline.calibration"),
+    "diagnostics": ("personasim.analysis",),
+    "testbed": ("personasim.testbed", "personasim.pipeline.testbed"),
+}
+"""Per stage, the modules whose source computes its outputs: changing them makes the stage stale.
+The LLM layer is left out on purpose: a model's answers are keyed by the request in the cache,
+and a backend change that alters requests shows up as cache misses, not as stale tables."""
+
 STAGE_LIST: tuple[Stage, ...] = (
     Stage("population", lambda s: [], lambda s: ["population.parquet", "raking.parquet"],
-          ("person_id",), lambda s: s.section("population"), population_stage),
+          ("person_id",), lambda s: s.section("population"), population_stage,
+          code=CODE["population"]),
     Stage("personas", lambda s: ["population.parquet"], lambda s: ["personas.parquet"],
           PERSONA_KEYS,
           lambda s: {"personas": s.section("personas"), "seed": s.seed,
                      "backends": s.backend_sections(s.personas.generators)},
-          personas_stage, resumable=True),
+          personas_stage, resumable=True, code=CODE["personas"]),
     Stage("simulate", lambda s: ["personas.parquet"], _responses, RESPONSE_KEYS,
           lambda s: {"simulate": s.section("simulate"), "seed": s.seed,
                      "backends": s.backend_sections(s.simulate.simulators),
                      "surveys": [(e.id, e.source, e.max_questions) for e in s.surveys]},
-          simulate_stage, resumable=True),
+          simulate_stage, resumable=True, code=CODE["simulate"]),
     Stage("score", lambda s: ["population.parquet", "personas.parquet", *_responses(s)],
           _score_outputs, SCORE_KEYS,
           lambda s: {"score": s.section("score"), "seed": s.seed,
@@ -421,12 +437,13 @@ STAGE_LIST: tuple[Stage, ...] = (
                      "calibration": s.calibration and s.section("calibration"),
                      "surveys": [(e.id, e.source, e.max_questions, e.truth_spec)
                                  for e in s.surveys]},
-          score_stage),
+          score_stage, code=CODE["score"]),
     Stage("diagnostics", lambda s: ["personas.parquet"],
-          lambda s: ["text_stats.parquet", "drift.parquet"], (), lambda s: {}, diagnostics_stage),
+          lambda s: ["text_stats.parquet", "drift.parquet"], (), lambda s: {}, diagnostics_stage,
+          code=CODE["diagnostics"]),
     Stage("testbed", lambda s: ["personas.parquet"] if s.testbed else [], _testbed_outputs,
           ("person_id", "prompt_id", "generator"), _testbed_config, testbed_stage,
-          resumable=True),
+          resumable=True, code=CODE["testbed"]),
     Stage("report", lambda s: [*TABLES, *_responses(s), *_score_outputs(s),
                                *_testbed_outputs(s)],
           lambda s: ["report.html"], (), lambda s: s.section("report"), report_stage, always=True),
@@ -538,13 +555,17 @@ def _check_run_dir(run: Path, spec: StudySpec) -> None:
 
 
 def _run_stage(stage: Stage, ctx: StageContext, ledger: dict[str, Any]) -> None:
-    """Run one stage as its declaration says (skip when fresh, clear when stale)."""
+    """Run one stage as its declaration says (skip when fresh, clear when stale), and record in
+    ``ctx.timing.reason`` what made it run."""
     spec, run = ctx.spec, ctx.run
-    status = S.state(stage, spec, run, ledger)
+    status, reasons = S.state(stage, spec, run, ledger)
+    ctx.timing.reason = "; ".join(reasons)
     if status == "fresh" and not (stage.resumable or stage.always):
         ctx.timing.reused = True
         return
     if status == "stale":
+        if not stage.always:
+            print(f"   {stage.name} is stale: {ctx.timing.reason}", file=sys.stderr, flush=True)
         S.remove_outputs(stage, spec, run)
     ledger.pop(stage.name, None)
     S.write_ledger(run, ledger)
@@ -552,7 +573,7 @@ def _run_stage(stage: Stage, ctx: StageContext, ledger: dict[str, Any]) -> None:
     main = stage.outputs(spec)[:1]
     if stage.keys and main and (run / main[0]).exists():
         check_columns(run / main[0], f"{stage.name} table", stage.keys)  # the schema only
-    ledger[stage.name] = S.fingerprint(stage, spec, run)
+    ledger[stage.name] = S.record(stage, spec, run)
     S.write_ledger(run, ledger)
 
 
@@ -572,6 +593,8 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
     remove_stale_temps(run)  # half-written tables of a run that was killed (kill -9)
     stages: list[StageTiming] = []
     ledger = S.read_ledger(run)
+    for name in S.remove_undeclared(STAGE_LIST, spec, run, ledger):
+        print(f"   removed {name}: the study no longer declares it", file=sys.stderr)
     backends = Backends(spec, run / "cache.sqlite")
     try:
         with executor_session(spec.executor):  # one Ray for every stage (nothing when local)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from personasim.core.errors import DataError
+from personasim.core.ledger import declared_outputs
 from personasim.core.tables import read_table, write_text_atomic
 from personasim.report import figures as F
 from personasim.spec.study import StudySpec, SurveyEntry, load_study
@@ -52,14 +53,24 @@ class RunData:
     crosstabs: dict[str, pd.DataFrame] = field(default_factory=dict)
     """Cross-tabs per survey id (``crosstab_<id>.parquet``, written by the score stage)."""
 
+    declared: set[str] | None = None
+    """The outputs the run's ledger records (None: no ledger, every table present is shown)."""
+
+    def shows(self, name: str) -> bool:
+        """True when the run-relative table ``name`` exists and the study declares it."""
+        declared = self.declared is None or name in self.declared
+        return declared and (self.run / name).exists()
+
     def entry(self, survey_id: str) -> SurveyEntry:
         """The study's ``[[surveys]]`` entry of ``survey_id``."""
         return self.spec.survey(survey_id)
 
 
-def _read(path: Path) -> pd.DataFrame | None:
-    """A run-directory table through the one reader, or None when it does not exist."""
-    return read_table(path, path.stem + " table") if path.exists() else None
+def _read(data: RunData, name: str) -> pd.DataFrame | None:
+    """A run-directory table through the one reader, or None when it does not exist or the
+    study no longer declares it."""
+    path = data.run / name
+    return read_table(path, path.stem + " table") if data.shows(name) else None
 
 
 def _manifest(path: Path) -> dict[str, Any]:
@@ -82,23 +93,24 @@ def load_run(run_dir: str | Path) -> RunData:
     spec = load_study(run / "study.toml")
     manifest_path = run / "manifest.json"
     manifest = _manifest(manifest_path)
-    data = RunData(run, spec, manifest, read_table(run / "personas.parquet", "personas table"))
+    data = RunData(run, spec, manifest, read_table(run / "personas.parquet", "personas table"),
+                   declared=declared_outputs(run))
     for entry in spec.surveys:
         for store, name in ((data.scores, f"scores_{entry.id}"),
                             (data.summaries, f"summary_{entry.id}"),
                             (data.calibrated, f"summary_{entry.id}_calibrated"),
                             (data.crosstabs, f"crosstab_{entry.id}")):  # fmt: skip
-            frame = _read(run / f"{name}.parquet")
+            frame = _read(data, f"{name}.parquet")
             if frame is not None:
                 store[entry.id] = frame
-        responses = run / f"responses_{entry.id}.parquet"
-        if responses.exists():  # streamed: a study's responses can outgrow memory
-            data.shares[entry.id], simulators = answer_shares(responses)
+        responses = f"responses_{entry.id}.parquet"
+        if data.shows(responses):  # streamed: a study's responses can outgrow memory
+            data.shares[entry.id], simulators = answer_shares(run / responses)
             data.simulators |= simulators
-    data.text_stats = _read(run / "text_stats.parquet")
-    data.drift = _read(run / "drift.parquet")
-    data.raking = _read(run / "raking.parquet")
-    data.calibration = _read(run / "calibration.parquet")
+    data.text_stats = _read(data, "text_stats.parquet")
+    data.drift = _read(data, "drift.parquet")
+    data.raking = _read(data, "raking.parquet")
+    data.calibration = _read(data, "calibration.parquet")
     return data
 
 
@@ -498,7 +510,10 @@ def drift_section(data: RunData) -> dict | None:
 def testbed_section(data: RunData) -> dict[str, Any] | None:
     """The PERSONA testbed's figures and ranked attributes (None without a ``[testbed]`` run)."""
     from personasim.report.testbed import report_section
+    from personasim.testbed import FOLDER
 
+    if not data.shows(f"{FOLDER}/pairs.parquet"):
+        return None
     section = report_section(data.run)
     if section is not None:
         columns = ["rank", "attribute", "mean_kappa", "ci_low", "ci_high", "influence", "n",
