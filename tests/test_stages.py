@@ -167,6 +167,8 @@ def test_a_run_of_the_old_single_file_form_resumes_without_recomputing(
 
 @pytest.mark.slow
 def test_llamacpp_generator_with_openai_simulator(llama_server: str, tmp_path: Path) -> None:
+    """Also: a password in the endpoint URL reaches no file of the run directory."""
+    secret = llama_server.replace("http://", "http://me:hunter2@")
     spec = study_from_dict({
         "name": "mixed",
         "population": {"states": ["VT"], "per_state": 1},
@@ -174,7 +176,7 @@ def test_llamacpp_generator_with_openai_simulator(llama_server: str, tmp_path: P
         "simulate": {"simulators": ["server"]},
         "score": {"n_boot": 5},
         "backends": {"writer": {"spec": "llamacpp", "n_ctx": 4096},
-                     "server": {"spec": f"openai:smollm2@{llama_server}"}},
+                     "server": {"spec": f"openai:smollm2@{secret}"}},
         "surveys": [{"id": "votes", "source": "elections", "max_questions": 1}],
     }, "mixed.toml")  # fmt: skip
     result = run_study(spec, tmp_path / "mixed")
@@ -186,6 +188,10 @@ def test_llamacpp_generator_with_openai_simulator(llama_server: str, tmp_path: P
     assert result.manifest["models"]["server"]["spec"].startswith("openai:smollm2@")
     assert result.manifest["models"]["writer"]["spec"] == "llamacpp"
     assert run_study(spec, result.out_dir).model_calls == 0
+    leaked = [p for p in result.out_dir.rglob("*") if p.is_file() and b"hunter2" in p.read_bytes()]
+    assert leaked == [], leaked
+    assert "me:***@" in (result.out_dir / "manifest.json").read_text(encoding="utf-8")
+    assert "me:***@" in (result.out_dir / "study.toml").read_text(encoding="utf-8")
 
 
 def test_run_directory_of_the_old_flat_form_is_refused(tmp_path: Path) -> None:

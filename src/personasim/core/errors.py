@@ -28,8 +28,10 @@ class PersonasimError(Exception):
 
     def one_line(self) -> str:
         """Render the error as the single line the CLI prints."""
+        from personasim.core.secrets import redact_urls
+
         text = " ".join(self.message.split())
-        return f"{text} (hint: {self.hint})" if self.hint else text
+        return redact_urls(f"{text} (hint: {self.hint})" if self.hint else text)
 
 
 class ConfigError(PersonasimError):

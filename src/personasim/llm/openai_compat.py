@@ -60,6 +60,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from personasim.core.errors import BackendError, ConfigError, EndpointUnreachable
+from personasim.core.secrets import redact_urls
 from personasim.llm.base import (
     Backend,
     ChoiceRequest,
@@ -191,9 +192,14 @@ class OpenAIBackend(Backend):
         """Endpoint, model name and the options that change results (no key)."""
         o = self.options
         return (
-            f"{o.base_url.rstrip('/')}|{o.model}|choice={o.choice_mode}/{o.prefix_mode}"
+            f"{self.shown_url.rstrip('/')}|{o.model}|choice={o.choice_mode}/{o.prefix_mode}"
             f"|top={o.top_logprobs}|template={o.completion_template or 'plain'}"
         )
+
+    @property
+    def shown_url(self) -> str:
+        """The endpoint as we print and write it: any password or key in the URL masked."""
+        return redact_urls(self.options.base_url)
 
     @property
     def display_name(self) -> str:
@@ -266,7 +272,7 @@ class OpenAIBackend(Backend):
         return reply
 
     def _give_up(self, failure: _Retryable) -> None:
-        where = self.options.base_url
+        where = self.shown_url
         if failure.kind == "unreachable":
             raise EndpointUnreachable(
                 f"cannot reach the OpenAI-compatible endpoint at {where}",
@@ -287,7 +293,7 @@ class OpenAIBackend(Backend):
             404: f"check the model name {self.options.model!r} and the base URL",
         }
         return BackendError(
-            f"{self.options.base_url} answered HTTP {status}: {_short(error)}",
+            f"{self.shown_url} answered HTTP {status}: {_short(error)}",
             hint=hints.get(status, "check the request options for this endpoint"),
         )
 
@@ -359,7 +365,7 @@ class OpenAIBackend(Backend):
                     raise self._fatal(error) from error
             if self.options.choice_mode == "chat":
                 raise BackendError(
-                    f"{self.options.base_url} returned no logprobs for chat completions",
+                    f"{self.shown_url} returned no logprobs for chat completions",
                     hint="use choice_mode='completions' or the sample estimator",
                 )
             self._use_completions = True
@@ -404,7 +410,7 @@ class OpenAIBackend(Backend):
         top = (choices[0].get("logprobs") or {}).get("top_logprobs") or [None]
         if not top[0]:
             raise BackendError(
-                f"{self.options.base_url} returned no logprobs for completions",
+                f"{self.shown_url} returned no logprobs for completions",
                 hint="this endpoint cannot score choices; use the sample estimator",
             )
         return dict(top[0])

@@ -47,6 +47,7 @@ import pandas as pd
 
 from personasim import __version__
 from personasim.core.errors import ConfigError, Interrupted
+from personasim.core.secrets import redact, redact_urls
 from personasim.core.tables import (
     check_columns,
     check_output_dir,
@@ -551,7 +552,7 @@ def _check_run_dir(run: Path, spec: StudySpec) -> None:
             raise ConfigError(f"{run} holds another study ({old.name!r}, not {spec.name!r})",
                               hint="give another --out, or delete that directory")  # fmt: skip
     run.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(spec.model_copy(update={"out_dir": None}).to_toml(), existing)
+    write_text_atomic(redact_urls(spec.model_copy(update={"out_dir": None}).to_toml()), existing)
 
 
 def _run_stage(stage: Stage, ctx: StageContext, ledger: dict[str, Any]) -> None:
@@ -618,4 +619,5 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
 
 def _write_manifest(run: Path, manifest: dict[str, Any]) -> None:
     """Write ``manifest.json`` atomically."""
-    write_text_atomic(json.dumps(manifest, indent=2, default=str) + "\n", run / "manifest.json")
+    text = json.dumps(redact(manifest), indent=2, default=str)
+    write_text_atomic(text + "\n", run / "manifest.json")
