@@ -1,0 +1,284 @@
+"""One writer at a time: an exclusive advisory lock on a directory, held for a writer's life.
+
+A writer of a run directory or of a parts folder takes the folder's lock before it writes and
+keeps it until it is done::
+
+    with directory_lock(folder):          # a second writer gets LockedError at once
+        ...
+    with directory_lock(folder, wait=30): # or waits up to 30 s for the first to finish
+        ...
+
+How it works: ``fcntl.flock(LOCK_EX | LOCK_NB)`` on a file named :data:`LOCK_FILE` inside the
+folder. Once the lock is taken, the holder writes who it is (pid, host, start time, command
+line) into that file, so a refused writer can name it in its one-line error. The file itself is
+never removed (removing it would let a waiting writer lock an unlinked file while a third
+creates a new one); its content is cleared when the holder lets go.
+
+* **Crash**: the kernel releases a ``flock`` when the last descriptor of its open file goes
+  away, so the lock of a writer killed with ``kill -9`` is free at once; the next writer takes
+  it and rewrites the holder record. The record is only ever read to word the error message:
+  whether a folder is locked is decided by ``flock`` alone, never by the pid in the file.
+* **Re-entrant in one process**: ``flock`` locks belong to an open file description, so a
+  second ``open`` + ``flock`` of the same file in the same process would be refused. A
+  process-wide registry (keyed by the folder's real path) counts nested holds instead; the lock
+  is released when the outermost ``with`` ends. Threads of one process share a hold that one
+  of them took; two threads taking the same folder's lock for the first time at the same moment
+  are not supported (the second is refused as if it were another process).
+* **Children**: the descriptor is not inherited by programs started with ``exec`` (it is
+  opened close-on-exec), and a child made by a bare ``fork`` closes its copy at once, so no
+  child keeps a folder locked after its parent died.
+* **NFS and other network file systems**: the lock is reliable between processes of one
+  machine on a local disk. On Linux, ``flock`` on NFS is emulated with byte-range locks served
+  by the NFS lock manager; it excludes writers on different clients only when that service runs
+  (otherwise ``flock`` fails with ``ENOLCK``, reported here as a one-line error), a client that
+  loses the server may see its lock recovered by another, and some network or FUSE file systems
+  keep locks local to each machine. Do not rely on it between machines sharing a folder over
+  the network: run one writer per folder there by arrangement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from personasim.errors import ConfigError, LockedError
+
+LOCK_FILE = ".lock"
+"""The lock file inside a locked folder (dot-named: skipped by part listings and pyarrow)."""
+POLL_SECONDS = (0.01, 0.2)
+"""First and longest pause between two tries while waiting for a lock."""
+RECORD_WAIT_SECONDS = 0.5
+"""How long a refused writer waits for a just-started holder to write its record."""
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a folder's lock, as the holder wrote it into :data:`LOCK_FILE`."""
+
+    pid: int
+    """Process id of the holder (on ``host``)."""
+    host: str
+    """Host name of the holder's machine."""
+    since: float
+    """When the holder took the lock (seconds since the epoch)."""
+    command: str
+    """The holder's command line (shortened)."""
+
+    def describe(self) -> str:
+        """``pid 1234 on host X since 2026-12-02 17:40:01``."""
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since))
+        return f"pid {self.pid} on host {self.host} since {started}"
+
+
+@dataclass
+class _Hold:
+    """This process's hold of one folder's lock."""
+
+    fd: int
+    depth: int
+
+
+_HELD: dict[str, _Hold] = {}
+_REGISTRY = threading.Lock()
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: close the inherited lock descriptors (the parent's locks stay held:
+    a ``flock`` ends only when every descriptor of its open file is closed)."""
+    for hold in _HELD.values():
+        with contextlib.suppress(OSError):
+            os.close(hold.fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def this_holder() -> Holder:
+    """The record this process writes when it takes a lock."""
+    words = [Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python", *sys.argv[1:]]
+    command = " ".join(words)
+    return Holder(os.getpid(), socket.gethostname(), time.time(),
+                  command if len(command) <= 200 else command[:197] + "...")  # fmt: skip
+
+
+def read_holder(folder: str | Path) -> Holder | None:
+    """The holder record in ``folder``'s lock file (None when absent, empty or unreadable).
+
+    Only words an error message: it may name a process that has ended (its lock was then
+    freed by the kernel) and is never used to decide whether the folder is locked."""
+    try:
+        text = (Path(folder) / LOCK_FILE).read_text("utf-8")
+        data = json.loads(text)
+        return Holder(int(data["pid"]), str(data["host"]), float(data["since"]),
+                      str(data["command"]))  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def is_locked(folder: str | Path) -> bool:
+    """Whether some process other than this one holds ``folder``'s lock right now."""
+    path = Path(folder) / LOCK_FILE
+    if _key(folder) in _HELD or not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _key(folder: str | Path) -> str:
+    """The registry key of a folder: its real path."""
+    return os.path.realpath(folder)
+
+
+def _open(folder: Path, what: str) -> int:
+    """Create the folder if needed and open its lock file (close-on-exec)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        raise ConfigError(f"{what} {folder}: cannot create its lock file {LOCK_FILE} "
+                          f"({error.strerror or error})",
+                          hint="give a folder you can write in") from None  # fmt: skip
+
+
+def _try(fd: int, folder: Path, what: str) -> bool:
+    """One non-blocking try to lock ``fd``."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError as error:  # ENOLCK: NFS without a lock manager; EOPNOTSUPP elsewhere
+        reason = "no lock service" if error.errno == errno.ENOLCK else error.strerror
+        raise ConfigError(f"{what} {folder}: cannot be locked ({reason})",
+                          hint="use a folder on a local disk (see personasim.lock on "
+                               "network file systems)") from None  # fmt: skip
+    return True
+
+
+def _refusal(folder: Path, what: str, waited: float) -> LockedError:
+    """The one-line error naming the holder of ``folder``'s lock."""
+    holder, deadline = read_holder(folder), time.monotonic() + RECORD_WAIT_SECONDS
+    while holder is None and time.monotonic() < deadline:  # a holder between flock and record
+        time.sleep(POLL_SECONDS[0])
+        holder = read_holder(folder)
+    who = holder.describe() if holder else "another process"
+    after = f" (waited {waited:g} s)" if waited else ""
+    gone = ""
+    if holder and holder.host == socket.gethostname() and not _alive(holder.pid):
+        gone = f"; pid {holder.pid} has ended, a process it started still holds the lock"
+    command = f"the writer runs `{holder.command}`; " if holder else ""
+    return LockedError(f"{what} {folder} is being written by {who}{after}; wait for it or "
+                       f"stop it{gone}",
+                       hint=f"{command}one writer at a time; a writer that dies frees the lock "
+                            f"by itself, nothing to delete")  # fmt: skip
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _record(fd: int) -> None:
+    """Write this process's holder record into the locked file (replacing a dead holder's)."""
+    holder = this_holder()
+    data = json.dumps({"pid": holder.pid, "host": holder.host, "since": holder.since,
+                       "command": holder.command}) + "\n"  # fmt: skip
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data.encode("utf-8"), 0)
+
+
+def _acquire(folder: Path, wait: float, what: str) -> int:
+    """Lock ``folder`` (trying for up to ``wait`` seconds) and record the holder; the fd."""
+    fd = _open(folder, what)
+    try:
+        start, pause = time.monotonic(), POLL_SECONDS[0]
+        while not _try(fd, folder, what):
+            left = wait - (time.monotonic() - start)
+            if left <= 0:
+                raise _refusal(folder, what, wait)
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, POLL_SECONDS[1])
+        _record(fd)
+    except BaseException:  # refused, interrupted while waiting, or the record failed
+        os.close(fd)
+        raise
+    return fd
+
+
+def _release(fd: int) -> None:
+    """Clear the holder record, unlock and close."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def directory_lock(folder: str | Path, *, wait: float = 0.0,
+                   what: str = "folder") -> Iterator[Path]:  # fmt: skip
+    """Hold ``folder``'s exclusive lock inside the ``with`` block (creating the folder and its
+    :data:`LOCK_FILE` when needed); yields the lock file's path.
+
+    Another process holding it: wait up to ``wait`` seconds (``math.inf``: until it is free),
+    then raise :class:`~personasim.errors.LockedError` naming the holder. Held already by this
+    process: entered at once (re-entrant). ``what`` names the folder in messages."""
+    folder, key = Path(folder), _key(folder)
+    with _REGISTRY:
+        hold = _HELD.get(key)
+        if hold is not None:
+            hold.depth += 1
+    if hold is None:
+        fd = _acquire(folder, wait, what)
+        with _REGISTRY:
+            _HELD[key] = _Hold(fd, 1)
+    try:
+        yield folder / LOCK_FILE
+    finally:
+        _leave(key)
+
+
+def _leave(key: str) -> None:
+    """End one nested hold; release the lock with the outermost."""
+    with _REGISTRY:
+        hold = _HELD[key]
+        hold.depth -= 1
+        if hold.depth:
+            return
+        del _HELD[key]
+    _release(hold.fd)
+
+
+def run_directory_lock(path: str | Path, *,
+                       wait: float = 0.0) -> contextlib.AbstractContextManager[Path]:  # fmt: skip
+    """The lock of a whole run directory, held by ``personasim run`` for the life of a run (so
+    two runs never write one directory's ``study.toml``, ``stages.json`` or tables at once)."""
+    return directory_lock(path, wait=wait, what="run directory")
+
+
+def holds(folder: str | Path) -> bool:
+    """Whether this process holds ``folder``'s lock."""
+    return _key(folder) in _HELD
