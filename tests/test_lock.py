@@ -57,6 +57,7 @@ import sys
 import pandas as pd
 from personasim.executor import parts
 folder, tag, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+print("ready", flush=True)
 sys.stdin.readline()  # start together
 for i in range(count):
     keys = [f"{tag}-{i}-{j}" for j in range(3)]
@@ -69,6 +70,7 @@ from pathlib import Path
 import pandas as pd
 from personasim.executor import parts
 folder, table, total = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+print("ready", flush=True)
 sys.stdin.readline()  # start together
 wrong, records, deadline, last = [], set(), time.monotonic() + 120, False
 while not last:  # publish while the parts are being committed, then once more at the end
@@ -142,7 +144,9 @@ def _probe(folder: Path, wait: float = 0.0) -> tuple[int, str, str]:
 
 
 def _start_together(processes: list[subprocess.Popen]) -> None:
-    """Send each process (all waiting on their stdin) the line that starts it."""
+    """Once every process is ready (imports done), send each the line that starts it."""
+    for process in processes:
+        assert process.stdout.readline() == "ready\n", process.args  # type: ignore[union-attr]
     for process in processes:
         process.stdin.write("go\n")  # type: ignore[union-attr]
         process.stdin.flush()  # type: ignore[union-attr]
