@@ -10,13 +10,15 @@ keeps it until it is done::
 
 How it works: ``fcntl.flock(LOCK_EX | LOCK_NB)`` on a file named :data:`LOCK_FILE` inside the
 folder. Once the lock is taken, the holder writes who it is (pid, host, start time, command
-line) into that file, so a refused writer can name it in its one-line error. The file itself is
-never removed (removing it would let a waiting writer lock an unlinked file while a third
-creates a new one); its content is cleared when the holder lets go.
+line) into that file, so a refused writer can name it in its one-line error. The holder removes
+the file when it lets go (while still holding it), so a finished writer leaves nothing behind; a
+writer that got the lock checks that its open file is still the one at the path (same inode)
+and starts over otherwise, so a file removed under a waiting writer never gives two holders.
 
 * **Crash**: the kernel releases a ``flock`` when the last descriptor of its open file goes
   away, so the lock of a writer killed with ``kill -9`` is free at once; the next writer takes
-  it and rewrites the holder record. The record is only ever read to word the error message:
+  it and rewrites the holder record (the file of a killed writer is the one thing it leaves,
+  harmless and reused). The record is only ever read to word the error message:
   whether a folder is locked is decided by ``flock`` alone, never by the pid in the file.
 * **Re-entrant in one process**: ``flock`` locks belong to an open file description, so a
   second ``open`` + ``flock`` of the same file in the same process would be refused. A
@@ -54,7 +56,8 @@ from pathlib import Path
 from personasim.errors import ConfigError, LockedError
 
 LOCK_FILE = ".lock"
-"""The lock file inside a locked folder (dot-named: skipped by part listings and pyarrow)."""
+"""The lock file inside a locked folder while it is held (dot-named: skipped by part listings
+and pyarrow); removed when its holder lets go."""
 POLL_SECONDS = (0.01, 0.2)
 """First and longest pause between two tries while waiting for a lock."""
 RECORD_WAIT_SECONDS = 0.5
@@ -85,7 +88,11 @@ class _Hold:
     """This process's hold of one folder's lock."""
 
     fd: int
+    """The locked open file."""
+    path: Path
+    """The lock file."""
     depth: int
+    """Nested ``with`` blocks holding it."""
 
 
 _HELD: dict[str, _Hold] = {}
@@ -209,32 +216,60 @@ def _record(fd: int) -> None:
     os.pwrite(fd, data.encode("utf-8"), 0)
 
 
-def _acquire(folder: Path, wait: float, what: str) -> int:
-    """Lock ``folder`` (trying for up to ``wait`` seconds) and record the holder; the fd."""
+def _current(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is still the file at ``path`` (not removed by a holder that
+    let go after this process opened it)."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (found.st_dev, found.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _locked_fd(folder: Path, what: str) -> tuple[int | None, bool]:
+    """One try: the locked fd of the current lock file (None when another process holds it),
+    and whether it is worth trying again at once (the file was replaced meanwhile)."""
     fd = _open(folder, what)
     try:
-        start, pause = time.monotonic(), POLL_SECONDS[0]
-        while not _try(fd, folder, what):
-            left = wait - (time.monotonic() - start)
-            if left <= 0:
-                raise _refusal(folder, what, wait)
-            time.sleep(min(pause, left))
-            pause = min(pause * 2, POLL_SECONDS[1])
-        _record(fd)
-    except BaseException:  # refused, interrupted while waiting, or the record failed
+        if _try(fd, folder, what):
+            if _current(fd, folder / LOCK_FILE):
+                _record(fd)
+                return fd, False
+            os.close(fd)
+            return None, True
+    except BaseException:  # the record failed, or a signal arrived
         os.close(fd)
         raise
-    return fd
+    os.close(fd)
+    return None, False
 
 
-def _release(fd: int) -> None:
-    """Clear the holder record, unlock and close."""
+def _acquire(folder: Path, wait: float, what: str) -> int:
+    """Lock ``folder`` (trying for up to ``wait`` seconds) and record the holder; the fd."""
+    start, pause = time.monotonic(), POLL_SECONDS[0]
+    while True:
+        fd, again = _locked_fd(folder, what)
+        if fd is not None:
+            return fd
+        if again:
+            continue
+        left = wait - (time.monotonic() - start)
+        if left <= 0:
+            raise _refusal(folder, what, wait)
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, POLL_SECONDS[1])
+
+
+def _release(hold: _Hold) -> None:
+    """Remove the lock file (still holding it), unlock and close."""
     with contextlib.suppress(OSError):
-        os.ftruncate(fd, 0)
+        if _current(hold.fd, hold.path):
+            hold.path.unlink()
     try:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        fcntl.flock(hold.fd, fcntl.LOCK_UN)
     finally:
-        os.close(fd)
+        os.close(hold.fd)
 
 
 @contextlib.contextmanager
@@ -254,7 +289,7 @@ def directory_lock(folder: str | Path, *, wait: float = 0.0,
     if hold is None:
         fd = _acquire(folder, wait, what)
         with _REGISTRY:
-            _HELD[key] = _Hold(fd, 1)
+            _HELD[key] = _Hold(fd, folder / LOCK_FILE, 1)
     try:
         yield folder / LOCK_FILE
     finally:
@@ -269,7 +304,7 @@ def _leave(key: str) -> None:
         if hold.depth:
             return
         del _HELD[key]
-    _release(hold.fd)
+    _release(hold)
 
 
 def run_directory_lock(path: str | Path, *,
