@@ -212,8 +212,9 @@ def _record(fd: int) -> None:
     holder = this_holder()
     data = json.dumps({"pid": holder.pid, "host": holder.host, "since": holder.since,
                        "command": holder.command}) + "\n"  # fmt: skip
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, data.encode("utf-8"), 0)
+    written = os.pwrite(fd, data.encode("utf-8"), 0)
+    os.ftruncate(fd, written)  # cut what is left of a longer record; never to 0 first (ext4
+    # flushes a file truncated to 0 and rewritten when it is closed: milliseconds a lock)
 
 
 def _current(fd: int, path: Path) -> bool:
