@@ -375,6 +375,22 @@ def test_a_second_simulate_into_one_folder_refuses_with_one_line(tmp_path: Path)
     assert not (tmp_path / "cache.sqlite").exists()  # refused before any model was opened
 
 
+def test_a_second_personas_into_one_folder_refuses_with_one_line(tmp_path: Path) -> None:
+    population, out = tmp_path / "population.parquet", tmp_path / "personas"
+    POPULATION.to_parquet(population, index=False)
+    holder = _holding(out, what="parts folder")
+    try:
+        refused = subprocess.run([*PERSONASIM, "personas", "--population", str(population),
+                                  "--tiers", "meta", "--out", str(out)], env=ENV,
+                                 capture_output=True, text=True, timeout=DEADLINE)  # fmt: skip
+    finally:
+        _release(holder)
+    assert refused.returncode == 2
+    line = _one_error_line(refused.stderr)
+    assert f"parts folder {out} is being written by pid {holder.pid} on host " in line
+    assert parts.part_paths(out) == []
+
+
 @pytest.mark.slow
 def test_simulate_takes_over_the_lock_of_a_killed_simulate(tmp_path: Path) -> None:
     population, out = tmp_path / "population.parquet", tmp_path / "responses"
