@@ -93,6 +93,8 @@ class _Hold:
     """The lock file."""
     depth: int
     """Nested ``with`` blocks holding it."""
+    created: bool
+    """Whether taking the lock created the folder (removed again when left empty)."""
 
 
 _HELD: dict[str, _Hold] = {}
@@ -131,21 +133,6 @@ def read_holder(folder: str | Path) -> Holder | None:
                       str(data["command"]))  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def is_locked(folder: str | Path) -> bool:
-    """Whether some process other than this one holds ``folder``'s lock right now."""
-    path = Path(folder) / LOCK_FILE
-    if _key(folder) in _HELD or not path.exists():
-        return False
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 def _key(folder: str | Path) -> str:
@@ -263,10 +250,13 @@ def _acquire(folder: Path, wait: float, what: str) -> int:
 
 
 def _release(hold: _Hold) -> None:
-    """Remove the lock file (still holding it), unlock and close."""
+    """Remove the lock file (still holding it) and the folder if the lock created it and it is
+    empty (a writer that failed before writing leaves nothing), unlock and close."""
     with contextlib.suppress(OSError):
         if _current(hold.fd, hold.path):
             hold.path.unlink()
+            if hold.created:
+                hold.path.parent.rmdir()  # only when empty
     try:
         fcntl.flock(hold.fd, fcntl.LOCK_UN)
     finally:
@@ -277,7 +267,7 @@ def _release(hold: _Hold) -> None:
 def directory_lock(folder: str | Path, *, wait: float = 0.0,
                    what: str = "folder") -> Iterator[Path]:  # fmt: skip
     """Hold ``folder``'s exclusive lock inside the ``with`` block (creating the folder and its
-    :data:`LOCK_FILE` when needed); yields the lock file's path.
+    :data:`LOCK_FILE` when needed, removing both when left empty); yields the lock file's path.
 
     Another process holding it: wait up to ``wait`` seconds (``math.inf``: until it is free),
     then raise :class:`~personasim.errors.LockedError` naming the holder. Held already by this
@@ -288,9 +278,10 @@ def directory_lock(folder: str | Path, *, wait: float = 0.0,
         if hold is not None:
             hold.depth += 1
     if hold is None:
+        created = not folder.exists()
         fd = _acquire(folder, wait, what)
         with _REGISTRY:
-            _HELD[key] = _Hold(fd, folder / LOCK_FILE, 1)
+            _HELD[key] = _Hold(fd, folder / LOCK_FILE, 1, created)
     try:
         yield folder / LOCK_FILE
     finally:
