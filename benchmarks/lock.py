@@ -19,7 +19,7 @@ import pandas as pd
 
 def lock_cycle(folder: Path, repeats: int) -> float:
     """Mean seconds of one take-and-release of ``folder``'s lock (first entry, not re-entrant)."""
-    from personasim.lock import directory_lock
+    from personasim.core.lock import directory_lock
 
     start = time.perf_counter()
     for _ in range(repeats):
@@ -30,7 +30,7 @@ def lock_cycle(folder: Path, repeats: int) -> float:
 
 def reentry(folder: Path, repeats: int) -> float:
     """Mean seconds of a nested (re-entrant) take-and-release while the lock is held."""
-    from personasim.lock import directory_lock
+    from personasim.core.lock import directory_lock
 
     with directory_lock(folder):
         start = time.perf_counter()
@@ -42,8 +42,8 @@ def reentry(folder: Path, repeats: int) -> float:
 
 def commits(folder: Path, parts: int, locked: bool) -> float:
     """Mean seconds of committing one small part (100 rows), with or without the lock."""
-    from personasim.executor.parts import commit_part, next_part_number, part_name
-    from personasim.tables import write_atomic
+    from personasim.core.parts import commit_part, next_part_number, part_name
+    from personasim.core.tables import write_atomic
 
     frame = pd.DataFrame({"person_id": range(100), "answer": ["A"] * 100})
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""One writer at a time (personasim.lock), tested with real processes.
+"""One writer at a time (personasim.core.lock), tested with real processes.
 
 Every second writer here is a separate Python process (or the real ``personasim`` entry point);
 a holder is a real process that keeps the lock until the test closes its stdin or kills it.
@@ -20,12 +20,12 @@ import pandas as pd
 import pytest
 
 import personasim
-from personasim.errors import LockedError
-from personasim.executor import parts
-from personasim.lock import LOCK_FILE, directory_lock, holds, read_holder, run_directory_lock
+from personasim.core.errors import LockedError
+from personasim.core import parts
+from personasim.core.lock import LOCK_FILE, directory_lock, holds, read_holder, run_directory_lock
 
 SRC = str(Path(personasim.__file__).resolve().parents[1])
-PERSONASIM = [sys.executable, "-c", "import sys; from personasim.cli import main; "
+PERSONASIM = [sys.executable, "-c", "import sys; from personasim.cli.main import main; "
               "sys.exit(main(sys.argv[1:]))"]  # fmt: skip
 """The ``personasim`` command of this checkout (what the installed entry point runs; the shared
 environment's script may point at another checkout's layout)."""
@@ -35,15 +35,15 @@ DEADLINE = 120.0
 
 HOLD = """
 import sys
-from personasim.lock import directory_lock
+from personasim.core.lock import directory_lock
 with directory_lock(sys.argv[1], what=sys.argv[2]):
     sys.stdin.read()  # keep the lock until the test closes stdin (or kills this process)
 """
 
 PROBE = """
 import sys
-from personasim.errors import LockedError
-from personasim.lock import directory_lock, read_holder
+from personasim.core.errors import LockedError
+from personasim.core.lock import directory_lock, read_holder
 try:
     with directory_lock(sys.argv[1], wait=float(sys.argv[2])):
         print(read_holder(sys.argv[1]).pid)
@@ -55,7 +55,7 @@ except LockedError as error:
 COMMIT = """
 import sys
 import pandas as pd
-from personasim.executor import parts
+from personasim.core import parts
 folder, tag, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 print("ready", flush=True)
 sys.stdin.readline()  # start together
@@ -68,7 +68,7 @@ PUBLISH = """
 import json, sys, time
 from pathlib import Path
 import pandas as pd
-from personasim.executor import parts
+from personasim.core import parts
 folder, table, total = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 print("ready", flush=True)
 sys.stdin.readline()  # start together
@@ -86,7 +86,7 @@ print(json.dumps({"wrong": wrong, "records": len(records), "parts": len(names)})
 
 FORK_AND_DIE = """
 import os, sys
-from personasim.lock import directory_lock
+from personasim.core.lock import directory_lock
 directory_lock(sys.argv[1]).__enter__()
 child = os.fork()
 if child == 0:

@@ -42,7 +42,7 @@ class DataError(PersonasimError):
 
 class LockedError(PersonasimError):
     """A run directory or parts folder is being written by another process (see
-    :mod:`personasim.lock`); the message names that process."""
+    :mod:`personasim.core.lock`); the message names that process."""
 
 
 class BackendError(PersonasimError):

@@ -1,7 +1,7 @@
 """Run a whole study: population -> personas -> simulation -> scores -> diagnostics -> report.
 
 Every stage is declared once in :data:`STAGE_LIST` (inputs, outputs, key columns, spec sections,
-run function; the contract is :mod:`personasim.stages`) and the driver resumes from that
+run function; the contract is :mod:`personasim.pipeline.contract`) and the driver resumes from that
 declaration: a stage whose input hashes and spec sections are unchanged is reused, personas and
 responses already committed are not generated again, and the LLM cache (``cache.sqlite``)
 answers any repeated request. Rerunning a finished study therefore makes zero model calls. The
@@ -46,12 +46,12 @@ from typing import Any
 import pandas as pd
 
 from personasim import __version__
-from personasim import stages as S
-from personasim.errors import ConfigError, Interrupted
+from personasim.pipeline import contract as S
+from personasim.core.errors import ConfigError, Interrupted
 from personasim.llm.base import Backend
-from personasim.spec import CalibrationSection, StudySpec
-from personasim.stages import Stage
-from personasim.tables import (
+from personasim.spec.study import CalibrationSection, StudySpec
+from personasim.pipeline.contract import Stage
+from personasim.core.tables import (
     check_columns,
     check_output_dir,
     read_table,
@@ -212,7 +212,7 @@ RAKING_COLUMNS = ["state", "control", "max_rel_error", "iterations", "converged"
 def personas_stage(ctx: StageContext) -> None:
     """Generate every tier with every generator into ``personas.parquet`` through the executor
     (committed batch by batch as parts under ``parts/personas/``; resumed from them)."""
-    from personasim.executor.study import personas_on_executor
+    from personasim.pipeline.executor import personas_on_executor
 
     section = ctx.spec.personas
     population = _table(ctx, "population.parquet", "population table")
@@ -226,8 +226,8 @@ def personas_stage(ctx: StageContext) -> None:
 
 
 def simulate_options(spec: StudySpec, simulator: str) -> Any:
-    """The :class:`~personasim.survey.simulate.SimulateOptions` of ``[simulate]``."""
-    from personasim.survey.simulate import SimulateOptions
+    """The :class:`~personasim.simulate.run.SimulateOptions` of ``[simulate]``."""
+    from personasim.simulate.run import SimulateOptions
 
     section = spec.simulate
     return SimulateOptions(estimator=section.estimator, samples=section.samples,
@@ -240,7 +240,7 @@ def simulate_stage(ctx: StageContext) -> None:
     """Answer every survey with every simulator into ``responses_<id>.parquet`` through the
     executor (committed batch by batch as parts under ``parts/responses_<id>/``; resumed from
     them)."""
-    from personasim.executor.study import simulate_on_executor
+    from personasim.pipeline.executor import simulate_on_executor
 
     personas = _table(ctx, "personas.parquet", "personas table")
     options = {name: simulate_options(ctx.spec, name) for name in ctx.spec.simulate.simulators}
@@ -257,8 +257,8 @@ def score_stage(ctx: StageContext) -> None:
     score). Responses of
     invalid personas and answers at or below ``min_valid_mass`` are excluded and counted."""
 
-    from personasim.score_input import ResponseSource
-    from personasim.scoring import score
+    from personasim.scoring.stream import ResponseSource
+    from personasim.scoring.score import score
     from personasim.truth import load_truth
 
     population = _table(ctx, "population.parquet", "population table")
@@ -282,11 +282,11 @@ def crosstab_tables(ctx: StageContext, population: pd.DataFrame, personas: pd.Da
                     weights: pd.DataFrame | None) -> None:  # fmt: skip
     """``crosstab_<id>`` per scored survey: weighted answer shares per group and tier with
     bootstrap CIs, counts and the small-n flag, the real group shares beside them where the
-    truth has the group (:func:`personasim.calibrate.crosstab.crosstab`). Weights: the
+    truth has the group (:func:`personasim.scoring.crosstab.crosstab`). Weights: the
     calibrated ones where ``[calibration]`` made them, else the persons' census weights; the
     rows scoring excludes are left out here too."""
-    from personasim.calibrate.crosstab import CROSSTAB_COLUMNS, MIN_N, crosstab, study_attributes
-    from personasim.scoring import UNSCORED_COLUMNS, invalid_persona_rows, invalid_rows
+    from personasim.scoring.crosstab import CROSSTAB_COLUMNS, MIN_N, crosstab, study_attributes
+    from personasim.scoring.score import UNSCORED_COLUMNS, invalid_persona_rows, invalid_rows
     from personasim.truth import load_truth
 
     for entry in scored_surveys(ctx.spec):
@@ -310,9 +310,9 @@ def calibrated_scores(ctx: StageContext, section: CalibrationSection, population
     """``[calibration]``: weights (``weights.parquet``, diagnostics in ``calibration.parquet``)
     and every scored survey again with them (``scores_<id>_calibrated``, ``summary_...``);
     returns the weights."""
-    from personasim.calibrate.stage import run_calibration
-    from personasim.score_input import ResponseSource
-    from personasim.scoring import score
+    from personasim.pipeline.calibration import run_calibration
+    from personasim.scoring.stream import ResponseSource
+    from personasim.scoring.score import score
     from personasim.truth import load_truth
 
     result = run_calibration(section, personas)
@@ -352,7 +352,7 @@ def testbed_stage(ctx: StageContext) -> None:
     if spec is None:
         ctx.timing.reused = True  # nothing to compute
         return
-    from personasim.testbed.stage import run_testbed
+    from personasim.pipeline.testbed import run_testbed
 
     personas = _table(ctx, "personas.parquet", "personas table")
     backend = ctx.backends.get(spec.backend or ctx.spec.simulate.simulators[0])
@@ -361,7 +361,7 @@ def testbed_stage(ctx: StageContext) -> None:
 
 
 def _testbed_outputs(spec: StudySpec) -> list[str]:
-    from personasim.testbed.stage import OUTPUTS
+    from personasim.testbed import OUTPUTS
 
     return [f"testbed/{name}" for name in OUTPUTS] if spec.testbed is not None else []
 
@@ -431,7 +431,7 @@ STAGE_LIST: tuple[Stage, ...] = (
                                *_testbed_outputs(s)],
           lambda s: ["report.html"], (), lambda s: s.section("report"), report_stage, always=True),
 )  # fmt: skip
-"""Every stage of a study, in order (see :mod:`personasim.stages` for the contract)."""
+"""Every stage of a study, in order (see :mod:`personasim.pipeline.contract` for the contract)."""
 
 
 # --------------------------------------------------------------------------- manifest
@@ -520,7 +520,7 @@ def _check_run_dir(run: Path, spec: StudySpec) -> None:
     A changed section of the same study is fine: the stages it feeds are recomputed. A path that
     is a file, or a folder that cannot be written, is refused before anything is written.
     """
-    from personasim.spec import load_study
+    from personasim.spec.study import load_study
 
     check_output_dir(run)
     existing = run / "study.toml"
@@ -562,10 +562,10 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
 
     ``source`` names the study file in pre-flight error messages.
     """
-    from personasim.executor.parts import remove_stale_temps
-    from personasim.executor.study import executor_session
-    from personasim.lock import run_directory_lock
-    from personasim.spec import check_study
+    from personasim.core.parts import remove_stale_temps
+    from personasim.pipeline.executor import executor_session
+    from personasim.core.lock import run_directory_lock
+    from personasim.spec.study import check_study
 
     check_study(spec, source)
     run = resolve_out_dir(spec, out_dir)

@@ -6,7 +6,7 @@ Layout of a stage folder (e.g. ``responses/<survey>/``)::
     part-00001.parquet
     _failed.parquet         keys of the rows whose batch failed after its retries (if any)
     _published.json         which parts the stage table was last written from (see publish)
-    .lock                   one writer at a time (see folder_lock and personasim.lock)
+    .lock                   one writer at a time (see folder_lock and personasim.core.lock)
     .part-00002.parquet.<pid>.tmp   a part being written (never read)
 
 A part is written to a hidden temporary file and renamed into place, so a reader (and a rerun
@@ -35,9 +35,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from personasim.errors import DataError
-from personasim.lock import directory_lock
-from personasim.tables import write_atomic, write_concat_atomic, write_text_atomic
+from personasim.core.errors import DataError
+from personasim.core.lock import directory_lock
+from personasim.core.tables import write_atomic, write_concat_atomic, write_text_atomic
 
 PART = re.compile(r"^part-(\d{5,})\.parquet$")
 TEMP = re.compile(r"^\..*\.(\d+)\.tmp$")
@@ -53,7 +53,7 @@ BRIEF_WAIT_SECONDS = 60.0
 def folder_lock(folder: str | Path, wait: float = 0.0) -> AbstractContextManager[Path]:
     """Hold ``folder``'s lock (one writer at a time; re-entrant in one process) inside a
     ``with``; another process holding it: wait up to ``wait`` seconds, then
-    :class:`~personasim.errors.LockedError` naming it. See :mod:`personasim.lock`."""
+    :class:`~personasim.core.errors.LockedError` naming it. See :mod:`personasim.core.lock`."""
     return directory_lock(folder, wait=wait, what="parts folder")
 
 
@@ -273,7 +273,7 @@ def _keys_of(path: Path, key: Sequence[str]) -> pd.DataFrame:
 
 def publish(folder: str | Path, table: str | Path, key: Sequence[str] | None = None) -> bool:
     """Write ``table`` from the committed parts of ``folder`` (streamed part by part, atomic;
-    see :func:`personasim.tables.write_concat_atomic`) unless it is already their publication.
+    see :func:`personasim.core.tables.write_concat_atomic`) unless it is already their publication.
     With ``key``, a key committed more than once is published once, as its last row
     (:func:`latest_rows`).
 

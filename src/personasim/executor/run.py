@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from personasim.executor import parts
+from personasim.core import parts
 from personasim.executor.base import (
     BackendRecipe,
     BatchResult,
@@ -90,7 +90,7 @@ def run_batches(
     """Run ``stage`` over ``batches`` with the executor of ``spec`` and commit the rows as parts
     of ``folder``. ``keep`` filters a batch's rows before commit (e.g. drops keys already done);
     ``progress(n)`` is called with the input rows of each finished batch. Holds the folder's lock
-    throughout (:func:`personasim.executor.parts.folder_lock`): a second writer is refused."""
+    throughout (:func:`personasim.core.parts.folder_lock`): a second writer is refused."""
     folder = Path(folder)
     with parts.folder_lock(folder):  # one writer at a time, for the whole run
         parts.remove_stale_temps(folder)

@@ -1,9 +1,9 @@
 """The model-calling stages as executor stage functions, and their part-writing drivers.
 
-* :class:`SimulateStage` runs :func:`personasim.survey.simulate.simulate` on one batch of
+* :class:`SimulateJob` runs :func:`personasim.simulate.run.simulate` on one batch of
   personas; :func:`simulate_to_parts` plans the batches (persona-major: every row of a person in
   the same batch, persons in table order) from the done keys of the parts and runs them.
-* :class:`PersonaStage` runs :func:`personasim.personas.generate.generate_personas` on one batch
+* :class:`PersonaJob` runs :func:`personasim.personas.generate.generate_personas` on one batch
   of persons; :func:`personas_to_parts` does the same for the personas stage.
 
 The local and the Ray executor run the same stage function on the same batches, so they write the
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from personasim.executor import parts
+from personasim.core import parts
 from personasim.executor.base import BackendRecipe, BatchPlan, ExecutorSpec
 from personasim.executor.run import RunReport, run_batches
 from personasim.llm.base import Backend
@@ -57,7 +57,7 @@ def _bar(total: int, desc: str, unit: str, show: bool | None) -> tqdm:
 
 
 @dataclass(frozen=True)
-class SimulateStage:
+class SimulateJob:
     """``simulate`` on one batch of personas (options carry the simulator name)."""
 
     survey: Survey
@@ -68,7 +68,7 @@ class SimulateStage:
 
     def __call__(self, backend: Backend, batch: pd.DataFrame) -> pd.DataFrame:
         """The response rows of ``batch``."""
-        from personasim.survey.simulate import simulate
+        from personasim.simulate.run import simulate
 
         ticks = _Ticks(self.answers) if self.answers is not None else None
         return simulate(batch, self.survey, backend, self.options, progress=ticks).responses
@@ -98,7 +98,7 @@ class _Ticks:
 
 
 @dataclass
-class StageRun:
+class JobRun:
     """What a part-writing stage run did."""
 
     report: RunReport
@@ -140,13 +140,13 @@ def simulate_to_parts(
     recipe: BackendRecipe | None = None,
     show_progress: bool | None = None,
     label: str = "simulate",
-) -> StageRun:
+) -> JobRun:
     """Simulate ``survey`` for ``personas`` into part files under ``folder`` (see module doc);
     ``label`` names the progress bar.
 
     Give ``backend`` (local) or ``recipe`` (either executor; Ray needs it to open a backend on
     each actor)."""
-    from personasim.survey.simulate import (
+    from personasim.simulate.run import (
         KEY_COLUMNS,
         SimulateOptions,
         check_personas,
@@ -167,14 +167,14 @@ def simulate_to_parts(
         tally = _Validity(options.samples if options.estimator == "sample" else 1)
         per_answer = executor.kind == "local"
         with _bar(len(pending) * len(survey.questions), label, "answer", show_progress) as bar:
-            stage = SimulateStage(survey, options, bar.update if per_answer else None)
+            stage = SimulateJob(survey, options, bar.update if per_answer else None)
             report = run_batches(
                 executor, stage, batches, folder, backend=backend,
                 recipe=recipe, keep=lambda rows: tally.observe(drop_done(rows, done)),
                 progress=(lambda n: None) if per_answer
                 else (lambda n: bar.update(n * len(survey.questions))),
             )  # fmt: skip
-    return StageRun(report, skipped, Path(folder), {"simulator": options.simulator,
+    return JobRun(report, skipped, Path(folder), {"simulator": options.simulator,
                                                      "excluded": excluded,
                                                      **tally.figures(options.estimator)})
 
@@ -257,7 +257,7 @@ def _pending_personas(personas: pd.DataFrame, survey: Survey, options: Any,
 
 
 @dataclass(frozen=True)
-class PersonaStage:
+class PersonaJob:
     """``generate_personas`` on one batch of persons."""
 
     tiers: tuple[str, ...]
@@ -293,7 +293,7 @@ def personas_to_parts(
     show_progress: bool | None = None,
     generator: str | None = None,
     **kwargs: Any,
-) -> StageRun:
+) -> JobRun:
     """Generate ``tiers`` for every person of ``population`` into part files under ``folder``;
     ``generator`` names the model in the rows (default: the backend's display name); ``kwargs``
     are ``generate_personas`` keyword arguments (seed, prompt_file, options)."""
@@ -313,11 +313,11 @@ def personas_to_parts(
         have = _fully_done(population, done, ["person_id"], {"tier": tiers, "generator": gens},
                            {})  # fmt: skip
         pending = population[~have].reset_index(drop=True)
-        stage = PersonaStage(tuple(tiers), generator, tuple(sorted(kwargs.items())))
+        stage = PersonaJob(tuple(tiers), generator, tuple(sorted(kwargs.items())))
         with _bar(len(pending), "personas", "person", show_progress) as bar:
             report = run_batches(executor, stage,
                                  person_batches(pending, executor.batch_persons),
                                  folder, backend=backend, recipe=recipe,
                                  keep=lambda rows: drop_done(rows, done), progress=bar.update)
     skipped = (len(population) - len(pending)) * len(tiers)
-    return StageRun(report, skipped, Path(folder), {"generator": generator})
+    return JobRun(report, skipped, Path(folder), {"generator": generator})

@@ -5,7 +5,7 @@ Both executors take the same path: each (generator) or (survey x simulator) pair
 Parquet part under ``<run>/parts/<table stem>/`` (the crash-safe record of what is done: a rerun
 after ``kill -9`` computes only the batches without a part). The stage's usual table
 (``personas.parquet``, ``responses_<id>.parquet``) is then published from the parts
-(:func:`personasim.executor.parts.publish`: streamed, atomic, skipped when unchanged), so every
+(:func:`personasim.core.parts.publish`: streamed, atomic, skipped when unchanged), so every
 later stage, the stage ledger and the report read the same files either way. The local executor
 uses the study's open backend (the model loaded once, its counters in the manifest); Ray actors
 open their own from a :class:`BackendRecipe`. A table left by a run of an older version (no parts)
@@ -20,10 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from personasim.executor import parts
+from personasim.core import parts
 from personasim.executor.base import BackendRecipe, ExecutorSpec
-from personasim.executor.stages import StageRun, personas_to_parts, simulate_to_parts
-from personasim.tables import read_table
+from personasim.pipeline.jobs import JobRun, personas_to_parts, simulate_to_parts
+from personasim.core.tables import read_table
 
 
 def parts_folder(run: Path, table: str) -> Path:
@@ -47,9 +47,9 @@ def _seeded(folder: Path, table: Path) -> None:
         parts.mark_published(folder, table)
 
 
-def _check(run: StageRun, what: str) -> None:
+def _check(run: JobRun, what: str) -> None:
     """Print the run's summary; failed batches stop the study with a one-line error."""
-    from personasim.errors import BackendError
+    from personasim.core.errors import BackendError
 
     print(f"{what}: {run.summary()}", file=sys.stderr)
     if run.report.failed_batches:
@@ -66,7 +66,7 @@ def _backend_args(backends: Any, name: str, executor: ExecutorSpec) -> dict[str,
     return {"recipe": recipe_for(backends.spec, name, backends.cache_path)}
 
 
-def _count(backends: Any, done: StageRun, executor: ExecutorSpec) -> None:
+def _count(backends: Any, done: JobRun, executor: ExecutorSpec) -> None:
     """Add the workers' model calls and cache hits to the study's counters (Ray only: a local
     run's calls are already in the open backend's counters)."""
     if executor.kind != "local":
@@ -77,7 +77,7 @@ def _count(backends: Any, done: StageRun, executor: ExecutorSpec) -> None:
 def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backends: Any,
                          **kwargs: Any) -> int:  # fmt: skip
     """Every generator's tiers through ``spec.executor`` into ``personas.parquet``; returns the
-    rows computed in this call. ``backends``: the study's :class:`personasim.study.Backends`;
+    rows computed in this call. ``backends``: the study's :class:`personasim.pipeline.driver.Backends`;
     ``kwargs``: ``generate_personas`` keyword arguments."""
     from personasim.personas.generate import KEY
 
@@ -116,19 +116,19 @@ def _retry_failed(
     publishing keeps a key's last row, so they replace the failed ones. Returns the rows
     committed."""
     from personasim.executor.run import run_batches
-    from personasim.executor.stages import PersonaStage, person_batches
+    from personasim.pipeline.jobs import PersonaJob, person_batches
 
     written = 0
     for tier, rows in failed.groupby("tier", sort=False):
         earlier = dict(zip(rows["person_id"], rows["runs"], strict=True))
         persons = population[population["person_id"].astype(str).isin(earlier)]
-        stage = PersonaStage((str(tier),), generator, tuple(sorted(kwargs.items())))
+        stage = PersonaJob((str(tier),), generator, tuple(sorted(kwargs.items())))
         report = run_batches(
             spec.executor, stage, person_batches(persons, spec.executor.batch_persons), folder,
             keep=lambda new, runs=earlier: new.assign(
                 runs=new["person_id"].astype(str).map(runs).astype(int) + 1), **chosen,
         )  # fmt: skip
-        retried = StageRun(report, 0, folder, {"generator": generator})
+        retried = JobRun(report, 0, folder, {"generator": generator})
         _check(retried, f"personas x {generator}: {tier} retried")
         _count(backends, retried, spec.executor)
         written += report.rows

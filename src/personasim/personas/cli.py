@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from personasim.cli import split_list
-from personasim.errors import BackendError, DataError
-from personasim.executor.cli import executor_options
-from personasim.llm.cli import backend_options
-from personasim.tables import check_output_dir, read_table
+from personasim.cli.main import split_list
+from personasim.core.errors import BackendError, DataError
+from personasim.cli.options import executor_options
+from personasim.cli.llm import backend_options
+from personasim.core.tables import check_output_dir, read_table
 
 SUMMARY_COLUMNS = ("person_id", "tier", "generator", "valid", "first_valid", "n_contradictions",
                    "checks", "rejections")
@@ -66,9 +66,9 @@ def personas_command(population_path: Path, tiers: str, out_path: Path, limit: i
 
     Personas are committed batch by batch as Parquet parts of --out (a killed run resumes with
     the same command), in this process or on Ray (--executor ray; see docs/scale.md)."""
-    from personasim.executor import personas_to_parts
-    from personasim.executor.cli import backend_recipe, executor_spec
-    from personasim.executor.parts import folder_lock, read_parts
+    from personasim.pipeline.jobs import personas_to_parts
+    from personasim.cli.options import backend_recipe, executor_spec
+    from personasim.core.parts import folder_lock, read_parts
     from personasim.personas.generate import format_summary, summarize
     from personasim.personas.meta import DEFAULT_ATTRIBUTES
     from personasim.personas.prompts import parse_prompt_files

@@ -9,12 +9,12 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from personasim.cli import split_list
-from personasim.errors import BackendError, Interrupted
-from personasim.executor.cli import executor_options
-from personasim.llm.cli import backend_options
-from personasim.score_input import ResponseSource
-from personasim.tables import check_output, check_output_dir, read_table, write_atomic
+from personasim.cli.main import split_list
+from personasim.core.errors import BackendError, Interrupted
+from personasim.cli.options import executor_options
+from personasim.cli.llm import backend_options
+from personasim.scoring.stream import ResponseSource
+from personasim.core.tables import check_output, check_output_dir, read_table, write_atomic
 
 MIN_VALID_MASS = click.option(
     "--min-valid-mass",
@@ -96,7 +96,7 @@ def score_command(
     seed: int,
 ) -> None:
     """Score simulated answers against real ground truth and print a summary."""
-    from personasim.scoring import format_summary, score
+    from personasim.scoring.score import format_summary, score
     from personasim.truth import load_truth
 
     check_output(out_path, [("--responses", responses_path), ("--persons", persons_path),
@@ -118,8 +118,8 @@ def score_command(
 def _scored_responses(path: Path, ids: list[str]) -> pd.DataFrame | ResponseSource:
     """What ``score`` reads: Parquet responses streamed (one pass, only the columns scoring
     needs), a CSV file as a table of the questions with truth."""
-    from personasim.scoring import REQUIRED, UNSCORED_COLUMNS
-    from personasim.tables import CSV_SUFFIXES
+    from personasim.scoring.score import REQUIRED, UNSCORED_COLUMNS
+    from personasim.core.tables import CSV_SUFFIXES
 
     hint = "give the responses folder `personasim simulate` wrote"
     if path.suffix.lower() not in CSV_SUFFIXES:
@@ -137,9 +137,9 @@ def _load_personas(
     personas_path: Path | None, population_path: Path | None, attributes: list[str]
 ) -> pd.DataFrame:
     """The personas to simulate: a personas table, or meta personas built from a population."""
-    from personasim.errors import ConfigError
+    from personasim.core.errors import ConfigError
     from personasim.personas.meta import DEFAULT_ATTRIBUTES, meta_personas
-    from personasim.survey.simulate import check_personas
+    from personasim.simulate.run import check_personas
 
     if personas_path is not None and population_path is None:
         return check_personas(read_table(personas_path), personas_path)
@@ -251,11 +251,11 @@ def simulate_command(
     Answers are committed batch by batch as Parquet parts of --out (atomic: a killed run loses
     at most the batch in flight, and the same command resumes it), in this process or on Ray
     (--executor ray; see docs/scale.md)."""
-    from personasim.executor import simulate_to_parts
-    from personasim.executor.cli import backend_recipe, executor_spec
-    from personasim.executor.parts import folder_lock
+    from personasim.pipeline.jobs import simulate_to_parts
+    from personasim.cli.options import backend_recipe, executor_spec
+    from personasim.core.parts import folder_lock
     from personasim.survey.loaders import load_survey
-    from personasim.survey.simulate import SimulateOptions, select_personas
+    from personasim.simulate.run import SimulateOptions, select_personas
 
     options = SimulateOptions(
         estimator=estimator,  # type: ignore[arg-type]
@@ -297,7 +297,7 @@ def simulate_command(
 
 def _resume_note(out_path: Path) -> str:
     """Where a stopped run's committed rows are, and how to go on."""
-    from personasim.executor.parts import dataset
+    from personasim.core.parts import dataset
 
     committed = dataset(out_path)  # the parts' footers only: stopping reads no answer
     rows = committed.count_rows() if committed is not None else 0

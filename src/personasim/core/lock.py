@@ -53,7 +53,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from personasim.errors import ConfigError, LockedError
+from personasim.core.errors import ConfigError, LockedError
 
 LOCK_FILE = ".lock"
 """The lock file inside a locked folder while it is held (dot-named: skipped by part listings
@@ -160,7 +160,7 @@ def _try(fd: int, folder: Path, what: str) -> bool:
     except OSError as error:  # ENOLCK: NFS without a lock manager; EOPNOTSUPP elsewhere
         reason = "no lock service" if error.errno == errno.ENOLCK else error.strerror
         raise ConfigError(f"{what} {folder}: cannot be locked ({reason})",
-                          hint="use a folder on a local disk (see personasim.lock on "
+                          hint="use a folder on a local disk (see personasim.core.lock on "
                                "network file systems)") from None  # fmt: skip
     return True
 
@@ -270,7 +270,7 @@ def directory_lock(folder: str | Path, *, wait: float = 0.0,
     :data:`LOCK_FILE` when needed, removing both when left empty); yields the lock file's path.
 
     Another process holding it: wait up to ``wait`` seconds (``math.inf``: until it is free),
-    then raise :class:`~personasim.errors.LockedError` naming the holder. Held already by this
+    then raise :class:`~personasim.core.errors.LockedError` naming the holder. Held already by this
     process: entered at once (re-entrant). ``what`` names the folder in messages."""
     folder, key = Path(folder), _key(folder)
     with _REGISTRY:
