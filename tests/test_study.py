@@ -70,9 +70,12 @@ def test_manifest_records_versions_models_and_hashes(tiny_run: RunResult) -> Non
     assert [s["stage"] for s in manifest["stages"]][-1] == "report"
     assert set(manifest["excluded"]["answers"]) == {"elections", "topics"}
     assert all(n >= 0 for n in manifest["excluded"]["answers"].values())
-    inputs = manifest["stage_inputs"]
+    inputs = {name: entry["fingerprint"] for name, entry in manifest["stage_inputs"].items()}
     assert set(inputs["simulate"]["inputs"]) == {"personas.parquet"}
     assert len(inputs["simulate"]["inputs"]["personas.parquet"]) == 64  # a SHA-256
+    assert len(inputs["score"]["code"]) == 64
+    assert inputs["score"]["code"] != inputs["simulate"]["code"]
+    assert manifest["stage_inputs"]["score"]["outputs"][0] == "scores_elections.parquet"
     assert set(inputs["score"]["inputs"]) == {"population.parquet", "personas.parquet",
                                               "responses_elections.parquet",
                                               "responses_topics.parquet"}  # fmt: skip

@@ -67,7 +67,7 @@ def personas_command(population_path: Path, tiers: str, out_path: Path, limit: i
     Personas are committed batch by batch as Parquet parts of --out (a killed run resumes with
     the same command), in this process or on Ray (--executor ray; see docs/scale.md)."""
     from personasim.cli.options import backend_recipe, executor_spec
-    from personasim.core.parts import read_parts
+    from personasim.core.parts import folder_lock, read_parts
     from personasim.personas.generate import format_summary, summarize
     from personasim.personas.meta import DEFAULT_ATTRIBUTES
     from personasim.personas.prompts import parse_prompt_files
@@ -85,18 +85,20 @@ def personas_command(population_path: Path, tiers: str, out_path: Path, limit: i
     spec = executor_spec(None, executor_kind, ray_address, actors, batch_persons)
     recipe = backend_recipe(model, cache_path, no_cache, pairs)
     needs_model = any(t != "meta" for t in tier_list)
-    backend = recipe.open() if needs_model and spec.kind == "local" else None
     frame = population if limit is None else population.head(limit)
-    try:
-        run = personas_to_parts(
-            frame, tier_list, out_path, executor=spec, backend=backend, recipe=recipe,
-            show_progress=True, seed=seed, prompt_file=_prompt_files(prompt_files),
-            temperature=temperature, max_attempts=max_attempts,
-            meta_attributes=tuple(split_list(attributes)) if attributes else DEFAULT_ATTRIBUTES,
-        )  # fmt: skip
-    finally:
-        if backend is not None:
-            backend.close()
+    with folder_lock(out_path):  # one writer of --out; taken before the model is loaded
+        backend = recipe.open() if needs_model and spec.kind == "local" else None
+        try:
+            run = personas_to_parts(
+                frame, tier_list, out_path, executor=spec, backend=backend, recipe=recipe,
+                show_progress=True, seed=seed, prompt_file=_prompt_files(prompt_files),
+                temperature=temperature, max_attempts=max_attempts,
+                meta_attributes=tuple(split_list(attributes)) if attributes
+                else DEFAULT_ATTRIBUTES,
+            )  # fmt: skip
+        finally:
+            if backend is not None:
+                backend.close()
     table = read_parts(out_path, SUMMARY_COLUMNS)
     click.echo(format_summary(summarize(table[table["tier"].isin(tier_list)])))
     click.echo(run.summary())

@@ -252,6 +252,7 @@ def simulate_command(
     at most the batch in flight, and the same command resumes it), in this process or on Ray
     (--executor ray; see docs/scale.md)."""
     from personasim.cli.options import backend_recipe, executor_spec
+    from personasim.core.parts import folder_lock
     from personasim.pipeline.jobs import simulate_to_parts
     from personasim.simulate.run import SimulateOptions, select_personas
     from personasim.survey.loaders import load_survey
@@ -272,15 +273,18 @@ def simulate_command(
     check_output_dir(out_path, why="responses are a folder of Parquet parts")
     spec = executor_spec(None, executor_kind, ray_address, actors, batch_persons)
     recipe = backend_recipe(model, cache_path, no_cache, pairs)
-    backend = recipe.open() if spec.kind == "local" else None
-    try:
-        run = simulate_to_parts(personas, questions, out_path, options=options, executor=spec,
-                                backend=backend, recipe=recipe, show_progress=True)  # fmt: skip
-    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the committed batches are kept
-        raise Interrupted(getattr(stop, "signum", signal.SIGINT), _resume_note(out_path)) from stop
-    finally:
-        if backend is not None:
-            backend.close()
+    with folder_lock(out_path):  # one writer of --out; taken before the model is loaded
+        backend = recipe.open() if spec.kind == "local" else None
+        try:
+            run = simulate_to_parts(personas, questions, out_path, options=options,
+                                    executor=spec, backend=backend, recipe=recipe,
+                                    show_progress=True)  # fmt: skip
+        except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the committed batches are kept
+            raise Interrupted(getattr(stop, "signum", signal.SIGINT),
+                              _resume_note(out_path)) from stop  # fmt: skip
+        finally:
+            if backend is not None:
+                backend.close()
     click.echo(run.summary())
     if backend is not None:
         click.echo(f"backend: {backend.summary_line()}")

@@ -42,6 +42,11 @@ class DataError(PersonasimError):
     """An input data file is missing, unreadable or malformed."""
 
 
+class LockedError(PersonasimError):
+    """A run directory or parts folder is being written by another process (see
+    :mod:`personasim.core.lock`); the message names that process."""
+
+
 class BackendError(PersonasimError):
     """A model backend failed: model file missing, endpoint unreachable, bad reply."""
 

@@ -6,6 +6,7 @@ Layout of a stage folder (e.g. ``responses/<survey>/``)::
     part-00001.parquet
     _failed.parquet         keys of the rows whose batch failed after its retries (if any)
     _published.json         which parts the stage table was last written from (see publish)
+    .lock                   one writer at a time (see folder_lock and personasim.core.lock)
     .part-00002.parquet.<pid>.tmp   a part being written (never read)
 
 A part is written to a hidden temporary file and renamed into place, so a reader (and a rerun
@@ -13,6 +14,9 @@ after ``kill -9``) sees whole parts only; names starting with ``.`` or ``_`` are
 pyarrow's dataset scanner too. The set of done keys is read from the key columns of the parts
 alone, never from the whole table. Temporary files of writers that no longer run are removed
 when the next writer opens the folder.
+
+One writer at a time: a writer holds the folder's lock (:func:`folder_lock`) for its life, part
+numbers are taken under it, and :func:`publish` lists the parts once, under it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from personasim.core.errors import DataError
+from personasim.core.lock import directory_lock
 from personasim.core.tables import write_atomic, write_concat_atomic, write_text_atomic
 
 PART = re.compile(r"^part-(\d{5,})\.parquet$")
@@ -39,6 +45,16 @@ FAILED = "_failed.parquet"
 """Keys and error of rows whose batch failed after its retries (retried by a rerun)."""
 PUBLISHED = "_published.json"
 """The parts (name, size, mtime) and the table (size, mtime) of the last :func:`publish`."""
+BRIEF_WAIT_SECONDS = 60.0
+"""How long a single commit or publish waits for the folder's lock held by another process
+(a writer holding it for its whole life is refused at once instead, see :func:`folder_lock`)."""
+
+
+def folder_lock(folder: str | Path, wait: float = 0.0) -> AbstractContextManager[Path]:
+    """Hold ``folder``'s lock (one writer at a time; re-entrant in one process) inside a
+    ``with``; another process holding it: wait up to ``wait`` seconds, then
+    :class:`~personasim.core.errors.LockedError` naming it. See :mod:`personasim.core.lock`."""
+    return directory_lock(folder, wait=wait, what="parts folder")
 
 
 def part_paths(folder: str | Path) -> list[Path]:
@@ -87,11 +103,14 @@ def remove_stale_temps(folder: str | Path) -> int:
 
 
 def commit_part(frame: pd.DataFrame, folder: str | Path, number: int | None = None) -> Path:
-    """Write ``frame`` as the next part of ``folder`` atomically; returns its path."""
+    """Write ``frame`` as the next part of ``folder`` atomically; returns its path. The number
+    is taken and the part written under the folder's lock (waiting up to
+    :data:`BRIEF_WAIT_SECONDS` for another process's), so two writers never share a number."""
     folder = Path(folder)
-    number = next_part_number(folder) if number is None else number
-    path = folder / part_name(number)
-    write_atomic(frame, path)
+    with folder_lock(folder, BRIEF_WAIT_SECONDS):
+        number = next_part_number(folder) if number is None else number
+        path = folder / part_name(number)
+        write_atomic(frame, path)
     return path
 
 
@@ -180,10 +199,13 @@ def done_keys(folder: str | Path, key: Sequence[str]) -> KeyIndex:
 def write_failed(folder: str | Path, failed: pd.DataFrame) -> Path | None:
     """Record the failed rows (replacing the previous record); remove it when none failed."""
     path = Path(folder) / FAILED
-    if failed.empty:
-        path.unlink(missing_ok=True)
+    if failed.empty and not path.exists():
         return None
-    write_atomic(failed, path)
+    with folder_lock(folder, BRIEF_WAIT_SECONDS):
+        if failed.empty:
+            path.unlink(missing_ok=True)
+            return None
+        write_atomic(failed, path)
     return path
 
 
@@ -206,11 +228,14 @@ def _recorded(folder: Path) -> object:
         return None
 
 
-def mark_published(folder: str | Path, table: str | Path) -> None:
-    """Record that ``table`` holds exactly the rows of the folder's parts, as they are now."""
+def mark_published(folder: str | Path, table: str | Path,
+                   paths: Sequence[Path] | None = None) -> None:  # fmt: skip
+    """Record that ``table`` holds exactly the rows of ``paths`` (default: the folder's parts
+    as they are now), never naming a part the table was not written from."""
     folder = Path(folder)
-    record = _publication(part_paths(folder), Path(table))
-    write_text_atomic(json.dumps(record) + "\n", folder / PUBLISHED)
+    with folder_lock(folder, BRIEF_WAIT_SECONDS):
+        record = _publication(part_paths(folder) if paths is None else paths, Path(table))
+        write_text_atomic(json.dumps(record) + "\n", folder / PUBLISHED)
 
 
 def latest_rows(paths: Sequence[Path], key: Sequence[str]) -> list[np.ndarray | None]:
@@ -255,19 +280,25 @@ def publish(folder: str | Path, table: str | Path, key: Sequence[str] | None = N
     Skipped when the :data:`PUBLISHED` record matches the parts and the table as they are now,
     or, without a record, when the table is newer than every part. Republishing the same parts
     gives the same bytes, so the stage contract sees the same input hashes. Returns whether the
-    table was written."""
+    table was written.
+
+    The parts are listed once, under the folder's lock (waiting up to
+    :data:`BRIEF_WAIT_SECONDS` for another process's), and the record names exactly those."""
     folder, table = Path(folder), Path(table)
-    paths = part_paths(folder)
-    if not paths:
+    if not folder.is_dir():
         return False
-    if table.exists():
-        record = _recorded(folder)
-        current = _publication(paths, table)
-        newer = record is None and current["table"][1] > max(s[2] for s in current["parts"])
-        if record == current or newer:
-            if newer:
-                mark_published(folder, table)
+    with folder_lock(folder, BRIEF_WAIT_SECONDS):
+        paths = part_paths(folder)
+        if not paths:
             return False
-    write_concat_atomic(paths, table, latest_rows(paths, key) if key else None)
-    mark_published(folder, table)
+        if table.exists():
+            record = _recorded(folder)
+            current = _publication(paths, table)
+            newer = record is None and current["table"][1] > max(s[2] for s in current["parts"])
+            if record == current or newer:
+                if newer:
+                    mark_published(folder, table, paths)
+                return False
+        write_concat_atomic(paths, table, latest_rows(paths, key) if key else None)
+        mark_published(folder, table, paths)
     return True

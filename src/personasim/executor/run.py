@@ -89,24 +89,25 @@ def run_batches(
 ) -> RunReport:
     """Run ``stage`` over ``batches`` with the executor of ``spec`` and commit the rows as parts
     of ``folder``. ``keep`` filters a batch's rows before commit (e.g. drops keys already done);
-    ``progress(n)`` is called with the input rows of each finished batch."""
+    ``progress(n)`` is called with the input rows of each finished batch. Holds the folder's lock
+    throughout (:func:`personasim.core.parts.folder_lock`): a second writer is refused."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    parts.remove_stale_temps(folder)
-    number, committed, rows, failed = parts.next_part_number(folder), 0, 0, []
-    calls = hits = 0
-    for result in results_of(spec, stage, batches, backend, recipe):
-        calls, hits = calls + result.model_calls, hits + result.cache_hits
-        if result.rows is None:
-            failed.append(stage.failed_rows(batches[result.index], result.error or "failed"))
-        else:
-            new = keep(result.rows) if keep else result.rows
-            if not new.empty:
-                parts.commit_part(new, folder, number)
-                number, committed, rows = number + 1, committed + 1, rows + len(new)
-        if progress:
-            progress(batch_rows(batches, result.index))
-    lost = pd.concat(failed, ignore_index=True) if failed else pd.DataFrame()
-    parts.write_failed(folder, lost)
+    with parts.folder_lock(folder):  # one writer at a time, for the whole run
+        parts.remove_stale_temps(folder)
+        number, committed, rows, failed = parts.next_part_number(folder), 0, 0, []
+        calls = hits = 0
+        for result in results_of(spec, stage, batches, backend, recipe):
+            calls, hits = calls + result.model_calls, hits + result.cache_hits
+            if result.rows is None:
+                failed.append(stage.failed_rows(batches[result.index], result.error or "failed"))
+            else:
+                new = keep(result.rows) if keep else result.rows
+                if not new.empty:
+                    parts.commit_part(new, folder, number)
+                    number, committed, rows = number + 1, committed + 1, rows + len(new)
+            if progress:
+                progress(batch_rows(batches, result.index))
+        lost = pd.concat(failed, ignore_index=True) if failed else pd.DataFrame()
+        parts.write_failed(folder, lost)
     first = str(lost["error"].iloc[0]).splitlines()[0] if len(lost) else None
     return RunReport(len(batches), committed, rows, len(failed), len(lost), first, calls, hits)

@@ -584,35 +584,39 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
 
     ``source`` names the study file in pre-flight error messages.
     """
+    from personasim.core.lock import run_directory_lock
     from personasim.core.parts import remove_stale_temps
     from personasim.pipeline.executor import executor_session
     from personasim.spec.study import check_study
 
     check_study(spec, source)
     run = resolve_out_dir(spec, out_dir)
-    _check_run_dir(run, spec)
-    remove_stale_temps(run)  # half-written tables of a run that was killed (kill -9)
-    stages: list[StageTiming] = []
-    ledger = S.read_ledger(run)
-    for name in S.remove_undeclared(STAGE_LIST, spec, run, ledger):
-        print(f"   removed {name}: the study no longer declares it", file=sys.stderr)
-    backends = Backends(spec, run / "cache.sqlite")
-    try:
-        with executor_session(spec.executor):  # one Ray for every stage (nothing when local)
-            for stage in STAGE_LIST:
-                with _stage(stage.name, stages, backends) as timing:
-                    if stage.name == "report":
-                        _write_manifest(run, build_manifest(spec, run, backends, stages, ledger))
-                    _run_stage(stage, StageContext(spec, run, backends, timing), ledger)
-        manifest = build_manifest(spec, run, backends, stages, ledger)
-        _write_manifest(run, manifest)
-    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: every stage kept its finished rows
-        raise Interrupted(getattr(stop, "signum", signal.SIGINT),
-                          f"finished stages, rows and cached model answers are kept in {run}; "
-                          "run the same command again to "
-                          "resume") from stop  # fmt: skip
-    finally:
-        backends.close()
+    check_output_dir(run)  # before the lock creates the directory
+    with run_directory_lock(run):  # one writer of the run directory, for the whole run
+        _check_run_dir(run, spec)
+        remove_stale_temps(run)  # half-written tables of a run that was killed (kill -9)
+        stages: list[StageTiming] = []
+        ledger = S.read_ledger(run)
+        for name in S.remove_undeclared(STAGE_LIST, spec, run, ledger):
+            print(f"   removed {name}: the study no longer declares it", file=sys.stderr)
+        backends = Backends(spec, run / "cache.sqlite")
+        try:
+            with executor_session(spec.executor):  # one Ray for every stage (nothing when local)
+                for stage in STAGE_LIST:
+                    with _stage(stage.name, stages, backends) as timing:
+                        if stage.name == "report":
+                            _write_manifest(run, build_manifest(spec, run, backends, stages,
+                                                                ledger))  # fmt: skip
+                        _run_stage(stage, StageContext(spec, run, backends, timing), ledger)
+            manifest = build_manifest(spec, run, backends, stages, ledger)
+            _write_manifest(run, manifest)
+        except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: each stage kept its finished rows
+            raise Interrupted(getattr(stop, "signum", signal.SIGINT),
+                              f"finished stages, rows and cached model answers are kept in "
+                              f"{run}; run the same command again to "
+                              "resume") from stop  # fmt: skip
+        finally:
+            backends.close()
     return RunResult(spec, run, run / "report.html", stages, manifest,
                      [b.summary_line() for b in backends.loaded.values()])
 

@@ -85,23 +85,25 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
     section, table, executor = spec.personas, run / "personas.parquet", spec.executor
     needs_model = any(t != "meta" for t in section.tiers)
     folder = parts_folder(run, table.name)
-    _seeded(folder, table)
-    if executor.kind == "local":
-        kwargs["progress"] = True  # per-request bars (a Ray actor has no terminal)
-    written = 0
-    failed = failed_personas(folder, section.max_runs) if needs_model else None  # read once
-    for name in section.generators if needs_model else ("census",):
-        chosen = _backend_args(backends, name, executor) if needs_model else {}
-        if failed is not None:
-            written += _retry_failed(spec, folder, population, failed[failed["generator"] == name],
-                                     name, chosen, backends, kwargs)  # fmt: skip
-        done = personas_to_parts(population, section.tiers, folder, executor=executor,
-                                 generator=name if needs_model else None, show_progress=True,
-                                 **chosen, **kwargs)  # fmt: skip
-        _check(done, f"personas x {name}")
-        _count(backends, done, executor)
-        written += done.report.rows
-    parts.publish(folder, table, KEY)
+    with parts.folder_lock(folder):  # one writer of the parts from seeding to publishing
+        _seeded(folder, table)
+        if executor.kind == "local":
+            kwargs["progress"] = True  # per-request bars (a Ray actor has no terminal)
+        written = 0
+        failed = failed_personas(folder, section.max_runs) if needs_model else None  # read once
+        for name in section.generators if needs_model else ("census",):
+            chosen = _backend_args(backends, name, executor) if needs_model else {}
+            if failed is not None:
+                written += _retry_failed(spec, folder, population,
+                                         failed[failed["generator"] == name],
+                                         name, chosen, backends, kwargs)  # fmt: skip
+            done = personas_to_parts(population, section.tiers, folder, executor=executor,
+                                     generator=name if needs_model else None, show_progress=True,
+                                     **chosen, **kwargs)  # fmt: skip
+            _check(done, f"personas x {name}")
+            _count(backends, done, executor)
+            written += done.report.rows
+        parts.publish(folder, table, KEY)
     return written
 
 
@@ -168,16 +170,17 @@ def simulate_on_executor(spec: Any, run: Path, personas: pd.DataFrame, survey: A
     through ``spec.executor``, into ``responses_<id>.parquet``; returns the rows computed."""
     table, executor = run / f"responses_{survey_id}.parquet", spec.executor
     folder = parts_folder(run, table.name)
-    _seeded(folder, table)
-    written = 0
-    for simulator, chosen in options.items():
-        done = simulate_to_parts(personas, survey, folder, options=chosen, executor=executor,
-                                 show_progress=True, label=f"simulate {survey_id}",
-                                 **_backend_args(backends, simulator, executor))  # fmt: skip
-        _check(done, f"{survey_id} x {simulator}")
-        _count(backends, done, executor)
-        written += done.report.rows
-    parts.publish(folder, table)
+    with parts.folder_lock(folder):  # one writer of the parts from seeding to publishing
+        _seeded(folder, table)
+        written = 0
+        for simulator, chosen in options.items():
+            done = simulate_to_parts(personas, survey, folder, options=chosen, executor=executor,
+                                     show_progress=True, label=f"simulate {survey_id}",
+                                     **_backend_args(backends, simulator, executor))  # fmt: skip
+            _check(done, f"{survey_id} x {simulator}")
+            _count(backends, done, executor)
+            written += done.report.rows
+        parts.publish(folder, table)
     return written
 
 

@@ -159,20 +159,21 @@ def simulate_to_parts(
     personas = check_personas(personas)
     if options.simulator is None:
         options = options.model_copy(update={"simulator": _name(backend, recipe)})
-    done = parts.done_keys(folder, KEY_COLUMNS)
-    pending = _pending_personas(personas, survey, options, done)
-    batches = person_batches(pending, executor.batch_persons)
-    skipped = (len(personas) - len(pending)) * len(survey.questions)
-    tally = _Validity(options.samples if options.estimator == "sample" else 1)
-    per_answer = executor.kind == "local"
-    with _bar(len(pending) * len(survey.questions), label, "answer", show_progress) as bar:
-        stage = SimulateJob(survey, options, bar.update if per_answer else None)
-        report = run_batches(
-            executor, stage, batches, folder, backend=backend,
-            recipe=recipe, keep=lambda rows: tally.observe(drop_done(rows, done)),
-            progress=(lambda n: None) if per_answer
-            else (lambda n: bar.update(n * len(survey.questions))),
-        )  # fmt: skip
+    with parts.folder_lock(folder):  # the done keys stay true until the run ends
+        done = parts.done_keys(folder, KEY_COLUMNS)
+        pending = _pending_personas(personas, survey, options, done)
+        batches = person_batches(pending, executor.batch_persons)
+        skipped = (len(personas) - len(pending)) * len(survey.questions)
+        tally = _Validity(options.samples if options.estimator == "sample" else 1)
+        per_answer = executor.kind == "local"
+        with _bar(len(pending) * len(survey.questions), label, "answer", show_progress) as bar:
+            stage = SimulateJob(survey, options, bar.update if per_answer else None)
+            report = run_batches(
+                executor, stage, batches, folder, backend=backend,
+                recipe=recipe, keep=lambda rows: tally.observe(drop_done(rows, done)),
+                progress=(lambda n: None) if per_answer
+                else (lambda n: bar.update(n * len(survey.questions))),
+            )  # fmt: skip
     return JobRun(report, skipped, Path(folder), {"simulator": options.simulator,
                                                      "excluded": excluded,
                                                      **tally.figures(options.estimator)})
@@ -306,14 +307,17 @@ def personas_to_parts(
     else:  # the meta tier calls no model: no backend, no Ray
         generator, backend, recipe = META_GENERATOR, None, None
         executor = executor.model_copy(update={"kind": "local"})
-    done = parts.done_keys(folder, KEY)
-    gens = [META_GENERATOR if t == "meta" else generator for t in tiers]
-    have = _fully_done(population, done, ["person_id"], {"tier": tiers, "generator": gens}, {})
-    pending = population[~have].reset_index(drop=True)
-    stage = PersonaJob(tuple(tiers), generator, tuple(sorted(kwargs.items())))
-    with _bar(len(pending), "personas", "person", show_progress) as bar:
-        report = run_batches(executor, stage, person_batches(pending, executor.batch_persons),
-                             folder, backend=backend, recipe=recipe,
-                             keep=lambda rows: drop_done(rows, done), progress=bar.update)
+    with parts.folder_lock(folder):  # the done keys stay true until the run ends
+        done = parts.done_keys(folder, KEY)
+        gens = [META_GENERATOR if t == "meta" else generator for t in tiers]
+        have = _fully_done(population, done, ["person_id"], {"tier": tiers, "generator": gens},
+                           {})  # fmt: skip
+        pending = population[~have].reset_index(drop=True)
+        stage = PersonaJob(tuple(tiers), generator, tuple(sorted(kwargs.items())))
+        with _bar(len(pending), "personas", "person", show_progress) as bar:
+            report = run_batches(executor, stage,
+                                 person_batches(pending, executor.batch_persons),
+                                 folder, backend=backend, recipe=recipe,
+                                 keep=lambda rows: drop_done(rows, done), progress=bar.update)
     skipped = (len(population) - len(pending)) * len(tiers)
     return JobRun(report, skipped, Path(folder), {"generator": generator})
