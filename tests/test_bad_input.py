@@ -138,6 +138,8 @@ CASES: list[tuple[str, list[str]]] = [
                                     "--no-cache", "--out", "{out}"]),
     ("personas-out-under-a-file", ["personas", "--population", "{d}/population.parquet",
                                    "--tiers", "meta", "--out", "{out}/p.parquet", "--no-cache"]),
+    ("personas-max-runs-zero", ["personas", "--population", "{d}/population.parquet",
+                                "--max-runs", "0", "--out", "{d}/p", "--no-cache"]),
     # ---- simulate
     ("simulate-out-unwritable", ["simulate", "--personas", "{d}/personas.parquet",
                                  "--survey", "elections", "--out", "/sys/r.parquet",

@@ -33,6 +33,7 @@ from personasim.core.errors import DataError
 from personasim.core.tables import (
     PART,
     ParquetTable,
+    atomic_path,
     part_paths,
     write_atomic,
     write_concat_atomic,
@@ -219,6 +220,19 @@ def latest_rows(paths: Sequence[Path], key: Sequence[str]) -> list[np.ndarray | 
             seen.add(value)
         masks[at] = None if keep.all() else keep
     return masks
+
+
+def drop_superseded(folder: str | Path, key: Sequence[str]) -> int:
+    """Rewrite (atomically) each part holding a row whose key a later part commits again (a
+    retried failure), without that row; returns the rows dropped. A folder read as one table
+    then holds each key once; a rerun after a crash midway finishes the job."""
+    paths, dropped = part_paths(folder), 0
+    for path, mask in zip(paths, latest_rows(paths, key), strict=True):
+        if mask is not None:
+            with atomic_path(path) as tmp:
+                pq.write_table(pq.read_table(path).filter(pa.array(mask)), tmp)
+            dropped += int((~mask).sum())
+    return dropped
 
 
 def _keys_of(path: Path, key: Sequence[str]) -> pd.DataFrame:
