@@ -186,3 +186,26 @@ def test_a_dead_actor_is_restarted_and_its_batch_retried(ray_cluster, tmp_path: 
     assert marker.exists(), "the stand-in never killed its actor"
     assert run.report.rows == 6 and run.report.failed_batches == 0
     assert sorted(P.read_parts(tmp_path / "out")["person_id"].unique()) == [21, 22, 23]
+
+
+def test_a_bug_on_an_actor_fails_the_run_with_its_traceback(ray_cluster, tmp_path: Path) -> None:
+    from personasim.core.errors import InternalError, RemoteTraceback
+
+    def buggy():
+        from tests.support.scripted import ScriptedStandIn
+
+        def script_with_a_bug(request, seen):
+            if "Ohio" in request.messages[0].content:
+                return {label: None + 1 for label in request.labels}  # TypeError
+            return {label: 1.0 for label in request.labels}
+
+        return ScriptedStandIn(choice_script=script_with_a_bug, identity="endpoint")
+
+    spec = ExecutorSpec(kind="ray", batch_persons=1, retries=2)
+    with pytest.raises(InternalError, match=r"in batch 2: TypeError") as caught:
+        simulate_to_parts(meta_personas(POPULATION), _survey(), tmp_path, executor=spec,
+                          recipe=BackendRecipe(factory=buggy))  # fmt: skip
+    cause = caught.value.__cause__
+    assert isinstance(cause, RemoteTraceback) and "script_with_a_bug" in str(cause)
+    assert sorted(P.read_parts(tmp_path)["person_id"].unique()) == [21, 22]  # kept
+    assert not (tmp_path / P.FAILED).exists()  # a bug is no failed batch for a rerun

@@ -11,8 +11,10 @@
 * **Failures**: an actor that dies (segfault, OOM kill, lost node) is restarted and its batch
   retried: Ray Data's actor pools default to ``max_restarts=-1`` and ``max_task_retries=-1``
   (Ray 2.60 deprecates passing them to ``map_batches``, so they are left at those defaults). A
-  batch whose stage raises is retried ``retries`` times inside the actor and then comes back as a
-  failed result, which the driver records as failed rows that a rerun retries; the job goes on.
+  batch whose stage fails in the backend or on its data is retried ``retries`` times inside the
+  actor and then comes back as a failed result, which the driver records as failed rows that a
+  rerun retries; the job goes on. Any other exception comes back to the driver and fails the run
+  (:func:`~personasim.executor.base.raise_stop`; a bug with its traceback).
 * **Input**: the driver puts the pending input into the object store in chunks of about
   ``CHUNK_ROWS`` rows (whole batches; Ray spills chunks to disk beyond the store's capacity); the
   dataset is ``ray.data.range`` over the batch indices, and each actor cuts its batch from its
@@ -31,6 +33,7 @@ import contextlib
 import logging
 import math
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -56,7 +59,8 @@ from personasim.executor.base import (
 
 RESERVED_CPUS_SHARE = 0.25
 """Share of the cluster's CPUs left to Ray Data's own tasks (at least one CPU)."""
-RESULT_FIELDS = ("index", "rows", "error", "attempts", "seconds", "model_calls", "cache_hits")
+RESULT_FIELDS = ("index", "rows", "error", "attempts", "seconds", "model_calls", "cache_hits",
+                 "bug", "fatal")
 """Columns an actor returns per batch."""
 LOCAL_OBJECT_STORE_MB = 512
 """Object store of a local Ray started by personasim (Ray spills objects beyond it to disk)."""
@@ -172,8 +176,9 @@ class BatchWorker:
             out["index"].append(result.index)
             out["rows"].append(dumps(result.rows) if result.rows is not None else b"")
             out["error"].append(result.error or "")
-            for name in RESULT_FIELDS[3:]:
+            for name in RESULT_FIELDS[3:-1]:
                 out[name].append(getattr(result, name))
+            out["fatal"].append(pickle.dumps(result.fatal) if result.fatal is not None else b"")
         return out
 
 
@@ -269,6 +274,7 @@ def run_ray(
         for row in mapped.iter_rows():
             error = str(row["error"]) or None
             rows = loads(row["rows"]) if not error else None
+            fatal = pickle.loads(row["fatal"]) if row["fatal"] else None  # noqa: S301 - ours
             yield BatchResult(int(row["index"]), rows, error, int(row["attempts"]),
                               float(row["seconds"]), int(row["model_calls"]),
-                              int(row["cache_hits"]))  # fmt: skip
+                              int(row["cache_hits"]), fatal, str(row["bug"]))  # fmt: skip

@@ -2,9 +2,11 @@
 
 Results arrive in batch order (local: computed in order; Ray: ``preserve_order``); each batch's
 rows are committed as the next Parquet part of the stage folder (atomic, numbered in commit
-order). A batch that failed after its retries is recorded in ``_failed.parquet`` (keys and the
-error), never committed, so a rerun — which reads the done keys from the parts — computes it
-again. Nothing holds more than one batch's rows.
+order). A batch that failed after its retries (in the backend or on its data) is recorded in
+``_failed.parquet`` (keys and the error), never committed, so a rerun — which reads the done
+keys from the parts — computes it again. Any other error fails the run, on either executor (a
+bug as :class:`~personasim.core.errors.InternalError`). Nothing holds more than one batch's
+rows.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from personasim.executor.base import (
     ExecutorSpec,
     Stage,
     batch_rows,
+    raise_stop,
 )
 from personasim.llm.base import Backend
 
@@ -67,11 +70,11 @@ def results_of(
     from personasim.executor.local import run_local
 
     if backend is not None or recipe is None:
-        yield from run_local(stage, batches, backend)
+        yield from run_local(stage, batches, backend, spec.retries)
         return
     opened = recipe.open()
     try:
-        yield from run_local(stage, batches, opened)
+        yield from run_local(stage, batches, opened, spec.retries)
     finally:
         opened.close()
 
@@ -97,6 +100,10 @@ def run_batches(
     calls = hits = 0
     for result in results_of(spec, stage, batches, backend, recipe):
         calls, hits = calls + result.model_calls, hits + result.cache_hits
+        if result.bug or result.fatal is not None:
+            parts.write_failed(folder, pd.concat(failed, ignore_index=True)
+                               if failed else pd.DataFrame())  # fmt: skip
+            raise_stop(result)
         if result.rows is None:
             failed.append(stage.failed_rows(batches[result.index], result.error or "failed"))
         else:
