@@ -161,10 +161,20 @@ class BatchResult:
     """Requests of this batch that reached the model."""
     cache_hits: int = 0
     """Requests of this batch answered by the LLM cache."""
+    model: dict[str, Any] | None = None
+    """Provenance of the backend that ran the batch on a worker (:func:`model_provenance`);
+    None in this process, whose open backend the caller knows."""
     fatal: Exception | None = None
     """A personasim error that is not a batch failure (it fails the run as itself)."""
     bug: str = ""
     """The traceback of any other exception (a bug: it fails the run), else empty."""
+
+
+def model_provenance(backend: Backend) -> dict[str, Any]:
+    """What a run's manifest records of a backend opened on a worker: display name, identity
+    and settings (its counters travel with each batch)."""
+    return {"display_name": backend.display_name, "identity": backend.model_identity,
+            "settings": dict(backend.settings)}  # fmt: skip
 
 
 def raise_stop(result: BatchResult) -> None:

@@ -32,6 +32,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -56,13 +57,14 @@ from personasim.executor.base import (
     batch_rows,
     dumps,
     loads,
+    model_provenance,
     run_with_retries,
 )
 
 RESERVED_CPUS_SHARE = 0.25
 """Share of the cluster's CPUs left to Ray Data's own tasks (at least one CPU)."""
 RESULT_FIELDS = ("index", "rows", "error", "attempts", "seconds", "model_calls", "cache_hits",
-                 "bug", "fatal")
+                 "bug", "fatal", "model")
 """Columns an actor returns per batch."""
 LOCAL_OBJECT_STORE_MB = 512
 """Object store of a local Ray started by personasim (Ray spills objects beyond it to disk)."""
@@ -176,6 +178,7 @@ class BatchWorker:
     def __init__(self, recipe: BackendRecipe, stage: Stage, retries: int, threads: int,
                  chunks: InputChunks, counter: Any) -> None:  # fmt: skip
         self.backend = recipe.open(threads=threads)
+        self.model = model_provenance(self.backend)
         self.stage = stage
         self.retries = retries
         self.chunks = chunks
@@ -205,9 +208,10 @@ class BatchWorker:
             out["index"].append(result.index)
             out["rows"].append(dumps(result.rows) if result.rows is not None else b"")
             out["error"].append(result.error or "")
-            for name in RESULT_FIELDS[3:-1]:
+            for name in RESULT_FIELDS[3:-2]:
                 out[name].append(getattr(result, name))
             out["fatal"].append(pickle.dumps(result.fatal) if result.fatal is not None else b"")
+            out["model"].append(json.dumps(self.model))
         return out
 
 
@@ -307,4 +311,5 @@ def run_ray(
             fatal = pickle.loads(row["fatal"]) if row["fatal"] else None  # noqa: S301 - ours
             yield BatchResult(int(row["index"]), rows, error, int(row["attempts"]),
                               float(row["seconds"]), int(row["model_calls"]),
-                              int(row["cache_hits"]), fatal, str(row["bug"]))  # fmt: skip
+                              int(row["cache_hits"]), json.loads(row["model"]), fatal,
+                              str(row["bug"]))  # fmt: skip

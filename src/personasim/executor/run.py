@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -49,6 +50,9 @@ class RunReport:
     """Requests that reached a model (all workers)."""
     cache_hits: int = 0
     """Requests answered by the LLM cache (all workers)."""
+    model: dict[str, Any] | None = None
+    """Provenance of the backend the workers opened (display name, identity, settings; Ray
+    only: locally the caller holds the backend)."""
 
 
 def results_of(
@@ -98,8 +102,10 @@ def run_batches(
     parts.remove_stale_temps(folder)
     number, committed, rows, failed = parts.next_part_number(folder), 0, 0, []
     calls = hits = 0
+    model = None
     for result in results_of(spec, stage, batches, backend, recipe):
         calls, hits = calls + result.model_calls, hits + result.cache_hits
+        model = model or result.model
         if result.bug or result.fatal is not None:
             parts.write_failed(folder, pd.concat(failed, ignore_index=True)
                                if failed else pd.DataFrame())  # fmt: skip
@@ -116,4 +122,5 @@ def run_batches(
     lost = pd.concat(failed, ignore_index=True) if failed else pd.DataFrame()
     parts.write_failed(folder, lost)
     first = str(lost["error"].iloc[0]).splitlines()[0] if len(lost) else None
-    return RunReport(len(batches), committed, rows, len(failed), len(lost), first, calls, hits)
+    return RunReport(len(batches), committed, rows, len(failed), len(lost), first, calls, hits,
+                     model)  # fmt: skip

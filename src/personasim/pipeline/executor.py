@@ -66,12 +66,15 @@ def _backend_args(backends: Any, name: str, executor: ExecutorSpec) -> dict[str,
     return {"recipe": recipe_for(backends.spec, name, backends.cache_path)}
 
 
-def _count(backends: Any, done: JobRun, executor: ExecutorSpec) -> None:
-    """Add the workers' model calls and cache hits to the study's counters (Ray only: a local
-    run's calls are already in the open backend's counters)."""
+def _count(backends: Any, name: str, done: JobRun, executor: ExecutorSpec) -> None:
+    """Add the workers' model calls and cache hits, and the model they opened, to the study's
+    record of backend ``name`` (Ray only: a local run's calls are already in the open backend's
+    counters, its model in the backend)."""
     if executor.kind != "local":
         backends.remote[0] += done.report.model_calls
         backends.remote[1] += done.report.cache_hits
+        if done.report.model:
+            backends.record_remote(name, done.report)
 
 
 def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backends: Any,
@@ -96,7 +99,7 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
                                  generator=name if needs_model else None, show_progress=True,
                                  **chosen, **kwargs)  # fmt: skip
         _check(done, f"personas x {name}")
-        _count(backends, done, executor)
+        _count(backends, name, done, executor)
         written += done.report.rows
     parts.publish(folder, table, KEY)
     return written
@@ -116,7 +119,7 @@ def simulate_on_executor(spec: Any, run: Path, personas: pd.DataFrame, survey: A
                                  show_progress=True, label=f"simulate {survey_id}",
                                  **_backend_args(backends, simulator, executor))  # fmt: skip
         _check(done, f"{survey_id} x {simulator}")
-        _count(backends, done, executor)
+        _count(backends, simulator, done, executor)
         written += done.report.rows
     parts.publish(folder, table)
     return written

@@ -334,11 +334,12 @@ def personas_to_parts(
 def _merged(reports: Sequence[RunReport]) -> RunReport:
     """One report of several runs (the first error of any)."""
     errors = [r.first_error for r in reports if r.first_error]
+    models = [r.model for r in reports if r.model]
     return RunReport(*(sum(getattr(r, f) for r in reports)
                        for f in ("batches", "parts", "rows", "failed_batches", "failed_rows")),
                      errors[0] if errors else None,
                      sum(r.model_calls for r in reports),
-                     sum(r.cache_hits for r in reports))  # fmt: skip
+                     sum(r.cache_hits for r in reports), models[0] if models else None)  # fmt: skip
 
 
 def retry_failed_personas(
