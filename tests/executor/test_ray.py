@@ -103,6 +103,8 @@ def test_failed_batch_becomes_failed_rows_that_a_rerun_retries(ray_cluster, tmp_
     first = simulate_to_parts(personas, survey, tmp_path, executor=spec,
                               recipe=BackendRecipe(factory=flaky_endpoint))  # fmt: skip
     assert (first.report.failed_batches, first.report.failed_rows) == (1, 2)
+    assert first.report.model == {"display_name": "scripted:endpoint", "identity": "endpoint",
+                                  "settings": {}}  # provenance from the actors
     assert "HTTP 503" in first.report.first_error and first.report.rows == 4
     failed = pd.read_parquet(tmp_path / P.FAILED)
     assert failed["person_id"].tolist() == [22, 22]
