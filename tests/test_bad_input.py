@@ -78,6 +78,10 @@ def _frames(folder: Path) -> None:
     PERSONAS.assign(text=["", "x"]).to_parquet(folder / "empty-text.parquet", index=False)
     PERSONAS.assign(person_id=[7, 7]).to_parquet(folder / "twice.parquet", index=False)
     POPULATION.head(0).to_parquet(folder / "empty.parquet", index=False)
+    (folder / "clash").mkdir()  # parts whose "text" is a string, then a list
+    PERSONAS.head(1).to_parquet(folder / "clash" / "part-00000.parquet", index=False)
+    PERSONAS.tail(1).assign(text=[["x"]]).to_parquet(folder / "clash" / "part-00001.parquet",
+                                                     index=False)  # fmt: skip
     (folder / "big.yaml").write_text("id: big\n" + "# padding\n" * 120_000)  # 1.2 MB
     for name, text in FILES.items():
         (folder / name).write_text(text)
@@ -134,6 +138,8 @@ CASES: list[tuple[str, list[str]]] = [
                                     "--no-cache", "--out", "{out}"]),
     ("personas-out-under-a-file", ["personas", "--population", "{d}/population.parquet",
                                    "--tiers", "meta", "--out", "{out}/p.parquet", "--no-cache"]),
+    ("personas-max-runs-zero", ["personas", "--population", "{d}/population.parquet",
+                                "--max-runs", "0", "--out", "{d}/p", "--no-cache"]),
     # ---- simulate
     ("simulate-out-unwritable", ["simulate", "--personas", "{d}/personas.parquet",
                                  "--survey", "elections", "--out", "/sys/r.parquet",
@@ -230,6 +236,9 @@ CASES: list[tuple[str, list[str]]] = [
                                     "--out", "{out}"]),
     ("export-missing-personas", ["export", "--personas", "{d}/none.parquet", "--format", "hf",
                                  "--out", "{d}/exported"]),
+    ("export-parts-clash", ["export", "--personas", "{d}/clash", "--out", "{d}/exported"]),
+    ("simulate-parts-clash", ["simulate", "--personas", "{d}/clash", "--survey", "elections",
+                              "--no-cache", "--out", "{d}/resp"]),
 ]
 
 #: Cases that also run through a real subprocess (entry point, fresh interpreter).

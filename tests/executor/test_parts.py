@@ -12,9 +12,16 @@ import pandas as pd
 import pytest
 
 from personasim.core import parts as P
-from personasim.core.errors import BackendError, ConfigError
+from personasim.core.errors import (
+    BackendError,
+    ConfigError,
+    EndpointUnreachable,
+    InternalError,
+    RemoteTraceback,
+)
 from personasim.executor.base import BackendRecipe, ExecutorSpec, run_with_retries
 from personasim.executor.ray import InputChunks, chunk_bounds, pool_size
+from personasim.executor.run import run_batches
 from personasim.personas.meta import meta_personas
 from personasim.pipeline.jobs import drop_done, person_batches, simulate_to_parts
 from personasim.simulate.run import KEY_COLUMNS
@@ -141,6 +148,56 @@ def test_a_failing_batch_is_retried_then_returned_as_failed() -> None:
     result = run_with_retries(stage, ScriptedStandIn(), pd.DataFrame({"x": [1]}), 4, retries=2)
     assert len(calls) == 3 and result.rows is None and result.attempts == 3
     assert result.index == 4 and result.error.startswith("BackendError: endpoint said 503")
+
+
+@pytest.mark.parametrize("raised", [KeyError("tier"), TypeError("bad operand"),
+                                    EndpointUnreachable("http://127.0.0.1:9/v1 is down")])
+def test_a_bug_or_a_dead_endpoint_fails_the_run_not_the_batch(tmp_path: Path, raised) -> None:
+    calls = []
+
+    def stage(backend, batch):
+        calls.append(1)
+        if len(calls) == 2:
+            raise raised
+        return batch
+
+    stage.failed_rows = lambda batch, error: batch.assign(error=error)
+    frame = pd.DataFrame({"person_id": [1, 2, 3]})
+    expected = EndpointUnreachable if isinstance(raised, EndpointUnreachable) else InternalError
+    with pytest.raises(expected) as caught:
+        run_batches(ExecutorSpec(batch_persons=1), stage, person_batches(frame, 1), tmp_path,
+                    backend=ScriptedStandIn())  # fmt: skip
+    assert len(calls) == 2, "retried, or the job went on after it"
+    assert [len(pd.read_parquet(p)) for p in P.part_paths(tmp_path)] == [1]  # the batch before
+    if expected is InternalError:
+        line = caught.value.one_line()
+        assert f"in batch 1: {type(raised).__name__}" in line and "PERSONASIM_TRACEBACK" in line
+        assert isinstance(caught.value.__cause__, RemoteTraceback)
+        assert "in stage" in str(caught.value.__cause__)  # where it was raised
+
+
+def test_a_bug_at_the_cli_is_one_line_or_its_traceback(tmp_path: Path, monkeypatch,
+                                                       capsys) -> None:  # fmt: skip
+    from personasim.cli import options
+    from personasim.cli.main import main
+    from personasim.pipeline import jobs
+
+    def broken(self, backend, batch):
+        return batch.no_such_column
+
+    recipe = BackendRecipe(factory=lambda: ScriptedStandIn(lambda r, s: "{}"))
+    monkeypatch.setattr(options, "backend_recipe", lambda *args: recipe)
+    monkeypatch.setattr(jobs.PersonaJob, "__call__", broken)
+    POPULATION.to_parquet(tmp_path / "population.parquet", index=False)
+    argv = ["personas", "--population", str(tmp_path / "population.parquet"), "--tiers",
+            "meta,descriptive", "--out", str(tmp_path / "out"), "--no-cache"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a bug stopped the run" in err[0] and "AttributeError" in err[0]
+    monkeypatch.setenv("PERSONASIM_TRACEBACK", "1")
+    with pytest.raises(InternalError) as caught:
+        main(argv)
+    assert "in broken" in str(caught.value.__cause__)
 
 
 def test_local_parts_resume_and_match_plain_simulate(tmp_path: Path) -> None:
@@ -345,7 +402,7 @@ def test_clashing_part_types_are_one_line(tmp_path: Path) -> None:
 
     P.commit_part(pd.DataFrame({"k": [1]}), tmp_path / "parts")
     P.commit_part(pd.DataFrame({"k": [[1, 2]]}), tmp_path / "parts")
-    with pytest.raises(DataError, match="clashing column types"):
+    with pytest.raises(DataError, match=r"part-00001\.parquet: column 'k' is list.* but int64"):
         P.publish(tmp_path / "parts", tmp_path / "table.parquet")
     assert not (tmp_path / "table.parquet").exists()
     assert [p.name for p in tmp_path.rglob("*.tmp")] == []

@@ -103,6 +103,8 @@ def test_failed_batch_becomes_failed_rows_that_a_rerun_retries(ray_cluster, tmp_
     first = simulate_to_parts(personas, survey, tmp_path, executor=spec,
                               recipe=BackendRecipe(factory=flaky_endpoint))  # fmt: skip
     assert (first.report.failed_batches, first.report.failed_rows) == (1, 2)
+    assert first.report.model == {"display_name": "scripted:endpoint", "identity": "endpoint",
+                                  "settings": {}}  # provenance from the actors
     assert "HTTP 503" in first.report.first_error and first.report.rows == 4
     failed = pd.read_parquet(tmp_path / P.FAILED)
     assert failed["person_id"].tolist() == [22, 22]
@@ -186,3 +188,53 @@ def test_a_dead_actor_is_restarted_and_its_batch_retried(ray_cluster, tmp_path: 
     assert marker.exists(), "the stand-in never killed its actor"
     assert run.report.rows == 6 and run.report.failed_batches == 0
     assert sorted(P.read_parts(tmp_path / "out")["person_id"].unique()) == [21, 22, 23]
+
+
+def test_a_bug_on_an_actor_fails_the_run_with_its_traceback(ray_cluster, tmp_path: Path) -> None:
+    from personasim.core.errors import InternalError, RemoteTraceback
+
+    def buggy():
+        from tests.support.scripted import ScriptedStandIn
+
+        def script_with_a_bug(request, seen):
+            if "Ohio" in request.messages[0].content:
+                return {label: None + 1 for label in request.labels}  # TypeError
+            return {label: 1.0 for label in request.labels}
+
+        return ScriptedStandIn(choice_script=script_with_a_bug, identity="endpoint")
+
+    spec = ExecutorSpec(kind="ray", batch_persons=1, retries=2)
+    with pytest.raises(InternalError, match=r"in batch 2: TypeError") as caught:
+        simulate_to_parts(meta_personas(POPULATION), _survey(), tmp_path, executor=spec,
+                          recipe=BackendRecipe(factory=buggy))  # fmt: skip
+    cause = caught.value.__cause__
+    assert isinstance(cause, RemoteTraceback) and "script_with_a_bug" in str(cause)
+    assert sorted(P.read_parts(tmp_path)["person_id"].unique()) == [21, 22]  # kept
+    assert not (tmp_path / P.FAILED).exists()  # a bug is no failed batch for a rerun
+
+
+def test_an_actor_dying_in_every_try_is_given_up_after_the_retries(
+    ray_cluster, tmp_path: Path
+) -> None:
+    deaths = tmp_path / "deaths"
+    deaths.mkdir()
+
+    def always_dies():
+        from tests.support.scripted import ScriptedStandIn
+
+        def script(request, seen):
+            if "Ohio" in request.messages[0].content:
+                (deaths / str(os.getpid())).write_text("")
+                os._exit(1)  # every try: as a batch that always runs out of memory
+            return {label: 1.0 + i for i, label in enumerate(request.labels)}
+
+        return ScriptedStandIn(choice_script=script, identity="endpoint")
+
+    spec = ExecutorSpec(kind="ray", batch_persons=1, retries=1)
+    run = simulate_to_parts(meta_personas(POPULATION), _survey(), tmp_path / "out", executor=spec,
+                            recipe=BackendRecipe(factory=always_dies))  # fmt: skip
+    assert len(list(deaths.iterdir())) == 2, "not retries + 1 tries"
+    assert run.report.failed_batches == 1 and run.report.rows == 4
+    assert "actor died in each of 2 tries" in run.report.first_error
+    assert pd.read_parquet(tmp_path / "out" / P.FAILED)["person_id"].tolist() == [23, 23]
+    assert sorted(P.read_parts(tmp_path / "out")["person_id"].unique()) == [21, 22]

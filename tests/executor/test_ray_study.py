@@ -10,6 +10,7 @@ surveys, the logprobs estimator, ``[calibration]`` and ``[score]`` (200 bootstra
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("ray", reason="the ray extra is not installed (make test installs it)")
+
+from personasim.report.reading import EMBEDDED_CAVEAT  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -90,6 +93,15 @@ def test_default_study_on_ray_equals_the_local_run(
         pd.testing.assert_frame_equal(mine, theirs, obj=name)
     for run in ("local", "ray"):  # both executors commit parts and publish from them
         assert list((tmp_path / run / "parts" / "responses_topics").glob("part-*.parquet"))
+    # provenance: the actors' models are in the manifest, so the small-model caveat shows
+    local_models, ray_models = (json.loads((tmp_path / run / "manifest.json").read_text())
+                                ["models"] for run in ("local", "ray"))  # fmt: skip
+    assert set(ray_models) == set(local_models) and ray_models
+    for name, model in local_models.items():
+        for field in ("spec", "display_name", "identity"):
+            assert ray_models[name][field] == model[field], (name, field)
+        assert ray_models[name]["stats"]["model_calls"] > 0
+    assert EMBEDDED_CAVEAT[:60] in (tmp_path / "ray" / "report.html").read_text()
     # the CLI flag overrides the spec: a rerun on the local executor makes no model call
     assert main(["run", str(ray), "--out", str(tmp_path / "ray"), "--executor", "local"]) == 0
     assert "model calls 0, cache hits" in capsys.readouterr().out

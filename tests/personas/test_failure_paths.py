@@ -140,3 +140,56 @@ def test_max_runs_is_bounded(bad: int) -> None:
 
     with pytest.raises(ConfigError, match="max_runs"):
         generate_personas(PEOPLE, tiers=("meta",), max_runs=bad)
+
+
+def _cli_run(population: Path, out: Path, backend: ScriptedStandIn, max_runs: int | None,
+             monkeypatch: pytest.MonkeyPatch) -> pd.DataFrame:  # fmt: skip
+    """``personasim personas`` (in process) with the stand-in as its backend; the descriptive
+    rows of the folder, read as one table."""
+    from personasim.cli import options
+    from personasim.cli.main import main
+    from personasim.core.tables import read_table
+    from personasim.executor.base import BackendRecipe
+
+    recipe = BackendRecipe(factory=lambda: backend)
+    monkeypatch.setattr(options, "backend_recipe", lambda *args: recipe)
+    given = ["--max-runs", str(max_runs)] if max_runs else []
+    argv = ["personas", "--population", str(population), "--tiers", "meta,descriptive",
+            "--out", str(out), "--no-cache", *given]  # fmt: skip
+    assert main(argv) == 0
+    table = read_table(out, "personas table")
+    assert not table.duplicated(["person_id", "tier", "generator"]).any()
+    return table[table["tier"] == "descriptive"].set_index("person_id")
+
+
+def test_the_personas_command_retries_backend_failures_on_rerun_up_to_max_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One retry policy: the command retries like a study's run (``--max-runs``, default 3)."""
+    victim = f"Age: {PEOPLE['age'].iloc[0]} years"
+    assert victim not in f"Age: {PEOPLE['age'].iloc[1]} years"
+    state = {"fail": True}
+
+    def script(request, seen):
+        asked = request.messages[-1].content
+        return backend_failure() if state["fail"] and victim in asked else DESCRIPTION
+
+    backend = ScriptedStandIn(script)
+    population = tmp_path / "population.parquet"
+    PEOPLE.to_parquet(population, index=False)
+    first = _cli_run(population, tmp_path / "a", backend, None, monkeypatch)
+    assert first["finish_reason"].tolist() == ["error", "stop"] and len(backend.calls) == 2
+    second = _cli_run(population, tmp_path / "a", backend, None, monkeypatch)  # still failing
+    assert second.loc[0, "runs"] == 2 and len(backend.calls) == 3  # only the failed one again
+    state["fail"] = False
+    third = _cli_run(population, tmp_path / "a", backend, None, monkeypatch)
+    assert third["valid"].all() and third.loc[0, "runs"] == 3 and len(backend.calls) == 4
+    _cli_run(population, tmp_path / "a", backend, None, monkeypatch)
+    assert len(backend.calls) == 4  # valid now: done
+    state["fail"] = True
+    bounded = _cli_run(population, tmp_path / "b", backend, 2, monkeypatch)
+    assert bounded.loc[0, "finish_reason"] == "error" and len(backend.calls) == 6
+    again = _cli_run(population, tmp_path / "b", backend, 2, monkeypatch)
+    assert again.loc[0, "runs"] == 2 and len(backend.calls) == 7
+    _cli_run(population, tmp_path / "b", backend, 2, monkeypatch)
+    assert len(backend.calls) == 7  # runs == --max-runs: kept invalid and done

@@ -11,6 +11,7 @@ import pytest
 
 from personasim.core.errors import DataError
 from personasim.core.parts import commit_part
+from personasim.core.tables import parquet_files
 from personasim.scoring import metrics as M
 from personasim.scoring import stream as score_input
 from personasim.scoring.score import score
@@ -82,7 +83,7 @@ def test_parts_are_read_in_commit_order(tmp_path: Path) -> None:
         (tmp_path / f"part-{number:05d}.parquet").write_bytes(b"")
     (tmp_path / "_failed.parquet").write_bytes(b"")
     (tmp_path / ".part-00003.parquet.1.tmp").write_bytes(b"")
-    names = [p.name for p in score_input._parquet_files(tmp_path, "")]
+    names = [p.name for p in parquet_files(tmp_path)]
     assert names == ["part-00002.parquet", "part-99999.parquet", "part-100000.parquet"]
 
 

@@ -12,6 +12,7 @@ from personasim.cli.main import split_list
 from personasim.cli.options import executor_options
 from personasim.core.errors import BackendError, DataError
 from personasim.core.tables import check_output_dir, read_table
+from personasim.personas.generate import MAX_RUNS
 
 SUMMARY_COLUMNS = ("person_id", "tier", "generator", "valid", "first_valid", "n_contradictions",
                    "checks", "rejections")
@@ -53,11 +54,14 @@ def _prompt_files(specs: tuple[str, ...]) -> str | dict[str, str] | None:
               help="Sampling temperature of generation.")
 @click.option("--max-attempts", default=3, show_default=True, type=click.IntRange(1, 10),
               help="Tries per reply (first + repairs with the validation error).")
+@click.option("--max-runs", default=MAX_RUNS, show_default=True, type=click.IntRange(1, 20),
+              help="Runs that may try a persona whose generation failed in the backend: each "
+                   "rerun of the command tries it once more, this many runs at most.")
 @backend_options
 @executor_options
 def personas_command(population_path: Path, tiers: str, out_path: Path, limit: int | None,
                      seed: int, prompt_files: tuple[str, ...], attributes: str | None,
-                     temperature: float, max_attempts: int, model: str,
+                     temperature: float, max_attempts: int, max_runs: int, model: str,
                      cache_path: str | None, no_cache: bool, pairs: tuple[str, ...],
                      executor_kind: str | None, ray_address: str | None, actors: int | None,
                      batch_persons: int | None) -> None:
@@ -92,7 +96,7 @@ def personas_command(population_path: Path, tiers: str, out_path: Path, limit: i
             run = personas_to_parts(
                 frame, tier_list, out_path, executor=spec, backend=backend, recipe=recipe,
                 show_progress=True, seed=seed, prompt_file=_prompt_files(prompt_files),
-                temperature=temperature, max_attempts=max_attempts,
+                temperature=temperature, max_attempts=max_attempts, max_runs=max_runs,
                 meta_attributes=tuple(split_list(attributes)) if attributes
                 else DEFAULT_ATTRIBUTES,
             )  # fmt: skip

@@ -297,8 +297,7 @@ def simulate_command(
 
 def _resume_note(out_path: Path) -> str:
     """Where a stopped run's committed rows are, and how to go on."""
-    from personasim.core.parts import dataset
+    from personasim.core.parts import committed_rows
 
-    committed = dataset(out_path)  # the parts' footers only: stopping reads no answer
-    rows = committed.count_rows() if committed is not None else 0
+    rows = committed_rows(out_path)  # the parts' footers only: stopping reads no answer
     return f"{rows} responses are saved in {out_path}; run the same command again to resume"

@@ -26,6 +26,10 @@ class PersonasimError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with its hint (it travels back from a Ray actor)."""
+        return (type(self), (self.message, self.hint))
+
     def one_line(self) -> str:
         """Render the error as the single line the CLI prints."""
         from personasim.core.secrets import redact_urls
@@ -61,6 +65,29 @@ class OutputTruncated(BackendError):
 
 class ValidationFailed(BackendError):
     """A model reply does not satisfy the JSON schema or choice list it was constrained to."""
+
+
+def fails_batch(error: BaseException) -> bool:
+    """Whether ``error``, raised by a stage on one batch, fails only that batch (retried, then
+    recorded for a rerun to try again): a backend or data error, except an endpoint that cannot
+    be reached at all (every batch would fail alike). Any other personasim error fails the run
+    as itself; any other exception is a bug and fails the run (:class:`InternalError`)."""
+    batch_error = isinstance(error, BackendError | DataError)
+    return batch_error and not isinstance(error, EndpointUnreachable)
+
+
+class InternalError(PersonasimError):
+    """A bug: an exception personasim does not raise on purpose (``TypeError``, ``KeyError``...)
+    in a stage. It fails the run with one line; ``PERSONASIM_TRACEBACK=1`` shows its traceback
+    (as the :class:`RemoteTraceback` it was raised from)."""
+
+
+class RemoteTraceback(Exception):
+    """The formatted traceback of an exception raised where the batch ran (an actor, or this
+    process), shown as the cause of an :class:`InternalError`."""
+
+    def __str__(self) -> str:
+        return "\n" + str(self.args[0]) if self.args else ""
 
 
 class Interrupted(KeyboardInterrupt):

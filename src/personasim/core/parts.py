@@ -32,14 +32,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from personasim.core.errors import DataError
 from personasim.core.lock import directory_lock
-from personasim.core.tables import write_atomic, write_concat_atomic, write_text_atomic
+from personasim.core.tables import (
+    PART,
+    ParquetTable,
+    atomic_path,
+    part_paths,
+    write_atomic,
+    write_concat_atomic,
+    write_text_atomic,
+)
 
-PART = re.compile(r"^part-(\d{5,})\.parquet$")
 TEMP = re.compile(r"^\..*\.(\d+)\.tmp$")
 FAILED = "_failed.parquet"
 """Keys and error of rows whose batch failed after its retries (retried by a rerun)."""
@@ -55,15 +61,6 @@ def folder_lock(folder: str | Path, wait: float = 0.0) -> AbstractContextManager
     ``with``; another process holding it: wait up to ``wait`` seconds, then
     :class:`~personasim.core.errors.LockedError` naming it. See :mod:`personasim.core.lock`."""
     return directory_lock(folder, wait=wait, what="parts folder")
-
-
-def part_paths(folder: str | Path) -> list[Path]:
-    """The committed parts of ``folder`` in commit order (empty when there is no folder)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := PART.match(p.name))]
-    return [p for _, p in sorted(found)]
 
 
 def next_part_number(folder: str | Path) -> int:
@@ -114,31 +111,20 @@ def commit_part(frame: pd.DataFrame, folder: str | Path, number: int | None = No
     return path
 
 
-def dataset(folder: str | Path) -> ds.Dataset | None:
-    """The committed parts as one pyarrow dataset (None when there is none)."""
-    parts = part_paths(folder)
-    if not parts:
-        return None
-    try:
-        return ds.dataset([str(p) for p in parts], format="parquet")
-    except (OSError, pa.ArrowInvalid) as error:
-        raise DataError(f"{folder}: cannot read its parts ({error})",
-                        hint="move the folder away to start over") from None  # fmt: skip
+def committed_rows(folder: str | Path) -> int:
+    """How many rows the committed parts of ``folder`` hold (their footers only)."""
+    return sum(pq.read_metadata(p).num_rows for p in part_paths(folder))
 
 
 def read_parts(folder: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Every committed row of ``folder`` (only ``columns`` when given); empty without parts.
 
-    Parts are read one by one and concatenated, so each keeps its own pandas types."""
-    parts = part_paths(folder)
-    if not parts:
+    Read with the one folder reader (:class:`~personasim.core.tables.ParquetTable`): parts
+    whose column types differ (an all-null column beside text) come back as one table."""
+    if not part_paths(folder):
         return pd.DataFrame(columns=list(columns or []))
-    try:
-        frames = [pd.read_parquet(p, columns=list(columns) if columns else None) for p in parts]
-    except (OSError, ValueError, pa.ArrowInvalid) as error:
-        raise DataError(f"{folder}: cannot read its parts ({error})",
-                        hint="move the folder away to start over") from None  # fmt: skip
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    hint = "move the folder away to start over"
+    return ParquetTable.open(folder, "parts", hint).read(columns).to_pandas()
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
@@ -259,6 +245,19 @@ def latest_rows(paths: Sequence[Path], key: Sequence[str]) -> list[np.ndarray | 
             seen.add(value)
         masks[at] = None if keep.all() else keep
     return masks
+
+
+def drop_superseded(folder: str | Path, key: Sequence[str]) -> int:
+    """Rewrite (atomically) each part holding a row whose key a later part commits again (a
+    retried failure), without that row; returns the rows dropped. A folder read as one table
+    then holds each key once; a rerun after a crash midway finishes the job."""
+    paths, dropped = part_paths(folder), 0
+    for path, mask in zip(paths, latest_rows(paths, key), strict=True):
+        if mask is not None:
+            with atomic_path(path) as tmp:
+                pq.write_table(pq.read_table(path).filter(pa.array(mask)), tmp)
+            dropped += int((~mask).sum())
+    return dropped
 
 
 def _keys_of(path: Path, key: Sequence[str]) -> pd.DataFrame:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -54,7 +56,7 @@ def read_table(
         if as_csv or path.suffix.lower() in CSV_SUFFIXES:
             frame = pd.read_csv(path)
         else:
-            frame = _read_parquet(path, exclude, only, columns)
+            frame = _read_parquet(path, exclude, only, columns, what, hint)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found", hint=hint) from None
     except (OSError, ValueError) as error:
@@ -148,22 +150,18 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _read_parquet(path: Path, exclude: Sequence[str], only: tuple[str, Sequence[str]] | None,
-                  keep: Sequence[str] | None) -> pd.DataFrame:  # fmt: skip
+                  keep: Sequence[str] | None, what: str, hint: str) -> pd.DataFrame:  # fmt: skip
     """A Parquet file or folder without the ``exclude`` columns (with only the ``keep`` ones
-    when given), only the ``only`` rows."""
-    if not exclude and only is None and keep is None:
-        return pd.read_parquet(path)
-    import pyarrow.dataset as ds
-
-    if not path.exists():
-        raise FileNotFoundError(path)
-    data = ds.dataset(path, format="parquet")
-    columns = [c for c in data.schema.names
+    when given), only the ``only`` rows; parts of differing types read as one table."""
+    table = ParquetTable.open(path, what, hint)
+    columns = [c for c in table.schema.names
                if c not in set(exclude) and (keep is None or c in keep)]  # fmt: skip
     where = None
-    if only is not None and only[0] in data.schema.names:
+    if only is not None and only[0] in table.schema.names:
+        import pyarrow.dataset as ds
+
         where = ds.field(only[0]).isin(list(only[1]))
-    return data.to_table(columns=columns, filter=where).to_pandas()
+    return table.read(columns, where).to_pandas()
 
 
 @contextmanager
@@ -192,18 +190,81 @@ def write_text_atomic(text: str, path: str | Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def unified_schema(sources: Sequence[str | Path]) -> pa.Schema:
+PART = re.compile(r"^part-(\d{5,})\.parquet$")
+"""A committed part of a folder: ``part-00012.parquet``."""
+
+
+def part_paths(folder: str | Path) -> list[Path]:
+    """The committed parts of ``folder`` in commit order (empty when there is no folder)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := PART.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def parquet_files(path: str | Path, hint: str = "") -> list[Path]:
+    """The Parquet file ``path``, or a folder's committed parts in commit order
+    (:func:`part_paths`), else its ``*.parquet`` files by name (names starting with ``.`` or
+    ``_`` skipped, as pyarrow does)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found", hint=hint)
+    if not path.is_dir():
+        return [path]
+    found = part_paths(path) or [p for p in sorted(path.glob("*.parquet"))
+                                 if not p.name.startswith((".", "_"))]  # fmt: skip
+    if not found:
+        raise DataError(f"{path}: no Parquet file in the folder", hint=hint)
+    return found
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message (its type when it has none)."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def unified_schema(sources: Sequence[str | Path], what: str = "table", hint: str = "") -> pa.Schema:
     """One schema for the Parquet files ``sources`` (footers only): every column of any file, in
     order of first appearance; a column that is all-null (type ``null``) in one file takes the
     other files' type, and numeric types are widened (int64 and double give double). The first
-    file's metadata (pandas types) is kept."""
-    schemas = [pq.read_schema(source) for source in sources]
-    try:
-        return pa.unify_schemas(schemas, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        first = str(error).splitlines()[0]
-        raise DataError(f"{Path(sources[0]).parent}: its parts have clashing column types "
-                        f"({first})", hint="move the folder away to start over") from None
+    file's metadata (pandas types) is kept. Types that cannot be unified (text in one part, a
+    list in another) are one :class:`DataError` naming the part and the column."""
+    schema: pa.Schema | None = None
+    for source in sources:
+        try:
+            current = pq.read_schema(source)
+        except (OSError, pa.ArrowInvalid) as error:
+            raise DataError(f"{source}: cannot read {what} ({_first_line(error)})",
+                            hint=hint) from None  # fmt: skip
+        if schema is None:
+            schema = current
+            continue
+        try:
+            schema = pa.unify_schemas([schema, current], promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            raise _clash(Path(source), schema, current, what) from None
+    if schema is None:
+        raise DataError(f"no Parquet file to read the {what} from", hint=hint)
+    return schema
+
+
+def _clash(source: Path, before: pa.Schema, current: pa.Schema, what: str) -> DataError:
+    """The error for a part whose column types cannot join those of the parts before it."""
+    for field in current:
+        if field.name not in before.names:
+            continue
+        earlier = before.field(field.name).type
+        try:
+            pa.unify_schemas([pa.schema([before.field(field.name)]), pa.schema([field])],
+                             promote_options="permissive")  # fmt: skip
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return DataError(f"{source}: column {field.name!r} is {field.type} in this part but "
+                             f"{earlier} in the parts before it: cannot read them as one {what}",
+                             hint="rewrite that part with the same column types, or move it "
+                                  "out of the folder")  # fmt: skip
+    return DataError(f"{source}: its columns cannot join those of the parts before it",
+                     hint="move that part out of the folder")
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -212,6 +273,69 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     columns = [table.column(f.name).cast(f.type) if f.name in table.column_names
                else pa.nulls(len(table), f.type) for f in schema]  # fmt: skip
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+@dataclass(frozen=True)
+class ParquetTable:
+    """A Parquet file or a folder of Parquet parts read as one table: the one reader of every
+    stage table, part folder and export input.
+
+    Parts may differ in their column types (a part whose ``error`` column is all-null beside
+    one with text, ``int64`` beside ``double``): every part is read in the :func:`unified_schema`
+    of all of them, so a reader never sees two types for one column."""
+
+    path: Path
+    """The file or folder."""
+    files: tuple[Path, ...]
+    """The Parquet files read, in order (:func:`parquet_files`)."""
+    schema: pa.Schema
+    """The unified schema of all of them."""
+    what: str = "table"
+    """What error messages call the table ("personas table")."""
+
+    @classmethod
+    def open(cls, path: str | Path, what: str = "table", hint: str = "") -> ParquetTable:
+        """The table at ``path`` (footers only); one-line errors when it is missing, not
+        Parquet or its parts' types clash."""
+        files = parquet_files(path, hint)
+        return cls(Path(path), tuple(files), unified_schema(files, what, hint), what)
+
+    def _schema_of(self, columns: Sequence[str] | None) -> pa.Schema:
+        """The unified schema restricted to those of ``columns`` it has (all when None), in
+        their order."""
+        if columns is None:
+            return self.schema
+        return pa.schema([self.schema.field(c) for c in columns if c in self.schema.names],
+                         metadata=self.schema.metadata)  # fmt: skip
+
+    def batches(self, columns: Sequence[str] | None = None,
+                batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:  # fmt: skip
+        """The rows as record batches of at most ``batch_rows`` rows in the unified schema
+        (only ``columns`` of it when given): one file and one batch in memory at a time."""
+        schema = self._schema_of(columns)
+        for path in self.files:
+            try:
+                with pq.ParquetFile(path) as parquet:
+                    present = [c for c in schema.names if c in parquet.schema_arrow.names]
+                    for batch in parquet.iter_batches(batch_size=batch_rows, columns=present):
+                        yield from conform(pa.Table.from_batches([batch]), schema).to_batches()
+            except (OSError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                raise DataError(f"{path}: cannot read {self.what} ({_first_line(error)})") from None
+
+    def read(self, columns: Sequence[str] | None = None, where: Any = None) -> pa.Table:
+        """The whole table (only ``columns`` when given, only rows matching the pyarrow
+        expression ``where``) in the unified schema."""
+        schema = self._schema_of(columns)
+        tables = []
+        for path in self.files:
+            try:
+                names = pq.read_schema(path).names
+                part = pq.read_table(path, columns=[c for c in schema.names if c in names])
+            except (OSError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                raise DataError(f"{path}: cannot read {self.what} ({_first_line(error)})") from None
+            part = conform(part, schema)
+            tables.append(part.filter(where) if where is not None else part)
+        return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
 ROW_GROUP_ROWS = 262_144

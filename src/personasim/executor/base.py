@@ -42,8 +42,9 @@ class ExecutorSpec(BaseModel):
     batch_persons: int = Field(default=32, ge=1)
     """Persons per batch: the unit of work, of retry and of one committed part."""
     retries: int = Field(default=2, ge=0, le=20)
-    """Retries of a batch whose stage raises, inside its actor (a dead actor is restarted and
-    its batch retried by Ray Data itself)."""
+    """Retries of a batch whose stage fails in the backend or on its data (a bug fails the run
+    at once), in its process or actor (a dead actor is restarted and its batch retried by Ray
+    Data itself)."""
     num_cpus: int | None = Field(default=None, ge=1)
     """CPUs of a local Ray started by personasim (None: the cores this process may use)."""
 
@@ -160,6 +161,35 @@ class BatchResult:
     """Requests of this batch that reached the model."""
     cache_hits: int = 0
     """Requests of this batch answered by the LLM cache."""
+    model: dict[str, Any] | None = None
+    """Provenance of the backend that ran the batch on a worker (:func:`model_provenance`);
+    None in this process, whose open backend the caller knows."""
+    fatal: Exception | None = None
+    """A personasim error that is not a batch failure (it fails the run as itself)."""
+    bug: str = ""
+    """The traceback of any other exception (a bug: it fails the run), else empty."""
+
+
+def model_provenance(backend: Backend) -> dict[str, Any]:
+    """What a run's manifest records of a backend opened on a worker: display name, identity
+    and settings (its counters travel with each batch)."""
+    return {"display_name": backend.display_name, "identity": backend.model_identity,
+            "settings": dict(backend.settings)}  # fmt: skip
+
+
+def raise_stop(result: BatchResult) -> None:
+    """Raise what stops the run: a result's ``fatal`` error, or the
+    :class:`~personasim.core.errors.InternalError` of its bug (from the traceback where it
+    happened); nothing for any other result."""
+    from personasim.core.errors import InternalError, RemoteTraceback
+
+    if result.fatal is not None:
+        raise result.fatal
+    if result.bug:
+        raise InternalError(f"a bug stopped the run in batch {result.index}: {result.error}",
+                            hint="set PERSONASIM_TRACEBACK=1 to see the traceback, and report "
+                                 "it; the batches committed so far are kept"
+                            ) from RemoteTraceback(result.bug)  # fmt: skip
 
 
 def stage_result(stage: Stage, backend: Backend | None, batch: pd.DataFrame,
@@ -174,18 +204,27 @@ def stage_result(stage: Stage, backend: Backend | None, batch: pd.DataFrame,
                        backend.stats.model_calls - calls, backend.stats.cache_hits - hits)
 
 
-def run_with_retries(stage: Stage, backend: Backend, batch: pd.DataFrame, index: int,
+def run_with_retries(stage: Stage, backend: Backend | None, batch: pd.DataFrame, index: int,
                      retries: int) -> BatchResult:  # fmt: skip
-    """Run ``stage`` on ``batch``; an exception is retried ``retries`` times, then returned as a
-    failed result (never raised), so one bad batch does not stop the job."""
+    """Run ``stage`` on ``batch``; a batch failure (:func:`~personasim.core.errors.fails_batch`:
+    the backend or the data) is retried ``retries`` times, then returned as a failed result, so
+    one bad batch does not stop the job. Any other exception comes back at once, never raised
+    here (so it can travel back from an actor): a personasim error in ``fatal``, anything else
+    (a bug) as its traceback in ``bug``; the driver then fails the run (:func:`raise_stop`)."""
+    from personasim.core.errors import PersonasimError, fails_batch
+
     started, error, last = time.perf_counter(), "", ""
     for attempt in range(1, retries + 2):
         try:
             result = stage_result(stage, backend, batch, index)
             result.attempts, result.seconds = attempt, time.perf_counter() - started
             return result
-        except Exception as exc:  # noqa: BLE001 - the batch is recorded as failed, not lost
+        except Exception as exc:  # noqa: BLE001 - sorted here, raised by the driver
             error = f"{type(exc).__name__}: {exc}".strip()
+            if not fails_batch(exc):
+                fatal = exc if isinstance(exc, PersonasimError) else None
+                return BatchResult(index, None, error, attempt, time.perf_counter() - started,
+                                   fatal=fatal, bug="" if fatal else traceback.format_exc())
             last = traceback.format_exc(limit=3)
     return BatchResult(index, None, f"{error}\n{last}", retries + 1,
                        time.perf_counter() - started)  # fmt: skip

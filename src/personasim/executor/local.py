@@ -6,15 +6,17 @@ from collections.abc import Iterator, Sequence
 
 import pandas as pd
 
-from personasim.executor.base import BatchResult, Stage, stage_result
+from personasim.executor.base import BatchResult, Stage, run_with_retries
 from personasim.llm.base import Backend
 
 
 def run_local(
-    stage: Stage, batches: Sequence[pd.DataFrame], backend: Backend | None
+    stage: Stage, batches: Sequence[pd.DataFrame], backend: Backend | None, retries: int = 2
 ) -> Iterator[BatchResult]:
-    """Yield each batch's result in order. An error propagates at once (today's behaviour of a
-    single process: the parts committed so far are kept and a rerun resumes after them).
-    ``backend`` is None for a stage that needs no model."""
+    """Yield each batch's result in order, with the Ray executor's rule
+    (:func:`~personasim.executor.base.run_with_retries`): a batch failing in the backend or on
+    its data is retried ``retries`` times, then comes back failed (the job goes on); a bug comes
+    back at once and the driver fails the run. ``backend`` is None for a stage that needs no
+    model."""
     for index, batch in enumerate(batches):
-        yield stage_result(stage, backend, batch, index)
+        yield run_with_retries(stage, backend, batch, index, retries)

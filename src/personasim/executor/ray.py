@@ -10,9 +10,13 @@
   one URL is shared by all actors).
 * **Failures**: an actor that dies (segfault, OOM kill, lost node) is restarted and its batch
   retried: Ray Data's actor pools default to ``max_restarts=-1`` and ``max_task_retries=-1``
-  (Ray 2.60 deprecates passing them to ``map_batches``, so they are left at those defaults). A
-  batch whose stage raises is retried ``retries`` times inside the actor and then comes back as a
-  failed result, which the driver records as failed rows that a rerun retries; the job goes on.
+  (Ray 2.60 deprecates passing them to ``map_batches``, so they are left at those defaults).
+  A :class:`StartCounter` actor bounds it: a batch whose actor died in each of ``retries + 1``
+  tries comes back failed (its rows go to ``_failed.parquet``) and the run goes on. A
+  batch whose stage fails in the backend or on its data is retried ``retries`` times inside the
+  actor and then comes back as a failed result, which the driver records as failed rows that a
+  rerun retries; the job goes on. Any other exception comes back to the driver and fails the run
+  (:func:`~personasim.executor.base.raise_stop`; a bug with its traceback).
 * **Input**: the driver puts the pending input into the object store in chunks of about
   ``CHUNK_ROWS`` rows (whole batches; Ray spills chunks to disk beyond the store's capacity); the
   dataset is ``ray.data.range`` over the batch indices, and each actor cuts its batch from its
@@ -28,9 +32,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -51,12 +57,14 @@ from personasim.executor.base import (
     batch_rows,
     dumps,
     loads,
+    model_provenance,
     run_with_retries,
 )
 
 RESERVED_CPUS_SHARE = 0.25
 """Share of the cluster's CPUs left to Ray Data's own tasks (at least one CPU)."""
-RESULT_FIELDS = ("index", "rows", "error", "attempts", "seconds", "model_calls", "cache_hits")
+RESULT_FIELDS = ("index", "rows", "error", "attempts", "seconds", "model_calls", "cache_hits",
+                 "bug", "fatal", "model")
 """Columns an actor returns per batch."""
 LOCAL_OBJECT_STORE_MB = 512
 """Object store of a local Ray started by personasim (Ray spills objects beyond it to disk)."""
@@ -139,18 +147,42 @@ def put_chunks(ray: Any, batches: Sequence[pd.DataFrame], chunk_rows: int) -> In
     return InputChunks(refs, chunk_of, offsets, first)
 
 
+class StartCounter:
+    """How often each batch was started on an actor (a Ray actor of its own, on no CPU): an actor
+    that dies in a batch is restarted and given the batch again by Ray Data, without limit; the
+    count is what bounds it."""
+
+    def __init__(self) -> None:
+        self.starts: dict[int, int] = {}
+
+    def start(self, index: int) -> int:
+        """Count one more start of batch ``index``; how many there have been."""
+        self.starts[index] = self.starts.get(index, 0) + 1
+        return self.starts[index]
+
+
+def died_result(index: int, starts: int) -> BatchResult:
+    """The failed result of a batch whose actor died in each of its ``starts`` tries."""
+    return BatchResult(index, None, f"its actor died in each of {starts} tries (killed, out of "
+                       "memory or crashed); the batch was given up", starts)  # fmt: skip
+
+
 class BatchWorker:
     """A Ray Data actor: opens one backend, then runs the stage on every batch it is given.
 
     A batch arrives as its index only; the actor cuts it from its chunk of the input, fetched
-    from the object store (the last chunk is kept: consecutive batches share it)."""
+    from the object store (the last chunk is kept: consecutive batches share it). A batch
+    started more than ``retries + 1`` times (its actor died in every try) comes back failed
+    without running (:class:`StartCounter`)."""
 
     def __init__(self, recipe: BackendRecipe, stage: Stage, retries: int, threads: int,
-                 chunks: InputChunks) -> None:  # fmt: skip
+                 chunks: InputChunks, counter: Any) -> None:  # fmt: skip
         self.backend = recipe.open(threads=threads)
+        self.model = model_provenance(self.backend)
         self.stage = stage
         self.retries = retries
         self.chunks = chunks
+        self.counter = counter
         self.held: tuple[int, pd.DataFrame] | None = None
 
     def batch(self, index: int) -> pd.DataFrame:
@@ -165,15 +197,21 @@ class BatchWorker:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
         """Run the stage on each batch index in ``batch`` (one, with ``batch_size=1``)."""
+        import ray
+
         out: dict[str, list] = {name: [] for name in RESULT_FIELDS}
-        for index in batch["id"]:
-            result = run_with_retries(self.stage, self.backend, self.batch(int(index)),
-                                      int(index), self.retries)  # fmt: skip
+        for index in map(int, batch["id"]):
+            starts = ray.get(self.counter.start.remote(index))
+            result = (died_result(index, starts - 1) if starts > self.retries + 1 else
+                      run_with_retries(self.stage, self.backend, self.batch(index), index,
+                                       self.retries))  # fmt: skip
             out["index"].append(result.index)
             out["rows"].append(dumps(result.rows) if result.rows is not None else b"")
             out["error"].append(result.error or "")
-            for name in RESULT_FIELDS[3:]:
+            for name in RESULT_FIELDS[3:-2]:
                 out[name].append(getattr(result, name))
+            out["fatal"].append(pickle.dumps(result.fatal) if result.fatal is not None else b"")
+            out["model"].append(json.dumps(self.model))
         return out
 
 
@@ -256,19 +294,22 @@ def run_ray(
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
         chunks = put_chunks(ray, batches, CHUNK_ROWS)
+        counter = ray.remote(num_cpus=0)(StartCounter).remote()
         mapped = ray.data.range(len(batches), override_num_blocks=len(batches)).map_batches(
             BatchWorker,
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=actors),
             fn_constructor_kwargs={"recipe": recipe, "stage": stage, "retries": spec.retries,
                                    "threads": max(1, int(spec.cpus_per_actor)),
-                                   "chunks": chunks},  # fmt: skip
+                                   "chunks": chunks, "counter": counter},  # fmt: skip
             num_cpus=spec.cpus_per_actor,
             memory=spec.memory_per_actor_mb * 2**20,
         )
         for row in mapped.iter_rows():
             error = str(row["error"]) or None
             rows = loads(row["rows"]) if not error else None
+            fatal = pickle.loads(row["fatal"]) if row["fatal"] else None  # noqa: S301 - ours
             yield BatchResult(int(row["index"]), rows, error, int(row["attempts"]),
                               float(row["seconds"]), int(row["model_calls"]),
-                              int(row["cache_hits"]))  # fmt: skip
+                              int(row["cache_hits"]), json.loads(row["model"]), fatal,
+                              str(row["bug"]))  # fmt: skip

@@ -2,9 +2,11 @@
 
 Results arrive in batch order (local: computed in order; Ray: ``preserve_order``); each batch's
 rows are committed as the next Parquet part of the stage folder (atomic, numbered in commit
-order). A batch that failed after its retries is recorded in ``_failed.parquet`` (keys and the
-error), never committed, so a rerun — which reads the done keys from the parts — computes it
-again. Nothing holds more than one batch's rows.
+order). A batch that failed after its retries (in the backend or on its data) is recorded in
+``_failed.parquet`` (keys and the error), never committed, so a rerun — which reads the done
+keys from the parts — computes it again. Any other error fails the run, on either executor (a
+bug as :class:`~personasim.core.errors.InternalError`). Nothing holds more than one batch's
+rows.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -22,6 +25,7 @@ from personasim.executor.base import (
     ExecutorSpec,
     Stage,
     batch_rows,
+    raise_stop,
 )
 from personasim.llm.base import Backend
 
@@ -46,6 +50,9 @@ class RunReport:
     """Requests that reached a model (all workers)."""
     cache_hits: int = 0
     """Requests answered by the LLM cache (all workers)."""
+    model: dict[str, Any] | None = None
+    """Provenance of the backend the workers opened (display name, identity, settings; Ray
+    only: locally the caller holds the backend)."""
 
 
 def results_of(
@@ -67,11 +74,11 @@ def results_of(
     from personasim.executor.local import run_local
 
     if backend is not None or recipe is None:
-        yield from run_local(stage, batches, backend)
+        yield from run_local(stage, batches, backend, spec.retries)
         return
     opened = recipe.open()
     try:
-        yield from run_local(stage, batches, opened)
+        yield from run_local(stage, batches, opened, spec.retries)
     finally:
         opened.close()
 
@@ -92,12 +99,19 @@ def run_batches(
     ``progress(n)`` is called with the input rows of each finished batch. Holds the folder's lock
     throughout (:func:`personasim.core.parts.folder_lock`): a second writer is refused."""
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     with parts.folder_lock(folder):  # one writer at a time, for the whole run
         parts.remove_stale_temps(folder)
         number, committed, rows, failed = parts.next_part_number(folder), 0, 0, []
         calls = hits = 0
+        model = None
         for result in results_of(spec, stage, batches, backend, recipe):
             calls, hits = calls + result.model_calls, hits + result.cache_hits
+            model = model or result.model
+            if result.bug or result.fatal is not None:
+                parts.write_failed(folder, pd.concat(failed, ignore_index=True)
+                                   if failed else pd.DataFrame())  # fmt: skip
+                raise_stop(result)
             if result.rows is None:
                 failed.append(stage.failed_rows(batches[result.index], result.error or "failed"))
             else:
@@ -110,4 +124,5 @@ def run_batches(
         lost = pd.concat(failed, ignore_index=True) if failed else pd.DataFrame()
         parts.write_failed(folder, lost)
     first = str(lost["error"].iloc[0]).splitlines()[0] if len(lost) else None
-    return RunReport(len(batches), committed, rows, len(failed), len(lost), first, calls, hits)
+    return RunReport(len(batches), committed, rows, len(failed), len(lost), first, calls, hits,
+                     model)  # fmt: skip

@@ -2,9 +2,10 @@
 
 ``personasim export --personas P [--responses R] --format hf|parquet|jsonl --out DIR``
 
-Inputs are read with pyarrow's dataset scanner batch by batch (a Parquet file or a folder of
-Parquet part files), so a million personas export in bounded memory: one batch, one open writer
-and the tallies of the dataset card.
+Inputs are read batch by batch, file by file, with the one folder reader
+(:class:`personasim.core.tables.ParquetTable`: a Parquet file or a folder of Parquet part files
+whose column types may differ), so a million personas export in bounded memory: one batch, one
+open writer and the tallies of the dataset card.
 
 * ``hf``: ``DIR/data/personas-00000-of-0000N.parquet`` (and ``responses-...``) shards of bounded
   size and ``DIR/README.md``, a dataset card with the features, counts per tier, generator and
@@ -28,11 +29,10 @@ from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from personasim.core.errors import ConfigError, DataError
-from personasim.core.tables import atomic_path
+from personasim.core.tables import ParquetTable, atomic_path
 from personasim.export import hf
 
 Format = Literal["hf", "parquet", "jsonl"]
@@ -118,34 +118,14 @@ class ExportReport:
 # --------------------------------------------------------------------------- reading
 
 
-def open_table(path: str | Path, what: str, key: Sequence[str]) -> ds.Dataset:
-    """A Parquet file or folder of Parquet parts as a pyarrow dataset with the ``key`` columns."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found", hint=f"give the {what} written by personasim")
-    try:
-        dataset = ds.dataset(path, format="parquet", exclude_invalid_files=False,
-                             ignore_prefixes=[".", "_"])  # fmt: skip
-        names = dataset.schema.names
-    except (OSError, pa.ArrowInvalid) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DataError(f"{path}: cannot read {what} ({first})") from None
-    missing = [c for c in key if c not in names]
+def open_table(path: str | Path, what: str, key: Sequence[str]) -> ParquetTable:
+    """A Parquet file or folder of Parquet parts (read as one table whatever the parts' column
+    types, :class:`~personasim.core.tables.ParquetTable`) with the ``key`` columns."""
+    table = ParquetTable.open(path, what, hint=f"give the {what} written by personasim")
+    missing = [c for c in key if c not in table.schema.names]
     if missing:
         raise DataError(f"{path}: not a {what} (no {missing[0]!r} column)")
-    return dataset
-
-
-def scan(dataset: ds.Dataset, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    """The dataset's rows as record batches of at most ``batch_rows`` rows."""
-    # file by file, row group by row group: the dataset scanner's readahead (even at 1) held
-    # about twice the memory on a million personas (benchmarks/export.py)
-    for path in dataset.files:
-        try:
-            with pq.ParquetFile(path) as parquet:
-                yield from parquet.iter_batches(batch_size=batch_rows)
-        except (OSError, pa.ArrowInvalid) as error:
-            raise DataError(f"{path}: cannot read it ({error})") from None
+    return table
 
 
 # --------------------------------------------------------------------------- card
@@ -249,7 +229,7 @@ def write_jsonl(batches: Iterator[pa.RecordBatch], path: Path) -> int:
 
 
 def _sources(personas: str | Path, responses: str | Path | None
-             ) -> dict[str, tuple[ds.Dataset, Tally]]:  # fmt: skip
+             ) -> dict[str, tuple[ParquetTable, Tally]]:  # fmt: skip
     """Open the input tables (checked before any output is written)."""
     out = {"personas": (open_table(personas, "personas table", PERSONA_KEY),
                         Tally(("tier", "state", "seed", "source", "valid")))}  # fmt: skip
@@ -277,8 +257,8 @@ def export(
         raise ConfigError(f"unknown export format {fmt!r}", hint=did_you_mean(fmt, FORMATS))
     out = Path(out)
     sources = _sources(personas, responses)
-    streams = {name: hf.iter_with(scan(dataset, batch_rows), tally.observe)
-               for name, (dataset, tally) in sources.items()}  # fmt: skip
+    streams = {name: hf.iter_with(table.batches(batch_rows=batch_rows), tally.observe)
+               for name, (table, tally) in sources.items()}  # fmt: skip
     if fmt == "hf":
         tallies = {name: tally for name, (_, tally) in sources.items()}
         infos = hf.write_hf_folder(streams, out, lambda i: render_card(i, tallies),

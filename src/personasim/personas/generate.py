@@ -63,6 +63,9 @@ OUTPUT_COLUMNS = [
 ]  # fmt: skip
 TRANSIENT = "error"
 """The ``finish_reason`` of a backend failure: the row is retried by the next run."""
+MAX_RUNS = 3
+"""Default runs that may try a row whose generation failed in the backend (the ``personas``
+command's ``--max-runs`` and a study's ``[personas] max_runs``)."""
 CHECK_CHOICES = ("consistent", "inconsistent")
 DEFAULT_MAX_TOKENS = {"objective": 450, "subjective": 900, "descriptive": 300, "persona": 250}
 
@@ -82,7 +85,7 @@ class PersonaOptions(BaseModel):
     """Sampling temperature of generation (the consistency check is always greedy)."""
     max_attempts: int = Field(default=3, ge=1, le=10)
     """Tries per reply: the first one plus repairs with the validation error appended."""
-    max_runs: int = Field(default=3, ge=1, le=20)
+    max_runs: int = Field(default=MAX_RUNS, ge=1, le=20)
     """Runs that may try a row whose generation failed in the backend (``finish_reason``
     ``error``); after that the row stays invalid and done."""
     max_resamples: int = Field(default=2, ge=0, le=10)

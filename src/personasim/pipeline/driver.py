@@ -129,6 +129,17 @@ class Backends:
         self.loaded: dict[str, Backend] = {}
         self.remote = [0, 0]
         """Model calls and cache hits made by backends on executor workers (Ray actors)."""
+        self.remote_models: dict[str, dict[str, Any]] = {}
+        """Backend name -> the model its workers opened (display name, identity, settings)
+        and their ``stats`` (model calls, cache hits), for the manifest."""
+
+    def record_remote(self, name: str, report: Any) -> None:
+        """Record the model and counters of a run of backend ``name`` on workers (a
+        :class:`~personasim.executor.run.RunReport` with a ``model``)."""
+        entry = self.remote_models.setdefault(
+            name, {**report.model, "stats": {"model_calls": 0, "cache_hits": 0}})
+        entry["stats"]["model_calls"] += report.model_calls
+        entry["stats"]["cache_hits"] += report.cache_hits
 
     def get(self, name: str) -> Backend:
         """The backend named ``name`` in the spec (loaded once, with its own options)."""
@@ -497,10 +508,12 @@ def build_manifest(
     ledger: dict[str, Any],
 ) -> dict[str, Any]:  # fmt: skip
     """Versions, model ids and hashes, seeds, prompt hashes, stage input hashes, timings, calls."""
-    models = {name: {"spec": spec.backends[name].spec, "display_name": b.display_name,
-                     "identity": b.model_identity, "settings": b.settings,
-                     "stats": b.stats.as_dict()}
-              for name, b in backends.loaded.items()}  # fmt: skip
+    models = {name: {"spec": spec.backends[name].spec, **model}
+              for name, model in backends.remote_models.items()}  # fmt: skip
+    models |= {name: {"spec": spec.backends[name].spec, "display_name": b.display_name,
+                      "identity": b.model_identity, "settings": b.settings,
+                      "stats": b.stats.as_dict()}
+               for name, b in backends.loaded.items()}  # fmt: skip
     path = run / "personas.parquet"  # only what the counts and hashes need: no persona texts
     personas = (read_table(path, "personas table",
                            columns=["tier", "generator", "valid", "prompt_sha"])

@@ -66,12 +66,15 @@ def _backend_args(backends: Any, name: str, executor: ExecutorSpec) -> dict[str,
     return {"recipe": recipe_for(backends.spec, name, backends.cache_path)}
 
 
-def _count(backends: Any, done: JobRun, executor: ExecutorSpec) -> None:
-    """Add the workers' model calls and cache hits to the study's counters (Ray only: a local
-    run's calls are already in the open backend's counters)."""
+def _count(backends: Any, name: str, done: JobRun, executor: ExecutorSpec) -> None:
+    """Add the workers' model calls and cache hits, and the model they opened, to the study's
+    record of backend ``name`` (Ray only: a local run's calls are already in the open backend's
+    counters, its model in the backend)."""
     if executor.kind != "local":
         backends.remote[0] += done.report.model_calls
         backends.remote[1] += done.report.cache_hits
+        if done.report.model:
+            backends.record_remote(name, done.report)
 
 
 def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backends: Any,
@@ -79,7 +82,8 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
     """Every generator's tiers through ``spec.executor`` into ``personas.parquet``; returns the
     rows computed in this call. ``backends``: the study's
     :class:`personasim.pipeline.driver.Backends`;
-    ``kwargs``: ``generate_personas`` keyword arguments."""
+    ``kwargs``: ``generate_personas`` keyword arguments (``max_runs``: the retry policy of
+    :func:`~personasim.pipeline.jobs.personas_to_parts`)."""
     from personasim.personas.generate import KEY
 
     section, table, executor = spec.personas, run / "personas.parquet", spec.executor
@@ -90,77 +94,16 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
         if executor.kind == "local":
             kwargs["progress"] = True  # per-request bars (a Ray actor has no terminal)
         written = 0
-        failed = failed_personas(folder, section.max_runs) if needs_model else None  # read once
         for name in section.generators if needs_model else ("census",):
             chosen = _backend_args(backends, name, executor) if needs_model else {}
-            if failed is not None:
-                written += _retry_failed(spec, folder, population,
-                                         failed[failed["generator"] == name],
-                                         name, chosen, backends, kwargs)  # fmt: skip
             done = personas_to_parts(population, section.tiers, folder, executor=executor,
                                      generator=name if needs_model else None, show_progress=True,
                                      **chosen, **kwargs)  # fmt: skip
             _check(done, f"personas x {name}")
-            _count(backends, done, executor)
+            _count(backends, name, done, executor)
             written += done.report.rows
         parts.publish(folder, table, KEY)
     return written
-
-
-def _retry_failed(
-    spec: Any, folder: Path, population: pd.DataFrame, failed: pd.DataFrame, generator: str,
-    chosen: dict[str, Any], backends: Any, kwargs: dict[str, Any],
-) -> int:  # fmt: skip
-    """Generate once more ``failed`` (:func:`failed_personas` rows of ``generator``: their
-    generation failed in the backend and fewer than ``[personas] max_runs`` runs have tried
-    them; one try per run, ``runs`` counting them). The new rows are committed as parts;
-    publishing keeps a key's last row, so they replace the failed ones. Returns the rows
-    committed."""
-    from personasim.executor.run import run_batches
-    from personasim.pipeline.jobs import PersonaJob, person_batches
-
-    written = 0
-    for tier, rows in failed.groupby("tier", sort=False):
-        earlier = dict(zip(rows["person_id"], rows["runs"], strict=True))
-        persons = population[population["person_id"].astype(str).isin(earlier)]
-        stage = PersonaJob((str(tier),), generator, tuple(sorted(kwargs.items())))
-        report = run_batches(
-            spec.executor, stage, person_batches(persons, spec.executor.batch_persons), folder,
-            keep=lambda new, runs=earlier: new.assign(
-                runs=new["person_id"].astype(str).map(runs).astype(int) + 1), **chosen,
-        )  # fmt: skip
-        retried = JobRun(report, 0, folder, {"generator": generator})
-        _check(retried, f"personas x {generator}: {tier} retried")
-        _count(backends, retried, spec.executor)
-        written += report.rows
-    return written
-
-
-def failed_personas(folder: Path, max_runs: int) -> pd.DataFrame:
-    """Key (as text) and ``runs`` of the committed persona rows to try again: the last row of
-    their key failed in the backend and fewer than ``max_runs`` runs tried it. Reads only four
-    columns, part by part; holds only failed rows."""
-    import pyarrow.parquet as pq
-
-    from personasim.personas.generate import KEY, retryable
-
-    found: dict[tuple[str, ...], int] = {}
-    for path in parts.part_paths(folder):
-        names = set(pq.read_schema(path).names)
-        columns = [c for c in (*KEY, "finish_reason", "runs") if c in names]
-        frame = pd.read_parquet(path, columns=columns)
-        again = retryable(frame, max_runs) if "finish_reason" in names else None
-        if not found and (again is None or not again.any()):
-            continue  # the usual case: nothing failed, nothing to supersede
-        keys = list(zip(*(frame[c].astype(str) for c in KEY), strict=True))
-        for key in keys if found else ():  # a later row of a key supersedes the failed one
-            found.pop(key, None)
-        if again is not None and again.any():
-            runs = frame["runs"] if "runs" in names else pd.Series(1, index=frame.index)
-            for at in again[again].index:
-                found[keys[at]] = int(runs.fillna(1).iloc[at])
-    table = pd.DataFrame([(*k, r) for k, r in found.items()], columns=[*KEY, "runs"])
-    return table.astype({"runs": int})
 
 
 def simulate_on_executor(spec: Any, run: Path, personas: pd.DataFrame, survey: Any,
@@ -178,7 +121,7 @@ def simulate_on_executor(spec: Any, run: Path, personas: pd.DataFrame, survey: A
                                      show_progress=True, label=f"simulate {survey_id}",
                                      **_backend_args(backends, simulator, executor))  # fmt: skip
             _check(done, f"{survey_id} x {simulator}")
-            _count(backends, done, executor)
+            _count(backends, simulator, done, executor)
             written += done.report.rows
         parts.publish(folder, table)
     return written

@@ -23,9 +23,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from personasim.core import parts
+from personasim.core.tables import ParquetTable
 from personasim.executor.base import BackendRecipe, BatchPlan, ExecutorSpec
 from personasim.executor.run import RunReport, run_batches
 from personasim.llm.base import Backend
+from personasim.personas.generate import MAX_RUNS
 from personasim.survey.questions import Survey
 
 
@@ -292,11 +294,16 @@ def personas_to_parts(
     recipe: BackendRecipe | None = None,
     show_progress: bool | None = None,
     generator: str | None = None,
+    max_runs: int = MAX_RUNS,
     **kwargs: Any,
 ) -> JobRun:
     """Generate ``tiers`` for every person of ``population`` into part files under ``folder``;
     ``generator`` names the model in the rows (default: the backend's display name); ``kwargs``
-    are ``generate_personas`` keyword arguments (seed, prompt_file, options)."""
+    are ``generate_personas`` keyword arguments (seed, prompt_file, options).
+
+    The one retry policy of the personas stage (the ``personas`` command and a study's run
+    alike): rows whose generation failed in the backend are generated once more per call until
+    ``max_runs`` calls have tried them (:func:`retry_failed_personas`)."""
     from personasim.personas.generate import KEY
     from personasim.personas.meta import META_GENERATOR
 
@@ -308,16 +315,81 @@ def personas_to_parts(
         generator, backend, recipe = META_GENERATOR, None, None
         executor = executor.model_copy(update={"kind": "local"})
     with parts.folder_lock(folder):  # the done keys stay true until the run ends
+        kwargs["max_runs"] = max_runs
+        retried = retry_failed_personas(population, tiers, folder, generator, max_runs,
+                                        executor=executor, backend=backend, recipe=recipe,
+                                        kwargs=kwargs) if needs_model else []  # fmt: skip
         done = parts.done_keys(folder, KEY)
         gens = [META_GENERATOR if t == "meta" else generator for t in tiers]
-        have = _fully_done(population, done, ["person_id"], {"tier": tiers, "generator": gens},
-                           {})  # fmt: skip
+        have = _fully_done(population, done, ["person_id"], {"tier": tiers, "generator": gens}, {})
         pending = population[~have].reset_index(drop=True)
         stage = PersonaJob(tuple(tiers), generator, tuple(sorted(kwargs.items())))
         with _bar(len(pending), "personas", "person", show_progress) as bar:
-            report = run_batches(executor, stage,
-                                 person_batches(pending, executor.batch_persons),
+            report = run_batches(executor, stage, person_batches(pending, executor.batch_persons),
                                  folder, backend=backend, recipe=recipe,
                                  keep=lambda rows: drop_done(rows, done), progress=bar.update)
+        parts.drop_superseded(folder, KEY)
     skipped = (len(population) - len(pending)) * len(tiers)
-    return JobRun(report, skipped, Path(folder), {"generator": generator})
+    return JobRun(_merged([*retried, report]), skipped, Path(folder), {"generator": generator})
+
+
+def _merged(reports: Sequence[RunReport]) -> RunReport:
+    """One report of several runs (the first error of any)."""
+    errors = [r.first_error for r in reports if r.first_error]
+    models = [r.model for r in reports if r.model]
+    return RunReport(*(sum(getattr(r, f) for r in reports)
+                       for f in ("batches", "parts", "rows", "failed_batches", "failed_rows")),
+                     errors[0] if errors else None,
+                     sum(r.model_calls for r in reports),
+                     sum(r.cache_hits for r in reports), models[0] if models else None)  # fmt: skip
+
+
+def retry_failed_personas(
+    population: pd.DataFrame, tiers: Sequence[str], folder: str | Path, generator: str,
+    max_runs: int, *, executor: ExecutorSpec, backend: Backend | None,
+    recipe: BackendRecipe | None, kwargs: dict[str, Any],
+) -> list[RunReport]:  # fmt: skip
+    """Generate once more the committed rows of ``generator`` in ``tiers`` to try again
+    (:func:`failed_personas`: their generation failed in the backend and fewer than
+    ``max_runs`` runs tried them; one try per call, the new rows' ``runs`` counting them). The
+    new rows are committed as parts; :func:`personasim.core.parts.drop_superseded` then drops
+    the failed rows they replace. Returns one report per tier retried."""
+    failed = failed_personas(Path(folder), max_runs)
+    failed = failed[(failed["generator"] == generator) & failed["tier"].isin(list(tiers))]
+    reports = []
+    for tier, rows in failed.groupby("tier", sort=False):
+        earlier = dict(zip(rows["person_id"], rows["runs"], strict=True))
+        persons = population[population["person_id"].astype(str).isin(earlier)]
+        stage = PersonaJob((str(tier),), generator, tuple(sorted(kwargs.items())))
+        reports.append(run_batches(
+            executor, stage, person_batches(persons, executor.batch_persons), folder,
+            backend=backend, recipe=recipe, keep=lambda new, runs=earlier: new.assign(
+                runs=new["person_id"].astype(str).map(runs).astype(int) + 1),
+        ))  # fmt: skip
+    return reports
+
+
+def failed_personas(folder: Path, max_runs: int) -> pd.DataFrame:
+    """Key (as text) and ``runs`` of the committed persona rows to try again: the last row of
+    their key failed in the backend and fewer than ``max_runs`` runs tried it. Reads only four
+    columns, a batch at a time; holds only failed rows."""
+    from personasim.personas.generate import KEY, retryable
+
+    found: dict[tuple[str, ...], int] = {}
+    if parts.part_paths(folder):
+        table = ParquetTable.open(folder, "personas parts")
+        names = table.schema.names
+        for batch in table.batches([*KEY, "finish_reason", "runs"]):
+            frame = batch.to_pandas()
+            again = retryable(frame, max_runs) if "finish_reason" in names else None
+            if not found and (again is None or not again.any()):
+                continue  # the usual case: nothing failed, nothing to supersede
+            keys = list(zip(*(frame[c].astype(str) for c in KEY), strict=True))
+            for key in keys if found else ():  # a later row of a key supersedes the failed one
+                found.pop(key, None)
+            if again is not None and again.any():
+                runs = frame["runs"] if "runs" in names else pd.Series(1, index=frame.index)
+                for at in np.flatnonzero(again.to_numpy()):
+                    found[keys[at]] = int(runs.fillna(1).iloc[at])
+    table = pd.DataFrame([(*k, r) for k, r in found.items()], columns=[*KEY, "runs"])
+    return table.astype({"runs": int})

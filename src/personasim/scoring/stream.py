@@ -25,9 +25,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from personasim.core.errors import DataError
 from personasim.core.states import state_code
+from personasim.core.tables import ParquetTable
 from personasim.survey.questions import Question, Survey
 
 if TYPE_CHECKING:
@@ -143,8 +145,9 @@ class Collected:
 
 class ResponseSource:
     """Responses as record batches: a DataFrame, or a Parquet file or folder of parts read one
-    file and one batch at a time (a pyarrow dataset scan reads whole row groups ahead, several
-    at once: far more memory on parts of a million rows)."""
+    file and one batch at a time by the one folder reader
+    (:class:`~personasim.core.tables.ParquetTable`; a pyarrow dataset scan reads whole row
+    groups ahead, several at once: far more memory on parts of a million rows)."""
 
     where = "responses"
     """What the error messages call the responses (their path when read from a file)."""
@@ -152,8 +155,7 @@ class ResponseSource:
     def __init__(self, responses: pd.DataFrame | str | Path, hint: str = "") -> None:
         """``hint``: what to do when a file cannot be read (shown with the error)."""
         self.frame: pd.DataFrame | None = None
-        self.files: list[Path] = []
-        self.hint = hint
+        self.table: ParquetTable | None = None
         if isinstance(responses, pd.DataFrame):
             self.frame = responses
             self.names = [str(c) for c in responses.columns]
@@ -162,62 +164,22 @@ class ResponseSource:
                 raise DataError(f"responses lack columns {missing}", hint=f"required: {REQUIRED}")
             return
         self.where = str(responses)
-        self.files = _parquet_files(Path(responses), hint)
-        self.names = []
-        for path in self.files:
-            names = self._schema(path).names
+        self.table = ParquetTable.open(responses, "responses table", hint)
+        for path in self.table.files:
+            names = pq.read_schema(path).names
             missing = [c for c in REQUIRED if c not in names]
             if missing:
                 raise DataError(f"{path}: not a responses table (no {missing[0]!r} column)",
                                 hint=hint or f"required: {REQUIRED}")  # fmt: skip
-            self.names += [n for n in names if n not in self.names]
-
-    def _schema(self, path: Path) -> pa.Schema:
-        """The Arrow schema of one Parquet file (one line when it is not Parquet)."""
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.read_schema(path)
-        except (OSError, pa.ArrowInvalid) as error:
-            raise self._unreadable(path, error) from None
-
-    def _unreadable(self, path: Path, error: Exception) -> DataError:
-        """The one-line error for a file that cannot be read."""
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return DataError(f"{path}: cannot read responses table ({first})", hint=self.hint)
+        self.names = list(self.table.schema.names)
 
     def batches(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
-        """The ``columns`` of every row, in order, a batch at a time (a file lacking an
-        optional column gives batches without it)."""
-        import pyarrow.parquet as pq
-
+        """The ``columns`` of every row, in order, a batch at a time (a column no file has is
+        left out; parts of differing types come in one schema)."""
         if self.frame is not None:
             yield from _frame_table(self.frame, columns).to_batches(BATCH_ROWS)
-            return
-        for path in self.files:
-            try:
-                reader = pq.ParquetFile(path)
-                present = [c for c in columns if c in reader.schema_arrow.names]
-                yield from reader.iter_batches(batch_size=BATCH_ROWS, columns=present)
-            except (OSError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-                raise self._unreadable(path, error) from None
-
-
-def _parquet_files(path: Path, hint: str) -> list[Path]:
-    """The Parquet file, or a folder's committed parts in commit order
-    (:func:`personasim.core.parts.part_paths`), else its ``*.parquet`` files by name (names
-    starting with ``.`` or ``_`` skipped, as pyarrow does)."""
-    from personasim.core.parts import part_paths
-
-    if not path.exists():
-        raise DataError(f"{path}: file not found", hint=hint)
-    if not path.is_dir():
-        return [path]
-    found = part_paths(path) or [p for p in sorted(path.glob("*.parquet"))
-                                 if not p.name.startswith((".", "_"))]  # fmt: skip
-    if not found:
-        raise DataError(f"{path}: no Parquet file in the folder", hint=hint)
-    return found
+        elif self.table is not None:
+            yield from self.table.batches(columns, BATCH_ROWS)
 
 
 def _text_or_none(values: pd.Series) -> pd.Series:

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from personasim.calibrate.options import CalibrateOptions
 from personasim.core.errors import ConfigError, PersonasimError, did_you_mean, validation_error
 from personasim.executor.base import ExecutorSpec
+from personasim.personas.generate import MAX_RUNS
 from personasim.testbed.spec import TestbedSpec
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ class PersonasSection(_Section):
     """Prompt template file per LLM tier (docs/personas.md); tiers not named use the built-in."""
     max_attempts: int = Field(default=3, ge=1, le=10)
     """Attempts per persona request (the repair loop) before the row is recorded invalid."""
-    max_runs: int = Field(default=3, ge=1, le=20)
+    max_runs: int = Field(default=MAX_RUNS, ge=1, le=20)
     """Runs that may retry a persona whose generation failed in the backend (a transient
     failure is not done: the next ``personasim run`` tries it again, this many times at most)."""
 
