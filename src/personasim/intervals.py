@@ -1,0 +1,484 @@
+"""Intervals for distances to a known truth that keep their coverage, even at the truth.
+
+The scorer compares a simulated answer distribution ``p_hat`` (a weighted mean of persons'
+probability vectors) with a fixed true distribution ``q`` through a distance ``T(p_hat - q)``.
+``T`` is 0 at equality and the plug-in value is biased away from 0, so a percentile bootstrap of
+``T`` cannot cover when the simulation equals the truth. This module holds:
+
+- vectorized distances of many rows against ``q``: :func:`wd_rows` (OpinionQA's normalized
+  1-Wasserstein over ordinal positions), :func:`tv_rows`, :func:`js_rows` (Jensen-Shannon
+  distance, base 2), :func:`signed_diff_rows` and :func:`abs_diff_rows` (two-party share);
+- order-free resampling: :func:`canonical_order` and :func:`bootstrap_counts` give the same
+  replicates for the same persons whatever their row order, part layout or chunk size;
+  :func:`replicate_means` and :func:`joint_replicate_means` turn them into weighted replicate
+  distributions (one question, or several questions sharing each person's count);
+- the metric registry :data:`METRICS` and :func:`estimate` / :func:`estimate_summary`: one call
+  gives the plug-in value, a bias-corrected (median-unbiased) estimate, the interval, the p-value
+  of "simulation equals truth" and the smallest distance the sample could detect.
+
+The interval is a test inversion with recentred bootstrap replicates (see ``docs/surveys.md``,
+"Intervals that cover the truth"); a one-dimensional difference (two options, a state's
+two-party share) uses the signed difference's interval folded onto ``|delta|``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from personasim.errors import DataError
+
+__all__ = [
+    "METRICS",
+    "Estimate",
+    "IntervalInputError",
+    "Metric",
+    "SummaryPart",
+    "abs_diff_rows",
+    "bootstrap_counts",
+    "canonical_order",
+    "drop_refusal_columns",
+    "estimate",
+    "estimate_summary",
+    "joint_replicate_means",
+    "js_rows",
+    "replicate_means",
+    "signed_diff_rows",
+    "tv_rows",
+    "wd_rows",
+]
+
+COUNTS_BUDGET = 2**22
+"""Bootstrap counts held at once (persons x replicates per chunk): bounds memory."""
+GRID = 48
+"""Hypothesised distances tried per interval (endpoints are interpolated between them)."""
+
+
+class IntervalInputError(DataError, ValueError):
+    """Input the interval code cannot use (shapes that disagree, no replicates, bad level)."""
+
+
+# --------------------------------------------------------------------------- distances
+
+
+def _rows(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``p`` as a 2-D float matrix with as many columns as ``q`` has entries."""
+    mat, target = np.atleast_2d(np.asarray(p, dtype=float)), np.asarray(q, dtype=float)
+    if target.ndim != 1 or mat.shape[1] != target.size:
+        raise IntervalInputError(f"rows of {mat.shape[1]} options against a truth of {target.size}")
+    return mat, target
+
+
+def wd_rows(p: np.ndarray, q: np.ndarray, positions: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Normalized 1-Wasserstein distance of each row of ``p`` to ``q`` over ordinal positions.
+
+    ``sum_k |F_p(k) - F_q(k)| * gap_k / span`` with the options sorted by position (any spacing),
+    equal to ``scipy.stats.wasserstein_distance(pos, pos, row, q) / (max(pos) - min(pos))``. Rows
+    need not be distributions: the formula is an L1 norm of a linear map of ``row - q``.
+    """
+    mat, target = _rows(p, q)
+    pos = np.asarray(positions, dtype=float)
+    if pos.shape != target.shape or pos.size < 2 or np.ptp(pos) <= 0:
+        raise IntervalInputError(f"need {target.size} positions spanning a non-zero range")
+    order = np.argsort(pos, kind="stable")
+    gaps = np.diff(pos[order]) / np.ptp(pos)
+    cum = np.cumsum((mat - target)[:, order], axis=1)[:, :-1]
+    return np.abs(cum) @ gaps
+
+
+def tv_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Total variation ``0.5 * sum |row - q|`` of each row of ``p``."""
+    mat, target = _rows(p, q)
+    return 0.5 * np.abs(mat - target).sum(axis=1)
+
+
+def _plogp_ratio(a: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``a * log2(a / m)`` with ``0 log 0 = 0``."""
+    safe = np.where(a > 0, a, 1.0)
+    return np.where(a > 0, a * np.log2(safe / np.where(m > 0, m, 1.0)), 0.0)
+
+
+def js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon distance (square root of the divergence, base 2) of each row to ``q``.
+
+    Rows are clipped at 0 and renormalized first (as ``scipy.spatial.distance.jensenshannon``
+    renormalizes), so shifted bootstrap rows that step outside the simplex stay scoreable.
+    """
+    mat, target = _rows(p, q)
+    mat = np.clip(mat, 0.0, None)
+    mat = mat / np.where(mat.sum(axis=1, keepdims=True) > 0, mat.sum(axis=1, keepdims=True), 1)
+    target = target / target.sum()
+    mid = 0.5 * (mat + target)
+    div = 0.5 * (_plogp_ratio(mat, mid).sum(axis=1) + _plogp_ratio(target, mid).sum(axis=1))
+    return np.sqrt(np.clip(div, 0.0, 1.0))
+
+
+def signed_diff_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Signed difference of the first option's share (e.g. Democratic two-party share)."""
+    mat, target = _rows(p, q)
+    return mat[:, 0] - target[0]
+
+
+def abs_diff_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``|p_0 - q_0|``: the two-party |delta share| (equals TV for two options)."""
+    return np.abs(signed_diff_rows(p, q))
+
+
+def drop_refusal_columns(p: np.ndarray, refusals: np.ndarray | None) -> np.ndarray:
+    """Rows of ``p`` without the refusal columns, each renormalized (NaN where nothing is left)."""
+    mat = np.atleast_2d(np.asarray(p, dtype=float))
+    if refusals is not None:
+        mat = mat[:, ~np.asarray(refusals, dtype=bool)]
+    total = mat.sum(axis=1, keepdims=True)
+    return np.where(total > 0, mat / np.where(total > 0, total, 1.0), np.nan)
+
+
+# --------------------------------------------------------------------------- resampling
+
+
+def _key_hash(key: object) -> bytes:
+    """A stable 8-byte digest of a person key (its text form)."""
+    return hashlib.blake2b(str(key).encode("utf-8"), digest_size=8).digest()
+
+
+def canonical_order(keys: Sequence[object] | np.ndarray) -> np.ndarray:
+    """A permutation putting persons in an order that depends only on their keys.
+
+    Sorted by a stable hash of each key's text (BLAKE2b, 8 bytes), ties by the text, so the
+    order is the same whatever order the rows arrive in and whatever part they came from.
+    """
+    texts = [str(k) for k in np.asarray(keys, dtype=object).ravel()]
+    return np.array(sorted(range(len(texts)), key=lambda i: (_key_hash(texts[i]), texts[i])),
+                    dtype=np.int64)
+
+
+def chunk_size(n: int, most: int = 64) -> int:
+    """Replicates per chunk for ``n`` persons: at most ``most`` and at most
+    :data:`COUNTS_BUDGET` counts per chunk (at least 1)."""
+    return max(1, min(most, COUNTS_BUDGET // max(n, 1)))
+
+
+def bootstrap_counts(
+    n: int, n_boot: int, seed: int, chunk: int | None = None
+) -> Iterator[np.ndarray]:
+    """Multinomial bootstrap counts for ``n`` persons in canonical order, ``(c, n)`` per chunk.
+
+    One seeded generator draws ``n`` indices per replicate, replicate after replicate, so the
+    counts of replicate ``b`` do not depend on ``chunk`` (only memory does).
+    """
+    if n < 1 or n_boot < 1:
+        raise IntervalInputError(f"need persons and replicates, got n={n}, n_boot={n_boot}")
+    rng, chunk = np.random.default_rng(seed), chunk or chunk_size(n)
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        picks = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
+        yield np.bincount(picks.ravel(), minlength=size * n).reshape(size, n).astype(np.int32)
+
+
+def _weighted(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Checked ``(w * y, w)`` for a persons x options matrix."""
+    y = np.atleast_2d(np.asarray(values, dtype=float))
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    if w.shape != (len(y),) or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise IntervalInputError(f"need {len(y)} finite non-negative weights, got {w.shape}")
+    if not np.all(np.isfinite(y)):
+        raise IntervalInputError("person distributions must be finite")
+    return w[:, None] * y, w
+
+
+def joint_replicate_means(
+    keys: Sequence[Sequence[object] | np.ndarray],
+    values: Sequence[np.ndarray],
+    weights: Sequence[np.ndarray | None],
+    n_boot: int,
+    seed: int = 0,
+    chunk: int | None = None,
+) -> list[np.ndarray]:
+    """Bootstrap replicates of several weighted means whose persons are drawn jointly.
+
+    Block ``j`` (a question) has person keys ``keys[j]``, a persons x options matrix
+    ``values[j]`` and weights ``weights[j]``. Each replicate gives every person of the union one
+    count and every block uses that count for that person's rows, so blocks answered by the same
+    persons move together. Returns one ``(n_boot, options_j)`` array per block, the weighted mean
+    per replicate (NaN rows when a replicate leaves a block without weight).
+    """
+    if not len(keys) == len(values) == len(weights):
+        raise IntervalInputError("keys, values and weights need one entry per block")
+    texts = [np.asarray([str(k) for k in np.asarray(ks, dtype=object).ravel()]) for ks in keys]
+    union = np.unique(np.concatenate(texts)) if texts else np.array([])
+    canon = union[canonical_order(union)]
+    slot = {key: i for i, key in enumerate(canon)}
+    cols = [np.array([slot[k] for k in ks], dtype=np.int64) for ks in texts]
+    blocks = [_weighted(v, w) for v, w in zip(values, weights, strict=True)]
+    if any(len(c) != len(b[1]) for c, b in zip(cols, blocks, strict=True)):
+        raise IntervalInputError("each block needs one key per row of its values")
+    sums = [[] for _ in blocks]
+    for counts in bootstrap_counts(len(canon), n_boot, seed, chunk):
+        for j, (col, (wy, w)) in enumerate(zip(cols, blocks, strict=True)):
+            c = counts[:, col].astype(float)
+            sums[j].append(np.column_stack([c @ wy, c @ w]))
+    out = []
+    for parts in sums:
+        both = np.vstack(parts)
+        total = both[:, -1:]
+        out.append(np.where(total > 0, both[:, :-1] / np.where(total > 0, total, 1.0), np.nan))
+    return out
+
+
+def replicate_means(
+    keys: Sequence[object] | np.ndarray,
+    values: np.ndarray,
+    weights: np.ndarray | None,
+    n_boot: int,
+    seed: int = 0,
+    chunk: int | None = None,
+) -> np.ndarray:
+    """``(n_boot, options)`` bootstrap replicates of one weighted mean, order-free."""
+    return joint_replicate_means([keys], [values], [weights], n_boot, seed, chunk)[0]
+
+
+def weighted_mean(values: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """The weighted mean row ``sum w y / sum w`` (the simulated distribution)."""
+    wy, w = _weighted(values, weights)
+    if w.sum() <= 0:
+        raise IntervalInputError("weights sum to 0: no simulated distribution")
+    return wy.sum(axis=0) / w.sum()
+
+
+# --------------------------------------------------------------------------- registry
+
+
+Distance = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One distance of the registry."""
+
+    name: str
+    """Registry name (``wd``, ``tv``, ``js``, ``abs_diff``)."""
+    rows: Distance
+    """``rows(P, q, positions) -> (M,)``: the distance of each row of ``P`` to ``q``."""
+    folds_to_signed: bool
+    """True when, for two options, the distance is ``|p_0 - q_0|`` (a folded signed difference)."""
+
+
+METRICS: dict[str, Metric] = {
+    "wd": Metric("wd", lambda p, q, pos: wd_rows(p, q, pos), True),
+    "tv": Metric("tv", lambda p, q, pos: tv_rows(p, q), True),
+    "js": Metric("js", lambda p, q, pos: js_rows(p, q), False),
+    "abs_diff": Metric("abs_diff", lambda p, q, pos: abs_diff_rows(p, q), True),
+}
+"""Distances the scorer reports; alignment is ``1 - distance`` (interval ``1 - [high, low]``)."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A distance to the truth with everything a report needs to read it."""
+
+    value: float
+    """Plug-in distance of the simulated distribution (kept for comparison with the papers)."""
+    corrected: float
+    """Median-unbiased estimate: the distance at which the observed value is the median of the
+    recentred replicates (0 when even equality puts it below the median)."""
+    ci_low: float
+    """Lower end of the interval for the population distance (0 when equality is not rejected)."""
+    ci_high: float
+    """Upper end of the interval."""
+    p_equal: float
+    """p-value of H0 "simulation equals truth" (small: the sample can tell them apart)."""
+    detectable: float
+    """Smallest distance this sample could tell from 0: the 1 - alpha quantile of the distance
+    under H0 at this n and these weights."""
+    n_boot: int
+    """Replicates used (after dropping any that left no weight)."""
+
+    def alignment(self) -> tuple[float, float, float, float]:
+        """``(value, corrected, ci_low, ci_high)`` of alignment ``1 - distance``."""
+        return 1 - self.value, 1 - self.corrected, 1 - self.ci_high, 1 - self.ci_low
+
+
+# --------------------------------------------------------------------------- intervals
+
+
+def _check(level: float, reps: np.ndarray) -> np.ndarray:
+    """Replicate rows without NaN; raises for a bad level or when none is left."""
+    if not 0 < level < 1:
+        raise IntervalInputError(f"need 0 < level < 1, got {level}")
+    keep = reps[np.all(np.isfinite(reps), axis=1)]
+    if len(keep) < 10:
+        raise IntervalInputError(
+            f"only {len(keep)} usable bootstrap replicates", hint="raise n_boot"
+        )
+    return keep
+
+
+def _first_zero(c: np.ndarray, g: np.ndarray) -> float:
+    """First ``c`` where ``g`` (decreasing-ish) reaches 0, interpolated between grid points."""
+    hit = np.nonzero(g <= 0)[0]
+    if hit.size == 0:
+        return float(c[-1])
+    i = int(hit[0])
+    if i == 0:
+        return float(c[0])
+    t = g[i - 1] / (g[i - 1] - g[i])
+    return float(c[i - 1] + t * (c[i] - c[i - 1]))
+
+
+def _last_zero(c: np.ndarray, g: np.ndarray) -> float:
+    """Last ``c`` where ``g`` (decreasing-ish) is still >= 0, interpolated beyond it."""
+    hit = np.nonzero(g >= 0)[0]
+    if hit.size == 0:
+        return float(c[0])
+    i = int(hit[-1])
+    if i == len(c) - 1:
+        return float(c[-1])
+    t = g[i] / (g[i] - g[i + 1])
+    return float(c[i] + t * (c[i + 1] - c[i]))
+
+
+def invert(
+    stat: Callable[[np.ndarray], np.ndarray], delta: np.ndarray, noise: np.ndarray, level: float
+) -> tuple[float, float, float, float, float]:
+    """Test inversion for ``T(delta)`` with recentred replicates.
+
+    ``stat`` maps rows of differences ``(M, D)`` to distances; ``delta`` is the observed
+    difference ``p_hat - q`` and ``noise`` the replicates' ``p* - p_hat``. The hypothesis
+    ``delta0 = c * delta`` (distance ``d0 = T(c * delta)``) is kept when the observed distance is
+    in neither tail of ``T(delta0 + noise)``: a lower tail of ``pi`` and an upper tail of
+    ``alpha - pi``, where ``pi`` grows from 0 at equality (only a large distance speaks against
+    equality) to ``alpha / 2`` once ``d0`` reaches the detectable distance. Returns
+    ``(corrected, low, high, p_equal, detectable)``; ``corrected`` is the ``d0`` whose replicates
+    have the observed value as their median.
+    """
+    alpha, observed = 1 - level, float(stat(delta[None, :])[0])
+    null = stat(noise)
+    p_equal = float((1 + np.count_nonzero(null >= observed)) / (len(null) + 1))
+    detectable = float(np.quantile(null, 1 - alpha))
+    if observed <= 0:
+        return 0.0, 0.0, detectable, p_equal, detectable
+    spread = float(np.quantile(null, 0.999))
+    c = np.linspace(0.0, 1.0 + 4.0 * spread / observed, GRID)
+    hyp = stat(c[:, None] * delta[None, :])
+    below = np.array([np.mean(stat(ci * delta[None, :] + noise) <= observed) for ci in c])
+    lower_tail = alpha / 2 * np.minimum(1.0, hyp / detectable) if detectable > 0 else alpha / 2
+    corrected = _first_zero(c, below - 0.5)
+    low = _first_zero(c, below - (1 - alpha + lower_tail))
+    high = _last_zero(c, below - lower_tail)
+    at = np.interp([corrected, low, high], c, hyp)
+    return float(at[0]), float(at[1]), float(at[2]), p_equal, detectable
+
+
+def _folded_median(x: float, se: float) -> float:
+    """The ``mu >= 0`` for which ``|N(mu, se)|`` has median ``x`` (0 when even ``mu = 0`` puts
+    more than half its mass above ``x``)."""
+    def below(mu: float) -> float:
+        return float(stats.norm.cdf((x - mu) / se) - stats.norm.cdf((-x - mu) / se)) - 0.5
+
+    if below(0.0) <= 0:
+        return 0.0
+    from scipy.optimize import brentq
+
+    return float(brentq(below, 0.0, x + 10 * se))
+
+
+def _signed(
+    delta: float, noise: np.ndarray, n: int, level: float
+) -> tuple[float, float, float, float, float]:
+    """``|delta|`` from a t interval ``[L, U]`` of the signed difference (SE from the replicates,
+    scaled by ``sqrt(n / (n - 1))``), folded: ``[0, max(|L|, |U|)]`` when 0 is inside, else
+    ``[min(|L|, |U|), max(|L|, |U|)]``. Same return order as :func:`invert`."""
+    se = float(np.std(noise) * np.sqrt(n / max(n - 1, 1)))
+    if se <= 0:
+        return abs(delta), abs(delta), abs(delta), float(delta == 0), 0.0
+    df = max(n - 1, 1)
+    crit = float(stats.t.ppf(1 - (1 - level) / 2, df=df))
+    ends = (abs(delta - crit * se), abs(delta + crit * se))
+    inside = delta - crit * se <= 0 <= delta + crit * se
+    low, high = (0.0 if inside else min(ends)), max(ends)
+    p_equal = float(2 * stats.t.sf(abs(delta) / se, df=df))
+    return _folded_median(abs(delta), se), low, high, p_equal, crit * se
+
+
+def estimate(
+    metric: str,
+    p_hat: np.ndarray,
+    replicates: np.ndarray,
+    q: np.ndarray,
+    n: int,
+    positions: np.ndarray | None = None,
+    level: float = 0.95,
+) -> Estimate:
+    """Plug-in value, corrected estimate, interval, equality p-value and detectable distance.
+
+    ``p_hat`` is the simulated distribution, ``replicates`` its bootstrap replicates
+    (:func:`replicate_means`), ``q`` the truth (refusals already dropped from all three), ``n``
+    the persons behind ``p_hat`` and ``positions`` the ordinal positions (``wd`` only).
+    """
+    entry = _metric(metric)
+    p, target = np.asarray(p_hat, dtype=float), np.asarray(q, dtype=float)
+    reps = _check(level, np.atleast_2d(np.asarray(replicates, dtype=float)))
+    if reps.shape[1] != p.size or p.size != target.size:
+        raise IntervalInputError(f"{reps.shape[1]} replicate options, {p.size} simulated, "
+                                 f"{target.size} true")
+    value = float(entry.rows(p[None, :], target, positions)[0])
+    if entry.folds_to_signed and p.size == 2:
+        parts = _signed(p[0] - target[0], reps[:, 0] - p[0], n, level)
+    else:
+        parts = invert(lambda d: entry.rows(target + d, target, positions), p - target,
+                       reps - p, level)
+    return Estimate(value, *parts, n_boot=len(reps))
+
+
+@dataclass(frozen=True)
+class SummaryPart:
+    """One question (or state) of a summary: what :func:`estimate` takes for it."""
+
+    metric: str
+    """Registry name of the distance."""
+    p_hat: np.ndarray
+    """Simulated distribution."""
+    replicates: np.ndarray
+    """Its replicates, drawn jointly with the other parts' (:func:`joint_replicate_means`), or
+    independently for independent samples (the states of an election)."""
+    q: np.ndarray
+    """True distribution."""
+    positions: np.ndarray | None = None
+    """Ordinal positions (``wd`` only)."""
+
+
+def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estimate:
+    """The same quantities for the mean distance over ``parts`` (summary alignment is
+    ``1 - mean distance``): one test inversion on the joint replicates, all parts' differences
+    scaled together. Replicate rows with NaN in any part are dropped."""
+    if not parts:
+        raise IntervalInputError("a summary needs at least one part")
+    reps = [np.atleast_2d(np.asarray(part.replicates, dtype=float)) for part in parts]
+    if len({len(r) for r in reps}) != 1:
+        raise IntervalInputError("every part needs the same number of replicates")
+    joint = _check(level, np.hstack(reps))
+    edges = np.cumsum([0] + [r.shape[1] for r in reps])
+    p_all = np.concatenate([np.asarray(part.p_hat, dtype=float) for part in parts])
+    q_all = np.concatenate([np.asarray(part.q, dtype=float) for part in parts])
+
+    def stat(d: np.ndarray) -> np.ndarray:
+        rows = q_all + d
+        return np.mean([_metric(part.metric).rows(rows[:, a:b], q_all[a:b], part.positions)
+                        for part, a, b in zip(parts, edges[:-1], edges[1:], strict=True)], axis=0)
+
+    value = float(stat((p_all - q_all)[None, :])[0])
+    found = invert(stat, p_all - q_all, joint - p_all, level)
+    return Estimate(value, *found, n_boot=len(joint))
+
+
+def _metric(name: str) -> Metric:
+    """The registry entry of ``name`` (an error with the known names otherwise)."""
+    if name not in METRICS:
+        from personasim.errors import did_you_mean
+
+        raise IntervalInputError(f"unknown metric {name!r}", hint=did_you_mean(name, METRICS))
+    return METRICS[name]
