@@ -341,19 +341,141 @@ def _last_zero(c: np.ndarray, g: np.ndarray) -> float:
     return float(c[i] + t * (c[i + 1] - c[i]))
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Where each part (question, state) sits in a stacked difference vector, and its metric.
+
+    Every registry distance is, at least near 0, a norm of the differences in some coordinates:
+    WD a weighted L1 norm of the cumulative differences over sorted positions, TV (and JS near
+    0) of the differences themselves. ``coords`` and ``from_coords`` move between the two.
+    """
+
+    metrics: tuple[str, ...]
+    """Registry metric of each part."""
+    edges: tuple[int, ...]
+    """Part ``j`` holds columns ``edges[j]:edges[j + 1]``."""
+    positions: tuple[np.ndarray | None, ...]
+    """Ordinal positions of each part (``wd`` only)."""
+
+    def spans(self) -> Iterator[tuple[str, int, int, np.ndarray | None]]:
+        """``(metric, start, stop, positions)`` per part."""
+        yield from zip(self.metrics, self.edges[:-1], self.edges[1:], self.positions, strict=True)
+
+    def coords(self, delta: np.ndarray) -> list[np.ndarray]:
+        """Per part, the coordinates (rows of ``delta``) in which its metric is an L1 norm."""
+        out = []
+        for metric, a, b, pos in self.spans():
+            block = delta[:, a:b]
+            if metric == "wd":
+                block = np.cumsum(block[:, np.argsort(pos, kind="stable")], axis=1)[:, :-1]
+            out.append(block)
+        return out
+
+    def from_coords(self, blocks: list[np.ndarray]) -> np.ndarray:
+        """Differences (rows) back from per-part coordinates; a TV/JS part is rebalanced so its
+        positive and negative parts carry the same mass (a difference of distributions)."""
+        out = []
+        for (metric, _, _, pos), block in zip(self.spans(), blocks, strict=True):
+            if metric == "wd":
+                zero = np.zeros((len(block), 1))
+                steps = np.diff(np.hstack([zero, block, zero]), axis=1)
+                block = np.empty_like(steps)
+                block[:, np.argsort(pos, kind="stable")] = steps
+            else:
+                block = _balanced(block)
+            out.append(block)
+        return np.hstack(out)
+
+
+def _balanced(block: np.ndarray) -> np.ndarray:
+    """Rows scaled so positive and negative entries each carry their mean mass (0 when a side is
+    empty)."""
+    pos = np.clip(block, 0, None).sum(axis=1, keepdims=True)
+    neg = -np.clip(block, None, 0).sum(axis=1, keepdims=True)
+    mid = 0.5 * (pos + neg)
+    ok = (pos > 0) & (neg > 0)
+    scale_pos = np.where(ok, mid / np.where(pos > 0, pos, 1), 0.0)
+    scale_neg = np.where(ok, mid / np.where(neg > 0, neg, 1), 0.0)
+    return np.where(block > 0, block * scale_pos, block * scale_neg)
+
+
+def _paths(layout: Layout, delta: np.ndarray, noise: np.ndarray) -> dict[str, Callable]:
+    """Families of hypotheses ``delta0``, each a function of a grid ``g`` in [0, 1] (0 at
+    equality, 1 at the observed difference; above 1 beyond it) returning ``(G, D)`` rows.
+
+    ``scaled``: ``g * delta``. ``sparse``: the observed coordinates soft-thresholded in z-units
+    (small ones become exactly 0: the most plug-in bias, least favourable for a lower end).
+    ``even``/``plus``/``minus``: all coordinates at the same z-score, with the observed signs,
+    all positive or all negative (the least bias, least favourable for an upper end).
+    """
+    z = [c[0] / s for c, s in zip(layout.coords(delta[None, :]), _spreads(layout, noise),
+                                  strict=True)]
+    spreads = _spreads(layout, noise)
+    top = max(float(np.abs(np.concatenate(z)).max()), 1e-12)
+
+    def sparse(g: np.ndarray) -> np.ndarray:
+        lam = top * np.clip(1 - g, 0, 1)[:, None]
+        grow = np.maximum(g, 1.0)[:, None]
+        return layout.from_coords([s * np.sign(zz) * np.maximum(np.abs(zz) - lam, 0) * grow
+                                   for zz, s in zip(z, spreads, strict=True)])
+
+    def even(signs: list[np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+        ray = layout.from_coords([(sg * s)[None, :] for sg, s in zip(signs, spreads,
+                                                                      strict=True)])[0]
+        return lambda g: g[:, None] * ray
+
+    data = [np.where(zz >= 0, 1.0, -1.0) for zz in z]
+    return {
+        "scaled": lambda g: g[:, None] * delta[None, :],
+        "sparse": sparse,
+        "even": even(data),
+        "plus": even([np.ones_like(d) for d in data]),
+        "minus": even([-np.ones_like(d) for d in data]),
+    }
+
+
+def _spreads(layout: Layout, noise: np.ndarray) -> list[np.ndarray]:
+    """Standard deviation of each coordinate over the replicates (a floor avoids 0)."""
+    return [np.maximum(c.std(axis=0), 1e-12) for c in layout.coords(noise)]
+
+
+def _scan(
+    stat: Callable[[np.ndarray], np.ndarray],
+    path: Callable[[np.ndarray], np.ndarray],
+    noise: np.ndarray,
+    observed: float,
+    top: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hypothesised distances along ``path`` (until they pass ``top``) and, for each, the share
+    of recentred replicate distances at or below ``observed``."""
+    unit = float(stat(path(np.ones(1)))[0])
+    g = np.linspace(0.0, max(1.0, top / unit) if unit > 0 else 1.0, GRID)
+    hyps = path(g)
+    dist = stat(hyps)
+    below = np.array([np.mean(stat(h[None, :] + noise) <= observed) for h in hyps])
+    return dist, below
+
+
 def invert(
-    stat: Callable[[np.ndarray], np.ndarray], delta: np.ndarray, noise: np.ndarray, level: float
+    stat: Callable[[np.ndarray], np.ndarray],
+    layout: Layout,
+    delta: np.ndarray,
+    noise: np.ndarray,
+    level: float,
 ) -> tuple[float, float, float, float, float]:
     """Test inversion for ``T(delta)`` with recentred replicates.
 
     ``stat`` maps rows of differences ``(M, D)`` to distances; ``delta`` is the observed
-    difference ``p_hat - q`` and ``noise`` the replicates' ``p* - p_hat``. The hypothesis
-    ``delta0 = c * delta`` (distance ``d0 = T(c * delta)``) is kept when the observed distance is
-    in neither tail of ``T(delta0 + noise)``: a lower tail of ``pi`` and an upper tail of
-    ``alpha - pi``, where ``pi`` grows from 0 at equality (only a large distance speaks against
-    equality) to ``alpha / 2`` once ``d0`` reaches the detectable distance. Returns
-    ``(corrected, low, high, p_equal, detectable)``; ``corrected`` is the ``d0`` whose replicates
-    have the observed value as their median.
+    difference ``p_hat - q`` and ``noise`` the replicates' ``p* - p_hat``. A hypothesis
+    ``delta0`` at distance ``d0 = T(delta0)`` is kept when the observed distance is in neither
+    tail of ``T(delta0 + noise)``: a lower tail of ``pi`` and an upper tail of ``alpha - pi``,
+    where ``pi`` grows from 0 at equality (only a large distance speaks against equality) to
+    ``alpha / 2`` once ``d0`` reaches the detectable distance. ``d0`` is kept if some family of
+    :func:`_paths` keeps it (the nuisance, how a distance spreads over the options, is unknown):
+    the lower end is the smallest kept ``d0`` of the ``scaled`` and ``sparse`` families, the
+    upper end the largest of ``scaled``, ``even``, ``plus`` and ``minus``. ``corrected`` is the
+    ``d0`` of the ``scaled`` family at which the observed value is the replicates' median.
+    Returns ``(corrected, low, high, p_equal, detectable)``.
     """
     alpha, observed = 1 - level, float(stat(delta[None, :])[0])
     null = stat(noise)
@@ -361,16 +483,19 @@ def invert(
     detectable = float(np.quantile(null, 1 - alpha))
     if observed <= 0:
         return 0.0, 0.0, detectable, p_equal, detectable
-    spread = float(np.quantile(null, 0.999))
-    c = np.linspace(0.0, 1.0 + 4.0 * spread / observed, GRID)
-    hyp = stat(c[:, None] * delta[None, :])
-    below = np.array([np.mean(stat(ci * delta[None, :] + noise) <= observed) for ci in c])
-    lower_tail = alpha / 2 * np.minimum(1.0, hyp / detectable) if detectable > 0 else alpha / 2
-    corrected = _first_zero(c, below - 0.5)
-    low = _first_zero(c, below - (1 - alpha + lower_tail))
-    high = _last_zero(c, below - lower_tail)
-    at = np.interp([corrected, low, high], c, hyp)
-    return float(at[0]), float(at[1]), float(at[2]), p_equal, detectable
+    top = observed + 4.0 * float(np.quantile(null, 0.999))
+    scans = {name: _scan(stat, path, noise, observed, top)
+             for name, path in _paths(layout, delta, noise).items()}
+
+    def tail(dist: np.ndarray) -> np.ndarray:
+        return alpha / 2 * np.minimum(1.0, dist / detectable) if detectable > 0 else alpha / 2
+
+    low = min(_first_zero(d, b - (1 - alpha + tail(d))) for name, (d, b) in scans.items()
+              if name in ("scaled", "sparse"))
+    high = max(_last_zero(d, b - tail(d)) for name, (d, b) in scans.items()
+               if name != "sparse")
+    corrected = _first_zero(scans["scaled"][0], scans["scaled"][1] - 0.5)
+    return corrected, low, high, p_equal, detectable
 
 
 def _folded_median(x: float, se: float) -> float:
@@ -429,8 +554,10 @@ def estimate(
     if entry.folds_to_signed and p.size == 2:
         parts = _signed(p[0] - target[0], reps[:, 0] - p[0], n, level)
     else:
-        parts = invert(lambda d: entry.rows(target + d, target, positions), p - target,
-                       reps - p, level)
+        noise = (reps - p) * np.sqrt(n / max(n - 1, 1))
+        layout = Layout((metric,), (0, p.size), (_positions(positions),))
+        parts = invert(lambda d: entry.rows(target + d, target, positions), layout, p - target,
+                       noise, level)
     return Estimate(value, *parts, n_boot=len(reps))
 
 
@@ -449,6 +576,8 @@ class SummaryPart:
     """True distribution."""
     positions: np.ndarray | None = None
     """Ordinal positions (``wd`` only)."""
+    n: int | None = None
+    """Persons behind ``p_hat`` (replicate spread is scaled by ``sqrt(n / (n - 1))``)."""
 
 
 def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estimate:
@@ -470,9 +599,20 @@ def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estim
         return np.mean([_metric(part.metric).rows(rows[:, a:b], q_all[a:b], part.positions)
                         for part, a, b in zip(parts, edges[:-1], edges[1:], strict=True)], axis=0)
 
+    noise = joint - p_all
+    for part, a, b in zip(parts, edges[:-1], edges[1:], strict=True):
+        if part.n:
+            noise[:, a:b] *= np.sqrt(part.n / max(part.n - 1, 1))
+    layout = Layout(tuple(part.metric for part in parts), tuple(int(e) for e in edges),
+                    tuple(_positions(part.positions) for part in parts))
     value = float(stat((p_all - q_all)[None, :])[0])
-    found = invert(stat, p_all - q_all, joint - p_all, level)
+    found = invert(stat, layout, p_all - q_all, noise, level)
     return Estimate(value, *found, n_boot=len(joint))
+
+
+def _positions(positions: Sequence[float] | np.ndarray | None) -> np.ndarray | None:
+    """Positions as a float array (None stays None)."""
+    return None if positions is None else np.asarray(positions, dtype=float)
 
 
 def _metric(name: str) -> Metric:

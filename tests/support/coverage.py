@@ -94,7 +94,7 @@ class ElectionCase:
             est = I.estimate("abs_diff", p_hat, reps, q, self.n)
             label = "state near result" if abs(share - result) <= 0.007 else "state off result"
             out.setdefault(label, []).append(_outcome(abs(share - result), _percentile(old), est))
-            parts.append(I.SummaryPart("abs_diff", p_hat, reps, q))
+            parts.append(I.SummaryPart("abs_diff", p_hat, reps, q, n=self.n))
             olds.append(old)
         truth = float(np.mean(np.abs(np.subtract(self.shares, self.results))))
         year = I.estimate_summary(parts)
@@ -126,7 +126,7 @@ class SummaryCase:
                                        n_boot, seed)
         before = _percentile(np.mean([rows(r, q, pos) for r, q in zip(reps, self.qs, strict=True)],
                                      axis=0))
-        parts = [I.SummaryPart(self.metric, I.weighted_mean(a, w), r, q, pos)
+        parts = [I.SummaryPart(self.metric, I.weighted_mean(a, w), r, q, pos, self.n)
                  for a, r, q in zip(answers, reps, self.qs, strict=True)]
         return {"summary": _outcome(truth, before, I.estimate_summary(parts))}
 
