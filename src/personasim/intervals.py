@@ -216,11 +216,17 @@ def joint_replicate_means(
     blocks = [_weighted(v, w) for v, w in zip(values, weights, strict=True)]
     if any(len(c) != len(b[1]) for c, b in zip(cols, blocks, strict=True)):
         raise IntervalInputError("each block needs one key per row of its values")
+    # rows in canonical order too, so that even the floating-point sums are order-free
+    sorts = [np.argsort(c, kind="stable") for c in cols]
+    cols = [c[o] for c, o in zip(cols, sorts, strict=True)]
+    blocks = [(wy[o], w[o]) for (wy, w), o in zip(blocks, sorts, strict=True)]
     sums = [[] for _ in blocks]
     for counts in bootstrap_counts(len(canon), n_boot, seed, chunk):
         for j, (col, (wy, w)) in enumerate(zip(cols, blocks, strict=True)):
-            c = counts[:, col].astype(float)
-            sums[j].append(np.column_stack([c @ wy, c @ w]))
+            both = np.column_stack([wy, w])
+            # one product per replicate: a matrix product's rounding depends on its shape, and
+            # the replicates must not depend on the chunk
+            sums[j].append(np.vstack([row @ both for row in counts[:, col].astype(float)]))
     out = []
     for parts in sums:
         both = np.vstack(parts)
@@ -241,9 +247,16 @@ def replicate_means(
     return joint_replicate_means([keys], [values], [weights], n_boot, seed, chunk)[0]
 
 
-def weighted_mean(values: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-    """The weighted mean row ``sum w y / sum w`` (the simulated distribution)."""
+def weighted_mean(
+    values: np.ndarray, weights: np.ndarray | None, keys: Sequence[object] | None = None
+) -> np.ndarray:
+    """The weighted mean row ``sum w y / sum w`` (the simulated distribution); given the persons'
+    ``keys``, summed in canonical order so the result is the same, bit for bit, in any row
+    order."""
     wy, w = _weighted(values, weights)
+    if keys is not None:
+        order = canonical_order(keys)
+        wy, w = wy[order], w[order]
     if w.sum() <= 0:
         raise IntervalInputError("weights sum to 0: no simulated distribution")
     return wy.sum(axis=0) / w.sum()
