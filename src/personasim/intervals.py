@@ -54,7 +54,7 @@ __all__ = [
 
 COUNTS_BUDGET = 2**22
 """Bootstrap counts held at once (persons x replicates per chunk): bounds memory."""
-GRID = 48
+GRID = 32
 """Hypothesised distances tried per interval (endpoints are interpolated between them)."""
 
 
@@ -524,16 +524,33 @@ def _folded_median(x: float, se: float) -> float:
     return float(brentq(below, 0.0, x + 10 * se))
 
 
+def degrees_of_freedom(n: int, weights: np.ndarray | None = None) -> float:
+    """Degrees of freedom of the replicates' variance: ``n - 1``, or with weights Kish's
+    effective sample size minus 1, ``(sum w)^2 / sum w^2 - 1`` (at least 1)."""
+    if weights is None:
+        return float(max(n - 1, 1))
+    w = np.asarray(weights, dtype=float)
+    return float(max(w.sum() ** 2 / max((w**2).sum(), 1e-300) - 1, 1.0))
+
+
+def noise_scale(n: int, df: float, level: float) -> float:
+    """Factor on the replicates' spread: ``sqrt(n / (n - 1))`` (the bootstrap's variance is
+    ``(n - 1) / n`` of the unbiased one) times ``t_df / z`` at ``level`` (the variance is
+    itself estimated, from ``df`` degrees of freedom)."""
+    upper = 1 - (1 - level) / 2
+    return float(np.sqrt(n / max(n - 1, 1)) * stats.t.ppf(upper, df) / stats.norm.ppf(upper))
+
+
 def _signed(
-    delta: float, noise: np.ndarray, n: int, level: float
+    delta: float, noise: np.ndarray, n: int, df: float, level: float
 ) -> tuple[float, float, float, float, float]:
     """``|delta|`` from a t interval ``[L, U]`` of the signed difference (SE from the replicates,
-    scaled by ``sqrt(n / (n - 1))``), folded: ``[0, max(|L|, |U|)]`` when 0 is inside, else
-    ``[min(|L|, |U|), max(|L|, |U|)]``. Same return order as :func:`invert`."""
+    scaled by ``sqrt(n / (n - 1))``, ``df`` degrees of freedom), folded: ``[0, max(|L|, |U|)]``
+    when 0 is inside, else ``[min(|L|, |U|), max(|L|, |U|)]``. Same return order as
+    :func:`invert`."""
     se = float(np.std(noise) * np.sqrt(n / max(n - 1, 1)))
     if se <= 0:
         return abs(delta), abs(delta), abs(delta), float(delta == 0), 0.0
-    df = max(n - 1, 1)
     crit = float(stats.t.ppf(1 - (1 - level) / 2, df=df))
     ends = (abs(delta - crit * se), abs(delta + crit * se))
     inside = delta - crit * se <= 0 <= delta + crit * se
@@ -550,12 +567,14 @@ def estimate(
     n: int,
     positions: np.ndarray | None = None,
     level: float = 0.95,
+    weights: np.ndarray | None = None,
 ) -> Estimate:
     """Plug-in value, corrected estimate, interval, equality p-value and detectable distance.
 
     ``p_hat`` is the simulated distribution, ``replicates`` its bootstrap replicates
     (:func:`replicate_means`), ``q`` the truth (refusals already dropped from all three), ``n``
-    the persons behind ``p_hat`` and ``positions`` the ordinal positions (``wd`` only).
+    the persons behind ``p_hat``, ``positions`` the ordinal positions (``wd`` only) and
+    ``weights`` the persons' weights (for :func:`degrees_of_freedom`; None: equal weights).
     """
     entry = _metric(metric)
     p, target = np.asarray(p_hat, dtype=float), np.asarray(q, dtype=float)
@@ -564,10 +583,11 @@ def estimate(
         raise IntervalInputError(f"{reps.shape[1]} replicate options, {p.size} simulated, "
                                  f"{target.size} true")
     value = float(entry.rows(p[None, :], target, positions)[0])
+    df = degrees_of_freedom(n, weights)
     if entry.folds_to_signed and p.size == 2:
-        parts = _signed(p[0] - target[0], reps[:, 0] - p[0], n, level)
+        parts = _signed(p[0] - target[0], reps[:, 0] - p[0], n, df, level)
     else:
-        noise = (reps - p) * np.sqrt(n / max(n - 1, 1))
+        noise = (reps - p) * noise_scale(n, df, level)
         layout = Layout((metric,), (0, p.size), (_positions(positions),))
         parts = invert(lambda d: entry.rows(target + d, target, positions), layout, p - target,
                        noise, level)
@@ -590,7 +610,9 @@ class SummaryPart:
     positions: np.ndarray | None = None
     """Ordinal positions (``wd`` only)."""
     n: int | None = None
-    """Persons behind ``p_hat`` (replicate spread is scaled by ``sqrt(n / (n - 1))``)."""
+    """Persons behind ``p_hat`` (None: the replicates' spread is used as it is)."""
+    weights: np.ndarray | None = None
+    """Their weights (:func:`degrees_of_freedom`; None: equal weights)."""
 
 
 def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estimate:
@@ -615,7 +637,8 @@ def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estim
     noise = joint - p_all
     for part, a, b in zip(parts, edges[:-1], edges[1:], strict=True):
         if part.n:
-            noise[:, a:b] *= np.sqrt(part.n / max(part.n - 1, 1))
+            df = degrees_of_freedom(part.n, part.weights)
+            noise[:, a:b] *= noise_scale(part.n, df, level)
     layout = Layout(tuple(part.metric for part in parts), tuple(int(e) for e in edges),
                     tuple(_positions(part.positions) for part in parts))
     value = float(stat((p_all - q_all)[None, :])[0])

@@ -64,7 +64,8 @@ class QuestionCase:
         old = M.bootstrap_distributions(answers[0], w, n_boot, seed)
         before = _percentile(rows(old, self.q, pos))
         reps = I.replicate_means(keys, answers[0], w, n_boot, seed)
-        after = I.estimate(self.metric, I.weighted_mean(answers[0], w), reps, self.q, self.n, pos)
+        after = I.estimate(self.metric, I.weighted_mean(answers[0], w), reps, self.q, self.n, pos,
+                           weights=w)
         return {"question": _outcome(truth, before, after)}
 
 
@@ -91,10 +92,10 @@ class ElectionCase:
             old = I.abs_diff_rows(M.bootstrap_distributions(answers[0], w, n_boot, seed + s), q)
             reps = I.replicate_means(keys, answers[0], w, n_boot, seed * 100 + s)
             p_hat = I.weighted_mean(answers[0], w)
-            est = I.estimate("abs_diff", p_hat, reps, q, self.n)
+            est = I.estimate("abs_diff", p_hat, reps, q, self.n, weights=w)
             label = "state near result" if abs(share - result) <= 0.007 else "state off result"
             out.setdefault(label, []).append(_outcome(abs(share - result), _percentile(old), est))
-            parts.append(I.SummaryPart("abs_diff", p_hat, reps, q, n=self.n))
+            parts.append(I.SummaryPart("abs_diff", p_hat, reps, q, n=self.n, weights=w))
             olds.append(old)
         truth = float(np.mean(np.abs(np.subtract(self.shares, self.results))))
         year = I.estimate_summary(parts)
@@ -126,7 +127,7 @@ class SummaryCase:
                                        n_boot, seed)
         before = _percentile(np.mean([rows(r, q, pos) for r, q in zip(reps, self.qs, strict=True)],
                                      axis=0))
-        parts = [I.SummaryPart(self.metric, I.weighted_mean(a, w), r, q, pos, self.n)
+        parts = [I.SummaryPart(self.metric, I.weighted_mean(a, w), r, q, pos, self.n, w)
                  for a, r, q in zip(answers, reps, self.qs, strict=True)]
         return {"summary": _outcome(truth, before, I.estimate_summary(parts))}
 
