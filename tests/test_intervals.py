@@ -137,6 +137,7 @@ def known() -> dict[str, np.ndarray]:
     return _at_truth_and_kink()
 
 
+@pytest.mark.slow
 def test_bias_correction_moves_towards_the_known_distance(known: dict[str, np.ndarray]) -> None:
     truth = known["truth"]
     assert truth[:, 0].mean() > 0.02  # the plug-in distance is biased away from 0
@@ -146,6 +147,7 @@ def test_bias_correction_moves_towards_the_known_distance(known: dict[str, np.nd
     assert abs(kink[:, 1].mean() - 0.06) < 0.6 * abs(kink[:, 0].mean() - 0.06)
 
 
+@pytest.mark.slow
 def test_equality_p_value_is_uniform_and_detectable_is_its_threshold(
     known: dict[str, np.ndarray],
 ) -> None:
@@ -193,6 +195,6 @@ COVERAGE_SCENARIOS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("name", COVERAGE_SCENARIOS)
 def test_intervals_cover_the_known_distance(name: str) -> None:
-    found = coverage(name, datasets=100, n_boot=300, seed=1)
+    found = coverage(name, datasets=100, n_boot=200, seed=1)
     for label, (_, _, covered, _) in found.items():
         assert covered >= 0.90, f"{name} / {label}: coverage {covered:.2f}"
