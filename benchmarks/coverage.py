@@ -1,5 +1,5 @@
 """Coverage and mean width of 95 % intervals, before (percentile bootstrap) and after
-(:mod:`personasim.intervals`), on the known-answer stand-in simulator.
+(:mod:`personasim.scoring.intervals`), on the known-answer stand-in simulator.
 
 Every scenario (``tests/support/coverage.py``) draws ``--datasets`` simulated datasets with fixed
 seeds from population distributions we set, so the true distance is known; n = 100 persons per
@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from personasim import intervals as I  # noqa: E402
+from personasim.scoring import intervals as I  # noqa: E402
 from tests.support.coverage import SCENARIOS, coverage  # noqa: E402
 from tests.support.known_answer import single  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""personasim.intervals: distances against scipy, order-free replicates, weights, the folded
+"""personasim.scoring.intervals: distances against scipy, order-free replicates, weights, the folded
 interval by hand, bias correction and the equality test on the known-answer stand-in, and a
 coverage check that fails when any scenario's 95 % interval covers less than 90 %."""
 
@@ -10,7 +10,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
-from personasim import intervals as I
+from personasim.scoring import intervals as I
 from tests.support.coverage import coverage
 from tests.support.known_answer import single
 

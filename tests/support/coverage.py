@@ -2,8 +2,8 @@
 
 Each scenario draws one simulated dataset per call from :class:`KnownAnswerSimulator`, computes
 the interval today's scorer gives ("before": percentile bootstrap of the plug-in distance, as
-``personasim.metrics.bootstrap_ci`` and the scorer's summary do) and the new one ("after":
-:func:`personasim.intervals.estimate` / :func:`~personasim.intervals.estimate_summary`), and says
+``personasim.scoring.metrics.bootstrap_ci`` and the scorer's summary do) and the new one ("after":
+:func:`personasim.scoring.intervals.estimate` / :func:`~personasim.scoring.intervals.estimate_summary`), and says
 for each whether it covers the known true distance, and how wide it is.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from personasim import intervals as I
-from personasim import metrics as M
+from personasim.scoring import intervals as I
+from personasim.scoring import metrics as M
 from tests.support.known_answer import KnownAnswerSimulator, single
 
 Outcome = dict[str, tuple[bool, float, bool, float]]

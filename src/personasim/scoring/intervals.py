@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from personasim.errors import DataError
+from personasim.core.errors import DataError
 
 __all__ = [
     "METRICS",
@@ -660,7 +660,7 @@ def _positions(positions: Sequence[float] | np.ndarray | None) -> np.ndarray | N
 def _metric(name: str) -> Metric:
     """The registry entry of ``name`` (an error with the known names otherwise)."""
     if name not in METRICS:
-        from personasim.errors import did_you_mean
+        from personasim.core.errors import did_you_mean
 
         raise IntervalInputError(f"unknown metric {name!r}", hint=did_you_mean(name, METRICS))
     return METRICS[name]
