@@ -1,0 +1,200 @@
+"""personasim.scoring.intervals: distances against scipy, order-free replicates, weights, the folded
+interval by hand, bias correction and the equality test on the known-answer stand-in, and a
+coverage check that fails when any scenario's 95 % interval covers less than 90 %."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import wasserstein_distance
+
+from personasim.scoring import intervals as I
+from tests.support.coverage import coverage
+from tests.support.known_answer import single
+
+Q5 = np.array([0.10, 0.20, 0.30, 0.25, 0.15])
+POS5 = np.arange(5.0)
+
+
+def _random_pairs(seed: int, k: int, rows: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Random distributions, some with exact zeros."""
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.full(k, 0.7), size=rows)
+    p[::5, 0] = 0.0
+    return p / p.sum(axis=1, keepdims=True), rng.dirichlet(np.ones(k))
+
+
+@pytest.mark.parametrize("positions", [[0, 1, 2, 3, 4], [0, 1, 2.5, 3, 7], [3, 0, 7, 1, 2.5]])
+def test_wd_rows_equals_scipy_wasserstein(positions: list[float]) -> None:
+    p, q = _random_pairs(1, 5)
+    pos = np.asarray(positions, dtype=float)
+    want = [wasserstein_distance(pos, pos, row, q) / np.ptp(pos) for row in p]
+    np.testing.assert_allclose(I.wd_rows(p, q, pos), want, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("k", [2, 3, 6])
+def test_js_tv_and_share_rows_equal_independent_values(k: int) -> None:
+    p, q = _random_pairs(k, k)
+    np.testing.assert_allclose(I.js_rows(p, q), [jensenshannon(r, q, base=2) for r in p],
+                               atol=1e-10, rtol=0)
+    by_hand = [0.5 * sum(abs(a - b) for a, b in zip(r, q, strict=True)) for r in p]
+    np.testing.assert_allclose(I.tv_rows(p, q), by_hand, atol=1e-12)
+    np.testing.assert_allclose(I.abs_diff_rows(p, q), np.abs(p[:, 0] - q[0]), atol=1e-12)
+    assert I.js_rows(q[None, :], q)[0] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_counts_do_not_depend_on_the_chunk() -> None:
+    whole = np.vstack(list(I.bootstrap_counts(37, 50, seed=3, chunk=50)))
+    for chunk in (1, 7, 64):
+        assert np.array_equal(np.vstack(list(I.bootstrap_counts(37, 50, 3, chunk))), whole)
+    assert (whole.sum(axis=1) == 37).all()
+
+
+def _persons(seed: int = 0, n: int = 60) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """Keys, one question's one-hot rows and log-normal weights from the stand-in."""
+    return single(Q5 + np.array([0.05, 0, 0, 0, -0.05]), deff=1.4).draw(
+        n, np.random.default_rng(seed))
+
+
+def test_replicates_and_interval_ignore_row_order_parts_and_chunks() -> None:
+    keys, rows, w = _persons()
+    base = I.replicate_means(keys, rows[0], w, 300, seed=5)
+    shuffle = np.random.default_rng(9).permutation(len(keys))
+    moved = I.replicate_means(keys[shuffle], rows[0][shuffle], w[shuffle], 300, 5, chunk=7)
+    np.testing.assert_array_equal(moved, base)
+    # two "parts" of the same persons given as two blocks of one joint draw, in either order
+    half = len(keys) // 2
+    a, b = slice(0, half), slice(half, None)
+    one = I.joint_replicate_means([keys[a], keys[b]], [rows[0][a], rows[0][b]], [w[a], w[b]],
+                                  300, 5, chunk=13)
+    two = I.joint_replicate_means([keys[b], keys[a]], [rows[0][b], rows[0][a]], [w[b], w[a]],
+                                  300, 5)
+    np.testing.assert_array_equal(one[0], two[1])
+    est = I.estimate("wd", I.weighted_mean(rows[0], w, keys), base, Q5, len(keys), POS5)
+    p_moved = I.weighted_mean(rows[0][shuffle], w[shuffle], keys[shuffle])
+    again = I.estimate("wd", p_moved, moved, Q5, len(keys), POS5)
+    assert again == est
+
+
+def test_questions_of_the_same_persons_share_their_counts() -> None:
+    keys, rows, w = _persons(1)
+    first, second = I.joint_replicate_means([keys, keys[::-1]], [rows[0], rows[0][::-1]],
+                                            [w, w[::-1]], 200, 2)
+    np.testing.assert_allclose(first, second, atol=1e-12)
+
+
+def test_weights_scale_free_and_replicate_spread_matches_linearization() -> None:
+    keys, rows, w = _persons(2, n=200)
+    reps = I.replicate_means(keys, rows[0], w, 4000, 1)
+    np.testing.assert_allclose(I.replicate_means(keys, rows[0], 3.5 * w, 4000, 1), reps,
+                               atol=1e-12)
+    p_hat = I.weighted_mean(rows[0], w)
+    # Taylor linearization of a ratio mean, by hand: sum w^2 (y - p)^2 / (sum w)^2
+    linear = np.sqrt((w[:, None] ** 2 * (rows[0] - p_hat) ** 2).sum(axis=0)) / w.sum()
+    np.testing.assert_allclose(reps.std(axis=0), linear, rtol=0.08)
+    assert not np.allclose(linear, np.sqrt(p_hat * (1 - p_hat) / len(w)), rtol=0.05)
+
+
+def test_two_options_fold_the_signed_t_interval() -> None:
+    n, s = 50, 0.05
+    p_hat, q = np.array([0.55, 0.45]), np.array([0.5, 0.5])
+    noise = np.where(np.arange(400) % 2 == 0, s, -s)  # standard deviation exactly s
+    reps = p_hat + np.column_stack([noise, -noise])
+    est = I.estimate("abs_diff", p_hat, reps, q, n)
+    se, crit = s * np.sqrt(n / (n - 1)), stats.t.ppf(0.975, n - 1)
+    assert (est.ci_low, est.ci_high) == pytest.approx((0.0, 0.05 + crit * se))
+    assert est.p_equal == pytest.approx(2 * stats.t.sf(0.05 / se, n - 1))
+    assert est.detectable == pytest.approx(crit * se)
+    # the median-unbiased |delta|: a folded normal with that mean has median 0.05
+    folded = stats.foldnorm(c=est.corrected / se, scale=se)
+    assert folded.median() == pytest.approx(0.05, abs=1e-6)
+    far = I.estimate("tv", np.array([0.8, 0.2]), reps + 0.25, q, n)
+    assert (far.ci_low, far.ci_high) == pytest.approx((0.3 - crit * se, 0.3 + crit * se))
+
+
+def _at_truth_and_kink(datasets: int = 80) -> dict[str, np.ndarray]:
+    """Plug-in and corrected values on the stand-in: WD at the truth, TV with a kink."""
+    rng, out = np.random.default_rng(11), {}
+    kink = np.array([0.30, 0.25, 0.20, 0.15, 0.10])
+    cases = {"truth": ("wd", Q5, Q5), "kink": ("tv", kink + [0, 0, 0.06, -0.06, 0], kink)}
+    for name, (metric, p, q) in cases.items():
+        found = []
+        for k in range(datasets):
+            keys, rows, w = single(p).draw(100, rng)
+            reps = I.replicate_means(keys, rows[0], w, 300, k)
+            est = I.estimate(metric, I.weighted_mean(rows[0], w), reps, q, 100,
+                             POS5 if metric == "wd" else None)
+            found.append((est.value, est.corrected, est.p_equal, est.detectable))
+        out[name] = np.array(found)
+    return out
+
+
+@pytest.fixture(scope="module")
+def known() -> dict[str, np.ndarray]:
+    """Estimates on fixed-seed stand-in datasets, shared by the tests below."""
+    return _at_truth_and_kink()
+
+
+@pytest.mark.slow
+def test_bias_correction_moves_towards_the_known_distance(known: dict[str, np.ndarray]) -> None:
+    truth = known["truth"]
+    assert truth[:, 0].mean() > 0.02  # the plug-in distance is biased away from 0
+    assert np.median(truth[:, 1]) == 0.0
+    assert truth[:, 1].mean() < 0.5 * truth[:, 0].mean()
+    kink = known["kink"]  # true TV 0.06
+    assert abs(kink[:, 1].mean() - 0.06) < 0.6 * abs(kink[:, 0].mean() - 0.06)
+
+
+@pytest.mark.slow
+def test_equality_p_value_is_uniform_and_detectable_is_its_threshold(
+    known: dict[str, np.ndarray],
+) -> None:
+    value, _, p_equal, detectable = known["truth"].T
+    assert stats.kstest(p_equal, "uniform").pvalue > 0.01
+    assert 0.0 < np.mean(p_equal < 0.05) < 0.12
+    assert np.mean((value > detectable) != (p_equal < 0.05)) < 0.05  # ties aside, one rule
+    # the detectable distance is the 95 % point of the plug-in distance at the truth, here
+    # from 3000 independent datasets of the stand-in
+    rng, sim = np.random.default_rng(5), single(Q5)
+    plug_in = [I.wd_rows(sim.draw(100, rng)[1][0].mean(axis=0)[None, :], Q5, POS5)[0]
+               for _ in range(3000)]
+    assert np.median(detectable) == pytest.approx(np.quantile(plug_in, 0.95), rel=0.1)
+
+
+def test_bad_input_raises_with_a_hint() -> None:
+    with pytest.raises(I.IntervalInputError) as bad:
+        I.estimate("wass", Q5, np.tile(Q5, (20, 1)), Q5, 10, POS5)
+    assert "wd" in bad.value.hint
+    with pytest.raises(I.IntervalInputError):
+        I.estimate("wd", Q5, np.tile(Q5, (5, 1)), Q5, 10, POS5)
+    part = I.SummaryPart("tv", Q5, np.tile(Q5, (20, 1)), Q5)
+    with pytest.raises(I.IntervalInputError):
+        I.estimate_summary([part, I.SummaryPart("tv", Q5, np.tile(Q5, (30, 1)), Q5)])
+
+
+def test_summary_of_one_question_is_that_question() -> None:
+    keys, rows, w = _persons(3)
+    reps = I.replicate_means(keys, rows[0], w, 300, 0)
+    p_hat = I.weighted_mean(rows[0], w)
+    alone = I.estimate("wd", p_hat, reps, Q5, len(keys), POS5)
+    assert I.estimate_summary([I.SummaryPart("wd", p_hat, reps, Q5, POS5, len(keys))]) == alone
+
+
+COVERAGE_SCENARIOS = [
+    "near ~2 SE (WD)",
+    "at truth (WD)",
+    "kink (TV, 3 of 5 equal)",
+    "deff 3 near (WD)",
+    "elections 4x40, half at result",
+    "summary 5 q, mixed",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", COVERAGE_SCENARIOS)
+def test_intervals_cover_the_known_distance(name: str) -> None:
+    found = coverage(name, datasets=100, n_boot=200, seed=1)
+    for label, (_, _, covered, _) in found.items():
+        assert covered >= 0.90, f"{name} / {label}: coverage {covered:.2f}"
