@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -50,12 +51,21 @@ def test_personas_without_the_persona_tier_is_one_line(tmp_path, capsys):
         assert "no personas of the 'persona' tier" in line and "--tiers persona" in line
 
 
-def test_human_csv_with_unknown_persona_ids_is_one_line(tmp_path, capsys, personas_file):
+def test_human_labels_are_checked_before_any_model_work(tmp_path, capsys, personas_file):
     humans = tmp_path / "humans.csv"
-    humans.write_text("rater,persona_id,question_id,choice\nh1,p7,weekend,A\n")
-    line = one_error(capsys, ["testbed", "agreement", "--personas", str(personas_file),
-                              "--humans", str(humans), "--no-cache"])
-    assert "unknown persona_id 'p7'" in line
+    humans.write_text("annotator,persona_id,question_id,choice\nh1,p1,weekend,banana\n")
+    args = ["testbed", "agreement", "--personas", str(personas_file), "--humans", str(humans),
+            "--no-cache", "--out", str(tmp_path / "agreement")]
+    assert "--humans needs the items the humans saw" in one_error(capsys, args)
+    pairs = tmp_path / "pairs.parquet"
+    pd.DataFrame([{"person_id": "p1", "prompt_id": "weekend", "persona": "- Age: 71",
+                   "prompt": "Plans?", "rejected": "Rest.", "chosen": "Church, then rest.",
+                   "split": "train", "ok": True}]).to_parquet(pairs)  # fmt: skip
+    line = one_error(capsys, args + ["--items", f"pairs:{pairs}"])
+    assert f"{humans}: row 2: choice 'banana' is not an answer letter" in line
+    humans.write_text("annotator,persona_id,question_id,choice\nh1,p7,weekend,A\n")
+    assert "unknown persona_id 'p7'" in one_error(capsys, args + ["--items", f"pairs:{pairs}"])
+    assert not (tmp_path / "agreement").exists()
 
 
 def test_prompts_command_curates_and_splits_the_builtin_set(tmp_path, capsys):
