@@ -31,7 +31,8 @@ VOTES = {("p1", "a1"): "ABAB", ("p1", "a2"): "ABAA", ("p1", "a3"): "ABBB",
 
 def write_votes(path, votes=VOTES) -> None:
     rows = ["annotator,persona_id,question_id,choice,seconds"]
-    rows += [f"{a},{p},{q},{c},3.5" for (p, a), cs in votes.items() for q, c in zip(QS, cs)]
+    rows += [f"{a},{p},{q},{c},3.5" for (p, a), cs in votes.items()
+             for q, c in zip(QS, cs, strict=False)]  # b4 stopped early: fewer letters
     path.write_text("\n".join(rows) + "\n")
 
 

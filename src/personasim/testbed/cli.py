@@ -299,3 +299,23 @@ def agreement_command(personas_path: Path, source: str, per_persona: int,
 
     run_agreement(personas_path, source, humans_path, out_dir, model, raters, per_persona, seed,
                   (cache_path, no_cache, pairs))
+
+
+@testbed_group.command("annotate")
+@click.option("--items", "source", required=True,
+              help="pairs:PAIRS.parquet or items:ITEMS.parquet (the items the humans label).")
+@click.option("--roster", "roster_path", required=True, type=PATH,
+              help="CSV annotator,persona_id: who labels which persona.")
+@click.option("--per-persona", default=10, show_default=True, type=click.IntRange(min=1),
+              help="With pairs:, items per persona (the paper: 10).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--out", "out_dir", default=Path("annotation"), show_default=True, type=PATH,
+              help="Folder: items.parquet and labels/<annotator>.csv (resumed when present).")
+def annotate_command(source: str, roster_path: Path, per_persona: int, seed: int, port: int,
+                     out_dir: Path) -> None:
+    """Serve the annotation page for humans imitating personas (local, offline)."""
+    from personasim.testbed.annotate_cli import serve
+
+    serve(source, roster_path, per_persona, seed, port, out_dir)
