@@ -78,6 +78,7 @@ def _frames(folder: Path) -> None:
     PERSONAS.assign(text=["", "x"]).to_parquet(folder / "empty-text.parquet", index=False)
     PERSONAS.assign(person_id=[7, 7]).to_parquet(folder / "twice.parquet", index=False)
     POPULATION.head(0).to_parquet(folder / "empty.parquet", index=False)
+    PERSONAS.assign(tier="persona").to_parquet(folder / "persona-tier.parquet", index=False)
     pd.DataFrame({"person_id": ["1"], "prompt_id": ["q"], "persona": ["- Age: 40"],
                   "prompt": ["Why?"], "rejected": ["Because."], "chosen": ["For you, because."],
                   "split": ["train"], "ok": [True]}).to_parquet(folder / "pairs.parquet")
@@ -232,6 +233,9 @@ CASES: list[tuple[str, list[str]]] = [
                                          "{d}/personas.parquet", "--items",
                                          "pairs:{d}/none.parquet", "--out", "{d}/agreement",
                                          "--no-cache"]),
+    ("testbed-agreement-one-rater", ["testbed", "agreement", "--personas",
+                                     "{d}/persona-tier.parquet", "--out", "{d}/agreement",
+                                     "--no-cache"]),
     ("testbed-annotate-missing-pairs", ["testbed", "annotate", "--items",
                                         "pairs:{d}/none.parquet", "--roster", "{d}/table.csv",
                                         "--out", "{d}/annotation"]),

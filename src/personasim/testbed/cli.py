@@ -91,6 +91,9 @@ def prompts_command(source: str, classify: bool, threshold: float, min_words: in
               type=click.FloatRange(0, 1, max_open=True), help="Of those, the share labelled test.")
 @click.option("--held-out", default=50, show_default=True, type=click.IntRange(min=0),
               help="Held-out prompts per persona.")
+@click.option("--persona-test-share", default=0.2, show_default=True,
+              type=click.FloatRange(0, 1, max_open=True),
+              help="Share of personas in the persona test split (seeded).")
 @click.option("--answer-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--critique-tokens", default=160, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--revision-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
@@ -103,7 +106,8 @@ def prompts_command(source: str, classify: bool, threshold: float, min_words: in
               help="Pairs table (resumed when it exists).")
 @backend_options
 def pairs_command(personas_path: Path, source: str, per_persona: int, test_share: float,
-                  held_out: int, answer_tokens: int, critique_tokens: int, revision_tokens: int,
+                  held_out: int, persona_test_share: float, answer_tokens: int,
+                  critique_tokens: int, revision_tokens: int,
                   temperature: float, seed: int, templates_path: Path | None,
                   judge_model: str | None, out_path: Path, model: str, cache_path: str | None,
                   no_cache: bool, pairs: tuple[str, ...]) -> None:
@@ -115,6 +119,7 @@ def pairs_command(personas_path: Path, source: str, per_persona: int, test_share
     check_output(out_path, [("--personas", personas_path), ("--prompts", source)])
     extra = {"templates": load_templates(templates_path)} if templates_path else {}
     options = pairs_options(per_persona=per_persona, test_share=test_share, held_out=held_out,
+                            persona_test_share=persona_test_share,
                             answer_tokens=answer_tokens, critique_tokens=critique_tokens,
                             revision_tokens=revision_tokens, temperature=temperature, seed=seed,
                             **extra)  # fmt: skip
@@ -140,13 +145,15 @@ def pairs_command(personas_path: Path, source: str, per_persona: int, test_share
               show_default=True, help="With --format trl: JSONL or Parquet files.")
 @click.option("--persona-in-prompt", type=click.Choice(["system", "none"]), default="system",
               show_default=True, help="Persona as a system message, or left out.")
-@click.option("--verified-only", is_flag=True, help="Only pairs the persona judge verified.")
+@click.option("--include-unverified", is_flag=True,
+              help="Keep pairs the persona judge did not verify (default: verified only).")
 @click.option("--rows-per-shard", default=50_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--out", "out_dir", required=True, type=PATH, help="Output folder.")
 def export_command(pairs_path: Path, fmt: str, file_format: str, persona_in_prompt: str,
-                   verified_only: bool, rows_per_shard: int, out_dir: Path) -> None:
+                   include_unverified: bool, rows_per_shard: int, out_dir: Path) -> None:
     """Export pairs to TRL's conversational preference format or a HF dataset folder."""
     from personasim.testbed.export import export_hf, export_trl
+    from personasim.testbed.export_filter import select_pairs
     from personasim.testbed.pairs import read_pairs
 
     check_output_dir(out_dir)
@@ -154,10 +161,11 @@ def export_command(pairs_path: Path, fmt: str, file_format: str, persona_in_prom
     table = read_pairs(pairs_path)
     if fmt == "trl":
         paths = export_trl(table, out_dir, file_format, persona_in_prompt,  # type: ignore[arg-type]
-                           verified_only)
+                           include_unverified)
     else:
-        paths = export_hf(table, out_dir, persona_in_prompt, verified_only,  # type: ignore[arg-type]
-                          rows_per_shard)
+        paths = export_hf(table, out_dir, persona_in_prompt,  # type: ignore[arg-type]
+                          include_unverified, rows_per_shard)
+    click.echo(select_pairs(table, include_unverified).summary())
     for path in paths:
         click.echo(f"wrote {path}")
 

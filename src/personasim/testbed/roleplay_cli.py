@@ -84,6 +84,9 @@ def run_agreement(personas_path: Path, source: str, humans: Path | None, out_dir
 
     check_output_dir(out_dir)
     personas = C.persona_tier(personas_path)
+    if humans is None and not raters:
+        raise ConfigError("agreement needs at least two raters",
+                          hint="add --rater NAME=SPEC or --humans LABELS")
     items = fixed_items(source, per_persona, seed)
     if humans is not None and items is None:
         raise ConfigError("--humans needs the items the humans saw",
