@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import html
+import os
 import re
 import threading
 import time
@@ -132,8 +133,6 @@ class LabelStore:
 
     def _append(self, row: dict[str, str]) -> None:
         """Write one row (with the header for a new file) under an ``flock``, then fsync."""
-        import os
-
         path = self.folder / f"{row['annotator']}.csv"
         with path.open("a", newline="", encoding="utf-8") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
