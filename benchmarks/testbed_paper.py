@@ -14,11 +14,11 @@ import time
 
 from personasim.llm import get_backend
 from personasim.testbed.common import persona_tier
-from personasim.testbed.loo_cli import pick_prompts
+from personasim.cli.testbed_loo import pick_prompts
 from personasim.testbed.loo_paper import PaperLooOptions, baseline_answers, paper_leave_one_out
 from personasim.testbed.pairs import PairsOptions
 from personasim.testbed.roleplay import model_item_labels
-from personasim.testbed.roleplay_cli import generated_items
+from personasim.cli.testbed_roleplay import generated_items
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Bad input, table-driven: every case ends in exactly one stderr line ``error: ...``, exit 2, no
 traceback, and leaves a pre-existing output file byte-identical.
 
-Cases run in-process through :func:`personasim.cli.main` (fast); a few run through a real
+Cases run in-process through :func:`personasim.cli.main.main` (fast); a few run through a real
 ``personasim`` subprocess, which also covers the entry point and interpreter start-up. No case
 reaches a model: each is refused before any model work (an unreachable endpoint is refused on
 its first connection).
@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from personasim.cli import main
-from personasim.llm.local_server import free_port
+from personasim.cli.main import main
+from tests.support.local_server import free_port
 
 ENTRY = Path(sys.executable).parent / "personasim"
 
@@ -308,7 +308,7 @@ def test_bad_input_in_a_subprocess(case: str, tmp_path: Path) -> None:
 
 
 def test_every_command_has_bad_input_cases() -> None:
-    from personasim.cli import _register_subcommands, cli
+    from personasim.cli.main import _register_subcommands, cli
 
     _register_subcommands()
     covered = {args[0] for _, args in CASES}

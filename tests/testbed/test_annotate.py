@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import pytest
 
-from personasim.cli import main
+from personasim.cli.main import main
 from personasim.testbed.annotate import make_server, shown_first
 from personasim.testbed.roleplay import read_annotations
 

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from personasim.cli import main
-from personasim.llm.scripted import ScriptedStandIn
+from personasim.cli.main import main
+from tests.support.scripted import ScriptedStandIn
 from personasim.testbed.export_filter import select_pairs
 from personasim.testbed.pairs import PairsOptions, make_pairs, read_pairs
 from personasim.testbed.prompts import builtin_prompts

@@ -8,9 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-from personasim.cli import main
-from personasim.llm.scripted import ScriptedStandIn
-from personasim.testbed.export import trl_rows
+from personasim.cli.main import main
+from tests.support.scripted import ScriptedStandIn
+from personasim.export.trl import trl_rows
 from personasim.testbed.export_filter import leaks, select_pairs, template_shingles
 from personasim.testbed.pairs import PairsOptions, make_pairs
 from personasim.testbed.persona_split import split_personas

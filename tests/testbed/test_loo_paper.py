@@ -9,9 +9,9 @@ import math
 
 import pytest
 
-from personasim.llm.scripted import ScriptedStandIn
-from personasim.testbed.figures import png_bytes
-from personasim.testbed.loo_figure import loo_distribution
+from tests.support.scripted import ScriptedStandIn
+from personasim.report.testbed import png_bytes
+from personasim.report.testbed_loo import loo_distribution
 from personasim.testbed.loo_paper import (
     PaperLooOptions,
     Question,

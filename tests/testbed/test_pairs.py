@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import pyarrow.parquet as pq
 import pytest
 
-from personasim.llm.scripted import ScriptedStandIn, backend_failure
+from tests.support.scripted import ScriptedStandIn, backend_failure
 from personasim.testbed.common import judge_requests
 from personasim.testbed.evaluate import EvalOptions, evaluate_model
-from personasim.testbed.export import export_hf, export_trl, read_export, trl_rows
+from personasim.export.trl import export_hf, export_trl, read_export, trl_rows
 from personasim.testbed.pairs import PairsOptions, clean_revision, make_pairs, pair_stats
 from personasim.testbed.prompts import builtin_prompts
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from personasim.errors import DataError
-from personasim.llm.scripted import ScriptedStandIn
+from personasim.core.errors import DataError
+from tests.support.scripted import ScriptedStandIn
 from personasim.testbed.roleplay import (
     MAJORITY,
     items_from_pairs,

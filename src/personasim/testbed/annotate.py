@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, quote, urlparse
 import numpy as np
 import pandas as pd
 
-from personasim.errors import DataError
+from personasim.core.errors import DataError
 from personasim.testbed import common as C
 
 FIELDS = ["annotator", "persona_id", "question_id", "choice", "shown_first", "seconds",

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from personasim.cli import split_list
-from personasim.llm.cli import backend_options, open_backend
-from personasim.tables import check_output, check_output_dir, write_atomic
+from personasim.cli.main import split_list
+from personasim.cli.llm import backend_options, open_backend
+from personasim.core.tables import check_output, check_output_dir, write_atomic
 
 PATH = click.Path(path_type=Path)
 
@@ -33,7 +33,7 @@ LIMIT_HELP = "Only the first N preference questions."
 
 def _write_png(data_uri: str, path: Path) -> None:
     """Save a figure's PNG next to the tables."""
-    from personasim.testbed.figures import png_bytes
+    from personasim.report.testbed import png_bytes
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png_bytes(data_uri))
@@ -152,7 +152,7 @@ def pairs_command(personas_path: Path, source: str, per_persona: int, test_share
 def export_command(pairs_path: Path, fmt: str, file_format: str, persona_in_prompt: str,
                    include_unverified: bool, rows_per_shard: int, out_dir: Path) -> None:
     """Export pairs to TRL's conversational preference format or a HF dataset folder."""
-    from personasim.testbed.export import export_hf, export_trl
+    from personasim.export.trl import export_hf, export_trl
     from personasim.testbed.export_filter import select_pairs
     from personasim.testbed.pairs import read_pairs
 
@@ -252,7 +252,7 @@ def loo_command(personas_path: Path, source: str, limit_questions: int | None,
     from personasim.testbed.common import make_options, persona_tier
 
     if protocol == "paper":
-        from personasim.testbed.loo_cli import run_paper_loo
+        from personasim.cli.testbed_loo import run_paper_loo
 
         run_paper_loo(personas_path, prompt_source, out_path, (model, cache_path, no_cache, pairs),
                       attributes=tuple(split_list(attributes)) if attributes else None,
@@ -261,7 +261,7 @@ def loo_command(personas_path: Path, source: str, limit_questions: int | None,
                                                  "critique_tokens": critique_tokens,
                                                  "revision_tokens": revision_tokens})
         return
-    from personasim.testbed.figures import loo_boxplot
+    from personasim.report.testbed import loo_boxplot
     from personasim.testbed.loo import LooOptions, leave_one_out
 
     check_output(out_path, [("--personas", personas_path)])
@@ -303,7 +303,7 @@ def agreement_command(personas_path: Path, source: str, per_persona: int,
                       out_dir: Path, model: str, cache_path: str | None, no_cache: bool,
                       pairs: tuple[str, ...]) -> None:
     """Role-play agreement: models vs the human majority, and the human baseline (kappa)."""
-    from personasim.testbed.roleplay_cli import run_agreement
+    from personasim.cli.testbed_roleplay import run_agreement
 
     run_agreement(personas_path, source, humans_path, out_dir, model, raters, per_persona, seed,
                   (cache_path, no_cache, pairs))
@@ -324,6 +324,6 @@ def agreement_command(personas_path: Path, source: str, per_persona: int,
 def annotate_command(source: str, roster_path: Path, per_persona: int, seed: int, port: int,
                      out_dir: Path) -> None:
     """Serve the annotation page for humans imitating personas (local, offline)."""
-    from personasim.testbed.annotate_cli import serve
+    from personasim.cli.testbed_annotate import serve
 
     serve(source, roster_path, per_persona, seed, port, out_dir)

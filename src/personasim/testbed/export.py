@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from personasim.errors import ConfigError, DataError
+from personasim.core.errors import ConfigError, DataError
 from personasim.testbed.pairs import pair_stats
 
 PersonaInPrompt = Literal["system", "none"]
@@ -113,8 +113,8 @@ def export_hf(pairs: pd.DataFrame, out_dir: str | Path,
               persona_in_prompt: PersonaInPrompt = "system", include_unverified: bool = False,
               rows_per_shard: int = 50_000, drop_flawed: bool = True) -> list[Path]:
     """Write a Hugging Face dataset folder (Parquet shards + README.md card) through
-    :func:`personasim.hf.write_hf_folder` (replacing an earlier export); return the shards."""
-    from personasim.hf import write_hf_folder
+    :func:`personasim.export.hf.write_hf_folder` (replacing an earlier export); return the shards."""
+    from personasim.export.hf import write_hf_folder
 
     rows = _checked(trl_rows(pairs, persona_in_prompt, include_unverified, drop_flawed))
     splits = {split: pa.Table.from_pylist(items, schema=SCHEMA).to_batches()

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from personasim.errors import DataError
+from personasim.core.errors import DataError
 from personasim.llm import Backend
 from personasim.testbed import common as C
 from personasim.testbed import loo as L

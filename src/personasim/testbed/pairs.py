@@ -41,9 +41,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm import tqdm
 
-from personasim.errors import ConfigError, DataError, validation_error
+from personasim.core.errors import ConfigError, DataError, validation_error
 from personasim.llm import Backend, GenerateRequest, GenerateResult, Message
-from personasim.tables import read_table, write_atomic
+from personasim.core.tables import read_table, write_atomic
 from personasim.testbed import common as C
 from personasim.testbed.persona_split import split_personas
 from personasim.testbed.prompts import split_prompts

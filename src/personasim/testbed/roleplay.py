@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from personasim.errors import DataError, did_you_mean
+from personasim.core.errors import DataError, did_you_mean
 from personasim.llm import Backend
 from personasim.testbed import agreement as G
 from personasim.testbed import common as C
@@ -66,7 +66,7 @@ def items_from_pairs(pairs: pd.DataFrame, per_persona: int = 10, seed: int = 0) 
 
 def read_items(path: str | Path) -> pd.DataFrame:
     """An items table (Parquet) written by ``testbed agreement`` or ``testbed annotate``."""
-    from personasim.tables import read_table
+    from personasim.core.tables import read_table
 
     frame = read_table(path, "items table", ITEM_COLUMNS,
                        hint="items come from `personasim testbed agreement --out DIR`")

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from personasim.llm import Backend
-from personasim.llm.cli import open_backend
-from personasim.tables import check_output, write_atomic
+from personasim.cli.llm import open_backend
+from personasim.core.tables import check_output, write_atomic
 from personasim.testbed import common as C
 from personasim.testbed.loo_paper import (
     PaperLooOptions,
@@ -48,8 +48,8 @@ def run_paper_loo(personas_path: Path, source: str, out_path: Path, backend_spec
                   generation: dict[str, Any], **values: Any) -> None:
     """Run the paper protocol from the CLI and write ``out``, ``*_summary``, ``*_items``,
     ``*_refinements`` and the figure ``*.png``."""
-    from personasim.testbed.figures import png_bytes
-    from personasim.testbed.loo_figure import loo_distribution
+    from personasim.report.testbed import png_bytes
+    from personasim.report.testbed_loo import loo_distribution
     from personasim.testbed.pairs import pairs_options
 
     inputs = [("--personas", personas_path)]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from personasim.errors import ConfigError
-from personasim.tables import check_output_dir, write_atomic
+from personasim.core.errors import ConfigError
+from personasim.core.tables import check_output_dir, write_atomic
 from personasim.testbed.annotate import make_server, read_roster
-from personasim.testbed.roleplay_cli import fixed_items
+from personasim.cli.testbed_roleplay import fixed_items
 
 
 def serve(source: str, roster_path: Path, per_persona: int, seed: int, port: int,

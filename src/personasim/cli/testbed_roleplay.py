@@ -11,9 +11,9 @@ from typing import Any
 import click
 import pandas as pd
 
-from personasim.errors import ConfigError
-from personasim.llm.cli import open_backend
-from personasim.tables import check_output_dir, write_atomic
+from personasim.core.errors import ConfigError
+from personasim.cli.llm import open_backend
+from personasim.core.tables import check_output_dir, write_atomic
 from personasim.testbed import common as C
 from personasim.testbed import roleplay as R
 
@@ -80,7 +80,7 @@ def run_agreement(personas_path: Path, source: str, humans: Path | None, out_dir
                   model: str, raters: tuple[str, ...], per_persona: int, seed: int,
                   cache: tuple) -> None:
     """Check, label, compute and write everything ``testbed agreement`` promises."""
-    from personasim.testbed.figures import kappa_heatmap, kappa_histograms, png_bytes
+    from personasim.report.testbed import kappa_heatmap, kappa_histograms, png_bytes
 
     check_output_dir(out_dir)
     personas = C.persona_tier(personas_path)
