@@ -82,6 +82,10 @@ def _frames(folder: Path) -> None:
     PERSONAS.head(1).to_parquet(folder / "clash" / "part-00000.parquet", index=False)
     PERSONAS.tail(1).assign(text=[["x"]]).to_parquet(folder / "clash" / "part-00001.parquet",
                                                      index=False)  # fmt: skip
+    PERSONAS.assign(tier="persona").to_parquet(folder / "persona-tier.parquet", index=False)
+    pd.DataFrame({"person_id": ["1"], "prompt_id": ["q"], "persona": ["- Age: 40"],
+                  "prompt": ["Why?"], "rejected": ["Because."], "chosen": ["For you, because."],
+                  "split": ["train"], "ok": [True]}).to_parquet(folder / "pairs.parquet")
     (folder / "big.yaml").write_text("id: big\n" + "# padding\n" * 120_000)  # 1.2 MB
     for name, text in FILES.items():
         (folder / name).write_text(text)
@@ -226,6 +230,25 @@ CASES: list[tuple[str, list[str]]] = [
                                       "--out", "{d}/export"]),
     ("testbed-loo-missing-personas", ["testbed", "loo", "--personas", "{d}/none.parquet",
                                       "--out", "{out}", "--no-cache"]),
+    ("testbed-loo-choice-missing-personas", ["testbed", "loo", "--protocol", "choice",
+                                             "--personas", "{d}/none.parquet", "--out", "{out}",
+                                             "--no-cache"]),
+    ("testbed-loo-out-is-personas", ["testbed", "loo", "--personas", "{out}", "--out", "{out}",
+                                     "--no-cache"]),
+    ("testbed-agreement-missing-items", ["testbed", "agreement", "--personas",
+                                         "{d}/personas.parquet", "--items",
+                                         "pairs:{d}/none.parquet", "--out", "{d}/agreement",
+                                         "--no-cache"]),
+    ("testbed-agreement-one-rater", ["testbed", "agreement", "--personas",
+                                     "{d}/persona-tier.parquet", "--out", "{d}/agreement",
+                                     "--no-cache"]),
+    ("testbed-annotate-missing-pairs", ["testbed", "annotate", "--items",
+                                        "pairs:{d}/none.parquet", "--roster", "{d}/table.csv",
+                                        "--out", "{d}/annotation"]),
+    ("testbed-annotate-prompt-items", ["testbed", "annotate", "--items", "builtin", "--roster",
+                                       "{d}/table.csv", "--out", "{d}/annotation"]),
+    ("testbed-annotate-bad-roster", ["testbed", "annotate", "--items", "pairs:{d}/pairs.parquet",
+                                     "--roster", "{d}/table.csv", "--out", "{d}/annotation"]),
     # ---- calibrate, crosstab, export
     ("calibrate-missing-personas", ["calibrate", "--personas", "{d}/none.parquet", "--targets",
                                     "party", "--out", "{out}"]),

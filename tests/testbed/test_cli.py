@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from personasim.cli.main import main
-from personasim.testbed.pairs import PairsOptions, make_pairs
+from personasim.testbed.export_filter import select_pairs
+from personasim.testbed.pairs import PairsOptions, make_pairs, read_pairs
 from personasim.testbed.prompts import builtin_prompts
 from tests.support.scripted import ScriptedStandIn
 
@@ -50,12 +52,21 @@ def test_personas_without_the_persona_tier_is_one_line(tmp_path, capsys):
         assert "no personas of the 'persona' tier" in line and "--tiers persona" in line
 
 
-def test_human_csv_with_unknown_persona_ids_is_one_line(tmp_path, capsys, personas_file):
+def test_human_labels_are_checked_before_any_model_work(tmp_path, capsys, personas_file):
     humans = tmp_path / "humans.csv"
-    humans.write_text("rater,persona_id,question_id,choice\nh1,p7,weekend,A\n")
-    line = one_error(capsys, ["testbed", "agreement", "--personas", str(personas_file),
-                              "--humans", str(humans), "--no-cache"])
-    assert "unknown persona_id 'p7'" in line
+    humans.write_text("annotator,persona_id,question_id,choice\nh1,p1,weekend,banana\n")
+    args = ["testbed", "agreement", "--personas", str(personas_file), "--humans", str(humans),
+            "--no-cache", "--out", str(tmp_path / "agreement")]
+    assert "--humans needs the items the humans saw" in one_error(capsys, args)
+    pairs = tmp_path / "pairs.parquet"
+    pd.DataFrame([{"person_id": "p1", "prompt_id": "weekend", "persona": "- Age: 71",
+                   "prompt": "Plans?", "rejected": "Rest.", "chosen": "Church, then rest.",
+                   "split": "train", "ok": True}]).to_parquet(pairs)  # fmt: skip
+    line = one_error(capsys, args + ["--items", f"pairs:{pairs}"])
+    assert f"{humans}: row 2: choice 'banana' is not an answer letter" in line
+    humans.write_text("annotator,persona_id,question_id,choice\nh1,p7,weekend,A\n")
+    assert "unknown persona_id 'p7'" in one_error(capsys, args + ["--items", f"pairs:{pairs}"])
+    assert not (tmp_path / "agreement").exists()
 
 
 def test_prompts_command_curates_and_splits_the_builtin_set(tmp_path, capsys):
@@ -74,12 +85,16 @@ def test_export_command_writes_trl_and_hf(tmp_path, capsys):
     pairs = tmp_path / "pairs.parquet"
     make_pairs(persona_table(), prompts, stand_in, PairsOptions(per_persona=1, held_out=1),
                out=pairs)
+    # the stand-in judge says A in both orders: P(chosen) = 0.5, so no pair is verified
     assert main(["testbed", "export", "--pairs", str(pairs), "--format", "trl",
-                 "--persona-in-prompt", "none", "--out", str(tmp_path / "trl")]) == 0
+                 "--out", str(tmp_path / "trl")]) == 2
+    assert main(["testbed", "export", "--pairs", str(pairs), "--format", "trl",
+                 "--include-unverified", "--persona-in-prompt", "none",
+                 "--out", str(tmp_path / "trl")]) == 0
     row = json.loads((tmp_path / "trl" / "train.jsonl").read_text().splitlines()[0])
     assert set(row) >= {"prompt", "chosen", "rejected"} and len(row["prompt"]) == 1
     assert main(["testbed", "export", "--pairs", str(pairs), "--format", "hf",
-                 "--out", str(tmp_path / "hf")]) == 0
+                 "--include-unverified", "--out", str(tmp_path / "hf")]) == 0
     assert (tmp_path / "hf" / "data" / "train-00000-of-00001.parquet").exists()
     header = (tmp_path / "hf" / "README.md").read_text().split("---\n")[1]
     card = yaml.safe_load(header)
@@ -101,10 +116,18 @@ def test_pairs_then_export_on_the_embedded_model(tmp_path, capsys, personas_file
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "verification_rate" in printed and "position_consistency" in printed
-    assert main(["testbed", "export", "--pairs", str(out), "--format", "trl", "--file-format",
-                 "parquet", "--out", str(tmp_path / "trl")]) == 0
+    export = ["testbed", "export", "--pairs", str(out), "--format", "trl", "--file-format",
+              "parquet", "--include-unverified", "--out", str(tmp_path / "trl")]
+    # the small model often runs into the token caps: those pairs are dropped, and counted
+    kept = select_pairs(read_pairs(out), include_unverified=True)
+    if kept.kept.empty:
+        assert "no pairs to export" in one_error(capsys, export)
+        return
+    assert main(export) == 0
+    assert kept.summary() in capsys.readouterr().out
     table = pq.read_table(tmp_path / "trl" / "train.parquet")
-    assert table.num_rows == 2 and {"prompt", "chosen", "rejected"} <= set(table.column_names)
+    assert table.num_rows == len(kept.kept)
+    assert {"prompt", "chosen", "rejected", "persona_split"} <= set(table.column_names)
 
 
 def test_an_unknown_eval_mode_is_one_line(capsys, personas_file):

@@ -84,7 +84,9 @@ def test_rerun_keeps_written_rows_without_model_calls(run):
 @pytest.mark.slow
 def test_trl_export_loads_back_with_the_preference_columns(run, tmp_path):
     pairs = run.result.pairs
-    paths = export_trl(pairs, tmp_path / "trl", "jsonl", "system")
+    # every pair, so the format is checked whatever the small model's verdicts and truncations
+    paths = export_trl(pairs, tmp_path / "trl", "jsonl", "system", include_unverified=True,
+                       drop_flawed=False)
     assert sorted(p.name for p in paths) == ["held_out.jsonl", "train.jsonl"]
     table = read_export(paths)
     assert {"prompt", "chosen", "rejected"} <= set(table.column_names) and table.num_rows == 4
@@ -92,7 +94,8 @@ def test_trl_export_loads_back_with_the_preference_columns(run, tmp_path):
     assert [m["role"] for m in row["prompt"]] == ["system", "user"]
     assert [m["role"] for m in row["chosen"]] == ["assistant"] == [m["role"] for m in
                                                                    row["rejected"]]
-    none = export_trl(pairs, tmp_path / "trl_none", "parquet", "none")
+    none = export_trl(pairs, tmp_path / "trl_none", "parquet", "none", include_unverified=True,
+                      drop_flawed=False)
     prompts = pq.read_table(none[0]).column("prompt").to_pylist()
     assert all([m["role"] for m in p] == ["user"] for p in prompts)
 
@@ -100,7 +103,8 @@ def test_trl_export_loads_back_with_the_preference_columns(run, tmp_path):
 @pytest.mark.slow
 def test_hf_folder_has_shards_and_a_card_and_loads_with_datasets(run, tmp_path):
     folder = tmp_path / "hf"
-    shards = export_hf(run.result.pairs, folder, rows_per_shard=1)
+    shards = export_hf(run.result.pairs, folder, include_unverified=True, rows_per_shard=1,
+                       drop_flawed=False)
     names = sorted(p.name for p in shards)
     assert "train-00000-of-00002.parquet" in names and "held_out-00001-of-00002.parquet" in names
     card = (folder / "README.md").read_text()
@@ -164,7 +168,8 @@ def test_a_zero_mass_judge_never_verifies_and_revisions_are_cleaned():
     assert (pairs["judge_valid_mass"] == 0).all()
     assert set(pairs["chosen"]) == {"A short one."}
     assert clean_revision("REVISED PREFERENCE:\nShorter.\nDONE") == "Shorter."
-    assert len(trl_rows(pairs, "none", verified_only=True)) == 0
+    assert len(trl_rows(pairs, "none")) == 0  # verified pairs only by default
+    assert len(trl_rows(pairs, "none", include_unverified=True)) == len(pairs)
 
 
 def test_a_critic_that_always_says_a_scores_one_half_and_counts_as_not_fine():

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import pandas as pd
 
 from personasim.cli.llm import backend_options, open_backend
 from personasim.cli.main import split_list
@@ -92,6 +91,9 @@ def prompts_command(source: str, classify: bool, threshold: float, min_words: in
               type=click.FloatRange(0, 1, max_open=True), help="Of those, the share labelled test.")
 @click.option("--held-out", default=50, show_default=True, type=click.IntRange(min=0),
               help="Held-out prompts per persona.")
+@click.option("--persona-test-share", default=0.2, show_default=True,
+              type=click.FloatRange(0, 1, max_open=True),
+              help="Share of personas in the persona test split (seeded).")
 @click.option("--answer-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--critique-tokens", default=160, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--revision-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
@@ -104,7 +106,8 @@ def prompts_command(source: str, classify: bool, threshold: float, min_words: in
               help="Pairs table (resumed when it exists).")
 @backend_options
 def pairs_command(personas_path: Path, source: str, per_persona: int, test_share: float,
-                  held_out: int, answer_tokens: int, critique_tokens: int, revision_tokens: int,
+                  held_out: int, persona_test_share: float, answer_tokens: int,
+                  critique_tokens: int, revision_tokens: int,
                   temperature: float, seed: int, templates_path: Path | None,
                   judge_model: str | None, out_path: Path, model: str, cache_path: str | None,
                   no_cache: bool, pairs: tuple[str, ...]) -> None:
@@ -116,6 +119,7 @@ def pairs_command(personas_path: Path, source: str, per_persona: int, test_share
     check_output(out_path, [("--personas", personas_path), ("--prompts", source)])
     extra = {"templates": load_templates(templates_path)} if templates_path else {}
     options = pairs_options(per_persona=per_persona, test_share=test_share, held_out=held_out,
+                            persona_test_share=persona_test_share,
                             answer_tokens=answer_tokens, critique_tokens=critique_tokens,
                             revision_tokens=revision_tokens, temperature=temperature, seed=seed,
                             **extra)  # fmt: skip
@@ -141,13 +145,15 @@ def pairs_command(personas_path: Path, source: str, per_persona: int, test_share
               show_default=True, help="With --format trl: JSONL or Parquet files.")
 @click.option("--persona-in-prompt", type=click.Choice(["system", "none"]), default="system",
               show_default=True, help="Persona as a system message, or left out.")
-@click.option("--verified-only", is_flag=True, help="Only pairs the persona judge verified.")
+@click.option("--include-unverified", is_flag=True,
+              help="Keep pairs the persona judge did not verify (default: verified only).")
 @click.option("--rows-per-shard", default=50_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--out", "out_dir", required=True, type=PATH, help="Output folder.")
 def export_command(pairs_path: Path, fmt: str, file_format: str, persona_in_prompt: str,
-                   verified_only: bool, rows_per_shard: int, out_dir: Path) -> None:
+                   include_unverified: bool, rows_per_shard: int, out_dir: Path) -> None:
     """Export pairs to TRL's conversational preference format or a HF dataset folder."""
     from personasim.export.trl import export_hf, export_trl
+    from personasim.testbed.export_filter import select_pairs
     from personasim.testbed.pairs import read_pairs
 
     check_output_dir(out_dir)
@@ -155,10 +161,11 @@ def export_command(pairs_path: Path, fmt: str, file_format: str, persona_in_prom
     table = read_pairs(pairs_path)
     if fmt == "trl":
         paths = export_trl(table, out_dir, file_format, persona_in_prompt,  # type: ignore[arg-type]
-                           verified_only)
+                           include_unverified)
     else:
-        paths = export_hf(table, out_dir, persona_in_prompt, verified_only,  # type: ignore[arg-type]
-                          rows_per_shard)
+        paths = export_hf(table, out_dir, persona_in_prompt,  # type: ignore[arg-type]
+                          include_unverified, rows_per_shard)
+    click.echo(select_pairs(table, include_unverified).summary())
     for path in paths:
         click.echo(f"wrote {path}")
 
@@ -220,16 +227,41 @@ def eval_command(personas_path: Path, source: str, n_prompts: int, modes: str,
               help="Attributes per persona before the left-out one is added.")
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0))
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--protocol", type=click.Choice(["paper", "choice"]), default="paper",
+              show_default=True,
+              help="paper: baselines critiqued and revised for each version (§4.1); choice: "
+                   "each version picks among fixed answers (--questions), cheaper.")
+@click.option("--prompts", "prompt_source", default="builtin", show_default=True,
+              help="paper: questions (builtin, a prompt file, prompts.parquet, or pairs:PATH "
+                   "whose persona-free answers are the baselines).")
+@click.option("--n-questions", default=20, show_default=True, type=click.IntRange(min=1),
+              help="paper: questions with a baseline answer.")
+@click.option("--answer-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
+@click.option("--critique-tokens", default=160, show_default=True, type=click.IntRange(8, 4096))
+@click.option("--revision-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--out", "out_path", default=Path("loo.parquet"), show_default=True, type=PATH,
               help="Kappa per persona pair; the summary and box plot are written beside it.")
 @backend_options
 def loo_command(personas_path: Path, source: str, limit_questions: int | None,
                 attributes: str | None, n_personas: int,
-                k: int, n_boot: int, seed: int, out_path: Path, model: str,
+                k: int, n_boot: int, seed: int, protocol: str, prompt_source: str,
+                n_questions: int, answer_tokens: int, critique_tokens: int,
+                revision_tokens: int, out_path: Path, model: str,
                 cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]) -> None:
     """Leave-one-out attribute influence (Cohen's kappa with vs without each attribute)."""
     from personasim.report.testbed import loo_boxplot
     from personasim.testbed.common import make_options, persona_tier
+
+    if protocol == "paper":
+        from personasim.cli.testbed_loo import run_paper_loo
+
+        run_paper_loo(personas_path, prompt_source, out_path, (model, cache_path, no_cache, pairs),
+                      attributes=tuple(split_list(attributes)) if attributes else None,
+                      n_personas=n_personas, k=k, n_questions=n_questions, seed=seed,
+                      n_boot=n_boot, generation={"answer_tokens": answer_tokens,
+                                                 "critique_tokens": critique_tokens,
+                                                 "revision_tokens": revision_tokens})
+        return
     from personasim.testbed.loo import LooOptions, leave_one_out
 
     check_output(out_path, [("--personas", personas_path)])
@@ -252,62 +284,46 @@ def loo_command(personas_path: Path, source: str, limit_questions: int | None,
 
 @testbed_group.command("agreement")
 @click.option("--personas", "personas_path", required=True, type=PATH)
-@click.option("--questions", "source", default="builtin", show_default=True, help=QUESTIONS_HELP)
-@click.option("--limit-questions", default=None, type=click.IntRange(min=1), help=LIMIT_HELP)
+@click.option("--items", "source", default="builtin", show_default=True,
+              help="Items: pairs:PAIRS.parquet, items:ITEMS.parquet, or a prompt set (builtin, "
+                   "a PRISM CSV, prompts.parquet) made into pairs by --model.")
+@click.option("--per-persona", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Items per persona (the paper: 10).")
 @click.option("--rater", "raters", multiple=True, metavar="[NAME=]SPEC",
               help="Another model rater (backend spec; repeatable).")
-@click.option("--reversed", "reversed_copy", is_flag=True,
-              help="Add each model again with the answers shown in reverse order.")
 @click.option("--humans", "humans_path", default=None, type=PATH,
-              help="CSV rater,persona_id,question_id,choice (majority per persona x question).")
+              help="Per-annotator labels: a CSV annotator,persona_id,question_id,choice or the "
+                   "annotation page's labels folder.")
+@click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", "out_dir", default=Path("agreement"), show_default=True, type=PATH,
-              help="Folder for labels, kappa tables and figures.")
+              help="Folder for items, labels, kappa tables and figures.")
 @backend_options
-def agreement_command(personas_path: Path, source: str, limit_questions: int | None,
-                      raters: tuple[str, ...],
-                      reversed_copy: bool, humans_path: Path | None, out_dir: Path, model: str,
-                      cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]) -> None:
-    """Role-play agreement between model raters (and humans): kappa matrix, Fleiss, alpha."""
-    from personasim.report.testbed import kappa_heatmap, kappa_histograms
-    from personasim.testbed.agreement import agreement, read_human_labels
-    from personasim.testbed.common import persona_tier
+def agreement_command(personas_path: Path, source: str, per_persona: int,
+                      raters: tuple[str, ...], humans_path: Path | None, seed: int,
+                      out_dir: Path, model: str, cache_path: str | None, no_cache: bool,
+                      pairs: tuple[str, ...]) -> None:
+    """Role-play agreement: models vs the human majority, and the human baseline (kappa)."""
+    from personasim.cli.testbed_roleplay import run_agreement
 
-    check_output_dir(out_dir)
-    personas = persona_tier(personas_path)
-    questions = _questions(source, limit_questions)
-    humans = (read_human_labels(humans_path, personas["person_id"].tolist(),
-                                [q.id for q in questions]) if humans_path else None)  # fmt: skip
-    labels = _model_labels(personas, questions, model, raters, reversed_copy,
-                           (cache_path, no_cache, pairs))  # fmt: skip
-    result = agreement(labels, humans)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(result.labels, out_dir / "labels.parquet")
-    write_atomic(result.matrix.reset_index(names="rater"), out_dir / "kappa_matrix.parquet")
-    write_atomic(result.per_persona, out_dir / "per_persona.parquet")
-    _write_png(kappa_heatmap(result.matrix), out_dir / "kappa_heatmap.png")
-    _write_png(kappa_histograms(result.per_persona), out_dir / "kappa_histograms.png")
-    click.echo(result.text())
-    click.echo(f"wrote labels, kappa tables and figures to {out_dir}")
+    run_agreement(personas_path, source, humans_path, out_dir, model, raters, per_persona, seed,
+                  (cache_path, no_cache, pairs))
 
 
-def _model_labels(personas: pd.DataFrame, questions: list, model: str, raters: tuple[str, ...],
-                  reversed_copy: bool, cache: tuple) -> pd.DataFrame:
-    """Labels of --model and every --rater (and their reversed-order copies)."""
-    from personasim.testbed.agreement import model_labels
+@testbed_group.command("annotate")
+@click.option("--items", "source", required=True,
+              help="pairs:PAIRS.parquet or items:ITEMS.parquet (the items the humans label).")
+@click.option("--roster", "roster_path", required=True, type=PATH,
+              help="CSV annotator,persona_id: who labels which persona.")
+@click.option("--per-persona", default=10, show_default=True, type=click.IntRange(min=1),
+              help="With pairs:, items per persona (the paper: 10).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--out", "out_dir", default=Path("annotation"), show_default=True, type=PATH,
+              help="Folder: items.parquet and labels/<annotator>.csv (resumed when present).")
+def annotate_command(source: str, roster_path: Path, per_persona: int, seed: int, port: int,
+                     out_dir: Path) -> None:
+    """Serve the annotation page for humans imitating personas (local, offline)."""
+    from personasim.cli.testbed_annotate import serve
 
-    cache_path, no_cache, pairs = cache
-    specs = [(None, model, pairs)] + [
-        (r.split("=", 1)[0], r.split("=", 1)[1], ()) if "=" in r else (None, r, ())
-        for r in raters]  # fmt: skip
-    frames = []
-    for name, spec, options in specs:
-        backend = open_backend(spec, cache_path, no_cache, options)
-        try:
-            label = name or backend.display_name
-            frames.append(model_labels(backend, personas, questions, label, progress=True))
-            if reversed_copy:
-                frames.append(model_labels(backend, personas, questions, f"{label} (reversed)",
-                                           progress=True, reverse=True))  # fmt: skip
-        finally:
-            backend.close()
-    return pd.concat(frames, ignore_index=True)
+    serve(source, roster_path, per_persona, seed, port, out_dir)

@@ -29,27 +29,30 @@ from personasim.testbed.pairs import pair_stats
 
 PersonaInPrompt = Literal["system", "none"]
 TRL_COLUMNS = ("prompt", "chosen", "rejected")
-EXTRA_COLUMNS = ("person_id", "prompt_id", "split", "topic", "p_chosen", "verified")
+EXTRA_COLUMNS = ("person_id", "prompt_id", "split", "persona_split", "topic", "p_chosen",
+                 "verified")  # fmt: skip
 SPLIT_ORDER = ("train", "test", "held_out")
 PERSONA_SYSTEM = "You are talking with the person described below. Answer for them.\n\n{persona}"
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 SCHEMA = pa.schema([("prompt", _MESSAGES), ("chosen", _MESSAGES), ("rejected", _MESSAGES),
                    ("person_id", pa.string()), ("prompt_id", pa.string()),
-                   ("split", pa.string()), ("topic", pa.string()), ("p_chosen", pa.float64()),
+                   ("split", pa.string()), ("persona_split", pa.string()),
+                   ("topic", pa.string()), ("p_chosen", pa.float64()),
                    ("verified", pa.bool_())])  # fmt: skip
 
 
 def trl_rows(pairs: pd.DataFrame, persona_in_prompt: PersonaInPrompt = "system",
-             verified_only: bool = False) -> list[dict[str, Any]]:
-    """One TRL conversational preference row per usable pair (``ok``; ``verified`` if asked)."""
+             include_unverified: bool = False, drop_flawed: bool = True
+             ) -> list[dict[str, Any]]:
+    """One TRL conversational preference row per pair that
+    :func:`personasim.testbed.export_filter.select_pairs` keeps (verified, whole, no leak)."""
+    from personasim.testbed.export_filter import select_pairs
+
     if persona_in_prompt not in ("system", "none"):
         raise ConfigError(f"persona_in_prompt {persona_in_prompt!r} is not system or none")
-    keep = pairs["ok"].astype(bool) if "ok" in pairs.columns else pd.Series(True, pairs.index)
-    if verified_only:
-        keep &= pairs["verified"].astype(bool)
     rows = []
-    for r in pairs[keep].itertuples(index=False):
+    for r in select_pairs(pairs, include_unverified, drop_flawed).kept.itertuples(index=False):
         prompt = [{"role": "user", "content": str(r.prompt)}]
         if persona_in_prompt == "system":
             system = PERSONA_SYSTEM.format(persona=str(r.persona).strip())
@@ -80,18 +83,18 @@ def _splits(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 def _checked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Refuse an empty export."""
     if not rows:
-        raise DataError("no pairs to export (none ok, or none verified)",
-                        hint="make pairs first, or drop --verified-only")  # fmt: skip
+        raise DataError("no pairs to export (none ok, verified, whole and free of prompt text)",
+                        hint="make more pairs, or pass --include-unverified")  # fmt: skip
     return rows
 
 
 def export_trl(pairs: pd.DataFrame, out_dir: str | Path, fmt: Literal["jsonl", "parquet"] = "jsonl",
-               persona_in_prompt: PersonaInPrompt = "system", verified_only: bool = False
-               ) -> list[Path]:
+               persona_in_prompt: PersonaInPrompt = "system", include_unverified: bool = False,
+               drop_flawed: bool = True) -> list[Path]:
     """Write ``<split>.jsonl`` (or ``.parquet``) files of TRL preference rows; return the paths."""
     if fmt not in ("jsonl", "parquet"):
         raise ConfigError(f"TRL export format {fmt!r} is not jsonl or parquet")
-    rows = _checked(trl_rows(pairs, persona_in_prompt, verified_only))
+    rows = _checked(trl_rows(pairs, persona_in_prompt, include_unverified, drop_flawed))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -107,20 +110,20 @@ def export_trl(pairs: pd.DataFrame, out_dir: str | Path, fmt: Literal["jsonl", "
 
 
 def export_hf(pairs: pd.DataFrame, out_dir: str | Path,
-              persona_in_prompt: PersonaInPrompt = "system", verified_only: bool = False,
-              rows_per_shard: int = 50_000) -> list[Path]:
+              persona_in_prompt: PersonaInPrompt = "system", include_unverified: bool = False,
+              rows_per_shard: int = 50_000, drop_flawed: bool = True) -> list[Path]:
     """Write a Hugging Face dataset folder (Parquet shards + README.md card) through
     :func:`personasim.export.hf.write_hf_folder` (replacing an earlier export); return the
     shards."""
     from personasim.export.hf import write_hf_folder
 
-    rows = _checked(trl_rows(pairs, persona_in_prompt, verified_only))
+    rows = _checked(trl_rows(pairs, persona_in_prompt, include_unverified, drop_flawed))
     splits = {split: pa.Table.from_pylist(items, schema=SCHEMA).to_batches()
               for split, items in _splits(rows).items()}  # fmt: skip
     infos = write_hf_folder(
         splits, out_dir, overwrite=True, max_shard_rows=rows_per_shard,
         card=lambda infos: dataset_card(pairs, {s: i.rows for s, i in infos.items()},
-                                        persona_in_prompt, verified_only),
+                                        persona_in_prompt, include_unverified),
     )  # fmt: skip
     return [Path(out_dir) / shard for info in infos.values() for shard in info.shards]
 
@@ -144,7 +147,7 @@ def _models(pairs: pd.DataFrame, column: str) -> str:
 
 
 def dataset_card(pairs: pd.DataFrame, counts: dict[str, int], persona_in_prompt: str,
-                 verified_only: bool) -> str:
+                 include_unverified: bool) -> str:
     """The README.md of the dataset folder: YAML header, then prose with the figures."""
     splits = "\n".join(f"  - name: {s}\n    num_examples: {n}" for s, n in counts.items())
     files = "\n".join(f"  - split: {s}\n    path: data/{s}-*" for s in counts)
@@ -157,8 +160,9 @@ def dataset_card(pairs: pd.DataFrame, counts: dict[str, int], persona_in_prompt:
         n=sum(counts.values()), personas=pairs["person_id"].nunique(),
         prompts=pairs["prompt_id"].nunique(), generator=_models(pairs, "generator"),
         judge=_models(pairs, "judge"), mode=persona_in_prompt,
-        filtered="only pairs the persona judge verified" if verified_only else
-        "every complete pair, verified or not (see `verified` and `p_chosen`)",
+        filtered=("complete pairs, verified or not (see `verified` and `p_chosen`)"
+                  if include_unverified else "only pairs the persona judge verified")
+        + "; pairs with a truncated answer or an answer repeating prompt text were dropped",
         counts=", ".join(f"{s}: {n}" for s, n in counts.items()),
         **{k: stats[k] for k in ("verification_rate", "position_consistency",
                                  "revision_longer")})  # fmt: skip

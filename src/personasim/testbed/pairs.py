@@ -2,7 +2,9 @@
 
 For each persona, prompts are sampled independently of the persona (seeded): ``per_persona``
 from the train split, of which a ``test_share`` is labelled ``test`` (the paper: 100 train / 50
-test of 150), plus ``held_out`` prompts from the held-out split (labelled ``held_out``). For each
+test of 150), plus ``held_out`` prompts from the held-out split (labelled ``held_out``).
+Personas are split too (``persona_split``: ``train`` / ``test``, a seeded
+``persona_test_share``), and every pair carries both splits. For each
 (persona, prompt):
 
 1. ``rejected``: the model's answer to the prompt alone, without the persona (the paper's
@@ -43,11 +45,13 @@ from personasim.core.errors import ConfigError, DataError, validation_error
 from personasim.core.tables import read_table, write_atomic
 from personasim.llm import Backend, GenerateRequest, GenerateResult, Message
 from personasim.testbed import common as C
+from personasim.testbed.persona_split import split_personas
 from personasim.testbed.prompts import split_prompts
 
 KEY = ["person_id", "prompt_id", "generator"]
 PAIR_COLUMNS = [
-    *KEY, "split", "topic", "prompt", "persona", "rejected", "critique", "chosen", "judge",
+    *KEY, "split", "persona_split", "topic", "prompt", "persona", "rejected", "critique",
+    "chosen", "judge",
     "p_chosen", "p_chosen_as_a", "p_chosen_as_b", "judge_valid_mass", "verified",
     "position_consistent", "rejected_words", "chosen_words", "revision_longer",
     "rejected_truncated", "critique_truncated", "chosen_truncated", "ok", "error", "seed",
@@ -91,6 +95,9 @@ class PairsOptions(BaseModel):
     """Prompts sampled from the train split per persona (fewer when the split is smaller)."""
     test_share: float = Field(default=1 / 3, ge=0.0, lt=1.0)
     """Share of those labelled ``test`` (seen prompts held back; the paper: 50 of 150)."""
+    persona_test_share: float = Field(default=0.2, ge=0.0, lt=1.0)
+    """Share of personas whose pairs are labelled ``persona_split = test`` (seeded; see
+    :mod:`personasim.testbed.persona_split`): people a personalized model never trains on."""
     held_out: int = Field(default=50, ge=0)
     """Prompts sampled from the held-out split per persona (labelled ``held_out``)."""
     answer_tokens: int = Field(default=128, ge=8, le=4096)
@@ -142,13 +149,16 @@ def plan_pairs(person_ids: list[str], prompts: pd.DataFrame, options: PairsOptio
     train = prompts.loc[prompts["split"] == "train", "prompt_id"].astype(str).tolist()
     held = prompts.loc[prompts["split"] == "held_out", "prompt_id"].astype(str).tolist()
     rows = []
+    people = split_personas(person_ids, options.persona_test_share, options.seed)
     for pid in person_ids:
         rng = np.random.default_rng(C.stable_seed(options.seed, pid, "prompts"))
         picked = _sample(train, options.per_persona, rng)
         n_train = len(picked) - int(round(len(picked) * options.test_share))
-        rows += [(pid, p, "train" if i < n_train else "test") for i, p in enumerate(picked)]
-        rows += [(pid, p, "held_out") for p in _sample(held, options.held_out, rng)]
-    return pd.DataFrame(rows, columns=["person_id", "prompt_id", "split"])
+        rows += [(pid, p, "train" if i < n_train else "test", people[str(pid)])
+                 for i, p in enumerate(picked)]  # fmt: skip
+        rows += [(pid, p, "held_out", people[str(pid)])
+                 for p in _sample(held, options.held_out, rng)]  # fmt: skip
+    return pd.DataFrame(rows, columns=["person_id", "prompt_id", "split", "persona_split"])
 
 
 def ready_prompts(prompts: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -245,9 +255,9 @@ def _chunk_rows(todo: pd.DataFrame, step: _Step) -> list[dict[str, Any]]:
     chosen = [clean_revision(r.text) for r in revs]
     items = [(step.profiles[k[0]], q[k], ch, ans[k]) for k, ch in zip(keys, chosen, strict=True)]
     verdicts = C.judge(step.judge, items, step.progress)
-    splits = todo["split"].tolist()
-    return [_row(k, splits[i], step, crits[i], revs[i], chosen[i], verdicts[i])
-            for i, k in enumerate(keys)]
+    splits, people = todo["split"].tolist(), todo["persona_split"].tolist()
+    return [{**_row(k, splits[i], step, crits[i], revs[i], chosen[i], verdicts[i]),
+             "persona_split": people[i]} for i, k in enumerate(keys)]
 
 
 def _row(key: tuple[str, str], split: str, step: _Step, crit: GenerateResult,
