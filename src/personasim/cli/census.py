@@ -15,7 +15,6 @@ import click
 import numpy as np
 from tqdm import tqdm
 
-from personasim.analysis import fidelity
 from personasim.census import tables
 from personasim.census.rake import RakeReport
 from personasim.census.sample import (
@@ -142,6 +141,8 @@ def run_check(
 
 def check_marginals(seed_table, targets, states: list[str], n: int, seed: int, echo: Echo) -> None:  # noqa: ANN001
     """(1) Per state and control, TVD of an all-ages sample vs the ACS 2023 target."""
+    from personasim.analysis import fidelity  # scipy: only the check needs it
+
     echo(
         f"\n(1) marginal TVD, sample of {n} (all ages) vs ACS 2023 target  "
         "[noise = same-size multinomial]"
@@ -165,6 +166,8 @@ def check_marginals(seed_table, targets, states: list[str], n: int, seed: int, e
 
 def check_joints(states: list[str], n: int, seed: int, echo: Echo) -> None:
     """Paper joint checks and implausible combinations on an adult sample."""
+    from personasim.analysis import fidelity  # scipy: only the check needs it
+
     frame = build_population(PopulationSpec(states=tuple(states), per_state=n, seed=seed)).frame
     echo(f"\n(2a) joint checks on {len(frame)} sampled adults  [paper's published sampler]")
     ours = fidelity.paper_checks(frame)
@@ -183,6 +186,8 @@ def check_joints(states: list[str], n: int, seed: int, echo: Echo) -> None:
 
 def check_loso(seed_table, targets, echo: Echo) -> None:  # noqa: ANN001
     """(2b) Leave-one-state-out over the seed states vs a chained-marginals sampler."""
+    from personasim.analysis import fidelity  # scipy: only the check needs it
+
     echo(
         "\n(2b) leave-one-state-out, adults: mean pairwise joint TVD vs the state's real weighted "
         "2018 PUMS (pairs: " + ", ".join(f"{x} x {y}" for x, y in fidelity.PAIRS) + ")"
@@ -209,6 +214,7 @@ def check_loso(seed_table, targets, echo: Echo) -> None:  # noqa: ANN001
 def check_cross_controls(seed_table, targets, echo: Echo) -> None:  # noqa: ANN001
     """Leave-one-state-out before (one-way controls) and after (plus the S2301 cross-tabs), with
     ACS 2023 targets and with the controls measured on each state's own 2018 records."""
+    from personasim.analysis import fidelity  # scipy: only the check needs it
     from personasim.census.controls import MARGINAL_CONTROLS
 
     echo("\n(2c) cross-tabulated controls (S2301 employment by age, sex, education): "
