@@ -12,8 +12,8 @@ import pytest
 from personasim.core.errors import DataError
 from personasim.core.parts import commit_part
 from personasim.scoring import metrics as M
-from personasim.scoring.score import score
 from personasim.scoring import stream as score_input
+from personasim.scoring.score import score
 from personasim.truth import load_truth
 
 STATES = ["CA", "TX", "VT", "OH", "FL"]
