@@ -31,7 +31,8 @@ def test_help_and_version() -> None:
 HEAVY = ("scipy", "matplotlib", "llama_cpp")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["population", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["population", "--help"],
+                                  ["population", "check", "--help"]])
 def test_light_commands_import_no_heavy_module(args: list[str]) -> None:
     probe = ("import sys\nfrom personasim.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
              f"finally:\n    print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
