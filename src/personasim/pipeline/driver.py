@@ -607,7 +607,8 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
 
 def open_run(out_dir: str | Path) -> RunResult:
     """A finished (or partly finished) run directory, to read its tables with
-    :meth:`RunResult.table`; its spec comes from the run's ``study.toml``."""
+    :meth:`RunResult.table`; its spec comes from the run's ``study.toml``, its manifest from
+    ``manifest.json`` (``stages`` is empty: nothing ran)."""
     from personasim.spec.study import load_study
 
     run = Path(out_dir)
