@@ -27,6 +27,38 @@ def test_help_and_version() -> None:
     assert versioned.returncode == 0 and __version__ in versioned.stdout
 
 
+#: Modules a command that needs no model, statistics or figures must not import.
+HEAVY = ("scipy", "matplotlib", "llama_cpp")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["population", "--help"],
+                                  ["population", "check", "--help"]])
+def test_light_commands_import_no_heavy_module(args: list[str]) -> None:
+    probe = ("import sys\nfrom personasim.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
+             f"finally:\n    print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Usage: " in done.stdout  # the help really ran before the modules were listed
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+def test_help_lists_every_command_as_the_command_describes_itself() -> None:
+    from personasim.cli.main import SUBCOMMANDS, cli
+
+    for name, (_, _, summary) in SUBCOMMANDS.items():
+        command = cli.get_command(None, name)  # type: ignore[arg-type]
+        assert command is not None and command.name == name
+        assert command.get_short_help_str(limit=10**6) == summary, name
+    helped = run_cli("--help").stdout
+    listed = [line.split()[0] for line in helped.split("Commands:")[1].splitlines()
+              if line.startswith("  ") and not line.startswith("   ")]  # fmt: skip
+    assert listed == sorted(SUBCOMMANDS)
+    assert cli.get_command(None, "nope") is None  # type: ignore[arg-type]
+    unknown = run_cli("populaton")
+    assert unknown.returncode == 2 and "No such command 'populaton'" in unknown.stderr
+
+
 def test_unknown_backend_is_one_line_and_exit_2() -> None:
     failed = run_cli("smoke", "--model", "lamacpp", "--no-cache")
     assert failed.returncode == 2

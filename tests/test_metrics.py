@@ -88,9 +88,11 @@ def test_resampled_counts_are_bootstrap_draws_in_bounded_chunks() -> None:
     chunks = list(M.resample_counts(7, 70, np.random.default_rng(0), chunk=32))
     assert [c.shape for c in chunks] == [(32, 7), (32, 7), (6, 7)]
     counts = np.vstack(chunks)
-    assert (counts.sum(axis=1) == 7).all() and (counts >= 0).all()
-    # every person is drawn once per replicate on average
-    assert counts.mean() == pytest.approx(1.0) and counts.std() > 0
+    assert (counts.sum(axis=1) == 7).all()
+    # a person's count is Binomial(7, 1/7): variance 6/7, and almost every replicate (1 - 7!/7**7
+    # = 99.4 %) leaves someone out
+    assert 0.7 < counts.var() < 1.0
+    assert (counts == 0).any(axis=1).mean() > 0.95
 
 
 def test_bootstrap_replicates_center_on_the_weighted_distribution() -> None:

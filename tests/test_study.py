@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -69,7 +70,10 @@ def test_manifest_records_versions_models_and_hashes(tiny_run: RunResult) -> Non
     assert manifest["model_calls"] == tiny_run.model_calls
     assert [s["stage"] for s in manifest["stages"]][-1] == "report"
     assert set(manifest["excluded"]["answers"]) == {"elections", "topics"}
-    assert all(n >= 0 for n in manifest["excluded"]["answers"].values())
+    responses = {sid: pd.read_parquet(tiny_run.out_dir / f"responses_{sid}.parquet")
+                 for sid in ("elections", "topics")}  # fmt: skip
+    assert manifest["excluded"]["answers"] == {
+        sid: int((~frame["valid"].astype(bool)).sum()) for sid, frame in responses.items()}
     inputs = {name: entry["fingerprint"] for name, entry in manifest["stage_inputs"].items()}
     assert set(inputs["simulate"]["inputs"]) == {"personas.parquet"}
     assert len(inputs["simulate"]["inputs"]["personas.parquet"]) == 64  # a SHA-256
@@ -79,6 +83,62 @@ def test_manifest_records_versions_models_and_hashes(tiny_run: RunResult) -> Non
     assert set(inputs["score"]["inputs"]) == {"population.parquet", "personas.parquet",
                                               "responses_elections.parquet",
                                               "responses_topics.parquet"}  # fmt: skip
+
+
+def _independent_state_scores(run: Path) -> pd.DataFrame:
+    """Per question x tier x state: the Democratic two-party share of the simulated answers
+    (population-weighted mean over persons of P(dem) / (P(dem) + P(rep))), the real share from
+    the packaged results, |delta| and 1 - |delta|: numpy and pandas only, no scoring code."""
+    from importlib import resources
+
+    from personasim.survey.loaders import builtin_survey
+
+    survey = builtin_survey("elections")
+    with resources.as_file(resources.files("personasim.truth") / "data" / "elections.csv") as f:
+        votes = pd.read_csv(f, dtype={"state": str})
+    votes = votes[votes["level"] == "state"]
+    ratio = votes["dem_votes"] / (votes["dem_votes"] + votes["rep_votes"])
+    assert np.abs(votes["dem_share"] - ratio).max() <= 5e-9  # the table rounds to 8 decimals
+    real = dict(zip(zip(votes["year"], votes["state"], strict=True), votes["dem_share"],
+                    strict=True))  # fmt: skip
+    persons = pd.read_parquet(run / "population.parquet")[["person_id", "state", "weight"]]
+    answers = pd.read_parquet(run / "responses_elections.parquet",
+                              columns=["person_id", "tier", "question_id", "probs", "valid"])
+    answers = answers[answers["valid"].astype(bool)].merge(persons, on="person_id")
+    rows = []
+    for (qid, tier, state), cell in answers.groupby(["question_id", "tier", "state"]):
+        question = survey.question(qid)
+        dem, rep = question.index_of("dem"), question.index_of("rep")
+        probs = np.vstack(cell["probs"].to_numpy())
+        share = float(np.average(probs[:, dem] / (probs[:, dem] + probs[:, rep]),
+                                 weights=cell["weight"]))  # fmt: skip
+        truth = real[(int(question.tags["year"]), state)]
+        for metric, value in (("dem_share", share), ("abs_error", abs(share - truth)),
+                              ("alignment", 1 - abs(share - truth))):  # fmt: skip
+            rows.append({"question_id": qid, "tier": tier, "group": state, "metric": metric,
+                         "expected": value, "persons": len(cell)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_election_scores_equal_an_independent_computation(tiny_run: RunResult) -> None:
+    scores = pd.read_parquet(tiny_run.out_dir / "scores_elections.parquet")
+    state = scores[scores["attribute"] == "state"]
+    expected = _independent_state_scores(tiny_run.out_dir)
+    assert len(expected) == 3 * 3 * 2 * 3  # questions x tiers x states x metrics
+    both = expected.merge(state, on=["question_id", "tier", "group", "metric"], how="left")
+    assert both["value"].notna().all(), "a state score is missing"
+    np.testing.assert_allclose(both["value"], both["expected"], rtol=0, atol=1e-9)
+    assert (both["n"] == both["persons"]).all() and (both["n"] == 2).all()
+    # every interval holds its point value, and is a real interval when there are 2 persons
+    finite = scores[scores["ci_low"].notna()]
+    assert len(finite) == len(scores)
+    assert ((finite["ci_low"] <= finite["value"] + 1e-12)
+            & (finite["value"] <= finite["ci_high"] + 1e-12)).all()  # fmt: skip
+    continuous = both[both["metric"] != "winner_correct"]
+    assert (continuous["ci_high"] - continuous["ci_low"] > 1e-6).all()
+    winners = state[state["metric"] == "winner_correct"].merge(
+        expected[expected["metric"] == "abs_error"], on=["question_id", "tier", "group"])
+    assert set(winners["value"]) <= {0.0, 1.0}
 
 
 def test_report_is_self_contained(html: str) -> None:

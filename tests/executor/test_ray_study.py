@@ -1,18 +1,21 @@
 """``personasim run --executor ray`` on the shipped default study gives the same personas,
-responses, scores, summaries and calibrated tables as the local run (real local Ray cluster, the
-embedded model answering in both runs).
+responses, scores, summaries, calibrated tables, manifest and report text as the local run (real
+local Ray cluster, the embedded model answering in both runs).
 
 The default study (``src/personasim/studies/default.toml``, loaded as ``personasim run`` loads
 it) is scaled down only where the test's time budget needs it: ``[population] states = ["CA"]``
-and ``per_state = 1`` (one person instead of 5 states x 3) and ``max_questions = 1`` on each
-survey (instead of every question). Everything else is the default's: all four tiers, both
-surveys, the logprobs estimator, ``[calibration]`` and ``[score]`` (200 bootstrap draws)."""
+with ``per_state = 3`` (3 persons, so every interval is a real one, instead of 5 states x 3), the
+``meta`` and ``subjective`` tiers (the calibrated one; instead of all four, so ``drift``, which
+is of the objective tier, is empty) and ``max_questions = 1`` on each survey. Everything else
+is the default's: both surveys, the logprobs estimator, ``[calibration]`` and ``[score]`` (200
+bootstrap draws)."""
 
 from __future__ import annotations
 
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -51,9 +54,12 @@ def _scaled_default(path: Path, **executor: object) -> Path:
     assert len(spec.personas.tiers) == 4 and {e.id for e in spec.surveys} == {"elections",
                                                                              "topics"}
     assert spec.calibration is not None
-    population = spec.population.model_copy(update={"states": ("CA",), "per_state": 1})
+    assert spec.calibration.tiers == ("subjective",)
+    population = spec.population.model_copy(update={"states": ("CA",), "per_state": 3})
+    personas = spec.personas.model_copy(update={"tiers": ("meta", "subjective")})
     surveys = tuple(e.model_copy(update={"max_questions": 1}) for e in spec.surveys)
-    scaled = spec.model_copy(update={"population": population, "surveys": surveys,
+    scaled = spec.model_copy(update={"population": population, "personas": personas,
+                                     "surveys": surveys,
                                      "executor": ExecutorSpec(**executor)})  # fmt: skip
     path.write_text(scaled.to_toml(), encoding="utf-8")
     return path
@@ -66,6 +72,29 @@ def _table(path: Path) -> pd.DataFrame:
     frame = pd.read_parquet(path)
     frame = frame.drop(columns=[c for c in frame.columns if "seconds" in c])
     return frame.sort_values(key).reset_index(drop=True)
+
+
+def _manifest(run: Path) -> dict[str, Any]:
+    """The run's manifest without what differs between two runs of the same study: timings,
+    creation time, the executor, per-backend counters and settings."""
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    study = {k: v for k, v in manifest["study"].items() if k not in {"executor", "out_dir"}}
+    return {
+        "study": study, "seeds": manifest["seeds"], "prompt_hashes": manifest["prompt_hashes"],
+        "excluded": manifest["excluded"], "stage_inputs": manifest["stage_inputs"],
+        "stages": [s["stage"] for s in manifest["stages"]],
+        "models": {name: {k: model[k] for k in ("spec", "display_name", "identity")}
+                   for name, model in manifest["models"].items()},
+    }  # fmt: skip
+
+
+def _report_text(run: Path) -> str:
+    """The report's visible text: tags and embedded images dropped, whitespace collapsed, the
+    run's own folder name replaced."""
+    html = (run / "report.html").read_text(encoding="utf-8")
+    html = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "IMAGE", html)
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<style.*?</style>", " ", html, flags=re.S))
+    return " ".join(text.replace(str(run), "RUN").split())
 
 
 def test_default_study_on_ray_equals_the_local_run(
@@ -89,8 +118,20 @@ def test_default_study_on_ray_equals_the_local_run(
     assert names == sorted(p.name for p in (tmp_path / "ray").glob("*.parquet"))
     for name in names:
         mine, theirs = (_table(tmp_path / run / name) for run in ("local", "ray"))
-        assert len(mine), name
+        # drift compares the objective tier's LLM values with the census: no objective tier here
+        assert len(mine) or name == "drift.parquet", name
         pd.testing.assert_frame_equal(mine, theirs, obj=name)
+    local_manifest, ray_manifest = (_manifest(tmp_path / run) for run in ("local", "ray"))
+    assert local_manifest["stages"][-1] == "report" and local_manifest["models"]
+    assert local_manifest == ray_manifest
+    population = pd.read_parquet(tmp_path / "local" / "population.parquet")
+    assert len(population) == 3
+    scores = pd.read_parquet(tmp_path / "local" / "scores_elections.parquet")
+    shares = scores[scores["metric"] == "dem_share"]
+    assert (shares["n"] == 3).all() and (shares["ci_high"] > shares["ci_low"]).all()
+    text = _report_text(tmp_path / "local")
+    assert "subjective" in text and len(text) > 500
+    assert text == _report_text(tmp_path / "ray")
     for run in ("local", "ray"):  # both executors commit parts and publish from them
         assert list((tmp_path / run / "parts" / "responses_topics").glob("part-*.parquet"))
     # provenance: the actors' models are in the manifest, so the small-model caveat shows

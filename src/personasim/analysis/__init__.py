@@ -1,7 +1,28 @@
 """Persona diagnostics: text statistics (sentiment, length, vocabulary), word clouds and the
-drift of LLM-imputed attributes away from the census values of the same persons."""
+drift of LLM-imputed attributes away from the census values of the same persons.
 
-from personasim.analysis.drift import imputation_drift
-from personasim.analysis.text import sentiment_summary, text_stats, word_cloud_png
+The names below are imported on first use (PEP 562), so that importing one submodule (e.g.
+``personasim.analysis.fidelity``) does not load the text tools (textblob, wordcloud).
+"""
 
-__all__ = ["imputation_drift", "sentiment_summary", "text_stats", "word_cloud_png"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> the submodule that defines it.
+_EXPORTS = {
+    "imputation_drift": "personasim.analysis.drift",
+    "sentiment_summary": "personasim.analysis.text",
+    "text_stats": "personasim.analysis.text",
+    "word_cloud_png": "personasim.analysis.text",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule defining ``name`` when it is first asked for."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

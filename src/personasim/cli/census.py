@@ -10,32 +10,26 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
-from tqdm import tqdm
 
-from personasim.analysis import fidelity
-from personasim.census import tables
-from personasim.census.rake import RakeReport
-from personasim.census.sample import (
-    PopulationSpec,
-    _spec,
-    build_population,
-    draw_indices,
-    rake_state,
-    resolve_states,
-    write_population,
-)
 from personasim.core.errors import ConfigError
 from personasim.core.states import FIPS_STATE, STATE_FIPS
-from personasim.core.tables import check_output
+
+if TYPE_CHECKING:
+    from personasim.census.rake import RakeReport
+
+# numpy, pandas, tqdm and the census modules are imported where a command runs, so that
+# `personasim population --help` loads none of them.
 
 Echo = Callable[[str], None]
 
 
 def _progress(desc: str, quiet: bool) -> Callable:
     """A tqdm wrapper over states, on stderr."""
+    from tqdm import tqdm
+
     return lambda items: tqdm(items, desc=desc, unit="state", file=sys.stderr, disable=quiet)
 
 
@@ -92,6 +86,9 @@ def population_group(
         return
     if not states:
         raise ConfigError("no states given", "use --states CA,TX or --states all")
+    from personasim.census.sample import _spec, build_population, write_population
+    from personasim.core.tables import check_output
+
     spec = _spec(states=tuple(states.split(",")), per_state=None if total else per_state,
                  total=total, seed=seed, min_age=min_age, pums=pums)  # fmt: skip
     check_output(out, [("--pums", p) for p in pums])
@@ -122,6 +119,8 @@ def population_group(
 )
 def check_command(states: str, per_state: int, seed: int, loso: bool, throughput: bool) -> None:
     """Print fidelity: marginal TVD, leave-one-state-out joints, implausible combinations, speed."""
+    from personasim.census.sample import resolve_states
+
     run_check(resolve_states(states.split(",")), per_state, seed, loso, throughput, click.echo)
 
 
@@ -129,6 +128,8 @@ def run_check(
     states: list[str], per_state: int, seed: int, loso: bool, throughput: bool, echo: Echo
 ) -> None:
     """Run every fidelity check and print the figures."""
+    from personasim.census import tables
+
     if per_state < 1:
         raise ConfigError(f"--per-state must be at least 1, got {per_state}", "")
     seed_table, targets = tables.load_seed(), tables.load_targets()
@@ -142,6 +143,11 @@ def run_check(
 
 def check_marginals(seed_table, targets, states: list[str], n: int, seed: int, echo: Echo) -> None:  # noqa: ANN001
     """(1) Per state and control, TVD of an all-ages sample vs the ACS 2023 target."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from personasim.analysis import fidelity  # scipy: only the check needs it
+
     echo(
         f"\n(1) marginal TVD, sample of {n} (all ages) vs ACS 2023 target  "
         "[noise = same-size multinomial]"
@@ -165,6 +171,9 @@ def check_marginals(seed_table, targets, states: list[str], n: int, seed: int, e
 
 def check_joints(states: list[str], n: int, seed: int, echo: Echo) -> None:
     """Paper joint checks and implausible combinations on an adult sample."""
+    from personasim.analysis import fidelity  # scipy: only the check needs it
+    from personasim.census.sample import PopulationSpec, build_population
+
     frame = build_population(PopulationSpec(states=tuple(states), per_state=n, seed=seed)).frame
     echo(f"\n(2a) joint checks on {len(frame)} sampled adults  [paper's published sampler]")
     ours = fidelity.paper_checks(frame)
@@ -183,6 +192,11 @@ def check_joints(states: list[str], n: int, seed: int, echo: Echo) -> None:
 
 def check_loso(seed_table, targets, echo: Echo) -> None:  # noqa: ANN001
     """(2b) Leave-one-state-out over the seed states vs a chained-marginals sampler."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from personasim.analysis import fidelity  # scipy: only the check needs it
+
     echo(
         "\n(2b) leave-one-state-out, adults: mean pairwise joint TVD vs the state's real weighted "
         "2018 PUMS (pairs: " + ", ".join(f"{x} x {y}" for x, y in fidelity.PAIRS) + ")"
@@ -209,6 +223,10 @@ def check_loso(seed_table, targets, echo: Echo) -> None:  # noqa: ANN001
 def check_cross_controls(seed_table, targets, echo: Echo) -> None:  # noqa: ANN001
     """Leave-one-state-out before (one-way controls) and after (plus the S2301 cross-tabs), with
     ACS 2023 targets and with the controls measured on each state's own 2018 records."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from personasim.analysis import fidelity  # scipy: only the check needs it
     from personasim.census.controls import MARGINAL_CONTROLS
 
     echo("\n(2c) cross-tabulated controls (S2301 employment by age, sex, education): "
@@ -232,7 +250,9 @@ def check_cross_controls(seed_table, targets, echo: Echo) -> None:  # noqa: ANN0
 
 def check_throughput(seed_table, targets, seed: int, echo: Echo) -> None:  # noqa: ANN001
     """Time raking of all states (load) and 1,000,000 draws across them."""
-    from personasim.census.sample import finish, people, state_rng
+    from tqdm import tqdm
+
+    from personasim.census.sample import draw_indices, finish, people, rake_state, state_rng
 
     start = time.perf_counter()
     states = sorted(STATE_FIPS)

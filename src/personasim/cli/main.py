@@ -18,28 +18,69 @@ import click
 from personasim import __version__
 from personasim.core.errors import Interrupted, PersonasimError
 
+#: Every subcommand: name -> (module, attribute, the first sentence of its help). Its module is
+#: imported only when the command runs or its own help is asked for; ``personasim --help`` lists
+#: the commands from this table (tests/test_cli.py checks it against the commands themselves).
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "calibrate": ("personasim.cli.calibrate", "calibrate_command",
+                  "Weight a persona pool to census, Pew party or your own marginals; "
+                  "print diagnostics."),
+    "crosstab": ("personasim.cli.calibrate", "crosstab_command",
+                 "Weighted answer shares per question by attribute, with bootstrap CIs and "
+                 "cell counts."),
+    "export": ("personasim.cli.export", "export_command",
+               "Export personas (and simulated responses) for sharing, streamed in bounded "
+               "memory."),
+    "llm": ("personasim.cli.llm", "llm_group", "Talk to a model directly (chat, choice scoring)."),
+    "personas": ("personasim.cli.personas", "personas_command",
+                 "Generate persona tiers (meta, objective, subjective, descriptive, persona) and "
+                 "print the validity rate per tier."),
+    "population": ("personasim.cli.census", "population_group",
+                   "Draw people per state from ACS PUMS persons raked to ACS 2023 state "
+                   "marginals."),
+    "run": ("personasim.cli.study", "run_command",
+            "Run a study: population -> personas -> simulation -> scores -> diagnostics -> "
+            "report."),
+    "score": ("personasim.cli.survey", "score_command",
+              "Score simulated answers against real ground truth and print a summary."),
+    "simulate": ("personasim.cli.survey", "simulate_command",
+                 "Simulate survey answers of personas with an LLM; resumes an existing --out."),
+    "smoke": ("personasim.cli.llm", "smoke_command",
+              "End-to-end check of the LLM layer: chat, JSON-schema object, choice "
+              "distribution."),
+    "testbed": ("personasim.cli.testbed", "testbed_group",
+                "The PERSONA testbed: prompt sets, preference pairs, evaluation, leave-one-out, "
+                "agreement."),
+}  # fmt: skip
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use, from :data:`SUBCOMMANDS`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every subcommand's name, without importing any of them."""
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import the module of ``cmd_name`` and return its command (None when unknown)."""
+        if cmd_name not in SUBCOMMANDS:
+            return None
+        module_name, attribute, _ = SUBCOMMANDS[cmd_name]
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The ``Commands:`` section of the help, from the table (imports nothing)."""
+        limit = formatter.width - 6 - max(map(len, SUBCOMMANDS))
+        rows = [(name, click.utils.make_default_short_help(SUBCOMMANDS[name][2], limit))
+                for name in self.list_commands(ctx)]  # fmt: skip
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="personasim")
 def cli() -> None:
     """personasim: census-grounded silicon samples, LLM personas, simulated surveys, scores."""
-
-
-#: Each stage's commands as (module, attribute); imported only when the CLI runs, so that
-#: importing :mod:`personasim.cli.main` stays cheap.
-SUBCOMMANDS: tuple[tuple[str, str], ...] = (
-    ("personasim.cli.llm", "smoke_command"),
-    ("personasim.cli.llm", "llm_group"),
-    ("personasim.cli.census", "population_group"),
-    ("personasim.cli.personas", "personas_command"),
-    ("personasim.cli.survey", "score_command"),
-    ("personasim.cli.survey", "simulate_command"),
-    ("personasim.cli.study", "run_command"),
-    ("personasim.cli.export", "export_command"),
-    ("personasim.cli.testbed", "testbed_group"),
-    ("personasim.cli.calibrate", "calibrate_command"),
-    ("personasim.cli.calibrate", "crosstab_command"),
-)
 
 
 def split_list(*values: str | None) -> list[str]:
@@ -51,19 +92,10 @@ def split_list(*values: str | None) -> list[str]:
             if part.strip()]  # fmt: skip
 
 
-def _register_subcommands() -> None:
-    """Attach each stage's commands to the group."""
-    for module_name, attribute in SUBCOMMANDS:
-        command = getattr(importlib.import_module(module_name), attribute)
-        if command.name not in cli.commands:
-            cli.add_command(command)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a :class:`PersonasimError` or a usage error becomes one line on stderr
     (``error: ...``) and exit status 2. SIGINT and SIGTERM stop the command cleanly (it keeps
     what it finished) with one line ``stopped by SIG...`` and exit status 130 / 143."""
-    _register_subcommands()
     previous = _stop_on_sigterm()
     try:
         cli.main(args=argv, prog_name="personasim", standalone_mode=False)

@@ -46,7 +46,7 @@ from typing import Any
 import pandas as pd
 
 from personasim import __version__
-from personasim.core.errors import ConfigError, Interrupted
+from personasim.core.errors import ConfigError, Interrupted, did_you_mean
 from personasim.core.secrets import redact, redact_urls
 from personasim.core.tables import (
     check_columns,
@@ -104,6 +104,23 @@ class RunResult:
     def cache_hits(self) -> int:
         """Cache hits of this run, all stages together."""
         return sum(s.cache_hits for s in self.stages)
+
+    def table_names(self) -> list[str]:
+        """The names of the run's tables (``population``, ``scores_elections``, ...), sorted: the
+        ones its study declares (the ledger's outputs) that exist."""
+        from personasim.core.ledger import declared_outputs
+
+        declared = declared_outputs(self.out_dir)
+        return sorted(path.stem for path in self.out_dir.glob("*.parquet")
+                      if declared is None or path.name in declared)  # fmt: skip
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The run's table ``name`` (one of :meth:`table_names`) as a DataFrame."""
+        names = self.table_names()
+        if name not in names:
+            raise ConfigError(f"run {self.out_dir} has no table {name!r}",
+                              hint=did_you_mean(name, names))  # fmt: skip
+        return read_table(self.out_dir / f"{name}.parquet", f"{name} table")
 
     def format_timings(self) -> str:
         """The per-stage timing summary printed at the end of a run."""
@@ -632,6 +649,21 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
             backends.close()
     return RunResult(spec, run, run / "report.html", stages, manifest,
                      [b.summary_line() for b in backends.loaded.values()])
+
+
+def open_run(out_dir: str | Path) -> RunResult:
+    """A finished (or partly finished) run directory, to read its tables with
+    :meth:`RunResult.table`; its spec comes from the run's ``study.toml``, its manifest from
+    ``manifest.json`` (``stages`` is empty: nothing ran)."""
+    from personasim.spec.study import load_study
+
+    run = Path(out_dir)
+    if not (run / "study.toml").is_file():
+        raise ConfigError(f"{run}: not a run directory (no study.toml)",
+                          hint="give the folder `personasim run` or run_study wrote")  # fmt: skip
+    manifest_path = run / "manifest.json"
+    manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.is_file() else {}
+    return RunResult(load_study(run / "study.toml"), run, run / "report.html", manifest=manifest)
 
 
 def _write_manifest(run: Path, manifest: dict[str, Any]) -> None:
