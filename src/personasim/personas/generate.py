@@ -40,8 +40,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from personasim.core.errors import ConfigError, DataError, validation_error
+from personasim.core.keys import PERSONA_KEY
 from personasim.core.states import state_name
 from personasim.core.tables import read_table, write_atomic
+from personasim.core.validity import said_valid, valid_personas
 from personasim.llm import GenerateRequest, GenerateResult, Message
 from personasim.llm.base import Backend
 from personasim.personas import prompts as P
@@ -54,10 +56,9 @@ from personasim.personas.meta import (
 )
 from personasim.personas.procedural import BigFiveSpec, big_five_text, procedural_traits
 
-KEY = ["person_id", "tier", "generator"]
 #: Columns of a personas table before the population's own columns.
 OUTPUT_COLUMNS = [
-    *KEY, "fields", "census", "text", "raw", "valid", "first_valid", "attempts",
+    *PERSONA_KEY, "fields", "census", "text", "raw", "valid", "first_valid", "attempts",
     "finish_reason", "error", "contradictions", "n_contradictions", "checks", "rejections",
     "prompt_sha", "seed", "seconds", "runs",
 ]  # fmt: skip
@@ -551,7 +552,7 @@ def generator_name(backend: Backend | None) -> str:
 def read_personas(path: str | Path) -> pd.DataFrame:
     """A personas table written by :func:`generate_personas` (one-line error if unreadable)."""
     hint = "delete it to start over, or give another --out"
-    return read_table(path, "personas table", KEY, hint=hint)
+    return read_table(path, "personas table", PERSONA_KEY, hint=hint)
 
 
 def _people(population: pd.DataFrame, options: PersonaOptions, limit: int | None
@@ -677,8 +678,8 @@ def summarize(personas: pd.DataFrame) -> pd.DataFrame:
     summary = groups.agg(
         rows=("person_id", "size"),
         first_valid=("first_valid", "mean"),
-        valid=("valid", "mean"),
-        excluded=("valid", lambda s: int((~s.astype(bool)).sum())),
+        valid=("valid", lambda s: float(said_valid(s, len(s)).mean())),
+        excluded=("valid", lambda s: int((~said_valid(s, len(s))).sum())),
         with_contradictions=("n_contradictions", lambda s: int((s.fillna(0) > 0).sum())),
         contradictions=("n_contradictions", lambda s: int(s.fillna(0).sum())),
         checks=("checks", lambda s: int(s.fillna(0).sum())),
@@ -706,7 +707,8 @@ def attribute_drift(personas: pd.DataFrame, tiers: Sequence[str] = ("objective",
     """Per tier x attribute: how often the LLM's value equals the same person's census value
     (valid rows; meta attributes are pinned, see ``contradictions`` for their rewrites)."""
     records = []
-    rows = personas[personas["tier"].isin(tiers) & personas["valid"].astype(bool)]
+    rows = valid_personas(personas)
+    rows = rows[rows["tier"].isin(tiers)]
     for row in rows.itertuples(index=False):
         fields, census = json.loads(row.fields), json.loads(row.census or "{}")
         for key, truth in census.items():

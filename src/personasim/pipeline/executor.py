@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from personasim.core import parts
+from personasim.core.keys import PERSONA_KEY
 from personasim.core.tables import read_table
 from personasim.executor.base import BackendRecipe, ExecutorSpec
 from personasim.pipeline.jobs import JobRun, personas_to_parts, simulate_to_parts
@@ -80,8 +81,6 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
     rows computed in this call. ``backends``: the study's
     :class:`personasim.pipeline.driver.Backends`;
     ``kwargs``: ``generate_personas`` keyword arguments."""
-    from personasim.personas.generate import KEY
-
     section, table, executor = spec.personas, run / "personas.parquet", spec.executor
     needs_model = any(t != "meta" for t in section.tiers)
     folder = parts_folder(run, table.name)
@@ -101,7 +100,7 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
         _check(done, f"personas x {name}")
         _count(backends, done, executor)
         written += done.report.rows
-    parts.publish(folder, table, KEY)
+    parts.publish(folder, table, PERSONA_KEY)
     return written
 
 
@@ -140,24 +139,24 @@ def failed_personas(folder: Path, max_runs: int) -> pd.DataFrame:
     columns, part by part; holds only failed rows."""
     import pyarrow.parquet as pq
 
-    from personasim.personas.generate import KEY, retryable
+    from personasim.personas.generate import retryable
 
     found: dict[tuple[str, ...], int] = {}
     for path in parts.part_paths(folder):
         names = set(pq.read_schema(path).names)
-        columns = [c for c in (*KEY, "finish_reason", "runs") if c in names]
+        columns = [c for c in (*PERSONA_KEY, "finish_reason", "runs") if c in names]
         frame = pd.read_parquet(path, columns=columns)
         again = retryable(frame, max_runs) if "finish_reason" in names else None
         if not found and (again is None or not again.any()):
             continue  # the usual case: nothing failed, nothing to supersede
-        keys = list(zip(*(frame[c].astype(str) for c in KEY), strict=True))
+        keys = list(zip(*(frame[c].astype(str) for c in PERSONA_KEY), strict=True))
         for key in keys if found else ():  # a later row of a key supersedes the failed one
             found.pop(key, None)
         if again is not None and again.any():
             runs = frame["runs"] if "runs" in names else pd.Series(1, index=frame.index)
             for at in again[again].index:
                 found[keys[at]] = int(runs.fillna(1).iloc[at])
-    table = pd.DataFrame([(*k, r) for k, r in found.items()], columns=[*KEY, "runs"])
+    table = pd.DataFrame([(*k, r) for k, r in found.items()], columns=[*PERSONA_KEY, "runs"])
     return table.astype({"runs": int})
 
 

@@ -23,6 +23,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from personasim.core import parts
+from personasim.core.keys import PERSONA_KEY, RESPONSE_KEY
+from personasim.core.validity import invalid_answer_rows
 from personasim.executor.base import BackendRecipe, BatchPlan, ExecutorSpec
 from personasim.executor.run import RunReport, run_batches
 from personasim.llm.base import Backend
@@ -146,12 +148,7 @@ def simulate_to_parts(
 
     Give ``backend`` (local) or ``recipe`` (either executor; Ray needs it to open a backend on
     each actor)."""
-    from personasim.simulate.run import (
-        KEY_COLUMNS,
-        SimulateOptions,
-        check_personas,
-        drop_invalid_personas,
-    )
+    from personasim.simulate.run import SimulateOptions, check_personas, drop_invalid_personas
 
     executor = executor or ExecutorSpec()
     options = options or SimulateOptions()
@@ -159,11 +156,12 @@ def simulate_to_parts(
     personas = check_personas(personas)
     if options.simulator is None:
         options = options.model_copy(update={"simulator": _name(backend, recipe)})
-    done = parts.done_keys(folder, KEY_COLUMNS)
+    done = parts.done_keys(folder, RESPONSE_KEY)
     pending = _pending_personas(personas, survey, options, done)
     batches = person_batches(pending, executor.batch_persons)
     skipped = (len(personas) - len(pending)) * len(survey.questions)
-    tally = _Validity(options.samples if options.estimator == "sample" else 1)
+    tally = _Validity(options.samples if options.estimator == "sample" else 1,
+                      options.min_valid_mass)
     per_answer = executor.kind == "local"
     with _bar(len(pending) * len(survey.questions), label, "answer", show_progress) as bar:
         stage = SimulateJob(survey, options, bar.update if per_answer else None)
@@ -183,6 +181,7 @@ class _Validity:
     """Running ``valid_mass`` and invalid replies of the rows committed in a run."""
 
     replies_per_row: int
+    min_valid_mass: float
     rows: int = 0
     mass: float = 0.0
     invalid: int = 0
@@ -194,7 +193,7 @@ class _Validity:
             self.rows += len(rows)
             self.mass += float(rows["valid_mass"].sum())
             self.invalid += int(rows["invalid"].sum())
-            self.invalid_answers += int((~rows["valid"].astype(bool)).sum())
+            self.invalid_answers += int(invalid_answer_rows(rows, self.min_valid_mass).sum())
         return rows
 
     def figures(self, estimator: str) -> dict[str, float]:
@@ -246,7 +245,7 @@ def _pending_personas(personas: pd.DataFrame, survey: Survey, options: Any,
     """Persona rows with at least one question not yet answered."""
     if not len(done):
         return personas
-    have = _fully_done(personas, done, ["person_id", "tier", "generator"],
+    have = _fully_done(personas, done, PERSONA_KEY,
                        {"question_id": [q.id for q in survey.questions]},
                        {"simulator": options.simulator, "estimator": options.estimator})
     return personas[~have].reset_index(drop=True)
@@ -296,7 +295,6 @@ def personas_to_parts(
     """Generate ``tiers`` for every person of ``population`` into part files under ``folder``;
     ``generator`` names the model in the rows (default: the backend's display name); ``kwargs``
     are ``generate_personas`` keyword arguments (seed, prompt_file, options)."""
-    from personasim.personas.generate import KEY
     from personasim.personas.meta import META_GENERATOR
 
     executor = executor or ExecutorSpec()
@@ -306,7 +304,7 @@ def personas_to_parts(
     else:  # the meta tier calls no model: no backend, no Ray
         generator, backend, recipe = META_GENERATOR, None, None
         executor = executor.model_copy(update={"kind": "local"})
-    done = parts.done_keys(folder, KEY)
+    done = parts.done_keys(folder, PERSONA_KEY)
     gens = [META_GENERATOR if t == "meta" else generator for t in tiers]
     have = _fully_done(population, done, ["person_id"], {"tier": tiers, "generator": gens}, {})
     pending = population[~have].reset_index(drop=True)

@@ -50,7 +50,15 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from personasim.core.errors import ConfigError, DataError
+from personasim.core.keys import PERSONA_KEY, RESPONSE_KEY
 from personasim.core.tables import read_table, write_atomic
+from personasim.core.validity import (
+    blank_text,
+    enough_mass,
+    excluded_personas,
+    invalid_answer_rows,
+    invalid_personas,
+)
 from personasim.llm.base import (
     Backend,
     ChoiceRequest,
@@ -61,9 +69,8 @@ from personasim.llm.base import (
 )
 from personasim.survey.questions import Question, Survey, letter
 
-KEY_COLUMNS = ["person_id", "tier", "generator", "simulator", "question_id", "estimator"]
 RESPONSE_COLUMNS = [
-    *KEY_COLUMNS,
+    *RESPONSE_KEY,
     "probs",
     "answer",
     "valid_mass",
@@ -72,7 +79,7 @@ RESPONSE_COLUMNS = [
     "option_order",
     "raw",
 ]
-PERSONA_COLUMNS = ["person_id", "tier", "generator", "text"]
+PERSONA_COLUMNS = [*PERSONA_KEY, "text"]
 
 INSTRUCTIONS = """\
 You take part in a survey study as a stand-in for one specific person, described in the profile \
@@ -325,7 +332,7 @@ def _logprob_row(
 ) -> dict[str, Any]:
     """A response row from a label distribution over the presented letters."""
     presented = [result.probs[letter(i)] for i in range(len(task.order))]
-    valid = result.valid_mass > options.min_valid_mass
+    valid = enough_mass(result.valid_mass, options.min_valid_mass)
     probs = task.question.to_original(presented, task.order) if valid else None
     raw = {"presented": presented, "top_tokens": result.top_tokens}
     return {
@@ -388,7 +395,7 @@ def _sample_row(
     counts = np.array([sum(p == x for p in parsed) for x in letters], dtype=float)
     valid = int(counts.sum())
     mass = valid / len(results)
-    ok = valid > 0 and mass > options.min_valid_mass
+    ok = valid > 0 and bool(enough_mass(mass, options.min_valid_mass))
     probs = task.question.to_original(counts / valid, task.order) if ok else None
     return {
         **_base_row(task, simulator, options),
@@ -413,15 +420,9 @@ ESTIMATORS: dict[str, Callable[..., list[dict[str, Any]]]] = {
 def drop_invalid_personas(
     personas: pd.DataFrame,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], int]]:
-    """The persona rows to simulate (``valid`` not False) and, per (tier, generator), how many
-    invalid rows were left out. A table without a ``valid`` column is taken as all valid."""
-    if "valid" not in personas.columns:
-        return personas, {}
-    bad = personas["valid"].astype("boolean").eq(False).fillna(False).astype(bool)
-    dropped = personas[bad]
-    counts = dropped.groupby([dropped["tier"].astype(str), dropped["generator"].astype(str)]
-                             ).size()  # fmt: skip
-    return personas[~bad], {(str(t), str(g)): int(n) for (t, g), n in counts.items()}
+    """The persona rows to simulate and, per (tier, generator), how many invalid rows were left
+    out (the rule and its null policy: :mod:`personasim.core.validity`)."""
+    return personas[~invalid_personas(personas)], excluded_personas(personas)
 
 
 CHECK_ROWS = 20_000
@@ -435,11 +436,6 @@ def _not_text(part: pd.Series) -> np.ndarray:
         return np.zeros(len(part), dtype=bool)
     text = part.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
     return ~(text | part.isna().to_numpy(dtype=bool))  # isna: None, NaN and pd.NA alike
-
-
-def _blank(part: pd.Series) -> np.ndarray:
-    """Which texts are missing or whitespace only."""
-    return (part.isna() | (part.astype(str).str.strip() == "")).to_numpy(dtype=bool)
 
 
 def _first_where(text: pd.Series, test: Callable[[pd.Series], np.ndarray]) -> int | None:
@@ -465,11 +461,11 @@ def check_personas(personas: pd.DataFrame, source: str | Path = "personas table"
         raise DataError(f"{source}: column 'text' must hold text, but person_id {pid} has "
                         f"{type(value).__name__} {value}",
                         hint="a personas table comes from `personasim personas`")  # fmt: skip
-    empty = _first_where(personas["text"], _blank)
+    empty = _first_where(personas["text"], blank_text)
     if empty is not None:
         pid = personas["person_id"].iloc[empty]
         raise DataError(f"{source}: column 'text' is empty for person_id {pid}")
-    dupes = personas.duplicated(["person_id", "tier", "generator"])
+    dupes = personas.duplicated(list(PERSONA_KEY))
     if dupes.any():
         pid = personas.loc[dupes, "person_id"].iloc[0]
         raise DataError(
@@ -502,12 +498,12 @@ def read_responses(path: Path) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=RESPONSE_COLUMNS)
     hint = "move it away, or pass another --out"
-    return read_table(path, "responses table", KEY_COLUMNS, hint=hint)
+    return read_table(path, "responses table", RESPONSE_KEY, hint=hint)
 
 
 def _done_keys(existing: pd.DataFrame) -> set[tuple]:
     """Resume keys of the rows already written."""
-    cols = [existing[c].astype(str) for c in KEY_COLUMNS]
+    cols = [existing[c].astype(str) for c in RESPONSE_KEY]
     return set(zip(*cols, strict=True)) if len(existing) else set()
 
 
@@ -619,7 +615,7 @@ def _report(
     replies = written * (options.samples if options.estimator == "sample" else 1)
     invalid = int(sum(f["invalid"].sum() for f in new))
     valid = [f["valid_mass"] for f in new]
-    invalid_answers = int(sum((~f["valid"].astype(bool)).sum() for f in new))
+    invalid_answers = int(sum(invalid_answer_rows(f, options.min_valid_mass).sum() for f in new))
     return SimulateReport(
         responses=frame,
         written=written,

@@ -40,14 +40,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm import tqdm
 
 from personasim.core.errors import ConfigError, DataError, validation_error
+from personasim.core.keys import PAIRS_KEY
 from personasim.core.tables import read_table, write_atomic
 from personasim.llm import Backend, GenerateRequest, GenerateResult, Message
 from personasim.testbed import common as C
 from personasim.testbed.prompts import split_prompts
 
-KEY = ["person_id", "prompt_id", "generator"]
 PAIR_COLUMNS = [
-    *KEY, "split", "topic", "prompt", "persona", "rejected", "critique", "chosen", "judge",
+    *PAIRS_KEY, "split", "topic", "prompt", "persona", "rejected", "critique", "chosen", "judge",
     "p_chosen", "p_chosen_as_a", "p_chosen_as_b", "judge_valid_mass", "verified",
     "position_consistent", "rejected_words", "chosen_words", "revision_longer",
     "rejected_truncated", "critique_truncated", "chosen_truncated", "ok", "error", "seed",
@@ -386,8 +386,8 @@ def _todo(plan: pd.DataFrame, existing: pd.DataFrame | None) -> pd.DataFrame:
     """Planned rows not yet in ``existing``."""
     if existing is None or existing.empty:
         return plan
-    done = set(zip(*(existing[k].astype(str) for k in KEY), strict=True))
-    mask = [tuple(r) not in done for r in plan[KEY].astype(str).itertuples(index=False)]
+    done = set(zip(*(existing[k].astype(str) for k in PAIRS_KEY), strict=True))
+    mask = [tuple(r) not in done for r in plan[list(PAIRS_KEY)].astype(str).itertuples(index=False)]
     return plan[mask].reset_index(drop=True)
 
 
