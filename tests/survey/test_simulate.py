@@ -12,6 +12,7 @@ import pytest
 
 from personasim.cli.main import main
 from personasim.core.errors import ConfigError, DataError
+from personasim.core.keys import RESPONSE_KEY
 from personasim.llm import Cache, ChoiceRequest, GenerateResult
 from personasim.llm.base import BackendStats
 from personasim.personas.meta import meta_persona_text, meta_personas
@@ -198,7 +199,7 @@ def test_logprobs_end_to_end_resume_and_score(
     assert more.written == 3 and more.model_calls == 3
     assert set(totals) == {3}  # the progress total counts only what is left to do
     frame = pd.read_parquet(out)
-    keys = ["person_id", "tier", "generator", "simulator", "question_id", "estimator"]
+    keys = list(RESPONSE_KEY)
     assert len(frame) == 9 and not frame.duplicated(keys).any()
 
     # lost output file: the cache answers everything

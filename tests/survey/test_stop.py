@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from personasim.cli.main import main
+from personasim.core.keys import RESPONSE_KEY
 from personasim.personas.meta import meta_personas
-from personasim.simulate.run import KEY_COLUMNS, simulate
+from personasim.simulate.run import simulate
 from personasim.survey.loaders import builtin_survey
 
 ENTRY = Path(sys.executable).parent / "personasim"
@@ -29,8 +30,8 @@ POPULATION = pd.DataFrame({
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows in key order with string keys (resume order is not run order)."""
-    keyed = frame.assign(**{c: frame[c].astype(str) for c in KEY_COLUMNS})
-    return keyed.sort_values(KEY_COLUMNS, ignore_index=True)
+    keyed = frame.assign(**{c: frame[c].astype(str) for c in RESPONSE_KEY})
+    return keyed.sort_values(list(RESPONSE_KEY), ignore_index=True)
 
 
 def _stop_after_four(finished: int, total: int) -> None:

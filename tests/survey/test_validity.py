@@ -51,11 +51,11 @@ def _row(pid: str, qid: str, probs, mass: float = 1.0, generator: str = "g", **e
 
 
 def test_score_never_reads_a_zero_mass_row_as_a_respondent() -> None:
-    # a file written before the `valid` column: b's row is the old uniform stand-in (mass 0)
+    # b's row is the old uniform stand-in (mass 0), marked valid by whoever wrote the file
     rows = pd.DataFrame([
-        _row("a", "q1", [1.0, 0.0]),
-        _row("b", "q1", [0.5, 0.5], mass=0.0),
-        _row("c", "q1", [0.0, 1.0], mass=0.4),
+        _row("a", "q1", [1.0, 0.0], valid=True),
+        _row("b", "q1", [0.5, 0.5], mass=0.0, valid=True),
+        _row("c", "q1", [0.0, 1.0], mass=0.4, valid=True),
         _row("d", "q1", [0.0, 1.0], valid=False),
     ])  # fmt: skip
     truth = _truth((1, 0), (1, 1))
