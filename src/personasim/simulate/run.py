@@ -531,11 +531,6 @@ def _already_done(
 # --------------------------------------------------------------------------- driver
 
 
-def simulator_name(backend: Backend) -> str:
-    """The backend's readable model id, written to the ``simulator`` column."""
-    return backend.display_name
-
-
 def simulate(
     personas: pd.DataFrame,
     survey: Survey,
@@ -556,7 +551,7 @@ def simulate(
     options = options or SimulateOptions()
     personas, excluded = drop_invalid_personas(personas)
     personas = check_personas(personas)
-    simulator = options.simulator or simulator_name(backend)
+    simulator = options.simulator or backend.display_name
     path = Path(out) if out is not None else None
     existing = read_responses(path) if path else pd.DataFrame(columns=RESPONSE_COLUMNS)
     done = _done_keys(existing)

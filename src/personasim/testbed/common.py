@@ -17,7 +17,6 @@ from personasim.core.errors import DataError, validation_error
 from personasim.core.tables import read_table
 from personasim.core.validity import blank_text, valid_personas
 from personasim.llm import Backend, ChoiceRequest, Message
-from personasim.personas.generate import stable_seed  # noqa: F401 (re-exported for the testbed)
 
 M = TypeVar("M")
 PERSONA_TIER = "persona"

@@ -43,6 +43,7 @@ from personasim.core.errors import ConfigError, DataError, validation_error
 from personasim.core.keys import PAIRS_KEY
 from personasim.core.tables import read_table, write_atomic
 from personasim.llm import Backend, GenerateRequest, GenerateResult, Message
+from personasim.personas.generate import stable_seed
 from personasim.testbed import common as C
 from personasim.testbed.prompts import split_prompts
 
@@ -143,7 +144,7 @@ def plan_pairs(person_ids: list[str], prompts: pd.DataFrame, options: PairsOptio
     held = prompts.loc[prompts["split"] == "held_out", "prompt_id"].astype(str).tolist()
     rows = []
     for pid in person_ids:
-        rng = np.random.default_rng(C.stable_seed(options.seed, pid, "prompts"))
+        rng = np.random.default_rng(stable_seed(options.seed, pid, "prompts"))
         picked = _sample(train, options.per_persona, rng)
         n_train = len(picked) - int(round(len(picked) * options.test_share))
         rows += [(pid, p, "train" if i < n_train else "test") for i, p in enumerate(picked)]
@@ -179,7 +180,7 @@ def _gen(messages: tuple[Message, ...], tokens: int, options: PairsOptions, *see
          ) -> GenerateRequest:
     """A seeded generation request."""
     return GenerateRequest(messages=messages, max_tokens=tokens, temperature=options.temperature,
-                           seed=C.stable_seed(options.seed, *seed))  # fmt: skip
+                           seed=stable_seed(options.seed, *seed))  # fmt: skip
 
 
 def answer_request(question: str, prompt_key: str, options: PairsOptions) -> GenerateRequest:
