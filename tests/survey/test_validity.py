@@ -96,9 +96,9 @@ def _by_profile(request, seen):
     return {"A": 0.6, "B": 0.2} if "30 years" in request.messages[0].content else {}
 
 
-def test_simulate_excludes_invalid_personas_and_records_zero_mass_invalid(tmp_path) -> None:
+def test_simulate_excludes_invalid_personas_and_records_zero_mass_invalid() -> None:
     backend = ScriptedStandIn(choice_script=_by_profile)
-    report = simulate(_personas(), SURVEY, backend, SimulateOptions(), tmp_path / "r.parquet")
+    report = simulate(_personas(), SURVEY, backend, SimulateOptions())
     r = report.responses.set_index(["person_id", "question_id"])
     assert len(backend.calls) == 4  # persons 1 and 2 x 2 questions; person 3 never asked
     assert report.excluded == {("descriptive", "g"): 1}

@@ -28,10 +28,10 @@ mapped back to the original option order, and ``option_order[slot]`` is the orig
 option shown at letter ``slot``.
 
 Output: one row per persona x question (:data:`RESPONSE_COLUMNS`, plus ``weight``/``state`` when
-the personas carry them, for scoring). Rows are keyed by person, tier, generator, simulator,
-question and estimator: rows already in the output file are skipped (other settings such as
-``samples`` or ``permute`` need another output file), the file is rewritten atomically after each
-chunk of personas, and the LLM cache answers repeated calls.
+the personas carry them, for scoring), keyed by :data:`personasim.core.keys.RESPONSE_KEY`. This
+module computes rows in memory; writing them, resuming and skipping rows already done is the
+part-writing driver's job (:func:`personasim.pipeline.jobs.simulate_to_parts`), and the LLM cache
+answers repeated calls.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +50,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from personasim.core.errors import ConfigError, DataError
 from personasim.core.keys import PERSONA_KEY, RESPONSE_KEY
-from personasim.core.tables import read_table, write_atomic
 from personasim.core.validity import (
     blank_text,
     enough_mass,
@@ -95,11 +93,6 @@ when several options could fit, take the one this person would most likely give.
 
 PROFILE_HEADER = "Profile of the person:"
 
-REWRITE_SHARE = 20
-"""The gap between two rewrites of the output file is at least this many times the last one's
-duration (see ``SimulateOptions.checkpoint_seconds``)."""
-
-
 class SimulateOptions(BaseModel):
     """How to simulate: estimator, sampling, option order, labels."""
 
@@ -127,11 +120,6 @@ class SimulateOptions(BaseModel):
     """The instruction text that opens every prompt."""
     chunk_persons: int = Field(default=32, ge=1)
     """Personas per chunk (one batch of model requests)."""
-    checkpoint_seconds: float = Field(default=30.0, ge=0.0)
-    """Least seconds between two rewrites of the output file (0: after every chunk); the gap
-    also grows to 20x the last rewrite's duration, so rewriting takes at most ~1/20 of the run
-    (rewriting after every chunk would cost time quadratic in the rows). Answers computed since
-    the last rewrite are kept by the LLM cache: a resumed run gets them without model calls."""
     min_valid_mass: float = Field(default=0.0, ge=0.0, lt=1.0)
     """An answer whose ``valid_mass`` (probability on the option letters, or share of parsable
     samples) is at or below this is recorded as invalid (``valid`` False, ``probs`` None)."""
@@ -144,11 +132,9 @@ class SimulateReport:
     """What :func:`simulate` did."""
 
     responses: pd.DataFrame
-    """Every row of the output: the rows found in the file plus the new ones."""
+    """The rows computed."""
     written: int
-    """New rows computed in this run."""
-    skipped: int
-    """Persona x question pairs already present in the output file."""
+    """Rows computed in this run."""
     model_calls: int
     """Requests that reached the model in this run (0 on a finished rerun)."""
     cache_hits: int
@@ -166,7 +152,7 @@ class SimulateReport:
         """One line for the CLI."""
         detail = ", ".join(f"{t}/{g} {n}" for (t, g), n in sorted(self.excluded.items()))
         return (
-            f"{self.written} rows written, {self.skipped} already present; "
+            f"{self.written} rows written; "
             f"model calls {self.model_calls}, cache hits {self.cache_hits}; "
             f"mean valid_mass {self.mean_valid_mass:.3f}, invalid share {self.invalid_share:.3f}; "
             f"{self.invalid_answers} invalid answers; "
@@ -261,25 +247,15 @@ def sample_seed(seed: int, task: Task, k: int) -> int:
     )
 
 
-def _key(row: dict[str, Any], simulator: str, question_id: str, estimator: str) -> tuple:
-    """The resume key of a response row."""
-    return (str(row["person_id"]), str(row["tier"]), str(row["generator"]), simulator,
-            question_id, estimator)  # fmt: skip
-
-
 def plan_tasks(
     personas: pd.DataFrame,
     survey: Survey,
     options: SimulateOptions,
-    simulator: str,
-    done: set[tuple],
 ) -> list[Task]:
-    """Persona-major list of tasks that are not yet in the output."""
+    """Persona-major list of tasks: every question of every persona."""
     tasks = []
     for persona in personas.to_dict("records"):
         for question in survey.questions:
-            if _key(persona, simulator, question.id, options.estimator) in done:
-                continue
             order = option_order(question, persona["person_id"], options.seed, options.permute)
             tasks.append(Task(persona, question, order))
     return tasks
@@ -493,41 +469,6 @@ def select_personas(
     return out.reset_index(drop=True)
 
 
-def read_responses(path: Path) -> pd.DataFrame:
-    """The rows of an existing output file (empty when there is none)."""
-    if not path.exists():
-        return pd.DataFrame(columns=RESPONSE_COLUMNS)
-    hint = "move it away, or pass another --out"
-    return read_table(path, "responses table", RESPONSE_KEY, hint=hint)
-
-
-def _done_keys(existing: pd.DataFrame) -> set[tuple]:
-    """Resume keys of the rows already written."""
-    cols = [existing[c].astype(str) for c in RESPONSE_KEY]
-    return set(zip(*cols, strict=True)) if len(existing) else set()
-
-
-def _combine(existing: pd.DataFrame, frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Existing rows followed by new rows, columns in the standard order first."""
-    parts = [f for f in (existing, *frames) if not f.empty]
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts or [existing])[0]
-    extra = [c for c in frame.columns if c not in RESPONSE_COLUMNS]
-    return frame[[c for c in RESPONSE_COLUMNS if c in frame.columns] + extra]
-
-
-def _already_done(
-    done: set[tuple], personas: pd.DataFrame, survey: Survey, simulator: str, estimator: str
-) -> int:
-    """How many persona x question pairs of this run are among the ``done`` resume keys."""
-    who = set(zip(*(personas[c].astype(str) for c in ("person_id", "tier", "generator")),
-                  strict=True))  # fmt: skip
-    ids = set(survey.ids)
-    return sum(
-        1 for key in done
-        if key[:3] in who and key[3] == simulator and key[4] in ids and key[5] == estimator
-    )  # fmt: skip
-
-
 # --------------------------------------------------------------------------- driver
 
 
@@ -536,71 +477,52 @@ def simulate(
     survey: Survey,
     backend: Backend,
     options: SimulateOptions | None = None,
-    out: str | Path | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> SimulateReport:
-    """Answer every question of ``survey`` for every persona; see the module docstring.
+    """Answer every question of ``survey`` for every persona, in memory; see the module docstring.
 
-    ``out``: responses file to resume from, rewritten at most every ``checkpoint_seconds`` and
-    at the end (None: in memory). A ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM through the CLI)
-    first writes every row finished so far, then propagates: a rerun resumes from there.
-    ``progress``: called as ``progress(finished, total)`` with the new rows finished so far and
-    the rows to compute, once before the first chunk and after every ``backend.progress_step``
-    rows (one answer at a time on llama.cpp).
+    ``progress``: called as ``progress(finished, total)`` with the rows finished so far and the
+    rows to compute, once before the first chunk and after every ``backend.progress_step`` rows
+    (one answer at a time on llama.cpp).
     """
     options = options or SimulateOptions()
     personas, excluded = drop_invalid_personas(personas)
     personas = check_personas(personas)
     simulator = options.simulator or backend.display_name
-    path = Path(out) if out is not None else None
-    existing = read_responses(path) if path else pd.DataFrame(columns=RESPONSE_COLUMNS)
-    done = _done_keys(existing)
-    pairs = len(personas) * len(survey.questions)
-    todo = pairs - _already_done(done, personas, survey, simulator, options.estimator)
+    todo = len(personas) * len(survey.questions)
     calls, hits = backend.stats.model_calls, backend.stats.cache_hits
     frames: list[pd.DataFrame] = []
-    finished, saved = 0, 0
-    next_save = time.monotonic() + options.checkpoint_seconds
+    finished, step = 0, max(1, backend.progress_step)
     if progress:
         progress(0, todo)
-    step, rows = max(1, backend.progress_step), []
-    try:
-        for start in range(0, len(personas), options.chunk_persons):
-            # planned chunk by chunk: memory holds the rows, never a task list of the whole run
-            chunk = personas.iloc[start : start + options.chunk_persons]
-            tasks = plan_tasks(chunk, survey, options, simulator, done)
-            for at in range(0, len(tasks), step):
-                part = tasks[at : at + step]
-                rows += ESTIMATORS[options.estimator](part, backend, options, simulator)
-                finished += len(part)
-                if progress:
-                    progress(finished, todo)
-            if rows:
-                frames.append(pd.DataFrame(rows))
-                rows = []
-            if path and saved < finished and time.monotonic() >= next_save:
-                started = time.monotonic()
-                write_atomic(_combine(existing, frames), path)
-                saved, now = finished, time.monotonic()
-                next_save = now + max(options.checkpoint_seconds, REWRITE_SHARE * (now - started))
-    except KeyboardInterrupt:  # a clean stop: keep every finished row, then let it through
+    for start in range(0, len(personas), options.chunk_persons):
+        # planned chunk by chunk: memory holds the rows, never a task list of the whole run
+        tasks = plan_tasks(personas.iloc[start : start + options.chunk_persons], survey, options)
+        rows: list[dict[str, Any]] = []
+        for at in range(0, len(tasks), step):
+            part = tasks[at : at + step]
+            rows += ESTIMATORS[options.estimator](part, backend, options, simulator)
+            finished += len(part)
+            if progress:
+                progress(finished, todo)
         if rows:
             frames.append(pd.DataFrame(rows))
-        if path and frames:
-            write_atomic(_combine(existing, frames), path)
-        raise
-    frame = _combine(existing, frames)
-    if path and (saved < finished or not path.exists()):
-        write_atomic(frame, path)
-    report = _report(frame, frames, pairs - finished, backend, (calls, hits), options)
+    report = _report(frames, backend, (calls, hits), options)
     report.excluded = excluded
     return report
 
 
+def _table(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The new rows, columns in the standard order first (an empty table without rows)."""
+    if not frames:
+        return pd.DataFrame(columns=RESPONSE_COLUMNS)
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    extra = [c for c in frame.columns if c not in RESPONSE_COLUMNS]
+    return frame[[c for c in RESPONSE_COLUMNS if c in frame.columns] + extra]
+
+
 def _report(
-    frame: pd.DataFrame,
     new: list[pd.DataFrame],
-    skipped: int,
     backend: Backend,
     before: tuple[int, int],
     options: SimulateOptions,
@@ -612,9 +534,8 @@ def _report(
     valid = [f["valid_mass"] for f in new]
     invalid_answers = int(sum(invalid_answer_rows(f, options.min_valid_mass).sum() for f in new))
     return SimulateReport(
-        responses=frame,
+        responses=_table(new),
         written=written,
-        skipped=skipped,
         model_calls=backend.stats.model_calls - before[0],
         cache_hits=backend.stats.cache_hits - before[1],
         mean_valid_mass=float(pd.concat(valid).mean()) if valid else float("nan"),
