@@ -33,7 +33,8 @@ def build_input(persons: int, folder: Path) -> Path:
     parts.mkdir()
     for start in range(0, persons, PART):
         chunk = population.iloc[start : start + PART]
-        generate_personas(chunk, tiers=["meta"], out=parts / f"part-{start // PART:05d}.parquet")
+        table = generate_personas(chunk, tiers=["meta"])
+        table.to_parquet(parts / f"part-{start // PART:05d}.parquet", index=False)
     return parts
 
 

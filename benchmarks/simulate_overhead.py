@@ -3,7 +3,7 @@
 A million personas cannot be run through the embedded model here (about 17 days on 2 cores), so
 this benchmark answers with ``InstantStandIn``, a stand-in backend that returns a fixed
 distribution at once: what it times is everything around the model (planning, the cache
-bookkeeping of ``Backend``, building rows, checkpoint rewrites), which is what would remain on a
+bookkeeping of ``Backend``, building rows, committing parts), which is what would remain on a
 fast GPU endpoint. Prints wall seconds, microseconds per answer and the peak resident memory.
 
 Run: ``.venv/bin/python benchmarks/simulate_overhead.py [--personas 100000] [--questions 10]``
@@ -20,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from personasim.llm.base import Backend, ChoiceRequest, ChoiceResult, label_distribution
-from personasim.simulate.run import SimulateOptions, simulate
+from personasim.pipeline.jobs import simulate_to_parts
+from personasim.simulate.run import SimulateOptions
 from personasim.survey.loaders import builtin_survey
 from personasim.survey.questions import Question, Survey
 
@@ -67,7 +68,7 @@ def survey_of(count: int) -> Survey:
 
 
 def main() -> None:
-    """Simulate with the stand-in, into a file, and print the costs."""
+    """Simulate with the stand-in, into parts (the production path), and print the costs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--personas", type=int, default=100_000)
     parser.add_argument("--questions", type=int, default=10)
@@ -75,13 +76,14 @@ def main() -> None:
     personas, survey = personas_table(args.personas), survey_of(args.questions)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        report = simulate(personas, survey, InstantStandIn(), SimulateOptions(),
-                          out=Path(folder) / "responses.parquet")  # fmt: skip
+        run = simulate_to_parts(personas, survey, Path(folder), options=SimulateOptions(),
+                                backend=InstantStandIn(), show_progress=False)  # fmt: skip
         seconds = time.perf_counter() - started
+    answers = run.report.rows
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(
-        f"{args.personas:,} personas x {args.questions} questions = {report.written:,} answers "
-        f"in {seconds:.1f} s ({seconds / report.written * 1e6:.0f} us/answer besides the model); "
+        f"{args.personas:,} personas x {args.questions} questions = {answers:,} answers "
+        f"in {seconds:.1f} s ({seconds / answers * 1e6:.0f} us/answer besides the model); "
         f"peak memory {peak_gb:.2f} GB"
     )
 

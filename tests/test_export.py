@@ -29,7 +29,7 @@ def personas_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Meta personas of 3 x 150 census-drawn people (no model needed), as a Parquet file."""
     population = sample_population(["VT", "TX", "OH"], per_state=150, seed=5)
     path = tmp_path_factory.mktemp("personas") / "personas.parquet"
-    generate_personas(population, tiers=["meta"], out=path)
+    generate_personas(population, tiers=["meta"]).to_parquet(path, index=False)
     return path
 
 

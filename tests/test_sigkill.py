@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from personasim.simulate.run import KEY_COLUMNS
+from personasim.core.keys import RESPONSE_KEY
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,7 @@ def _finish(command: list[str]) -> subprocess.CompletedProcess:
 
 
 def _table(out: Path) -> pd.DataFrame:
-    return pd.read_parquet(out).sort_values(KEY_COLUMNS).reset_index(drop=True)
+    return pd.read_parquet(out).sort_values(list(RESPONSE_KEY)).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(
     rerun = _finish(command)
     assert f"{3 * killed_at} already present" in rerun.stdout
     got = _table(out)
-    assert not got.duplicated(KEY_COLUMNS).any()
+    assert not got.duplicated(list(RESPONSE_KEY)).any()
     pd.testing.assert_frame_equal(got, expected)  # same keys, same probabilities, same rows
     leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == [], f"temporary files left behind: {leftovers}"
@@ -171,7 +171,7 @@ def test_kill_9_during_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path
     stale = out / f".responses_elections.parquet.{_dead_pid()}.tmp"
     stale.write_bytes(b"what a kill during a table write leaves")
     _finish(command(out))
-    for name, key in (("responses_elections.parquet", KEY_COLUMNS),
+    for name, key in (("responses_elections.parquet", list(RESPONSE_KEY)),
                       ("scores_elections.parquet", ["attribute", "group", "question_id",
                                                     "tier", "metric"])):  # fmt: skip
         got, want = (pd.read_parquet(run / name).sort_values(key).reset_index(drop=True)

@@ -19,12 +19,12 @@ from personasim.core.errors import (
     InternalError,
     RemoteTraceback,
 )
+from personasim.core.keys import RESPONSE_KEY
 from personasim.executor.base import BackendRecipe, ExecutorSpec, run_with_retries
 from personasim.executor.ray import InputChunks, chunk_bounds, pool_size
 from personasim.executor.run import run_batches
 from personasim.personas.meta import meta_personas
 from personasim.pipeline.jobs import drop_done, person_batches, simulate_to_parts
-from personasim.simulate.run import KEY_COLUMNS
 from personasim.survey.loaders import builtin_survey
 from tests.support.scripted import ScriptedStandIn
 
@@ -216,8 +216,8 @@ def test_local_parts_resume_and_match_plain_simulate(tmp_path: Path) -> None:
     assert again.skipped == 9 and again.report.rows == 6 and len(stand_in.calls) == calls + 6
     rows = P.read_parts(tmp_path)
     plain = simulate(personas, survey, ScriptedStandIn(choice_script=_lean_left)).responses
-    assert not rows.duplicated(KEY_COLUMNS).any()
-    ordered = [f.sort_values(KEY_COLUMNS).reset_index(drop=True) for f in (rows, plain)]
+    assert not rows.duplicated(list(RESPONSE_KEY)).any()
+    ordered = [f.sort_values(list(RESPONSE_KEY)).reset_index(drop=True) for f in (rows, plain)]
     pd.testing.assert_frame_equal(*ordered)
 
 

@@ -13,6 +13,7 @@ pytest.importorskip("ray", reason="the ray extra is not installed (make test ins
 
 from personasim.core import parts as P  # noqa: E402
 from personasim.core.errors import BackendError  # noqa: E402
+from personasim.core.keys import RESPONSE_KEY  # noqa: E402
 from personasim.executor.base import (  # noqa: E402
     BackendRecipe,
     BatchPlan,  # noqa: E402
@@ -24,7 +25,7 @@ from personasim.pipeline.jobs import (
     SimulateJob,  # noqa: E402
     simulate_to_parts,
 )
-from personasim.simulate.run import KEY_COLUMNS, SimulateOptions  # noqa: E402
+from personasim.simulate.run import SimulateOptions  # noqa: E402
 from personasim.survey.loaders import builtin_survey  # noqa: E402
 from personasim.survey.questions import Survey  # noqa: E402
 
@@ -44,7 +45,7 @@ def _survey() -> Survey:
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(KEY_COLUMNS).reset_index(drop=True)
+    return frame.sort_values(list(RESPONSE_KEY)).reset_index(drop=True)
 
 
 def test_ray_gives_the_same_rows_and_probabilities_as_local(tmp_path: Path) -> None:
@@ -114,7 +115,7 @@ def test_failed_batch_becomes_failed_rows_that_a_rerun_retries(ray_cluster, tmp_
     assert rerun.report.rows == 2 and rerun.skipped == 4 and rerun.report.failed_batches == 0
     assert not (tmp_path / P.FAILED).exists()
     rows = P.read_parts(tmp_path)
-    assert len(rows) == 6 and not rows.duplicated(KEY_COLUMNS).any()
+    assert len(rows) == 6 and not rows.duplicated(list(RESPONSE_KEY)).any()
 
 
 def _by_persona(request, seen):

@@ -22,22 +22,21 @@ import pytest
 
 pytest.importorskip("ray", reason="the ray extra is not installed (make test installs it)")
 
+from personasim.core.keys import MODEL_KEY, PERSONA_KEY, RESPONSE_KEY, SCORE_KEY  # noqa: E402
 from personasim.report.reading import EMBEDDED_CAVEAT  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 KEYS = {
-    "personas": ["person_id", "tier", "generator"],
-    "responses": ["person_id", "tier", "generator", "simulator", "question_id", "estimator"],
-    "scores": ["attribute", "group", "question_id", "tier", "generator", "simulator",
-               "estimator", "metric"],
-    "summary": ["tier", "generator", "simulator", "estimator", "metric"],
-    "cross_model": ["index", "tier", "generator", "simulator", "estimator"],
-    "crosstab": ["question_id", "tier", "generator", "simulator", "estimator", "attribute",
-                 "group", "option"],
-    "weights": ["person_id", "tier", "generator"],
+    "personas": list(PERSONA_KEY),
+    "responses": list(RESPONSE_KEY),
+    "scores": list(SCORE_KEY),
+    "summary": [*MODEL_KEY, "metric"],
+    "cross_model": ["index", *MODEL_KEY],
+    "crosstab": ["question_id", *MODEL_KEY, "attribute", "group", "option"],
+    "weights": list(PERSONA_KEY),
     "calibration": ["tier", "generator", "state", "variable"],
-    "text_stats": ["person_id", "tier", "generator"],
+    "text_stats": list(PERSONA_KEY),
     "drift": ["tier", "generator", "attribute"],
     "population": ["person_id"],
     "raking": ["state", "control"],

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from personasim.census import sample_population
-from personasim.personas.generate import generate_personas, stable_seed
+from personasim.personas.generate import generate_personas, retryable, stable_seed
 from tests.support.scripted import ScriptedStandIn, backend_failure, truncated
 
 PEOPLE = sample_population(states=["VT"], per_state=2, seed=1)
@@ -23,20 +23,20 @@ OPEN = json.dumps({"detailed_job_description": "teaches", "lifestyle": "outdoors
                    "religion": "None"})  # fmt: skip
 
 
-def _descriptive(backend: ScriptedStandIn, out: Path, **options) -> pd.DataFrame:
-    """Generate the descriptive tier (meta first) into ``out``; return the descriptive rows."""
-    table = generate_personas(PEOPLE, tiers=("meta", "descriptive"), backend=backend, out=out,
+def _descriptive(backend: ScriptedStandIn, **options) -> pd.DataFrame:
+    """Generate the descriptive tier (meta first); return the descriptive rows."""
+    table = generate_personas(PEOPLE, tiers=("meta", "descriptive"), backend=backend,
                               description_length=160, **options)  # fmt: skip
     return table[table["tier"] == "descriptive"].set_index("person_id")
 
 
-def test_invalid_json_is_repaired_with_the_error_appended(tmp_path: Path) -> None:
+def test_invalid_json_is_repaired_with_the_error_appended() -> None:
     def script(request, seen):
         # first attempt (system + user): broken JSON; the repair turn (more messages): valid
         return "{not json" if len(request.messages) == 2 else DESCRIPTION
 
     backend = ScriptedStandIn(script)
-    rows = _descriptive(backend, tmp_path / "p.parquet", max_attempts=3)
+    rows = _descriptive(backend, max_attempts=3)
     assert rows["valid"].all() and not rows["first_valid"].any()
     assert list(rows["attempts"]) == [2, 2]
     assert len(backend.calls) == 4  # 2 persons x (first try + one repair)
@@ -46,49 +46,29 @@ def test_invalid_json_is_repaired_with_the_error_appended(tmp_path: Path) -> Non
 
 
 def test_permanent_failure_is_kept_invalid_and_done(tmp_path: Path) -> None:
+    from personasim.pipeline.jobs import personas_to_parts
+
     backend = ScriptedStandIn(lambda request, seen: truncated(request))
-    out = tmp_path / "p.parquet"
-    rows = _descriptive(backend, out, max_attempts=2)
+    rows = _descriptive(backend, max_attempts=2)
     assert not rows["valid"].any() and set(rows["finish_reason"]) == {"length"}
     assert list(rows["attempts"]) == [2, 2] and list(rows["runs"]) == [1, 1]
-    calls = len(backend.calls)
-    again = _descriptive(backend, out, max_attempts=2)
-    assert len(backend.calls) == calls  # done: a rerun asks nothing
-    assert list(again["runs"]) == [1, 1]
+    # on the parts path a committed invalid row is done: a rerun asks nothing
+    for _ in range(2):
+        personas_to_parts(PEOPLE, ("meta", "descriptive"), tmp_path, backend=backend,
+                          show_progress=False, description_length=160, max_attempts=2)
+    assert len(backend.calls) == 8  # 2 persons x 2 attempts, twice: in memory, then one part
 
 
-def test_backend_failure_is_retried_by_the_next_run(tmp_path: Path) -> None:
-    state = {"run": 1}
-
-    def script(request, seen):
-        return backend_failure() if state["run"] == 1 else DESCRIPTION
-
-    backend = ScriptedStandIn(script)
-    out = tmp_path / "p.parquet"
-    first = _descriptive(backend, out, max_attempts=3)
+def test_backend_failure_is_not_repaired_and_not_done() -> None:
+    """The retry in later runs, bounded by max_runs, is pinned on the parts path
+    (tests/executor/test_parts.py::test_a_study_tries_backend_failures_again_...)."""
+    backend = ScriptedStandIn(lambda request, seen: backend_failure())
+    first = _descriptive(backend, max_attempts=3)
     # not re-asked with a repair prompt in the same run: one call per person
     assert len(backend.calls) == 2
     assert not first["valid"].any() and set(first["finish_reason"]) == {"error"}
     assert list(first["attempts"]) == [1, 1] and list(first["runs"]) == [1, 1]
-    state["run"] = 2
-    second = _descriptive(backend, out, max_attempts=3)
-    assert len(backend.calls) == 4
-    assert second["valid"].all() and list(second["runs"]) == [2, 2]
-    assert len(pd.read_parquet(out)) == 4  # 2 meta + 2 descriptive: the failed rows replaced
-    _descriptive(backend, out, max_attempts=3)
-    assert len(backend.calls) == 4  # valid now: done
-
-
-def test_backend_failure_retries_are_bounded_by_max_runs(tmp_path: Path) -> None:
-    backend = ScriptedStandIn(lambda request, seen: backend_failure())
-    out = tmp_path / "p.parquet"
-    runs = []
-    for _ in range(3):
-        rows = _descriptive(backend, out, max_runs=2)
-        runs.append((list(rows["runs"]), len(backend.calls)))
-    # run 1 and run 2 ask (2 calls each); run 3 finds runs == max_runs and asks nothing
-    assert runs == [([1, 1], 2), ([2, 2], 4), ([2, 2], 4)]
-    assert not rows["valid"].any()
+    assert retryable(first, max_runs=2).all() and not retryable(first, max_runs=1).any()
 
 
 def _persona(backend: ScriptedStandIn, **options) -> pd.Series:

@@ -61,8 +61,9 @@ def test_parts_folder_scores_like_the_table_in_memory(tmp_path: Path) -> None:
     for start in range(500, len(frame), 1700):
         commit_part(frame.iloc[start : start + 1700], tmp_path)
     from_parts = score(tmp_path, truth, n_boot=30)
-    # the same rows in memory: the first part's rows without answers and flagged valid
-    same_rows = pd.concat([first.assign(valid=True), frame.iloc[500:]], ignore_index=True)
+    # the same rows in memory: in a folder whose other parts record `valid`, the first part's
+    # rows have no recorded decision, which the one validity rule (core.validity) excludes
+    same_rows = pd.concat([first.assign(valid=None), frame.iloc[500:]], ignore_index=True)
     _same(from_parts, score(same_rows, truth, n_boot=30))
     assert from_parts.scores["value"].notna().all()
     assert from_parts.scores["summary_ci_low"].notna().any()

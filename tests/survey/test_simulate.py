@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +13,12 @@ import pytest
 
 from personasim.cli.main import main
 from personasim.core.errors import ConfigError, DataError
+from personasim.core.keys import RESPONSE_KEY
+from personasim.core.parts import read_parts
 from personasim.llm import Cache, ChoiceRequest, GenerateResult
 from personasim.llm.base import BackendStats
 from personasim.personas.meta import meta_persona_text, meta_personas
+from personasim.pipeline.jobs import simulate_to_parts
 from personasim.scoring.score import score
 from personasim.simulate.run import (
     INSTRUCTIONS,
@@ -114,7 +118,7 @@ def test_prompt_layout_shares_the_persona_prefix() -> None:
 def test_tasks_are_persona_major_and_permutations_seeded(personas: pd.DataFrame) -> None:
     survey = builtin_survey("elections")
     opts = SimulateOptions(permute=True, seed=3)
-    tasks = plan_tasks(personas, survey, opts, "s", set())
+    tasks = plan_tasks(personas, survey, opts)
     assert [t.persona["person_id"] for t in tasks] == [11] * 3 + [12] * 3 + [13] * 3
     assert [t.question.id for t in tasks[:3]] == survey.ids
     q = survey.questions[0]
@@ -177,11 +181,11 @@ def test_malformed_personas_file_is_one_line(tmp_path: Path, capsys) -> None:
 def test_logprobs_end_to_end_resume_and_score(
     cached_embedded, personas: pd.DataFrame, tmp_path: Path
 ) -> None:
-    survey = builtin_survey("elections")
-    out = tmp_path / "responses.parquet"
-    report = simulate(personas.iloc[:2], survey, cached_embedded, out=out)
-    assert report.written == 6 and report.model_calls == 6
-    frame = pd.read_parquet(out)
+    survey, out = builtin_survey("elections"), tmp_path / "parts"
+    first = simulate_to_parts(personas.iloc[:2], survey, out, backend=cached_embedded,
+                              show_progress=False)  # fmt: skip
+    assert first.report.rows == 6 and first.report.model_calls == 6
+    frame = read_parts(out)
     assert set(RESPONSE_COLUMNS) <= set(frame.columns) and len(frame) == 6
     for probs in frame["probs"]:
         assert len(probs) == 2 and sum(probs) == pytest.approx(1.0)
@@ -190,54 +194,25 @@ def test_logprobs_end_to_end_resume_and_score(
     assert set(frame["answer"]) <= {"A", "B"} and (frame["invalid"] == 0).all()
 
     # rerun: nothing new, no model call; a third persona added: only its 3 rows are computed
-    again = simulate(personas.iloc[:2], survey, cached_embedded, out=out)
-    assert again.written == 0 and again.model_calls == 0 and again.skipped == 6
-    totals: list[int] = []
-    more = simulate(personas, survey, cached_embedded, out=out,
-                    progress=lambda done, total: totals.append(total))  # fmt: skip
-    assert more.written == 3 and more.model_calls == 3
-    assert set(totals) == {3}  # the progress total counts only what is left to do
-    frame = pd.read_parquet(out)
-    keys = ["person_id", "tier", "generator", "simulator", "question_id", "estimator"]
-    assert len(frame) == 9 and not frame.duplicated(keys).any()
+    again = simulate_to_parts(personas.iloc[:2], survey, out, backend=cached_embedded,
+                              show_progress=False)  # fmt: skip
+    assert again.report.rows == 0 and again.report.model_calls == 0 and again.skipped == 6
+    more = simulate_to_parts(personas, survey, out, backend=cached_embedded, show_progress=False)
+    assert more.report.rows == 3 and more.report.model_calls == 3 and more.skipped == 6
+    frame = read_parts(out)
+    assert len(frame) == 9 and not frame.duplicated(list(RESPONSE_KEY)).any()
 
-    # lost output file: the cache answers everything
-    out.unlink()
-    cached = simulate(personas, survey, cached_embedded, out=out)
-    assert cached.written == 9 and cached.model_calls == 0 and cached.cache_hits == 9
+    # lost parts: the cache answers everything
+    shutil.rmtree(out)
+    cached = simulate_to_parts(personas, survey, out, backend=cached_embedded,
+                               show_progress=False)  # fmt: skip
+    assert cached.report.rows == 9 and cached.report.model_calls == 0
+    assert cached.report.cache_hits == 9
 
-    result = score(pd.read_parquet(out), load_truth("elections"), n_boot=20)
+    result = score(read_parts(out), load_truth("elections"), n_boot=20)
     states = result.scores[result.scores["attribute"] == "state"]
     assert set(states["group"]) == {"TX", "NY", "OH"}
     assert result.summary["metric"].str.contains("alignment").any()
-
-
-class Interrupted(Exception):
-    """Raised from the progress callback: a run that crashed (not a clean stop) in its second
-    chunk, right after the first answer of that chunk."""
-
-
-def _stop_in_second_chunk(finished: int, total: int) -> None:
-    if finished > 3:  # progress moves per answer on llama.cpp; a chunk is one person's 3 answers
-        raise Interrupted
-
-
-@pytest.mark.parametrize(("seconds", "rows_on_disk"), [(0.0, 3), (3600.0, 0)])
-def test_checkpoints_bound_rewrites_and_the_cache_covers_the_rest(
-    cached_embedded, personas: pd.DataFrame, tmp_path: Path, seconds: float, rows_on_disk: int
-) -> None:
-    survey = builtin_survey("elections")
-    out = tmp_path / "responses.parquet"
-    options = SimulateOptions(chunk_persons=1, checkpoint_seconds=seconds)
-    with pytest.raises(Interrupted):
-        simulate(personas, survey, cached_embedded, options, out=out,
-                 progress=_stop_in_second_chunk)  # fmt: skip
-    # checkpoint after every chunk: the first person's 3 rows are on disk; every hour: none yet
-    assert (len(pd.read_parquet(out)) if out.exists() else 0) == rows_on_disk
-    resumed = simulate(personas, survey, cached_embedded, options, out=out)
-    # either way the 4 answers computed before the crash come back without a model call
-    assert resumed.written == 9 - rows_on_disk and resumed.cache_hits == 4 - rows_on_disk
-    assert resumed.model_calls == 5 and len(pd.read_parquet(out)) == 9
 
 
 @pytest.mark.slow

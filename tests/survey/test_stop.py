@@ -1,5 +1,6 @@
-"""A clean stop: Ctrl-C or SIGTERM keeps every finished row, says how to resume, exits 130/143,
-and the resumed run equals an uninterrupted one. Real embedded model, real subprocess."""
+"""A clean stop: SIGTERM (Ctrl-C takes the same path, :class:`personasim.core.errors.Interrupted`)
+keeps every finished row, says how to resume, exits 143, and the resumed run equals an
+uninterrupted one. Real embedded model, real subprocess."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ import pandas as pd
 import pytest
 
 from personasim.cli.main import main
+from personasim.core.keys import RESPONSE_KEY
 from personasim.personas.meta import meta_personas
-from personasim.simulate.run import KEY_COLUMNS, simulate
-from personasim.survey.loaders import builtin_survey
 
 ENTRY = Path(sys.executable).parent / "personasim"
 
@@ -29,26 +29,8 @@ POPULATION = pd.DataFrame({
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows in key order with string keys (resume order is not run order)."""
-    keyed = frame.assign(**{c: frame[c].astype(str) for c in KEY_COLUMNS})
-    return keyed.sort_values(KEY_COLUMNS, ignore_index=True)
-
-
-def _stop_after_four(finished: int, total: int) -> None:
-    if finished == 4:
-        raise KeyboardInterrupt
-
-
-@pytest.mark.slow
-def test_ctrl_c_keeps_finished_rows_and_the_resume_is_exact(fresh_embedded, tmp_path: Path):
-    personas, survey = meta_personas(POPULATION), builtin_survey("elections")
-    out = tmp_path / "responses.parquet"
-    with pytest.raises(KeyboardInterrupt):
-        simulate(personas, survey, fresh_embedded, out=out, progress=_stop_after_four)
-    assert len(pd.read_parquet(out)) == 4  # long before the 30 s checkpoint
-    resumed = simulate(personas, survey, fresh_embedded, out=out)
-    assert resumed.written == 5 and resumed.model_calls == 5
-    straight = simulate(personas, survey, fresh_embedded, out=tmp_path / "straight.parquet")
-    pd.testing.assert_frame_equal(_sorted(pd.read_parquet(out)), _sorted(straight.responses))
+    keyed = frame.assign(**{c: frame[c].astype(str) for c in RESPONSE_KEY})
+    return keyed.sort_values(list(RESPONSE_KEY), ignore_index=True)
 
 
 def _wait_for_answers(process: subprocess.Popen, answers: int, seen: list[str]) -> None:

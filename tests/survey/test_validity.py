@@ -51,11 +51,11 @@ def _row(pid: str, qid: str, probs, mass: float = 1.0, generator: str = "g", **e
 
 
 def test_score_never_reads_a_zero_mass_row_as_a_respondent() -> None:
-    # a file written before the `valid` column: b's row is the old uniform stand-in (mass 0)
+    # b's row is the old uniform stand-in (mass 0), marked valid by whoever wrote the file
     rows = pd.DataFrame([
-        _row("a", "q1", [1.0, 0.0]),
-        _row("b", "q1", [0.5, 0.5], mass=0.0),
-        _row("c", "q1", [0.0, 1.0], mass=0.4),
+        _row("a", "q1", [1.0, 0.0], valid=True),
+        _row("b", "q1", [0.5, 0.5], mass=0.0, valid=True),
+        _row("c", "q1", [0.0, 1.0], mass=0.4, valid=True),
         _row("d", "q1", [0.0, 1.0], valid=False),
     ])  # fmt: skip
     truth = _truth((1, 0), (1, 1))
@@ -96,9 +96,9 @@ def _by_profile(request, seen):
     return {"A": 0.6, "B": 0.2} if "30 years" in request.messages[0].content else {}
 
 
-def test_simulate_excludes_invalid_personas_and_records_zero_mass_invalid(tmp_path) -> None:
+def test_simulate_excludes_invalid_personas_and_records_zero_mass_invalid() -> None:
     backend = ScriptedStandIn(choice_script=_by_profile)
-    report = simulate(_personas(), SURVEY, backend, SimulateOptions(), tmp_path / "r.parquet")
+    report = simulate(_personas(), SURVEY, backend, SimulateOptions())
     r = report.responses.set_index(["person_id", "question_id"])
     assert len(backend.calls) == 4  # persons 1 and 2 x 2 questions; person 3 never asked
     assert report.excluded == {("descriptive", "g"): 1}

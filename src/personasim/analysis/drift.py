@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from personasim.core.validity import valid_personas
 from personasim.personas.generate import attribute_drift
 from personasim.personas.meta import DEFAULT_ATTRIBUTES
 from personasim.scoring.metrics import total_variation
@@ -48,7 +49,8 @@ def sample_tv(a: Sequence[str], b: Sequence[str]) -> float:
 
 def _pairs(personas: pd.DataFrame, tiers: Sequence[str]) -> pd.DataFrame:
     """One row per valid persona x attribute with the LLM's and the census value."""
-    rows = personas[personas["tier"].isin(tiers) & personas["valid"].astype(bool)]
+    rows = valid_personas(personas)
+    rows = rows[rows["tier"].isin(tiers)]
     records = []
     for r in rows.itertuples(index=False):
         fields, census = json.loads(r.fields or "{}"), json.loads(r.census or "{}")

@@ -15,6 +15,8 @@ from functools import lru_cache
 
 import pandas as pd
 
+from personasim.core.validity import blank_text, invalid_personas, valid_personas
+
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 #: The ``- Label:`` prefix of a rendered tabular persona line (left out of word clouds).
 FIELD_LABEL = re.compile(r"^\s*-\s*[^:\n]{1,60}:", re.MULTILINE)
@@ -48,21 +50,20 @@ def text_row(text: str) -> dict[str, float]:
 
 def text_stats(personas: pd.DataFrame) -> pd.DataFrame:
     """One row per persona (person x tier x generator) with :func:`text_row` statistics;
-    ``valid`` is False for invalid replies and empty texts."""
+    ``valid`` is False for invalid personas (:mod:`personasim.core.validity`) and empty texts."""
     rows = []
-    for r in personas.itertuples(index=False):
+    valid = ~(invalid_personas(personas) | blank_text(personas["text"]))
+    for r, ok in zip(personas.itertuples(index=False), valid, strict=True):
         text = r.text if isinstance(r.text, str) else ""
-        valid = bool(getattr(r, "valid", True)) and bool(text.strip())
         rows.append({"person_id": r.person_id, "tier": r.tier, "generator": r.generator,
-                     "valid": valid, **text_row(text)})  # fmt: skip
+                     "valid": bool(ok), **text_row(text)})  # fmt: skip
     return pd.DataFrame(rows, columns=STAT_COLUMNS)
 
 
 def sentiment_summary(stats: pd.DataFrame) -> pd.DataFrame:
     """Per tier x generator: mean and standard deviation of polarity and subjectivity, mean
     length and vocabulary (the paper's Figure 8 as a table)."""
-    if "valid" in stats.columns:
-        stats = stats[stats["valid"].astype(bool)]
+    stats = valid_personas(stats)
     grouped = stats.groupby(["tier", "generator"], sort=False)
     return grouped.agg(
         personas=("person_id", "size"),

@@ -22,6 +22,7 @@ import pandas as pd
 
 from personasim.calibrate.methods import Outcome, Variable
 from personasim.census.rake import kish_ess
+from personasim.core.keys import CALIBRATED_PAIR_KEY
 
 
 def kish_deff(w: np.ndarray) -> float:
@@ -111,10 +112,6 @@ def format_diagnostics(table: pd.DataFrame, keys: list[str]) -> str:
     return "\n".join(lines)
 
 
-SCORE_KEYS = ["tier", "generator", "simulator", "estimator", "question_id", "metric"]
-"""The columns that pair an unweighted score with its calibrated twin."""
-
-
 def tier_costs(diagnostics: pd.DataFrame) -> pd.DataFrame:
     """Per tier x generator: persons, ESS (sum over groups), deff ``n / ESS``, groups not
     converged, and the mean ASMD before/after over groups and variables."""
@@ -139,7 +136,7 @@ def before_after(plain: pd.DataFrame, weighted: pd.DataFrame) -> pd.DataFrame:
 
     def overall(scores: pd.DataFrame) -> pd.DataFrame:
         sel = scores[(scores["attribute"] == "overall") & (scores["group"] == "all")]
-        return sel[[*SCORE_KEYS, "value", "ci_low", "ci_high"]]
+        return sel[[*CALIBRATED_PAIR_KEY, "value", "ci_low", "ci_high"]]
 
-    return overall(plain).merge(overall(weighted), on=SCORE_KEYS, how="inner",
+    return overall(plain).merge(overall(weighted), on=list(CALIBRATED_PAIR_KEY), how="inner",
                                 suffixes=("_before", "_after"))  # fmt: skip

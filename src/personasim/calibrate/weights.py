@@ -26,8 +26,7 @@ from personasim.calibrate import diagnostics as D
 from personasim.calibrate.methods import CalibrateOptions, calibrate_group
 from personasim.calibrate.targets import check_targets, targets_for_group, usable_targets
 from personasim.core.errors import ConfigError, DataError, did_you_mean
-
-MODEL_KEYS = ["tier", "generator"]
+from personasim.core.keys import PERSONA_MODEL_KEY
 
 
 @dataclass
@@ -91,7 +90,7 @@ def _present(
 
 def _groups(pool: pd.DataFrame, by: str | None) -> tuple[list[str], Iterable]:
     """Group key columns and (key, frame) pairs."""
-    keys = [k for k in MODEL_KEYS if k in pool.columns] + ([by] if by else [])
+    keys = [k for k in PERSONA_MODEL_KEY if k in pool.columns] + ([by] if by else [])
     if not keys:
         return [], [((), pool)]
     return keys, pool.groupby(keys, sort=True, observed=True, dropna=False)
@@ -142,7 +141,7 @@ def calibrate(
     notes += [
         f"tier {t or '-'}: no {v!r} values, calibrated without it" for t, v in sorted(skipped)
     ]
-    out = pool[["person_id", *[k for k in MODEL_KEYS if k in pool.columns]]].copy()
+    out = pool[["person_id", *[k for k in PERSONA_MODEL_KEY if k in pool.columns]]].copy()
     out["weight"] = weights
     return Calibration(out, pd.DataFrame(rows), keys, notes)
 
@@ -158,7 +157,7 @@ class WeightLookup:
                 hint="write one with `personasim calibrate`",
             )
         columns = set(response_columns)
-        self.keys = [k for k in MODEL_KEYS if k in weights.columns and k in columns]
+        self.keys = [k for k in PERSONA_MODEL_KEY if k in weights.columns and k in columns]
         table = weights[["person_id", *self.keys, "weight"]].astype({"person_id": str})
         table = table.assign(**{k: table[k].fillna("").astype(str) for k in self.keys})
         table = table.drop_duplicates(["person_id", *self.keys])

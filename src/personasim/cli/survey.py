@@ -13,6 +13,7 @@ from personasim.cli.llm import backend_options
 from personasim.cli.main import split_list
 from personasim.cli.options import executor_options
 from personasim.core.errors import BackendError, Interrupted
+from personasim.core.keys import PERSONA_KEY
 from personasim.core.tables import check_output, check_output_dir, read_table, write_atomic
 from personasim.scoring.stream import ResponseSource
 
@@ -103,7 +104,7 @@ def score_command(
                             ("--personas", personas_path), ("--weights", weights_path)])
     known = load_truth(truth, survey)
     persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
-    personas = (read_table(personas_path, "personas table", ["person_id", "tier", "generator"])
+    personas = (read_table(personas_path, "personas table", PERSONA_KEY)
                 if personas_path else None)  # fmt: skip
     weights = (read_table(weights_path, "weights table", ["person_id", "weight"])
                if weights_path else None)  # fmt: skip

@@ -14,6 +14,7 @@ import pandas as pd
 from personasim.cli.llm import open_backend
 from personasim.core.tables import check_output, write_atomic
 from personasim.llm import Backend
+from personasim.personas.generate import stable_seed
 from personasim.testbed import common as C
 from personasim.testbed.loo_paper import (
     PaperLooOptions,
@@ -29,7 +30,7 @@ def pick_prompts(source: str, n: int, seed: int) -> pd.DataFrame:
     from personasim.testbed.prompts import curate, read_prompt_table
 
     curated, _report = curate(read_prompt_table(source))
-    order = np.random.default_rng(C.stable_seed(seed, "loo-questions")).permutation(len(curated))
+    order = np.random.default_rng(stable_seed(seed, "loo-questions")).permutation(len(curated))
     return curated.iloc[order[:n]].reset_index(drop=True)
 
 

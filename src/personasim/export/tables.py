@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from personasim.core.errors import ConfigError, DataError
+from personasim.core.keys import PERSONA_KEY, RESPONSE_KEY
 from personasim.core.tables import ParquetTable, atomic_path
 from personasim.export import hf
 
@@ -39,8 +40,6 @@ Format = Literal["hf", "parquet", "jsonl"]
 FORMATS: tuple[str, ...] = ("hf", "parquet", "jsonl")
 BATCH_ROWS = 20_000
 """Rows per scanned batch (the unit of memory)."""
-PERSONA_KEY = ("person_id", "tier", "generator")
-RESPONSE_KEY = ("person_id", "tier", "generator", "simulator", "question_id", "estimator")
 SHOWN = 60
 """Most distinct values listed in the card for one column (all 51 states fit; the rest are
 counted)."""

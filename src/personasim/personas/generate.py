@@ -13,16 +13,18 @@ Tiers (Li et al. 2025, Section 2.1; Castricato et al. 2024, Section 3.1):
 Every reply is validated; an invalid one is re-asked with the error appended (``max_attempts`` in
 all) and, if still invalid, kept with ``valid=False`` and its raw text: that row is done. A reply
 that failed in the backend (HTTP error, timeout: ``finish_reason`` ``error``) is not re-asked with
-a repair prompt; its row is kept with ``valid=False`` but is *not* done: the next run generates
-it again, and ``runs`` counts the runs that tried it, at most ``max_runs``.
+a repair prompt; its row is kept with ``valid=False`` but is *not* done: the next run of the
+personas stage generates it again (:mod:`personasim.pipeline.executor`), and ``runs`` counts the
+runs that tried it, at most ``max_runs``.
 Rows with ``valid=False`` are never simulated or scored
 (:func:`personasim.simulate.run.drop_invalid_personas`). Meta attributes the LLM
 writes are compared with the census and then pinned to the census value; the rewrites are counted
 in ``contradictions``. ``fields`` holds the final values and ``census`` the census values of the
 same keys, so imputation drift per attribute is measurable (:func:`attribute_drift`).
 
-Rows already in the output file are not generated again; the file is rewritten atomically (temp
-file + rename) after each tier, and the LLM cache answers repeated requests.
+This module computes rows in memory; writing them as parts, resuming and retrying is the
+part-writing driver's job (:func:`personasim.pipeline.jobs.personas_to_parts`), and the LLM
+cache answers repeated requests.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from personasim.core.errors import ConfigError, DataError, validation_error
+from personasim.core.keys import PERSONA_KEY
 from personasim.core.states import state_name
-from personasim.core.tables import read_table, write_atomic
+from personasim.core.validity import said_valid, valid_personas
 from personasim.llm import GenerateRequest, GenerateResult, Message
 from personasim.llm.base import Backend
 from personasim.personas import prompts as P
@@ -54,10 +57,9 @@ from personasim.personas.meta import (
 )
 from personasim.personas.procedural import BigFiveSpec, big_five_text, procedural_traits
 
-KEY = ["person_id", "tier", "generator"]
 #: Columns of a personas table before the population's own columns.
 OUTPUT_COLUMNS = [
-    *KEY, "fields", "census", "text", "raw", "valid", "first_valid", "attempts",
+    *PERSONA_KEY, "fields", "census", "text", "raw", "valid", "first_valid", "attempts",
     "finish_reason", "error", "contradictions", "n_contradictions", "checks", "rejections",
     "prompt_sha", "seed", "seconds", "runs",
 ]  # fmt: skip
@@ -551,12 +553,6 @@ def generator_name(backend: Backend | None) -> str:
     return META_GENERATOR if backend is None else backend.display_name
 
 
-def read_personas(path: str | Path) -> pd.DataFrame:
-    """A personas table written by :func:`generate_personas` (one-line error if unreadable)."""
-    hint = "delete it to start over, or give another --out"
-    return read_table(path, "personas table", KEY, hint=hint)
-
-
 def _people(population: pd.DataFrame, options: PersonaOptions, limit: int | None
             ) -> list[dict[str, Any]]:
     """The persons to generate for, checked for the needed columns."""
@@ -580,12 +576,6 @@ def _to_frame(rows: list[dict[str, Any]], people: list[dict[str, Any]]) -> pd.Da
     return out.merge(persons, on="person_id", how="left")
 
 
-def _keys(table: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """``(person_id, tier, generator)`` of every row."""
-    return list(zip(table["person_id"].astype(str), table["tier"].astype(str),
-                    table["generator"].astype(str), strict=True))  # fmt: skip
-
-
 def _runs(table: pd.DataFrame) -> pd.Series:
     """Runs that tried each row (1 for tables written before the column existed)."""
     if "runs" not in table.columns:
@@ -600,13 +590,6 @@ def retryable(table: pd.DataFrame, max_runs: int) -> pd.Series:
     return failed & (_runs(table) < max_runs)
 
 
-def _done_keys(table: pd.DataFrame | None, max_runs: int) -> set[tuple[str, str, str]]:
-    """``(person_id, tier, generator)`` of the rows already there and done (not to retry)."""
-    if table is None or table.empty:
-        return set()
-    return set(_keys(table[~retryable(table, max_runs)]))
-
-
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Stack tables, skipping empty ones."""
     frames = [f for f in frames if f is not None and not f.empty]
@@ -618,7 +601,6 @@ def generate_personas(
     tiers: Sequence[str] = S.TIERS,
     backend: Backend | None = None,
     *,
-    out: str | Path | None = None,
     limit: int | None = None,
     seed: int = 0,
     prompt_file: str | Path | Mapping[str, str | Path] | None = None,
@@ -628,45 +610,25 @@ def generate_personas(
 ) -> pd.DataFrame:
     """Generate ``tiers`` for the first ``limit`` persons of ``population`` with ``backend``.
 
-    Returns the personas table (``OUTPUT_COLUMNS`` + the population's columns). With ``out``,
-    rows already in that file are kept and not generated again, and the file is rewritten
-    atomically after each tier. Other keyword arguments are :class:`PersonaOptions` fields.
+    Returns the personas table (``OUTPUT_COLUMNS`` + the population's columns), every row with
+    ``runs`` 1. Other keyword arguments are :class:`PersonaOptions` fields.
     """
     opts = persona_options(tiers=tuple(tiers), seed=seed, **options)
     ctx = Context(backend=backend, options=opts, progress=progress,
                   generator=generator or generator_name(backend),
                   templates=P.parse_prompt_files(prompt_file, opts.tiers))  # fmt: skip
     people = _people(population, opts, limit)
-    table = read_personas(out) if out is not None and Path(out).exists() else None
-    for tier in opts.tiers:
-        table = _run_tier(tier, people, ctx, table, out)
-    return table if table is not None else _concat([])
+    return _concat([_run_tier(tier, people, ctx) for tier in opts.tiers] if people else [])
 
 
-def _run_tier(tier: str, people: list[dict[str, Any]], ctx: Context,
-              table: pd.DataFrame | None, out: str | Path | None) -> pd.DataFrame | None:
-    """Generate one tier for the persons that lack it and save the grown table."""
-    gen = META_GENERATOR if tier == "meta" else ctx.generator
-    done = _done_keys(table, ctx.options.max_runs)
-    todo = [p for p in people if (str(p["person_id"]), tier, gen) not in done]
-    if not todo:
-        return table
+def _run_tier(tier: str, people: list[dict[str, Any]], ctx: Context) -> pd.DataFrame:
+    """The rows of one tier for ``people``."""
     if tier != "meta" and ctx.backend is None:
         raise ConfigError(f"tier {tier!r} needs a model", hint="pass backend= (CLI: --model)")
-    redo = {(str(p["person_id"]), tier, gen) for p in todo}
-    earlier: dict[str, int] = {}
-    if table is not None and not table.empty:
-        again = pd.Series([k in redo for k in _keys(table)], index=table.index, dtype=bool)
-        earlier = dict(zip(table.loc[again, "person_id"].astype(str), _runs(table)[again],
-                           strict=True))  # fmt: skip
-        table = table[~again]
-    rows = TIER_RUNNERS[tier](todo, ctx)
+    rows = TIER_RUNNERS[tier](people, ctx)
     for row in rows:
-        row["runs"] = earlier.get(str(row["person_id"]), 0) + 1
-    table = _concat([table, _to_frame(rows, todo)])
-    if out is not None:
-        write_atomic(table, out)
-    return table
+        row["runs"] = 1
+    return _to_frame(rows, people)
 
 
 # --------------------------------------------------------------------------- summaries
@@ -680,8 +642,8 @@ def summarize(personas: pd.DataFrame) -> pd.DataFrame:
     summary = groups.agg(
         rows=("person_id", "size"),
         first_valid=("first_valid", "mean"),
-        valid=("valid", "mean"),
-        excluded=("valid", lambda s: int((~s.astype(bool)).sum())),
+        valid=("valid", lambda s: float(said_valid(s, len(s)).mean())),
+        excluded=("valid", lambda s: int((~said_valid(s, len(s))).sum())),
         with_contradictions=("n_contradictions", lambda s: int((s.fillna(0) > 0).sum())),
         contradictions=("n_contradictions", lambda s: int(s.fillna(0).sum())),
         checks=("checks", lambda s: int(s.fillna(0).sum())),
@@ -709,7 +671,8 @@ def attribute_drift(personas: pd.DataFrame, tiers: Sequence[str] = ("objective",
     """Per tier x attribute: how often the LLM's value equals the same person's census value
     (valid rows; meta attributes are pinned, see ``contradictions`` for their rewrites)."""
     records = []
-    rows = personas[personas["tier"].isin(tiers) & personas["valid"].astype(bool)]
+    rows = valid_personas(personas)
+    rows = rows[rows["tier"].isin(tiers)]
     for row in rows.itertuples(index=False):
         fields, census = json.loads(row.fields), json.loads(row.census or "{}")
         for key, truth in census.items():

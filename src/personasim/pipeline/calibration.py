@@ -16,6 +16,7 @@ import pandas as pd
 from personasim.calibrate.methods import CalibrateOptions
 from personasim.calibrate.targets import load_targets
 from personasim.calibrate.weights import Calibration, calibrate
+from personasim.core.keys import PERSONA_KEY
 from personasim.spec.study import CalibrationSection
 
 
@@ -29,7 +30,7 @@ def run_calibration(spec: CalibrationSection, personas: pd.DataFrame) -> Calibra
     present = set(personas["tier"].astype(str)) if "tier" in personas.columns else set()
     tiers = [t for t in spec.tiers if t in present] if present else None
     if present and not tiers:
-        empty = pd.DataFrame(columns=["person_id", "tier", "generator", "weight"])
+        empty = pd.DataFrame(columns=[*PERSONA_KEY, "weight"])
         return Calibration(empty, pd.DataFrame(), [], ["no tier to calibrate in the personas"])
     targets = load_targets(spec.targets)
     return calibrate(personas, targets, spec.by or None, calibrate_options(spec), tiers)

@@ -47,6 +47,7 @@ import pandas as pd
 
 from personasim import __version__
 from personasim.core.errors import ConfigError, Interrupted, did_you_mean
+from personasim.core.keys import PERSONA_KEY, RESPONSE_KEY, SCORE_KEY
 from personasim.core.secrets import redact, redact_urls
 from personasim.core.tables import (
     check_columns,
@@ -54,6 +55,12 @@ from personasim.core.tables import (
     read_table,
     write_atomic,
     write_text_atomic,
+)
+from personasim.core.validity import (
+    answers_of_invalid_personas,
+    empty_probs,
+    excluded_personas,
+    invalid_answer_rows,
 )
 from personasim.llm.base import Backend
 from personasim.pipeline import contract as S
@@ -317,16 +324,16 @@ def crosstab_tables(ctx: StageContext, population: pd.DataFrame, personas: pd.Da
     calibrated ones where ``[calibration]`` made them, else the persons' census weights; the
     rows scoring excludes are left out here too."""
     from personasim.scoring.crosstab import CROSSTAB_COLUMNS, MIN_N, crosstab, study_attributes
-    from personasim.scoring.score import UNSCORED_COLUMNS, invalid_persona_rows, invalid_rows
+    from personasim.scoring.score import UNSCORED_COLUMNS
     from personasim.truth import load_truth
 
     for entry in scored_surveys(ctx.spec):
         responses = read_table(ctx.run / f"responses_{entry.id}.parquet", "responses table",
                                hint="delete the run directory's file to recompute",
                                exclude=UNSCORED_COLUMNS)  # fmt: skip
-        bad = invalid_rows(responses, ctx.spec.simulate.min_valid_mass)
-        responses = responses[~(bad | invalid_persona_rows(responses, personas))]
-        usable = responses["probs"].map(lambda p: p is not None and len(p) > 0)
+        bad = invalid_answer_rows(responses, ctx.spec.simulate.min_valid_mass)
+        responses = responses[~(bad | answers_of_invalid_personas(responses, personas))]
+        usable = ~empty_probs(responses["probs"])
         table = pd.DataFrame(columns=CROSSTAB_COLUMNS)
         if usable.any():
             truth = load_truth(str(entry.truth_spec), entry.load())
@@ -425,10 +432,6 @@ def _score_outputs(spec: StudySpec) -> list[str]:
     return out
 
 
-PERSONA_KEYS = ("person_id", "tier", "generator")
-RESPONSE_KEYS = ("person_id", "tier", "generator", "simulator", "question_id", "estimator")
-SCORE_KEYS = ("attribute", "group", "question_id", "tier", "generator", "simulator",
-              "estimator", "metric")  # fmt: skip
 TABLES = ["population.parquet", "raking.parquet", "personas.parquet", "text_stats.parquet",
           "drift.parquet"]  # fmt: skip
 
@@ -450,17 +453,17 @@ STAGE_LIST: tuple[Stage, ...] = (
           ("person_id",), lambda s: s.section("population"), population_stage,
           code=CODE["population"]),
     Stage("personas", lambda s: ["population.parquet"], lambda s: ["personas.parquet"],
-          PERSONA_KEYS,
+          PERSONA_KEY,
           lambda s: {"personas": s.section("personas"), "seed": s.seed,
                      "backends": s.backend_sections(s.personas.generators)},
           personas_stage, resumable=True, code=CODE["personas"]),
-    Stage("simulate", lambda s: ["personas.parquet"], _responses, RESPONSE_KEYS,
+    Stage("simulate", lambda s: ["personas.parquet"], _responses, RESPONSE_KEY,
           lambda s: {"simulate": s.section("simulate"), "seed": s.seed,
                      "backends": s.backend_sections(s.simulate.simulators),
                      "surveys": [(e.id, e.source, e.max_questions) for e in s.surveys]},
           simulate_stage, resumable=True, code=CODE["simulate"]),
     Stage("score", lambda s: ["population.parquet", "personas.parquet", *_responses(s)],
-          _score_outputs, SCORE_KEYS,
+          _score_outputs, SCORE_KEY,
           lambda s: {"score": s.section("score"), "seed": s.seed,
                      "min_valid_mass": s.simulate.min_valid_mass,
                      "calibration": s.calibration and s.section("calibration"),
@@ -507,16 +510,14 @@ def exclusions(spec: StudySpec, run: Path, personas: pd.DataFrame) -> dict[str, 
     """Invalid personas per ``tier/generator`` (never simulated or scored) and invalid answers
     per survey id (at or below ``min_valid_mass``; never scored)."""
     out: dict[str, Any] = {"personas": {}, "answers": {}}
-    if "valid" in personas.columns:
-        bad = personas[~personas["valid"].astype(bool)]
-        counts = bad.groupby(["tier", "generator"], observed=True).size()
-        out["personas"] = {f"{t}/{g}": int(n) for (t, g), n in counts.items()}
+    if not personas.empty:
+        out["personas"] = {f"{t}/{g}": n for (t, g), n in excluded_personas(personas).items()}
     for entry in spec.surveys:
         path = run / f"responses_{entry.id}.parquet"
         if path.exists():
-            responses = read_table(path, "responses table", columns=["valid"])
-            valid = responses["valid"] if "valid" in responses else pd.Series(True, responses.index)
-            out["answers"][entry.id] = int((~valid.fillna(False).astype(bool)).sum())
+            responses = read_table(path, "responses table", columns=["valid", "valid_mass"])
+            bad = invalid_answer_rows(responses, spec.simulate.min_valid_mass)
+            out["answers"][entry.id] = int(bad.sum())
     return out
 
 

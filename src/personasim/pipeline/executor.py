@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from personasim.core import parts
+from personasim.core.keys import PERSONA_KEY
 from personasim.core.tables import read_table
 from personasim.executor.base import BackendRecipe, ExecutorSpec
 from personasim.pipeline.jobs import JobRun, personas_to_parts, simulate_to_parts
@@ -84,8 +85,6 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
     :class:`personasim.pipeline.driver.Backends`;
     ``kwargs``: ``generate_personas`` keyword arguments (``max_runs``: the retry policy of
     :func:`~personasim.pipeline.jobs.personas_to_parts`)."""
-    from personasim.personas.generate import KEY
-
     section, table, executor = spec.personas, run / "personas.parquet", spec.executor
     needs_model = any(t != "meta" for t in section.tiers)
     folder = parts_folder(run, table.name)
@@ -102,7 +101,7 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
             _check(done, f"personas x {name}")
             _count(backends, name, done, executor)
             written += done.report.rows
-        parts.publish(folder, table, KEY)
+        parts.publish(folder, table, PERSONA_KEY)
     return written
 
 

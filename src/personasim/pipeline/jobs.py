@@ -23,7 +23,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from personasim.core import parts
+from personasim.core.keys import PERSONA_KEY, RESPONSE_KEY
 from personasim.core.tables import ParquetTable
+from personasim.core.validity import invalid_answer_rows
 from personasim.executor.base import BackendRecipe, BatchPlan, ExecutorSpec
 from personasim.executor.run import RunReport, run_batches
 from personasim.llm.base import Backend
@@ -148,12 +150,7 @@ def simulate_to_parts(
 
     Give ``backend`` (local) or ``recipe`` (either executor; Ray needs it to open a backend on
     each actor)."""
-    from personasim.simulate.run import (
-        KEY_COLUMNS,
-        SimulateOptions,
-        check_personas,
-        drop_invalid_personas,
-    )
+    from personasim.simulate.run import SimulateOptions, check_personas, drop_invalid_personas
 
     executor = executor or ExecutorSpec()
     options = options or SimulateOptions()
@@ -162,11 +159,12 @@ def simulate_to_parts(
     if options.simulator is None:
         options = options.model_copy(update={"simulator": _name(backend, recipe)})
     with parts.folder_lock(folder):  # the done keys stay true until the run ends
-        done = parts.done_keys(folder, KEY_COLUMNS)
+        done = parts.done_keys(folder, RESPONSE_KEY)
         pending = _pending_personas(personas, survey, options, done)
         batches = person_batches(pending, executor.batch_persons)
         skipped = (len(personas) - len(pending)) * len(survey.questions)
-        tally = _Validity(options.samples if options.estimator == "sample" else 1)
+        tally = _Validity(options.samples if options.estimator == "sample" else 1,
+                          options.min_valid_mass)
         per_answer = executor.kind == "local"
         with _bar(len(pending) * len(survey.questions), label, "answer", show_progress) as bar:
             stage = SimulateJob(survey, options, bar.update if per_answer else None)
@@ -186,6 +184,7 @@ class _Validity:
     """Running ``valid_mass`` and invalid replies of the rows committed in a run."""
 
     replies_per_row: int
+    min_valid_mass: float
     rows: int = 0
     mass: float = 0.0
     invalid: int = 0
@@ -197,7 +196,7 @@ class _Validity:
             self.rows += len(rows)
             self.mass += float(rows["valid_mass"].sum())
             self.invalid += int(rows["invalid"].sum())
-            self.invalid_answers += int((~rows["valid"].astype(bool)).sum())
+            self.invalid_answers += int(invalid_answer_rows(rows, self.min_valid_mass).sum())
         return rows
 
     def figures(self, estimator: str) -> dict[str, float]:
@@ -249,7 +248,7 @@ def _pending_personas(personas: pd.DataFrame, survey: Survey, options: Any,
     """Persona rows with at least one question not yet answered."""
     if not len(done):
         return personas
-    have = _fully_done(personas, done, ["person_id", "tier", "generator"],
+    have = _fully_done(personas, done, PERSONA_KEY,
                        {"question_id": [q.id for q in survey.questions]},
                        {"simulator": options.simulator, "estimator": options.estimator})
     return personas[~have].reset_index(drop=True)
@@ -304,7 +303,6 @@ def personas_to_parts(
     The one retry policy of the personas stage (the ``personas`` command and a study's run
     alike): rows whose generation failed in the backend are generated once more per call until
     ``max_runs`` calls have tried them (:func:`retry_failed_personas`)."""
-    from personasim.personas.generate import KEY
     from personasim.personas.meta import META_GENERATOR
 
     executor = executor or ExecutorSpec()
@@ -319,7 +317,7 @@ def personas_to_parts(
         retried = retry_failed_personas(population, tiers, folder, generator, max_runs,
                                         executor=executor, backend=backend, recipe=recipe,
                                         kwargs=kwargs) if needs_model else []  # fmt: skip
-        done = parts.done_keys(folder, KEY)
+        done = parts.done_keys(folder, PERSONA_KEY)
         gens = [META_GENERATOR if t == "meta" else generator for t in tiers]
         have = _fully_done(population, done, ["person_id"], {"tier": tiers, "generator": gens}, {})
         pending = population[~have].reset_index(drop=True)
@@ -328,7 +326,7 @@ def personas_to_parts(
             report = run_batches(executor, stage, person_batches(pending, executor.batch_persons),
                                  folder, backend=backend, recipe=recipe,
                                  keep=lambda rows: drop_done(rows, done), progress=bar.update)
-        parts.drop_superseded(folder, KEY)
+        parts.drop_superseded(folder, PERSONA_KEY)
     skipped = (len(population) - len(pending)) * len(tiers)
     return JobRun(_merged([*retried, report]), skipped, Path(folder), {"generator": generator})
 
@@ -373,23 +371,23 @@ def failed_personas(folder: Path, max_runs: int) -> pd.DataFrame:
     """Key (as text) and ``runs`` of the committed persona rows to try again: the last row of
     their key failed in the backend and fewer than ``max_runs`` runs tried it. Reads only four
     columns, a batch at a time; holds only failed rows."""
-    from personasim.personas.generate import KEY, retryable
+    from personasim.personas.generate import retryable
 
     found: dict[tuple[str, ...], int] = {}
     if parts.part_paths(folder):
         table = ParquetTable.open(folder, "personas parts")
         names = table.schema.names
-        for batch in table.batches([*KEY, "finish_reason", "runs"]):
+        for batch in table.batches([*PERSONA_KEY, "finish_reason", "runs"]):
             frame = batch.to_pandas()
             again = retryable(frame, max_runs) if "finish_reason" in names else None
             if not found and (again is None or not again.any()):
                 continue  # the usual case: nothing failed, nothing to supersede
-            keys = list(zip(*(frame[c].astype(str) for c in KEY), strict=True))
+            keys = list(zip(*(frame[c].astype(str) for c in PERSONA_KEY), strict=True))
             for key in keys if found else ():  # a later row of a key supersedes the failed one
                 found.pop(key, None)
             if again is not None and again.any():
                 runs = frame["runs"] if "runs" in names else pd.Series(1, index=frame.index)
                 for at in np.flatnonzero(again.to_numpy()):
                     found[keys[at]] = int(runs.fillna(1).iloc[at])
-    table = pd.DataFrame([(*k, r) for k, r in found.items()], columns=[*KEY, "runs"])
+    table = pd.DataFrame([(*k, r) for k, r in found.items()], columns=[*PERSONA_KEY, "runs"])
     return table.astype({"runs": int})

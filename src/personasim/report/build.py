@@ -22,6 +22,7 @@ import pandas as pd
 from personasim.core.errors import DataError
 from personasim.core.ledger import declared_outputs
 from personasim.core.tables import read_table, write_text_atomic
+from personasim.core.validity import valid_personas
 from personasim.report import figures as F
 from personasim.spec.study import StudySpec, SurveyEntry, load_study
 
@@ -451,8 +452,8 @@ def sentiment_section(data: RunData) -> dict[str, Any] | None:
     from personasim.analysis import sentiment_summary
 
     stats = data.text_stats
-    if stats is not None and "valid" in stats.columns:
-        stats = stats[stats["valid"]]
+    if stats is not None:
+        stats = valid_personas(stats)
     if stats is None or stats.empty:
         return None
     return {"image": F.sentiment_figure(stats), "table": table(sentiment_summary(stats))}
@@ -463,7 +464,7 @@ def word_clouds(data: RunData) -> list[dict[str, Any]]:
     from personasim.analysis import word_cloud_png
 
     out = []
-    personas = data.personas[data.personas["valid"].astype(bool)]
+    personas = valid_personas(data.personas)
     for tier in F.tier_sort(list(personas["tier"])):
         if tier == "meta":
             continue

@@ -24,6 +24,7 @@ import pandas as pd
 
 from personasim.calibrate.targets import variable_values
 from personasim.core.errors import ConfigError, DataError, did_you_mean
+from personasim.core.keys import MODEL_KEY
 from personasim.scoring import metrics as M
 from personasim.survey.groups import DERIVATIONS, age_group, derive_group
 from personasim.survey.questions import Survey
@@ -31,10 +32,9 @@ from personasim.survey.questions import Survey
 if TYPE_CHECKING:
     from personasim.truth import Truth
 
-MODEL_COLUMNS = ["tier", "generator", "simulator", "estimator"]
 CROSSTAB_COLUMNS = [
     "question_id",
-    *MODEL_COLUMNS,
+    *MODEL_KEY,
     "attribute",
     "group",
     "option",
@@ -103,7 +103,7 @@ def prepare(
             hint="a responses table from `personasim simulate`",
         )
     out = responses.copy()
-    for column in MODEL_COLUMNS:
+    for column in MODEL_KEY:
         out[column] = out[column].fillna("").astype(str) if column in out else ""
     if persons is not None:
         extra = persons.drop_duplicates("person_id")
@@ -186,8 +186,8 @@ def crosstab(
     columns = {a: v.astype(str).where(v.notna()) for a in by  # as text once, not per cell
                for v in [attribute_values(rows_in, a)]}  # fmt: skip
     out: list[dict[str, Any]] = []
-    for keys, cell in rows_in.groupby(["question_id", *MODEL_COLUMNS], sort=True):
-        labels = dict(zip(["question_id", *MODEL_COLUMNS], keys, strict=True))
+    for keys, cell in rows_in.groupby(["question_id", *MODEL_KEY], sort=True):
+        labels = dict(zip(["question_id", *MODEL_KEY], keys, strict=True))
         mat = np.vstack(cell["probs"].map(lambda p: np.asarray(p, float)).to_numpy())
         names = _option_names(str(keys[0]), mat.shape[1], survey)
         w = cell["weight"].to_numpy(float)

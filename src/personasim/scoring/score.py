@@ -40,20 +40,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from personasim.core.errors import DataError
+from personasim.core.keys import MODEL_KEY
 from personasim.scoring import metrics as M
 from personasim.scoring.stream import (
     CELL,
-    MODEL_COLUMNS,
     CellRows,
     Collected,
     Groups,
     ResponseSource,
-    bad_personas,
     collect_cells,
-    invalid_answers,
 )
 from personasim.scoring.stream import (
     REQUIRED as REQUIRED,  # re-exported: the score command checks these columns
@@ -68,7 +65,7 @@ SCORE_COLUMNS = [
     "attribute",
     "group",
     "question_id",
-    *MODEL_COLUMNS,
+    *MODEL_KEY,
     "metric",
     "value",
     "ci_low",
@@ -492,32 +489,13 @@ def _summary_cis(collected: Collected, truth: Truth, n_boot: int, seed: int) -> 
             found = _distribution_joint(cell, truth, by_question, n_boot, seed)
         for name, values in found.items():
             low, high = _ci(np.asarray(values, dtype=float))
-            out.append({**dict(zip(MODEL_COLUMNS, keys, strict=True)), "metric": name,
+            out.append({**dict(zip(MODEL_KEY, keys, strict=True)), "metric": name,
                         "summary_ci_low": low, "summary_ci_high": high})  # fmt: skip
-    return pd.DataFrame(out, columns=[*MODEL_COLUMNS, "metric", "summary_ci_low",
+    return pd.DataFrame(out, columns=[*MODEL_KEY, "metric", "summary_ci_low",
                                       "summary_ci_high"])  # fmt: skip
 
 
 # --------------------------------------------------------------------------- driver
-
-
-def invalid_rows(rows: pd.DataFrame, min_valid_mass: float = 0.0) -> pd.Series:
-    """True for response rows that must not enter a distribution
-    (:func:`personasim.scoring.stream.invalid_answers` on a table)."""
-    valid = (pa.array(rows["valid"].astype("boolean"), from_pandas=True)
-             if "valid" in rows.columns else None)  # fmt: skip
-    mass = (pa.array(pd.to_numeric(rows["valid_mass"], errors="coerce").astype(float),
-                     from_pandas=True) if "valid_mass" in rows.columns else None)  # fmt: skip
-    return pd.Series(invalid_answers(len(rows), valid, mass, min_valid_mass), index=rows.index)
-
-
-def invalid_persona_rows(rows: pd.DataFrame, personas: pd.DataFrame | None) -> pd.Series:
-    """True for response rows whose persona (person, tier, generator) is marked invalid
-    (:func:`personasim.scoring.stream.bad_personas`)."""
-    wrong = bad_personas(personas)
-    keys = ["person_id", "tier", "generator"]
-    return pd.Series([bool(wrong) and k in wrong for k in zip(
-        *(rows[c].astype(str) for c in keys), strict=True)], index=rows.index, dtype=bool)
 
 
 def _add_meta(scores: pd.DataFrame) -> pd.DataFrame:
@@ -584,7 +562,7 @@ def score(
     if n_boot:
         cis = _summary_cis(collected, truth, n_boot, seed)
         overall = (scores["attribute"] == OVERALL[0]) & (scores["group"] == OVERALL[1])
-        scores = scores.merge(cis, on=[*MODEL_COLUMNS, "metric"], how="left")
+        scores = scores.merge(cis, on=[*MODEL_KEY, "metric"], how="left")
         scores.loc[~overall, ["summary_ci_low", "summary_ci_high"]] = np.nan
     scores = scores.reindex(columns=SCORE_COLUMNS)
     return ScoreResult(scores, summarize(scores), cross_model_table(scores), notes)
@@ -601,7 +579,7 @@ def summarize(scores: pd.DataFrame) -> pd.DataFrame:
     overall = overall.assign(**{c: overall[c] if c in overall.columns else np.nan
                                 for c in ("summary_ci_low", "summary_ci_high", "answers",
                                           "excluded")})  # fmt: skip
-    grouped = overall.groupby([*MODEL_COLUMNS, "metric"], as_index=False)
+    grouped = overall.groupby([*MODEL_KEY, "metric"], as_index=False)
     table = grouped[["value", "uniform", "meta"]].mean()
     cis = grouped[["summary_ci_low", "summary_ci_high"]].first()
     table["ci_low"], table["ci_high"] = cis["summary_ci_low"], cis["summary_ci_high"]
@@ -609,7 +587,7 @@ def summarize(scores: pd.DataFrame) -> pd.DataFrame:
     counts = grouped[["answers", "excluded"]].sum(min_count=1)
     table["excluded"] = counts["excluded"]
     table["excluded_share"] = counts["excluded"] / counts["answers"]
-    return table[[*MODEL_COLUMNS, "metric", "value", "ci_low", "ci_high", "uniform", "meta",
+    return table[[*MODEL_KEY, "metric", "value", "ci_low", "ci_high", "uniform", "meta",
                   "questions", "excluded", "excluded_share"]]  # fmt: skip
 
 

@@ -28,16 +28,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from personasim.core.errors import DataError
+from personasim.core.keys import MODEL_KEY
 from personasim.core.states import state_code
 from personasim.core.tables import ParquetTable
+from personasim.core.validity import invalid_answers, invalid_persona_keys
 from personasim.survey.questions import Question, Survey
 
 if TYPE_CHECKING:
     from personasim.calibrate.weights import WeightLookup
 
-MODEL_COLUMNS = ["tier", "generator", "simulator", "estimator"]
-REQUIRED = ["person_id", "question_id", "probs", *MODEL_COLUMNS]
-CELL = ["question_id", *MODEL_COLUMNS]
+REQUIRED = ["person_id", "question_id", "probs", *MODEL_KEY]
+CELL = ["question_id", *MODEL_KEY]
 """A question answered by one tier x models combination: the unit excluded answers count in."""
 OPTIONAL = ("answer", "valid", "valid_mass", "weight")
 """Response columns read when present."""
@@ -370,7 +371,7 @@ class _Reader:
         self.unknown.update(set(question[~known].tolist()))
         if not known.any():
             return {}
-        models = [text_column(batch.column(c)) for c in MODEL_COLUMNS]
+        models = [text_column(batch.column(c)) for c in MODEL_KEY]
         slots = np.flatnonzero(known)
         cells = pd.Series(slots).groupby([question[slots], *(m[slots] for m in models)],
                                          sort=False).indices  # fmt: skip
@@ -487,25 +488,10 @@ def _numbers(column: pa.Array) -> np.ndarray:
 
 def _invalid(batch: pa.RecordBatch, take: pa.Array, has: set[str], min_valid_mass: float
              ) -> np.ndarray:  # fmt: skip
-    """The batch's rows ``take`` that :func:`invalid_answers` rejects."""
+    """The batch's rows ``take`` that :func:`personasim.core.validity.invalid_answers` rejects."""
     valid = batch.column("valid").take(take) if "valid" in has else None
     mass = batch.column("valid_mass").take(take) if "valid_mass" in has else None
     return invalid_answers(len(take), valid, mass, min_valid_mass)
-
-
-def invalid_answers(rows: int, valid: pa.Array | None, valid_mass: pa.Array | None,
-                    min_valid_mass: float) -> np.ndarray:  # fmt: skip
-    """The one validity rule of answers: True where ``valid`` is False or ``valid_mass`` is at
-    or below ``min_valid_mass`` (a missing column or value judges nothing, so files written
-    before the ``valid`` column are judged by the threshold alone)."""
-    bad = np.zeros(rows, dtype=bool)
-    if valid is not None:
-        flags = pc.cast(valid, pa.bool_())
-        bad |= pc.fill_null(pc.invert(flags), False).to_numpy(zero_copy_only=False)
-    if valid_mass is not None:
-        mass = _numbers(valid_mass)
-        bad |= ~np.isnan(mass) & (mass <= min_valid_mass)
-    return bad
 
 
 def _distributions(question: Question, batch: pa.RecordBatch, take: pa.Array, has: set[str]
@@ -570,11 +556,11 @@ def collect_cells(
 
         lookup = WeightLookup(weights, source.names)
     by_model: dict[tuple[str, str], list[str]] = {}
-    for person, tier, generator in bad_personas(personas):
+    for person, tier, generator in invalid_persona_keys(personas):
         by_model.setdefault((tier, generator), []).append(person)
     reader = _Reader(survey, found, indexed, by_model, min_valid_mass,
                      {c for c in OPTIONAL if c in source.names}, lookup)  # fmt: skip
-    for batch in source.batches(["question_id", *MODEL_COLUMNS]):  # first pass: cell sizes
+    for batch in source.batches(["question_id", *MODEL_KEY]):  # first pass: cell sizes
         reader.size(batch)
     reader.position_type = np.int32 if reader.seen < 2**31 else np.int64
     reader.seen, reader.unknown = 0, set()
@@ -596,12 +582,3 @@ def collect_cells(
     cells = {key: buffer.rows() for key, buffer in reader.cells.items()}
     pa.default_memory_pool().release_unused()  # the read batches' memory, back to the system
     return Collected(cells, reader.counts(), reader.groups)
-
-
-def bad_personas(personas: pd.DataFrame | None) -> set[tuple[str, str, str]]:
-    """(person, tier, generator) of the personas marked invalid, as text."""
-    if personas is None or "valid" not in personas.columns:
-        return set()
-    bad = personas[~personas["valid"].astype(bool)]
-    return set(zip(*(bad[c].astype(str) for c in ("person_id", "tier", "generator")),
-                   strict=True))  # fmt: skip

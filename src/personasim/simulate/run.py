@@ -28,10 +28,10 @@ mapped back to the original option order, and ``option_order[slot]`` is the orig
 option shown at letter ``slot``.
 
 Output: one row per persona x question (:data:`RESPONSE_COLUMNS`, plus ``weight``/``state`` when
-the personas carry them, for scoring). Rows are keyed by person, tier, generator, simulator,
-question and estimator: rows already in the output file are skipped (other settings such as
-``samples`` or ``permute`` need another output file), the file is rewritten atomically after each
-chunk of personas, and the LLM cache answers repeated calls.
+the personas carry them, for scoring), keyed by :data:`personasim.core.keys.RESPONSE_KEY`. This
+module computes rows in memory; writing them, resuming and skipping rows already done is the
+part-writing driver's job (:func:`personasim.pipeline.jobs.simulate_to_parts`), and the LLM cache
+answers repeated calls.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +49,14 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from personasim.core.errors import ConfigError, DataError
-from personasim.core.tables import read_table, write_atomic
+from personasim.core.keys import PERSONA_KEY, RESPONSE_KEY
+from personasim.core.validity import (
+    blank_text,
+    enough_mass,
+    excluded_personas,
+    invalid_answer_rows,
+    invalid_personas,
+)
 from personasim.llm.base import (
     Backend,
     ChoiceRequest,
@@ -61,9 +67,8 @@ from personasim.llm.base import (
 )
 from personasim.survey.questions import Question, Survey, letter
 
-KEY_COLUMNS = ["person_id", "tier", "generator", "simulator", "question_id", "estimator"]
 RESPONSE_COLUMNS = [
-    *KEY_COLUMNS,
+    *RESPONSE_KEY,
     "probs",
     "answer",
     "valid_mass",
@@ -72,7 +77,7 @@ RESPONSE_COLUMNS = [
     "option_order",
     "raw",
 ]
-PERSONA_COLUMNS = ["person_id", "tier", "generator", "text"]
+PERSONA_COLUMNS = [*PERSONA_KEY, "text"]
 
 INSTRUCTIONS = """\
 You take part in a survey study as a stand-in for one specific person, described in the profile \
@@ -87,11 +92,6 @@ when several options could fit, take the one this person would most likely give.
 - Reply with "Answer: " followed by the letter of the option, and write nothing else."""
 
 PROFILE_HEADER = "Profile of the person:"
-
-REWRITE_SHARE = 20
-"""The gap between two rewrites of the output file is at least this many times the last one's
-duration (see ``SimulateOptions.checkpoint_seconds``)."""
-
 
 class SimulateOptions(BaseModel):
     """How to simulate: estimator, sampling, option order, labels."""
@@ -120,11 +120,6 @@ class SimulateOptions(BaseModel):
     """The instruction text that opens every prompt."""
     chunk_persons: int = Field(default=32, ge=1)
     """Personas per chunk (one batch of model requests)."""
-    checkpoint_seconds: float = Field(default=30.0, ge=0.0)
-    """Least seconds between two rewrites of the output file (0: after every chunk); the gap
-    also grows to 20x the last rewrite's duration, so rewriting takes at most ~1/20 of the run
-    (rewriting after every chunk would cost time quadratic in the rows). Answers computed since
-    the last rewrite are kept by the LLM cache: a resumed run gets them without model calls."""
     min_valid_mass: float = Field(default=0.0, ge=0.0, lt=1.0)
     """An answer whose ``valid_mass`` (probability on the option letters, or share of parsable
     samples) is at or below this is recorded as invalid (``valid`` False, ``probs`` None)."""
@@ -137,11 +132,9 @@ class SimulateReport:
     """What :func:`simulate` did."""
 
     responses: pd.DataFrame
-    """Every row of the output: the rows found in the file plus the new ones."""
+    """The rows computed."""
     written: int
-    """New rows computed in this run."""
-    skipped: int
-    """Persona x question pairs already present in the output file."""
+    """Rows computed in this run."""
     model_calls: int
     """Requests that reached the model in this run (0 on a finished rerun)."""
     cache_hits: int
@@ -159,7 +152,7 @@ class SimulateReport:
         """One line for the CLI."""
         detail = ", ".join(f"{t}/{g} {n}" for (t, g), n in sorted(self.excluded.items()))
         return (
-            f"{self.written} rows written, {self.skipped} already present; "
+            f"{self.written} rows written; "
             f"model calls {self.model_calls}, cache hits {self.cache_hits}; "
             f"mean valid_mass {self.mean_valid_mass:.3f}, invalid share {self.invalid_share:.3f}; "
             f"{self.invalid_answers} invalid answers; "
@@ -254,25 +247,15 @@ def sample_seed(seed: int, task: Task, k: int) -> int:
     )
 
 
-def _key(row: dict[str, Any], simulator: str, question_id: str, estimator: str) -> tuple:
-    """The resume key of a response row."""
-    return (str(row["person_id"]), str(row["tier"]), str(row["generator"]), simulator,
-            question_id, estimator)  # fmt: skip
-
-
 def plan_tasks(
     personas: pd.DataFrame,
     survey: Survey,
     options: SimulateOptions,
-    simulator: str,
-    done: set[tuple],
 ) -> list[Task]:
-    """Persona-major list of tasks that are not yet in the output."""
+    """Persona-major list of tasks: every question of every persona."""
     tasks = []
     for persona in personas.to_dict("records"):
         for question in survey.questions:
-            if _key(persona, simulator, question.id, options.estimator) in done:
-                continue
             order = option_order(question, persona["person_id"], options.seed, options.permute)
             tasks.append(Task(persona, question, order))
     return tasks
@@ -325,7 +308,7 @@ def _logprob_row(
 ) -> dict[str, Any]:
     """A response row from a label distribution over the presented letters."""
     presented = [result.probs[letter(i)] for i in range(len(task.order))]
-    valid = result.valid_mass > options.min_valid_mass
+    valid = enough_mass(result.valid_mass, options.min_valid_mass)
     probs = task.question.to_original(presented, task.order) if valid else None
     raw = {"presented": presented, "top_tokens": result.top_tokens}
     return {
@@ -388,7 +371,7 @@ def _sample_row(
     counts = np.array([sum(p == x for p in parsed) for x in letters], dtype=float)
     valid = int(counts.sum())
     mass = valid / len(results)
-    ok = valid > 0 and mass > options.min_valid_mass
+    ok = valid > 0 and bool(enough_mass(mass, options.min_valid_mass))
     probs = task.question.to_original(counts / valid, task.order) if ok else None
     return {
         **_base_row(task, simulator, options),
@@ -413,15 +396,9 @@ ESTIMATORS: dict[str, Callable[..., list[dict[str, Any]]]] = {
 def drop_invalid_personas(
     personas: pd.DataFrame,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], int]]:
-    """The persona rows to simulate (``valid`` not False) and, per (tier, generator), how many
-    invalid rows were left out. A table without a ``valid`` column is taken as all valid."""
-    if "valid" not in personas.columns:
-        return personas, {}
-    bad = personas["valid"].astype("boolean").eq(False).fillna(False).astype(bool)
-    dropped = personas[bad]
-    counts = dropped.groupby([dropped["tier"].astype(str), dropped["generator"].astype(str)]
-                             ).size()  # fmt: skip
-    return personas[~bad], {(str(t), str(g)): int(n) for (t, g), n in counts.items()}
+    """The persona rows to simulate and, per (tier, generator), how many invalid rows were left
+    out (the rule and its null policy: :mod:`personasim.core.validity`)."""
+    return personas[~invalid_personas(personas)], excluded_personas(personas)
 
 
 CHECK_ROWS = 20_000
@@ -435,11 +412,6 @@ def _not_text(part: pd.Series) -> np.ndarray:
         return np.zeros(len(part), dtype=bool)
     text = part.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
     return ~(text | part.isna().to_numpy(dtype=bool))  # isna: None, NaN and pd.NA alike
-
-
-def _blank(part: pd.Series) -> np.ndarray:
-    """Which texts are missing or whitespace only."""
-    return (part.isna() | (part.astype(str).str.strip() == "")).to_numpy(dtype=bool)
 
 
 def _first_where(text: pd.Series, test: Callable[[pd.Series], np.ndarray]) -> int | None:
@@ -465,11 +437,11 @@ def check_personas(personas: pd.DataFrame, source: str | Path = "personas table"
         raise DataError(f"{source}: column 'text' must hold text, but person_id {pid} has "
                         f"{type(value).__name__} {value}",
                         hint="a personas table comes from `personasim personas`")  # fmt: skip
-    empty = _first_where(personas["text"], _blank)
+    empty = _first_where(personas["text"], blank_text)
     if empty is not None:
         pid = personas["person_id"].iloc[empty]
         raise DataError(f"{source}: column 'text' is empty for person_id {pid}")
-    dupes = personas.duplicated(["person_id", "tier", "generator"])
+    dupes = personas.duplicated(list(PERSONA_KEY))
     if dupes.any():
         pid = personas.loc[dupes, "person_id"].iloc[0]
         raise DataError(
@@ -497,47 +469,7 @@ def select_personas(
     return out.reset_index(drop=True)
 
 
-def read_responses(path: Path) -> pd.DataFrame:
-    """The rows of an existing output file (empty when there is none)."""
-    if not path.exists():
-        return pd.DataFrame(columns=RESPONSE_COLUMNS)
-    hint = "move it away, or pass another --out"
-    return read_table(path, "responses table", KEY_COLUMNS, hint=hint)
-
-
-def _done_keys(existing: pd.DataFrame) -> set[tuple]:
-    """Resume keys of the rows already written."""
-    cols = [existing[c].astype(str) for c in KEY_COLUMNS]
-    return set(zip(*cols, strict=True)) if len(existing) else set()
-
-
-def _combine(existing: pd.DataFrame, frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Existing rows followed by new rows, columns in the standard order first."""
-    parts = [f for f in (existing, *frames) if not f.empty]
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts or [existing])[0]
-    extra = [c for c in frame.columns if c not in RESPONSE_COLUMNS]
-    return frame[[c for c in RESPONSE_COLUMNS if c in frame.columns] + extra]
-
-
-def _already_done(
-    done: set[tuple], personas: pd.DataFrame, survey: Survey, simulator: str, estimator: str
-) -> int:
-    """How many persona x question pairs of this run are among the ``done`` resume keys."""
-    who = set(zip(*(personas[c].astype(str) for c in ("person_id", "tier", "generator")),
-                  strict=True))  # fmt: skip
-    ids = set(survey.ids)
-    return sum(
-        1 for key in done
-        if key[:3] in who and key[3] == simulator and key[4] in ids and key[5] == estimator
-    )  # fmt: skip
-
-
 # --------------------------------------------------------------------------- driver
-
-
-def simulator_name(backend: Backend) -> str:
-    """The backend's readable model id, written to the ``simulator`` column."""
-    return backend.display_name
 
 
 def simulate(
@@ -545,71 +477,52 @@ def simulate(
     survey: Survey,
     backend: Backend,
     options: SimulateOptions | None = None,
-    out: str | Path | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> SimulateReport:
-    """Answer every question of ``survey`` for every persona; see the module docstring.
+    """Answer every question of ``survey`` for every persona, in memory; see the module docstring.
 
-    ``out``: responses file to resume from, rewritten at most every ``checkpoint_seconds`` and
-    at the end (None: in memory). A ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM through the CLI)
-    first writes every row finished so far, then propagates: a rerun resumes from there.
-    ``progress``: called as ``progress(finished, total)`` with the new rows finished so far and
-    the rows to compute, once before the first chunk and after every ``backend.progress_step``
-    rows (one answer at a time on llama.cpp).
+    ``progress``: called as ``progress(finished, total)`` with the rows finished so far and the
+    rows to compute, once before the first chunk and after every ``backend.progress_step`` rows
+    (one answer at a time on llama.cpp).
     """
     options = options or SimulateOptions()
     personas, excluded = drop_invalid_personas(personas)
     personas = check_personas(personas)
-    simulator = options.simulator or simulator_name(backend)
-    path = Path(out) if out is not None else None
-    existing = read_responses(path) if path else pd.DataFrame(columns=RESPONSE_COLUMNS)
-    done = _done_keys(existing)
-    pairs = len(personas) * len(survey.questions)
-    todo = pairs - _already_done(done, personas, survey, simulator, options.estimator)
+    simulator = options.simulator or backend.display_name
+    todo = len(personas) * len(survey.questions)
     calls, hits = backend.stats.model_calls, backend.stats.cache_hits
     frames: list[pd.DataFrame] = []
-    finished, saved = 0, 0
-    next_save = time.monotonic() + options.checkpoint_seconds
+    finished, step = 0, max(1, backend.progress_step)
     if progress:
         progress(0, todo)
-    step, rows = max(1, backend.progress_step), []
-    try:
-        for start in range(0, len(personas), options.chunk_persons):
-            # planned chunk by chunk: memory holds the rows, never a task list of the whole run
-            chunk = personas.iloc[start : start + options.chunk_persons]
-            tasks = plan_tasks(chunk, survey, options, simulator, done)
-            for at in range(0, len(tasks), step):
-                part = tasks[at : at + step]
-                rows += ESTIMATORS[options.estimator](part, backend, options, simulator)
-                finished += len(part)
-                if progress:
-                    progress(finished, todo)
-            if rows:
-                frames.append(pd.DataFrame(rows))
-                rows = []
-            if path and saved < finished and time.monotonic() >= next_save:
-                started = time.monotonic()
-                write_atomic(_combine(existing, frames), path)
-                saved, now = finished, time.monotonic()
-                next_save = now + max(options.checkpoint_seconds, REWRITE_SHARE * (now - started))
-    except KeyboardInterrupt:  # a clean stop: keep every finished row, then let it through
+    for start in range(0, len(personas), options.chunk_persons):
+        # planned chunk by chunk: memory holds the rows, never a task list of the whole run
+        tasks = plan_tasks(personas.iloc[start : start + options.chunk_persons], survey, options)
+        rows: list[dict[str, Any]] = []
+        for at in range(0, len(tasks), step):
+            part = tasks[at : at + step]
+            rows += ESTIMATORS[options.estimator](part, backend, options, simulator)
+            finished += len(part)
+            if progress:
+                progress(finished, todo)
         if rows:
             frames.append(pd.DataFrame(rows))
-        if path and frames:
-            write_atomic(_combine(existing, frames), path)
-        raise
-    frame = _combine(existing, frames)
-    if path and (saved < finished or not path.exists()):
-        write_atomic(frame, path)
-    report = _report(frame, frames, pairs - finished, backend, (calls, hits), options)
+    report = _report(frames, backend, (calls, hits), options)
     report.excluded = excluded
     return report
 
 
+def _table(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The new rows, columns in the standard order first (an empty table without rows)."""
+    if not frames:
+        return pd.DataFrame(columns=RESPONSE_COLUMNS)
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    extra = [c for c in frame.columns if c not in RESPONSE_COLUMNS]
+    return frame[[c for c in RESPONSE_COLUMNS if c in frame.columns] + extra]
+
+
 def _report(
-    frame: pd.DataFrame,
     new: list[pd.DataFrame],
-    skipped: int,
     backend: Backend,
     before: tuple[int, int],
     options: SimulateOptions,
@@ -619,11 +532,10 @@ def _report(
     replies = written * (options.samples if options.estimator == "sample" else 1)
     invalid = int(sum(f["invalid"].sum() for f in new))
     valid = [f["valid_mass"] for f in new]
-    invalid_answers = int(sum((~f["valid"].astype(bool)).sum() for f in new))
+    invalid_answers = int(sum(invalid_answer_rows(f, options.min_valid_mass).sum() for f in new))
     return SimulateReport(
-        responses=frame,
+        responses=_table(new),
         written=written,
-        skipped=skipped,
         model_calls=backend.stats.model_calls - before[0],
         cache_hits=backend.stats.cache_hits - before[1],
         mean_valid_mass=float(pd.concat(valid).mean()) if valid else float("nan"),

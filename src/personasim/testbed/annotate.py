@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from personasim.core.errors import DataError
-from personasim.testbed import common as C
+from personasim.personas.generate import stable_seed
 
 FIELDS = ["annotator", "persona_id", "question_id", "choice", "shown_first", "seconds",
           "submitted_at"]  # fmt: skip
@@ -167,7 +167,7 @@ def _start_page(error: str = "") -> bytes:
 
 def shown_first(annotator: str, persona_id: str, question_id: str) -> str:
     """The letter shown first to this annotator for this item (seeded, stable)."""
-    seed = C.stable_seed(0, "annotate", annotator, persona_id, question_id)
+    seed = stable_seed(0, "annotate", annotator, persona_id, question_id)
     return "B" if np.random.default_rng(seed).random() < 0.5 else "A"
 
 

@@ -15,8 +15,8 @@ import pandas as pd
 
 from personasim.core.errors import DataError, validation_error
 from personasim.core.tables import read_table
+from personasim.core.validity import blank_text, valid_personas
 from personasim.llm import Backend, ChoiceRequest, Message
-from personasim.personas.generate import stable_seed  # noqa: F401 (re-exported for the testbed)
 
 M = TypeVar("M")
 PERSONA_TIER = "persona"
@@ -68,9 +68,12 @@ def persona_tier(personas: pd.DataFrame | str | Path, source: str = "personas ta
         tiers = sorted(personas["tier"].astype(str).unique())
         raise DataError(f"{source}: no personas of the 'persona' tier (tiers: {tiers})",
                         hint="generate them with `personasim personas --tiers persona`")
-    if "valid" in rows.columns:
-        rows = rows[rows["valid"].fillna(False).astype(bool)]
-    rows = rows[rows["text"].fillna("").astype(str).str.strip() != ""]
+    rows = valid_personas(rows)
+    blank = blank_text(rows["text"])
+    if blank.any():
+        raise DataError(f"{source}: column 'text' is empty for person_id "
+                        f"{rows['person_id'].iloc[int(blank.argmax())]}",
+                        hint="a persona marked valid has a text; regenerate the personas")
     if rows.empty:
         raise DataError(f"{source}: no valid persona of the 'persona' tier")
     out = rows.drop_duplicates("person_id").reset_index(drop=True)

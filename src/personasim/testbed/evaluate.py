@@ -20,6 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from personasim.llm import Backend, ChoiceRequest, GenerateRequest, Message
+from personasim.personas.generate import stable_seed
 from personasim.testbed import common as C
 from personasim.testbed.pairs import PairsTemplates
 
@@ -79,7 +80,7 @@ def _items(pool: pd.DataFrame, prompts: pd.DataFrame, options: EvalOptions) -> p
     ids = (held if len(held) else prompts)["prompt_id"].astype(str).tolist()
     rows = []
     for pid in pool["person_id"]:
-        rng = np.random.default_rng(C.stable_seed(options.seed, pid, "eval"))
+        rng = np.random.default_rng(stable_seed(options.seed, pid, "eval"))
         rows += [(pid, ids[i]) for i in rng.permutation(len(ids))[: options.n_prompts]]
     return pd.DataFrame(rows, columns=["person_id", "prompt_id"])
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from personasim.core.errors import DataError, did_you_mean
 from personasim.llm import Backend
-from personasim.personas.generate import render_fields
+from personasim.personas.generate import render_fields, stable_seed
 from personasim.testbed import common as C
 from personasim.testbed.questions import PreferenceQuestion, ask
 
@@ -86,7 +86,7 @@ def _draws(attribute: str, pool: dict[str, dict[str, Any]], options: LooOptions
            ) -> list[dict[str, Any]]:
     """The persona pairs of one attribute: base profile and profile + attribute."""
     holders = [pid for pid, f in pool.items() if attribute in f]
-    rng = np.random.default_rng(C.stable_seed(options.seed, "loo", attribute))
+    rng = np.random.default_rng(stable_seed(options.seed, "loo", attribute))
     draws = []
     for j in range(options.n_personas):
         pid = holders[int(rng.integers(len(holders)))]

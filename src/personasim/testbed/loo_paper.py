@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from personasim.core.errors import DataError
 from personasim.llm import Backend
+from personasim.personas.generate import stable_seed
 from personasim.testbed import common as C
 from personasim.testbed import loo as L
 from personasim.testbed.pairs import (
@@ -182,7 +183,7 @@ def summarize(pairs: pd.DataFrame, options: PaperLooOptions) -> pd.DataFrame:
     """Per attribute: median kappa with its bootstrap interval, influence, rank (1 = most)."""
     rows = []
     for attribute, group in pairs.groupby("attribute", sort=False):
-        seed = C.stable_seed(options.seed, "loo-median", attribute)
+        seed = stable_seed(options.seed, "loo-median", attribute)
         median, low, high = bootstrap_median(group["kappa"].tolist(), options.n_boot, seed,
                                              options.level)  # fmt: skip
         rows.append({"attribute": attribute, "n": len(group),

@@ -42,15 +42,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm import tqdm
 
 from personasim.core.errors import ConfigError, DataError, validation_error
+from personasim.core.keys import PAIRS_KEY
 from personasim.core.tables import read_table, write_atomic
 from personasim.llm import Backend, GenerateRequest, GenerateResult, Message
+from personasim.personas.generate import stable_seed
 from personasim.testbed import common as C
 from personasim.testbed.persona_split import split_personas
 from personasim.testbed.prompts import split_prompts
 
-KEY = ["person_id", "prompt_id", "generator"]
 PAIR_COLUMNS = [
-    *KEY, "split", "persona_split", "topic", "prompt", "persona", "rejected", "critique",
+    *PAIRS_KEY, "split", "persona_split", "topic", "prompt", "persona", "rejected", "critique",
     "chosen", "judge",
     "p_chosen", "p_chosen_as_a", "p_chosen_as_b", "judge_valid_mass", "verified",
     "position_consistent", "rejected_words", "chosen_words", "revision_longer",
@@ -151,7 +152,7 @@ def plan_pairs(person_ids: list[str], prompts: pd.DataFrame, options: PairsOptio
     rows = []
     people = split_personas(person_ids, options.persona_test_share, options.seed)
     for pid in person_ids:
-        rng = np.random.default_rng(C.stable_seed(options.seed, pid, "prompts"))
+        rng = np.random.default_rng(stable_seed(options.seed, pid, "prompts"))
         picked = _sample(train, options.per_persona, rng)
         n_train = len(picked) - int(round(len(picked) * options.test_share))
         rows += [(pid, p, "train" if i < n_train else "test", people[str(pid)])
@@ -189,7 +190,7 @@ def _gen(messages: tuple[Message, ...], tokens: int, options: PairsOptions, *see
          ) -> GenerateRequest:
     """A seeded generation request."""
     return GenerateRequest(messages=messages, max_tokens=tokens, temperature=options.temperature,
-                           seed=C.stable_seed(options.seed, *seed))  # fmt: skip
+                           seed=stable_seed(options.seed, *seed))  # fmt: skip
 
 
 def answer_request(question: str, prompt_key: str, options: PairsOptions) -> GenerateRequest:
@@ -396,8 +397,8 @@ def _todo(plan: pd.DataFrame, existing: pd.DataFrame | None) -> pd.DataFrame:
     """Planned rows not yet in ``existing``."""
     if existing is None or existing.empty:
         return plan
-    done = set(zip(*(existing[k].astype(str) for k in KEY), strict=True))
-    mask = [tuple(r) not in done for r in plan[KEY].astype(str).itertuples(index=False)]
+    done = set(zip(*(existing[k].astype(str) for k in PAIRS_KEY), strict=True))
+    mask = [tuple(r) not in done for r in plan[list(PAIRS_KEY)].astype(str).itertuples(index=False)]
     return plan[mask].reset_index(drop=True)
 
 

@@ -34,6 +34,7 @@ import pandas as pd
 
 from personasim.core.errors import DataError, did_you_mean
 from personasim.llm import Backend
+from personasim.personas.generate import stable_seed
 from personasim.testbed import agreement as G
 from personasim.testbed import common as C
 
@@ -52,7 +53,7 @@ def items_from_pairs(pairs: pd.DataFrame, per_persona: int = 10, seed: int = 0) 
     ok = ok.drop_duplicates(["person_id", "prompt_id"])
     frames = []
     for pid, group in ok.groupby("person_id", sort=True):
-        rng = np.random.default_rng(C.stable_seed(seed, "items", str(pid)))
+        rng = np.random.default_rng(stable_seed(seed, "items", str(pid)))
         picked = group.iloc[sorted(rng.permutation(len(group))[:per_persona])]
         frames.append(pd.DataFrame({
             "persona_id": picked["person_id"].astype(str), "question_id":
