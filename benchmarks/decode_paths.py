@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from personasim.llm import get_backend
-from personasim.simulate.run import build_messages
+from personasim.simulate.prompt import build_messages
 from personasim.survey.loaders import builtin_survey
 
 PERSONAS = [

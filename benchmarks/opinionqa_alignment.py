@@ -31,7 +31,8 @@ from personasim.census import sample_population
 from personasim.llm import Cache, get_backend
 from personasim.personas.meta import meta_personas
 from personasim.scoring.score import score
-from personasim.simulate.run import SimulateOptions, simulate
+from personasim.simulate.plan import SimulateOptions
+from personasim.simulate.run import simulate
 from personasim.survey.questions import Question, Survey
 from personasim.truth import Truth, load_truth
 

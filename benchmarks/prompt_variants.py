@@ -17,9 +17,11 @@ from collections.abc import Sequence
 import numpy as np
 from simulate import make_personas, make_survey  # benchmarks/simulate.py, beside this file
 
+import personasim.simulate.prompt as prompt
 import personasim.simulate.run as sim
 from personasim.llm import get_backend
 from personasim.llm.base import BackendStats
+from personasim.simulate.plan import SimulateOptions
 from personasim.survey.questions import Question
 
 
@@ -28,7 +30,7 @@ def without_letter_line(question: Question, order: Sequence[int] | None = None) 
     return STANDARD(question, order).rsplit("\n\nPossible answers", 1)[0]
 
 
-STANDARD = sim.format_question
+STANDARD = prompt.format_question
 
 
 def main() -> None:
@@ -41,14 +43,14 @@ def main() -> None:
     backend = get_backend("llamacpp", cache=None)
     probs = {}
     for name, formatter in (("with the line", STANDARD), ("without it", without_letter_line)):
-        sim.format_question = formatter  # build_messages looks it up at call time
+        prompt.format_question = formatter  # build_messages looks it up at call time
         backend.stats = BackendStats()
-        rows = sim.simulate(personas, survey, backend, sim.SimulateOptions()).responses
+        rows = sim.simulate(personas, survey, backend, SimulateOptions()).responses
         fresh = backend.stats.prompt_tokens - backend.stats.reused_prompt_tokens
         probs[name] = np.concatenate([np.asarray(p, dtype=float) for p in rows["probs"]])
         print(f"{name:<14} {fresh / len(rows):5.1f} tokens evaluated/answer, "
               f"mean valid_mass {rows['valid_mass'].mean():.3f}")  # fmt: skip
-    sim.format_question = STANDARD
+    prompt.format_question = STANDARD
     change = np.abs(probs["with the line"] - probs["without it"]).mean()
     print(f"mean |change| of an option's probability when the line is dropped: {change:.3f}")
     backend.close()

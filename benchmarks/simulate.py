@@ -49,7 +49,9 @@ from personasim.llm import Cache, GenerateRequest, get_backend
 from personasim.llm.base import Backend, BackendStats
 from personasim.personas.generate import generate_personas
 from personasim.personas.meta import meta_personas
-from personasim.simulate.run import SimulateOptions, build_messages, parse_answer, simulate
+from personasim.simulate.plan import SimulateOptions
+from personasim.simulate.prompt import build_messages, parse_answer
+from personasim.simulate.run import simulate
 from personasim.survey.loaders import builtin_survey, load_context_json
 from personasim.survey.questions import Question, Survey, letter
 

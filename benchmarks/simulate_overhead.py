@@ -21,7 +21,7 @@ import pandas as pd
 
 from personasim.llm.base import Backend, ChoiceRequest, ChoiceResult, label_distribution
 from personasim.pipeline.jobs import simulate_to_parts
-from personasim.simulate.run import SimulateOptions
+from personasim.simulate.plan import SimulateOptions
 from personasim.survey.loaders import builtin_survey
 from personasim.survey.questions import Question, Survey
 

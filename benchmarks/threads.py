@@ -24,7 +24,7 @@ from itertools import count
 from personasim.core.errors import PersonasimError
 from personasim.llm.base import ChoiceRequest
 from personasim.llm.llamacpp import LlamaCppBackend, LlamaCppOptions
-from personasim.simulate.run import build_messages
+from personasim.simulate.prompt import build_messages
 from personasim.survey.loaders import builtin_survey
 from personasim.survey.questions import letter
 

@@ -18,7 +18,8 @@ from personasim.export.hf import write_hf_folder
 from personasim.export.tables import export
 from personasim.personas.generate import generate_personas
 from personasim.personas.meta import meta_personas
-from personasim.simulate.run import SimulateOptions, simulate
+from personasim.simulate.plan import SimulateOptions
+from personasim.simulate.run import simulate
 from personasim.survey.loaders import builtin_survey
 
 SHARD = re.compile(r"^personas-(\d{5})-of-(\d{5})\.parquet$")

@@ -20,7 +20,8 @@ from personasim.core.validity import (
 )
 from personasim.pipeline.driver import exclusions
 from personasim.scoring.score import score
-from personasim.simulate.run import check_personas, simulate
+from personasim.simulate.personas import check_personas
+from personasim.simulate.run import simulate
 from personasim.spec.study import builtin_study
 from personasim.survey.questions import Survey
 from personasim.testbed.common import persona_tier

@@ -12,7 +12,7 @@ import pytest
 
 from personasim.core.errors import ConfigError
 from personasim.llm import ChoiceRequest
-from personasim.simulate.run import build_messages, format_question, parse_answer
+from personasim.simulate.prompt import build_messages, format_question, parse_answer
 from personasim.survey.loaders import load_survey
 from personasim.survey.questions import MAX_OPTIONS, Question, letter
 

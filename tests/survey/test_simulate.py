@@ -20,20 +20,11 @@ from personasim.llm.base import BackendStats
 from personasim.personas.meta import meta_persona_text, meta_personas
 from personasim.pipeline.jobs import simulate_to_parts
 from personasim.scoring.score import score
-from personasim.simulate.run import (
-    INSTRUCTIONS,
-    RESPONSE_COLUMNS,
-    SimulateOptions,
-    Task,
-    _sample_row,
-    build_messages,
-    check_personas,
-    option_order,
-    parse_answer,
-    plan_tasks,
-    select_personas,
-    simulate,
-)
+from personasim.simulate.estimators import _sample_row
+from personasim.simulate.personas import check_personas, select_personas
+from personasim.simulate.plan import SimulateOptions, Task, option_order, plan_tasks
+from personasim.simulate.prompt import INSTRUCTIONS, build_messages, parse_answer
+from personasim.simulate.run import RESPONSE_COLUMNS, simulate
 from personasim.survey.loaders import builtin_survey
 from personasim.survey.questions import Option, Question, Survey, letter
 from personasim.truth import load_truth
@@ -142,7 +133,7 @@ def test_meta_persona_text_and_errors() -> None:
 
 
 def test_wrong_or_blank_text_is_found_in_any_slice_of_the_check(monkeypatch) -> None:
-    import personasim.simulate.run as S
+    import personasim.simulate.personas as S
 
     monkeypatch.setattr(S, "CHECK_ROWS", 2)  # texts are checked two at a time
     personas = pd.DataFrame({"person_id": [1, 2, 3, 4, 5], "tier": "meta", "generator": "g",

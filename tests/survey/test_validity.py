@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from personasim.scoring.score import score, summarize
-from personasim.simulate.run import SimulateOptions, simulate
+from personasim.simulate.plan import SimulateOptions
+from personasim.simulate.run import simulate
 from personasim.survey.questions import Survey
 from personasim.truth import Truth, load_truth
 from personasim.truth import elections as E

@@ -140,7 +140,7 @@ def _load_personas(
     """The personas to simulate: a personas table, or meta personas built from a population."""
     from personasim.core.errors import ConfigError
     from personasim.personas.meta import DEFAULT_ATTRIBUTES, meta_personas
-    from personasim.simulate.run import check_personas
+    from personasim.simulate.personas import check_personas
 
     if personas_path is not None and population_path is None:
         return check_personas(read_table(personas_path), personas_path)
@@ -255,7 +255,8 @@ def simulate_command(
     from personasim.cli.options import backend_recipe, executor_spec
     from personasim.core.parts import folder_lock
     from personasim.pipeline.jobs import simulate_to_parts
-    from personasim.simulate.run import SimulateOptions, select_personas
+    from personasim.simulate.personas import select_personas
+    from personasim.simulate.plan import SimulateOptions
     from personasim.survey.loaders import load_survey
 
     options = SimulateOptions(

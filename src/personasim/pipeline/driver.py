@@ -264,8 +264,8 @@ def personas_stage(ctx: StageContext) -> None:
 
 
 def simulate_options(spec: StudySpec, simulator: str) -> Any:
-    """The :class:`~personasim.simulate.run.SimulateOptions` of ``[simulate]``."""
-    from personasim.simulate.run import SimulateOptions
+    """The :class:`~personasim.simulate.plan.SimulateOptions` of ``[simulate]``."""
+    from personasim.simulate.plan import SimulateOptions
 
     section = spec.simulate
     return SimulateOptions(estimator=section.estimator, samples=section.samples,

@@ -150,7 +150,8 @@ def simulate_to_parts(
 
     Give ``backend`` (local) or ``recipe`` (either executor; Ray needs it to open a backend on
     each actor)."""
-    from personasim.simulate.run import SimulateOptions, check_personas, drop_invalid_personas
+    from personasim.simulate.personas import check_personas, drop_invalid_personas
+    from personasim.simulate.plan import SimulateOptions
 
     executor = executor or ExecutorSpec()
     options = options or SimulateOptions()

@@ -1,2 +1,4 @@
-"""Simulated survey answers: the persona-first prompt, the plan (option order, seeds) and the
-estimators (``logprobs``, ``sample``) of :mod:`personasim.simulate.run`."""
+"""Simulated survey answers: the persona-first prompt (:mod:`~personasim.simulate.prompt`), the
+plan — options, tasks, option order, seeds (:mod:`~personasim.simulate.plan`), the estimators
+``logprobs`` and ``sample`` (:mod:`~personasim.simulate.estimators`), the personas a simulation
+reads (:mod:`~personasim.simulate.personas`) and :func:`~personasim.simulate.run.simulate`."""

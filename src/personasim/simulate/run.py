@@ -36,36 +36,23 @@ answers repeated calls.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
-from personasim.core.errors import ConfigError, DataError
-from personasim.core.keys import PERSONA_KEY, RESPONSE_KEY
+from personasim.core.keys import RESPONSE_KEY
 from personasim.core.validity import (
-    blank_text,
-    enough_mass,
-    excluded_personas,
     invalid_answer_rows,
-    invalid_personas,
 )
 from personasim.llm.base import (
     Backend,
-    ChoiceRequest,
-    ChoiceResult,
-    GenerateRequest,
-    GenerateResult,
-    Message,
 )
-from personasim.survey.questions import Question, Survey, letter
+from personasim.simulate.estimators import run_logprobs, run_samples
+from personasim.simulate.personas import check_personas, drop_invalid_personas
+from personasim.simulate.plan import SimulateOptions, plan_tasks
+from personasim.survey.questions import Survey
 
 RESPONSE_COLUMNS = [
     *RESPONSE_KEY,
@@ -77,54 +64,6 @@ RESPONSE_COLUMNS = [
     "option_order",
     "raw",
 ]
-PERSONA_COLUMNS = [*PERSONA_KEY, "text"]
-
-INSTRUCTIONS = """\
-You take part in a survey study as a stand-in for one specific person, described in the profile \
-below. Answer the multiple-choice question you are given as this person would answer it.
-
-How to answer:
-- Let the profile decide: the choice should follow from who this person is and how they live.
-- Consider only the parts of the profile that bear on the topic of the question.
-- Leave your own opinions out, and do not tone down views this person would plausibly hold.
-- Give exactly one of the lettered options, also when the profile does not settle the matter; \
-when several options could fit, take the one this person would most likely give.
-- Reply with "Answer: " followed by the letter of the option, and write nothing else."""
-
-PROFILE_HEADER = "Profile of the person:"
-
-class SimulateOptions(BaseModel):
-    """How to simulate: estimator, sampling, option order, labels."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    estimator: Literal["logprobs", "sample"] = "logprobs"
-    """``logprobs``: letter distribution after ``Answer:``; ``sample``: generated replies."""
-    samples: int = Field(default=1, ge=1, le=1000)
-    """Replies per persona and question (``sample`` only), each with its own seed."""
-    temperature: float = Field(default=1.0, ge=0.0, le=5.0)
-    """Sampling temperature (``sample`` only)."""
-    constrained: bool = True
-    """``sample``: restrict replies to ``Answer: <letter>`` through the backend's choice list."""
-    max_tokens: int = Field(default=8, ge=1, le=4096)
-    """``sample``: tokens allowed per reply (``Answer: B`` takes about four)."""
-    permute: bool = False
-    """Show each person the options of each question in a seeded random order."""
-    seed: int = 0
-    """Seed of option permutations and of sampled replies."""
-    simulator: str | None = None
-    """Name written to the ``simulator`` column; default: derived from the backend."""
-    answer_prefix: str = "Answer:"
-    """Text the reply starts with; the option letter follows it."""
-    instructions: str = INSTRUCTIONS
-    """The instruction text that opens every prompt."""
-    chunk_persons: int = Field(default=32, ge=1)
-    """Personas per chunk (one batch of model requests)."""
-    min_valid_mass: float = Field(default=0.0, ge=0.0, lt=1.0)
-    """An answer whose ``valid_mass`` (probability on the option letters, or share of parsable
-    samples) is at or below this is recorded as invalid (``valid`` False, ``probs`` None)."""
-    carry: tuple[str, ...] = ("weight", "state")
-    """Persona columns copied to the responses when present (weights and groups for scoring)."""
 
 
 @dataclass
@@ -161,315 +100,10 @@ class SimulateReport:
         )
 
 
-@dataclass(frozen=True)
-class Task:
-    """One persona answering one question, with the option order shown."""
-
-    persona: dict[str, Any]
-    question: Question
-    order: tuple[int, ...]
-
-
-# --------------------------------------------------------------------------- prompts
-
-
-def format_question(question: Question, order: Sequence[int] | None = None) -> str:
-    """The user message: the question, its options under presented letters, the letters allowed."""
-    lines = [f"Question: {question.text.strip()}", ""]
-    idx = list(order) if order is not None else list(range(len(question.options)))
-    for (mark, text), i in zip(question.presented(order), idx, strict=True):
-        detail = question.options[i].detail.strip()
-        lines.append(f"{mark}. {text}" + (f" ({detail})" if detail else ""))
-    letters = [letter(i) for i in range(len(idx))]
-    lines += ["", f"Possible answers: {', '.join(letters)}."]
-    return "\n".join(lines)
-
-
-def build_messages(
-    persona_text: str,
-    question: Question,
-    order: Sequence[int] | None = None,
-    instructions: str = INSTRUCTIONS,
-) -> tuple[Message, ...]:
-    """System message = instructions + profile (shared by all of a persona's questions);
-    user message = the question."""
-    system = f"{instructions.strip()}\n\n{PROFILE_HEADER}\n{persona_text.strip()}"
-    return (
-        Message(role="system", content=system),
-        Message(role="user", content=format_question(question, order)),
-    )
-
-
-_ANSWER = re.compile(
-    r"^\s*answer\s*:\s*[\[(]?(?P<letter>[A-Za-z]{1,2})[\])]?(?:\s*$|[.):,;]|\s*\n)",
-    re.IGNORECASE,
-)
-
-
-def parse_answer(reply: str, letters: Sequence[str]) -> str | None:
-    """The letter of a strict ``Answer: X`` reply, or None when the reply does not have that form.
-
-    The reply must start with ``Answer:`` and the letter must stand alone (end of reply, or
-    followed by punctuation or a line break): ``"Answer: B"`` and ``"Answer: B. Trump"`` give
-    ``B``; ``"A person like me..."``, ``"Answer: A person..."`` and letters outside ``letters``
-    give None.
-    """
-    match = _ANSWER.match(reply or "")
-    if not match:
-        return None
-    found = match.group("letter").upper()
-    return found if found in letters else None
-
-
-# --------------------------------------------------------------------------- scheduling
-
-
-def _stable_int(*parts: Any) -> int:
-    """A 63-bit integer that depends only on ``parts`` (not on Python's hash seed)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
-def option_order(question: Question, person_id: Any, seed: int, permute: bool) -> tuple[int, ...]:
-    """The option order shown to a person: identity, or a permutation seeded by (seed, person,
-    question) so that every tier of the same person sees the same order."""
-    if not permute:
-        return tuple(range(len(question.options)))
-    rng = np.random.default_rng(_stable_int(seed, person_id, question.id))
-    return tuple(question.permutation(rng))
-
-
-def sample_seed(seed: int, task: Task, k: int) -> int:
-    """Seed of the ``k``-th sampled reply of a task."""
-    p = task.persona
-    return _stable_int(seed, p["person_id"], p["tier"], p["generator"], task.question.id, k) % (
-        2**31
-    )
-
-
-def plan_tasks(
-    personas: pd.DataFrame,
-    survey: Survey,
-    options: SimulateOptions,
-) -> list[Task]:
-    """Persona-major list of tasks: every question of every persona."""
-    tasks = []
-    for persona in personas.to_dict("records"):
-        for question in survey.questions:
-            order = option_order(question, persona["person_id"], options.seed, options.permute)
-            tasks.append(Task(persona, question, order))
-    return tasks
-
-
-# --------------------------------------------------------------------------- estimators
-
-
-def _base_row(task: Task, simulator: str, options: SimulateOptions) -> dict[str, Any]:
-    """Key columns, carried persona columns and ``option_order`` of a task's row."""
-    p = task.persona
-    row = {
-        "person_id": p["person_id"],
-        "tier": str(p["tier"]),
-        "generator": str(p["generator"]),
-        "simulator": simulator,
-        "question_id": task.question.id,
-        "estimator": options.estimator,
-        "option_order": list(task.order),
-    }
-    row.update({c: p[c] for c in options.carry if c in p})
-    return row
-
-
-def _answer_label(question: Question, probs: Sequence[float] | None) -> str | None:
-    """Original label of the most likely option (None without a distribution)."""
-    if probs is None:
-        return None
-    return question.options[int(np.argmax(probs))].label
-
-
-def _run_logprobs(
-    tasks: list[Task], backend: Backend, options: SimulateOptions, simulator: str
-) -> list[dict[str, Any]]:
-    """One ``choice_logprobs`` call for all tasks; a row per task."""
-    requests = [
-        ChoiceRequest(
-            messages=build_messages(t.persona["text"], t.question, t.order, options.instructions),
-            labels=tuple(letter(i) for i in range(len(t.order))),
-            answer_prefix=options.answer_prefix,
-        )
-        for t in tasks
-    ]
-    results = backend.choice_logprobs(requests, progress=False)
-    return [_logprob_row(t, r, options, simulator) for t, r in zip(tasks, results, strict=True)]
-
-
-def _logprob_row(
-    task: Task, result: ChoiceResult, options: SimulateOptions, simulator: str
-) -> dict[str, Any]:
-    """A response row from a label distribution over the presented letters."""
-    presented = [result.probs[letter(i)] for i in range(len(task.order))]
-    valid = enough_mass(result.valid_mass, options.min_valid_mass)
-    probs = task.question.to_original(presented, task.order) if valid else None
-    raw = {"presented": presented, "top_tokens": result.top_tokens}
-    return {
-        **_base_row(task, simulator, options),
-        "probs": probs,
-        "answer": _answer_label(task.question, probs),
-        "valid_mass": float(result.valid_mass),
-        "valid": bool(valid),
-        "invalid": 0 if valid else 1,
-        "raw": json.dumps(raw, ensure_ascii=False),
-    }
-
-
-def _sample_requests(task: Task, options: SimulateOptions) -> list[GenerateRequest]:
-    """The ``samples`` generation requests of a task, each with its own seed."""
-    letters = [letter(i) for i in range(len(task.order))]
-    messages = build_messages(task.persona["text"], task.question, task.order, options.instructions)
-    choices = (
-        tuple(f"{options.answer_prefix} {x}" for x in letters) if options.constrained else None
-    )
-    return [
-        GenerateRequest(
-            messages=messages,
-            choices=choices,
-            temperature=options.temperature,
-            max_tokens=options.max_tokens,
-            seed=sample_seed(options.seed, task, k),
-        )
-        for k in range(options.samples)
-    ]
-
-
-def _run_samples(
-    tasks: list[Task], backend: Backend, options: SimulateOptions, simulator: str
-) -> list[dict[str, Any]]:
-    """One ``generate`` call for all samples of all tasks; a row per task."""
-    requests = [r for t in tasks for r in _sample_requests(t, options)]
-    results = backend.generate(requests, progress=False)
-    n = options.samples
-    return [
-        _sample_row(t, results[i * n : (i + 1) * n], options, simulator)
-        for i, t in enumerate(tasks)
-    ]
-
-
-def reply_text(result: GenerateResult, constrained: bool) -> str:
-    """The text to parse: the chosen string of a valid constrained reply, else the raw text."""
-    if constrained and result.ok and isinstance(result.value, str):
-        return result.value
-    return result.text
-
-
-def _sample_row(
-    task: Task, results: list[GenerateResult], options: SimulateOptions, simulator: str
-) -> dict[str, Any]:
-    """A response row from sampled replies: shares among the valid ones, invalid counted apart."""
-    letters = [letter(i) for i in range(len(task.order))]
-    replies = [reply_text(r, options.constrained) for r in results]
-    parsed = [parse_answer(text, letters) for text in replies]
-    counts = np.array([sum(p == x for p in parsed) for x in letters], dtype=float)
-    valid = int(counts.sum())
-    mass = valid / len(results)
-    ok = valid > 0 and bool(enough_mass(mass, options.min_valid_mass))
-    probs = task.question.to_original(counts / valid, task.order) if ok else None
-    return {
-        **_base_row(task, simulator, options),
-        "probs": probs,
-        "answer": _answer_label(task.question, probs),
-        "valid_mass": mass,
-        "valid": bool(ok),
-        "invalid": len(results) - valid,
-        "raw": json.dumps(replies, ensure_ascii=False),
-    }
-
-
 ESTIMATORS: dict[str, Callable[..., list[dict[str, Any]]]] = {
-    "logprobs": _run_logprobs,
-    "sample": _run_samples,
+    "logprobs": run_logprobs,
+    "sample": run_samples,
 }
-
-
-# --------------------------------------------------------------------------- tables
-
-
-def drop_invalid_personas(
-    personas: pd.DataFrame,
-) -> tuple[pd.DataFrame, dict[tuple[str, str], int]]:
-    """The persona rows to simulate and, per (tier, generator), how many invalid rows were left
-    out (the rule and its null policy: :mod:`personasim.core.validity`)."""
-    return personas[~invalid_personas(personas)], excluded_personas(personas)
-
-
-CHECK_ROWS = 20_000
-"""Persona texts checked at once (a Python copy, or a stripped copy, of every text at once would
-double the memory of a large table)."""
-
-
-def _not_text(part: pd.Series) -> np.ndarray:
-    """Which values are neither text nor missing (none in a column of the string dtype)."""
-    if isinstance(part.dtype, pd.StringDtype):
-        return np.zeros(len(part), dtype=bool)
-    text = part.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
-    return ~(text | part.isna().to_numpy(dtype=bool))  # isna: None, NaN and pd.NA alike
-
-
-def _first_where(text: pd.Series, test: Callable[[pd.Series], np.ndarray]) -> int | None:
-    """Position of the first value ``test`` flags, checking ``CHECK_ROWS`` values at a time."""
-    for start in range(0, len(text), CHECK_ROWS):
-        flagged = test(text.iloc[start : start + CHECK_ROWS])
-        if flagged.any():
-            return start + int(np.argmax(flagged))
-    return None
-
-
-def check_personas(personas: pd.DataFrame, source: str | Path = "personas table") -> pd.DataFrame:
-    """Check the required columns and text of a personas table; return it with clean types."""
-    missing = [c for c in PERSONA_COLUMNS if c not in personas.columns]
-    if missing:
-        raise DataError(
-            f"{source}: missing column {missing[0]!r}",
-            hint=f"a personas table needs {', '.join(PERSONA_COLUMNS)}",
-        )
-    wrong = _first_where(personas["text"], _not_text)
-    if wrong is not None:
-        pid, value = personas[["person_id", "text"]].iloc[wrong]
-        raise DataError(f"{source}: column 'text' must hold text, but person_id {pid} has "
-                        f"{type(value).__name__} {value}",
-                        hint="a personas table comes from `personasim personas`")  # fmt: skip
-    empty = _first_where(personas["text"], blank_text)
-    if empty is not None:
-        pid = personas["person_id"].iloc[empty]
-        raise DataError(f"{source}: column 'text' is empty for person_id {pid}")
-    dupes = personas.duplicated(list(PERSONA_KEY))
-    if dupes.any():
-        pid = personas.loc[dupes, "person_id"].iloc[0]
-        raise DataError(
-            f"{source}: person_id {pid} appears twice for the same tier and generator"
-        )
-    return personas.reset_index(drop=True)
-
-
-def select_personas(
-    personas: pd.DataFrame, tiers: Sequence[str] | None = None, limit_persons: int | None = None
-) -> pd.DataFrame:
-    """Keep the given tiers and the first ``limit_persons`` distinct persons (in table order)."""
-    out = personas
-    if tiers:
-        known = set(out["tier"].astype(str))
-        unknown = [t for t in tiers if t not in known]
-        if unknown:
-            raise ConfigError(
-                f"no personas of tier {unknown[0]!r}", hint=f"tiers present: {sorted(known)}"
-            )
-        out = out[out["tier"].astype(str).isin(list(tiers))]
-    if limit_persons is not None:
-        keep = pd.unique(out["person_id"])[:limit_persons]
-        out = out[out["person_id"].isin(keep)]
-    return out.reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------- driver
 
 
 def simulate(
