@@ -18,7 +18,7 @@ from personasim.core.validity import (
     invalid_answer_rows,
     invalid_personas,
 )
-from personasim.pipeline.driver import exclusions
+from personasim.pipeline.manifest import exclusions
 from personasim.scoring.score import score
 from personasim.simulate.personas import check_personas
 from personasim.simulate.run import simulate

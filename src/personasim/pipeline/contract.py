@@ -56,7 +56,7 @@ class Stage:
     """The spec sections the stage depends on, as plain data."""
     run: Callable[..., None]
     """``run(ctx)`` computes the outputs (``ctx``:
-    :class:`personasim.pipeline.driver.StageContext`)."""
+    :class:`personasim.pipeline.context.StageContext`)."""
     resumable: bool = False
     """True when the stage fills in missing rows of its existing output (run on every pass)."""
     always: bool = False

