@@ -144,7 +144,9 @@ BAD = [
     ("unknown-attribute", RESPONDENTS, MAPPING.replace("attribute: SEX", "attribute: GENDER"),
      ("people.csv", "'sex'", "'GENDER'", "unknown person attribute")),
     ("unknown-mapping-key", RESPONDENTS, MAPPING.replace("weight: wt", "wieght: wt"),
-     ("map.yaml", "wieght")),
+     ("map.yaml", "wieght", "did you mean 'weight'")),
+    ("unknown-group-key", RESPONDENTS, MAPPING.replace("derive: true", "derived: true"),
+     ("map.yaml", "groups[1].derived", "did you mean 'derive'")),
 ]
 
 
@@ -156,7 +158,7 @@ def test_bad_microdata_is_one_line_naming_file_column_and_value(
     path = _write(tmp_path, mapping, data)
     with pytest.raises(PersonasimError) as caught:
         load_truth(f"microdata:{path}")
-    message = str(caught.value.message)
+    message = caught.value.one_line()
     assert "\n" not in message
     for needle in needles:
         assert needle in message, message
@@ -184,3 +186,18 @@ def test_shipped_anes96_mapping_gives_the_real_vote_shares() -> None:
     # no survey weights: every group's n_eff is its n
     assert (table["n_eff"] == table["n"]).all()
     assert set(table["attribute"]) == {"overall", "AGE", "education", "INCOME_BAND"}
+
+
+def test_the_mapping_example_in_the_docs_is_valid(tmp_path: Path) -> None:
+    import re
+    import textwrap
+
+    from personasim.truth.microdata import load_mapping
+
+    docs = (Path(__file__).parents[2] / "docs" / "study.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(.*?)```", docs.split("### Doing the same")[1], re.S)
+    assert block is not None
+    (tmp_path / "mapping.yaml").write_text(textwrap.dedent(block.group(1)))
+    mapping = load_mapping(tmp_path / "mapping.yaml")
+    assert mapping.questions["trust_gov"].codes["3"] == "Somewhat disagree"
+    assert [g.attribute for g in mapping.groups] == ["AGE", "SEX", "education"]

@@ -155,7 +155,19 @@ def load_mapping(path: Path) -> MicrodataMapping:
     try:
         return MicrodataMapping.model_validate(raw)
     except ValidationError as error:
-        raise validation_error(error, str(path)) from None
+        raise validation_error(error, str(path), known_fields=_fields_at) from None
+
+
+def _fields_at(loc: tuple[object, ...]) -> list[str]:
+    """The mapping's valid keys at ``loc`` (for "did you mean" on an unknown key)."""
+    model: type[BaseModel] = MicrodataMapping
+    if loc[:1] == ("questions",) and len(loc) == 2:
+        model = AnswerColumn
+    elif loc[:1] == ("groups",) and len(loc) == 2:
+        model = GroupColumn
+    elif loc:
+        return []
+    return list(model.model_fields)
 
 
 def _text_codes_of(entry: Any) -> Any:
