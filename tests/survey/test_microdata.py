@@ -201,3 +201,18 @@ def test_the_mapping_example_in_the_docs_is_valid(tmp_path: Path) -> None:
     mapping = load_mapping(tmp_path / "mapping.yaml")
     assert mapping.questions["trust_gov"].codes["3"] == "Somewhat disagree"
     assert [g.attribute for g in mapping.groups] == ["AGE", "SEX", "education"]
+
+
+def test_a_changed_respondent_file_makes_the_scores_stale(tmp_path: Path) -> None:
+    from personasim.pipeline.contract import fingerprint
+    from personasim.pipeline.driver import STAGE_LIST
+    from personasim.spec.study import study_from_dict
+
+    path = _write(tmp_path)
+    spec = study_from_dict({"surveys": [{"id": "tiny", "source": str(tmp_path / "tiny.yaml"),
+                                         "truth": f"microdata:{path}"}]})  # fmt: skip
+    stage = next(s for s in STAGE_LIST if s.name == "score")
+    before = fingerprint(stage, spec, tmp_path)
+    (tmp_path / "people.csv").write_text(RESPONDENTS.replace("2,1,1,25", "3,1,1,25"))
+    after = fingerprint(stage, spec, tmp_path)
+    assert before["files"] != after["files"]  # the mapping itself did not change

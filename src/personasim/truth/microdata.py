@@ -189,6 +189,23 @@ def _text_codes(questions: Any) -> Any:
     return {str(k): _text_codes_of(v) for k, v in questions.items()}
 
 
+def data_files(truth_spec: str | None) -> list[str]:
+    """The data file a ``microdata:`` truth spec reads (its mapping names it), for stage hashes:
+    a respondent file that changes makes the scores stale. Empty for other specs, for
+    ``statsmodels:`` data and for a mapping that cannot be read (the pre-flight reports it)."""
+    name, _, spec = (truth_spec or "").partition(":")
+    if name != "microdata" or not spec:
+        return []
+    path = mapping_path(spec)
+    try:
+        data = load_mapping(path).data
+    except ConfigError:
+        return []
+    if data.startswith("statsmodels:"):
+        return []
+    return [str(Path(data) if Path(data).is_absolute() else path.parent / data)]
+
+
 def read_microdata(data: str, base: Path) -> tuple[pd.DataFrame, dict[str, dict[str, str]], str]:
     """The respondents, value labels by column (``code -> label``) and the name of the source."""
     if data.startswith("statsmodels:"):
