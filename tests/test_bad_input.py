@@ -54,6 +54,17 @@ FILES: dict[str, str] = {
     "study-typo.toml": 'name = "t"\nstatess = ["TX"]\n',
     "study-syntax.toml": "name = \n",
     "table.csv": "a,b\n1,2\n",
+    # respondent microdata (microdata:MAPPING): one answer code (7) and one weight (-1) bad
+    "md-survey.yaml": ("id: md\nquestions:\n  - id: q\n    text: Agree?\n"
+                       "    options: [Agree, Disagree]\n"),
+    "md-people.csv": "wt,ans,sex,bad_wt,odd\n1,1,1,1,1\n2,2,2,-1,7\n",
+    **{f"md-{name}.yaml": (
+        f"data: md-people.csv\nsurvey: md-survey.yaml\nweight: {weight}\nquestions:\n"
+        f"  q: {{column: {answer}, codes: {{1: Agree, 2: Disagree}}}}\ngroups:\n"
+        f"  - {{column: sex, attribute: SEX, codes: {{1: Male, 2: {level}}}}}\n")
+       for name, weight, answer, level in [
+           ("unmapped-code", "wt", "odd", "Female"), ("negative-weight", "bad_wt", "ans", "Female"),
+           ("missing-column", "wt", "answer", "Female"), ("no-persons", "wt", "ans", "Woman")]},
     # a generator naming no backend while the only tier (meta) needs none
     "study-unused-generator.toml": (
         'name = "g"\n[population]\nstates = ["VT"]\nper_state = 2\n[personas]\n'
@@ -204,6 +215,11 @@ CASES: list[tuple[str, list[str]]] = [
     ("score-persons-without-id", ["score", "--responses", "{d}/responses.parquet",
                                   "--truth", "elections", "--persons", "{d}/no-id.parquet",
                                   "--out", "{out}"]),
+    *[(f"score-microdata-{name}", ["score", "--responses", "{d}/responses.parquet", "--truth",
+                                   f"microdata:{{d}}/md-{name}.yaml", "--out", "{out}"])
+      for name in ("unmapped-code", "negative-weight", "missing-column", "no-persons")],
+    ("score-microdata-missing-mapping", ["score", "--responses", "{d}/responses.parquet",
+                                         "--truth", "microdata:{d}/none.yaml", "--out", "{out}"]),
     ("score-negative-boot", ["score", "--responses", "{d}/responses.parquet",
                              "--truth", "elections", "--n-boot", "-1", "--out", "{out}"]),
     # ---- run

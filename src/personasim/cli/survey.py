@@ -38,7 +38,8 @@ MIN_VALID_MASS = click.option(
 @click.option(
     "--truth",
     required=True,
-    help="Ground truth: elections, opinionqa:PATH (human_resp folder) or csv:PATH.",
+    help="Ground truth: elections, opinionqa:PATH (human_resp folder), csv:PATH or "
+    "microdata:MAPPING.yaml.",
 )
 @click.option(
     "--survey",

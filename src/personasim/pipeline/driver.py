@@ -320,6 +320,14 @@ def _responses(spec: StudySpec) -> list[str]:
     return [f"responses_{e.id}.parquet" for e in spec.surveys]
 
 
+def _truth_data(spec: StudySpec) -> list[str]:
+    """Files the surveys' truth specs read beyond the files they name (a microdata mapping's
+    respondent file), so that the score stage's hash covers them."""
+    from personasim.truth.microdata import data_files
+
+    return [path for entry in spec.surveys for path in data_files(entry.truth_spec)]
+
+
 def _score_outputs(spec: StudySpec) -> list[str]:
     out = [f"{kind}_{e.id}.parquet" for e in scored_surveys(spec)
            for kind in ("scores", "summary", "cross_model", "crosstab")]  # fmt: skip
@@ -368,7 +376,8 @@ STAGE_LIST: tuple[Stage, ...] = (
                      "min_valid_mass": s.simulate.min_valid_mass,
                      "calibration": s.calibration and s.section("calibration"),
                      "surveys": [(e.id, e.source, e.max_questions, e.truth_spec)
-                                 for e in s.surveys]},
+                                 for e in s.surveys],
+                     "truth_data": _truth_data(s)},
           score_stage, code=CODE["score"]),
     Stage("diagnostics", lambda s: ["personas.parquet"],
           lambda s: ["text_stats.parquet", "drift.parquet"], (), lambda s: {}, diagnostics_stage,

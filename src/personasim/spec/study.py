@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from personasim.survey.questions import Survey
 
 #: Built-in studies shipped in ``personasim/studies``.
-BUILTIN_STUDIES = ("default", "tiny")
+BUILTIN_STUDIES = ("default", "tiny", "anes96")
 
 Tier = Literal["meta", "objective", "subjective", "descriptive", "persona"]
 """The persona tiers (a closed set; see :data:`personasim.personas.schema.TIERS`)."""
@@ -214,10 +214,11 @@ class SurveyEntry(_Section):
     id: str
     """Unique id (lower case, digits, ``_``, ``-``): names ``responses_<id>.parquet`` etc."""
     source: str
-    """Survey spec: ``elections``, ``topics``, a survey file, ``context:PATH``,
+    """Survey spec: ``elections``, ``topics``, ``anes96``, a survey file, ``context:PATH``,
     ``opinionqa:PATH``."""
     truth: str | None = None
-    """Ground truth (``elections``, ``opinionqa:PATH``, ``csv:PATH``); ``elections`` and
+    """Ground truth (``elections``, ``opinionqa:PATH``, ``csv:PATH``, ``microdata:MAPPING``:
+    respondent microdata described by a mapping YAML, see docs/study.md); ``elections`` and
     ``opinionqa:`` surveys bring their own."""
     max_questions: int | None = Field(default=None, ge=1)
     """Only the first N questions (None: all)."""

@@ -22,6 +22,9 @@ EDUCATION     ``education``: Less than HS -> Less than high school; HS Graduate 
               college, no degree" and "Associate's degree".
 CREGION       ``state``: the Census Bureau's four regions
 RACE_SEX      both, as ``RACE | SEX`` (``White | Female``); any ``A_B`` of derivable parts alike
+INCOME_BAND   ``income`` (personal income, 2023 dollars): <30k, 30-50k, 50-100k, 100-150k, 150k+.
+              Not a Pew attribute: a microdata mapping (:mod:`personasim.truth.microdata`) maps a
+              survey's income codes onto these bands.
 ============  ===================================================================================
 
 Not derived: ``INCOME`` (Pew asks family income; the population carries personal income),
@@ -75,6 +78,24 @@ def age_group(age: pd.Series) -> pd.Series:
     return groups.astype(object).where(groups.notna(), None)
 
 
+INCOME_BANDS: tuple[tuple[str, float], ...] = (
+    ("<30k", 0.0),
+    ("30-50k", 30_000.0),
+    ("50-100k", 50_000.0),
+    ("100-150k", 100_000.0),
+    ("150k+", 150_000.0),
+)
+"""``INCOME_BAND`` levels and their lower edges (2023 dollars; negative incomes count as <30k)."""
+
+
+def income_band(income: pd.Series) -> pd.Series:
+    """Income in :data:`INCOME_BANDS` (missing stays missing)."""
+    value = pd.to_numeric(income, errors="coerce").clip(lower=0)
+    edges = [edge for _, edge in INCOME_BANDS] + [np.inf]
+    bands = pd.cut(value, edges, right=False, labels=[band for band, _ in INCOME_BANDS])
+    return bands.astype(object).where(bands.notna(), None)
+
+
 def race_group(persons: pd.DataFrame) -> pd.Series:
     """Hispanic of any race -> Hispanic, else the census race mapped to Pew's groups."""
     race = persons["race"].astype(object).map(RACE_GROUPS)
@@ -97,6 +118,7 @@ DERIVATIONS: dict[str, tuple[tuple[str, ...], Callable[[pd.DataFrame], pd.Series
     "RACE": (("race",), race_group),
     "EDUCATION": (("education",), lambda p: p["education"].astype(object).map(EDUCATION_GROUPS)),
     "CREGION": (("state",), lambda p: region_group(p["state"])),
+    "INCOME_BAND": (("income",), lambda p: income_band(p["income"])),
 }
 """OpinionQA attribute -> (census columns it needs, how to derive it)."""
 

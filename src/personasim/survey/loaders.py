@@ -180,7 +180,7 @@ def load_survey_file(path: str | Path) -> Survey:
 
 
 def builtin_survey(name: str = "elections") -> Survey:
-    """A survey shipped with personasim (``elections``, ``topics``)."""
+    """A survey shipped with personasim (``elections``, ``topics``, ``anes96``)."""
     if name not in BUILTIN_SURVEYS:
         raise ConfigError(
             f"unknown built-in survey {name!r}", hint=did_you_mean(name, BUILTIN_SURVEYS)
@@ -191,7 +191,7 @@ def builtin_survey(name: str = "elections") -> Survey:
     return survey.model_copy(update={"source": f"builtin:{name}"})
 
 
-BUILTIN_SURVEYS = ("elections", "topics")
+BUILTIN_SURVEYS = ("elections", "topics", "anes96")
 
 
 # --------------------------------------------------------------------------- context.json
@@ -426,6 +426,7 @@ def _looks_like_context(path: Path) -> bool:
 SURVEY_SOURCES: dict[str, Callable[[str], Survey]] = {
     "elections": lambda _arg: builtin_survey("elections"),
     "topics": lambda _arg: builtin_survey("topics"),
+    "anes96": lambda _arg: builtin_survey("anes96"),
     "yaml": load_survey_file,
     "json": load_survey_file,
     "context": load_context_json,

@@ -2,8 +2,9 @@
 human answer distributions (:mod:`~personasim.truth.opinionqa`), each as a :class:`Truth`.
 
 :func:`load_truth` resolves a truth spec: ``elections``, ``opinionqa:PATH`` (a wave folder with
-``responses.csv``, or a folder of waves) or ``csv:PATH`` (per-group counts; the questions come
-from the survey given).
+``responses.csv``, or a folder of waves), ``csv:PATH`` (per-group counts; the questions come
+from the survey given) or ``microdata:MAPPING`` (respondent microdata described by a mapping
+YAML, or a shipped mapping such as ``anes96``: :mod:`~personasim.truth.microdata`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from personasim.core.errors import ConfigError, did_you_mean
 from personasim.survey.loaders import load_opinionqa, load_survey
 from personasim.survey.questions import Survey
 from personasim.truth.elections import elections_truth
+from personasim.truth.microdata import microdata_truth
 from personasim.truth.opinionqa import load_counts_csv, opinionqa_tables
 from personasim.truth.table import OVERALL, TRUTH_COLUMNS, Truth
 
@@ -37,16 +39,24 @@ def _csv(path: str, survey: Survey | None) -> Truth:
     return Truth("distribution", survey, load_counts_csv(path))
 
 
+def _microdata(path: str, survey: Survey | None) -> Truth:
+    """Weighted truth from respondent microdata described by the mapping file ``path``."""
+    questions, table = microdata_truth(path, survey)
+    return Truth("distribution", questions, table)
+
+
 TRUTH_SOURCES: dict[str, Callable[[str, Survey | None], Truth]] = {
     "elections": lambda _path, survey: elections_truth(survey),
     "opinionqa": _opinionqa,
     "csv": _csv,
+    "microdata": _microdata,
 }
 """Truth source name -> ``f(path, survey)``."""
 
 
 def load_truth(spec: str, survey: Survey | str | None = None) -> Truth:
-    """Resolve ``elections``, ``opinionqa:PATH`` or ``csv:PATH`` into a :class:`Truth`."""
+    """Resolve ``elections``, ``opinionqa:PATH``, ``csv:PATH`` or ``microdata:MAPPING`` into a
+    :class:`Truth`."""
     name, _, path = spec.partition(":")
     if name not in TRUTH_SOURCES:
         raise ConfigError(f"unknown truth source {name!r}",

@@ -25,4 +25,6 @@ class Truth:
     survey: Survey
     """Questions the truth refers to (kinds, positions, refusals)."""
     table: pd.DataFrame
-    """Columns :data:`TRUTH_COLUMNS` (option given by text)."""
+    """Columns :data:`TRUTH_COLUMNS` (option given by text); a microdata truth adds the sample's
+    uncertainty per question x group (``n``, ``n_eff``:
+    :data:`personasim.truth.microdata.UNCERTAINTY_COLUMNS`)."""
