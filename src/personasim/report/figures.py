@@ -330,17 +330,18 @@ def crosstab_figure(rows: pd.DataFrame, title: str, xlabel: str) -> str:
     colors = model_colors(models)
     heights = [max(rows.loc[rows["attribute"] == a, "group"].nunique(), 1) for a in attributes]
     fig, axes = plt.subplots(len(attributes), 1, squeeze=False, sharex=True,
-                             figsize=(7.5, 0.9 + 0.32 * sum(heights) + 0.45 * len(attributes)),
+                             layout="constrained",
+                             figsize=(9.0, 1.2 + 0.34 * sum(heights) + 0.45 * len(attributes)),
                              gridspec_kw={"height_ratios": heights})  # fmt: skip
     for ax, attribute in zip(axes[:, 0], attributes, strict=True):
         part = rows[rows["attribute"].astype(str) == attribute]
         _crosstab_panel(ax, part, models, colors)
-        ax.set_title(f"by {attribute}", fontsize=8, loc="left")
+        label = "all persons" if attribute == "overall" else f"by {attribute}"
+        ax.set_title(label, fontsize=8, loc="left")
     axes[-1, 0].set_xlabel(xlabel)
     axes[-1, 0].set_xlim(-0.02, 1.02)
-    _crosstab_legend(axes[0, 0], models, colors, bool(rows["truth_share"].notna().any()))
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    _crosstab_legend(fig, models, colors, bool(rows["truth_share"].notna().any()))
+    fig.suptitle(title, fontsize=10)
     return png_data(fig, dpi=100)
 
 
@@ -374,9 +375,9 @@ def _crosstab_panel(ax: Any, part: pd.DataFrame, models: Sequence[str],
     ax.grid(axis="x", alpha=0.3)
 
 
-def _crosstab_legend(ax: Any, models: Sequence[str], colors: dict[str, str],
+def _crosstab_legend(fig: Any, models: Sequence[str], colors: dict[str, str],
                      has_truth: bool) -> None:  # fmt: skip
-    """Legend above the first panel: the models, hollow = small cell, the real share."""
+    """Legend under the panels: the models, hollow = small cell, the real share."""
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], marker="o", ls="-", color=colors[m], label=m) for m in models]
@@ -385,8 +386,8 @@ def _crosstab_legend(ax: Any, models: Sequence[str], colors: dict[str, str],
     if has_truth:
         handles.append(Line2D([], [], marker="|", ls="none", color="black", markersize=12,
                               markeredgewidth=2, label="real result"))  # fmt: skip
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.15), fontsize=7,
-              ncol=min(len(handles), 4), frameon=False)  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", fontsize=7.5,
+               ncol=min(len(handles), 5), frameon=False)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- cross-model
@@ -416,34 +417,40 @@ def cross_model_figure(frame: pd.DataFrame, title: str) -> str:
     plt = _plt()
     keys = ["tier", "estimator"] if frame["estimator"].nunique() > 1 else ["tier"]
     panels = sorted(frame.groupby(keys, sort=False), key=lambda kv: _model_rank(str(kv[0][0])))
-    finite = frame["value"].astype(float)
-    vmin, vmax = float(np.nanmin(finite)), float(np.nanmax(finite))
+    vmin, vmax = _alignment_range(frame["value"].astype(float))
     width = max(frame["simulator"].nunique(), 1)
-    fig, axes = plt.subplots(1, len(panels), squeeze=False,
-                             figsize=(1.2 + 2.3 * width * len(panels),
-                                      1.4 + 0.8 * frame["generator"].nunique()))  # fmt: skip
+    fig, axes = plt.subplots(1, len(panels), squeeze=False, layout="constrained",
+                             figsize=(2.0 + 2.2 * width * len(panels),
+                                      1.6 + 0.8 * frame["generator"].nunique()))  # fmt: skip
     image = None
     for ax, (key, part) in zip(axes[0], panels, strict=True):
         image = _heatmap_panel(ax, part, vmin, vmax)
         ax.set_title(" · ".join(str(k) for k in key), fontsize=8)
+    axes[0][0].set_ylabel("generator", fontsize=8)
     fig.colorbar(image, ax=axes, shrink=0.8, label="alignment")
     fig.suptitle(title, fontsize=9)
     return png_data(fig)
+
+
+def _alignment_range(values: pd.Series) -> tuple[float, float]:
+    """The color scale of the heatmap: from the tenth at or below the lowest value up to 1, so
+    that small differences do not look like large ones."""
+    low = float(np.nanmin(values)) if values.notna().any() else 0.0
+    return min(np.floor(10 * low) / 10, 0.9), 1.0
 
 
 def _heatmap_panel(ax: Any, part: pd.DataFrame, vmin: float, vmax: float) -> Any:
     """One tier's grid, annotated cell by cell."""
     generators, simulators, values, texts = heatmap_cells(part)
     cmap = _plt().get_cmap("viridis").with_extremes(bad="#e6e6e6")
-    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin,
-                      vmax=vmax if vmax > vmin else vmin + 1e-9, aspect="auto")  # fmt: skip
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax,
+                      aspect="auto")  # fmt: skip
     middle = (vmin + vmax) / 2
     for i, j in np.ndindex(values.shape):
         dark = np.isfinite(values[i, j]) and values[i, j] < middle
-        ax.text(j, i, texts[i][j] or "not run", ha="center", va="center", fontsize=7,
+        ax.text(j, i, texts[i][j] or "not run", ha="center", va="center", fontsize=8,
                 color="white" if dark else "#222222")  # fmt: skip
     ax.set_xticks(range(len(simulators)), [_short(s) for s in simulators], fontsize=7)
     ax.set_yticks(range(len(generators)), [_short(g) for g in generators], fontsize=7)
     ax.set_xlabel("simulator", fontsize=7)
-    ax.set_ylabel("generator", fontsize=7)
     return image
