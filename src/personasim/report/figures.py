@@ -322,7 +322,8 @@ def crosstab_figure(rows: pd.DataFrame, title: str, xlabel: str) -> str:
     ``rows``: cells of one question and option (``attribute, group, model, share, ci_low,
     ci_high, n, small, truth_share``). Per group, a dot per model with its 95% bar (none for
     n = 1 or a missing CI; hollow when the cell is small) and the real share as a black bar
-    where the table has it; each group label carries its largest cell count.
+    where the table has it; each group label carries its cell count (the range over models when
+    they differ).
     """
     plt = _plt()
     attributes = list(dict.fromkeys(rows["attribute"].astype(str)))
@@ -365,14 +366,22 @@ def _crosstab_panel(ax: Any, part: pd.DataFrame, models: Sequence[str],
         ax.scatter(mine["x"], mine["y"], s=22, facecolors=face, edgecolors=colors[model],
                    zorder=3)  # fmt: skip
     groups = sorted(part["group"].astype(str).unique())
-    n = part.assign(group=part["group"].astype(str)).groupby("group")["n"].max()
+    counts = part.assign(group=part["group"].astype(str)).groupby("group")["n"]
+    n = {g: _count_text(low, high) for g, low, high in zip(groups, counts.min().reindex(groups),
+                                                             counts.max().reindex(groups),
+                                                             strict=True)}  # fmt: skip
     truth = part.assign(group=part["group"].astype(str)).groupby("group")["truth_share"].first()
     ys = np.arange(len(groups))[::-1]
     real = truth.reindex(groups).to_numpy(float)
     ax.scatter(real, ys, marker="|", s=260, color="black", linewidths=2, zorder=4)
-    ax.set_yticks(ys, [f"{g} (n={int(n[g])})" for g in groups], fontsize=7)
+    ax.set_yticks(ys, [f"{g} ({n[g]})" for g in groups], fontsize=7)
     ax.set_ylim(-0.5, len(groups) - 0.5)
     ax.grid(axis="x", alpha=0.3)
+
+
+def _count_text(low: float, high: float) -> str:
+    """``n=40``, or ``n=1-12`` when the models' cells of a group differ in size."""
+    return f"n={int(low)}" if low == high else f"n={int(low)}-{int(high)}"
 
 
 def _crosstab_legend(fig: Any, models: Sequence[str], colors: dict[str, str],
