@@ -110,7 +110,7 @@ def test_heatmap_cells_carry_value_and_interval_and_leave_missing_pairs_empty() 
     assert _png(F.cross_model_figure(cross, "votes")).startswith(PNG)
 
 
-def _run_dir(tmp_path: Path, declared: list[str]) -> Path:
+def _run_dir(tmp_path: Path, declared: list[str], columns: list[str] = CROSSTAB_COLUMNS) -> Path:
     """A finished-looking run directory of the tiny study, model-free: its spec, a personas
     table, a cross-tab and a cross-model table on disk, and a ledger declaring ``declared``."""
     run = tmp_path / "run"
@@ -124,7 +124,7 @@ def _run_dir(tmp_path: Path, declared: list[str]) -> Path:
     cross = cells.assign(question_id=question.id, generator="census", simulator="embedded",
                          estimator="logprobs", option=question.options[question.index_of(
                              "dem")].text, weight_sum=1.0)  # fmt: skip
-    cross[CROSSTAB_COLUMNS].to_parquet(run / "crosstab_elections.parquet")
+    cross[columns].to_parquet(run / "crosstab_elections.parquet")
     _cross_model().to_parquet(run / "cross_model_elections.parquet")
     ledger = {"score": {"outputs": declared}}
     (run / "stages.json").write_text(json.dumps(ledger), "utf-8")
@@ -145,6 +145,15 @@ def test_only_declared_tables_become_figures(tmp_path: Path) -> None:
     # the same files on disk, no longer declared by the study: no figure at all
     quiet = load_run(_run_dir(tmp_path / "again", ["personas.parquet"]))
     assert crosstab_section(quiet) is None and cross_model_section(quiet) == []
+
+
+def test_a_crosstab_written_before_the_real_shares_is_drawn_without_them(tmp_path: Path) -> None:
+    old = [c for c in CROSSTAB_COLUMNS if c != "truth_share"]
+    section = crosstab_section(load_run(_run_dir(tmp_path, ["crosstab_elections.parquet"], old)))
+    assert section is not None
+    [survey] = section["surveys"]
+    assert _png(survey["figures"][0]["image"]).startswith(PNG)
+    assert all("actual" not in t["table"]["columns"] for t in survey["tables"])
 
 
 def test_a_survey_without_elections_draws_its_most_common_real_answer() -> None:

@@ -333,6 +333,8 @@ def _crosstab_survey(data: RunData, name: str, frame: pd.DataFrame) -> dict[str,
     """One survey's cross-tab figures and compact tables, or None when it has no cells."""
     if frame.empty:
         return None
+    if "truth_share" not in frame.columns:  # a cross-tab written before the real shares
+        frame = frame.assign(truth_share=np.nan)
     elections = data.entry(name).source == "elections"
     rows = _focus_rows(frame, data.entry(name).load() if elections else None)
     if rows.empty:
