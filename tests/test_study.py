@@ -150,13 +150,16 @@ def test_report_is_self_contained(html: str) -> None:
 
 def test_every_figure_is_present(html: str) -> None:
     images = re.findall(r'<img[^>]*src="data:image/png;base64,', html)
-    # actual map, 3 simulated maps (one per tier), alignment, topic shares, sentiment, 2 clouds
-    assert len(images) == 1 + 3 + 1 + 1 + 1 + 2
+    # actual map, 3 simulated maps (one per tier), alignment, the cross-model heatmap (census
+    # and embedded generators), a cross-tab per election, topic shares, sentiment, 2 clouds
+    assert len(images) == 1 + 3 + 1 + 1 + 3 + 1 + 1 + 2
     assert html.count('alt="election map, actual result"') == 1
     for alt in ("election map, tier meta", "election map, tier objective",
                 "election map, tier descriptive", "alignment, elections",
                 "answer shares, topics", "sentiment per tier", "word cloud, tier objective",
-                "word cloud, tier descriptive"):  # fmt: skip
+                "word cloud, tier descriptive", "cross-model matrix, elections",
+                "cross-tab, elections, president_2016",
+                "cross-tab, elections, president_2024"):  # fmt: skip
         assert f'alt="{alt}"' in html, alt
     assert "OpinionQA was not run" in html
     assert "Census raking per state" in html and "worst control" in html
@@ -215,6 +218,12 @@ def test_opinionqa_study_scores_census_groups_against_real_pew_counts(tmp_path: 
     html = result.report_path.read_text(encoding="utf-8")
     assert 'alt="OpinionQA topics"' in html and "Alignment per demographic group" in html
     assert "Hispanic" in html or "White" in html  # RACE groups in the group table
+    # the OpinionQA cross-tab is drawn too, a figure per question, its numbers collapsed below
+    cross = pd.read_parquet(result.out_dir / "crosstab_w26.parquet")
+    for question in cross["question_id"].unique():
+        assert f'alt="cross-tab, w26, {question}"' in html
+    section = re.search(r'<h2 id="crosstabs">(.*?)<h2 ', html, re.S)
+    assert section and "<h4>by AGE</h4>" in section.group(1)
 
 
 def test_report_opens_with_a_plain_reading(tiny_run: RunResult, html: str) -> None:

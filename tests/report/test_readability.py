@@ -79,3 +79,60 @@ def test_reading_of_alignment_and_overlap_without_caveat() -> None:
     assert "alignment 0.82 (95% interval 0.78 to 0.86" in text
     assert "Its interval overlaps that of the meta tier." in text
     assert headline_reading({}, ["x"])[0].startswith("This run holds no scores against real")
+
+
+def _summary(metric: str, rows: list[tuple], tested: bool = True):
+    """A hand-made summary table: per (tier, value, ci_low, ci_high, p_equal, detectable) one
+    row over three questions; without ``tested``, the columns of a summary written before the
+    equality test (no ``corrected``, ``p_equal``, ``detectable``)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        [{"tier": tier, "generator": "gen", "simulator": "openai:llama-3.1-70b",
+          "estimator": "logprobs", "metric": metric, "value": value, "ci_low": low,
+          "ci_high": high, "uniform": 0.2, "meta": 0.1, "questions": 3, "excluded": 0,
+          "excluded_share": 0.0, "corrected": value, "p_equal": p, "detectable": detectable}
+         for tier, value, low, high, p, detectable in rows]
+    )  # fmt: skip
+    return frame if tested else frame.drop(columns=["corrected", "p_equal", "detectable"])
+
+
+def test_reading_says_indistinguishable_when_the_test_cannot_tell() -> None:
+    from personasim.report.reading import headline_reading
+
+    votes = _summary("national_abs_error", [("meta", 0.03, 0.0, 0.09, 0.41, 0.062),
+                                            ("objective", 0.08, 0.01, 0.15, 0.04, 0.07)])
+    answers = _summary("alignment", [("meta", 0.93, 0.88, 1.0, 0.27, 0.081)])
+    first, second = headline_reading({"votes": votes, "w26": answers}, ["openai:llama"])
+    assert "off by 3.0 points averaged over 3 elections (95% interval 0.0 to 9.0)." in first
+    assert "At this sample size that share is indistinguishable from the real one" in first
+    assert "(p = 0.41 for no difference)" in first
+    assert "only a gap of about 6.2 points or more could have been detected" in first
+    assert "larger than chance" not in first
+    assert "At this sample size its answers are indistinguishable from the real ones" in second
+    assert "only a distance of about 0.08 or more could have been detected" in second
+
+
+def test_reading_states_the_gap_with_its_interval_when_the_test_tells() -> None:
+    from personasim.report.reading import headline_reading
+
+    votes = _summary("national_abs_error", [("descriptive", 0.12, 0.08, 0.16, 0.0004, 0.05)])
+    answers = _summary("alignment", [("subjective", 0.70, 0.64, 0.75, 0.003, 0.06)])
+    first, second = headline_reading({"votes": votes, "w26": answers}, ["openai:llama"])
+    assert "off by 12.0 points averaged over 3 elections (95% interval 8.0 to 16.0)" in first
+    assert "That gap is larger than chance alone would give at this sample size" in first
+    assert "(p < 0.001 for no difference)" in first
+    assert "indistinguishable" not in first + second
+    assert "a distance of 0.30 (95% interval 0.25 to 0.36), p = 0.003 for no difference" in second
+
+
+def test_reading_of_an_old_summary_says_nothing_about_the_test() -> None:
+    from personasim.report.reading import headline_reading
+
+    votes = _summary("national_abs_error", [("meta", 0.03, 0.0, 0.09, 0.41, 0.062)], False)
+    answers = _summary("alignment", [("meta", 0.93, 0.88, 1.0, 0.27, 0.081)], False)
+    first, second = headline_reading({"votes": votes, "w26": answers}, ["openai:llama"])
+    assert "off by 3.0 points averaged over 3 elections (95% interval 0.0 to 9.0)." in first
+    assert "alignment 0.93 (95% interval 0.88 to 1.00" in second
+    for text in (first, second):
+        assert "indistinguishable" not in text and "chance" not in text and "p = " not in text

@@ -53,6 +53,8 @@ class RunData:
     """Calibrated headline scores per survey id (``summary_<id>_calibrated.parquet``)."""
     crosstabs: dict[str, pd.DataFrame] = field(default_factory=dict)
     """Cross-tabs per survey id (``crosstab_<id>.parquet``, written by the score stage)."""
+    cross_models: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Generator x simulator alignment per survey id (``cross_model_<id>.parquet``)."""
 
     declared: set[str] | None = None
     """The outputs the run's ledger records (None: no ledger, every table present is shown)."""
@@ -100,7 +102,8 @@ def load_run(run_dir: str | Path) -> RunData:
         for store, name in ((data.scores, f"scores_{entry.id}"),
                             (data.summaries, f"summary_{entry.id}"),
                             (data.calibrated, f"summary_{entry.id}_calibrated"),
-                            (data.crosstabs, f"crosstab_{entry.id}")):  # fmt: skip
+                            (data.crosstabs, f"crosstab_{entry.id}"),
+                            (data.cross_models, f"cross_model_{entry.id}")):  # fmt: skip
             frame = _read(data, f"{name}.parquet")
             if frame is not None:
                 store[entry.id] = frame
@@ -304,37 +307,99 @@ def calibration_section(data: RunData) -> dict[str, Any] | None:
             "groups": table(data.calibration.drop(columns=["deff_before"], errors="ignore"))}
 
 
+#: Questions of one survey drawn as cross-tab figures (the rest stay in the compact table).
+CROSSTAB_FIGURES = 12
+
+
 def crosstab_section(data: RunData) -> dict[str, Any] | None:
-    """The election survey's Democratic share per group (rows: year x group) and tier x models
-    (columns), one table per attribute, with the CI, the cell count, the small-n flag and the
-    actual share where the truth has the group; read from ``crosstab_<id>``. None without it."""
+    """Per survey with a ``crosstab_<id>`` table: per question, the simulated share of one
+    option per group drawn as dot-and-interval plots by attribute (:func:`F.crosstab_figure`),
+    and a compact table per attribute (rows: question x group, columns: tier x models) with the
+    CI, the cell count, the small-n flag and the real share where the truth has the group.
+    The option is the Democratic one for elections, else the question's most common real
+    answer (the most common simulated one without truth). None without any cross-tab."""
     from personasim.scoring.crosstab import MIN_N
 
-    survey_id = _by_source(data, "elections")
-    frame = data.crosstabs.get(survey_id) if survey_id else None
-    if frame is None or frame.empty:
+    surveys = [s for name, frame in data.crosstabs.items()
+               if (s := _crosstab_survey(data, name, frame)) is not None]  # fmt: skip
+    if not surveys:
         return None
-    survey = data.entry(str(survey_id)).load()
-    dem = {q.id: q.options[q.index_of("dem")].text for q in survey.questions}
-    rows = frame[frame["option"] == frame["question_id"].map(dem)].copy()
-    if rows.empty:
-        return None
-    rows["year"] = rows["question_id"].map(_year_of)
-    rows["model"] = _model_labels(rows)
-    rows["cell"] = [_share_text(r) for r in rows.itertuples(index=False)]
-    tables = []
-    for attribute, part in rows.groupby("attribute", sort=False):
-        wide = part.pivot_table(index=["year", "group"], columns="model", values="cell",
-                                aggfunc="first")  # fmt: skip
-        wide = wide[sorted(wide.columns, key=lambda m: _tier_rank(m.split(" · ")[0]))]
-        actual = part.groupby(["year", "group"])["truth_share"].first()
-        if actual.notna().any():
-            wide.insert(0, "actual", actual.map(lambda v: _cell(v, 2)))
-        tables.append({"attribute": attribute, "table": table(wide.reset_index())})
     weights = "census weights"
     if data.spec.calibration is not None:
         weights = "calibrated weights where [calibration] made them, else census weights"
-    return {"tables": tables, "min_n": MIN_N, "weights": weights}
+    return {"surveys": surveys, "min_n": MIN_N, "weights": weights}
+
+
+def _crosstab_survey(data: RunData, name: str, frame: pd.DataFrame) -> dict[str, Any] | None:
+    """One survey's cross-tab figures and compact tables, or None when it has no cells."""
+    if frame.empty:
+        return None
+    if "truth_share" not in frame.columns:  # a cross-tab written before the real shares
+        frame = frame.assign(truth_share=np.nan)
+    elections = data.entry(name).source == "elections"
+    rows = _focus_rows(frame, data.entry(name).load() if elections else None)
+    if rows.empty:
+        return None
+    index = "year" if elections else "question"
+    rows[index] = rows["question_id"].map(_year_of) if elections else rows["question_id"]
+    rows["model"] = _model_labels(rows)
+    questions = list(dict.fromkeys(rows["question_id"]))
+    figures = []
+    for question in questions[:CROSSTAB_FIGURES]:
+        part = rows[rows["question_id"] == question]
+        option = str(part["option"].iloc[0])
+        figures.append({"question": str(question), "option": option, "image": F.crosstab_figure(
+            part, f"{name}, {question}", f"share answering \"{F.option_caption(option, 60)}\"")})
+    return {"survey": name, "figures": figures, "questions": len(questions),
+            "tables": _crosstab_tables(rows, index)}
+
+
+def _focus_rows(frame: pd.DataFrame, survey: Any) -> pd.DataFrame:
+    """The rows of the option each question is drawn by: the Democratic option when ``survey``
+    (an election survey) is given, else the option with the largest mean real share (mean
+    simulated share when the question has no real one)."""
+    if survey is not None:
+        dem = {q.id: q.options[q.index_of("dem")].text for q in survey.questions}
+        return frame[frame["option"] == frame["question_id"].map(dem)].copy()
+    means = frame.groupby(["question_id", "option"], sort=False, as_index=False)[
+        ["truth_share", "share"]].mean()  # fmt: skip
+    has_truth = means.groupby("question_id")["truth_share"].transform("count") > 0
+    means["score"] = means["truth_share"].where(has_truth, means["share"])
+    best = means.dropna(subset=["score"]).sort_values("score", ascending=False, kind="stable")
+    best = best.drop_duplicates("question_id")[["question_id", "option"]]
+    return frame.merge(best, on=["question_id", "option"])
+
+
+def _crosstab_tables(rows: pd.DataFrame, index: str) -> list[dict[str, Any]]:
+    """Per attribute, the cells as text: rows ``index`` (year or question) x group, columns
+    tier x models, with the real share first where the truth has the group."""
+    rows = rows.assign(cell=[_share_text(r) for r in rows.itertuples(index=False)])
+    out = []
+    for attribute, part in rows.groupby("attribute", sort=False):
+        wide = part.pivot_table(index=[index, "group"], columns="model", values="cell",
+                                aggfunc="first")  # fmt: skip
+        wide = wide[sorted(wide.columns, key=lambda m: _tier_rank(m.split(" · ")[0]))]
+        actual = part.groupby([index, "group"])["truth_share"].first()
+        if actual.notna().any():
+            wide.insert(0, "actual", actual.map(lambda v: _cell(v, 2)))
+        out.append({"attribute": attribute, "table": table(wide.reset_index())})
+    return out
+
+
+def cross_model_section(data: RunData) -> list[dict[str, Any]]:
+    """Per survey with a non-empty ``cross_model_<id>`` table (several generators or
+    simulators): the generator x simulator alignment heatmap with each cell's interval."""
+    needed = {"tier", "generator", "simulator", "estimator", "value", "ci_low", "ci_high"}
+    out = []
+    for name, frame in data.cross_models.items():
+        if frame.empty or not needed <= set(frame.columns):
+            continue
+        frame = frame.dropna(subset=["value"])
+        if frame.empty:
+            continue
+        out.append({"survey": name, "image": F.cross_model_figure(
+            frame, f"{name}: alignment, generator x simulator")})
+    return out
 
 
 def _model_labels(rows: pd.DataFrame) -> list[str]:
@@ -555,6 +620,7 @@ def render(data: RunData) -> str:
         testbed=testbed_section(data),
         surveys=[e.id for e in data.spec.surveys], raking=raking_section(data),
         calibration=calibration_section(data), crosstabs=crosstab_section(data),
+        cross_models=cross_model_section(data),
     )  # fmt: skip
 
 

@@ -266,3 +266,200 @@ def topic_rank_figure(ranks: pd.DataFrame) -> str:
     ax.set_xlabel("variance of alignment among persona tiers")
     fig.tight_layout()
     return png_data(fig)
+
+
+# --------------------------------------------------------------------------- cross-tabs
+
+#: Vertical room of one group row, shared by the models drawn in it.
+ROW_SPAN = 0.7
+
+
+def interval_points(rows: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """Where each cross-tab cell of one panel is drawn, and whether it gets an interval bar.
+
+    ``rows``: one attribute's cells (``group, model, share, ci_low, ci_high, n, small``).
+    Returns one row per cell with ``y`` (the group's row, groups top to bottom in sorted order,
+    the models spread within it), ``x`` (the simulated share) and ``bar``: True only for a cell
+    of more than one person whose interval is finite and not reversed (a cell with n = 1 or
+    without a CI is a bare dot).
+    """
+    groups = sorted(rows["group"].astype(str).unique())
+    place = {g: len(groups) - 1 - i for i, g in enumerate(groups)}  # first group on top
+    step = ROW_SPAN / max(len(models), 1)
+    offset = {m: ROW_SPAN / 2 - step * (k + 0.5) for k, m in enumerate(models)}
+    low, high = rows["ci_low"].astype(float), rows["ci_high"].astype(float)
+    bar = (rows["n"].astype(float) > 1) & np.isfinite(low) & np.isfinite(high) & (low <= high)
+    return pd.DataFrame({
+        "group": rows["group"].astype(str).to_numpy(),
+        "model": rows["model"].astype(str).to_numpy(),
+        "y": [place[str(g)] + offset[str(m)] for g, m in zip(rows["group"], rows["model"],
+                                                            strict=True)],
+        "x": rows["share"].astype(float).to_numpy(),
+        "ci_low": low.where(bar).to_numpy(),
+        "ci_high": high.where(bar).to_numpy(),
+        "bar": bar.to_numpy(),
+        "small": rows["small"].astype(bool).to_numpy(),
+    })  # fmt: skip
+
+
+def model_colors(models: Sequence[str]) -> dict[str, str]:
+    """A color per model label: the tier's color when each tier appears once, else tab10."""
+    tiers = [m.split(" · ")[0] for m in models]
+    if len(set(tiers)) == len(tiers):
+        return {m: TIER_COLORS.get(t, "#333333") for m, t in zip(models, tiers, strict=True)}
+    cmap = _plt().get_cmap("tab10")
+    return {m: _hex(cmap(k % 10)) for k, m in enumerate(models)}
+
+
+def _hex(rgba: tuple[float, ...]) -> str:
+    """An RGBA tuple as ``#rrggbb``."""
+    return "#" + "".join(f"{round(255 * c):02x}" for c in rgba[:3])
+
+
+def crosstab_figure(rows: pd.DataFrame, title: str, xlabel: str) -> str:
+    """Dot-and-interval plots of one question's cross-tab, one panel per attribute.
+
+    ``rows``: cells of one question and option (``attribute, group, model, share, ci_low,
+    ci_high, n, small, truth_share``). Per group, a dot per model with its 95% bar (none for
+    n = 1 or a missing CI; hollow when the cell is small) and the real share as a black bar
+    where the table has it; each group label carries its cell count (the range over models when
+    they differ).
+    """
+    plt = _plt()
+    attributes = list(dict.fromkeys(rows["attribute"].astype(str)))
+    models = sorted(dict.fromkeys(rows["model"].astype(str)), key=_model_rank)
+    colors = model_colors(models)
+    heights = [max(rows.loc[rows["attribute"] == a, "group"].nunique(), 1) for a in attributes]
+    fig, axes = plt.subplots(len(attributes), 1, squeeze=False, sharex=True,
+                             layout="constrained",
+                             figsize=(9.0, 1.2 + 0.34 * sum(heights) + 0.45 * len(attributes)),
+                             gridspec_kw={"height_ratios": heights})  # fmt: skip
+    for ax, attribute in zip(axes[:, 0], attributes, strict=True):
+        part = rows[rows["attribute"].astype(str) == attribute]
+        _crosstab_panel(ax, part, models, colors)
+        label = "all persons" if attribute == "overall" else f"by {attribute}"
+        ax.set_title(label, fontsize=8, loc="left")
+    axes[-1, 0].set_xlabel(xlabel)
+    axes[-1, 0].set_xlim(-0.02, 1.02)
+    _crosstab_legend(fig, models, colors, bool(rows["truth_share"].notna().any()))
+    fig.suptitle(title, fontsize=10)
+    return png_data(fig, dpi=100)
+
+
+def _model_rank(model: str) -> tuple[int, str]:
+    """Models in the paper's tier order, then by name."""
+    tier = model.split(" · ")[0]
+    return (TIER_ORDER.index(tier) if tier in TIER_ORDER else 99, model)
+
+
+def _crosstab_panel(ax: Any, part: pd.DataFrame, models: Sequence[str],
+                    colors: dict[str, str]) -> None:  # fmt: skip
+    """One attribute: groups on the y axis, a dot (and bar) per model, the real share."""
+    points = interval_points(part, models)
+    for model in models:
+        mine = points[points["model"] == model]
+        barred = mine[mine["bar"]]
+        ax.errorbar(barred["x"], barred["y"], xerr=[barred["x"] - barred["ci_low"],
+                    barred["ci_high"] - barred["x"]], fmt="none", ecolor=colors[model],
+                    elinewidth=1.2, capsize=2)  # fmt: skip
+        face = [("white" if s else colors[model]) for s in mine["small"]]
+        ax.scatter(mine["x"], mine["y"], s=22, facecolors=face, edgecolors=colors[model],
+                   zorder=3)  # fmt: skip
+    groups = sorted(part["group"].astype(str).unique())
+    counts = part.assign(group=part["group"].astype(str)).groupby("group")["n"]
+    n = {g: _count_text(low, high) for g, low, high in zip(groups, counts.min().reindex(groups),
+                                                             counts.max().reindex(groups),
+                                                             strict=True)}  # fmt: skip
+    truth = part.assign(group=part["group"].astype(str)).groupby("group")["truth_share"].first()
+    ys = np.arange(len(groups))[::-1]
+    real = truth.reindex(groups).to_numpy(float)
+    ax.scatter(real, ys, marker="|", s=260, color="black", linewidths=2, zorder=4)
+    ax.set_yticks(ys, [f"{g} ({n[g]})" for g in groups], fontsize=7)
+    ax.set_ylim(-0.5, len(groups) - 0.5)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _count_text(low: float, high: float) -> str:
+    """``n=40``, or ``n=1-12`` when the models' cells of a group differ in size."""
+    return f"n={int(low)}" if low == high else f"n={int(low)}-{int(high)}"
+
+
+def _crosstab_legend(fig: Any, models: Sequence[str], colors: dict[str, str],
+                     has_truth: bool) -> None:  # fmt: skip
+    """Legend under the panels: the models, hollow = small cell, the real share."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", ls="-", color=colors[m], label=m) for m in models]
+    handles.append(Line2D([], [], marker="o", ls="none", markerfacecolor="white",
+                          markeredgecolor="#555555", label="small cell (hollow)"))  # fmt: skip
+    if has_truth:
+        handles.append(Line2D([], [], marker="|", ls="none", color="black", markersize=12,
+                              markeredgewidth=2, label="real result"))  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", fontsize=7.5,
+               ncol=min(len(handles), 5), frameon=False)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- cross-model
+
+
+def heatmap_cells(frame: pd.DataFrame) -> tuple[list[str], list[str], np.ndarray, list[list[str]]]:
+    """The generator x simulator grid of one panel: row and column names, the values (NaN
+    where the pair was not run) and each cell's text ``value`` over ``[low, high]`` (no
+    interval line when the cell has none)."""
+    generators = sorted(frame["generator"].astype(str).unique())
+    simulators = sorted(frame["simulator"].astype(str).unique())
+    values = np.full((len(generators), len(simulators)), np.nan)
+    texts = [["" for _ in simulators] for _ in generators]
+    for row in frame.itertuples(index=False):
+        i, j = generators.index(str(row.generator)), simulators.index(str(row.simulator))
+        values[i, j] = float(row.value)
+        texts[i][j] = f"{row.value:.3f}"
+        if np.isfinite(row.ci_low) and np.isfinite(row.ci_high):
+            texts[i][j] += f"\n[{row.ci_low:.3f}, {row.ci_high:.3f}]"
+    return generators, simulators, values, texts
+
+
+def cross_model_figure(frame: pd.DataFrame, title: str) -> str:
+    """The cross-model matrix as heatmaps, one panel per tier (and estimator when several):
+    generators as rows, simulators as columns, each cell's alignment and 95% interval
+    written in it. ``frame``: a ``cross_model_<id>`` table."""
+    plt = _plt()
+    keys = ["tier", "estimator"] if frame["estimator"].nunique() > 1 else ["tier"]
+    panels = sorted(frame.groupby(keys, sort=False), key=lambda kv: _model_rank(str(kv[0][0])))
+    vmin, vmax = _alignment_range(frame["value"].astype(float))
+    width = max(frame["simulator"].nunique(), 1)
+    fig, axes = plt.subplots(1, len(panels), squeeze=False, layout="constrained",
+                             figsize=(2.0 + 2.2 * width * len(panels),
+                                      1.6 + 0.8 * frame["generator"].nunique()))  # fmt: skip
+    image = None
+    for ax, (key, part) in zip(axes[0], panels, strict=True):
+        image = _heatmap_panel(ax, part, vmin, vmax)
+        ax.set_title(" · ".join(str(k) for k in key), fontsize=8)
+    axes[0][0].set_ylabel("generator", fontsize=8)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="alignment")
+    fig.suptitle(title, fontsize=9)
+    return png_data(fig)
+
+
+def _alignment_range(values: pd.Series) -> tuple[float, float]:
+    """The color scale of the heatmap: from the tenth at or below the lowest value up to 1, so
+    that small differences do not look like large ones."""
+    low = float(np.nanmin(values)) if values.notna().any() else 0.0
+    return min(np.floor(10 * low) / 10, 0.9), 1.0
+
+
+def _heatmap_panel(ax: Any, part: pd.DataFrame, vmin: float, vmax: float) -> Any:
+    """One tier's grid, annotated cell by cell."""
+    generators, simulators, values, texts = heatmap_cells(part)
+    cmap = _plt().get_cmap("viridis").with_extremes(bad="#e6e6e6")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax,
+                      aspect="auto")  # fmt: skip
+    middle = (vmin + vmax) / 2
+    for i, j in np.ndindex(values.shape):
+        dark = np.isfinite(values[i, j]) and values[i, j] < middle
+        ax.text(j, i, texts[i][j] or "not run", ha="center", va="center", fontsize=8,
+                color="white" if dark else "#222222")  # fmt: skip
+    ax.set_xticks(range(len(simulators)), [_short(s) for s in simulators], fontsize=7)
+    ax.set_yticks(range(len(generators)), [_short(g) for g in generators], fontsize=7)
+    ax.set_xlabel("simulator", fontsize=7)
+    return image

@@ -2,8 +2,11 @@
 
 Written from the score tables by a fixed template (no LLM): which persona tier came closest to
 the real vote, by how much and with what interval, whether the runner-up's interval overlaps,
-how the best tier compares with the no-information baselines, and, when the answers come from
-the small embedded model, the caveat that they test the pipeline rather than the tiers.
+how the best tier compares with the no-information baselines, whether the test of "simulated
+equals real" (the summary's ``p_equal`` and ``detectable`` columns) can tell the best tier from
+the real result at this sample size, and, when the answers come from the small embedded model,
+the caveat that they test the pipeline rather than the tiers. Summaries written before that test
+lack the columns; their reading simply says nothing about it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
+
+#: Below this p-value of "simulated equals real", the gap is read as one the sample can see.
+ALPHA = 0.05
 
 #: Simulator names that mean "the small model embedded for tests and demos".
 EMBEDDED_MARKERS = ("smollm2", "135m")
@@ -54,6 +60,54 @@ def _interval(row: pd.Series, scale: float, digits: int) -> str:
     return f" (95% interval {low:.{digits}f} to {high:.{digits}f}"
 
 
+def _test(row: pd.Series) -> tuple[float, float] | None:
+    """``(p_equal, detectable)`` of a summary row, or None when the row has no equality test
+    (a summary written before it, or a cell the test could not run on)."""
+    p, detectable = row.get("p_equal"), row.get("detectable")
+    if p is None or detectable is None or pd.isna(p) or pd.isna(detectable):
+        return None
+    return float(p), float(detectable)
+
+
+def election_test_reading(row: pd.Series) -> str:
+    """Whether the best tier's national share can be told from the real one at this sample
+    size ("" without a test). The gap and its interval are in the sentence before."""
+    test = _test(row)
+    if test is None:
+        return ""
+    p, detectable = test
+    if p >= ALPHA:
+        return (f" At this sample size that share is indistinguishable from the real one "
+                f"({_p_text(p)} for no difference): with these persons only a gap of about "
+                f"{100 * detectable:.1f} points or more could have been detected.")  # fmt: skip
+    return (f" That gap is larger than chance alone would give at this sample size "
+            f"({_p_text(p)} for no difference).")  # fmt: skip
+
+
+def alignment_test_reading(row: pd.Series) -> str:
+    """Whether the best tier's answers can be told from the real ones at this sample size,
+    and if so the distance with its interval ("" without a test)."""
+    test = _test(row)
+    if test is None:
+        return ""
+    p, detectable = test
+    if p >= ALPHA:
+        return (f" At this sample size its answers are indistinguishable from the real ones "
+                f"({_p_text(p)} for no difference): with these persons only a distance of "
+                f"about {detectable:.2f} or more could have been detected.")  # fmt: skip
+    distance = f"{1 - row['value']:.2f}"
+    if not (pd.isna(row["ci_low"]) or pd.isna(row["ci_high"])):
+        distance += f" (95% interval {1 - row['ci_high']:.2f} to {1 - row['ci_low']:.2f})"
+    return (f" Its answers differ from the real ones by more than chance would give at this "
+            f"sample size: a distance of {distance}, {_p_text(p)} for no "
+            f"difference.")  # fmt: skip
+
+
+def _p_text(p: float) -> str:
+    """A p-value as text: ``p = 0.41``, ``p = 0.003``, ``p < 0.001``."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+
+
 def election_reading(scores: pd.DataFrame) -> str | None:
     """Which tier's national vote share came closest to the real one, by how much."""
     ranked = _ranked(scores, "national_abs_error", ascending=True)
@@ -68,6 +122,7 @@ def election_reading(scores: pd.DataFrame) -> str | None:
         f"{_who(best, many)} came closest to the real vote: its national Democratic two-party "
         f"share was off by {100 * best['value']:.1f} points {span}"
         + (_interval(best, 100, 1) + ")." if _interval(best, 100, 1) else ".")
+        + election_test_reading(best)
     )
     if len(ranked) > 1:
         second = ranked.iloc[1]
@@ -99,7 +154,7 @@ def alignment_reading(survey: str, scores: pd.DataFrame) -> str | None:
     )
     if pd.notna(best.get("uniform")):
         text += f", against {best['uniform']:.2f} for spreading answers evenly over the options"
-    text += "."
+    text += "." + alignment_test_reading(best)
     if len(ranked) > 1 and _overlaps(best, ranked.iloc[1]):
         text += f" Its interval overlaps that of {_who(ranked.iloc[1], many)}."
     return text
