@@ -80,7 +80,12 @@ def _manifest(run: Path) -> dict[str, Any]:
     study = {k: v for k, v in manifest["study"].items() if k not in {"executor", "out_dir"}}
     return {
         "study": study, "seeds": manifest["seeds"], "prompt_hashes": manifest["prompt_hashes"],
-        "excluded": manifest["excluded"], "stage_inputs": manifest["stage_inputs"],
+        "excluded": manifest["excluded"],
+        # what each stage depended on, less the tables' byte hashes (Ray and local may write the
+        # same rows in another order; the tables themselves are compared row by row)
+        "stage_inputs": {name: {"outputs": entry["outputs"],
+                                **{k: v for k, v in entry["fingerprint"].items() if k != "inputs"}}
+                         for name, entry in manifest["stage_inputs"].items()},
         "stages": [s["stage"] for s in manifest["stages"]],
         "models": {name: {k: model[k] for k in ("spec", "display_name", "identity")}
                    for name, model in manifest["models"].items()},
