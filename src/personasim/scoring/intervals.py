@@ -23,11 +23,11 @@ two-party share) uses the signed difference's interval folded onto ``|delta|``.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from personasim.core.errors import DataError
@@ -146,20 +146,23 @@ def drop_refusal_columns(p: np.ndarray, refusals: np.ndarray | None) -> np.ndarr
 # --------------------------------------------------------------------------- resampling
 
 
-def _key_hash(key: object) -> bytes:
-    """A stable 8-byte digest of a person key (its text form)."""
-    return hashlib.blake2b(str(key).encode("utf-8"), digest_size=8).digest()
+def _key_array(keys: Sequence[object] | np.ndarray) -> np.ndarray:
+    """Person keys as a sortable array: integers (e.g. 64-bit hashes of ids) as they are,
+    anything else as text."""
+    arr = np.asarray(keys).ravel()
+    return arr if arr.dtype.kind in "iu" else arr.astype(str)
 
 
 def canonical_order(keys: Sequence[object] | np.ndarray) -> np.ndarray:
     """A permutation putting persons in an order that depends only on their keys.
 
-    Sorted by a stable hash of each key's text (BLAKE2b, 8 bytes), ties by the text, so the
-    order is the same whatever order the rows arrive in and whatever part they came from.
+    Sorted by a stable 64-bit hash of each key (``pandas.util.hash_array``, vectorized; text
+    keys hashed as text, integer keys as integers), ties by the key, so the order is the same
+    whatever order the rows arrive in and whatever part they came from.
     """
-    texts = [str(k) for k in np.asarray(keys, dtype=object).ravel()]
-    return np.array(sorted(range(len(texts)), key=lambda i: (_key_hash(texts[i]), texts[i])),
-                    dtype=np.int64)
+    arr = _key_array(keys)
+    hashes = pd.util.hash_array(arr.astype(object) if arr.dtype.kind == "U" else arr)
+    return np.lexsort((arr, hashes)).astype(np.int64)
 
 
 def chunk_size(n: int, most: int = 64) -> int:
@@ -214,11 +217,11 @@ def joint_replicate_means(
     """
     if not len(keys) == len(values) == len(weights):
         raise IntervalInputError("keys, values and weights need one entry per block")
-    texts = [np.asarray([str(k) for k in np.asarray(ks, dtype=object).ravel()]) for ks in keys]
-    union = np.unique(np.concatenate(texts)) if texts else np.array([])
-    canon = union[canonical_order(union)]
-    slot = {key: i for i, key in enumerate(canon)}
-    cols = [np.array([slot[k] for k in ks], dtype=np.int64) for ks in texts]
+    arrays = [_key_array(ks) for ks in keys]
+    union = np.unique(np.concatenate(arrays)) if arrays else np.array([])
+    rank = np.empty(len(union), dtype=np.int64)  # canonical slot of each key of the union
+    rank[canonical_order(union)] = np.arange(len(union))
+    cols = [rank[np.searchsorted(union, ks)] for ks in arrays]
     blocks = [_weighted(v, w) for v, w in zip(values, weights, strict=True)]
     if any(len(c) != len(b[1]) for c, b in zip(cols, blocks, strict=True)):
         raise IntervalInputError("each block needs one key per row of its values")
@@ -227,7 +230,7 @@ def joint_replicate_means(
     cols = [c[o] for c, o in zip(cols, sorts, strict=True)]
     blocks = [(wy[o], w[o]) for (wy, w), o in zip(blocks, sorts, strict=True)]
     sums = [[] for _ in blocks]
-    for counts in bootstrap_counts(len(canon), n_boot, seed, chunk):
+    for counts in bootstrap_counts(len(union), n_boot, seed, chunk):
         for j, (col, (wy, w)) in enumerate(zip(cols, blocks, strict=True)):
             both = np.column_stack([wy, w])
             # one product per replicate: a matrix product's rounding depends on its shape, and
