@@ -5,7 +5,7 @@ Input: a responses table (one row per person x question x tier x models, ``probs
 table), and a truth source: ``elections``, ``opinionqa:PATH`` or ``csv:PATH``.
 
 Output (:class:`ScoreResult`): ``scores``, one row per group x question x tier x models x metric
-with the simulated and true distributions, the value, a bootstrap CI over persons and the two null
+with the simulated and true distributions, the value, its interval over persons and the two null
 baselines beside it (``uniform`` answers and the ``meta`` tier); a ``summary`` table (overall
 group, averaged over questions) and a generator x simulator ``cross_model`` table.
 
@@ -16,12 +16,17 @@ neither ``probs`` nor an ``answer``, or when its persona is invalid (``personas`
 are counted per tier x question x models: ``answers`` (rows read), ``excluded`` and
 ``excluded_share`` sit beside every score, as refusal rates do.
 
-Confidence intervals: ``ci_low``/``ci_high`` of a per-question (or per-state) row are percentile
-bootstrap intervals over that row's persons. ``summary_ci_low``/``summary_ci_high`` are the
-interval of the *summary* statistic (the mean over questions; elections: the mean over years of
-each year's aggregate over states): each replicate draws the persons once (elections: once within
-each state) and every question uses the same draw, so a person's rows in all questions carry the
-same count and correlated questions widen the interval as they should.
+Intervals (:mod:`personasim.scoring.intervals`): a distance row (WD, TV, JS, |delta share| and
+their alignments) carries the plug-in ``value``, the median-unbiased ``corrected``, a
+test-inversion interval ``ci_low``/``ci_high`` that covers also when the simulation equals the
+truth, ``p_equal`` (p-value of equality) and ``detectable`` (smallest distance the sample could
+tell from 0); shares, counts, winner credit and refusal rates carry a percentile interval of the
+same replicates. Persons are drawn in a canonical order of their id hashes with a seed per group
+(elections: per state, jointly for all years), so any row order or part layout gives the same
+tables. ``summary_*`` (overall rows) are the same for the *summary* statistic (the mean over
+questions; elections: over years x states): each replicate draws the persons once (elections:
+within each state) and every question uses the same draw, so correlated questions widen the
+interval as they should.
 
 Metrics per question kind: ordinal -> ``alignment`` (1 - normalized WD), ``wd`` and, when the
 question has refusal options, ``refusal_rate`` (simulated value, true value in ``truth_value``);
@@ -693,8 +698,9 @@ def score(
 def summarize(scores: pd.DataFrame) -> pd.DataFrame:
     """Overall-group scores averaged over questions, per tier x models x metric.
 
-    ``ci_low``/``ci_high`` are the joint bootstrap interval of that mean (``summary_ci_*`` of the
-    scores; NaN for a scores file written before them, never an average of per-question CIs);
+    ``corrected``, ``ci_low``, ``ci_high``, ``p_equal``, ``detectable`` are those of that mean
+    (``summary_*`` of the scores, persons drawn jointly; NaN for a scores file written before
+    them, never an average of per-question intervals);
     ``excluded``/``excluded_share``: answers left out over all questions (see :func:`score`).
     """
     overall = scores[(scores["attribute"] == OVERALL[0]) & (scores["group"] == OVERALL[1])]
