@@ -4,9 +4,9 @@ Builds a responses folder the way ``simulate`` writes it (Parquet parts, with th
 ``option_order`` columns a real run carries) for census-drawn persons across all states answering
 the three election questions; the answer distributions are random (Dirichlet) because no model is
 involved: this measures scoring only. Then runs the real CLI in a subprocess, ``--n-boot 0`` and
-``--n-boot 20``, and prints its wall time and peak RSS.
+``--n-boot 1000``, and prints its wall time and peak RSS.
 
-    .venv/bin/python benchmarks/score_memory.py [--answers 1000000,10000000] [--boot 0,20]
+    .venv/bin/python benchmarks/score_memory.py [--answers 1000000,10000000] [--boot 0,1000]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def main() -> None:
     """Build each size and score it; print seconds and peak memory."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", default="1000000,10000000")
-    parser.add_argument("--boot", default="0,20")
+    parser.add_argument("--boot", default="0,1000")
     args = parser.parse_args()
     for answers in (int(a) for a in args.answers.split(",")):
         with tempfile.TemporaryDirectory() as tmp:

@@ -7,7 +7,7 @@ then :func:`personasim.scoring.score.score` runs against the packaged election r
 bootstrap CI over persons). A second run scores the same persons on an ordinal question against
 a distribution truth built here, to time the distribution path (WD, refusal rate) too.
 
-Run: ``.venv/bin/python benchmarks/scoring.py [--persons 100000 1000000] [--n-boot 200]``
+Run: ``.venv/bin/python benchmarks/scoring.py [--persons 100000 1000000] [--n-boot 1000]``
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def main() -> None:
     """Time both scoring paths for each population size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--n-boot", type=int, default=200)
+    parser.add_argument("--n-boot", type=int, default=1000)
     args = parser.parse_args()
     elections = load_truth("elections")
     ids = [q.id for q in elections.survey.questions]

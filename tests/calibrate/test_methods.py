@@ -145,3 +145,17 @@ def test_existing_census_callers_see_the_status(population: pd.DataFrame) -> Non
 
     _, report = rake_state("VT", tables.load_seed(), tables.load_targets())
     assert report.status == "converged" and report.converged and report.offending == ""
+
+
+def test_status_after_trimming_says_the_margins_are_off(population: pd.DataFrame) -> None:
+    # issue 19 §7: the cap moves the weights after raking converged; plain "converged" hid that
+    vt = population[population.state == "VT"]
+    result = calibrate(vt, load_targets("census"), options=CalibrateOptions(trim=1.3))
+    d = result.diagnostics
+    error = d["max_abs_error_after"].max()
+    assert error > 1e-3 and (d["status"] == "converged").all()
+    assert (d["offending"] == f"trimmed: max margin error {error:.3f}").all()
+    line = D.format_diagnostics(d, result.keys)
+    assert f"status=converged, trimmed: max margin error {error:.3f}" in line
+    untrimmed = calibrate(vt, load_targets("census")).diagnostics
+    assert (untrimmed["offending"] == "").all()

@@ -139,3 +139,24 @@ def test_calibration_section_round_trips_and_rejects_unknown_keys() -> None:
     with pytest.raises(ConfigError, match="calibration.target") as error:
         study_from_dict(raw, "study.toml")
     assert "targets" in error.value.one_line()
+
+
+def test_weights_are_fitted_on_the_scored_personas_only(tmp_path, population) -> None:
+    # issue 19 §7: half the subjective Republicans are invalid personas, whose answers scoring
+    # drops; weights fitted on all personas would miss Pew's shares on the rows that are scored
+    run, spec = _run_dir(tmp_path, population)
+    personas = pd.read_parquet(run / "personas.parquet")
+    views = personas["fields"].map(lambda f: json.loads(f).get("political_views"))
+    dropped = ((personas["tier"] == "subjective") & (views == "Republican")
+               & (personas.index % 2 == 0))  # fmt: skip
+    personas.assign(valid=~dropped).to_parquet(run / "personas.parquet")
+    score_stage(StageContext(spec, run, None, StageTiming("score")))  # type: ignore[arg-type]
+    after = pd.read_parquet(run / "scores_elections_calibrated.parquet")
+    pew = load_party_table().set_index("state")
+    for state in ("VT", "NM"):
+        row = pew.loc[state, ["rep_lean_rep", "no_lean", "dem_lean_dem"]].to_numpy(float)
+        rep, no_lean, dem = row / row.sum()
+        assert pick(after, "subjective", state) == pytest.approx(dem + 0.5 * no_lean, abs=1e-6)
+    weights = pd.read_parquet(run / "weights.parquet")
+    assert len(weights[weights.tier == "subjective"]) == int(
+        ((personas.tier == "subjective") & ~dropped).sum())

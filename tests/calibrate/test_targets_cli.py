@@ -159,3 +159,19 @@ def test_census_variables_a_bare_table_lacks_are_skipped_with_a_note(population)
     result = calibrate(bare, load_targets("census"), by="state")
     assert set(result.diagnostics["variable"]) == {"sex", "age_band"}
     assert any("education" in n and "skipped" in n for n in result.notes)
+
+
+def test_csv_targets_name_the_levels_none_and_na(population, tmp_path: Path) -> None:
+    # `None` is the documented uninsured level; `NA` must stay a level too, not a missing value
+    path = tmp_path / "targets.csv"
+    path.write_text("variable,level,share\nhealth_insurance,Private,0.5\n"
+                    "health_insurance,Public,0.3\nhealth_insurance,None,0.2\n"
+                    "other,NA,0.4\nother,Yes,0.6\n")  # fmt: skip
+    targets = T.csv_targets(path)
+    assert set(targets["level"]) == {"Private", "Public", "None", "NA", "Yes"}
+    result = calibrate(population, targets[targets["variable"] == "health_insurance"])
+    row = result.diagnostics.iloc[0]
+    assert row["status"] == "converged" and row["max_abs_error_after"] < 1e-3
+    uninsured = T.variable_values(population, "health_insurance") == "None"
+    weights = result.weights["weight"].to_numpy()
+    assert weights[uninsured.to_numpy()].sum() / weights.sum() == pytest.approx(0.2, abs=1e-3)

@@ -25,7 +25,7 @@ from personasim.pipeline.jobs import (
     SimulateJob,  # noqa: E402
     simulate_to_parts,
 )
-from personasim.simulate.run import SimulateOptions  # noqa: E402
+from personasim.simulate.plan import SimulateOptions  # noqa: E402
 from personasim.survey.loaders import builtin_survey  # noqa: E402
 from personasim.survey.questions import Survey  # noqa: E402
 

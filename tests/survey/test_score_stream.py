@@ -71,8 +71,9 @@ def test_parts_folder_scores_like_the_table_in_memory(tmp_path: Path) -> None:
     assert any("excluded: invalid" in note for note in from_parts.notes)
 
 
-#: Interval columns: the bootstrap still draws persons by their position in the input.
-CI_COLUMNS = ["ci_low", "ci_high", "summary_ci_low", "summary_ci_high"]
+#: Interval columns: persons are drawn in their canonical (hashed key) order, not by position.
+CI_COLUMNS = ["corrected", "ci_low", "ci_high", "p_equal", "detectable", "summary_ci_low",
+              "summary_ci_high", "summary_corrected", "summary_p_equal", "summary_detectable"]
 
 
 def _shuffled_parts(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
@@ -98,15 +99,30 @@ def test_row_and_part_order_change_no_score(tmp_path: Path) -> None:
     assert first.scores["value"].notna().all() and (first.scores["n"] > 1).any()
 
 
-@pytest.mark.xfail(strict=True, reason="bootstrap draws persons by row position, so intervals "
-                   "move with row order (issue 18 §2: order-free resampling)")  # fmt: skip
 def test_row_and_part_order_change_no_interval(tmp_path: Path) -> None:
     frame = _responses(persons=60, seed=5)
     truth = load_truth("elections")
     _shuffled_parts(frame, tmp_path)
     first, permuted = score(frame, truth, n_boot=30), score(tmp_path, truth, n_boot=30)
+    assert first.scores[CI_COLUMNS].notna().any().all()  # every interval column is computed
     pd.testing.assert_frame_equal(first.scores[CI_COLUMNS], permuted.scores[CI_COLUMNS],
-                                  check_exact=False, rtol=1e-12)  # fmt: skip
+                                  check_exact=True)  # fmt: skip
+
+
+def test_ray_style_part_splits_give_identical_scores(tmp_path: Path) -> None:
+    # each worker writes its own shard of persons as parts; the shards finish in any order
+    frame = _responses(persons=60, seed=6)
+    truth = load_truth("elections")
+    shard = frame["person_id"].str[1:].astype(int) % 3
+    for worker in (2, 0, 1):
+        rows = frame[shard == worker]
+        for start in range(0, len(rows), 250):
+            commit_part(rows.iloc[start : start + 250], tmp_path / "ray")
+    commit_part(frame, tmp_path / "local")
+    local, ray = score(tmp_path / "local", truth, n_boot=30), score(tmp_path / "ray", truth,
+                                                                      n_boot=30)  # fmt: skip
+    pd.testing.assert_frame_equal(local.scores, ray.scores, check_exact=True)
+    pd.testing.assert_frame_equal(local.summary, ray.summary, check_exact=True)
 
 
 def test_small_batches_change_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personasim.scoring.score import score, summarize
+from personasim.scoring import intervals as I
+from personasim.scoring.score import _seed, score, summarize
+from personasim.scoring.stream import person_hash
 from personasim.simulate.plan import SimulateOptions
 from personasim.simulate.run import simulate
 from personasim.survey.questions import Survey
@@ -138,11 +140,24 @@ def test_score_excludes_responses_of_invalid_personas() -> None:
 # --------------------------------------------------------------------------- summary CI
 
 
+def _summary_by_intervals(truths: list[tuple[float, float]], seed: int, n_boot: int,
+                          joint: bool = True) -> I.Estimate:
+    """Mean TV over q1, q2 of persons a (first options) and b (second options), computed with
+    intervals.py directly: persons drawn once for both questions with the overall group's seed
+    (``joint``), else each question with its own seed."""
+    keys, probs, w = person_hash(np.array(["a", "b"], dtype=object)), np.eye(2), np.ones(2)
+    overall = _seed(seed, "overall", "all")
+    reps = (I.joint_replicate_means([keys, keys], [probs, probs], [w, w], n_boot, overall)
+            if joint else [I.replicate_means(keys, probs, w, n_boot, overall + j)
+                           for j in range(2)])  # fmt: skip
+    return I.estimate_summary([I.SummaryPart("tv", np.array([0.5, 0.5]), r, np.array(q), n=2,
+                                             weights=w) for r, q in zip(reps, truths, strict=True)])
+
+
 def test_summary_ci_resamples_persons_jointly_across_questions() -> None:
-    # a says Tea and Rain, b says Coffee and Sun; truth: all Tea, all Sun.
-    # A replicate drawing a k times (k = 0, 1, 2 of 2 draws) gives q1 alignment k/2 and q2
-    # alignment 1 - k/2: their mean is 1/2 in every replicate, so the joint CI is [.5, .5].
-    # Averaging the per-question CIs (the old summary) would give about [0, 1].
+    # a says Tea and Rain, b says Coffee and Sun; truth: all Tea, all Sun. A replicate drawing
+    # a k times gives q1 alignment k/2 and q2 alignment 1 - k/2: the mean does not move, so the
+    # joint interval is far narrower than one from independent draws per question.
     rows = pd.DataFrame([
         _row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.0, 1.0]),
         _row("a", "q2", [1.0, 0.0]), _row("b", "q2", [0.0, 1.0]),
@@ -150,22 +165,32 @@ def test_summary_ci_resamples_persons_jointly_across_questions() -> None:
     result = score(rows, _truth((1, 0), (0, 1)), n_boot=400, seed=3)
     summary = result.summary.set_index("metric").loc["alignment"]
     assert summary["value"] == pytest.approx(0.5)
-    assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((0.5, 0.5))
-    per_question = result.scores[result.scores.metric == "alignment"]
-    assert per_question["ci_low"].mean() == pytest.approx(0.0)
-    assert per_question["ci_high"].mean() == pytest.approx(1.0)
+    joint = _summary_by_intervals([(1, 0), (0, 1)], seed=3, n_boot=400)
+    assert (summary["corrected"], summary["ci_low"], summary["ci_high"]) == pytest.approx(
+        joint.alignment()[1:])
+    assert (summary["p_equal"], summary["detectable"]) == pytest.approx(
+        (joint.p_equal, joint.detectable))
+    apart = _summary_by_intervals([(1, 0), (0, 1)], seed=3, n_boot=400, joint=False)
+    assert apart.ci_high - apart.ci_low > 2 * (summary["ci_high"] - summary["ci_low"])
+    per_question = result.scores[result.scores.metric == "tv"].set_index("question_id")
+    keys, w = person_hash(np.array(["a", "b"], dtype=object)), np.ones(2)
+    reps = I.replicate_means(keys, np.eye(2), w, 400, _seed(3, "overall", "all"))
+    q1 = I.estimate("tv", [0.5, 0.5], reps, [1.0, 0.0], 2, weights=w)
+    assert (per_question.loc["q1", "ci_low"], per_question.loc["q1", "ci_high"]) == pytest.approx(
+        (q1.ci_low, q1.ci_high))
 
 
-def test_summary_ci_of_correlated_questions_spans_the_replicates() -> None:
+def test_summary_ci_of_correlated_questions_is_the_joint_one() -> None:
     # a says Tea and Rain on both, b Coffee and Sun; truth all Tea and all Rain: both
-    # alignments are k/2, so is their mean; k = 0, 1, 2 with probabilities 1/4, 1/2, 1/4, and
-    # 25% of the replicates at each end puts the 2.5% and 97.5% quantiles at 0 and 1.
+    # alignments are k/2 in a replicate, so the questions move together.
     rows = pd.DataFrame([
         _row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.0, 1.0]),
         _row("a", "q2", [1.0, 0.0]), _row("b", "q2", [0.0, 1.0]),
     ])  # fmt: skip
     summary = score(rows, _truth((1, 0), (1, 0)), n_boot=400).summary.set_index("metric")
-    assert (summary.loc["alignment", "ci_low"], summary.loc["alignment", "ci_high"]) == (0, 1)
+    joint = _summary_by_intervals([(1, 0), (1, 0)], seed=0, n_boot=400)
+    assert (summary.loc["alignment", "ci_low"], summary.loc["alignment", "ci_high"]) == (
+        pytest.approx(joint.alignment()[2:]))
 
 
 def test_cross_model_table_carries_the_joint_ci() -> None:
@@ -177,15 +202,17 @@ def test_cross_model_table_carries_the_joint_ci() -> None:
     result = score(rows, _truth((1, 0), (0, 1)), n_boot=200)
     cross = result.cross_model.set_index("generator")
     assert list(cross.index) == ["g1", "g2"]
-    assert cross[["value", "ci_low", "ci_high"]].to_numpy() == pytest.approx(np.full((2, 3), .5))
+    joint = _summary_by_intervals([(1, 0), (0, 1)], seed=0, n_boot=200)
+    expected = [0.5, 1 - joint.ci_high, 1 - joint.ci_low]
+    found = cross[["value", "ci_low", "ci_high"]].to_numpy()
+    assert found == pytest.approx(np.array([expected] * 2))
 
 
 def test_election_summary_ci_resamples_within_states_shared_by_years() -> None:
-    # CA: a votes Democrat in 2016 and 2020, b Republican; TX: c at .3 both years.
-    # Within CA a replicate draws a k of 2 times: CA share s = k/2 in both years (shared draw);
-    # TX (one person) is always .3. Summary alignment = mean over years of
-    # 1 - (|s - ca_y| + |.3 - tx_y|) / 2; s = 0, 1/2, 1 each hold >= 25% of the replicates,
-    # so the CI runs from the smallest to the largest of the three values.
+    # CA: a votes Democrat in 2016 and 2020, b Republican; TX: c at .3 both years. Each state's
+    # persons are drawn with its own seed, once for both years: the summary alignment is
+    # 1 - mean |share - truth| over year x state, its interval the one intervals.py gives for
+    # those four parts with CA's two years sharing one draw.
     rows = []
     for qid in ("president_2016", "president_2020"):
         rows += [_row("a", qid, [1.0, 0.0]), _row("b", qid, [0.0, 1.0]),
@@ -193,15 +220,23 @@ def test_election_summary_ci_resamples_within_states_shared_by_years() -> None:
     persons = pd.DataFrame({"person_id": ["a", "b", "c"], "state": ["CA", "CA", "TX"]})
     result = score(pd.DataFrame(rows), load_truth("elections"), persons, n_boot=400, seed=1)
     truth = {y: E.state_truth(y).set_index("state")["dem_share"] for y in (2016, 2020)}
-
-    def summary_at(s: float) -> float:
-        return np.mean([1 - (abs(s - truth[y]["CA"]) + abs(0.3 - truth[y]["TX"])) / 2
-                        for y in (2016, 2020)])  # fmt: skip
-
-    values = [summary_at(s) for s in (0.0, 0.5, 1.0)]
+    ca, tx = person_hash(np.array(["a", "b"], dtype=object)), person_hash(np.array(["c"]))
+    ca_reps = I.joint_replicate_means([ca, ca], [np.array([[1.0], [0.0]])] * 2, [np.ones(2)] * 2,
+                                      400, _seed(1, "state", "CA"))  # fmt: skip
+    tx_reps = I.joint_replicate_means([tx, tx], [np.array([[0.3]])] * 2, [np.ones(1)] * 2, 400,
+                                      _seed(1, "state", "TX"))  # fmt: skip
+    parts = []
+    for j, year in enumerate((2016, 2020)):
+        for state, share, reps, n in (("CA", 0.5, ca_reps, 2), ("TX", 0.3, tx_reps, 1)):
+            t = truth[year][state]
+            parts.append(I.SummaryPart("abs_diff", np.array([share, 1 - share]),
+                                       np.column_stack([reps[j], 1 - reps[j]]),
+                                       np.array([t, 1 - t]), n=n, weights=np.ones(n)))
+    expected = I.estimate_summary(parts)
     row = result.summary.set_index("metric").loc["alignment"]
-    assert row["value"] == pytest.approx(values[1])
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((min(values), max(values)))
+    assert row["value"] == pytest.approx(1 - expected.value)
+    assert (row["corrected"], row["ci_low"], row["ci_high"]) == pytest.approx(
+        expected.alignment()[1:])
 
 
 def test_summary_of_an_old_scores_file_has_no_invented_ci() -> None:

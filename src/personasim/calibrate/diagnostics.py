@@ -67,6 +67,10 @@ def group_rows(
 ) -> list[dict[str, Any]]:
     """One diagnostics row per target variable of a group (group figures repeated)."""
     w = outcome.weights
+    offending = outcome.offending
+    if outcome.trimmed and outcome.status == "converged":  # the cap moved the margins again
+        error = max((max_abs_error(v, w) for v in variables), default=0.0)
+        offending = f"trimmed: max margin error {error:.3f}"
     common = {
         **labels,
         "n": len(w),
@@ -76,7 +80,7 @@ def group_rows(
         "deff_before": kish_deff(base),
         "iterations": outcome.iterations,
         "status": outcome.status,
-        "offending": outcome.offending,
+        "offending": offending,
         "trimmed": outcome.trimmed,
     }
     return [
@@ -102,7 +106,9 @@ def format_diagnostics(table: pd.DataFrame, keys: list[str]) -> str:
         asmds = ", ".join(
             f"{r.variable} {r.asmd_before:.3f}->{r.asmd_after:.3f}" for r in rows.itertuples()
         )
-        status = first["status"] + (f" ({first['offending']})" if first["offending"] else "")
+        status, note = first["status"], first["offending"]
+        if note:  # converged, trimmed: ...; stalled (worst control)
+            status += f", {note}" if status == "converged" else f" ({note})"
         lines.append(
             f"{name}: n={first['n']} deff={first['deff']:.2f} ess={first['ess']:.1f} "
             f"max_share={first['max_weight_share']:.3f} iter={first['iterations']} "

@@ -78,7 +78,7 @@ MIN_VALID_MASS = click.option(
 )
 @click.option(
     "--n-boot",
-    default=200,
+    default=1000,
     show_default=True,
     type=click.IntRange(min=0),
     help="Bootstrap replicates for confidence intervals (0 = none).",

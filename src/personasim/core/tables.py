@@ -41,6 +41,7 @@ def read_table(
     only: tuple[str, Sequence[str]] | None = None,
     as_csv: bool = False,
     columns: Sequence[str] | None = None,
+    csv_text: bool = False,
 ) -> pd.DataFrame:
     """Read a Parquet (or CSV) table that must have the ``required`` columns.
 
@@ -49,12 +50,14 @@ def read_table(
     what to do. Parquet only reads what is needed: ``exclude`` drops columns before reading, and
     ``only=(column, values)`` keeps the rows whose ``column`` is among ``values``;
     ``columns`` reads only those of them the table has. A file is read as CSV when its ending
-    says so (:data:`CSV_SUFFIXES`) or ``as_csv`` is true.
+    says so (:data:`CSV_SUFFIXES`) or ``as_csv`` is true; ``csv_text`` reads every CSV cell as
+    text as written (``None``, ``NA`` and an empty cell are values, not missing).
     """
     path = Path(path)
     try:
         if as_csv or path.suffix.lower() in CSV_SUFFIXES:
-            frame = pd.read_csv(path)
+            frame = (pd.read_csv(path, dtype=str, keep_default_na=False) if csv_text
+                     else pd.read_csv(path))  # fmt: skip
         else:
             frame = _read_parquet(path, exclude, only, columns, what, hint)
     except FileNotFoundError:

@@ -243,15 +243,20 @@ def crosstab_tables(ctx: StageContext, population: pd.DataFrame, personas: pd.Da
 
 def calibrated_scores(ctx: StageContext, section: CalibrationSection, population: pd.DataFrame,
                       personas: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
-    """``[calibration]``: weights (``weights.parquet``, diagnostics in ``calibration.parquet``)
-    and every scored survey again with them (``scores_<id>_calibrated``, ``summary_...``);
-    returns the weights."""
-    from personasim.pipeline.calibration import run_calibration
+    """``[calibration]``: weights fitted on the personas that are scored (``weights.parquet``,
+    diagnostics in ``calibration.parquet``) and every scored survey again with them
+    (``scores_<id>_calibrated``, ``summary_...``); returns the weights."""
+    from personasim.pipeline.calibration import run_calibration, scored_personas
     from personasim.scoring.score import score
     from personasim.scoring.stream import ResponseSource
     from personasim.truth import load_truth
 
-    result = run_calibration(section, personas)
+    responses = [read_table(ctx.run / f"responses_{entry.id}.parquet", "responses table",
+                            hint="delete the run directory's file to recompute",
+                            columns=["person_id", "tier", "generator", "valid", "valid_mass"])
+                 for entry in scored_surveys(ctx.spec)]  # fmt: skip
+    pool = scored_personas(personas, responses, ctx.spec.simulate.min_valid_mass)
+    result = run_calibration(section, pool)
     write_atomic(result.weights, ctx.run / "weights.parquet")
     write_atomic(result.diagnostics, ctx.run / "calibration.parquet")
     for note in result.notes:

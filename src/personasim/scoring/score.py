@@ -5,7 +5,7 @@ Input: a responses table (one row per person x question x tier x models, ``probs
 table), and a truth source: ``elections``, ``opinionqa:PATH`` or ``csv:PATH``.
 
 Output (:class:`ScoreResult`): ``scores``, one row per group x question x tier x models x metric
-with the simulated and true distributions, the value, a bootstrap CI over persons and the two null
+with the simulated and true distributions, the value, its interval over persons and the two null
 baselines beside it (``uniform`` answers and the ``meta`` tier); a ``summary`` table (overall
 group, averaged over questions) and a generator x simulator ``cross_model`` table.
 
@@ -16,12 +16,17 @@ neither ``probs`` nor an ``answer``, or when its persona is invalid (``personas`
 are counted per tier x question x models: ``answers`` (rows read), ``excluded`` and
 ``excluded_share`` sit beside every score, as refusal rates do.
 
-Confidence intervals: ``ci_low``/``ci_high`` of a per-question (or per-state) row are percentile
-bootstrap intervals over that row's persons. ``summary_ci_low``/``summary_ci_high`` are the
-interval of the *summary* statistic (the mean over questions; elections: the mean over years of
-each year's aggregate over states): each replicate draws the persons once (elections: once within
-each state) and every question uses the same draw, so a person's rows in all questions carry the
-same count and correlated questions widen the interval as they should.
+Intervals (:mod:`personasim.scoring.intervals`): a distance row (WD, TV, JS, |delta share| and
+their alignments) carries the plug-in ``value``, the median-unbiased ``corrected``, a
+test-inversion interval ``ci_low``/``ci_high`` that covers also when the simulation equals the
+truth, ``p_equal`` (p-value of equality) and ``detectable`` (smallest distance the sample could
+tell from 0); shares, counts, winner credit and refusal rates carry a percentile interval of the
+same replicates. Persons are drawn in a canonical order of their id hashes with a seed per group
+(elections: per state, jointly for all years), so any row order or part layout gives the same
+tables. ``summary_*`` (overall rows) are the same for the *summary* statistic (the mean over
+questions; elections: over years x states): each replicate draws the persons once (elections:
+within each state) and every question uses the same draw, so correlated questions widen the
+interval as they should.
 
 Metrics per question kind: ordinal -> ``alignment`` (1 - normalized WD), ``wd`` and, when the
 question has refusal options, ``refusal_rate`` (simulated value, true value in ``truth_value``);
@@ -33,6 +38,7 @@ nominal -> ``tv``, ``js`` and ``alignment`` (1 - TV). Elections per state -> ``d
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +49,7 @@ import pandas as pd
 
 from personasim.core.errors import DataError
 from personasim.core.keys import MODEL_KEY
+from personasim.scoring import intervals as I
 from personasim.scoring import metrics as M
 from personasim.scoring.stream import (
     CELL,
@@ -68,8 +75,11 @@ SCORE_COLUMNS = [
     *MODEL_KEY,
     "metric",
     "value",
+    "corrected",
     "ci_low",
     "ci_high",
+    "p_equal",
+    "detectable",
     "n",
     "sim_dist",
     "truth_dist",
@@ -81,7 +91,18 @@ SCORE_COLUMNS = [
     "excluded_share",
     "summary_ci_low",
     "summary_ci_high",
+    "summary_corrected",
+    "summary_p_equal",
+    "summary_detectable",
 ]
+INTERVAL_COLUMNS = ("corrected", "ci_low", "ci_high", "p_equal", "detectable")
+"""What an interval gives each row (NaN where a metric has none, e.g. a share or a count)."""
+SUMMARY_COLUMNS = tuple(f"summary_{c}" for c in INTERVAL_COLUMNS)
+DISTANCE = {"ordinal": "wd", "nominal": "tv", "wd": "wd", "tv": "tv", "js": "js"}
+"""Registry distance (:data:`personasim.scoring.intervals.METRICS`) of each metric: alignment is
+1 - WD for ordinal questions, 1 - TV for nominal ones."""
+MIN_BOOT = 10
+"""Fewest replicates an interval is computed from (below it rows carry no interval)."""
 META_TIER = "meta"
 UNSCORED_COLUMNS = ("raw", "option_order")
 """Response columns scoring never reads (readers skip them: the raw replies are the widest)."""
@@ -141,29 +162,89 @@ def _safe(fn: Callable[[], float]) -> float:
         return float("nan")
 
 
+def _seed(seed: int, *labels: str) -> int:
+    """The replicate seed of one sample (a group, a state): derived from ``seed`` and its labels,
+    so every sample draws its own persons and the draw does not depend on what else is scored."""
+    text = "\x1f".join(labels).encode("utf-8")
+    state = np.random.SeedSequence([seed, zlib.crc32(text)]).generate_state(1, np.uint64)
+    return int(state[0])
+
+
+def _no_interval() -> dict[str, float]:
+    """The interval fields of a row without one."""
+    return dict.fromkeys(INTERVAL_COLUMNS, float("nan"))
+
+
+def _fields(est: I.Estimate, alignment: bool) -> dict[str, float]:
+    """An estimate's interval fields (of alignment ``1 - distance`` when ``alignment``;
+    ``detectable`` stays a distance)."""
+    corrected, low, high = est.corrected, est.ci_low, est.ci_high
+    if alignment:
+        _, corrected, low, high = est.alignment()
+    return {"corrected": corrected, "ci_low": low, "ci_high": high, "p_equal": est.p_equal,
+            "detectable": est.detectable}  # fmt: skip
+
+
+def _estimated(find: Callable[[], I.Estimate], alignment: bool) -> dict[str, float]:
+    """:func:`_fields` of ``find()``; no interval when too few replicates are usable (a small
+    ``n_boot``, replicates that left a group without weight)."""
+    try:
+        return _fields(find(), alignment)
+    except I.IntervalInputError:
+        return _no_interval()
+
+
+def _percentile(values: np.ndarray) -> dict[str, float]:
+    """The interval fields of a quantity without a distance (a share, a count, a refusal rate):
+    the percentile interval of its replicates."""
+    low, high = _ci(np.asarray(values, dtype=float))
+    return {**_no_interval(), "ci_low": low, "ci_high": high}
+
+
+def _substantive(question: Question, *dists: np.ndarray) -> list[np.ndarray] | None:
+    """Each distribution (vector or replicate rows) without the refusal options, renormalized;
+    None when a single distribution has nothing left."""
+    out = [I.drop_refusal_columns(d, question.refusal_mask) for d in dists]
+    return None if any(d.shape[0] == 1 and not np.all(np.isfinite(d)) for d in out) else out
+
+
+def _distance_interval(question: Question, name: str, sim: np.ndarray, reps: np.ndarray,
+                       truth: np.ndarray, weights: np.ndarray) -> dict[str, float]:  # fmt: skip
+    """The interval fields of metric ``name`` of one group (:func:`personasim.scoring.intervals.
+    estimate`; the refusal rate: a percentile interval)."""
+    if name == "refusal_rate":
+        return _percentile(reps[:, question.refusal_mask].sum(axis=1))
+    dists = _substantive(question, sim, truth, reps)
+    if dists is None:
+        return _no_interval()
+    p, q, r = dists
+    metric = DISTANCE[question.kind if name == "alignment" else name]
+    positions = question.positions if metric == "wd" else None
+    return _estimated(lambda: I.estimate(metric, p[0], r, q[0], len(weights), positions,
+                                         weights=weights), name == "alignment")  # fmt: skip
+
+
 def _score_group(
     question: Question,
+    keys: np.ndarray,
     probs: np.ndarray,
     weights: np.ndarray,
     truth: np.ndarray,
     n_boot: int,
     seed: int,
 ) -> list[dict[str, Any]]:
-    """Metric rows for one group of persons on one question."""
-    sim = M.group_distribution(probs, weights)
+    """Metric rows for one group of persons (``keys``) on one question."""
+    sim = I.weighted_mean(probs, weights, keys)
     flat = M.uniform(len(question.options), question.refusal_mask)
-    replicates = M.bootstrap_distributions(probs, weights, n_boot, seed) if n_boot else None
+    reps = I.replicate_means(keys, probs, weights, n_boot, seed) if n_boot else None
     rows = []
     for name, fn in _metric_fns(question).items():
 
         def stat(d: np.ndarray, fn: Callable = fn) -> float:
             return fn(d, truth)
 
-        low, high = (
-            M.percentile_ci(replicates, stat)
-            if replicates is not None
-            else (float("nan"), float("nan"))
-        )
+        interval = (_distance_interval(question, name, sim, reps, truth, weights)
+                    if reps is not None else _no_interval())  # fmt: skip
         truth_value = (
             M.refusal_rate(truth, question.refusal_mask) if name == "refusal_rate" else np.nan
         )
@@ -171,8 +252,7 @@ def _score_group(
             {
                 "metric": name,
                 "value": _safe(lambda: stat(sim)),
-                "ci_low": low,
-                "ci_high": high,
+                **interval,
                 "n": len(probs),
                 "sim_dist": sim.tolist(),
                 "truth_dist": truth.tolist(),
@@ -203,7 +283,8 @@ def _distribution_rows(
         mat, w = rows.probs[where], rows.weight[where]
         if w.sum() <= 0:
             continue
-        for row in _score_group(question, mat, w, target, n_boot, seed):
+        for row in _score_group(question, rows.person[where], mat, w, target, n_boot,
+                                _seed(seed, attribute, str(group))):  # fmt: skip
             out.append({"attribute": attribute, "group": group, **row})
     return out
 
@@ -211,29 +292,73 @@ def _distribution_rows(
 # --------------------------------------------------------------------------- elections
 
 
-def _state_shares(
-    rows: CellRows, groups: Groups, dem: int, rep: int
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per state: each person's Democratic two-party share and weight."""
-    out = {}
-    for state, where in groups.members("state", rows).items():
-        mat, weight = rows.probs[where], rows.weight[where]
-        two = mat[:, dem] + mat[:, rep]
-        ok = two > 0
-        if ok.any() and weight[ok].sum() > 0:
-            out[state] = (mat[ok, dem] / two[ok], weight[ok])
+@dataclass
+class StateDraw:
+    """One state's (or, without states, the nation's) simulated Democratic two-party share."""
+
+    share: float
+    """Weighted mean share (summed in canonical person order: the same in any row order)."""
+    reps: np.ndarray | None
+    """Its bootstrap replicates (None without ``n_boot``), persons drawn once per replicate for
+    all years of the tier x models (:func:`personasim.scoring.intervals.joint_replicate_means`)."""
+    n: int
+    """Persons with a two-party share."""
+    weights: np.ndarray
+    """Their weights."""
+
+    def estimate(self, truth: float) -> I.Estimate:
+        """``|share - truth|`` with its interval (``abs_diff``)."""
+        assert self.reps is not None  # only called with replicates
+        return I.estimate("abs_diff", [self.share, 1 - self.share],
+                          np.column_stack([self.reps, 1 - self.reps]), [truth, 1 - truth],
+                          self.n, weights=self.weights)  # fmt: skip
+
+    def part(self, truth: float) -> I.SummaryPart:
+        """This state as one part of a mean of ``|share - truth|``."""
+        assert self.reps is not None
+        return I.SummaryPart("abs_diff", np.array([self.share, 1 - self.share]),
+                             np.column_stack([self.reps, 1 - self.reps]),
+                             np.array([truth, 1 - truth]), n=self.n, weights=self.weights)
+
+
+def _two_party(question: Question, rows: CellRows, where: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Keys, Democratic two-party shares and weights of the rows ``where`` with a two-party
+    share."""
+    dem, rep = question.index_of("dem"), question.index_of("rep")
+    mat, weight, keys = rows.probs[where], rows.weight[where], rows.person[where]
+    two = mat[:, dem] + mat[:, rep]
+    ok = two > 0
+    return keys[ok], mat[ok, dem] / two[ok], weight[ok]
+
+
+def _state_draws(cell: list[tuple[str, CellRows]], groups: Groups, survey: Survey, n_boot: int,
+                 seed: int) -> dict[str, dict[str, StateDraw]]:  # fmt: skip
+    """Per question of one tier x models, per state: its :class:`StateDraw` (one entry ``""``
+    per question when no row carries a state). Each state's persons are drawn with that
+    state's own seed, jointly for all years."""
+    by_state: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for qid, rows in cell:
+        question = survey.question(qid)
+        found = {s: _two_party(question, rows, where)
+                 for s, where in groups.members("state", rows).items()}  # fmt: skip
+        found = {s: v for s, v in found.items() if len(v[0]) and v[2].sum() > 0}
+        if not found:
+            found = {"": _two_party(question, rows, np.arange(len(rows)))}
+        for state, value in found.items():
+            by_state.setdefault(state, {})[qid] = value
+    out: dict[str, dict[str, StateDraw]] = {}
+    for state, years in sorted(by_state.items()):
+        qids = list(years)
+        keys, shares, weights = (list(x) for x in zip(*years.values(), strict=True))
+        reps = (I.joint_replicate_means(keys, [s[:, None] for s in shares], weights, n_boot,
+                                        _seed(seed, "state", state))
+                if n_boot else [None] * len(qids))  # fmt: skip
+        for qid, k, s, w, r in zip(qids, keys, shares, weights, reps, strict=True):
+            point = float(I.weighted_mean(s[:, None], w, k)[0]) if w.sum() > 0 else np.nan
+            out.setdefault(qid, {})[state] = StateDraw(point, None if r is None else r[:, 0],
+                                                       len(s), w)  # fmt: skip
     return out
-
-
-def _boot_shares(
-    share: np.ndarray, w: np.ndarray, n_boot: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Bootstrap replicates of a weighted mean share (resampling persons)."""
-    parts = [
-        (counts @ (w * share), counts @ w) for counts in M.resample_counts(len(share), n_boot, rng)
-    ]
-    weighted, total = (np.concatenate(column) for column in zip(*parts, strict=True))
-    return np.where(total > 0, weighted / np.where(total > 0, total, 1), np.nan)
 
 
 def _ci(values: np.ndarray) -> tuple[float, float]:
@@ -245,31 +370,19 @@ def _ci(values: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _election_rows(
-    question: Question, rows: CellRows, groups: Groups, n_boot: int, seed: int
-) -> list[dict[str, Any]]:
+def _election_rows(question: Question, draws: dict[str, StateDraw]) -> list[dict[str, Any]]:
     """Per-state and per-year election rows for one question x tier x models."""
-    dem, rep = question.index_of("dem"), question.index_of("rep")
     year = int(question.tags.get("year", "0"))
-    by_state = _state_shares(rows, groups, dem, rep)
-    if not by_state:
-        two = rows.probs[:, dem] + rows.probs[:, rep]
-        ok = two > 0
-        share, w = rows.probs[ok, dem] / two[ok], rows.weight[ok]
-        return _national_rows(question, year, share, w, n_boot, seed)
-    rng = np.random.default_rng(seed)
-    truth = E.state_truth(year).set_index("state").loc[sorted(by_state)].reset_index()
-    states = list(truth["state"])
-    point = np.array([[np.average(by_state[s][0], weights=by_state[s][1]) for s in states]])
-    boots = (
-        np.column_stack([_boot_shares(*by_state[s], n_boot, rng) for s in states])
-        if n_boot
-        else np.full((0, len(states)), np.nan)
-    )
-    rows = _per_state_rows(states, truth, point[0], boots, {s: len(by_state[s][0]) for s in states})
-    flat = np.full_like(point, 0.5)
-    agg, agg_boot, agg_flat = (M.election_metrics(x, truth) for x in (point, boots, flat))
-    n_total = sum(len(by_state[s][0]) for s in states)
+    if list(draws) == [""]:
+        return _national_rows(year, draws[""])
+    states = sorted(draws)
+    truth = E.state_truth(year).set_index("state").loc[states].reset_index()
+    point = np.array([[draws[s].share for s in states]])
+    rows = _per_state_rows(states, truth, draws)
+    agg, agg_flat = M.election_metrics(point, truth), M.election_metrics(np.full_like(point, .5),
+                                                                         truth)  # fmt: skip
+    intervals = _year_intervals([draws[s] for s in states], truth)
+    n_total = sum(draws[s].n for s in states)
     v = truth["two_party_votes"].to_numpy(float)
     truths = {
         "dem_electoral_votes": float(
@@ -278,15 +391,13 @@ def _election_rows(
         "national_dem_share": float(truth["dem_share"].to_numpy(float) @ v / v.sum()),
     }
     for name, value in agg.items():
-        low, high = _ci(agg_boot[name]) if n_boot else (np.nan, np.nan)
         rows.append(
             {
                 "attribute": OVERALL[0],
                 "group": OVERALL[1],
                 "metric": name,
                 "value": float(value[0]),
-                "ci_low": low,
-                "ci_high": high,
+                **intervals.get(name, _no_interval()),
                 "n": n_total,
                 "truth_value": truths.get(name, np.nan),
                 "uniform": float(agg_flat[name][0]),
@@ -295,13 +406,27 @@ def _election_rows(
     return [{"sim_dist": None, "truth_dist": None, **r} for r in rows]
 
 
+def _year_intervals(draws: list[StateDraw], truth: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Interval fields of one year's aggregates over ``draws`` (states in ``truth``'s order):
+    ``alignment`` and ``mean_abs_error`` by :func:`personasim.scoring.intervals.
+    estimate_summary` over the states (independent samples), the others percentile intervals."""
+    if draws[0].reps is None:
+        return {}
+    boots = M.election_metrics(np.column_stack([d.reps for d in draws]), truth)
+    out = {name: _percentile(values) for name, values in boots.items()}
+    parts = [d.part(t) for d, t in zip(draws, truth["dem_share"].to_numpy(float), strict=True)]
+    for name in ("alignment", "mean_abs_error"):
+        out[name] = _estimated(lambda: I.estimate_summary(parts), name == "alignment")
+    return out
+
+
 def _per_state_rows(
-    states: list[str], truth: pd.DataFrame, point: np.ndarray, boots: np.ndarray, n: dict[str, int]
+    states: list[str], truth: pd.DataFrame, draws: dict[str, StateDraw]
 ) -> list[dict[str, Any]]:
     """dem_share / abs_error / alignment / winner_correct rows for each state."""
     rows = []
     for j, state in enumerate(states):
-        t = float(truth["dem_share"].iloc[j])
+        t, draw = float(truth["dem_share"].iloc[j]), draws[state]
         sims = {
             "dem_share": lambda s: s,
             "abs_error": lambda s, t=t: np.abs(s - t),
@@ -309,19 +434,21 @@ def _per_state_rows(
             "winner_correct": lambda s, t=t: M.winner_credit(s, t),
         }
         for name, fn in sims.items():
-            low, high = (
-                _ci(np.asarray(fn(boots[:, j]), dtype=float)) if len(boots) else (np.nan, np.nan)
-            )
+            if draw.reps is None:
+                interval = _no_interval()
+            elif name in ("abs_error", "alignment"):
+                interval = _estimated(lambda t=t, d=draw: d.estimate(t), name == "alignment")
+            else:
+                interval = _percentile(fn(draw.reps))
             rows.append(
                 {
                     "attribute": "state",
                     "group": state,
                     "metric": name,
-                    "value": float(fn(point[j])),
-                    "ci_low": low,
-                    "ci_high": high,
-                    "n": n[state],
-                    "sim_dist": [float(point[j]), 1 - float(point[j])],
+                    "value": float(fn(draw.share)),
+                    **interval,
+                    "n": draw.n,
+                    "sim_dist": [draw.share, 1 - draw.share],
                     "truth_dist": [t, 1 - t],
                     "truth_value": t if name == "dem_share" else np.nan,
                     "uniform": float(fn(np.float64(0.5))),
@@ -339,25 +466,25 @@ def _national_metrics(truth: float) -> dict[str, Callable[[Any], Any]]:
     }
 
 
-def _national_rows(
-    question: Question, year: int, share: np.ndarray, w: np.ndarray, n_boot: int, seed: int
-) -> list[dict[str, Any]]:
+def _national_rows(year: int, draw: StateDraw) -> list[dict[str, Any]]:
     """Election rows when persons carry no state: national share only."""
-    truth = E.national_share(year)
-    sim = float(np.average(share, weights=w)) if w.sum() > 0 else np.nan
-    boots = _boot_shares(share, w, n_boot, np.random.default_rng(seed)) if n_boot else np.array([])
+    truth, sim = E.national_share(year), draw.share
     rows = []
     for name, fn in _national_metrics(truth).items():
-        low, high = _ci(np.asarray(fn(boots), dtype=float))
+        if draw.reps is None:
+            interval = _no_interval()
+        elif name == "national_dem_share":
+            interval = _percentile(draw.reps)
+        else:
+            interval = _estimated(lambda: draw.estimate(truth), name == "alignment")
         rows.append(
             {
                 "attribute": OVERALL[0],
                 "group": OVERALL[1],
                 "metric": name,
                 "value": float(fn(sim)),
-                "ci_low": low,
-                "ci_high": high,
-                "n": len(share),
+                **interval,
+                "n": draw.n,
                 "sim_dist": [sim, 1 - sim],
                 "truth_dist": [truth, 1 - truth],
                 "truth_value": truth if name == "national_dem_share" else np.nan,
@@ -367,132 +494,106 @@ def _national_rows(
     return rows
 
 
-# --------------------------------------------------------------------------- summary CIs
+# --------------------------------------------------------------------------- summary intervals
 
 
-def _person_matrix(
-    person: np.ndarray, index: pd.Index, values: np.ndarray, width: int
-) -> np.ndarray:
-    """A (persons, width) matrix with each row's ``values`` at its person's slot in ``index``
-    (0 elsewhere)."""
-    out = np.zeros((len(index), width))
-    np.add.at(out, index.get_indexer(person), values)
-    return out
-
-
-def _persons_in_order(rows: list[CellRows]) -> tuple[np.ndarray, np.ndarray]:
-    """The person of every row of a cell's questions in file order, and the row positions
-    of that order within the concatenation of ``rows``."""
-    order = np.argsort(np.concatenate([r.position for r in rows]), kind="stable")
-    return np.concatenate([r.person for r in rows])[order], order
-
-
-def _distribution_joint(
+def _distribution_summary(
     cell: list[tuple[str, CellRows]], truth: Truth, by_question: dict[str, pd.DataFrame],
     n_boot: int, seed: int,
-) -> dict[str, np.ndarray]:
-    """Replicates of each metric's mean over questions (overall group), persons drawn once per
-    replicate for all questions: every question replays the same seeded draws over the same
-    person index (persons in order of first appearance), so memory holds one question's matrix
-    at a time."""
-    index = pd.Index(pd.unique(_persons_in_order([rows for _, rows in cell])[0]))
-    found: dict[str, list[np.ndarray]] = {}
+) -> dict[str, dict[str, float]]:
+    """Interval fields of each metric's mean over questions (overall group): persons drawn once
+    per replicate for all questions (:func:`personasim.scoring.intervals.joint_replicate_means`,
+    the overall group's seed: the per-question rows draw the same counts), then one
+    :func:`personasim.scoring.intervals.estimate_summary` per metric; the refusal rate: a
+    percentile interval of its mean."""
+    blocks = []
     for qid, rows in cell:
         question, table = truth.survey.question(qid), by_question.get(qid)
         overall = None if table is None else table[(table["attribute"] == OVERALL[0])
                                                    & (table["group"] == OVERALL[1])]  # fmt: skip
         target = None if overall is None or overall.empty else _truth_dist(question, overall)
-        if target is None:
-            continue
-        weighted = rows.probs * rows.weight[:, None]
-        mat = _person_matrix(rows.person, index, weighted, len(question.options))
-        sums = np.vstack([counts @ mat for counts in
-                          M.resample_counts(len(index), n_boot, np.random.default_rng(seed))])
-        for name, fn in _metric_fns(question).items():
-            found.setdefault(name, []).append(np.array(
-                [_safe(lambda d=d, fn=fn, t=target: fn(d, t)) if d.sum() > 0 else np.nan
-                 for d in sums]))  # fmt: skip
-    return {name: np.nanmean(np.vstack(values), axis=0) for name, values in found.items()}
+        if target is not None and rows.weight.sum() > 0:
+            blocks.append((question, rows, target))
+    if not blocks:
+        return {}
+    cells = [rows for _, rows, _ in blocks]
+    reps = I.joint_replicate_means([r.person for r in cells], [r.probs for r in cells],
+                                   [r.weight for r in cells], n_boot, _seed(seed, *OVERALL))
+    parts: dict[str, list[I.SummaryPart]] = {}
+    refusals: list[np.ndarray] = []
+    for (question, rows, target), rep in zip(blocks, reps, strict=True):
+        sim = I.weighted_mean(rows.probs, rows.weight, rows.person)
+        for name in _metric_fns(question):
+            dists = _substantive(question, sim, target, rep)
+            if name == "refusal_rate":
+                refusals.append(rep[:, question.refusal_mask].sum(axis=1))
+            elif dists is not None:
+                metric = DISTANCE[question.kind if name == "alignment" else name]
+                parts.setdefault(name, []).append(I.SummaryPart(
+                    metric, dists[0][0], dists[2], dists[1][0],
+                    question.positions if metric == "wd" else None, len(rows), rows.weight))
+    out = {name: _estimated(lambda p=p: I.estimate_summary(p), name == "alignment")
+           for name, p in parts.items()}  # fmt: skip
+    if refusals:
+        out["refusal_rate"] = _percentile(np.nanmean(np.vstack(refusals), axis=0))
+    return out
 
 
-def _strata(cell: list[tuple[str, CellRows]], groups: Groups) -> dict[str, pd.Index]:
-    """Per state (``""`` when no row has one): its persons in order of first appearance."""
-    rows = [r for _, r in cell]
-    persons, order = _persons_in_order(rows)
-    codes = (np.concatenate([r.groups["state"] for r in rows])[order]
-             if all("state" in r.groups for r in rows) else np.full(len(persons), -1))  # fmt: skip
-    labels = groups.labels.get("state", [])
-    present = sorted(np.unique(codes[codes >= 0]), key=lambda c: labels[c])
-    if not present:
-        return {"": pd.Index(pd.unique(persons))}
-    return {labels[c]: pd.Index(pd.unique(persons[codes == c])) for c in present}
-
-
-def _election_joint(cell: list[tuple[str, CellRows]], groups: Groups, survey: Survey,
-                    n_boot: int, seed: int) -> dict[str, np.ndarray]:  # fmt: skip
-    """Replicates of each year-level election metric averaged over years: persons drawn once per
-    replicate within each state (all persons when none carries a state), shared by all years."""
-    index = _strata(cell, groups)
-    years = []
-    for qid, rows in cell:
-        question = survey.question(qid)
-        dem, rep = question.index_of("dem"), question.index_of("rep")
-        members = ({"": np.arange(len(rows))} if list(index) == [""]
-                   else groups.members("state", rows))  # fmt: skip
-        per_state = {}
-        for s in index:
-            where = members.get(s, np.zeros(0, dtype=int))
-            mat = rows.probs[where]
-            two = mat[:, dem] + mat[:, rep]
-            w = rows.weight[where] * (two > 0)
-            share = np.divide(mat[:, dem], two, out=np.zeros_like(two), where=two > 0)
-            if w.sum() > 0:
-                per_state[s] = _person_matrix(rows.person[where], index[s],
-                                              np.column_stack([w * share, w]), 2)  # fmt: skip
-        years.append((int(question.tags.get("year", "0")), per_state))
-    rng = np.random.default_rng(seed)  # one chunk size for all states: their draws interleave
-    chunk = M.boot_chunk(max(len(persons) for persons in index.values()))
-    draws = [M.resample_counts(len(index[s]), n_boot, rng, chunk) for s in index]
+def _election_summary(cell_draws: dict[str, dict[str, StateDraw]], survey: Survey
+                      ) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Interval fields of each year-level election metric averaged over years: ``alignment`` and
+    ``mean_abs_error`` (``national_abs_error`` without states) by one
+    :func:`personasim.scoring.intervals.estimate_summary` over every year x state (the states'
+    replicates drawn jointly for all years), the others percentile intervals of the mean over
+    years."""
     found: dict[str, list[np.ndarray]] = {}
-    for chunk in zip(*draws, strict=True):
-        counts = dict(zip(index, chunk, strict=True))
-        per_year = [_year_metrics(year, per_state, counts) for year, per_state in years]
-        for name in per_year[0]:
-            found.setdefault(name, []).append(np.mean([y[name] for y in per_year], axis=0))
-    return {name: np.concatenate(chunks) for name, chunks in found.items()}
+    parts = []
+    for qid, draws in sorted(cell_draws.items()):
+        year = int(survey.question(qid).tags.get("year", "0"))
+        states = sorted(draws)
+        if states == [""]:
+            truth = E.national_share(year)
+            boots = {k: fn(draws[""].reps) for k, fn in _national_metrics(truth).items()}
+            parts.append(draws[""].part(truth))
+        else:
+            truth_table = E.state_truth(year).set_index("state").loc[states].reset_index()
+            boots = M.election_metrics(np.column_stack([draws[s].reps for s in states]),
+                                       truth_table)  # fmt: skip
+            parts += [draws[s].part(t) for s, t in
+                      zip(states, truth_table["dem_share"].to_numpy(float), strict=True)]
+        for name, values in boots.items():
+            found.setdefault(name, []).append(np.asarray(values, dtype=float))
+    out = {name: _percentile(np.mean(values, axis=0)) for name, values in found.items()}
+    for name in ("alignment", "mean_abs_error", "national_abs_error"):
+        if name in out:
+            out[name] = _estimated(lambda: I.estimate_summary(parts), name == "alignment")
+    return out
 
 
-def _year_metrics(year: int, per_state: dict[str, np.ndarray], counts: dict[str, np.ndarray]
-                  ) -> dict[str, np.ndarray]:
-    """One year's aggregate metrics for a chunk of replicates (rows of ``counts``)."""
-    states = sorted(per_state)
-    sums = [counts[s] @ per_state[s] for s in states]
-    shares = np.column_stack([np.where(x[:, 1] > 0, x[:, 0] / np.where(x[:, 1] > 0, x[:, 1], 1),
-                                       np.nan) for x in sums])  # fmt: skip
-    if states == [""]:
-        return {k: fn(shares[:, 0]) for k, fn in _national_metrics(E.national_share(year)).items()}
-    truth = E.state_truth(year).set_index("state").loc[states].reset_index()
-    return M.election_metrics(shares, truth)
-
-
-def _summary_cis(collected: Collected, truth: Truth, n_boot: int, seed: int) -> pd.DataFrame:
-    """Per tier x models x metric: the joint bootstrap CI of the summary statistic."""
-    by_question = {str(k): v for k, v in truth.table.groupby("question_id")}
+def _by_model(collected: Collected) -> dict[tuple[str, ...], list[tuple[str, CellRows]]]:
+    """The cells of each tier x models combination, questions sorted."""
     by_model: dict[tuple[str, ...], list[tuple[str, CellRows]]] = {}
     for key in sorted(collected.cells):
         by_model.setdefault(key[1:], []).append((key[0], collected.cells[key]))
+    return by_model
+
+
+def _summary_intervals(collected: Collected, truth: Truth, n_boot: int, seed: int,
+                       draws: dict[tuple[str, ...], dict[str, dict[str, StateDraw]]]
+                       ) -> pd.DataFrame:  # fmt: skip
+    """Per tier x models x metric: the interval fields of the summary statistic
+    (:data:`SUMMARY_COLUMNS`)."""
+    by_question = {str(k): v for k, v in truth.table.groupby("question_id")}
     out = []
-    for keys, cell in sorted(by_model.items()):
+    for keys, cell in sorted(_by_model(collected).items()):
         if truth.kind == "elections":
-            found = _election_joint(cell, collected.groups, truth.survey, n_boot, seed)
+            found = _election_summary(draws[keys], truth.survey)
         else:
-            found = _distribution_joint(cell, truth, by_question, n_boot, seed)
-        for name, values in found.items():
-            low, high = _ci(np.asarray(values, dtype=float))
+            found = _distribution_summary(cell, truth, by_question, n_boot, seed)
+        for name, fields in found.items():
             out.append({**dict(zip(MODEL_KEY, keys, strict=True)), "metric": name,
-                        "summary_ci_low": low, "summary_ci_high": high})  # fmt: skip
-    return pd.DataFrame(out, columns=[*MODEL_KEY, "metric", "summary_ci_low",
-                                      "summary_ci_high"])  # fmt: skip
+                        **{f"summary_{c}": fields[c] for c in INTERVAL_COLUMNS}})  # fmt: skip
+    return pd.DataFrame(out, columns=[*MODEL_KEY, "metric", *SUMMARY_COLUMNS])
 
 
 # --------------------------------------------------------------------------- driver
@@ -512,7 +613,7 @@ def score(
     responses: pd.DataFrame | str | Path | ResponseSource,
     truth: Truth,
     persons: pd.DataFrame | None = None,
-    n_boot: int = 200,
+    n_boot: int = 1000,
     seed: int = 0,
     min_valid_mass: float = 0.0,
     personas: pd.DataFrame | None = None,
@@ -541,13 +642,17 @@ def score(
                               personas, min_valid_mass, notes,
                               states=("state",) if elections else (),
                               weights=weights)  # fmt: skip
+    if 0 < n_boot < MIN_BOOT:
+        notes.append(f"n_boot {n_boot} < {MIN_BOOT}: no intervals (too few replicates)")
     out: list[dict[str, Any]] = []
     by_question = dict(tuple(truth.table.groupby("question_id")))
+    draws = ({keys: _state_draws(cell, collected.groups, truth.survey, n_boot, seed)
+              for keys, cell in _by_model(collected).items()} if elections else {})  # fmt: skip
     for key in sorted(collected.cells):
         question, rows = truth.survey.question(key[0]), collected.cells[key]
         labels = dict(zip(CELL, key, strict=True))
         if elections:
-            found = _election_rows(question, rows, collected.groups, n_boot, seed)
+            found = _election_rows(question, draws[key[1:]][key[0]])
         elif question.id in by_question:
             found = _distribution_rows(question, rows, collected.groups,
                                        by_question[question.id], n_boot, seed)  # fmt: skip
@@ -560,10 +665,10 @@ def score(
     scores = _add_meta(pd.DataFrame(out).assign(meta=np.nan))
     scores = scores.merge(collected.counts, on=CELL, how="left")
     if n_boot:
-        cis = _summary_cis(collected, truth, n_boot, seed)
+        cis = _summary_intervals(collected, truth, n_boot, seed, draws)
         overall = (scores["attribute"] == OVERALL[0]) & (scores["group"] == OVERALL[1])
         scores = scores.merge(cis, on=[*MODEL_KEY, "metric"], how="left")
-        scores.loc[~overall, ["summary_ci_low", "summary_ci_high"]] = np.nan
+        scores.loc[~overall, list(SUMMARY_COLUMNS)] = np.nan
     scores = scores.reindex(columns=SCORE_COLUMNS)
     return ScoreResult(scores, summarize(scores), cross_model_table(scores), notes)
 
@@ -571,23 +676,24 @@ def score(
 def summarize(scores: pd.DataFrame) -> pd.DataFrame:
     """Overall-group scores averaged over questions, per tier x models x metric.
 
-    ``ci_low``/``ci_high`` are the joint bootstrap interval of that mean (``summary_ci_*`` of the
-    scores; NaN for a scores file written before them, never an average of per-question CIs);
+    ``corrected``, ``ci_low``, ``ci_high``, ``p_equal``, ``detectable`` are those of that mean
+    (``summary_*`` of the scores, persons drawn jointly; NaN for a scores file written before
+    them, never an average of per-question intervals);
     ``excluded``/``excluded_share``: answers left out over all questions (see :func:`score`).
     """
     overall = scores[(scores["attribute"] == OVERALL[0]) & (scores["group"] == OVERALL[1])]
     overall = overall.assign(**{c: overall[c] if c in overall.columns else np.nan
-                                for c in ("summary_ci_low", "summary_ci_high", "answers",
-                                          "excluded")})  # fmt: skip
+                                for c in (*SUMMARY_COLUMNS, "answers", "excluded")})
     grouped = overall.groupby([*MODEL_KEY, "metric"], as_index=False)
     table = grouped[["value", "uniform", "meta"]].mean()
-    cis = grouped[["summary_ci_low", "summary_ci_high"]].first()
-    table["ci_low"], table["ci_high"] = cis["summary_ci_low"], cis["summary_ci_high"]
+    cis = grouped[list(SUMMARY_COLUMNS)].first()
+    for column in INTERVAL_COLUMNS:
+        table[column] = cis[f"summary_{column}"]
     table["questions"] = grouped["question_id"].nunique()["question_id"].to_numpy()
     counts = grouped[["answers", "excluded"]].sum(min_count=1)
     table["excluded"] = counts["excluded"]
     table["excluded_share"] = counts["excluded"] / counts["answers"]
-    return table[[*MODEL_KEY, "metric", "value", "ci_low", "ci_high", "uniform", "meta",
+    return table[[*MODEL_KEY, "metric", "value", *INTERVAL_COLUMNS, "uniform", "meta",
                   "questions", "excluded", "excluded_share"]]  # fmt: skip
 
 
@@ -598,7 +704,7 @@ def cross_model_table(scores: pd.DataFrame) -> pd.DataFrame:
     sel = summary[summary["metric"] == "alignment"]
     if sel["generator"].nunique() < 2 and sel["simulator"].nunique() < 2:
         return pd.DataFrame()
-    return sel[["tier", "generator", "simulator", "estimator", "value", "ci_low", "ci_high",
+    return sel[["tier", "generator", "simulator", "estimator", "value", *INTERVAL_COLUMNS,
                 "excluded_share"]].reset_index(drop=True)  # fmt: skip
 
 

@@ -158,7 +158,7 @@ class SimulateSection(_Section):
 class ScoreSection(_Section):
     """``[score]``: how scores and their intervals are computed."""
 
-    n_boot: int = Field(default=200, ge=0, le=100_000)
+    n_boot: int = Field(default=1000, ge=0, le=100_000)
     """Bootstrap replicates for confidence intervals (0: none)."""
 
 
