@@ -54,6 +54,7 @@ FILES: dict[str, str] = {
     "study-typo.toml": 'name = "t"\nstatess = ["TX"]\n',
     "study-syntax.toml": "name = \n",
     "table.csv": "a,b\n1,2\n",
+    "other.yaml": "id: other\nquestions:\n  - id: q\n    text: Tea?\n    options: [tea, coffee]\n",
     # a generator naming no backend while the only tier (meta) needs none
     "study-unused-generator.toml": (
         'name = "g"\n[population]\nstates = ["VT"]\nper_state = 2\n[personas]\n'
@@ -89,6 +90,119 @@ def _frames(folder: Path) -> None:
     (folder / "big.yaml").write_text("id: big\n" + "# padding\n" * 120_000)  # 1.2 MB
     for name, text in FILES.items():
         (folder / name).write_text(text)
+    _hardening_frames(folder)
+
+
+def _hardening_frames(folder: Path) -> None:
+    """Inputs of the issue-20 cases: unusable weights, responses that cannot be scored, a pairs
+    folder, an export folder, a read-only folder."""
+    for name, values in {"nan": [float("nan"), 1.0], "str": ["heavy", "1"], "zero": [0.0, 0.0],
+                         "neg": [-1.0, 2.0], "inf": [float("inf"), 1.0]}.items():
+        pd.DataFrame({"person_id": [1, 2], "weight": values}).to_parquet(
+            folder / f"w-{name}.parquet", index=False)
+    pd.DataFrame({"person_id": [1, 2], "weight": [1.0, 3.0]}).to_parquet(folder / "w-ok.parquet",
+                                                                        index=False)
+    pd.DataFrame({"person_id": [501, 502], "weight": [1.0, 1.0]}).to_parquet(
+        folder / "w-other.parquet", index=False)
+    RESPONSES.assign(probs=[[5.0, 5.0], [0.3, 0.7]]).to_parquet(folder / "probs-5-5.parquet",
+                                                                index=False)  # fmt: skip
+    RESPONSES.assign(probs=["[0.6, 0.4]", "[0.3, 0.7]"]).to_parquet(
+        folder / "probs-text.parquet", index=False)
+    (folder / "dup").mkdir()  # the same answer row in two parts
+    RESPONSES.to_parquet(folder / "dup" / "part-00000.parquet", index=False)
+    RESPONSES.head(1).to_parquet(folder / "dup" / "part-00001.parquet", index=False)
+    POPULATION.assign(person_id=[3, 3]).to_parquet(folder / "one-id.parquet", index=False)
+    POPULATION.assign(weight=[0.0, 0.0]).to_parquet(folder / "zero-weights.parquet", index=False)
+    (folder / "tb").mkdir()  # a pairs file inside the folder an export is aimed at
+    pd.read_parquet(folder / "pairs.parquet").assign(
+        verified=[True], p_chosen=[0.8], position_consistent=[True], revision_longer=[False],
+        chosen_truncated=[False], judge_valid_mass=[0.9]).to_parquet(
+        folder / "tb" / "pairs.parquet", index=False)
+    (folder / "tb" / "train.jsonl").write_text('{"kept": "a line the user wrote"}\n')
+    pd.read_parquet(folder / "tb" / "pairs.parquet").assign(chosen=[None]).to_parquet(
+        folder / "null-chosen.parquet", index=False)
+    (folder / "exp").mkdir()  # a personas folder of parts, exported onto itself
+    PERSONAS.to_parquet(folder / "exp" / "part-00000.parquet", index=False)
+    (folder / "targets-header.csv").write_text("variable,level,share\n")
+    (folder / "targets-absent.csv").write_text("variable,level,share,group\nsex,Male,0.5,ZZ\n"
+                                               "sex,Female,0.5,ZZ\n")  # fmt: skip
+    (folder / "empty-prompts.csv").write_text("text\n")
+    (folder / "mapping.yaml").write_text("a: 1\nb: 2\n")
+    (folder / "folder-out").mkdir()
+    (folder / "targets-sex.csv").write_text("variable,level,share\nsex,Male,0.5\n"
+                                            "sex,Female,0.5\n")  # fmt: skip
+
+
+def _weights_cases(command: str, base: list[str]) -> list[tuple[str, list[str]]]:
+    """One case per kind of unusable weights file."""
+    kinds = ("nan", "str", "zero", "neg", "inf", "other")
+    return [(f"{command}-weights-{k}", [*base, "--weights", f"{{d}}/w-{k}.parquet"])
+            for k in kinds]  # fmt: skip
+
+
+CALIBRATE = ["calibrate", "--personas", "{d}/population.parquet", "--targets",
+             "csv:{d}/targets-sex.csv"]
+CROSSTAB = ["crosstab", "--responses", "{d}/responses.parquet", "--by", "sex",
+            "--persons", "{d}/population.parquet", "--n-boot", "0"]
+SCORE = ["score", "--responses", "{d}/responses.parquet", "--truth", "elections",
+         "--persons", "{d}/population.parquet", "--n-boot", "0"]
+TB_EXPORT = ["testbed", "export", "--include-unverified"]
+
+#: Issue 20 (hardening, round two): §1 files destroyed, §2 silent wrong answers, §3 tracebacks.
+CASES_20: list[tuple[str, list[str]]] = [
+    # §1 nothing a user has is ever destroyed
+    ("testbed-export-hf-onto-its-pairs", [*TB_EXPORT, "--pairs", "{d}/tb/pairs.parquet",
+                                          "--format", "hf", "--out", "{d}/tb"]),
+    ("testbed-export-trl-existing-split", [*TB_EXPORT, "--pairs", "{d}/tb/pairs.parquet",
+                                           "--out", "{d}/tb"]),
+    ("calibrate-out-is-personas", [*CALIBRATE, "--out", "{d}/population.parquet"]),
+    ("crosstab-out-is-responses", [*CROSSTAB, "--out", "{d}/responses.parquet"]),
+    ("crosstab-out-is-weights", [*CROSSTAB, "--weights", "{d}/w-ok.parquet",
+                                 "--out", "{d}/w-ok.parquet"]),
+    ("calibrate-zero-row-pool", [*CALIBRATE[:2], "{d}/empty.parquet", *CALIBRATE[3:],
+                                 "--out", "{out}"]),
+    ("calibrate-group-absent", [*CALIBRATE[:4], "csv:{d}/targets-absent.csv", "--by", "state",
+                                "--out", "{out}"]),
+    ("export-overwrite-onto-its-input", ["export", "--personas", "{d}/exp", "--out", "{d}/exp",
+                                         "--overwrite"]),
+    ("export-overwrite-out-dot", ["export", "--personas", "{d}/personas.parquet", "--out", ".",
+                                  "--overwrite"]),
+    ("calibrate-diagnostics-is-personas", [*CALIBRATE, "--out", "{d}/w.parquet",
+                                           "--diagnostics", "{d}/population.parquet"]),
+    # §2 no silent wrong answer
+    *_weights_cases("crosstab", [*CROSSTAB, "--out", "{out}"]),
+    *_weights_cases("score", [*SCORE, "--out", "{out}"]),
+    ("score-probs-sum-10", [*SCORE[:2], "{d}/probs-5-5.parquet", *SCORE[3:], "--out", "{out}"]),
+    ("score-duplicate-answers", [*SCORE[:2], "{d}/dup", *SCORE[3:], "--out", "{out}"]),
+    ("testbed-export-null-chosen", [*TB_EXPORT, "--pairs", "{d}/null-chosen.parquet",
+                                    "--out", "{d}/trl"]),
+    ("calibrate-one-person-id", [*CALIBRATE[:2], "{d}/one-id.parquet", *CALIBRATE[3:],
+                                 "--out", "{out}"]),
+    ("calibrate-zero-base-weights", [*CALIBRATE[:2], "{d}/zero-weights.parquet",
+                                     *CALIBRATE[3:], "--out", "{out}"]),
+    ("export-personas-are-responses", ["export", "--personas", "{d}/responses.parquet",
+                                       "--out", "{d}/exported"]),
+    ("crosstab-other-survey", [*CROSSTAB, "--survey", "{d}/other.yaml", "--out", "{out}"]),
+    ("calibrate-out-csv", [*CALIBRATE, "--out", "{d}/w.csv"]),
+    ("crosstab-out-csv", [*CROSSTAB, "--out", "{d}/c.csv"]),
+    # §3 one line, early
+    ("calibrate-targets-header-only", [*CALIBRATE[:4], "csv:{d}/targets-header.csv",
+                                       "--out", "{out}"]),
+    ("calibrate-out-a-folder", [*CALIBRATE, "--out", "{d}/folder-out"]),
+    ("calibrate-out-read-only", [*CALIBRATE, "--out", "/proc/w.parquet"]),
+    ("calibrate-out-under-a-file", [*CALIBRATE, "--out", "{out}/w.parquet"]),
+    ("calibrate-unbounded", [*CALIBRATE, "--max-iter", "100000000", "--tol", "1e-300",
+                             "--out", "{out}"]),
+    ("crosstab-out-read-only", [*CROSSTAB, "--out", "/proc/c.parquet"]),
+    ("crosstab-out-a-folder", [*CROSSTAB, "--out", "{d}/folder-out"]),
+    ("testbed-prompts-empty-csv", ["testbed", "prompts", "--prompts", "{d}/empty-prompts.csv",
+                                   "--out", "{out}"]),
+    ("testbed-prompts-yaml-mapping", ["testbed", "prompts", "--prompts", "{d}/mapping.yaml",
+                                      "--out", "{out}"]),
+    ("score-probs-as-text", [*SCORE[:2], "{d}/probs-text.parquet", *SCORE[3:], "--out",
+                             "{out}"]),
+]
+"""Cases of issue 20 (the table in its closing note counts these)."""
 
 
 # (case id, arguments; {d} is the case folder, {out} the guarded output file, {port} a closed port)
@@ -262,6 +376,7 @@ CASES: list[tuple[str, list[str]]] = [
     ("export-parts-clash", ["export", "--personas", "{d}/clash", "--out", "{d}/exported"]),
     ("simulate-parts-clash", ["simulate", "--personas", "{d}/clash", "--survey", "elections",
                               "--no-cache", "--out", "{d}/resp"]),
+    *CASES_20,
 ]
 
 #: Cases that also run through a real subprocess (entry point, fresh interpreter).
@@ -281,6 +396,11 @@ def _prepared(tmp_path: Path) -> tuple[Path, bytes]:
     guard = tmp_path / GUARD
     PERSONAS.assign(note="written before the bad command").to_parquet(guard, index=False)
     return guard, guard.read_bytes()
+
+
+def _snapshot(folder: Path) -> dict[Path, bytes]:
+    """Every file under ``folder`` (but the read-only folder's) with its bytes."""
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _check(code: int, stderr: str, guard: Path, before: bytes) -> None:
