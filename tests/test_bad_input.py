@@ -403,13 +403,18 @@ def _snapshot(folder: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _check(code: int, stderr: str, guard: Path, before: bytes) -> None:
+def _check(code: int, stderr: str, guard: Path, before: bytes,
+           files: dict[Path, bytes] | None = None) -> None:  # fmt: skip
     lines = stderr.strip().splitlines()
     assert code == 2, stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
     assert "Traceback" not in stderr
     assert not re.search(r"\bnp\.\w+\(", stderr), "a numpy repr leaked into the message"
     assert guard.read_bytes() == before, "the pre-existing output file changed"
+    changed = [p for p, data in (files or {}).items() if not p.is_file() or p.read_bytes() != data]
+    assert not changed, f"pre-existing files changed or removed: {changed}"
+    leftovers = [p for p in guard.parent.rglob("*.tmp")]
+    assert not leftovers, f"temporary files left behind: {leftovers}"
 
 
 @pytest.mark.parametrize(("case", "args"), CASES, ids=[c for c, _ in CASES])
@@ -421,8 +426,9 @@ def test_bad_input_in_process(case: str, args: list[str], tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PERSONASIM_TRACEBACK", raising=False)
     guard, before = _prepared(tmp_path)
+    files = _snapshot(tmp_path)
     code = main(_argv(args, tmp_path, free_port()))
-    _check(code, capsys.readouterr().err, guard, before)
+    _check(code, capsys.readouterr().err, guard, before, files)
 
 
 @pytest.mark.slow
