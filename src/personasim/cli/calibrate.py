@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from personasim.cli.main import split_list
 from personasim.core.errors import ConfigError, validation_error
-from personasim.core.tables import check_output, read_table, write_atomic
+from personasim.core.tables import check_output, read_table, write_all_atomic, write_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -122,9 +122,8 @@ def calibrate_command(
     targets = load_targets(targets_spec)
     bar = lambda items: tqdm(items, desc="calibrate", unit="group", file=sys.stderr)  # noqa: E731
     result = calibrate(pool, targets, by, options, split_list(tiers) or None, progress=bar)
-    if diagnostics_out is not None:  # first: the weights are what a failure must not replace
-        write_atomic(result.diagnostics, diagnostics_out)
-    write_atomic(result.weights, out)
+    outputs = [(result.weights, out)]
+    write_all_atomic(outputs + ([(result.diagnostics, diagnostics_out)] if diagnostics_out else []))
     click.echo(format_diagnostics(result.diagnostics, result.keys))
     for note in result.notes:
         click.echo(f"note: {note}")

@@ -233,6 +233,17 @@ def write_atomic(frame: pd.DataFrame, path: str | Path) -> None:
         frame.to_parquet(tmp, index=False)
 
 
+def write_all_atomic(frames: Sequence[tuple[pd.DataFrame, str | Path]]) -> None:
+    """Write several tables as one unit: every frame goes to its temporary file first, and only
+    when all are written are they renamed into place (the last first), so a failure (disk
+    full, a kill) part-way through replaces none of them."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        for frame, path in frames:
+            frame.to_parquet(stack.enter_context(atomic_path(path)), index=False)
+
+
 def write_text_atomic(text: str, path: str | Path) -> None:
     """Write ``text`` (UTF-8) to a temporary file beside ``path``, then rename it over it."""
     with atomic_path(path) as tmp:

@@ -533,8 +533,9 @@ def invalid_answers(rows: int, valid: pa.Array | None, valid_mass: pa.Array | No
 
 def _distributions(question: Question, batch: pa.RecordBatch, take: pa.Array, has: set[str]
                    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Each row's distribution over the question's options (renormalized ``probs``, else one-hot
-    of ``answer``) and whether it has one (``probs`` of mass 0, or neither: it has not)."""
+    """Each row's distribution over the question's options (``probs``, which must sum to 1
+    within :data:`PROBS_TOLERANCE`, renormalized; else one-hot of ``answer``) and whether it
+    has one (``probs`` of mass 0, or neither: it has not)."""
     n = len(question.options)
     probs = batch.column("probs").take(take)
     if pa.types.is_null(probs.type):
