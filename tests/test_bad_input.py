@@ -129,6 +129,32 @@ def _hardening_frames(folder: Path) -> None:
     (folder / "empty-prompts.csv").write_text("text\n")
     (folder / "mapping.yaml").write_text("a: 1\nb: 2\n")
     (folder / "folder-out").mkdir()
+    _hardening_studies(folder)
+
+
+STUDY_HEAD = ('name = "h"\n[population]\nstates = ["VT"]\nper_state = 2\n[personas]\n'
+              'tiers = ["{tiers}"]\n[simulate]\nsimulators = ["embedded"]\n'
+              '[backends.embedded]\nspec = "llamacpp"\n')
+"""A tiny study (its tier, then any section) for the checked-before-any-stage cases."""
+
+
+def _hardening_studies(folder: Path) -> None:
+    """Studies whose problem is checkable before the first stage (issue 20 §3)."""
+    elections = '[[surveys]]\nid = "elections"\nsource = "elections"\n'
+    (folder / "truth-bad.csv").write_text("question_id,option,count\nq,tea,3\nq,maybe,2\n")
+    studies = {
+        "study-calibration-targets.toml": STUDY_HEAD.format(tiers="meta") + elections
+        + f'[calibration]\ntargets = "census,csv:{folder}/none.csv"\ntiers = ["meta"]\n',
+        "study-truth-options.toml": STUDY_HEAD.format(tiers="meta")
+        + f'[[surveys]]\nid = "other"\nsource = "{folder}/other.yaml"\n'
+        + f'truth = "csv:{folder}/truth-bad.csv"\n',
+        "study-testbed-prompts.toml": STUDY_HEAD.format(tiers="persona") + elections
+        + f'[testbed]\nprompts = "{folder}/mapping.yaml"\n',
+        "study-testbed-humans.toml": STUDY_HEAD.format(tiers="persona") + elections
+        + f'[testbed]\nhumans = "{folder}/none.csv"\n',
+    }
+    for name, text in studies.items():
+        (folder / name).write_text(text)
     (folder / "targets-sex.csv").write_text("variable,level,share\nsex,Male,0.5\n"
                                             "sex,Female,0.5\n")  # fmt: skip
 
@@ -201,6 +227,13 @@ CASES_20: list[tuple[str, list[str]]] = [
                                       "--out", "{out}"]),
     ("score-probs-as-text", [*SCORE[:2], "{d}/probs-text.parquet", *SCORE[3:], "--out",
                              "{out}"]),
+    ("run-calibration-targets-file", ["run", "{d}/study-calibration-targets.toml", "--out",
+                                      "{d}/run"]),
+    ("run-truth-options-not-the-survey's", ["run", "{d}/study-truth-options.toml", "--out",
+                                            "{d}/run"]),
+    ("run-testbed-prompts-mapping", ["run", "{d}/study-testbed-prompts.toml", "--out",
+                                     "{d}/run"]),
+    ("run-testbed-humans-missing", ["run", "{d}/study-testbed-humans.toml", "--out", "{d}/run"]),
 ]
 """Cases of issue 20 (the table in its closing note counts these)."""
 

@@ -38,9 +38,10 @@ CROSSTAB = ["crosstab", "--responses", "{d}/responses.parquet", "--persons", "{d
 @pytest.mark.parametrize(("args", "at"), [(CALIBRATE, 1), (CALIBRATE, 2), (CROSSTAB, 1)],
                          ids=["calibrate-first-write", "calibrate-second-write",
                               "crosstab"])  # fmt: skip
-def test_disk_full_is_one_line_and_keeps_every_file(args: list[str], at: int, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_disk_full_is_one_line_and_keeps_every_file(
+    args: list[str], at: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:  # fmt: skip
     monkeypatch.delenv("PERSONASIM_TRACEBACK", raising=False)
     before = _folder(tmp_path)
     with disk_full_at_write(monkeypatch, at) as seen:

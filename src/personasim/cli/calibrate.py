@@ -195,8 +195,8 @@ def crosstab_command(
     out: Path,
 ) -> None:
     """Weighted answer shares per question by attribute, with bootstrap CIs and cell counts."""
-    from personasim.scoring.crosstab import crosstab, format_crosstab
     from personasim.calibrate.weights import read_weights
+    from personasim.scoring.crosstab import crosstab, format_crosstab
     from personasim.survey.loaders import load_survey
     from personasim.truth import load_truth
 
