@@ -102,6 +102,8 @@ def _hardening_frames(folder: Path) -> None:
             folder / f"w-{name}.parquet", index=False)
     pd.DataFrame({"person_id": [1, 2], "weight": [1.0, 3.0]}).to_parquet(folder / "w-ok.parquet",
                                                                         index=False)
+    pd.DataFrame({"person_id": [1, 1, 2], "weight": [1.0, 5.0, 1.0]}).to_parquet(
+        folder / "w-twice.parquet", index=False)
     pd.DataFrame({"person_id": [501, 502], "weight": [1.0, 1.0]}).to_parquet(
         folder / "w-other.parquet", index=False)
     RESPONSES.assign(probs=[[5.0, 5.0], [0.3, 0.7]]).to_parquet(folder / "probs-5-5.parquet",
@@ -161,7 +163,7 @@ def _hardening_studies(folder: Path) -> None:
 
 def _weights_cases(command: str, base: list[str]) -> list[tuple[str, list[str]]]:
     """One case per kind of unusable weights file."""
-    kinds = ("nan", "str", "zero", "neg", "inf", "other")
+    kinds = ("nan", "str", "zero", "neg", "inf", "other", "twice")
     return [(f"{command}-weights-{k}", [*base, "--weights", f"{{d}}/w-{k}.parquet"])
             for k in kinds]  # fmt: skip
 

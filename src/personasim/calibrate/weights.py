@@ -175,7 +175,8 @@ def calibrate(
 
 def read_weights(path: str | Path, person_ids: pd.Series | None = None) -> pd.DataFrame:
     """A weights table from ``personasim calibrate``, checked: every weight a positive finite
-    number, and (given the ``person_ids`` it is for) at least one of them among its persons.
+    number, one row per person (per tier and generator), and (given the ``person_ids`` it is
+    for) at least one of them among its persons.
 
     An unusable weight is refused, not skipped: one :class:`DataError` naming the file and
     counting the bad rows (text, missing, infinite, zero or negative)."""
@@ -190,6 +191,11 @@ def read_weights(path: str | Path, person_ids: pd.Series | None = None) -> pd.Da
         raise DataError(f"{path}: {int(bad.sum())} of {len(frame)} weight(s) are not positive "
                         f"finite numbers (first: {first!r})",
                         hint="recompute the weights with `personasim calibrate`")  # fmt: skip
+    key = ["person_id", *[k for k in MODEL_KEYS if k in frame.columns]]
+    repeated = int(frame.astype({"person_id": str}).duplicated(key).sum())
+    if repeated:
+        raise DataError(f"{path}: {repeated} row(s) repeat the {', '.join(key)} of another row",
+                        hint="keep one weight per person (per tier and generator)")
     if person_ids is not None and len(person_ids) and not frame["person_id"].astype(str).isin(
             set(person_ids.astype(str))).any():  # fmt: skip
         raise DataError(f"{path}: none of its {len(frame)} person_id(s) is among the persons "
