@@ -65,6 +65,7 @@ FILES: dict[str, str] = {
        for name, weight, answer, level in [
            ("unmapped-code", "wt", "odd", "Female"), ("negative-weight", "bad_wt", "ans", "Female"),
            ("missing-column", "wt", "answer", "Female"), ("no-persons", "wt", "ans", "Woman")]},
+    "other.yaml": "id: other\nquestions:\n  - id: q\n    text: Tea?\n    options: [tea, coffee]\n",
     # a generator naming no backend while the only tier (meta) needs none
     "study-unused-generator.toml": (
         'name = "g"\n[population]\nstates = ["VT"]\nper_state = 2\n[personas]\n'
@@ -100,6 +101,154 @@ def _frames(folder: Path) -> None:
     (folder / "big.yaml").write_text("id: big\n" + "# padding\n" * 120_000)  # 1.2 MB
     for name, text in FILES.items():
         (folder / name).write_text(text)
+    _hardening_frames(folder)
+
+
+def _hardening_frames(folder: Path) -> None:
+    """Inputs of the issue-20 cases: unusable weights, responses that cannot be scored, a pairs
+    folder, an export folder, a read-only folder."""
+    for name, values in {"nan": [float("nan"), 1.0], "str": ["heavy", "1"], "zero": [0.0, 0.0],
+                         "neg": [-1.0, 2.0], "inf": [float("inf"), 1.0]}.items():
+        pd.DataFrame({"person_id": [1, 2], "weight": values}).to_parquet(
+            folder / f"w-{name}.parquet", index=False)
+    pd.DataFrame({"person_id": [1, 2], "weight": [1.0, 3.0]}).to_parquet(folder / "w-ok.parquet",
+                                                                        index=False)
+    pd.DataFrame({"person_id": [1, 1, 2], "weight": [1.0, 5.0, 1.0]}).to_parquet(
+        folder / "w-twice.parquet", index=False)
+    pd.DataFrame({"person_id": [501, 502], "weight": [1.0, 1.0]}).to_parquet(
+        folder / "w-other.parquet", index=False)
+    RESPONSES.assign(probs=[[5.0, 5.0], [0.3, 0.7]]).to_parquet(folder / "probs-5-5.parquet",
+                                                                index=False)  # fmt: skip
+    RESPONSES.assign(probs=["[0.6, 0.4]", "[0.3, 0.7]"]).to_parquet(
+        folder / "probs-text.parquet", index=False)
+    (folder / "dup").mkdir()  # the same answer row in two parts
+    RESPONSES.to_parquet(folder / "dup" / "part-00000.parquet", index=False)
+    RESPONSES.head(1).to_parquet(folder / "dup" / "part-00001.parquet", index=False)
+    POPULATION.assign(person_id=[3, 3]).to_parquet(folder / "one-id.parquet", index=False)
+    POPULATION.assign(weight=[0.0, 0.0]).to_parquet(folder / "zero-weights.parquet", index=False)
+    (folder / "tb").mkdir()  # a pairs file inside the folder an export is aimed at
+    pd.read_parquet(folder / "pairs.parquet").assign(
+        verified=[True], p_chosen=[0.8], position_consistent=[True], revision_longer=[False],
+        chosen_truncated=[False], judge_valid_mass=[0.9]).to_parquet(
+        folder / "tb" / "pairs.parquet", index=False)
+    (folder / "tb" / "train.jsonl").write_text('{"kept": "a line the user wrote"}\n')
+    pd.read_parquet(folder / "tb" / "pairs.parquet").assign(chosen=[None]).to_parquet(
+        folder / "null-chosen.parquet", index=False)
+    (folder / "exp").mkdir()  # a personas folder of parts, exported onto itself
+    PERSONAS.to_parquet(folder / "exp" / "part-00000.parquet", index=False)
+    (folder / "targets-header.csv").write_text("variable,level,share\n")
+    (folder / "targets-absent.csv").write_text("variable,level,share,group\nsex,Male,0.5,ZZ\n"
+                                               "sex,Female,0.5,ZZ\n")  # fmt: skip
+    (folder / "empty-prompts.csv").write_text("text\n")
+    (folder / "mapping.yaml").write_text("a: 1\nb: 2\n")
+    (folder / "folder-out").mkdir()
+    _hardening_studies(folder)
+
+
+STUDY_HEAD = ('name = "h"\n[population]\nstates = ["VT"]\nper_state = 2\n[personas]\n'
+              'tiers = ["{tiers}"]\n[simulate]\nsimulators = ["embedded"]\n'
+              '[backends.embedded]\nspec = "llamacpp"\n')
+"""A tiny study (its tier, then any section) for the checked-before-any-stage cases."""
+
+
+def _hardening_studies(folder: Path) -> None:
+    """Studies whose problem is checkable before the first stage (issue 20 §3)."""
+    elections = '[[surveys]]\nid = "elections"\nsource = "elections"\n'
+    (folder / "truth-bad.csv").write_text("question_id,option,count\nq,tea,3\nq,maybe,2\n")
+    studies = {
+        "study-calibration-targets.toml": STUDY_HEAD.format(tiers="meta") + elections
+        + f'[calibration]\ntargets = "census,csv:{folder}/none.csv"\ntiers = ["meta"]\n',
+        "study-truth-options.toml": STUDY_HEAD.format(tiers="meta")
+        + f'[[surveys]]\nid = "other"\nsource = "{folder}/other.yaml"\n'
+        + f'truth = "csv:{folder}/truth-bad.csv"\n',
+        "study-testbed-prompts.toml": STUDY_HEAD.format(tiers="persona") + elections
+        + f'[testbed]\nprompts = "{folder}/mapping.yaml"\n',
+        "study-testbed-humans.toml": STUDY_HEAD.format(tiers="persona") + elections
+        + f'[testbed]\nhumans = "{folder}/none.csv"\n',
+    }
+    for name, text in studies.items():
+        (folder / name).write_text(text)
+    (folder / "targets-sex.csv").write_text("variable,level,share\nsex,Male,0.5\n"
+                                            "sex,Female,0.5\n")  # fmt: skip
+
+
+def _weights_cases(command: str, base: list[str]) -> list[tuple[str, list[str]]]:
+    """One case per kind of unusable weights file."""
+    kinds = ("nan", "str", "zero", "neg", "inf", "other", "twice")
+    return [(f"{command}-weights-{k}", [*base, "--weights", f"{{d}}/w-{k}.parquet"])
+            for k in kinds]  # fmt: skip
+
+
+CALIBRATE = ["calibrate", "--personas", "{d}/population.parquet", "--targets",
+             "csv:{d}/targets-sex.csv"]
+CROSSTAB = ["crosstab", "--responses", "{d}/responses.parquet", "--by", "sex",
+            "--persons", "{d}/population.parquet", "--n-boot", "0"]
+SCORE = ["score", "--responses", "{d}/responses.parquet", "--truth", "elections",
+         "--persons", "{d}/population.parquet", "--n-boot", "0"]
+TB_EXPORT = ["testbed", "export", "--include-unverified"]
+
+#: Issue 20 (hardening, round two): §1 files destroyed, §2 silent wrong answers, §3 tracebacks.
+CASES_20: list[tuple[str, list[str]]] = [
+    # §1 nothing a user has is ever destroyed
+    ("testbed-export-hf-onto-its-pairs", [*TB_EXPORT, "--pairs", "{d}/tb/pairs.parquet",
+                                          "--format", "hf", "--out", "{d}/tb"]),
+    ("testbed-export-trl-existing-split", [*TB_EXPORT, "--pairs", "{d}/tb/pairs.parquet",
+                                           "--out", "{d}/tb"]),
+    ("calibrate-out-is-personas", [*CALIBRATE, "--out", "{d}/population.parquet"]),
+    ("crosstab-out-is-responses", [*CROSSTAB, "--out", "{d}/responses.parquet"]),
+    ("crosstab-out-is-weights", [*CROSSTAB, "--weights", "{d}/w-ok.parquet",
+                                 "--out", "{d}/w-ok.parquet"]),
+    ("calibrate-zero-row-pool", [*CALIBRATE[:2], "{d}/empty.parquet", *CALIBRATE[3:],
+                                 "--out", "{out}"]),
+    ("calibrate-group-absent", [*CALIBRATE[:4], "csv:{d}/targets-absent.csv", "--by", "state",
+                                "--out", "{out}"]),
+    ("export-overwrite-onto-its-input", ["export", "--personas", "{d}/exp", "--out", "{d}/exp",
+                                         "--overwrite"]),
+    ("export-overwrite-out-dot", ["export", "--personas", "{d}/personas.parquet", "--out", ".",
+                                  "--overwrite"]),
+    ("calibrate-diagnostics-is-personas", [*CALIBRATE, "--out", "{d}/w.parquet",
+                                           "--diagnostics", "{d}/population.parquet"]),
+    # §2 no silent wrong answer
+    *_weights_cases("crosstab", [*CROSSTAB, "--out", "{out}"]),
+    *_weights_cases("score", [*SCORE, "--out", "{out}"]),
+    ("score-probs-sum-10", [*SCORE[:2], "{d}/probs-5-5.parquet", *SCORE[3:], "--out", "{out}"]),
+    ("score-duplicate-answers", [*SCORE[:2], "{d}/dup", *SCORE[3:], "--out", "{out}"]),
+    ("testbed-export-null-chosen", [*TB_EXPORT, "--pairs", "{d}/null-chosen.parquet",
+                                    "--out", "{d}/trl"]),
+    ("calibrate-one-person-id", [*CALIBRATE[:2], "{d}/one-id.parquet", *CALIBRATE[3:],
+                                 "--out", "{out}"]),
+    ("calibrate-zero-base-weights", [*CALIBRATE[:2], "{d}/zero-weights.parquet",
+                                     *CALIBRATE[3:], "--out", "{out}"]),
+    ("export-personas-are-responses", ["export", "--personas", "{d}/responses.parquet",
+                                       "--out", "{d}/exported"]),
+    ("crosstab-other-survey", [*CROSSTAB, "--survey", "{d}/other.yaml", "--out", "{out}"]),
+    ("calibrate-out-csv", [*CALIBRATE, "--out", "{d}/w.csv"]),
+    ("crosstab-out-csv", [*CROSSTAB, "--out", "{d}/c.csv"]),
+    # §3 one line, early
+    ("calibrate-targets-header-only", [*CALIBRATE[:4], "csv:{d}/targets-header.csv",
+                                       "--out", "{out}"]),
+    ("calibrate-out-a-folder", [*CALIBRATE, "--out", "{d}/folder-out"]),
+    ("calibrate-out-read-only", [*CALIBRATE, "--out", "/proc/w.parquet"]),
+    ("calibrate-out-under-a-file", [*CALIBRATE, "--out", "{out}/w.parquet"]),
+    ("calibrate-unbounded", [*CALIBRATE, "--max-iter", "100000000", "--tol", "1e-300",
+                             "--out", "{out}"]),
+    ("crosstab-out-read-only", [*CROSSTAB, "--out", "/proc/c.parquet"]),
+    ("crosstab-out-a-folder", [*CROSSTAB, "--out", "{d}/folder-out"]),
+    ("testbed-prompts-empty-csv", ["testbed", "prompts", "--prompts", "{d}/empty-prompts.csv",
+                                   "--out", "{out}"]),
+    ("testbed-prompts-yaml-mapping", ["testbed", "prompts", "--prompts", "{d}/mapping.yaml",
+                                      "--out", "{out}"]),
+    ("score-probs-as-text", [*SCORE[:2], "{d}/probs-text.parquet", *SCORE[3:], "--out",
+                             "{out}"]),
+    ("run-calibration-targets-file", ["run", "{d}/study-calibration-targets.toml", "--out",
+                                      "{d}/run"]),
+    ("run-truth-options-not-the-survey's", ["run", "{d}/study-truth-options.toml", "--out",
+                                            "{d}/run"]),
+    ("run-testbed-prompts-mapping", ["run", "{d}/study-testbed-prompts.toml", "--out",
+                                     "{d}/run"]),
+    ("run-testbed-humans-missing", ["run", "{d}/study-testbed-humans.toml", "--out", "{d}/run"]),
+]
+"""Cases of issue 20 (the table in its closing note counts these)."""
 
 
 # (case id, arguments; {d} is the case folder, {out} the guarded output file, {port} a closed port)
@@ -278,6 +427,7 @@ CASES: list[tuple[str, list[str]]] = [
     ("export-parts-clash", ["export", "--personas", "{d}/clash", "--out", "{d}/exported"]),
     ("simulate-parts-clash", ["simulate", "--personas", "{d}/clash", "--survey", "elections",
                               "--no-cache", "--out", "{d}/resp"]),
+    *CASES_20,
 ]
 
 #: Cases that also run through a real subprocess (entry point, fresh interpreter).
@@ -299,13 +449,23 @@ def _prepared(tmp_path: Path) -> tuple[Path, bytes]:
     return guard, guard.read_bytes()
 
 
-def _check(code: int, stderr: str, guard: Path, before: bytes) -> None:
+def _snapshot(folder: Path) -> dict[Path, bytes]:
+    """Every file under ``folder`` (but the read-only folder's) with its bytes."""
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _check(code: int, stderr: str, guard: Path, before: bytes,
+           files: dict[Path, bytes] | None = None) -> None:  # fmt: skip
     lines = stderr.strip().splitlines()
     assert code == 2, stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
     assert "Traceback" not in stderr
     assert not re.search(r"\bnp\.\w+\(", stderr), "a numpy repr leaked into the message"
     assert guard.read_bytes() == before, "the pre-existing output file changed"
+    changed = [p for p, data in (files or {}).items() if not p.is_file() or p.read_bytes() != data]
+    assert not changed, f"pre-existing files changed or removed: {changed}"
+    leftovers = [p for p in guard.parent.rglob("*.tmp")]
+    assert not leftovers, f"temporary files left behind: {leftovers}"
 
 
 @pytest.mark.parametrize(("case", "args"), CASES, ids=[c for c, _ in CASES])
@@ -317,8 +477,9 @@ def test_bad_input_in_process(case: str, args: list[str], tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PERSONASIM_TRACEBACK", raising=False)
     guard, before = _prepared(tmp_path)
+    files = _snapshot(tmp_path)
     code = main(_argv(args, tmp_path, free_port()))
-    _check(code, capsys.readouterr().err, guard, before)
+    _check(code, capsys.readouterr().err, guard, before, files)
 
 
 @pytest.mark.slow

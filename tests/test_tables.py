@@ -74,3 +74,21 @@ def test_clashing_types_are_one_line_naming_part_and_column(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "part-00001.parquet: column 'error'" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_a_write_removes_the_temporary_files_of_dead_writers(tmp_path: Path) -> None:
+    """Issue 20 §1: a kill during a write left ``.NAME.PID.tmp`` that no rerun removed."""
+    import subprocess
+    import sys
+
+    from personasim.core.tables import write_atomic
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    stale = tmp_path / f".w.parquet.{dead}.tmp"
+    stale.write_bytes(b"half a table")
+    other = tmp_path / ".x.parquet.1.tmp"  # another file's temporary (pid 1 is alive): kept
+    other.write_bytes(b"x")
+    write_atomic(pd.DataFrame({"a": [1]}), tmp_path / "w.parquet")
+    assert not stale.exists() and other.exists()
+    assert pd.read_parquet(tmp_path / "w.parquet")["a"].tolist() == [1]

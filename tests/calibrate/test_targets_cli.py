@@ -10,7 +10,6 @@ import pytest
 
 from personasim.calibrate import calibrate, load_targets
 from personasim.calibrate import targets as T
-from personasim.cli.calibrate import diagnostics_path
 from personasim.cli.main import main
 from tests.calibrate.conftest import fake_personas
 from tests.conftest import require_shared_data
@@ -69,14 +68,15 @@ def _run(args: list[str], capsys) -> tuple[int, str, str]:
 def test_cli_writes_weights_and_diagnostics(population, tmp_path: Path, capsys) -> None:
     pool = tmp_path / "personas.parquet"
     fake_personas(population).to_parquet(pool)
-    out = tmp_path / "weights.parquet"
+    out, diagnostics = tmp_path / "weights.parquet", tmp_path / "diag.parquet"
     code, text, _ = _run(["calibrate", "--personas", str(pool), "--targets", "census,party",
-                          "--by", "state", "--trim", "5", "--out", str(out)], capsys)  # fmt: skip
+                          "--by", "state", "--trim", "5", "--out", str(out),
+                          "--diagnostics", str(diagnostics)], capsys)  # fmt: skip
     assert code == 0
     assert "subjective test-model VT" in text and "deff=" in text and "status=" in text
     weights = pd.read_parquet(out)
     assert {"person_id", "tier", "generator", "weight"} == set(weights.columns)
-    diag = pd.read_parquet(diagnostics_path(out))
+    diag = pd.read_parquet(diagnostics)
     assert {"deff", "ess", "asmd_before", "asmd_after", "status"} <= set(diag.columns)
 
 
@@ -131,9 +131,10 @@ def test_user_csv_groups_need_by_and_poststratify_a_cross(population, tmp_path, 
             "poststratify", "--out", str(tmp_path / "w.parquet")]  # fmt: skip
     code, _, err = _run(args, capsys)
     assert code == 2 and "--by state" in err
-    code, text, _ = _run([*args, "--by", "state"], capsys)
+    diagnostics = tmp_path / "d.parquet"
+    code, text, _ = _run([*args, "--by", "state", "--diagnostics", str(diagnostics)], capsys)
     assert code == 0 and text.count("status=converged") == 2
-    diag = pd.read_parquet(tmp_path / "w.diagnostics.parquet")
+    diag = pd.read_parquet(diagnostics)
     assert diag["max_abs_error_after"].max() < 1e-9
 
 
@@ -175,3 +176,34 @@ def test_csv_targets_name_the_levels_none_and_na(population, tmp_path: Path) -> 
     uninsured = T.variable_values(population, "health_insurance") == "None"
     weights = result.weights["weight"].to_numpy()
     assert weights[uninsured.to_numpy()].sum() / weights.sum() == pytest.approx(0.2, abs=1e-3)
+
+
+def test_calibrate_writes_no_file_it_was_not_given(population, tmp_path, capsys) -> None:
+    """Issue 20 §1: ``--out w.parquet`` used to overwrite ``w.diagnostics.parquet`` too."""
+    pool = tmp_path / "pop.parquet"
+    population.to_parquet(pool)
+    targets = tmp_path / "targets.csv"
+    targets.write_text("variable,level,share\nsex,Male,0.5\nsex,Female,0.5\n")
+    mine = tmp_path / "w.diagnostics.parquet"
+    mine.write_bytes(b"the user's own file")
+    code, text, _ = _run(["calibrate", "--personas", str(pool), "--targets", f"csv:{targets}",
+                          "--out", str(tmp_path / "w.parquet")], capsys)  # fmt: skip
+    assert code == 0 and "status=converged" in text
+    assert mine.read_bytes() == b"the user's own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "pop.parquet", "targets.csv", "w.diagnostics.parquet", "w.parquet"]
+
+
+def test_a_failing_calibrate_keeps_the_weights_file(population, tmp_path, capsys) -> None:
+    """Issue 20 §1: a calibrate that fails after reading (targets for a state not in the pool)
+    used to replace the existing weights first."""
+    pool = tmp_path / "pop.parquet"
+    population.to_parquet(pool)
+    targets = tmp_path / "targets.csv"
+    targets.write_text("variable,level,share,group\nsex,Male,0.5,ZZ\nsex,Female,0.5,ZZ\n")
+    weights = tmp_path / "w.parquet"
+    weights.write_bytes(b"earlier weights")
+    code, _, err = _run(["calibrate", "--personas", str(pool), "--targets", f"csv:{targets}",
+                         "--by", "state", "--out", str(weights)], capsys)  # fmt: skip
+    assert code == 2 and "ZZ" in err, err
+    assert weights.read_bytes() == b"earlier weights"

@@ -216,6 +216,7 @@ def test_csv_truth_on_real_opinionqa_counts() -> None:
     question = truth.survey.question("SAFECRIME_W26")
     counts = truth.table[truth.table.question_id == "SAFECRIME_W26"]
     exact = [float(counts.set_index("option").weight.get(t, 0.0)) for t in question.texts]
+    exact = [c / sum(exact) for c in exact]  # probs are shares (counts are refused, issue 20 §2)
     rows = [_row("a", "meta", "SAFECRIME_W26", exact), _row("a", "meta", "NOT_A_QUESTION", [1])]
     result = score(pd.DataFrame(rows), truth, n_boot=0)
     wd = result.scores.set_index("metric").loc["wd", "value"]

@@ -17,10 +17,11 @@ class CalibrateOptions(BaseModel):
 
     method: Literal["rake", "poststratify"] = "rake"
     """Raking over every target variable, or post-stratification on one variable."""
-    max_iter: int = Field(200, ge=1)
-    """Most raking sweeps."""
-    tol: float = Field(1e-6, gt=0)
-    """Raking stops when every level's weighted total is within this relative error."""
+    max_iter: int = Field(200, ge=1, le=100_000)
+    """Most raking sweeps (at most 100,000: raking that has not converged by then will not)."""
+    tol: float = Field(1e-6, ge=1e-12)
+    """Raking stops when every level's weighted total is within this relative error (at least
+    1e-12: double precision cannot meet a smaller one)."""
     trim: float | None = Field(None, gt=1)
     """Cap weights at this multiple of the mean weight (None: no cap)."""
     trim_percentile: float | None = Field(None, gt=0, lt=100)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -53,12 +54,32 @@ def _base_weights(frame: pd.DataFrame) -> np.ndarray:
     return w
 
 
+def _check_pool(pool: pd.DataFrame) -> None:
+    """A pool with rows, each person once per tier and generator, and some base weight."""
+    if pool.empty:
+        raise DataError("the pool has no rows", hint="give a persons or personas table with rows")
+    key = ["person_id", *[k for k in PERSONA_MODEL_KEY if k in pool.columns]]
+    repeated = int(pool.duplicated(key).sum())
+    if repeated:
+        raise DataError(f"the pool has {repeated} row(s) repeating a {', '.join(key)} of another "
+                        "row: each person is calibrated once",
+                        hint="give a table with one row per person (per tier and generator)")
+    if _base_weights(pool).sum() <= 0:
+        raise DataError("the pool's weight column is zero on every row",
+                        hint="drop the weight column (all persons count alike) or fix it")
+
+
 def _check_by(pool: pd.DataFrame, targets: pd.DataFrame, by: str | None) -> None:
     """``by`` names a column; per-group targets need ``by``."""
     if by is not None and by not in pool.columns:
         raise ConfigError(
             f"--by {by!r}: the pool has no such column", hint=did_you_mean(by, pool.columns)
         )
+    named = set(targets["group"]) - {""}
+    if by is not None and named and not named & set(pool[by].dropna().astype(str)):
+        raise ConfigError(f"no person of the pool has a {by} the targets name "
+                          f"({', '.join(sorted(named)[:5])})",
+                          hint=f"the targets' group column holds values of --by {by}")
     if by is None:
         grouped = targets[targets["group"] != ""]["variable"].unique()
         national = set(targets[targets["group"] == ""]["variable"])
@@ -115,9 +136,11 @@ def calibrate(
         if pool.empty:
             raise ConfigError(f"no rows of tiers {tiers}", hint="check --tiers")
     pool = pool.reset_index(drop=True)
+    _check_pool(pool)
     targets, notes = usable_targets(targets, pool)
     if targets.empty:
-        raise ConfigError("no target variable can be derived from the pool", hint=notes[0])
+        raise ConfigError("no target variable can be derived from the pool",
+                          hint=notes[0] if notes else "give targets with rows")  # fmt: skip
     values = check_targets(targets, pool)
     _check_by(pool, targets, by)
     _check_method(targets, options)
@@ -138,12 +161,45 @@ def calibrate(
         outcome, variables = calibrate_group(frame, base, group_targets, label, options, values)
         weights[frame.index] = outcome.weights
         rows += D.group_rows(labels, base, outcome, variables)
+    if not rows:
+        raise ConfigError("no group of the pool has targets: nothing was calibrated",
+                          hint="check the targets' group column against --by")  # fmt: skip
     notes += [
         f"tier {t or '-'}: no {v!r} values, calibrated without it" for t, v in sorted(skipped)
     ]
     out = pool[["person_id", *[k for k in PERSONA_MODEL_KEY if k in pool.columns]]].copy()
     out["weight"] = weights
     return Calibration(out, pd.DataFrame(rows), keys, notes)
+
+
+def read_weights(path: str | Path, person_ids: pd.Series | None = None) -> pd.DataFrame:
+    """A weights table from ``personasim calibrate``, checked: every weight a positive finite
+    number, one row per person (per tier and generator), and (given the ``person_ids`` it is
+    for) at least one of them among its persons.
+
+    An unusable weight is refused, not skipped: one :class:`DataError` naming the file and
+    counting the bad rows (text, missing, infinite, zero or negative)."""
+    from personasim.core.tables import read_table
+
+    frame = read_table(path, "weights table", ["person_id", "weight"],
+                       hint="write one with `personasim calibrate`")  # fmt: skip
+    values = pd.to_numeric(frame["weight"], errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        first = frame["weight"].tolist()[int(np.flatnonzero(bad)[0])]
+        raise DataError(f"{path}: {int(bad.sum())} of {len(frame)} weight(s) are not positive "
+                        f"finite numbers (first: {first!r})",
+                        hint="recompute the weights with `personasim calibrate`")  # fmt: skip
+    key = ["person_id", *[k for k in PERSONA_MODEL_KEY if k in frame.columns]]
+    repeated = int(frame.astype({"person_id": str}).duplicated(key).sum())
+    if repeated:
+        raise DataError(f"{path}: {repeated} row(s) repeat the {', '.join(key)} of another row",
+                        hint="keep one weight per person (per tier and generator)")
+    if person_ids is not None and len(person_ids) and not frame["person_id"].astype(str).isin(
+            set(person_ids.astype(str))).any():  # fmt: skip
+        raise DataError(f"{path}: none of its {len(frame)} person_id(s) is among the persons "
+                        "answering", hint="give the weights calibrated on these personas")
+    return frame.assign(weight=values)
 
 
 class WeightLookup:

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
 
 from personasim.cli.main import split_list
-from personasim.core.errors import validation_error
-from personasim.core.tables import read_table, write_atomic
+from personasim.core.errors import ConfigError, validation_error
+from personasim.core.tables import check_output, read_table, write_all_atomic, write_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
-def diagnostics_path(out: Path) -> Path:
-    """Where the diagnostics table goes: ``NAME.diagnostics.parquet`` beside the weights."""
-    return out.with_name(out.name.removesuffix(".parquet") + ".diagnostics.parquet")
-
-
+def _target_files(targets_spec: str) -> list[tuple[str, str]]:
+    """The ``csv:PATH`` files of a ``--targets`` list, as inputs an output must not replace."""
+    return [("--targets", part.strip().removeprefix("csv:"))
+            for part in targets_spec.split(",") if part.strip().startswith("csv:")]  # fmt: skip
 
 
 @click.command("calibrate")
@@ -71,7 +74,14 @@ def diagnostics_path(out: Path) -> Path:
     type=click.Path(path_type=Path),
     default=Path("weights.parquet"),
     show_default=True,
-    help="Weights table; diagnostics go beside it.",
+    help="Weights table (Parquet).",
+)
+@click.option(
+    "--diagnostics",
+    "diagnostics_out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the diagnostics table (Parquet) here; they are printed either way.",
 )
 def calibrate_command(
     pool_path: Path,
@@ -85,6 +95,7 @@ def calibrate_command(
     tol: float,
     tiers: str | None,
     out: Path,
+    diagnostics_out: Path | None,
 ) -> None:
     """Weight a persona pool to census, Pew party or your own marginals; print diagnostics."""
     from tqdm import tqdm
@@ -103,18 +114,21 @@ def calibrate_command(
         )
     except ValidationError as error:
         raise validation_error(error, "calibrate options") from None
+    inputs = [("--personas", pool_path), *_target_files(targets_spec)]
+    check_output(out, inputs, parquet=True)
+    if diagnostics_out is not None:
+        check_output(diagnostics_out, [*inputs, ("--out", out)], "--diagnostics", parquet=True)
     pool = read_table(pool_path, "persons or personas table", ["person_id"])
     targets = load_targets(targets_spec)
     bar = lambda items: tqdm(items, desc="calibrate", unit="group", file=sys.stderr)  # noqa: E731
     result = calibrate(pool, targets, by, options, split_list(tiers) or None, progress=bar)
-    write_atomic(result.weights, out)
-    write_atomic(result.diagnostics, diagnostics_path(out))
+    outputs = [(result.weights, out)]
+    write_all_atomic(outputs + ([(result.diagnostics, diagnostics_out)] if diagnostics_out else []))
     click.echo(format_diagnostics(result.diagnostics, result.keys))
     for note in result.notes:
         click.echo(f"note: {note}")
-    click.echo(
-        f"wrote {len(result.weights)} weights to {out} and diagnostics to {diagnostics_path(out)}"
-    )
+    also = f" and diagnostics to {diagnostics_out}" if diagnostics_out else ""
+    click.echo(f"wrote {len(result.weights)} weights to {out}{also}")
 
 
 @click.command("crosstab")
@@ -181,20 +195,31 @@ def crosstab_command(
     out: Path,
 ) -> None:
     """Weighted answer shares per question by attribute, with bootstrap CIs and cell counts."""
+    from personasim.calibrate.weights import read_weights
     from personasim.scoring.crosstab import crosstab, format_crosstab
     from personasim.survey.loaders import load_survey
-
-    responses = read_table(responses_path, "responses table", ["person_id", "question_id"])
-    persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
-    weights = (
-        read_table(weights_path, "weights table", ["person_id", "weight"]) if weights_path else None
-    )
     from personasim.truth import load_truth
 
+    check_output(out, [("--responses", responses_path), ("--weights", weights_path),
+                       ("--persons", persons_path)], parquet=True)  # fmt: skip
+    responses = read_table(responses_path, "responses table", ["person_id", "question_id"])
+    persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
+    weights = read_weights(weights_path, responses["person_id"]) if weights_path else None
     real = load_truth(truth, survey) if truth else None
     questions = load_survey(survey) if survey and real is None else None
+    if questions is not None:
+        check_survey_covers(questions.ids, responses["question_id"], survey)
     table = crosstab(responses, split_list(by), persons, weights, questions, n_boot, min_n,
                      seed, real)  # fmt: skip
     write_atomic(table, out)
     click.echo(format_crosstab(table, min_n))
     click.echo(f"wrote {len(table)} rows to {out}")
+
+
+def check_survey_covers(ids: list[str], answered: pd.Series, survey: str | None) -> None:
+    """Refuse a ``--survey`` that has none of the questions the responses answer."""
+    asked = set(answered.astype(str))
+    if asked and not asked & set(ids):
+        raise ConfigError(f"--survey {survey}: none of its {len(ids)} question(s) is among the "
+                          f"{len(asked)} the responses answer ({sorted(asked)[0]!r}, ...)",
+                          hint="give the survey the responses were simulated on")  # fmt: skip

@@ -107,14 +107,23 @@ def score_command(
     persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
     personas = (read_table(personas_path, "personas table", PERSONA_KEY)
                 if personas_path else None)  # fmt: skip
-    weights = (read_table(weights_path, "weights table", ["person_id", "weight"])
-               if weights_path else None)  # fmt: skip
+    weights = _weights(weights_path, responses_path)
     result = score(_scored_responses(responses_path, known.survey.ids), known, persons,
                    n_boot=n_boot, seed=seed, personas=personas, min_valid_mass=min_valid_mass,
                    weights=weights)  # fmt: skip
     write_atomic(result.scores, out_path)
     click.echo(format_summary(result))
     click.echo(f"wrote {len(result.scores)} score rows to {out_path}")
+
+
+def _weights(weights_path: Path | None, responses_path: Path) -> pd.DataFrame | None:
+    """The checked ``--weights`` table (positive finite weights, some for these responses)."""
+    from personasim.calibrate.weights import read_weights
+
+    if weights_path is None:
+        return None
+    ids = read_table(responses_path, "responses table", ["person_id"], columns=["person_id"])
+    return read_weights(weights_path, ids["person_id"])
 
 
 def _scored_responses(path: Path, ids: list[str]) -> pd.DataFrame | ResponseSource:

@@ -148,15 +148,19 @@ def pairs_command(personas_path: Path, source: str, per_persona: int, test_share
 @click.option("--include-unverified", is_flag=True,
               help="Keep pairs the persona judge did not verify (default: verified only).")
 @click.option("--rows-per-shard", default=50_000, show_default=True, type=click.IntRange(min=1))
-@click.option("--out", "out_dir", required=True, type=PATH, help="Output folder.")
+@click.option("--out", "out_dir", required=True, type=PATH,
+              help="Output folder (new or empty unless --overwrite).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the files of an earlier export in --out (never an input).")
 def export_command(pairs_path: Path, fmt: str, file_format: str, persona_in_prompt: str,
-                   include_unverified: bool, rows_per_shard: int, out_dir: Path) -> None:
+                   include_unverified: bool, rows_per_shard: int, out_dir: Path,
+                   overwrite: bool) -> None:  # fmt: skip
     """Export pairs to TRL's conversational preference format or a HF dataset folder."""
     from personasim.export.trl import export_hf, export_trl
     from personasim.testbed.export_filter import select_pairs
     from personasim.testbed.pairs import read_pairs
 
-    check_output_dir(out_dir)
+    check_output_dir(out_dir, inputs=[("--pairs", pairs_path)], fresh=not overwrite)
 
     table = read_pairs(pairs_path)
     if fmt == "trl":

@@ -10,6 +10,7 @@ files (a stage's parts) into one without holding their rows.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import re
@@ -90,19 +91,24 @@ def check_columns(path: str | Path, what: str, required: Sequence[str], hint: st
 
 
 def check_output(
-    path: str | Path, inputs: Sequence[tuple[str, str | Path | None]] = (), flag: str = "--out"
-) -> Path:
+    path: str | Path, inputs: Sequence[tuple[str, str | Path | None]] = (), flag: str = "--out",
+    *, parquet: bool = False,
+) -> Path:  # fmt: skip
     """Refuse an output location before any work is done, with one line naming it.
 
     Refused: an existing directory where a file is to be written, a parent that is a file or
     cannot be created or written, and an output that is one of the ``inputs`` (``(flag,
-    path)`` pairs, e.g. ``("--responses", responses_path)``), which writing would destroy.
+    path)`` pairs, e.g. ``("--responses", responses_path)``), which writing would destroy;
+    with ``parquet``, a name whose ending says CSV (the command writes Parquet).
     Creates nothing. Returns ``path`` as a :class:`~pathlib.Path`.
     """
     from personasim.core.errors import ConfigError
 
     path = Path(path)
     hint = f"give another {flag}"
+    if parquet and path.suffix.lower() in CSV_SUFFIXES:
+        raise ConfigError(f"{flag} {path}: this command writes Parquet, not CSV",
+                          hint=f"give a {flag} ending in .parquet")  # fmt: skip
     for name, source in inputs:
         if source is not None and _same_file(path, Path(source)):
             raise ConfigError(f"{flag} {path} is the {name} file: writing it would destroy the "
@@ -113,12 +119,25 @@ def check_output(
     return path
 
 
-def check_output_dir(path: str | Path, flag: str = "--out", why: str = "") -> Path:
+def check_output_dir(
+    path: str | Path, flag: str = "--out", why: str = "",
+    inputs: Sequence[tuple[str, str | Path | None]] = (), *, fresh: bool = False,
+) -> Path:  # fmt: skip
     """Refuse an output folder that is an existing file or cannot be created or written;
-    ``why`` says what the folder holds (e.g. that a table is now a folder of parts)."""
+    ``why`` says what the folder holds (e.g. that a table is now a folder of parts). Also
+    refused: a folder that is one of the ``inputs`` (``(flag, path)`` pairs) or holds one
+    (replacing it would destroy the input), and with ``fresh`` an existing folder that is not
+    empty (its files would be replaced)."""
     from personasim.core.errors import ConfigError
 
     path = Path(path)
+    for name, source in inputs:
+        if source is not None and _inside(Path(source), path):
+            raise ConfigError(f"{flag} {path} holds the {name} input {source}: writing there "
+                              "would destroy it", hint=f"give another {flag}")  # fmt: skip
+    if fresh and path.is_dir() and any(path.iterdir()):
+        raise ConfigError(f"{flag} {path} exists and is not empty",
+                          hint=f"give a new or empty {flag}, or pass --overwrite")  # fmt: skip
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{flag} {path} is an existing file, not a directory"
                           + (f" ({why})" if why else ""),
@@ -142,6 +161,12 @@ def _check_folder(folder: Path, flag: str, hint: str) -> None:
     except OSError as error:
         raise ConfigError(f"{flag}: cannot write in {existing} ({error.strerror or error})",
                           hint=hint) from None  # fmt: skip
+
+
+def _inside(source: Path, folder: Path) -> bool:
+    """True when ``source`` is ``folder`` or lies under it (symbolic links resolved)."""
+    source, folder = source.resolve(), folder.resolve()
+    return source == folder or folder in source.parents
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -172,19 +197,54 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; renamed over ``path`` when the block ends
     without an error, removed otherwise (a reader never sees a half-written file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(path)
         yield tmp
         os.replace(tmp, path)
+    except OSError as error:  # disk full, read-only, a folder in the way: one line
+        raise DataError(f"cannot write {path} ({error.strerror or _first_line(error)})",
+                        hint="check the output location and free disk space") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove the temporary files of ``path`` left by writers that died (a kill mid-write):
+    ``.NAME.PID.tmp`` whose process no longer runs."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = stale.name.removeprefix(f".{path.name}.").removesuffix(".tmp")
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """True when a process ``pid`` exists (ours to signal or not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_atomic(frame: pd.DataFrame, path: str | Path) -> None:
     """Write ``frame`` as Parquet to a temporary file beside ``path``, then rename it over it."""
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
+
+
+def write_all_atomic(frames: Sequence[tuple[pd.DataFrame, str | Path]]) -> None:
+    """Write several tables as one unit: every frame goes to its temporary file first, and only
+    when all are written are they renamed into place (the last first), so a failure (disk
+    full, a kill) part-way through replaces none of them."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        for frame, path in frames:
+            frame.to_parquet(stack.enter_context(atomic_path(path)), index=False)
 
 
 def write_text_atomic(text: str, path: str | Path) -> None:

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from personasim.core.errors import ConfigError, DataError
 from personasim.core.keys import PERSONA_KEY, RESPONSE_KEY
-from personasim.core.tables import ParquetTable, atomic_path
+from personasim.core.tables import ParquetTable, atomic_path, check_output_dir
 from personasim.export import hf
 
 Format = Literal["hf", "parquet", "jsonl"]
@@ -230,7 +230,11 @@ def write_jsonl(batches: Iterator[pa.RecordBatch], path: Path) -> int:
 def _sources(personas: str | Path, responses: str | Path | None
              ) -> dict[str, tuple[ParquetTable, Tally]]:  # fmt: skip
     """Open the input tables (checked before any output is written)."""
-    out = {"personas": (open_table(personas, "personas table", PERSONA_KEY),
+    table = open_table(personas, "personas table", PERSONA_KEY)
+    if "question_id" in table.schema.names:
+        raise DataError(f"{personas}: a responses table (it has question_id), not personas",
+                        hint="give it as --responses, and the personas as --personas")
+    out = {"personas": (table,
                         Tally(("tier", "state", "seed", "source", "valid")))}  # fmt: skip
     if responses is not None:
         out["responses"] = (open_table(responses, "responses table", RESPONSE_KEY),
@@ -254,7 +258,8 @@ def export(
         from personasim.core.errors import did_you_mean
 
         raise ConfigError(f"unknown export format {fmt!r}", hint=did_you_mean(fmt, FORMATS))
-    out = Path(out)
+    out = check_output_dir(Path(out).resolve(), inputs=[("--personas", personas),
+                                                        ("--responses", responses)])
     sources = _sources(personas, responses)
     streams = {name: hf.iter_with(table.batches(batch_rows=batch_rows), tally.observe)
                for name, (table, tally) in sources.items()}  # fmt: skip

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from personasim.core.errors import ConfigError, DataError
+from personasim.core.tables import atomic_path, write_text_atomic
 from personasim.testbed.pairs import pair_stats
 
 PersonaInPrompt = Literal["system", "none"]
@@ -51,8 +52,13 @@ def trl_rows(pairs: pd.DataFrame, persona_in_prompt: PersonaInPrompt = "system",
 
     if persona_in_prompt not in ("system", "none"):
         raise ConfigError(f"persona_in_prompt {persona_in_prompt!r} is not system or none")
+    kept = select_pairs(pairs, include_unverified, drop_flawed).kept
+    empty = int(kept[["prompt", "chosen", "rejected"]].isna().any(axis=1).sum())
+    if empty:
+        raise DataError(f"{empty} pair(s) to export have no prompt, chosen or rejected text",
+                        hint="remake those pairs, or mark them ok=false")  # fmt: skip
     rows = []
-    for r in select_pairs(pairs, include_unverified, drop_flawed).kept.itertuples(index=False):
+    for r in kept.itertuples(index=False):
         prompt = [{"role": "user", "content": str(r.prompt)}]
         if persona_in_prompt == "system":
             system = PERSONA_SYSTEM.format(persona=str(r.persona).strip())
@@ -102,9 +108,10 @@ def export_trl(pairs: pd.DataFrame, out_dir: str | Path, fmt: Literal["jsonl", "
         path = out / f"{split}.{fmt}"
         if fmt == "jsonl":
             text = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
-            path.write_text(text, encoding="utf-8")
+            write_text_atomic(text, path)
         else:
-            pq.write_table(pa.Table.from_pylist(items, schema=SCHEMA), path)
+            with atomic_path(path) as tmp:
+                pq.write_table(pa.Table.from_pylist(items, schema=SCHEMA), tmp)
         paths.append(path)
     return paths
 

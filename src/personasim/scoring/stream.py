@@ -37,6 +37,8 @@ from personasim.survey.questions import Question, Survey
 if TYPE_CHECKING:
     from personasim.calibrate.weights import WeightLookup
 
+PROBS_TOLERANCE = 1e-3
+"""A row's probs may miss 1 by this much (float rounding, shares written with few digits)."""
 REQUIRED = ["person_id", "question_id", "probs", *MODEL_KEY]
 CELL = ["question_id", *MODEL_KEY]
 """A question answered by one tier x models combination: the unit excluded answers count in."""
@@ -173,6 +175,27 @@ class ResponseSource:
                 raise DataError(f"{path}: not a responses table (no {missing[0]!r} column)",
                                 hint=hint or f"required: {REQUIRED}")  # fmt: skip
         self.names = list(self.table.schema.names)
+        probs = self.table.schema.field("probs").type
+        if not (pa.types.is_null(probs) or pa.types.is_list(probs)
+                or pa.types.is_large_list(probs)):  # fmt: skip
+            raise DataError(f"{self.where}: probs must be lists of numbers, not {probs}",
+                            hint="write probs as a list column, as `personasim simulate` does")
+        self.check_unique()
+
+    def check_unique(self) -> None:
+        """Refuse an answer key (person, question, models) given twice: two rows of one answer
+        would count as two persons. Reads the key columns only (8 bytes a row)."""
+        key = ["person_id", "question_id", *MODEL_KEY]
+        hashes = [pd.util.hash_pandas_object(b.to_pandas().astype(str), index=False).to_numpy()
+                  for b in self.batches(key)]  # fmt: skip
+        if not hashes:
+            return
+        every = np.concatenate(hashes)
+        repeated = len(every) - len(np.unique(every))
+        if repeated:
+            raise DataError(f"{self.where}: {repeated} response row(s) repeat the person_id, "
+                            "question_id and models of another row",
+                            hint="keep one row per answer (a part written twice?)")  # fmt: skip
 
     def batches(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
         """The ``columns`` of every row, in order, a batch at a time (a column no file has is
@@ -496,8 +519,9 @@ def _invalid(batch: pa.RecordBatch, take: pa.Array, has: set[str], min_valid_mas
 
 def _distributions(question: Question, batch: pa.RecordBatch, take: pa.Array, has: set[str]
                    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Each row's distribution over the question's options (renormalized ``probs``, else one-hot
-    of ``answer``) and whether it has one (``probs`` of mass 0, or neither: it has not)."""
+    """Each row's distribution over the question's options (``probs``, which must sum to 1
+    within :data:`PROBS_TOLERANCE`, renormalized; else one-hot of ``answer``) and whether it
+    has one (``probs`` of mass 0, or neither: it has not)."""
     n = len(question.options)
     probs = batch.column("probs").take(take)
     if pa.types.is_null(probs.type):
@@ -515,6 +539,11 @@ def _distributions(question: Question, batch: pa.RecordBatch, take: pa.Array, ha
         if not np.all(np.isfinite(mat)) or np.any(mat < 0):
             raise DataError(f"responses: question {question.id!r} has negative or NaN probs")
         totals = mat.sum(axis=1)
+        off = (totals > 0) & (np.abs(totals - 1) > PROBS_TOLERANCE)
+        if off.any():
+            raise DataError(f"responses: question {question.id!r}: {int(off.sum())} row(s) of "
+                            f"probs do not sum to 1 (first sums to {totals[off][0]:g})",
+                            hint="probs are shares of one answer: write them normalized")
         out[given] = mat / np.where(totals > 0, totals, 1.0)[:, None]
         usable[given] = totals > 0
     if (~given).any() and "answer" in has:

@@ -529,5 +529,36 @@ def check_study(spec: StudySpec, source: str = "study") -> None:
     for i, entry in enumerate(spec.surveys):
         survey = _named(f"{source}: surveys[{i}].source", entry.load)
         if entry.truth_spec is not None:
-            _named(f"{source}: surveys[{i}].truth",
-                   lambda e=entry, s=survey: load_truth(e.truth_spec, s))  # fmt: skip
+            truth = _named(f"{source}: surveys[{i}].truth",
+                           lambda e=entry, s=survey: load_truth(e.truth_spec, s))  # fmt: skip
+            _named(f"{source}: surveys[{i}].truth", lambda t=truth: _check_truth_options(t))
+    if spec.calibration is not None:
+        _check_calibration(spec.calibration, source)
+    if spec.testbed is not None:
+        _check_testbed_files(spec.testbed, source)
+
+
+def _check_truth_options(truth: Any) -> None:
+    """Every option a truth table names is an option of its survey's question."""
+    table = truth.table
+    asked = table[table["question_id"].isin(truth.survey.ids)]
+    for (question_id, option), _ in asked.groupby(["question_id", "option"], sort=True):
+        truth.survey.question(str(question_id)).index_of(str(option))
+
+
+def _check_calibration(section: CalibrationSection, source: str) -> None:
+    """``[calibration]`` targets load (sources known, CSV files readable and well-formed)."""
+    from personasim.calibrate.targets import load_targets
+
+    _named(f"{source}: calibration.targets", lambda: load_targets(section.targets))
+
+
+def _check_testbed_files(section: TestbedSpec, source: str) -> None:
+    """``[testbed]`` prompt set, preference questions and human labels file are readable."""
+    from personasim.testbed.prompts import read_prompt_table
+    from personasim.testbed.questions import load_questions
+
+    _named(f"{source}: testbed.prompts", lambda: read_prompt_table(section.prompts))
+    _named(f"{source}: testbed.questions", lambda: load_questions(section.questions))
+    if section.humans is not None and not Path(section.humans).is_file():
+        raise ConfigError(f"{source}: testbed.humans: {section.humans}: file not found")

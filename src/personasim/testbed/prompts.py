@@ -115,6 +115,10 @@ def _read_yaml(path: Path) -> list[dict[str, Any]]:
     if isinstance(data, dict):
         data = data.get("prompts", data)
     if isinstance(data, dict):  # {topic: [texts]}
+        lone = [topic for topic, items in data.items() if not isinstance(items, list)]
+        if lone:
+            raise DataError(f"{path}: topic {str(lone[0])!r} is not a list of prompts",
+                            hint="write {topic: [prompt, ...]} or a list of prompts")
         return [{**_record(t, str(path)), "topic": topic} for topic, items in data.items()
                 for t in items]  # fmt: skip
     if not isinstance(data, list):
