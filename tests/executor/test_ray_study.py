@@ -94,8 +94,10 @@ def _manifest(run: Path) -> dict[str, Any]:
 
 def _report_text(run: Path) -> str:
     """The report's visible text: tags and embedded images dropped, whitespace collapsed, the
-    run's own folder name replaced."""
+    run's own folder name replaced; the last run's stage timings and the manifest dump left out
+    (seconds and counters differ between any two runs; :func:`_manifest` compares the rest)."""
     html = (run / "report.html").read_text(encoding="utf-8")
+    html = re.sub(r"<h3>Stages \(last run\)</h3>.*?</details>", " ", html, flags=re.S)
     html = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "IMAGE", html)
     text = re.sub(r"<[^>]+>", " ", re.sub(r"<style.*?</style>", " ", html, flags=re.S))
     return " ".join(text.replace(str(run), "RUN").split())
