@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from personasim.core.errors import ConfigError, LockedError
+from personasim.core.tables import pid_alive
 
 LOCK_FILE = ".lock"
 """The lock file inside a locked folder while it is held (dot-named: skipped by part listings
@@ -174,7 +175,7 @@ def _refusal(folder: Path, what: str, waited: float) -> LockedError:
     who = holder.describe() if holder else "another process"
     after = f" (waited {waited:g} s)" if waited else ""
     gone = ""
-    if holder and holder.host == socket.gethostname() and not _alive(holder.pid):
+    if holder and holder.host == socket.gethostname() and not pid_alive(holder.pid):
         gone = f"; pid {holder.pid} has ended, a process it started still holds the lock"
     command = f"the writer runs `{holder.command}`; " if holder else ""
     return LockedError(f"{what} {folder} is being written by {who}{after}; wait for it or "
@@ -182,16 +183,6 @@ def _refusal(folder: Path, what: str, waited: float) -> LockedError:
                        hint=f"{command}one writer at a time; a writer that dies frees the lock "
                             f"by itself, nothing to delete")  # fmt: skip
 
-
-def _alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _record(fd: int) -> None:

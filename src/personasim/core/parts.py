@@ -41,6 +41,7 @@ from personasim.core.tables import (
     ParquetTable,
     atomic_path,
     part_paths,
+    pid_alive,
     write_atomic,
     write_concat_atomic,
     write_text_atomic,
@@ -74,16 +75,6 @@ def part_name(number: int) -> str:
     return f"part-{number:05d}.parquet"
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process with this id runs (on this machine)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def remove_stale_temps(folder: str | Path) -> int:
     """Delete temporary files left by writers that died (e.g. ``kill -9``); how many."""
@@ -93,7 +84,7 @@ def remove_stale_temps(folder: str | Path) -> int:
     removed = 0
     for path in folder.iterdir():
         match = TEMP.match(path.name)
-        if match and (int(match.group(1)) == os.getpid() or not _alive(int(match.group(1)))):
+        if match and (int(match.group(1)) == os.getpid() or not pid_alive(int(match.group(1)))):
             path.unlink(missing_ok=True)
             removed += 1
     return removed

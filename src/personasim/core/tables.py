@@ -215,12 +215,13 @@ def _remove_stale(path: Path) -> None:
     ``.NAME.PID.tmp`` whose process no longer runs."""
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         pid = stale.name.removeprefix(f".{path.name}.").removesuffix(".tmp")
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             stale.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
-    """True when a process ``pid`` exists (ours to signal or not)."""
+def pid_alive(pid: int) -> bool:
+    """True when a process ``pid`` exists on this machine (ours to signal or not): the one
+    liveness test of stale temporary files and of lock holders."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
