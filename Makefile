@@ -24,6 +24,7 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 

@@ -74,8 +74,10 @@ def main_table() -> None:
         if options.v:
             last = text.strip().splitlines()[-1:] or [""]
             print(f"{kind:12} {case:40} {last[0][:110]}")
-    print(f"{len(CASES if options.all else CASES_20)} cases: "
-          + " / ".join(f"{k} {counts[k]}" for k in KINDS))
+    print(
+        f"{len(CASES if options.all else CASES_20)} cases: "
+        + " / ".join(f"{k} {counts[k]}" for k in KINDS)
+    )
 
 
 if __name__ == "__main__":

@@ -42,19 +42,33 @@ def coverage_table(datasets: int, n_boot: int, only: list[str] | None = None) ->
 def mc_error(seeds: int) -> None:
     """Endpoint MC error over bootstrap seeds, as a share of the width, per replicate count."""
     q = np.array([0.10, 0.20, 0.30, 0.25, 0.15])
-    cases = {"at truth": q, "near ~2 SE": q + np.array([0.045, 0, 0, 0, -0.045]),
-             "far": q + np.array([0.12, 0.05, -0.05, -0.05, -0.07])}
+    cases = {
+        "at truth": q,
+        "near ~2 SE": q + np.array([0.045, 0, 0, 0, -0.045]),
+        "far": q + np.array([0.12, 0.05, -0.05, -0.05, -0.07]),
+    }
     print(f"\nMonte Carlo error of the endpoints over {seeds} bootstrap seeds (one dataset each)")
     print(f"{'case':12} {'n_boot':>7} {'sd(low)/width':>14} {'sd(high)/width':>15} {'width':>7}")
     for name, p in cases.items():
         keys, rows, w = single(p).draw(100, np.random.default_rng(7))
         p_hat = I.weighted_mean(rows[0], w)
         for n_boot in (250, 500, 1000, 2000):
-            ends = np.array([
-                (e.ci_low, e.ci_high)
-                for e in (I.estimate("wd", p_hat, I.replicate_means(keys, rows[0], w, n_boot, s),
-                                     q, 100, np.arange(5.0)) for s in range(seeds))
-            ])
+            ends = np.array(
+                [
+                    (e.ci_low, e.ci_high)
+                    for e in (
+                        I.estimate(
+                            "wd",
+                            p_hat,
+                            I.replicate_means(keys, rows[0], w, n_boot, s),
+                            q,
+                            100,
+                            np.arange(5.0),
+                        )
+                        for s in range(seeds)
+                    )
+                ]
+            )
             width = float(np.mean(ends[:, 1] - ends[:, 0]))
             sd = ends.std(axis=0, ddof=1) / width
             print(f"{name:12} {n_boot:7d} {sd[0]:14.3f} {sd[1]:15.3f} {width:7.3f}")

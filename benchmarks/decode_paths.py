@@ -55,8 +55,10 @@ def main() -> None:
     print(f"{count} prompts; the next-token logits when only the last k tokens are decoded anew:")
     for k in ks:
         differ = sum(d > 0 for d in worst[k])
-        print(f"  k = {k}: differ from the cold logits in {differ}/{count} prompts, "
-              f"max |difference| {max(worst[k]):.4f}")  # fmt: skip
+        print(
+            f"  k = {k}: differ from the cold logits in {differ}/{count} prompts, "
+            f"max |difference| {max(worst[k]):.4f}"
+        )
     backend.close()
 
 

@@ -37,8 +37,14 @@ def timed(kind: str, frame: pd.DataFrame, survey, folder: Path, batch: int, reci
     from personasim.pipeline.jobs import simulate_to_parts
 
     started = time.perf_counter()
-    run = simulate_to_parts(frame, survey, folder, recipe=recipe, show_progress=False,
-                            executor=ExecutorSpec(kind=kind, batch_persons=batch))  # fmt: skip
+    run = simulate_to_parts(
+        frame,
+        survey,
+        folder,
+        recipe=recipe,
+        show_progress=False,
+        executor=ExecutorSpec(kind=kind, batch_persons=batch),
+    )
     seconds = time.perf_counter() - started
     assert run.report.failed_batches == 0, run.summary()
     return seconds
@@ -53,9 +59,14 @@ def ray_fixed_cost(folder: Path) -> float:
     from personasim.survey.loaders import builtin_survey
 
     started = time.perf_counter()
-    simulate_to_parts(personas(1), builtin_survey("elections"), folder, show_progress=False,
-                      recipe=BackendRecipe(factory=InstantStandIn),
-                      executor=ExecutorSpec(kind="ray", batch_persons=1))  # fmt: skip
+    simulate_to_parts(
+        personas(1),
+        builtin_survey("elections"),
+        folder,
+        show_progress=False,
+        recipe=BackendRecipe(factory=InstantStandIn),
+        executor=ExecutorSpec(kind="ray", batch_persons=1),
+    )
     return time.perf_counter() - started
 
 
@@ -76,15 +87,19 @@ def main() -> None:
     answers = len(frame) * len(survey.questions)
     threads = int(os.environ.get("PERSONASIM_THREADS", "1"))
     recipe = BackendRecipe("llamacpp", options=(("n_threads", threads),))
-    print(f"{len(frame)} personas x {len(survey.questions)} questions = {answers} answers, "
-          f"embedded model, {threads} llama.cpp thread(s), {os.cpu_count()} CPUs, no cache")
+    print(
+        f"{len(frame)} personas x {len(survey.questions)} questions = {answers} answers, "
+        f"embedded model, {threads} llama.cpp thread(s), {os.cpu_count()} CPUs, no cache"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         fixed = ray_fixed_cost(Path(tmp) / "fixed")
         print(f"Ray fixed cost (start, one actor, one trivial batch, stop): {fixed:.1f} s")
         for kind in ("local", "ray"):
             seconds = timed(kind, frame, survey, Path(tmp) / kind, args.batch_persons, recipe)
-            print(f"{kind:5} executor: {seconds:6.1f} s = {answers / seconds:.2f} answers/s "
-                  "(model loads included)")
+            print(
+                f"{kind:5} executor: {seconds:6.1f} s = {answers / seconds:.2f} answers/s "
+                "(model loads included)"
+            )
 
 
 if __name__ == "__main__":

@@ -47,14 +47,31 @@ def _rows(parts: Path) -> int:
 
 def run_export(parts: Path, out: Path, fmt: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one ``personasim export`` subprocess."""
-    command = [sys.executable, "-m", "personasim.cli.main", "export", "--personas", str(parts),
-               "--format", fmt, "--out", str(out)]  # fmt: skip
-    script = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
-              "stdout=subprocess.DEVNULL); "
-              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "personasim.cli.main",
+        "export",
+        "--personas",
+        str(parts),
+        "--format",
+        fmt,
+        "--out",
+        str(out),
+    ]
+    script = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+        "stdout=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", script, *command], check=True,
-                          capture_output=True, text=True, env=os.environ.copy())  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script, *command],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )
     return time.perf_counter() - started, int(done.stdout.split()[-1]) / 1024
 
 
@@ -75,14 +92,20 @@ def main() -> None:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"(building the input took {peak:,.0f} MB here; not part of the export)")
         size = sum(p.stat().st_size for p in parts.iterdir()) / 2**20
-        print(f"input: {_rows(parts):,} meta personas in {len(list(parts.iterdir()))} parts, "
-              f"{size:,.0f} MB on disk (built in {time.perf_counter() - started:.0f} s)")
+        print(
+            f"input: {_rows(parts):,} meta personas in {len(list(parts.iterdir()))} parts, "
+            f"{size:,.0f} MB on disk (built in {time.perf_counter() - started:.0f} s)"
+        )
         for fmt in args.formats.split(","):
             seconds, peak = run_export(parts, Path(tmp) / f"out-{fmt}", fmt)
-            written = sum(p.stat().st_size for p in (Path(tmp) / f"out-{fmt}").rglob("*")
-                          if p.is_file()) / 2**20  # fmt: skip
-            print(f"export --format {fmt:8} {seconds:6.1f} s, peak RSS {peak:6.0f} MB, "
-                  f"{written:,.0f} MB written")
+            written = (
+                sum(p.stat().st_size for p in (Path(tmp) / f"out-{fmt}").rglob("*") if p.is_file())
+                / 2**20
+            )
+            print(
+                f"export --format {fmt:8} {seconds:6.1f} s, peak RSS {peak:6.0f} MB, "
+                f"{written:,.0f} MB written"
+            )
 
 
 if __name__ == "__main__":

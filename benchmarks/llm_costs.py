@@ -71,8 +71,9 @@ def messages(question: str, instruction: str = "") -> tuple[Message, ...]:
     return (Message(role="system", content=PERSONA), Message(role="user", content=body))
 
 
-def per_question(run: Callable[[str], object], questions: list[str], cold: Callable[[], None]
-                 ) -> list[float]:
+def per_question(
+    run: Callable[[str], object], questions: list[str], cold: Callable[[], None]
+) -> list[float]:
     """Seconds per question; ``cold`` runs (untimed) before each question."""
     seconds = []
     for question in questions:
@@ -95,8 +96,9 @@ def bench_embedded(questions: list[str]) -> list[tuple[str, float, str]]:
     parsed: list[bool] = []
 
     def generate(question: str) -> object:
-        request = GenerateRequest(messages=messages(question, "\nReply as 'Answer: X'."),
-                                  max_tokens=8)
+        request = GenerateRequest(
+            messages=messages(question, "\nReply as 'Answer: X'."), max_tokens=8
+        )
         reply = backend.generate([request])[0].text
         parsed.append(bool(ANSWER.search(reply)))
         return reply
@@ -105,18 +107,38 @@ def bench_embedded(questions: list[str]) -> list[tuple[str, float, str]]:
     score(questions[0])  # warm the weights; not timed
     rows = []
     cold = per_question(score, questions, llm.reset)
-    rows.append(("choice_logprobs, persona prefix cold", statistics.mean(cold),
-                 f"{prompt_tokens} prompt tokens"))
+    rows.append(
+        (
+            "choice_logprobs, persona prefix cold",
+            statistics.mean(cold),
+            f"{prompt_tokens} prompt tokens",
+        )
+    )
     warm = per_question(score, questions, lambda: None)
-    rows.append(("choice_logprobs, persona prefix reused", statistics.mean(warm),
-                 f"{statistics.mean(cold) / statistics.mean(warm):.1f}x faster"))
+    rows.append(
+        (
+            "choice_logprobs, persona prefix reused",
+            statistics.mean(warm),
+            f"{statistics.mean(cold) / statistics.mean(warm):.1f}x faster",
+        )
+    )
     gen_cold = per_question(generate, questions, llm.reset)
-    rows.append(("generate 'Answer: X' + parse, cold", statistics.mean(gen_cold),
-                 f"parsed {sum(parsed)}/{len(parsed)}"))
+    rows.append(
+        (
+            "generate 'Answer: X' + parse, cold",
+            statistics.mean(gen_cold),
+            f"parsed {sum(parsed)}/{len(parsed)}",
+        )
+    )
     parsed.clear()
     gen_warm = per_question(generate, questions, lambda: None)
-    rows.append(("generate 'Answer: X' + parse, reused", statistics.mean(gen_warm),
-                 f"parsed {sum(parsed)}/{len(parsed)}"))
+    rows.append(
+        (
+            "generate 'Answer: X' + parse, reused",
+            statistics.mean(gen_warm),
+            f"parsed {sum(parsed)}/{len(parsed)}",
+        )
+    )
     backend.close()
     return rows
 
@@ -124,7 +146,10 @@ def bench_embedded(questions: list[str]) -> list[tuple[str, float, str]]:
 def chat_body(question: str) -> dict:
     """The JSON body our backend sends for a choice request, built by hand for raw httpx."""
     return {
-        "model": "smollm2", "max_tokens": 1, "temperature": 0.0, "logprobs": True,
+        "model": "smollm2",
+        "max_tokens": 1,
+        "temperature": 0.0,
+        "logprobs": True,
         "top_logprobs": 20,
         "messages": _with_prefix_line([m.model_dump() for m in messages(question)], "Answer:"),
     }
@@ -133,6 +158,7 @@ def chat_body(question: str) -> dict:
 def raw_httpx(url: str, questions: list[str], clients: int) -> float:
     """Requests/s of plain httpx posting the chat bodies."""
     with httpx.Client(timeout=120, limits=httpx.Limits(max_connections=clients)) as client:
+
         def send(question: str) -> None:
             client.post(f"{url}/chat/completions", json=chat_body(question)).raise_for_status()
 
@@ -158,8 +184,9 @@ def bench_http(request_count: int) -> list[tuple[str, float, float, float]]:
     questions = [f"{TOPICS[i % len(TOPICS)]} (item {i})" for i in range(request_count)]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        server = LocalLlamaServer(embedded_model_path(), Path(folder) / "server.log",
-                                  threads=default_threads())
+        server = LocalLlamaServer(
+            embedded_model_path(), Path(folder) / "server.log", threads=default_threads()
+        )
         with server as url:
             raw_httpx(url, questions[:4], 1)  # warm up the server; not timed
             for clients in (1, 8):
@@ -184,8 +211,10 @@ def main() -> None:
     print(f"\n{'per question (embedded, no cache)':<44}{'seconds':>9}  note")
     for name, seconds, note in bench_embedded(questions):
         print(f"{name:<44}{seconds:>9.3f}  {note}")
-    print(f"\n{'openai backend vs raw httpx (local server)':<44}{'raw r/s':>9}{'ours r/s':>10}"
-          f"{'ratio':>7}")
+    print(
+        f"\n{'openai backend vs raw httpx (local server)':<44}{'raw r/s':>9}{'ours r/s':>10}"
+        f"{'ratio':>7}"
+    )
     for name, raw, mine, ratio in bench_http(args.requests):
         print(f"{name:<44}{raw:>9.2f}{mine:>10.2f}{ratio:>7.2f}")
 

@@ -63,14 +63,18 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        print(f"take + release a lock: {lock_cycle(root / 'a', args.repeats) * 1e6:.0f} us "
-              f"(mean of {args.repeats})")
+        print(
+            f"take + release a lock: {lock_cycle(root / 'a', args.repeats) * 1e6:.0f} us "
+            f"(mean of {args.repeats})"
+        )
         print(f"re-entrant take + release: {reentry(root / 'b', args.repeats) * 1e6:.1f} us")
         bare = commits(root / "bare", args.parts, locked=False)
         locked = commits(root / "locked", args.parts, locked=True)
-        print(f"commit a 100-row part: {locked * 1e3:.2f} ms with the lock, "
-              f"{bare * 1e3:.2f} ms without (mean of {args.parts}; the folder grows to "
-              f"{args.parts} parts)")
+        print(
+            f"commit a 100-row part: {locked * 1e3:.2f} ms with the lock, "
+            f"{bare * 1e3:.2f} ms without (mean of {args.parts}; the folder grows to "
+            f"{args.parts} parts)"
+        )
 
 
 if __name__ == "__main__":

@@ -84,9 +84,11 @@ def main() -> None:
         raise SystemExit(f"{folder} is absent: this benchmark needs ../shared/data/opinionqa")
     groups, overall = (
         load_truth(f"csv:{OPINIONQA / name}", f"opinionqa:{folder}")
-        for name in ("opinionqa_group_counts_unweighted.csv.gz",
-                     "opinionqa_overall_counts_unweighted.csv")
-    )  # fmt: skip
+        for name in (
+            "opinionqa_group_counts_unweighted.csv.gz",
+            "opinionqa_overall_counts_unweighted.csv",
+        )
+    )
     truth = Truth("distribution", groups.survey, pd.concat([overall.table, groups.table]))
     survey = ordinal_questions(truth.survey, set(truth.table["question_id"]), args.questions)
     population = sample_population(states=STATES, per_state=args.per_state, seed=args.seed)
@@ -96,9 +98,11 @@ def main() -> None:
     started = time.perf_counter()
     report = simulate(personas, survey, backend, SimulateOptions())
     elapsed = time.perf_counter() - started
-    print(f"{len(personas)} meta personas x {len(survey.questions)} ordinal {args.wave} questions;"
-          f" {report.model_calls} model calls in {elapsed:.0f} s, mean valid_mass "
-          f"{report.mean_valid_mass:.3f}")  # fmt: skip
+    print(
+        f"{len(personas)} meta personas x {len(survey.questions)} ordinal {args.wave} questions;"
+        f" {report.model_calls} model calls in {elapsed:.0f} s, mean valid_mass "
+        f"{report.mean_valid_mass:.3f}"
+    )
     result = score(report.responses, truth, population, n_boot=0)
     scores = result.scores[result.scores["metric"] == "alignment"]
     table = scores.groupby("attribute").agg(

@@ -30,25 +30,37 @@ def main() -> None:
     population = sample_population(states=[args.state], per_state=args.persons, seed=11)
     with tempfile.TemporaryDirectory() as folder:
         backend = get_backend("llamacpp", cache=Cache(Path(folder) / "cache.sqlite"))
-        print(f"model {backend.model_identity[:23]}  persons {len(population)}  "
-              f"string_length {args.string_length}")
-        print(f"{'tier':<12} {'rows':>4} {'seconds':>8} {'per_min':>8} {'valid@1':>8} "
-              f"{'valid':>7} {'contradict':>10} {'rejected':>9}")
+        print(
+            f"model {backend.model_identity[:23]}  persons {len(population)}  "
+            f"string_length {args.string_length}"
+        )
+        print(
+            f"{'tier':<12} {'rows':>4} {'seconds':>8} {'per_min':>8} {'valid@1':>8} "
+            f"{'valid':>7} {'contradict':>10} {'rejected':>9}"
+        )
         total_rows, total_seconds = 0, 0.0
         for tier in LLM_TIERS:
             started = time.perf_counter()
-            table = generate_personas(population, tiers=[tier], backend=backend,
-                                      string_length=args.string_length,
-                                      description_length=args.description_length)
+            table = generate_personas(
+                population,
+                tiers=[tier],
+                backend=backend,
+                string_length=args.string_length,
+                description_length=args.description_length,
+            )
             seconds = time.perf_counter() - started
             row = summarize(table).iloc[0]
             rejected = "-" if row.checks == 0 else f"{row.rejected_share:.1%}"
-            print(f"{tier:<12} {row.rows:>4} {seconds:>8.1f} {60 * row.rows / seconds:>8.1f} "
-                  f"{row.first_valid:>8.1%} {row.valid:>7.1%} {row.with_contradictions:>10} "
-                  f"{rejected:>9}")
+            print(
+                f"{tier:<12} {row.rows:>4} {seconds:>8.1f} {60 * row.rows / seconds:>8.1f} "
+                f"{row.first_valid:>8.1%} {row.valid:>7.1%} {row.with_contradictions:>10} "
+                f"{rejected:>9}"
+            )
             total_rows, total_seconds = total_rows + int(row.rows), total_seconds + seconds
-        print(f"{'all':<12} {total_rows:>4} {total_seconds:>8.1f} "
-              f"{60 * total_rows / total_seconds:>8.1f}   model calls {backend.stats.model_calls}")
+        print(
+            f"{'all':<12} {total_rows:>4} {total_seconds:>8.1f} "
+            f"{60 * total_rows / total_seconds:>8.1f}   model calls {backend.stats.model_calls}"
+        )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,19 @@ from pathlib import Path
 
 def run_once(total: int, out: Path, env: dict[str, str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one CLI run."""
-    command = [sys.executable, "-m", "personasim.cli.main", "population", "--states", "all",
-               "--total", str(total), "--out", str(out), "--quiet"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "personasim.cli.main",
+        "population",
+        "--states",
+        "all",
+        "--total",
+        str(total),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -40,8 +51,10 @@ def main() -> None:
         env = {**os.environ, "PERSONASIM_WEIGHTS_CACHE": str(Path(folder) / "weights")}
         for label in ("cold (rakes 51 states)", "cached", "cached"):
             seconds, peak = run_once(args.total, Path(folder) / "population.parquet", env)
-            print(f"{label:24} {args.total:,} personas in {seconds:5.2f} s "
-                  f"(peak RSS so far {peak:,.0f} MB)")  # fmt: skip
+            print(
+                f"{label:24} {args.total:,} personas in {seconds:5.2f} s "
+                f"(peak RSS so far {peak:,.0f} MB)"
+            )
 
 
 if __name__ == "__main__":

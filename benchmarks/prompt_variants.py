@@ -48,8 +48,10 @@ def main() -> None:
         rows = sim.simulate(personas, survey, backend, SimulateOptions()).responses
         fresh = backend.stats.prompt_tokens - backend.stats.reused_prompt_tokens
         probs[name] = np.concatenate([np.asarray(p, dtype=float) for p in rows["probs"]])
-        print(f"{name:<14} {fresh / len(rows):5.1f} tokens evaluated/answer, "
-              f"mean valid_mass {rows['valid_mass'].mean():.3f}")  # fmt: skip
+        print(
+            f"{name:<14} {fresh / len(rows):5.1f} tokens evaluated/answer, "
+            f"mean valid_mass {rows['valid_mass'].mean():.3f}"
+        )
     prompt.format_question = STANDARD
     change = np.abs(probs["with the line"] - probs["without it"]).mean()
     print(f"mean |change| of an option's probability when the line is dropped: {change:.3f}")

@@ -32,12 +32,26 @@ def make_parts(folder: Path, parts: int, rows: int) -> None:
     for number in range(parts):
         ids = np.arange(number * rows, (number + 1) * rows)
         probs = rng.dirichlet(np.ones(4), size=rows)
-        commit_part(pd.DataFrame({
-            "person_id": ids, "tier": "descriptive", "generator": "gen", "simulator": "sim",
-            "question_id": [f"q{i % 20}" for i in ids], "estimator": "logprobs",
-            "probs": list(probs), "answer": "A", "valid_mass": rng.random(rows),
-            "valid": True, "invalid": 0, "raw": '{"top": ["A", "B"]}' * 3,
-        }), folder, number)  # fmt: skip
+        commit_part(
+            pd.DataFrame(
+                {
+                    "person_id": ids,
+                    "tier": "descriptive",
+                    "generator": "gen",
+                    "simulator": "sim",
+                    "question_id": [f"q{i % 20}" for i in ids],
+                    "estimator": "logprobs",
+                    "probs": list(probs),
+                    "answer": "A",
+                    "valid_mass": rng.random(rows),
+                    "valid": True,
+                    "invalid": 0,
+                    "raw": '{"top": ["A", "B"]}' * 3,
+                }
+            ),
+            folder,
+            number,
+        )
 
 
 def child(mode: str, folder: Path, table: Path) -> None:
@@ -52,8 +66,10 @@ def child(mode: str, folder: Path, table: Path) -> None:
         write_atomic(parts.read_parts(folder), table)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{mode:<9} {seconds:7.1f} s  peak RSS {peak:7.0f} MB  "
-          f"table {table.stat().st_size / 1e6:.0f} MB")  # fmt: skip
+    print(
+        f"{mode:<9} {seconds:7.1f} s  peak RSS {peak:7.0f} MB  "
+        f"table {table.stat().st_size / 1e6:.0f} MB"
+    )
 
 
 def main() -> None:
@@ -71,9 +87,17 @@ def main() -> None:
         make_parts(folder, args.parts, args.rows)
         print(f"{args.parts} parts x {args.rows} rows = {args.parts * args.rows:,} rows")
         for mode in ("streamed", "at once"):
-            subprocess.run([sys.executable, __file__, "--child", mode, str(folder),
-                            str(Path(tmp) / f"{mode.replace(' ', '_')}.parquet")],
-                           check=True)  # fmt: skip
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    mode,
+                    str(folder),
+                    str(Path(tmp) / f"{mode.replace(' ', '_')}.parquet"),
+                ],
+                check=True,
+            )
 
 
 if __name__ == "__main__":

@@ -94,22 +94,51 @@ def child(executor: str, rows: int, text_bytes: int, batch: int, folder: Path) -
     table = anon_mb()
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS (VmHWM) to the current RSS
     sampler, started = PrivatePeak(), time.perf_counter()
-    run = simulate_to_parts(personas, survey_of(1), folder, executor=spec,
-                            recipe=BackendRecipe(factory=stand_in), show_progress=False)
+    run = simulate_to_parts(
+        personas,
+        survey_of(1),
+        folder,
+        executor=spec,
+        recipe=BackendRecipe(factory=stand_in),
+        show_progress=False,
+    )
     seconds = time.perf_counter() - started
-    print(seconds, run.report.rows, run.report.failed_rows, size, table, status_mb("VmHWM"),
-          sampler.done())  # fmt: skip
+    print(
+        seconds,
+        run.report.rows,
+        run.report.failed_rows,
+        size,
+        table,
+        status_mb("VmHWM"),
+        sampler.done(),
+    )
 
 
 def measure(src: Path, executor: str, rows: int, text_bytes: int, batch: int) -> list[float]:
     """Seconds, rows, failed rows, input MB, table MB, peak RSS and peak private MB of one child
     run."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(HERE)]),
-           "PERSONASIM_THREADS": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(src), str(HERE)]),
+        "PERSONASIM_THREADS": "1",
+    }
     with tempfile.TemporaryDirectory() as folder:
-        done = subprocess.run([sys.executable, __file__, "--child", executor, str(rows),
-                               str(text_bytes), str(batch), folder], check=True,
-                              capture_output=True, text=True, env=env)  # fmt: skip
+        done = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                executor,
+                str(rows),
+                str(text_bytes),
+                str(batch),
+                folder,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
     return [float(x) for x in done.stdout.split()[-7:]]
 
 
@@ -128,17 +157,22 @@ def main() -> None:
         executor, rows, text_bytes, batch, folder = args.child
         child(executor, int(rows), int(text_bytes), int(batch), Path(folder))
         return
-    print(f"{args.label} ({args.src}); model: InstantStandIn (a stand-in, not a model); "
-          f"1 question; batches of {args.batch_persons} persons; local Ray on 2 CPUs")
+    print(
+        f"{args.label} ({args.src}); model: InstantStandIn (a stand-in, not a model); "
+        f"1 question; batches of {args.batch_persons} persons; local Ray on 2 CPUs"
+    )
     for rows in (int(r) for r in args.rows.split(",")):
         for executor in args.executors.split(","):
             seconds, written, failed, size, table, peak, private = measure(
-                args.src, executor, rows, args.text_bytes, args.batch_persons)
-            print(f"{executor:>5} {rows:>10,} persona rows (input {size:,.0f} MB): "
-                  f"{seconds:6.1f} s, {int(written):,} rows written, {int(failed)} failed; "
-                  f"driver: table {table:,.0f} MB, peak RSS {peak:,.0f} MB, peak private "
-                  f"{private:,.0f} MB ({private - table:+,.0f} MB over the table)",
-                  flush=True)  # fmt: skip
+                args.src, executor, rows, args.text_bytes, args.batch_persons
+            )
+            print(
+                f"{executor:>5} {rows:>10,} persona rows (input {size:,.0f} MB): "
+                f"{seconds:6.1f} s, {int(written):,} rows written, {int(failed)} failed; "
+                f"driver: table {table:,.0f} MB, peak RSS {peak:,.0f} MB, peak private "
+                f"{private:,.0f} MB ({private - table:+,.0f} MB over the table)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -30,14 +30,17 @@ def run() -> None:
         os.environ["PERSONASIM_CACHE"] = str(Path(folder) / "cache.sqlite")
         for args in readme_commands((ROOT / "README.md").read_text(encoding="utf-8")):
             start = time.perf_counter()
-            with contextlib.redirect_stdout(io.StringIO()), \
-                    contextlib.redirect_stderr(io.StringIO()):  # fmt: skip
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
                 code = main(args)
             seconds = time.perf_counter() - start
             total += seconds
             print(f"{seconds:7.1f} s  exit {code}  $P {shlex.join(args)}")
-    print(f"{total:7.1f} s  in all (load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} cores)")
+    print(
+        f"{total:7.1f} s  in all (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
 
 
 if __name__ == "__main__":

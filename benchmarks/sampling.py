@@ -22,8 +22,10 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     seed_table, targets = tables.load_seed(), tables.load_targets()
-    print(f"loading the shipped tables took {time.perf_counter() - started:.2f} s "
-          f"({len(seed_table):,} seed persons)")
+    print(
+        f"loading the shipped tables took {time.perf_counter() - started:.2f} s "
+        f"({len(seed_table):,} seed persons)"
+    )
     check_throughput(seed_table, targets, args.seed, print)
 
 

@@ -39,29 +39,53 @@ def build(answers: int, folder: Path) -> None:
         chunk = persons.iloc[start : start + per_chunk]
         n, q = len(chunk), len(QUESTIONS)
         probs = rng.dirichlet(np.ones(2), size=n * q)
-        frame = pd.DataFrame({
-            "person_id": np.repeat(chunk["person_id"].to_numpy(), q), "tier": "meta",
-            "generator": "census", "simulator": "bench", "question_id": np.tile(QUESTIONS, n),
-            "estimator": "logprobs", "probs": list(probs),
-            "answer": np.where(probs[:, 0] >= 0.5, "A", "B"), "valid_mass": 0.9, "invalid": 0,
-            "option_order": [[0, 1]] * (n * q), "raw": raw,
-            "weight": np.repeat(chunk["weight"].to_numpy(), q),
-            "state": np.repeat(chunk["state"].astype(str).to_numpy(), q),
-        })  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                "person_id": np.repeat(chunk["person_id"].to_numpy(), q),
+                "tier": "meta",
+                "generator": "census",
+                "simulator": "bench",
+                "question_id": np.tile(QUESTIONS, n),
+                "estimator": "logprobs",
+                "probs": list(probs),
+                "answer": np.where(probs[:, 0] >= 0.5, "A", "B"),
+                "valid_mass": 0.9,
+                "invalid": 0,
+                "option_order": [[0, 1]] * (n * q),
+                "raw": raw,
+                "weight": np.repeat(chunk["weight"].to_numpy(), q),
+                "state": np.repeat(chunk["state"].astype(str).to_numpy(), q),
+            }
+        )
         commit_part(frame, folder)
 
 
 def run_score(folder: Path, boot: int, out: Path) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one ``personasim score`` subprocess (measured by a
     fresh parent, so an earlier run's peak does not hide this one's)."""
-    command = [sys.executable, "-m", "personasim.cli.main", "score", "--responses", str(folder),
-               "--truth", "elections", "--n-boot", str(boot), "--out", str(out)]  # fmt: skip
-    script = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
-              "stdout=subprocess.DEVNULL); "
-              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "personasim.cli.main",
+        "score",
+        "--responses",
+        str(folder),
+        "--truth",
+        "elections",
+        "--n-boot",
+        str(boot),
+        "--out",
+        str(out),
+    ]
+    script = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+        "stdout=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", script, *command], check=True,
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script, *command], check=True, capture_output=True, text=True
+    )
     return time.perf_counter() - started, int(done.stdout.split()[-1]) / 1024
 
 
@@ -77,8 +101,10 @@ def main() -> None:
             build(answers, folder)
             for boot in (int(b) for b in args.boot.split(",")):
                 seconds, peak = run_score(folder, boot, Path(tmp) / "scores.parquet")
-                print(f"score {answers:>12,} answers, --n-boot {boot:>3}: {seconds:7.1f} s, "
-                      f"peak RSS {peak:,.0f} MB")
+                print(
+                    f"score {answers:>12,} answers, --n-boot {boot:>3}: {seconds:7.1f} s, "
+                    f"peak RSS {peak:,.0f} MB"
+                )
 
 
 if __name__ == "__main__":

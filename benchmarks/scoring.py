@@ -50,11 +50,16 @@ def ordinal_truth() -> Truth:
             "kind": "ordinal",
             "options": [
                 {"label": label, "text": text, "position": position}
-                for label, text, position in [("A", "A lot", 1), ("B", "Some", 2),
-                                              ("C", "Little", 3), ("D", "None", 4)]
-            ] + [{"label": "E", "text": "Refused", "refusal": True}],
+                for label, text, position in [
+                    ("A", "A lot", 1),
+                    ("B", "Some", 2),
+                    ("C", "Little", 3),
+                    ("D", "None", 4),
+                ]
+            ]
+            + [{"label": "E", "text": "Refused", "refusal": True}],
         }
-    )  # fmt: skip
+    )
     table = pd.DataFrame(
         {
             "question_id": "scale",

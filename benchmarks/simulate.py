@@ -167,10 +167,12 @@ def print_floor(
         return
     per_token = ours_s / evaluated_tokens
     floor = suffix * per_token
-    bare = np.mean([
-        len(backend.tokenize(q.text + "\n" + "\n".join(o.text for o in q.options)))
-        for q in survey.questions
-    ])  # fmt: skip
+    bare = np.mean(
+        [
+            len(backend.tokenize(q.text + "\n" + "\n".join(o.text for o in q.options)))
+            for q in survey.questions
+        ]
+    )
     print(
         f"floor: {per_token * 1000:.2f} ms per evaluated prompt token (measured, ours) x "
         f"{suffix:.1f} question tokens per answer = {floor:.4f} s/answer, ratio "

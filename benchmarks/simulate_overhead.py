@@ -50,8 +50,10 @@ def personas_table(n: int) -> pd.DataFrame:
             "person_id": range(n),
             "tier": "meta",
             "generator": "census",
-            "text": [f"- Age: {18 + i % 70} years\n- Sex: {'Female' if i % 2 else 'Male'}"
-                     for i in range(n)],  # fmt: skip
+            "text": [
+                f"- Age: {18 + i % 70} years\n- Sex: {'Female' if i % 2 else 'Male'}"
+                for i in range(n)
+            ],
             "weight": 1.0,
             "state": "CA",
         }
@@ -76,8 +78,14 @@ def main() -> None:
     personas, survey = personas_table(args.personas), survey_of(args.questions)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        run = simulate_to_parts(personas, survey, Path(folder), options=SimulateOptions(),
-                                backend=InstantStandIn(), show_progress=False)  # fmt: skip
+        run = simulate_to_parts(
+            personas,
+            survey,
+            Path(folder),
+            options=SimulateOptions(),
+            backend=InstantStandIn(),
+            show_progress=False,
+        )
         seconds = time.perf_counter() - started
     answers = run.report.rows
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2

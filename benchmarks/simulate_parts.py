@@ -35,8 +35,14 @@ def child(persons: int, questions: int, folder: Path, batch: int) -> None:
 
     personas, survey = personas_table(persons), survey_of(questions)
     started = time.perf_counter()
-    run = simulate_to_parts(personas, survey, folder, backend=InstantStandIn(),
-                            executor=ExecutorSpec(batch_persons=batch), show_progress=False)
+    run = simulate_to_parts(
+        personas,
+        survey,
+        folder,
+        backend=InstantStandIn(),
+        executor=ExecutorSpec(batch_persons=batch),
+        show_progress=False,
+    )
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(seconds, run.report.rows, run.skipped, run.report.parts, peak)
@@ -57,20 +63,46 @@ def prebuild(persons: int, questions: int, folder: Path, batch: int) -> None:
     for start in range(0, persons, batch):
         people = np.arange(start, min(start + batch, persons))
         n = len(people) * questions
-        commit_part(pd.DataFrame({
-            "person_id": np.repeat(people, questions), "tier": "meta", "generator": "census",
-            "simulator": simulator, "question_id": np.tile(ids, len(people)),
-            "estimator": "logprobs", "probs": [[0.5, 0.5]] * n, "answer": "A",
-            "valid_mass": 1.0, "valid": True, "invalid": 0, "option_order": [[0, 1]] * n,
-            "raw": '{"presented": [0.5, 0.5], "top_tokens": {}}', "weight": 1.0, "state": "CA",
-        }), folder)  # fmt: skip
+        commit_part(
+            pd.DataFrame(
+                {
+                    "person_id": np.repeat(people, questions),
+                    "tier": "meta",
+                    "generator": "census",
+                    "simulator": simulator,
+                    "question_id": np.tile(ids, len(people)),
+                    "estimator": "logprobs",
+                    "probs": [[0.5, 0.5]] * n,
+                    "answer": "A",
+                    "valid_mass": 1.0,
+                    "valid": True,
+                    "invalid": 0,
+                    "option_order": [[0, 1]] * n,
+                    "raw": '{"presented": [0.5, 0.5], "top_tokens": {}}',
+                    "weight": 1.0,
+                    "state": "CA",
+                }
+            ),
+            folder,
+        )
 
 
 def measure(persons: int, questions: int, folder: Path, batch: int) -> list[float]:
     """Seconds, rows, skipped, parts and peak MB of one child run."""
-    done = subprocess.run([sys.executable, __file__, "--child", str(persons), str(questions),
-                           str(folder), str(batch)], check=True, capture_output=True,
-                          text=True)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            str(persons),
+            str(questions),
+            str(folder),
+            str(batch),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return [float(x) for x in done.stdout.split()[-5:]]
 
 
@@ -81,15 +113,19 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=10)
     parser.add_argument("--batch-persons", type=int, default=2000)
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
-    parser.add_argument("--rerun-only", action="store_true",
-                        help="write the parts of a finished run directly, then time the rerun")
+    parser.add_argument(
+        "--rerun-only",
+        action="store_true",
+        help="write the parts of a finished run directly, then time the rerun",
+    )
     args = parser.parse_args()
     if args.child:
         persons, questions, folder, batch = args.child
         child(int(persons), int(questions), Path(folder), int(batch))
         return
-    print("model: InstantStandIn (a stand-in, not a model); batches of "
-          f"{args.batch_persons} persons")
+    print(
+        f"model: InstantStandIn (a stand-in, not a model); batches of {args.batch_persons} persons"
+    )
     for answers in (int(a) for a in args.answers.split(",")):
         persons = answers // args.questions
         with tempfile.TemporaryDirectory() as tmp:
@@ -98,12 +134,15 @@ def main() -> None:
                 prebuild(persons, args.questions, Path(tmp), args.batch_persons)
                 labels = ("rerun (all done)",)
             for label in labels:
-                seconds, rows, skipped, parts, peak = measure(persons, args.questions,
-                                                              Path(tmp), args.batch_persons)
+                seconds, rows, skipped, parts, peak = measure(
+                    persons, args.questions, Path(tmp), args.batch_persons
+                )
                 per = f"{seconds / rows * 1e6:.0f} us/answer" if rows else "no new answers"
-                print(f"{answers:>12,} answers, {label:17}: {seconds:7.1f} s ({per}); "
-                      f"{int(rows):,} written in {int(parts)} parts, {int(skipped):,} skipped; "
-                      f"peak RSS {peak:,.0f} MB")  # fmt: skip
+                print(
+                    f"{answers:>12,} answers, {label:17}: {seconds:7.1f} s ({per}); "
+                    f"{int(rows):,} written in {int(parts)} parts, {int(skipped):,} skipped; "
+                    f"peak RSS {peak:,.0f} MB"
+                )
 
 
 if __name__ == "__main__":

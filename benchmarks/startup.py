@@ -45,8 +45,9 @@ def run_case(argv: list[str] | None, folder: Path, repeat: int) -> tuple[float, 
     seconds = []
     for _ in range(repeat):
         started = time.perf_counter()
-        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         seconds.append(time.perf_counter() - started)
     return statistics.median(seconds), json.loads(modules.read_text())
 
@@ -58,8 +59,16 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        population = ["population", "--states", "VT", "--per-state", "5",
-                      "--out", str(folder / "population.parquet"), "--quiet"]  # fmt: skip
+        population = [
+            "population",
+            "--states",
+            "VT",
+            "--per-state",
+            "5",
+            "--out",
+            str(folder / "population.parquet"),
+            "--quiet",
+        ]
         cases: list[tuple[str, list[str] | None]] = [
             ("python -c 'import personasim'", None),
             ("personasim --help", ["--help"]),

@@ -32,12 +32,21 @@ def personas_table(args: argparse.Namespace, backend) -> pd.DataFrame:
 
     started = time.perf_counter()
     population = sample_population(states=["VT"], per_state=args.persons, seed=args.seed)
-    table = generate_personas(population, tiers=("persona",), backend=backend, seed=args.seed,
-                              string_length=30, max_tokens={"persona": 160}, max_attempts=2,
-                              max_resamples=1)  # fmt: skip
+    table = generate_personas(
+        population,
+        tiers=("persona",),
+        backend=backend,
+        seed=args.seed,
+        string_length=30,
+        max_tokens={"persona": 160},
+        max_attempts=2,
+        max_resamples=1,
+    )
     valid = int(table["valid"].sum())
-    print(f"personas   {valid} of {len(table)} valid persona-tier profiles generated in "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"personas   {valid} of {len(table)} valid persona-tier profiles generated in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     return table
 
 
@@ -47,16 +56,29 @@ def bench_pairs(personas: pd.DataFrame, backend, args: argparse.Namespace) -> pd
     from personasim.testbed.prompts import builtin_prompts, split_prompts
 
     prompts = split_prompts(builtin_prompts(), seed=args.seed)
-    options = PairsOptions(per_persona=args.prompts, held_out=0, test_share=0.0,
-                           answer_tokens=96, critique_tokens=128, revision_tokens=96,
-                           seed=args.seed)  # fmt: skip
+    options = PairsOptions(
+        per_persona=args.prompts,
+        held_out=0,
+        test_share=0.0,
+        answer_tokens=96,
+        critique_tokens=128,
+        revision_tokens=96,
+        seed=args.seed,
+    )
     result = make_pairs(personas, prompts, backend, options)
     stats = pair_stats(result.pairs)
     rate = result.made / result.seconds * 60
-    print(f"pairs      {result.made} pairs in {result.seconds:.1f} s = {rate:.2f} pairs/min "
-          "(caps: answer 96, critique 128, revision 96 tokens)")
-    for key in ("verification_rate", "position_consistency", "revision_longer",
-                "chosen_truncated", "mean_judge_mass"):
+    print(
+        f"pairs      {result.made} pairs in {result.seconds:.1f} s = {rate:.2f} pairs/min "
+        "(caps: answer 96, critique 128, revision 96 tokens)"
+    )
+    for key in (
+        "verification_rate",
+        "position_consistency",
+        "revision_longer",
+        "chosen_truncated",
+        "mean_judge_mass",
+    ):
         print(f"           {key:<22} {stats[key]}")
     return result.pairs
 
@@ -66,14 +88,21 @@ def bench_loo(personas: pd.DataFrame, backend, args: argparse.Namespace) -> None
     from personasim.testbed.loo import LooOptions, leave_one_out
     from personasim.testbed.questions import builtin_questions
 
-    options = LooOptions(attributes=("religion", "ideology", "age"), n_personas=args.loo_n,
-                         k=3, seed=args.seed, n_boot=200)  # fmt: skip
+    options = LooOptions(
+        attributes=("religion", "ideology", "age"),
+        n_personas=args.loo_n,
+        k=3,
+        seed=args.seed,
+        n_boot=200,
+    )
     started = time.perf_counter()
     result = leave_one_out(personas, builtin_questions()[: args.questions], backend, options)
     seconds = time.perf_counter() - started
     calls = len(result.labels)
-    print(f"loo        3 attributes x {args.loo_n} pairs x {args.questions} questions = "
-          f"{calls} choices in {seconds:.1f} s ({calls / seconds:.2f} choices/s)")
+    print(
+        f"loo        3 attributes x {args.loo_n} pairs x {args.questions} questions = "
+        f"{calls} choices in {seconds:.1f} s ({calls / seconds:.2f} choices/s)"
+    )
     print("\n".join("           " + line for line in result.text().splitlines()))
 
 
@@ -84,13 +113,19 @@ def bench_agreement(personas: pd.DataFrame, backend, args: argparse.Namespace) -
 
     questions = builtin_questions()[: args.questions]
     started = time.perf_counter()
-    labels = pd.concat([model_labels(backend, personas, questions, "embedded"),
-                        model_labels(backend, personas, questions, "embedded (reversed)",
-                                     reverse=True)], ignore_index=True)  # fmt: skip
+    labels = pd.concat(
+        [
+            model_labels(backend, personas, questions, "embedded"),
+            model_labels(backend, personas, questions, "embedded (reversed)", reverse=True),
+        ],
+        ignore_index=True,
+    )
     result = agreement(labels)
     seconds = time.perf_counter() - started
-    print(f"agreement  2 raters x {labels['persona_id'].nunique()} personas x {len(questions)} "
-          f"questions in {seconds:.1f} s")
+    print(
+        f"agreement  2 raters x {labels['persona_id'].nunique()} personas x {len(questions)} "
+        f"questions in {seconds:.1f} s"
+    )
     print("\n".join("           " + line for line in result.text().splitlines()))
 
 
@@ -100,8 +135,13 @@ def bench_prism(backend) -> None:
 
     from personasim.testbed.prompts import curate, load_prompts
 
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "prism" / \
-        "prism_opening_prompt_examples.csv"
+    path = (
+        Path(__file__).resolve().parents[1].parent
+        / "shared"
+        / "data"
+        / "prism"
+        / "prism_opening_prompt_examples.csv"
+    )
     started = time.perf_counter()
     _, report = curate(load_prompts(path), backend)
     print(f"prism      curation in {time.perf_counter() - started:.1f} s")
@@ -116,8 +156,11 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=6, help="Preference questions.")
     parser.add_argument("--loo-n", type=int, default=4, help="Persona pairs per attribute.")
     parser.add_argument("--personas", default=None, help="An existing personas table.")
-    parser.add_argument("--prism", action="store_true", help="Also classify the 115 PRISM "
-                        "prompts (needs ../shared/data).")
+    parser.add_argument(
+        "--prism",
+        action="store_true",
+        help="Also classify the 115 PRISM prompts (needs ../shared/data).",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     backend = get_backend("llamacpp", n_ctx=4096)

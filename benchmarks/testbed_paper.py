@@ -33,23 +33,33 @@ def main() -> None:
     personas = persona_tier(args.personas)
     backend = get_backend("llamacpp")
     generation = PairsOptions(answer_tokens=32, critique_tokens=48, revision_tokens=32)
-    options = PaperLooOptions(attributes=tuple(args.attributes.split(",")),
-                              n_personas=args.pairs, k=2, n_questions=args.questions,
-                              n_boot=500, generation=generation)  # fmt: skip
+    options = PaperLooOptions(
+        attributes=tuple(args.attributes.split(",")),
+        n_personas=args.pairs,
+        k=2,
+        n_questions=args.questions,
+        n_boot=500,
+        generation=generation,
+    )
     started = time.perf_counter()
-    questions = baseline_answers(pick_prompts("builtin", args.questions, 0), backend, options,
-                                 progress=False)  # fmt: skip
+    questions = baseline_answers(
+        pick_prompts("builtin", args.questions, 0), backend, options, progress=False
+    )
     result = paper_leave_one_out(personas, questions, backend, options, progress=False)
     seconds, calls = time.perf_counter() - started, backend.stats.model_calls
-    print(f"loo paper  {len(result.pairs)} pairs x {args.questions} questions: {calls} model "
-          f"calls in {seconds:.1f} s")
+    print(
+        f"loo paper  {len(result.pairs)} pairs x {args.questions} questions: {calls} model "
+        f"calls in {seconds:.1f} s"
+    )
     print(result.text())
     started = time.perf_counter()
     items = generated_items("builtin", personas, backend, args.items, 0)
     labels = model_item_labels(backend, items, "embedded")
     counts = labels["choice"].value_counts().to_dict()
-    print(f"agreement  {len(items)} items made and labelled in "
-          f"{time.perf_counter() - started:.1f} s; labels {counts} (B = the refinement)")
+    print(
+        f"agreement  {len(items)} items made and labelled in "
+        f"{time.perf_counter() - started:.1f} s; labels {counts} (B = the refinement)"
+    )
     backend.close()
 
 

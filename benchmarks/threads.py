@@ -44,8 +44,10 @@ def _requests(serial: count, personas: int, questions: int) -> list[ChoiceReques
     out = []
     for _ in range(personas):
         n = next(serial)
-        text = (f"A {25 + n % 50}-year-old {JOBS[n % len(JOBS)]} from "
-                f"{STATES[(n // len(JOBS)) % len(STATES)]}, person number {n}.")
+        text = (
+            f"A {25 + n % 50}-year-old {JOBS[n % len(JOBS)]} from "
+            f"{STATES[(n // len(JOBS)) % len(STATES)]}, person number {n}."
+        )
         for question in survey.questions[:questions]:
             labels = tuple(letter(i) for i in range(len(question.options)))
             out.append(ChoiceRequest(messages=build_messages(text, question), labels=labels))
@@ -80,8 +82,9 @@ def main() -> int:
     args = parser.parse_args()
     serial = count()
     try:
-        backends = {t: LlamaCppBackend(LlamaCppOptions(n_threads=int(t)))
-                    for t in args.threads.split(",")}
+        backends = {
+            t: LlamaCppBackend(LlamaCppOptions(n_threads=int(t))) for t in args.threads.split(",")
+        }
     except PersonasimError as error:
         print(f"error: {error.one_line()}", file=sys.stderr)
         return 2
@@ -93,10 +96,13 @@ def main() -> int:
             for threads, backend in backends.items():
                 work = _requests(serial, args.personas, args.questions)
                 figures.setdefault((threads, condition), []).append(
-                    _measure(backend, work, condition == "load"))
+                    _measure(backend, work, condition == "load")
+                )
     cores = len(os.sched_getaffinity(0))
-    print(f"cores usable: {cores}; {args.personas} personas x {args.questions} questions per "
-          f"measurement, median of {args.rounds} rounds")
+    print(
+        f"cores usable: {cores}; {args.personas} personas x {args.questions} questions per "
+        f"measurement, median of {args.rounds} rounds"
+    )
     print(f"{'threads':>7}  {'condition':<9}  {'answers/s':>9}  {'load avg at start':>17}")
     for (threads, condition), runs in sorted(figures.items()):
         rate = statistics.median(r for r, _ in runs)

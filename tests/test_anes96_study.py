@@ -40,8 +40,9 @@ def test_anes96_run_scores_groups_against_anes_respondents(tmp_path: Path) -> No
     assert {"overall", "AGE", "education", "INCOME_BAND"} <= set(alignment["attribute"])
     assert alignment["value"].between(0, 1).all()
     crosstab = pd.read_parquet(out / "crosstab_anes96.parquet")
-    overall = crosstab[(crosstab["question_id"] == "vote_1996")
-                       & (crosstab["attribute"] == "overall")]  # fmt: skip
+    overall = crosstab[
+        (crosstab["question_id"] == "vote_1996") & (crosstab["attribute"] == "overall")
+    ]
     clinton = overall.loc[overall["option"] == "Bill Clinton (Democrat)", "truth_share"]
     assert clinton.to_numpy() == pytest.approx(551 / 944)  # the real share beside the simulated
     grouped = crosstab[crosstab["attribute"].isin(["AGE", "education", "INCOME_BAND"])]

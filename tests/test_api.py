@@ -45,10 +45,13 @@ def _snippet() -> str:
 
 
 def test_import_personasim_is_cheap_and_names_load_on_use() -> None:
-    probe = ("import sys, personasim\nprint(sorted(m for m in ('pandas', 'pyarrow', 'pydantic', "
-             "'numpy', 'click') if m in sys.modules))\nprint(personasim.load_study.__module__)")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    probe = (
+        "import sys, personasim\nprint(sorted(m for m in ('pandas', 'pyarrow', 'pydantic', "
+        "'numpy', 'click') if m in sys.modules))\nprint(personasim.load_study.__module__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["[]", "personasim.spec.study"]
     assert {"load_study", "run_study", "open_run", "RunResult"} <= set(dir(personasim))
@@ -71,8 +74,13 @@ def test_the_readme_snippet_runs_a_study_and_reads_its_tables(
     assert isinstance(result, personasim.RunResult) and isinstance(again, personasim.RunResult)
     assert result.out_dir == Path("runs/tiny") and (tmp_path / "runs/tiny/report.html").is_file()
     names = result.table_names()
-    assert {"population", "personas", "responses_elections", "scores_elections",
-            "summary_elections"} <= set(names)  # fmt: skip
+    assert {
+        "population",
+        "personas",
+        "responses_elections",
+        "scores_elections",
+        "summary_elections",
+    } <= set(names)
     assert again.table_names() == names and again.spec == result.spec
     assert again.spec.name == "api" and again.manifest["models"]
     population = again.table("population")

@@ -16,8 +16,7 @@ ENTRY = Path(sys.executable).parent / "personasim"
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ENTRY), *args], capture_output=True, text=True, timeout=300,
-                          env=env)
+    return subprocess.run([str(ENTRY), *args], capture_output=True, text=True, timeout=300, env=env)
 
 
 def test_help_and_version() -> None:
@@ -31,13 +30,17 @@ def test_help_and_version() -> None:
 HEAVY = ("scipy", "matplotlib", "llama_cpp")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["population", "--help"],
-                                  ["population", "check", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["population", "--help"], ["population", "check", "--help"]]
+)
 def test_light_commands_import_no_heavy_module(args: list[str]) -> None:
-    probe = ("import sys\nfrom personasim.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
-             f"finally:\n    print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    probe = (
+        "import sys\nfrom personasim.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
+        f"finally:\n    print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "Usage: " in done.stdout  # the help really ran before the modules were listed
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
@@ -51,8 +54,11 @@ def test_help_lists_every_command_as_the_command_describes_itself() -> None:
         assert command is not None and command.name == name
         assert command.get_short_help_str(limit=10**6) == summary, name
     helped = run_cli("--help").stdout
-    listed = [line.split()[0] for line in helped.split("Commands:")[1].splitlines()
-              if line.startswith("  ") and not line.startswith("   ")]  # fmt: skip
+    listed = [
+        line.split()[0]
+        for line in helped.split("Commands:")[1].splitlines()
+        if line.startswith("  ") and not line.startswith("   ")
+    ]
     assert listed == sorted(SUBCOMMANDS)
     assert cli.get_command(None, "nope") is None  # type: ignore[arg-type]
     unknown = run_cli("populaton")
@@ -63,7 +69,8 @@ def test_unknown_backend_is_one_line_and_exit_2() -> None:
     failed = run_cli("smoke", "--model", "lamacpp", "--no-cache")
     assert failed.returncode == 2
     assert failed.stderr.strip() == (
-        "error: unknown backend 'lamacpp' (hint: did you mean 'llamacpp'?)")
+        "error: unknown backend 'lamacpp' (hint: did you mean 'llamacpp'?)"
+    )
     assert "Traceback" not in failed.stderr
 
 
@@ -97,8 +104,19 @@ def test_smoke_runs_then_reruns_from_cache(tmp_path: Path, capsys: pytest.Captur
 
 @pytest.mark.slow
 def test_choice_command(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
-    code = main(["llm", "choice", "Do you like tea?", "-a", "Yes", "-a", "No",
-                 "--cache", str(tmp_path / "c.sqlite")])
+    code = main(
+        [
+            "llm",
+            "choice",
+            "Do you like tea?",
+            "-a",
+            "Yes",
+            "-a",
+            "No",
+            "--cache",
+            str(tmp_path / "c.sqlite"),
+        ]
+    )
     lines = capsys.readouterr().out.splitlines()
     assert code == 0 and lines[0].startswith("A  ") and lines[-1].startswith("valid_mass")
     assert sum(float(line.split()[1]) for line in lines[:2]) == pytest.approx(1.0, abs=0.002)
@@ -122,26 +140,40 @@ def _responses(tmp_path: Path) -> Path:
     from personasim.core.tables import write_atomic
 
     path = tmp_path / "responses.parquet"
-    write_atomic(pd.DataFrame({"person_id": [0], "question_id": ["president_2020"],
-                               "probs": [[0.5, 0.5, 0.0]], "tier": ["meta"],
-                               "generator": ["census"], "simulator": ["x"],
-                               "estimator": ["logprobs"]}), path)  # fmt: skip
+    write_atomic(
+        pd.DataFrame(
+            {
+                "person_id": [0],
+                "question_id": ["president_2020"],
+                "probs": [[0.5, 0.5, 0.0]],
+                "tier": ["meta"],
+                "generator": ["census"],
+                "simulator": ["x"],
+                "estimator": ["logprobs"],
+            }
+        ),
+        path,
+    )
     return path
 
 
 def test_score_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = str(tmp_path / "scores.parquet")
     missing = tmp_path / "none.parquet"
-    line = _one_error_line(capsys, ["score", "--responses", str(missing), "--truth",
-                                    "elections", "--out", out])  # fmt: skip
+    line = _one_error_line(
+        capsys, ["score", "--responses", str(missing), "--truth", "elections", "--out", out]
+    )
     assert f"{missing}: file not found" in line
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"PAR1 not really parquet")
-    line = _one_error_line(capsys, ["score", "--responses", str(broken), "--truth",
-                                    "elections", "--out", out])  # fmt: skip
+    line = _one_error_line(
+        capsys, ["score", "--responses", str(broken), "--truth", "elections", "--out", out]
+    )
     assert f"{broken}: cannot read responses table" in line
-    line = _one_error_line(capsys, ["score", "--responses", str(_responses(tmp_path)),
-                                    "--truth", "electons", "--out", out])  # fmt: skip
+    line = _one_error_line(
+        capsys,
+        ["score", "--responses", str(_responses(tmp_path)), "--truth", "electons", "--out", out],
+    )
     assert "unknown truth source 'electons'" in line and "did you mean 'elections'" in line
     assert not Path(out).exists()
 
@@ -149,14 +181,16 @@ def test_score_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 def test_llm_choice_bad_input(capsys: pytest.CaptureFixture) -> None:
     line = _one_error_line(capsys, ["llm", "choice", "Tea?", "-a", "Yes", "--no-cache"])
     assert "at least two --answer" in line
-    line = _one_error_line(capsys, ["llm", "choice", "Tea?", "-a", "Yes", "-a", "No",
-                                    "-m", "openai", "--no-cache"])  # fmt: skip
+    line = _one_error_line(
+        capsys, ["llm", "choice", "Tea?", "-a", "Yes", "-a", "No", "-m", "openai", "--no-cache"]
+    )
     assert "needs a model name" in line
 
 
 def test_population_check_bad_input(capsys: pytest.CaptureFixture) -> None:
-    line = _one_error_line(capsys, ["population", "check", "--states", "VT,XQ", "--no-loso",
-                                    "--no-throughput"])  # fmt: skip
+    line = _one_error_line(
+        capsys, ["population", "check", "--states", "VT,XQ", "--no-loso", "--no-throughput"]
+    )
     assert "unknown state code 'XQ'" in line
 
 
@@ -166,17 +200,30 @@ def test_simulate_needs_exactly_one_of_personas_or_population(
 ) -> None:
     table = str(_responses(tmp_path))
     given = ["--personas", table, "--population", table] if which == "both" else []
-    line = _one_error_line(capsys, ["simulate", *given, "--survey", "elections", "--no-cache",
-                                    "--out", str(tmp_path / "r.parquet")])  # fmt: skip
+    line = _one_error_line(
+        capsys,
+        [
+            "simulate",
+            *given,
+            "--survey",
+            "elections",
+            "--no-cache",
+            "--out",
+            str(tmp_path / "r.parquet"),
+        ],
+    )
     assert "exactly one of --personas and --population" in line
 
 
 def test_malformed_backend_option(capsys: pytest.CaptureFixture) -> None:
-    line = _one_error_line(capsys, ["llm", "choice", "Tea?", "-a", "Yes", "-a", "No",
-                                    "--no-cache", "-o", "n_ctx"])  # fmt: skip
+    line = _one_error_line(
+        capsys, ["llm", "choice", "Tea?", "-a", "Yes", "-a", "No", "--no-cache", "-o", "n_ctx"]
+    )
     assert "n_ctx" in line
-    line = _one_error_line(capsys, ["llm", "choice", "Tea?", "-a", "Yes", "-a", "No",
-                                    "--no-cache", "-o", "n_ctxx=4096"])  # fmt: skip
+    line = _one_error_line(
+        capsys,
+        ["llm", "choice", "Tea?", "-a", "Yes", "-a", "No", "--no-cache", "-o", "n_ctxx=4096"],
+    )
     assert "did you mean 'n_ctx'" in line
 
 

@@ -11,13 +11,25 @@ import pytest
 from personasim.cli.main import main
 from tests.support.disk_full import disk_full_at_write
 
-POOL = pd.DataFrame({"person_id": [1, 2, 3, 4], "sex": ["Male", "Female", "Female", "Male"],
-                     "age": [30, 40, 50, 60], "state": ["VT"] * 4})  # fmt: skip
-RESPONSES = pd.DataFrame({
-    "person_id": [1, 2, 3, 4], "tier": ["meta"] * 4, "generator": ["template"] * 4,
-    "simulator": ["llamacpp"] * 4, "question_id": ["president_2020"] * 4,
-    "estimator": ["logprobs"] * 4, "probs": [[0.6, 0.4], [0.3, 0.7], [0.5, 0.5], [1.0, 0.0]],
-})
+POOL = pd.DataFrame(
+    {
+        "person_id": [1, 2, 3, 4],
+        "sex": ["Male", "Female", "Female", "Male"],
+        "age": [30, 40, 50, 60],
+        "state": ["VT"] * 4,
+    }
+)
+RESPONSES = pd.DataFrame(
+    {
+        "person_id": [1, 2, 3, 4],
+        "tier": ["meta"] * 4,
+        "generator": ["template"] * 4,
+        "simulator": ["llamacpp"] * 4,
+        "question_id": ["president_2020"] * 4,
+        "estimator": ["logprobs"] * 4,
+        "probs": [[0.6, 0.4], [0.3, 0.7], [0.5, 0.5], [1.0, 0.0]],
+    }
+)
 
 
 def _folder(tmp_path: Path) -> dict[Path, bytes]:
@@ -29,19 +41,44 @@ def _folder(tmp_path: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in tmp_path.iterdir()}
 
 
-CALIBRATE = ["calibrate", "--personas", "{d}/pool.parquet", "--targets", "csv:{d}/targets.csv",
-             "--out", "{d}/w.parquet", "--diagnostics", "{d}/d.parquet"]
-CROSSTAB = ["crosstab", "--responses", "{d}/responses.parquet", "--persons", "{d}/pool.parquet",
-            "--by", "sex", "--n-boot", "0", "--out", "{d}/c.parquet"]
+CALIBRATE = [
+    "calibrate",
+    "--personas",
+    "{d}/pool.parquet",
+    "--targets",
+    "csv:{d}/targets.csv",
+    "--out",
+    "{d}/w.parquet",
+    "--diagnostics",
+    "{d}/d.parquet",
+]
+CROSSTAB = [
+    "crosstab",
+    "--responses",
+    "{d}/responses.parquet",
+    "--persons",
+    "{d}/pool.parquet",
+    "--by",
+    "sex",
+    "--n-boot",
+    "0",
+    "--out",
+    "{d}/c.parquet",
+]
 
 
-@pytest.mark.parametrize(("args", "at"), [(CALIBRATE, 1), (CALIBRATE, 2), (CROSSTAB, 1)],
-                         ids=["calibrate-first-write", "calibrate-second-write",
-                              "crosstab"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "at"),
+    [(CALIBRATE, 1), (CALIBRATE, 2), (CROSSTAB, 1)],
+    ids=["calibrate-first-write", "calibrate-second-write", "crosstab"],
+)
 def test_disk_full_is_one_line_and_keeps_every_file(
-    args: list[str], at: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    at: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.delenv("PERSONASIM_TRACEBACK", raising=False)
     before = _folder(tmp_path)
     with disk_full_at_write(monkeypatch, at) as seen:

@@ -108,8 +108,9 @@ def test_folder_of_parts_is_read_like_one_table(personas_file: Path, tmp_path: P
     assert len(back) == len(source) and set(back["person_id"]) == set(source["person_id"])
 
 
-def test_bad_inputs_and_occupied_output_are_one_line(personas_file: Path, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture) -> None:
+def test_bad_inputs_and_occupied_output_are_one_line(
+    personas_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     with pytest.raises(DataError, match="file not found"):
         export(tmp_path / "nope.parquet", tmp_path / "o")
     population = tmp_path / "population.parquet"
@@ -124,8 +125,10 @@ def test_bad_inputs_and_occupied_output_are_one_line(personas_file: Path, tmp_pa
     assert main(["export", "--personas", str(personas_file), "--out", str(occupied)]) == 2
     assert "exists and is not empty" in capsys.readouterr().err
     assert (occupied / "keep.txt").read_text() == "mine"
-    assert main(["export", "--personas", str(personas_file), "--out", str(occupied),
-                 "--overwrite"]) == 0  # fmt: skip
+    assert (
+        main(["export", "--personas", str(personas_file), "--out", str(occupied), "--overwrite"])
+        == 0
+    )
     assert not (occupied / "keep.txt").exists() and (occupied / "README.md").is_file()
 
 
@@ -143,16 +146,35 @@ def test_a_failing_stream_leaves_no_folder(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_responses_exported_beside_personas(embedded, tmp_path: Path) -> None:
-    population = pd.DataFrame({"person_id": [1, 2], "state": ["TX", "VT"], "weight": [1.0, 1.0],
-                               "age": [70, 25], "sex": ["Male", "Female"],
-                               "race": ["White", "Asian"]})  # fmt: skip
+    population = pd.DataFrame(
+        {
+            "person_id": [1, 2],
+            "state": ["TX", "VT"],
+            "weight": [1.0, 1.0],
+            "age": [70, 25],
+            "sex": ["Male", "Female"],
+            "race": ["White", "Asian"],
+        }
+    )
     personas = meta_personas(population)
     survey = builtin_survey("elections")
     responses = simulate(personas, survey, embedded, SimulateOptions()).responses
     personas.to_parquet(tmp_path / "personas.parquet", index=False)
     responses.to_parquet(tmp_path / "responses.parquet", index=False)
-    assert main(["export", "--personas", str(tmp_path / "personas.parquet"), "--responses",
-                 str(tmp_path / "responses.parquet"), "--out", str(tmp_path / "hf")]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--personas",
+                str(tmp_path / "personas.parquet"),
+                "--responses",
+                str(tmp_path / "responses.parquet"),
+                "--out",
+                str(tmp_path / "hf"),
+            ]
+        )
+        == 0
+    )
     back = pd.read_parquet(tmp_path / "hf" / "data" / "responses-00000-of-00001.parquet")
     _same_rows(back, responses, ["person_id", "question_id"])
     card = (tmp_path / "hf" / "README.md").read_text()
@@ -163,12 +185,16 @@ def test_shards_bounded_by_rows_too(tmp_path: Path) -> None:
     import pyarrow as pa
 
     batches = [pa.record_batch({"x": list(range(5))}), pa.record_batch({"x": [5, 6]})]
-    infos = write_hf_folder({"train": batches}, tmp_path / "out", lambda i: "card",
-                            max_shard_rows=3)  # fmt: skip
+    infos = write_hf_folder(
+        {"train": batches}, tmp_path / "out", lambda i: "card", max_shard_rows=3
+    )
     names = [p.name for p in infos["train"].shards]
     assert names == [f"train-0000{i}-of-00003.parquet" for i in range(3)]
     back = ds.dataset(tmp_path / "out" / "data", format="parquet").to_table()
     assert sorted(back.column("x").to_pylist()) == list(range(7))
     # batches are sliced to the bound, never merged: 5 rows -> 3 + 2, then 2 more
     assert [pq.read_metadata(tmp_path / "out" / p).num_rows for p in infos["train"].shards] == [
-        3, 2, 2]
+        3,
+        2,
+        2,
+    ]

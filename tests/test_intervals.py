@@ -37,8 +37,9 @@ def test_wd_rows_equals_scipy_wasserstein(positions: list[float]) -> None:
 @pytest.mark.parametrize("k", [2, 3, 6])
 def test_js_tv_and_share_rows_equal_independent_values(k: int) -> None:
     p, q = _random_pairs(k, k)
-    np.testing.assert_allclose(I.js_rows(p, q), [jensenshannon(r, q, base=2) for r in p],
-                               atol=1e-10, rtol=0)
+    np.testing.assert_allclose(
+        I.js_rows(p, q), [jensenshannon(r, q, base=2) for r in p], atol=1e-10, rtol=0
+    )
     by_hand = [0.5 * sum(abs(a - b) for a, b in zip(r, q, strict=True)) for r in p]
     np.testing.assert_allclose(I.tv_rows(p, q), by_hand, atol=1e-12)
     np.testing.assert_allclose(I.abs_diff_rows(p, q), np.abs(p[:, 0] - q[0]), atol=1e-12)
@@ -55,7 +56,8 @@ def test_counts_do_not_depend_on_the_chunk() -> None:
 def _persons(seed: int = 0, n: int = 60) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """Keys, one question's one-hot rows and log-normal weights from the stand-in."""
     return single(Q5 + np.array([0.05, 0, 0, 0, -0.05]), deff=1.4).draw(
-        n, np.random.default_rng(seed))
+        n, np.random.default_rng(seed)
+    )
 
 
 def test_replicates_and_interval_ignore_row_order_parts_and_chunks() -> None:
@@ -67,10 +69,12 @@ def test_replicates_and_interval_ignore_row_order_parts_and_chunks() -> None:
     # two "parts" of the same persons given as two blocks of one joint draw, in either order
     half = len(keys) // 2
     a, b = slice(0, half), slice(half, None)
-    one = I.joint_replicate_means([keys[a], keys[b]], [rows[0][a], rows[0][b]], [w[a], w[b]],
-                                  300, 5, chunk=13)
-    two = I.joint_replicate_means([keys[b], keys[a]], [rows[0][b], rows[0][a]], [w[b], w[a]],
-                                  300, 5)
+    one = I.joint_replicate_means(
+        [keys[a], keys[b]], [rows[0][a], rows[0][b]], [w[a], w[b]], 300, 5, chunk=13
+    )
+    two = I.joint_replicate_means(
+        [keys[b], keys[a]], [rows[0][b], rows[0][a]], [w[b], w[a]], 300, 5
+    )
     np.testing.assert_array_equal(one[0], two[1])
     est = I.estimate("wd", I.weighted_mean(rows[0], w, keys), base, Q5, len(keys), POS5)
     p_moved = I.weighted_mean(rows[0][shuffle], w[shuffle], keys[shuffle])
@@ -80,16 +84,16 @@ def test_replicates_and_interval_ignore_row_order_parts_and_chunks() -> None:
 
 def test_questions_of_the_same_persons_share_their_counts() -> None:
     keys, rows, w = _persons(1)
-    first, second = I.joint_replicate_means([keys, keys[::-1]], [rows[0], rows[0][::-1]],
-                                            [w, w[::-1]], 200, 2)
+    first, second = I.joint_replicate_means(
+        [keys, keys[::-1]], [rows[0], rows[0][::-1]], [w, w[::-1]], 200, 2
+    )
     np.testing.assert_allclose(first, second, atol=1e-12)
 
 
 def test_weights_scale_free_and_replicate_spread_matches_linearization() -> None:
     keys, rows, w = _persons(2, n=200)
     reps = I.replicate_means(keys, rows[0], w, 4000, 1)
-    np.testing.assert_allclose(I.replicate_means(keys, rows[0], 3.5 * w, 4000, 1), reps,
-                               atol=1e-12)
+    np.testing.assert_allclose(I.replicate_means(keys, rows[0], 3.5 * w, 4000, 1), reps, atol=1e-12)
     p_hat = I.weighted_mean(rows[0], w)
     # Taylor linearization of a ratio mean, by hand: sum w^2 (y - p)^2 / (sum w)^2
     linear = np.sqrt((w[:, None] ** 2 * (rows[0] - p_hat) ** 2).sum(axis=0)) / w.sum()
@@ -124,8 +128,9 @@ def _at_truth_and_kink(datasets: int = 80) -> dict[str, np.ndarray]:
         for k in range(datasets):
             keys, rows, w = single(p).draw(100, rng)
             reps = I.replicate_means(keys, rows[0], w, 300, k)
-            est = I.estimate(metric, I.weighted_mean(rows[0], w), reps, q, 100,
-                             POS5 if metric == "wd" else None)
+            est = I.estimate(
+                metric, I.weighted_mean(rows[0], w), reps, q, 100, POS5 if metric == "wd" else None
+            )
             found.append((est.value, est.corrected, est.p_equal, est.detectable))
         out[name] = np.array(found)
     return out
@@ -158,8 +163,9 @@ def test_equality_p_value_is_uniform_and_detectable_is_its_threshold(
     # the detectable distance is the 95 % point of the plug-in distance at the truth, here
     # from 3000 independent datasets of the stand-in
     rng, sim = np.random.default_rng(5), single(Q5)
-    plug_in = [I.wd_rows(sim.draw(100, rng)[1][0].mean(axis=0)[None, :], Q5, POS5)[0]
-               for _ in range(3000)]
+    plug_in = [
+        I.wd_rows(sim.draw(100, rng)[1][0].mean(axis=0)[None, :], Q5, POS5)[0] for _ in range(3000)
+    ]
     assert np.median(detectable) == pytest.approx(np.quantile(plug_in, 0.95), rel=0.1)
 
 

@@ -25,8 +25,11 @@ from personasim.core.errors import LockedError
 from personasim.core.lock import LOCK_FILE, directory_lock, holds, read_holder, run_directory_lock
 
 SRC = str(Path(personasim.__file__).resolve().parents[1])
-PERSONASIM = [sys.executable, "-c", "import sys; from personasim.cli.main import main; "
-              "sys.exit(main(sys.argv[1:]))"]  # fmt: skip
+PERSONASIM = [
+    sys.executable,
+    "-c",
+    "import sys; from personasim.cli.main import main; sys.exit(main(sys.argv[1:]))",
+]
 """The ``personasim`` command of this checkout (what the installed entry point runs; the shared
 environment's script may point at another checkout's layout)."""
 ENV = {**os.environ, "PYTHONPATH": SRC, "PERSONASIM_THREADS": "1"}
@@ -99,9 +102,14 @@ os._exit(0)  # the parent dies holding the lock, without releasing it
 
 def _python(script: str, *args: object, stdin: int | None = None) -> subprocess.Popen:
     """A real Python process running ``script`` with this worktree's package."""
-    return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], env=ENV,
-                            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, args)],
+        env=ENV,
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _holding(folder: Path, what: str = "folder") -> subprocess.Popen:
@@ -162,8 +170,11 @@ def _one_error_line(stderr: str) -> str:
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` with its bytes (the lock files' holder records aside)."""
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK_FILE}  # fmt: skip
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != LOCK_FILE
+    }
 
 
 # --------------------------------------------------------------------------- the lock itself
@@ -181,8 +192,10 @@ def test_a_second_process_is_refused_with_one_line_naming_the_holder(tmp_path: P
     assert code == 2
     line = err.strip()
     assert "\n" not in line
-    assert f"{tmp_path / 'out'} is being written by pid {holder.pid} on host " \
-           f"{socket.gethostname()} since " in line  # fmt: skip
+    assert (
+        f"{tmp_path / 'out'} is being written by pid {holder.pid} on host "
+        f"{socket.gethostname()} since " in line
+    )
     assert "wait for it or stop it" in line and "(hint: " in line
     assert f"pid {holder.pid}" in refused.value.message and refused.value.hint
     assert not (tmp_path / "out" / LOCK_FILE).exists()  # removed by the holder on release
@@ -325,17 +338,15 @@ class _NeverCalled:
 @pytest.mark.slow
 def test_a_second_personasim_run_on_one_directory_exits_2_naming_the_first(
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     run = tmp_path / "run"
     command = [*PERSONASIM, "run", "tiny", "--out", str(run)]
-    first = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)  # fmt: skip
+    first = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_holder(run, first)
         os.kill(first.pid, signal.SIGSTOP)  # frozen while it holds the lock: a sure overlap
         before = _snapshot(run)
-        second = subprocess.run(command, env=ENV, capture_output=True, text=True,
-                                timeout=DEADLINE)  # fmt: skip
+        second = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=DEADLINE)
         after = _snapshot(run)
     finally:
         _kill(first)
@@ -345,16 +356,35 @@ def test_a_second_personasim_run_on_one_directory_exits_2_naming_the_first(
     assert after == before  # nothing the first run wrote was touched
 
 
-POPULATION = pd.DataFrame({
-    "person_id": [41, 42], "state": ["TX", "VT"], "weight": [1.0, 1.0], "age": [70, 25],
-    "sex": ["Male", "Female"], "race": ["White", "Asian"],
-})  # fmt: skip
+POPULATION = pd.DataFrame(
+    {
+        "person_id": [41, 42],
+        "state": ["TX", "VT"],
+        "weight": [1.0, 1.0],
+        "age": [70, 25],
+        "sex": ["Male", "Female"],
+        "race": ["White", "Asian"],
+    }
+)
 
 
 def _simulate(population: Path, out: Path, cache: Path) -> list[str]:
-    return [*PERSONASIM, "simulate", "--population", str(population), "--survey", "elections",
-            "--out", str(out), "--cache", str(cache), "--limit-persons", "1",
-            "-o", "n_threads=1"]  # fmt: skip
+    return [
+        *PERSONASIM,
+        "simulate",
+        "--population",
+        str(population),
+        "--survey",
+        "elections",
+        "--out",
+        str(out),
+        "--cache",
+        str(cache),
+        "--limit-persons",
+        "1",
+        "-o",
+        "n_threads=1",
+    ]
 
 
 def test_a_second_simulate_into_one_folder_refuses_with_one_line(tmp_path: Path) -> None:
@@ -364,8 +394,13 @@ def test_a_second_simulate_into_one_folder_refuses_with_one_line(tmp_path: Path)
     before = _snapshot(out)
     holder = _holding(out, what="parts folder")  # the first writer, without a model
     try:
-        refused = subprocess.run(_simulate(population, out, tmp_path / "cache.sqlite"), env=ENV,
-                                 capture_output=True, text=True, timeout=DEADLINE)  # fmt: skip
+        refused = subprocess.run(
+            _simulate(population, out, tmp_path / "cache.sqlite"),
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+        )
         held = _snapshot(out)
     finally:
         _release(holder)
@@ -381,9 +416,22 @@ def test_a_second_personas_into_one_folder_refuses_with_one_line(tmp_path: Path)
     POPULATION.to_parquet(population, index=False)
     holder = _holding(out, what="parts folder")
     try:
-        refused = subprocess.run([*PERSONASIM, "personas", "--population", str(population),
-                                  "--tiers", "meta", "--out", str(out)], env=ENV,
-                                 capture_output=True, text=True, timeout=DEADLINE)  # fmt: skip
+        refused = subprocess.run(
+            [
+                *PERSONASIM,
+                "personas",
+                "--population",
+                str(population),
+                "--tiers",
+                "meta",
+                "--out",
+                str(out),
+            ],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+        )
     finally:
         _release(holder)
     assert refused.returncode == 2
@@ -397,8 +445,7 @@ def test_simulate_takes_over_the_lock_of_a_killed_simulate(tmp_path: Path) -> No
     population, out = tmp_path / "population.parquet", tmp_path / "responses"
     POPULATION.to_parquet(population, index=False)
     command = _simulate(population, out, tmp_path / "cache.sqlite")
-    first = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)  # fmt: skip
+    first = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for_holder(out, first)
     finally:

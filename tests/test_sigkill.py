@@ -20,17 +20,35 @@ from personasim.core.keys import RESPONSE_KEY
 pytestmark = pytest.mark.slow
 
 ENTRY = Path(sys.executable).parent / "personasim"
-POPULATION = pd.DataFrame({
-    "person_id": [31, 32, 33, 34], "state": ["TX", "VT", "OH", "CA"], "weight": [1.0] * 4,
-    "age": [70, 25, 40, 52], "sex": ["Male", "Female", "Female", "Male"],
-    "race": ["White", "Asian", "White", "Black or African American"],
-})  # fmt: skip
+POPULATION = pd.DataFrame(
+    {
+        "person_id": [31, 32, 33, 34],
+        "state": ["TX", "VT", "OH", "CA"],
+        "weight": [1.0] * 4,
+        "age": [70, 25, 40, 52],
+        "sex": ["Male", "Female", "Female", "Male"],
+        "race": ["White", "Asian", "White", "Black or African American"],
+    }
+)
 
 
 def _command(population: Path, out: Path, cache: Path) -> list[str]:
-    return [str(ENTRY), "simulate", "--population", str(population), "--survey", "elections",
-            "--out", str(out), "--cache", str(cache), "--batch-persons", "1",
-            "-o", "n_threads=1"]  # fmt: skip
+    return [
+        str(ENTRY),
+        "simulate",
+        "--population",
+        str(population),
+        "--survey",
+        "elections",
+        "--out",
+        str(out),
+        "--cache",
+        str(cache),
+        "--batch-persons",
+        "1",
+        "-o",
+        "n_threads=1",
+    ]
 
 
 def _parts(out: Path) -> list[Path]:
@@ -39,8 +57,12 @@ def _parts(out: Path) -> list[Path]:
 
 def _kill_when(command: list[str], ready: Callable[[], bool], delay: float) -> int:
     """Start ``command``, wait until ``ready()``, wait ``delay`` s more, SIGKILL it; its code."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "PERSONASIM_THREADS": "1"})  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PERSONASIM_THREADS": "1"},
+    )
     deadline = time.monotonic() + 240
     try:
         while not ready() and process.poll() is None and time.monotonic() < deadline:
@@ -61,8 +83,13 @@ def _dead_pid() -> int:
 
 
 def _finish(command: list[str]) -> subprocess.CompletedProcess:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PERSONASIM_THREADS": "1"})  # fmt: skip
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PERSONASIM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done
 
@@ -84,13 +111,19 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFr
 
 @pytest.mark.parametrize(
     ("point", "parts_before", "delay"),
-    [("while the model loads", 0, 0.5), ("right after the first part", 1, 0.0),
-     ("in the middle of the third batch", 2, 0.7)],
-)  # fmt: skip
+    [
+        ("while the model loads", 0, 0.5),
+        ("right after the first part", 1, 0.0),
+        ("in the middle of the third batch", 2, 0.7),
+    ],
+)
 def test_kill_9_then_rerun_equals_an_uninterrupted_run(
-    reference: tuple[Path, pd.DataFrame], tmp_path: Path, point: str, parts_before: int,
+    reference: tuple[Path, pd.DataFrame],
+    tmp_path: Path,
+    point: str,
+    parts_before: int,
     delay: float,
-) -> None:  # fmt: skip
+) -> None:
     population, expected = reference
     out = tmp_path / "responses"
     command = _command(population, out, tmp_path / "cache.sqlite")
@@ -113,9 +146,24 @@ def test_kill_9_during_personas_then_rerun_equals_an_uninterrupted_run(
     population, _ = reference
 
     def command(out: Path, cache: Path) -> list[str]:
-        return [str(ENTRY), "personas", "--population", str(population), "--tiers",
-                "meta,descriptive", "--limit", "3", "--out", str(out), "--cache", str(cache),
-                "--batch-persons", "1", "-o", "n_threads=1"]  # fmt: skip
+        return [
+            str(ENTRY),
+            "personas",
+            "--population",
+            str(population),
+            "--tiers",
+            "meta,descriptive",
+            "--limit",
+            "3",
+            "--out",
+            str(out),
+            "--cache",
+            str(cache),
+            "--batch-persons",
+            "1",
+            "-o",
+            "n_threads=1",
+        ]
 
     _finish(command(tmp_path / "reference", tmp_path / "reference.sqlite"))
     out = tmp_path / "personas"
@@ -124,8 +172,10 @@ def test_kill_9_during_personas_then_rerun_equals_an_uninterrupted_run(
     assert 1 <= len(_parts(out)) < 3, "the kill came before the first or after the last part"
     _finish(interrupted)
     key = ["person_id", "tier", "generator"]
-    got, want = (pd.read_parquet(p).drop(columns="seconds").sort_values(key)
-                 .reset_index(drop=True) for p in (out, tmp_path / "reference"))  # fmt: skip
+    got, want = (
+        pd.read_parquet(p).drop(columns="seconds").sort_values(key).reset_index(drop=True)
+        for p in (out, tmp_path / "reference")
+    )
     assert not got.duplicated(key).any() and len(got) == 6
     pd.testing.assert_frame_equal(got, want)
     assert [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
@@ -171,10 +221,13 @@ def test_kill_9_during_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path
     stale = out / f".responses_elections.parquet.{_dead_pid()}.tmp"
     stale.write_bytes(b"what a kill during a table write leaves")
     _finish(command(out))
-    for name, key in (("responses_elections.parquet", list(RESPONSE_KEY)),
-                      ("scores_elections.parquet", ["attribute", "group", "question_id",
-                                                    "tier", "metric"])):  # fmt: skip
-        got, want = (pd.read_parquet(run / name).sort_values(key).reset_index(drop=True)
-                     for run in (out, tmp_path / "reference"))  # fmt: skip
+    for name, key in (
+        ("responses_elections.parquet", list(RESPONSE_KEY)),
+        ("scores_elections.parquet", ["attribute", "group", "question_id", "tier", "metric"]),
+    ):
+        got, want = (
+            pd.read_parquet(run / name).sort_values(key).reset_index(drop=True)
+            for run in (out, tmp_path / "reference")
+        )
         pd.testing.assert_frame_equal(got, want, obj=name)
     assert [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []

@@ -89,8 +89,10 @@ def test_default_study_covers_the_papers_tiers_and_surveys() -> None:
     spec = builtin_study("default")
     assert len(spec.states) == 5 and spec.population.per_state == 3
     assert spec.tiers == ("meta", "objective", "subjective", "descriptive")
-    assert [(e.id, e.source) for e in spec.surveys] == [("elections", "elections"),
-                                                        ("topics", "topics")]  # fmt: skip
+    assert [(e.id, e.source) for e in spec.surveys] == [
+        ("elections", "elections"),
+        ("topics", "topics"),
+    ]
     assert spec.survey("elections").truth_spec == "elections"
     assert spec.survey("topics").truth_spec is None
     assert spec.backends["embedded"].spec == "llamacpp"
@@ -147,8 +149,9 @@ def test_backend_options_are_checked_against_their_own_model(tmp_path: Path) -> 
 
 
 def test_survey_shorthand_derives_ids() -> None:
-    spec = study_from_dict({"surveys": ["elections", "opinionqa:/data/American_Trends_W26",
-                                        "a/My Survey.yaml"]})  # fmt: skip
+    spec = study_from_dict(
+        {"surveys": ["elections", "opinionqa:/data/American_Trends_W26", "a/My Survey.yaml"]}
+    )
     assert [e.id for e in spec.surveys] == ["elections", "american_trends_w26", "my_survey"]
     with pytest.raises(ConfigError, match="used twice"):
         study_from_dict({"surveys": ["a/my.yaml", "b/my.json"]})
@@ -164,11 +167,15 @@ def test_survey_ids_are_unique_and_well_formed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("key", "section"),
-    [("per_state = 2", "[population]"), ('tiers = ["meta"]', "[personas]"),
-     ('simulators = ["llamacpp"]', "[simulate]"), ("n_boot = 5", "[score]"),
-     ("[backend_options]\nn_ctx = 4096", "[backends.NAME]"),
-     ('[truth]\n"x.yaml" = "csv:y.csv"', "[[surveys]]")],
-)  # fmt: skip
+    [
+        ("per_state = 2", "[population]"),
+        ('tiers = ["meta"]', "[personas]"),
+        ('simulators = ["llamacpp"]', "[simulate]"),
+        ("n_boot = 5", "[score]"),
+        ("[backend_options]\nn_ctx = 4096", "[backends.NAME]"),
+        ('[truth]\n"x.yaml" = "csv:y.csv"', "[[surveys]]"),
+    ],
+)
 def test_old_flat_form_names_the_new_section(tmp_path: Path, key: str, section: str) -> None:
     line = _error(tmp_path, f'name = "old"\n{key}\n')
     name = key.split()[0].strip("[]")
@@ -248,11 +255,11 @@ def test_calibration_takes_every_method_option_of_the_command(tmp_path: Path) ->
     from personasim.calibrate.options import CalibrateOptions
     from personasim.pipeline.calibration import calibrate_options
 
-    spec = load_study(_write(tmp_path, '[calibration]\ntrim_percentile = 99\nmax_iter = 50\n'))
+    spec = load_study(_write(tmp_path, "[calibration]\ntrim_percentile = 99\nmax_iter = 50\n"))
     assert spec.calibration is not None
-    assert calibrate_options(spec.calibration) == CalibrateOptions(trim_percentile=99,
-                                                                   max_iter=50)  # fmt: skip
+    assert calibrate_options(spec.calibration) == CalibrateOptions(trim_percentile=99, max_iter=50)
     assert "give trim or trim_percentile, not both" in _error(
-        tmp_path, "[calibration]\ntrim = 3\ntrim_percentile = 99\n")
+        tmp_path, "[calibration]\ntrim = 3\ntrim_percentile = 99\n"
+    )
     line = _error(tmp_path, "[calibration]\ntrim_percentil = 99\n")
     assert "calibration.trim_percentil" in line and "did you mean 'trim_percentile'" in line

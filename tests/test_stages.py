@@ -49,14 +49,24 @@ def test_truncated_parquet_is_one_line(tmp_path: Path) -> None:
 
 def test_every_stage_declares_its_contract() -> None:
     spec = study_from_dict(SMALL)
-    assert [s.name for s in STAGE_LIST] == ["population", "personas", "simulate", "score",
-                                            "diagnostics", "testbed", "report"]  # fmt: skip
+    assert [s.name for s in STAGE_LIST] == [
+        "population",
+        "personas",
+        "simulate",
+        "score",
+        "diagnostics",
+        "testbed",
+        "report",
+    ]
     by_name = {s.name: s for s in STAGE_LIST}
     assert by_name["simulate"].inputs(spec) == ["personas.parquet"]
     assert by_name["simulate"].outputs(spec) == ["responses_votes.parquet"]
-    assert by_name["score"].outputs(spec) == ["scores_votes.parquet", "summary_votes.parquet",
-                                              "cross_model_votes.parquet",
-                                              "crosstab_votes.parquet"]  # fmt: skip
+    assert by_name["score"].outputs(spec) == [
+        "scores_votes.parquet",
+        "summary_votes.parquet",
+        "cross_model_votes.parquet",
+        "crosstab_votes.parquet",
+    ]
     assert "raking.parquet" in by_name["population"].outputs(spec)
     assert by_name["personas"].keys == ("person_id", "tier", "generator")
     assert by_name["testbed"].outputs(spec) == [] == by_name["testbed"].inputs(spec)
@@ -89,8 +99,12 @@ def test_changed_section_recomputes_only_downstream(small_run: RunResult) -> Non
     assert not reused["score"] and reused["diagnostics"]
     after = read_table(run / "scores_votes.parquet")
     assert len(after) == len(before)
-    titled = run_study(_with("score", n_boot=4).model_copy(
-        update={"report": _with("score").report.model_copy(update={"title": "Retitled"})}), run)
+    titled = run_study(
+        _with("score", n_boot=4).model_copy(
+            update={"report": _with("score").report.model_copy(update={"title": "Retitled"})}
+        ),
+        run,
+    )
     assert all(v for k, v in _reused(titled).items() if k != "report")
     assert "Retitled" in titled.report_path.read_text(encoding="utf-8")
 
@@ -133,7 +147,7 @@ def test_truncated_table_in_a_run_is_one_line(small_run: RunResult, tmp_path: Pa
 @pytest.mark.slow
 def test_a_truncated_published_table_is_written_again_from_its_parts(
     small_run: RunResult, tmp_path: Path
-) -> None:  # fmt: skip
+) -> None:
     run = tmp_path / "broken"
     shutil.copytree(small_run.out_dir, run)
     run_study(study_from_dict(SMALL), run)  # settle the ledger on this copy
@@ -148,15 +162,16 @@ def test_a_truncated_published_table_is_written_again_from_its_parts(
 @pytest.mark.slow
 def test_a_run_of_the_old_single_file_form_resumes_without_recomputing(
     small_run: RunResult, tmp_path: Path
-) -> None:  # fmt: skip
+) -> None:
     """A run directory written before stages committed parts (only ``personas.parquet`` and
     ``responses_<id>.parquet``): its tables seed the parts and are kept byte for byte."""
     run = tmp_path / "old"
     shutil.copytree(small_run.out_dir, run)
     run_study(study_from_dict(SMALL), run)  # settle the ledger on this copy
     shutil.rmtree(run / "parts")
-    tables = {name: (run / name).read_bytes()
-              for name in ("personas.parquet", "responses_votes.parquet")}  # fmt: skip
+    tables = {
+        name: (run / name).read_bytes() for name in ("personas.parquet", "responses_votes.parquet")
+    }
     again = run_study(study_from_dict(SMALL), run)
     assert again.model_calls == 0
     assert all(v for k, v in _reused(again).items() if k != "report")
@@ -169,22 +184,26 @@ def test_a_run_of_the_old_single_file_form_resumes_without_recomputing(
 def test_llamacpp_generator_with_openai_simulator(llama_server: str, tmp_path: Path) -> None:
     """Also: a password in the endpoint URL reaches no file of the run directory."""
     secret = llama_server.replace("http://", "http://me:hunter2@")
-    spec = study_from_dict({
-        "name": "mixed",
-        "population": {"states": ["VT"], "per_state": 1},
-        "personas": {"tiers": ["meta", "objective"], "generators": ["writer"]},
-        "simulate": {"simulators": ["server"]},
-        "score": {"n_boot": 5},
-        "backends": {"writer": {"spec": "llamacpp", "n_ctx": 4096},
-                     "server": {"spec": f"openai:smollm2@{secret}"}},
-        "surveys": [{"id": "votes", "source": "elections", "max_questions": 1}],
-    }, "mixed.toml")  # fmt: skip
+    spec = study_from_dict(
+        {
+            "name": "mixed",
+            "population": {"states": ["VT"], "per_state": 1},
+            "personas": {"tiers": ["meta", "objective"], "generators": ["writer"]},
+            "simulate": {"simulators": ["server"]},
+            "score": {"n_boot": 5},
+            "backends": {
+                "writer": {"spec": "llamacpp", "n_ctx": 4096},
+                "server": {"spec": f"openai:smollm2@{secret}"},
+            },
+            "surveys": [{"id": "votes", "source": "elections", "max_questions": 1}],
+        },
+        "mixed.toml",
+    )
     result = run_study(spec, tmp_path / "mixed")
     responses = read_table(result.out_dir / "responses_votes.parquet")
     assert set(responses["simulator"]) == {"server"}
     assert set(responses["tier"]) == {"meta", "objective"}
-    assert set(read_table(result.out_dir / "personas.parquet")["generator"]) == {"census",
-                                                                                 "writer"}
+    assert set(read_table(result.out_dir / "personas.parquet")["generator"]) == {"census", "writer"}
     assert result.manifest["models"]["server"]["spec"].startswith("openai:smollm2@")
     assert result.manifest["models"]["writer"]["spec"] == "llamacpp"
     assert run_study(spec, result.out_dir).model_calls == 0

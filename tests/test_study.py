@@ -31,12 +31,24 @@ def html(tiny_run: RunResult) -> str:
 
 def test_run_directory_holds_every_stage(tiny_run: RunResult) -> None:
     run = tiny_run.out_dir
-    for name in ("study.toml", "stages.json", "population.parquet", "raking.parquet",
-                 "personas.parquet", "responses_elections.parquet", "responses_topics.parquet",
-                 "scores_elections.parquet", "summary_elections.parquet",
-                 "cross_model_elections.parquet", "crosstab_elections.parquet",
-                 "text_stats.parquet", "drift.parquet",
-                 "manifest.json", "cache.sqlite", "report.html"):  # fmt: skip
+    for name in (
+        "study.toml",
+        "stages.json",
+        "population.parquet",
+        "raking.parquet",
+        "personas.parquet",
+        "responses_elections.parquet",
+        "responses_topics.parquet",
+        "scores_elections.parquet",
+        "summary_elections.parquet",
+        "cross_model_elections.parquet",
+        "crosstab_elections.parquet",
+        "text_stats.parquet",
+        "drift.parquet",
+        "manifest.json",
+        "cache.sqlite",
+        "report.html",
+    ):
         assert (run / name).exists(), name
     assert not (run / "scores_topics.parquet").exists()  # no ground truth for topics
     raking = pd.read_parquet(run / "raking.parquet")
@@ -70,19 +82,25 @@ def test_manifest_records_versions_models_and_hashes(tiny_run: RunResult) -> Non
     assert manifest["model_calls"] == tiny_run.model_calls
     assert [s["stage"] for s in manifest["stages"]][-1] == "report"
     assert set(manifest["excluded"]["answers"]) == {"elections", "topics"}
-    responses = {sid: pd.read_parquet(tiny_run.out_dir / f"responses_{sid}.parquet")
-                 for sid in ("elections", "topics")}  # fmt: skip
+    responses = {
+        sid: pd.read_parquet(tiny_run.out_dir / f"responses_{sid}.parquet")
+        for sid in ("elections", "topics")
+    }
     assert manifest["excluded"]["answers"] == {
-        sid: int((~frame["valid"].astype(bool)).sum()) for sid, frame in responses.items()}
+        sid: int((~frame["valid"].astype(bool)).sum()) for sid, frame in responses.items()
+    }
     inputs = {name: entry["fingerprint"] for name, entry in manifest["stage_inputs"].items()}
     assert set(inputs["simulate"]["inputs"]) == {"personas.parquet"}
     assert len(inputs["simulate"]["inputs"]["personas.parquet"]) == 64  # a SHA-256
     assert len(inputs["score"]["code"]) == 64
     assert inputs["score"]["code"] != inputs["simulate"]["code"]
     assert manifest["stage_inputs"]["score"]["outputs"][0] == "scores_elections.parquet"
-    assert set(inputs["score"]["inputs"]) == {"population.parquet", "personas.parquet",
-                                              "responses_elections.parquet",
-                                              "responses_topics.parquet"}  # fmt: skip
+    assert set(inputs["score"]["inputs"]) == {
+        "population.parquet",
+        "personas.parquet",
+        "responses_elections.parquet",
+        "responses_topics.parquet",
+    }
 
 
 def _independent_state_scores(run: Path) -> pd.DataFrame:
@@ -99,24 +117,39 @@ def _independent_state_scores(run: Path) -> pd.DataFrame:
     votes = votes[votes["level"] == "state"]
     ratio = votes["dem_votes"] / (votes["dem_votes"] + votes["rep_votes"])
     assert np.abs(votes["dem_share"] - ratio).max() <= 5e-9  # the table rounds to 8 decimals
-    real = dict(zip(zip(votes["year"], votes["state"], strict=True), votes["dem_share"],
-                    strict=True))  # fmt: skip
+    real = dict(
+        zip(zip(votes["year"], votes["state"], strict=True), votes["dem_share"], strict=True)
+    )
     persons = pd.read_parquet(run / "population.parquet")[["person_id", "state", "weight"]]
-    answers = pd.read_parquet(run / "responses_elections.parquet",
-                              columns=["person_id", "tier", "question_id", "probs", "valid"])
+    answers = pd.read_parquet(
+        run / "responses_elections.parquet",
+        columns=["person_id", "tier", "question_id", "probs", "valid"],
+    )
     answers = answers[answers["valid"].astype(bool)].merge(persons, on="person_id")
     rows = []
     for (qid, tier, state), cell in answers.groupby(["question_id", "tier", "state"]):
         question = survey.question(qid)
         dem, rep = question.index_of("dem"), question.index_of("rep")
         probs = np.vstack(cell["probs"].to_numpy())
-        share = float(np.average(probs[:, dem] / (probs[:, dem] + probs[:, rep]),
-                                 weights=cell["weight"]))  # fmt: skip
+        share = float(
+            np.average(probs[:, dem] / (probs[:, dem] + probs[:, rep]), weights=cell["weight"])
+        )
         truth = real[(int(question.tags["year"]), state)]
-        for metric, value in (("dem_share", share), ("abs_error", abs(share - truth)),
-                              ("alignment", 1 - abs(share - truth))):  # fmt: skip
-            rows.append({"question_id": qid, "tier": tier, "group": state, "metric": metric,
-                         "expected": value, "persons": len(cell)})  # fmt: skip
+        for metric, value in (
+            ("dem_share", share),
+            ("abs_error", abs(share - truth)),
+            ("alignment", 1 - abs(share - truth)),
+        ):
+            rows.append(
+                {
+                    "question_id": qid,
+                    "tier": tier,
+                    "group": state,
+                    "metric": metric,
+                    "expected": value,
+                    "persons": len(cell),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -132,12 +165,15 @@ def test_election_scores_equal_an_independent_computation(tiny_run: RunResult) -
     # every interval holds its point value, and is a real interval when there are 2 persons
     finite = scores[scores["ci_low"].notna()]
     assert len(finite) == len(scores)
-    assert ((finite["ci_low"] <= finite["value"] + 1e-12)
-            & (finite["value"] <= finite["ci_high"] + 1e-12)).all()  # fmt: skip
+    assert (
+        (finite["ci_low"] <= finite["value"] + 1e-12)
+        & (finite["value"] <= finite["ci_high"] + 1e-12)
+    ).all()
     continuous = both[both["metric"] != "winner_correct"]
     assert (continuous["ci_high"] - continuous["ci_low"] > 1e-6).all()
     winners = state[state["metric"] == "winner_correct"].merge(
-        expected[expected["metric"] == "abs_error"], on=["question_id", "tier", "group"])
+        expected[expected["metric"] == "abs_error"], on=["question_id", "tier", "group"]
+    )
     assert set(winners["value"]) <= {0.0, 1.0}
 
 
@@ -154,12 +190,19 @@ def test_every_figure_is_present(html: str) -> None:
     # and embedded generators), a cross-tab per election, topic shares, sentiment, 2 clouds
     assert len(images) == 1 + 3 + 1 + 1 + 3 + 1 + 1 + 2
     assert html.count('alt="election map, actual result"') == 1
-    for alt in ("election map, tier meta", "election map, tier objective",
-                "election map, tier descriptive", "alignment, elections",
-                "answer shares, topics", "sentiment per tier", "word cloud, tier objective",
-                "word cloud, tier descriptive", "cross-model matrix, elections",
-                "cross-tab, elections, president_2016",
-                "cross-tab, elections, president_2024"):  # fmt: skip
+    for alt in (
+        "election map, tier meta",
+        "election map, tier objective",
+        "election map, tier descriptive",
+        "alignment, elections",
+        "answer shares, topics",
+        "sentiment per tier",
+        "word cloud, tier objective",
+        "word cloud, tier descriptive",
+        "cross-model matrix, elections",
+        "cross-tab, elections, president_2016",
+        "cross-tab, elections, president_2024",
+    ):
         assert f'alt="{alt}"' in html, alt
     assert "OpinionQA was not run" in html
     assert "Census raking per state" in html and "worst control" in html
@@ -203,12 +246,22 @@ def test_opinionqa_study_scores_census_groups_against_real_pew_counts(tmp_path: 
 
     data = require_shared_data() / "opinionqa"
     survey = f"opinionqa:{data / 'tatsu_opinions_qa_human_resp' / 'American_Trends_Panel_W26'}"
-    spec = study_from_dict({
-        "name": "oqa", "population": {"states": ["VT", "TX"], "per_state": 2},
-        "personas": {"tiers": ["meta"]}, "score": {"n_boot": 20},
-        "surveys": [{"id": "w26", "source": survey, "max_questions": 2,
-                     "truth": f"csv:{data / 'opinionqa_group_counts_unweighted.csv.gz'}"}],
-    })  # fmt: skip
+    spec = study_from_dict(
+        {
+            "name": "oqa",
+            "population": {"states": ["VT", "TX"], "per_state": 2},
+            "personas": {"tiers": ["meta"]},
+            "score": {"n_boot": 20},
+            "surveys": [
+                {
+                    "id": "w26",
+                    "source": survey,
+                    "max_questions": 2,
+                    "truth": f"csv:{data / 'opinionqa_group_counts_unweighted.csv.gz'}",
+                }
+            ],
+        }
+    )
     result = run_study(spec, tmp_path / "oqa")
     scores = pd.read_parquet(result.out_dir / "scores_w26.parquet")
     alignment = scores[scores["metric"] == "alignment"]

@@ -44,8 +44,10 @@ def test_read_table_unifies_the_parts(mixed_folder: Path) -> None:
 def test_export_reads_the_parts_as_one_table(mixed_folder: Path, tmp_path: Path) -> None:
     for fmt in ("hf", "parquet"):
         out = tmp_path / fmt
-        assert main(["export", "--personas", str(mixed_folder), "--format", fmt,
-                     "--out", str(out)]) == 0  # fmt: skip
+        assert (
+            main(["export", "--personas", str(mixed_folder), "--format", fmt, "--out", str(out)])
+            == 0
+        )
         back = pd.read_parquet(out / "data" if fmt == "hf" else out / "personas.parquet")
         assert sorted(back["person_id"]) == sorted(read_table(mixed_folder)["person_id"])
         assert back["error"].tolist().count("backend timed out") == 1
@@ -54,8 +56,21 @@ def test_export_reads_the_parts_as_one_table(mixed_folder: Path, tmp_path: Path)
 @pytest.mark.slow
 def test_simulate_reads_a_personas_folder(mixed_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "responses"
-    assert main(["simulate", "--personas", str(mixed_folder), "--survey", "elections",
-                 "--no-cache", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "simulate",
+                "--personas",
+                str(mixed_folder),
+                "--survey",
+                "elections",
+                "--no-cache",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     responses = read_table(out, "responses table")
     assert set(responses["person_id"]) == set(read_table(mixed_folder)["person_id"])
 
@@ -83,8 +98,12 @@ def test_a_write_removes_the_temporary_files_of_dead_writers(tmp_path: Path) -> 
 
     from personasim.core.tables import write_atomic
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     stale = tmp_path / f".w.parquet.{dead}.tmp"
     stale.write_bytes(b"half a table")
     other = tmp_path / ".x.parquet.1.tmp"  # another file's temporary (pid 1 is alive): kept

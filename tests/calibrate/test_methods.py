@@ -27,8 +27,10 @@ def test_raking_reproduces_every_acs_target_per_state(population: pd.DataFrame) 
     # check one margin directly against the shipped ACS figures
     w = result.weights.set_index("person_id")["weight"]
     vt = population[population.state == "VT"]
-    edu = vt[vt.age >= 25].groupby("education", observed=True)["person_id"].apply(
-        lambda ids: w.loc[ids].sum()
+    edu = (
+        vt[vt.age >= 25]
+        .groupby("education", observed=True)["person_id"]
+        .apply(lambda ids: w.loc[ids].sum())
     )
     share = edu / edu.sum()
     want = targets[(targets.group == "VT") & (targets.variable == "education")]
@@ -50,10 +52,21 @@ def test_real_pool_without_a_targeted_level_is_infeasible(population: pd.DataFra
 
 
 def test_level_nobody_has_is_infeasible_and_named() -> None:
-    pool = pd.DataFrame({"person_id": range(4), "sex": ["Male", "Male", "Female", "Female"],
-                         "education": ["HS Graduate"] * 4})  # fmt: skip
-    targets = _targets([("education", "HS Graduate", 0.6, ""), ("education", "Bachelor's", 0.4, ""),
-                        ("sex", "Male", 0.5, ""), ("sex", "Female", 0.5, "")])  # fmt: skip
+    pool = pd.DataFrame(
+        {
+            "person_id": range(4),
+            "sex": ["Male", "Male", "Female", "Female"],
+            "education": ["HS Graduate"] * 4,
+        }
+    )
+    targets = _targets(
+        [
+            ("education", "HS Graduate", 0.6, ""),
+            ("education", "Bachelor's", 0.4, ""),
+            ("sex", "Male", 0.5, ""),
+            ("sex", "Female", 0.5, ""),
+        ]
+    )
     d = calibrate(pool, targets).diagnostics
     assert set(d["status"]) == {"infeasible"}
     assert d["offending"].iloc[0] == "education: Bachelor's"
@@ -129,8 +142,12 @@ def test_trim_rounds_trade_margins_for_the_cap(population: pd.DataFrame) -> None
 
 
 def test_poststratification_is_exact_in_one_step() -> None:
-    v = Variable("sex*age_band", np.array([0, 0, 0, 1, 2]), ("Male | 18-24", "Female | 18-24"),
-                 np.array([0.25, 0.75]))  # fmt: skip
+    v = Variable(
+        "sex*age_band",
+        np.array([0, 0, 0, 1, 2]),
+        ("Male | 18-24", "Female | 18-24"),
+        np.array([0.25, 0.75]),
+    )
     out = poststratify_group(np.ones(5), v, CalibrateOptions(method="poststratify"))
     assert out.status == "converged"
     np.testing.assert_allclose(out.weights, [1 / 3, 1 / 3, 1 / 3, 3.0, 1.0])

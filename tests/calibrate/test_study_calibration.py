@@ -23,8 +23,9 @@ from tests.calibrate.conftest import fake_personas
 VOTE = {"Democrat": 1.0, "Republican": 0.0, "Independent": 0.5, "Other": 0.5}
 
 
-def _run_dir(tmp_path: Path, population: pd.DataFrame, calibrate: bool = True
-             ) -> tuple[Path, object]:  # fmt: skip
+def _run_dir(
+    tmp_path: Path, population: pd.DataFrame, calibrate: bool = True
+) -> tuple[Path, object]:
     calibration = CalibrationSection(tiers=("subjective",)) if calibrate else None
     spec = builtin_study("tiny").model_copy(
         update={"calibration": calibration, "surveys": builtin_study("tiny").surveys[:1]}
@@ -33,8 +34,16 @@ def _run_dir(tmp_path: Path, population: pd.DataFrame, calibrate: bool = True
     run.mkdir()
     (run / "study.toml").write_text(spec.to_toml())
     personas = fake_personas(population).assign(
-        valid=True, first_valid=True, text="x", raw=None, checks=0, n_contradictions=0,
-        rejections=0, attempts=1, error=None, finish_reason="stop",
+        valid=True,
+        first_valid=True,
+        text="x",
+        raw=None,
+        checks=0,
+        n_contradictions=0,
+        rejections=0,
+        attempts=1,
+        error=None,
+        finish_reason="stop",
     )
     population.to_parquet(run / "population.parquet")
     personas.to_parquet(run / "personas.parquet")
@@ -42,9 +51,19 @@ def _run_dir(tmp_path: Path, population: pd.DataFrame, calibrate: bool = True
     for r in personas.itertuples(index=False):
         views = json.loads(r.fields).get("political_views")
         dem = VOTE.get(views, 0.5)
-        rows.append({"person_id": r.person_id, "tier": r.tier, "generator": r.generator,
-                     "simulator": "s", "question_id": "president_2020", "estimator": "logprobs",
-                     "probs": [dem, 1 - dem], "valid_mass": 1.0, "valid": True})  # fmt: skip
+        rows.append(
+            {
+                "person_id": r.person_id,
+                "tier": r.tier,
+                "generator": r.generator,
+                "simulator": "s",
+                "question_id": "president_2020",
+                "estimator": "logprobs",
+                "probs": [dem, 1 - dem],
+                "valid_mass": 1.0,
+                "valid": True,
+            }
+        )
     pd.DataFrame(rows).to_parquet(run / "responses_elections.parquet")
     return run, spec
 
@@ -107,7 +126,8 @@ def test_score_stage_writes_census_weighted_crosstabs_and_the_report_shows_them(
     rows = responses[responses.tier == "subjective"].merge(few[["person_id", "sex", "weight"]])
     female = rows[rows.sex == "Female"]
     expected = (female["probs"].map(lambda p: p[0]) * female["weight"]).sum() / female[
-        "weight"].sum()  # fmt: skip
+        "weight"
+    ].sum()
     cell = dem[(dem.tier == "subjective") & (dem.attribute == "sex") & (dem.group == "Female")]
     assert float(cell["share"].iloc[0]) == pytest.approx(expected, abs=1e-9)
     assert int(cell["n"].iloc[0]) == len(female)
@@ -147,8 +167,9 @@ def test_weights_are_fitted_on_the_scored_personas_only(tmp_path, population) ->
     run, spec = _run_dir(tmp_path, population)
     personas = pd.read_parquet(run / "personas.parquet")
     views = personas["fields"].map(lambda f: json.loads(f).get("political_views"))
-    dropped = ((personas["tier"] == "subjective") & (views == "Republican")
-               & (personas.index % 2 == 0))  # fmt: skip
+    dropped = (
+        (personas["tier"] == "subjective") & (views == "Republican") & (personas.index % 2 == 0)
+    )
     personas.assign(valid=~dropped).to_parquet(run / "personas.parquet")
     score_stage(StageContext(spec, run, None, StageTiming("score")))  # type: ignore[arg-type]
     after = pd.read_parquet(run / "scores_elections_calibrated.parquet")
@@ -159,4 +180,5 @@ def test_weights_are_fitted_on_the_scored_personas_only(tmp_path, population) ->
         assert pick(after, "subjective", state) == pytest.approx(dem + 0.5 * no_lean, abs=1e-6)
     weights = pd.read_parquet(run / "weights.parquet")
     assert len(weights[weights.tier == "subjective"]) == int(
-        ((personas.tier == "subjective") & ~dropped).sum())
+        ((personas.tier == "subjective") & ~dropped).sum()
+    )

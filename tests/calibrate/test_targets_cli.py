@@ -69,9 +69,24 @@ def test_cli_writes_weights_and_diagnostics(population, tmp_path: Path, capsys) 
     pool = tmp_path / "personas.parquet"
     fake_personas(population).to_parquet(pool)
     out, diagnostics = tmp_path / "weights.parquet", tmp_path / "diag.parquet"
-    code, text, _ = _run(["calibrate", "--personas", str(pool), "--targets", "census,party",
-                          "--by", "state", "--trim", "5", "--out", str(out),
-                          "--diagnostics", str(diagnostics)], capsys)  # fmt: skip
+    code, text, _ = _run(
+        [
+            "calibrate",
+            "--personas",
+            str(pool),
+            "--targets",
+            "census,party",
+            "--by",
+            "state",
+            "--trim",
+            "5",
+            "--out",
+            str(out),
+            "--diagnostics",
+            str(diagnostics),
+        ],
+        capsys,
+    )
     assert code == 0
     assert "subjective test-model VT" in text and "deff=" in text and "status=" in text
     weights = pd.read_parquet(out)
@@ -98,8 +113,18 @@ def test_bad_targets_csv_is_one_line_exit_2(
     population.to_parquet(pool)
     path = tmp_path / "targets.csv"
     path.write_text(csv)
-    code, _, err = _run(["calibrate", "--personas", str(pool), "--targets", f"csv:{path}",
-                         "--out", str(tmp_path / "w.parquet")], capsys)  # fmt: skip
+    code, _, err = _run(
+        [
+            "calibrate",
+            "--personas",
+            str(pool),
+            "--targets",
+            f"csv:{path}",
+            "--out",
+            str(tmp_path / "w.parquet"),
+        ],
+        capsys,
+    )
     assert code == 2
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0], err
@@ -112,8 +137,18 @@ def test_csv_targets_are_read_as_csv_whatever_the_file_ending(
     population.to_parquet(pool)
     path = tmp_path / "targets.txt"  # `csv:` says the format; the ending must not make it Parquet
     path.write_text("variable,level,share\nsex,Male,0.7\nsex,Female,0.7\n")
-    code, _, err = _run(["calibrate", "--personas", str(pool), "--targets", f"csv:{path}",
-                         "--out", str(tmp_path / "w.parquet")], capsys)  # fmt: skip
+    code, _, err = _run(
+        [
+            "calibrate",
+            "--personas",
+            str(pool),
+            "--targets",
+            f"csv:{path}",
+            "--out",
+            str(tmp_path / "w.parquet"),
+        ],
+        capsys,
+    )
     assert code == 2 and "add to 1.4" in err and "Parquet" not in err, err
 
 
@@ -123,12 +158,23 @@ def test_user_csv_groups_need_by_and_poststratify_a_cross(population, tmp_path, 
     path = tmp_path / "targets.csv"
     rows = ["variable,level,share,group"]
     for state in ("VT", "NM"):
-        rows += [f"sex*employment_status,{s} | {e},{1 / 6:.10f},{state}"
-                 for s in ("Male", "Female")
-                 for e in ("Employed", "Unemployed", "Not in Labor Force")]  # fmt: skip
+        rows += [
+            f"sex*employment_status,{s} | {e},{1 / 6:.10f},{state}"
+            for s in ("Male", "Female")
+            for e in ("Employed", "Unemployed", "Not in Labor Force")
+        ]
     path.write_text("\n".join(rows) + "\n")
-    args = ["calibrate", "--personas", str(pool), "--targets", f"csv:{path}", "--method",
-            "poststratify", "--out", str(tmp_path / "w.parquet")]  # fmt: skip
+    args = [
+        "calibrate",
+        "--personas",
+        str(pool),
+        "--targets",
+        f"csv:{path}",
+        "--method",
+        "poststratify",
+        "--out",
+        str(tmp_path / "w.parquet"),
+    ]
     code, _, err = _run(args, capsys)
     assert code == 2 and "--by state" in err
     diagnostics = tmp_path / "d.parquet"
@@ -141,8 +187,18 @@ def test_user_csv_groups_need_by_and_poststratify_a_cross(population, tmp_path, 
 def test_party_on_a_pool_without_political_views_is_one_line(population, tmp_path, capsys):
     pool = tmp_path / "pop.parquet"
     population.to_parquet(pool)
-    code, _, err = _run(["calibrate", "--personas", str(pool), "--targets", "party",
-                         "--out", str(tmp_path / "w.parquet")], capsys)  # fmt: skip
+    code, _, err = _run(
+        [
+            "calibrate",
+            "--personas",
+            str(pool),
+            "--targets",
+            "party",
+            "--out",
+            str(tmp_path / "w.parquet"),
+        ],
+        capsys,
+    )
     assert code == 2 and "political_views" in err and len(err.strip().splitlines()) == 1
 
 
@@ -165,9 +221,11 @@ def test_census_variables_a_bare_table_lacks_are_skipped_with_a_note(population)
 def test_csv_targets_name_the_levels_none_and_na(population, tmp_path: Path) -> None:
     # `None` is the documented uninsured level; `NA` must stay a level too, not a missing value
     path = tmp_path / "targets.csv"
-    path.write_text("variable,level,share\nhealth_insurance,Private,0.5\n"
-                    "health_insurance,Public,0.3\nhealth_insurance,None,0.2\n"
-                    "other,NA,0.4\nother,Yes,0.6\n")  # fmt: skip
+    path.write_text(
+        "variable,level,share\nhealth_insurance,Private,0.5\n"
+        "health_insurance,Public,0.3\nhealth_insurance,None,0.2\n"
+        "other,NA,0.4\nother,Yes,0.6\n"
+    )
     targets = T.csv_targets(path)
     assert set(targets["level"]) == {"Private", "Public", "None", "NA", "Yes"}
     result = calibrate(population, targets[targets["variable"] == "health_insurance"])
@@ -186,12 +244,26 @@ def test_calibrate_writes_no_file_it_was_not_given(population, tmp_path, capsys)
     targets.write_text("variable,level,share\nsex,Male,0.5\nsex,Female,0.5\n")
     mine = tmp_path / "w.diagnostics.parquet"
     mine.write_bytes(b"the user's own file")
-    code, text, _ = _run(["calibrate", "--personas", str(pool), "--targets", f"csv:{targets}",
-                          "--out", str(tmp_path / "w.parquet")], capsys)  # fmt: skip
+    code, text, _ = _run(
+        [
+            "calibrate",
+            "--personas",
+            str(pool),
+            "--targets",
+            f"csv:{targets}",
+            "--out",
+            str(tmp_path / "w.parquet"),
+        ],
+        capsys,
+    )
     assert code == 0 and "status=converged" in text
     assert mine.read_bytes() == b"the user's own file"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "pop.parquet", "targets.csv", "w.diagnostics.parquet", "w.parquet"]
+        "pop.parquet",
+        "targets.csv",
+        "w.diagnostics.parquet",
+        "w.parquet",
+    ]
 
 
 def test_a_failing_calibrate_keeps_the_weights_file(population, tmp_path, capsys) -> None:
@@ -203,7 +275,19 @@ def test_a_failing_calibrate_keeps_the_weights_file(population, tmp_path, capsys
     targets.write_text("variable,level,share,group\nsex,Male,0.5,ZZ\nsex,Female,0.5,ZZ\n")
     weights = tmp_path / "w.parquet"
     weights.write_bytes(b"earlier weights")
-    code, _, err = _run(["calibrate", "--personas", str(pool), "--targets", f"csv:{targets}",
-                         "--by", "state", "--out", str(weights)], capsys)  # fmt: skip
+    code, _, err = _run(
+        [
+            "calibrate",
+            "--personas",
+            str(pool),
+            "--targets",
+            f"csv:{targets}",
+            "--by",
+            "state",
+            "--out",
+            str(weights),
+        ],
+        capsys,
+    )
     assert code == 2 and "ZZ" in err, err
     assert weights.read_bytes() == b"earlier weights"

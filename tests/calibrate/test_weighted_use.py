@@ -16,15 +16,29 @@ from personasim.truth import load_truth
 
 
 def _row(pid: str, tier: str, dem: float, generator: str = "g") -> dict:
-    return {"person_id": pid, "tier": tier, "generator": generator, "simulator": "s",
-            "question_id": "president_2020", "estimator": "logprobs", "probs": [dem, 1 - dem],
-            "answer": None}  # fmt: skip
+    return {
+        "person_id": pid,
+        "tier": tier,
+        "generator": generator,
+        "simulator": "s",
+        "question_id": "president_2020",
+        "estimator": "logprobs",
+        "probs": [dem, 1 - dem],
+        "answer": None,
+    }
 
 
 def _case() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Four CA personas in two tiers: a and b vote Democratic, c and d Republican."""
-    persons = pd.DataFrame({"person_id": list("abcd"), "state": "CA", "weight": 1.0,
-                            "age": [25, 70, 40, 33], "sex": ["Male", "Female"] * 2})  # fmt: skip
+    persons = pd.DataFrame(
+        {
+            "person_id": list("abcd"),
+            "state": "CA",
+            "weight": 1.0,
+            "age": [25, 70, 40, 33],
+            "sex": ["Male", "Female"] * 2,
+        }
+    )
     dems = {"a": 1.0, "b": 0.8, "c": 0.0, "d": 0.2}
     rows = [_row(p, t, d) for t in ("meta", "subjective") for p, d in dems.items()]
     return pd.DataFrame(rows), persons
@@ -52,8 +66,14 @@ def test_weights_move_the_election_share_as_computed_by_hand() -> None:
     responses, persons = _case()
     truth = load_truth("elections")
     # subjective tier: Republicans c, d weigh 3; Democrats a, b weigh 1 -> the share falls
-    weights = pd.DataFrame({"person_id": list("abcd"), "tier": "subjective", "generator": "g",
-                            "weight": [1.0, 1.0, 3.0, 3.0]})  # fmt: skip
+    weights = pd.DataFrame(
+        {
+            "person_id": list("abcd"),
+            "tier": "subjective",
+            "generator": "g",
+            "weight": [1.0, 1.0, 3.0, 3.0],
+        }
+    )
     weighted, notes = attach_weights(responses, weights, persons)
     result = score(weighted, truth, persons, n_boot=0)
     unweighted = (1.0 + 0.8 + 0.0 + 0.2) / 4
@@ -69,11 +89,24 @@ def test_score_cli_takes_weights(tmp_path: Path) -> None:
     persons.to_parquet(tmp_path / "p.parquet")
     weights = pd.DataFrame({"person_id": list("abcd"), "weight": [1.0, 1.0, 3.0, 3.0]})
     weights.to_parquet(tmp_path / "w.parquet")
-    args = ["score", "--responses", str(tmp_path / "r.parquet"), "--truth", "elections",
-            "--persons", str(tmp_path / "p.parquet"), "--n-boot", "0"]  # fmt: skip
+    args = [
+        "score",
+        "--responses",
+        str(tmp_path / "r.parquet"),
+        "--truth",
+        "elections",
+        "--persons",
+        str(tmp_path / "p.parquet"),
+        "--n-boot",
+        "0",
+    ]
     assert main([*args, "--out", str(tmp_path / "s0.parquet")]) == 0
-    assert main([*args, "--weights", str(tmp_path / "w.parquet"),
-                 "--out", str(tmp_path / "s1.parquet")]) == 0  # fmt: skip
+    assert (
+        main(
+            [*args, "--weights", str(tmp_path / "w.parquet"), "--out", str(tmp_path / "s1.parquet")]
+        )
+        == 0
+    )
     s0, s1 = (pd.read_parquet(tmp_path / f"s{i}.parquet") for i in (0, 1))
     pick = (s0.group == "CA") & (s0.metric == "dem_share") & (s0.tier == "meta")
     assert float(s1[pick]["value"].iloc[0]) == pytest.approx((1 + 0.8 + 0 + 0.6) / 8)
@@ -101,9 +134,19 @@ def test_crosstab_cli_with_survey_names_and_unknown_attribute(tmp_path: Path, ca
     responses, persons = _case()
     responses.to_parquet(tmp_path / "r.parquet")
     persons.to_parquet(tmp_path / "p.parquet")
-    base = ["crosstab", "--responses", str(tmp_path / "r.parquet"), "--persons",
-            str(tmp_path / "p.parquet"), "--survey", "elections", "--n-boot", "20",
-            "--out", str(tmp_path / "x.parquet")]  # fmt: skip
+    base = [
+        "crosstab",
+        "--responses",
+        str(tmp_path / "r.parquet"),
+        "--persons",
+        str(tmp_path / "p.parquet"),
+        "--survey",
+        "elections",
+        "--n-boot",
+        "20",
+        "--out",
+        str(tmp_path / "x.parquet"),
+    ]
     assert main([*base, "--by", "sex,income_bracket"]) == 2  # the persons carry no income
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and "income_bracket" in err
@@ -175,9 +218,18 @@ def test_crosstab_beside_real_opinionqa_groups() -> None:
     question = truth.survey.question("SAFECRIME_W26")
     k = len(question.options)
     persons = pd.DataFrame({"person_id": ["a", "b", "c"], "age": [22, 45, 70]})
-    rows = [{"person_id": p, "tier": "meta", "generator": "", "simulator": "s",
-             "question_id": "SAFECRIME_W26", "estimator": "logprobs",
-             "probs": list(np.eye(k)[i])} for i, p in enumerate("abc")]  # fmt: skip
+    rows = [
+        {
+            "person_id": p,
+            "tier": "meta",
+            "generator": "",
+            "simulator": "s",
+            "question_id": "SAFECRIME_W26",
+            "estimator": "logprobs",
+            "probs": list(np.eye(k)[i]),
+        }
+        for i, p in enumerate("abc")
+    ]
     table = crosstab(pd.DataFrame(rows), ["AGE"], persons, n_boot=0, truth=truth)
     young = table[(table.attribute == "AGE") & (table.group == "18-29")]
     t = truth.table

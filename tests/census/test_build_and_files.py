@@ -82,8 +82,10 @@ def test_pums_loader_handles_2019_renames(shared_data: Path, tmp_path: Path) -> 
     raw = raw[raw["RELP"] != "11"].reset_index(drop=True)  # roomers have no 2019 code of their own
     original = pums.build_seed(raw.copy(), 2018)
     back = {v: k for k, v in pums.RENAMES["RELSHIPP"][1].items() if k not in (23, 24)}
-    renamed = raw.assign(RELSHIPP=pd.to_numeric(raw["RELP"]).map(back).astype(str),
-                         SERIALNO="2019" + raw["SERIALNO"].str[4:])  # fmt: skip
+    renamed = raw.assign(
+        RELSHIPP=pd.to_numeric(raw["RELP"]).map(back).astype(str),
+        SERIALNO="2019" + raw["SERIALNO"].str[4:],
+    )
     renamed = renamed.drop(columns="RELP")
     path = tmp_path / "psam_p2019.csv.gz"
     with gzip.open(path, "wt") as handle:

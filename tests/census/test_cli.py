@@ -33,15 +33,26 @@ def test_population_writes_parquet_and_summary(
         (["--states", "VT", "--pums", "/nonexistent/psam_p50.csv"], "does not exist"),
     ],
 )
-def test_bad_input_is_one_line(args: list[str], expected: str, tmp_path: Path,
-                               capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_bad_input_is_one_line(
+    args: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     code = main(["population", *args, "--out", str(tmp_path / "p.parquet"), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and expected in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
 def test_check_prints_fidelity(capsys: pytest.CaptureFixture) -> None:
-    code = main(["population", "check", "--states", "VT", "--per-state", "2000", "--no-loso",
-                 "--no-throughput"])  # fmt: skip
+    code = main(
+        [
+            "population",
+            "check",
+            "--states",
+            "VT",
+            "--per-state",
+            "2000",
+            "--no-loso",
+            "--no-throughput",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "mean TVD" in out and "paper 35.7%" in out

@@ -51,8 +51,9 @@ def test_cross_controls_follow_s2301_and_report_what_the_seed_cannot_reach() -> 
     employed_teen = (seed["age"].between(16, 19)) & seed["esr"].isin([1, 2])
     thin = seed[~employed_teen].reset_index(drop=True)
     names = [*controls.MARGINAL_CONTROLS, "employment_by_age"]
-    weights, report = rake(thin["pwgtp"].to_numpy(), controls.build_controls(thin, figures, names),
-                           "VT", RakeOptions())  # fmt: skip
+    weights, report = rake(
+        thin["pwgtp"].to_numpy(), controls.build_controls(thin, figures, names), "VT", RakeOptions()
+    )
     assert report.status == "infeasible" and not report.converged
     assert report.offending == "employment_by_age: 16 to 19 employed"
     assert np.isfinite(weights).all()

@@ -11,31 +11,38 @@ from personasim.core.errors import EndpointUnreachable
 from personasim.core.secrets import redact, redact_urls
 
 
-@pytest.mark.parametrize(("text", "shown"), [
-    ("http://user:PASSWORD@host:8000/v1", "http://user:***@host:8000/v1"),
-    ("openai:m@https://:tok3n@api.example/v1", "openai:m@https://:***@api.example/v1"),
-    ("see http://a:b@h/v1 and https://c:d@k/x", "see http://a:***@h/v1 and https://c:***@k/x"),
-    ("http://host/v1?api_key=SECRET&x=1", "http://host/v1?api_key=***&x=1"),
-    ("http://host/v1?Token=SECRET", "http://host/v1?Token=***"),
-    ("http://user@host/v1", "http://user@host/v1"),  # a user name alone is no secret
-    ("http://host:8000/v1", "http://host:8000/v1"),
-    ("no url at all: a@b", "no url at all: a@b"),
-])
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("http://user:PASSWORD@host:8000/v1", "http://user:***@host:8000/v1"),
+        ("openai:m@https://:tok3n@api.example/v1", "openai:m@https://:***@api.example/v1"),
+        ("see http://a:b@h/v1 and https://c:d@k/x", "see http://a:***@h/v1 and https://c:***@k/x"),
+        ("http://host/v1?api_key=SECRET&x=1", "http://host/v1?api_key=***&x=1"),
+        ("http://host/v1?Token=SECRET", "http://host/v1?Token=***"),
+        ("http://user@host/v1", "http://user@host/v1"),  # a user name alone is no secret
+        ("http://host:8000/v1", "http://host:8000/v1"),
+        ("no url at all: a@b", "no url at all: a@b"),
+    ],
+)
 def test_redact_urls(text: str, shown: str) -> None:
     assert redact_urls(text) == shown
 
 
 def test_redact_walks_nested_data() -> None:
-    data = {"models": {"x": {"spec": "openai:m@http://u:pw@h/v1", "n": 3}},
-            "list": ["http://u:pw@h", ("http://v:pw2@k",)]}
+    data = {
+        "models": {"x": {"spec": "openai:m@http://u:pw@h/v1", "n": 3}},
+        "list": ["http://u:pw@h", ("http://v:pw2@k",)],
+    }
     shown = redact(data)
     assert "pw" not in repr(shown).replace("***", "")
     assert shown["models"]["x"]["n"] == 3 and isinstance(shown["list"][1], tuple)
 
 
 def test_an_error_line_never_shows_the_password() -> None:
-    error = EndpointUnreachable("cannot reach http://me:hunter2@127.0.0.1:9/v1",
-                                hint="is http://me:hunter2@127.0.0.1:9/v1 up?")
+    error = EndpointUnreachable(
+        "cannot reach http://me:hunter2@127.0.0.1:9/v1",
+        hint="is http://me:hunter2@127.0.0.1:9/v1 up?",
+    )
     assert "hunter2" not in error.one_line() and "me:***@127.0.0.1" in error.one_line()
 
 

@@ -27,14 +27,31 @@ from personasim.survey.questions import Survey
 from personasim.testbed.common import persona_tier
 from personasim.truth import Truth
 
-SURVEY = Survey.model_validate({
-    "id": "v",
-    "questions": [{"id": "q1", "text": "Tea or coffee?",
-                   "options": [{"label": "A", "text": "Tea"}, {"label": "B", "text": "Coffee"}]}],
-})  # fmt: skip
-TRUTH = Truth("distribution", SURVEY, pd.DataFrame({
-    "question_id": "q1", "attribute": "overall", "group": "all", "option": ["Tea", "Coffee"],
-    "weight": [1.0, 0.0]}))  # fmt: skip
+SURVEY = Survey.model_validate(
+    {
+        "id": "v",
+        "questions": [
+            {
+                "id": "q1",
+                "text": "Tea or coffee?",
+                "options": [{"label": "A", "text": "Tea"}, {"label": "B", "text": "Coffee"}],
+            }
+        ],
+    }
+)
+TRUTH = Truth(
+    "distribution",
+    SURVEY,
+    pd.DataFrame(
+        {
+            "question_id": "q1",
+            "attribute": "overall",
+            "group": "all",
+            "option": ["Tea", "Coffee"],
+            "weight": [1.0, 0.0],
+        }
+    ),
+)
 NULLS = {"None": (None, object), "NA": (pd.NA, "boolean"), "NaN": (np.nan, float)}
 """The forms a missing ``valid`` takes in pandas, with the column dtype that holds it."""
 
@@ -42,22 +59,34 @@ NULLS = {"None": (None, object), "NA": (pd.NA, "boolean"), "NaN": (np.nan, float
 def _personas(null: str) -> pd.DataFrame:
     """Persons 1 (valid), 2 (``valid`` missing) and 3 (invalid), tier ``persona``."""
     value, dtype = NULLS[null]
-    return pd.DataFrame({
-        "person_id": ["1", "2", "3"], "tier": "persona", "generator": "g",
-        "text": ["- Age: 30 years", "- Age: 40 years", "- Age: 50 years"],
-        "valid": pd.Series([True, value, False], dtype=dtype),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "person_id": ["1", "2", "3"],
+            "tier": "persona",
+            "generator": "g",
+            "text": ["- Age: 30 years", "- Age: 40 years", "- Age: 50 years"],
+            "valid": pd.Series([True, value, False], dtype=dtype),
+        }
+    )
 
 
 def _responses(valid: list, mass: list[float]) -> pd.DataFrame:
     """One answer (Tea) per person 1..n to q1."""
     n = len(valid)
-    return pd.DataFrame({
-        "person_id": [str(i + 1) for i in range(n)], "tier": "persona", "generator": "g",
-        "simulator": "s", "question_id": "q1", "estimator": "logprobs",
-        "probs": [[1.0, 0.0]] * n, "answer": None, "valid_mass": mass,
-        "valid": pd.Series(valid, dtype=object),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "person_id": [str(i + 1) for i in range(n)],
+            "tier": "persona",
+            "generator": "g",
+            "simulator": "s",
+            "question_id": "q1",
+            "estimator": "logprobs",
+            "probs": [[1.0, 0.0]] * n,
+            "answer": None,
+            "valid_mass": mass,
+            "valid": pd.Series(valid, dtype=object),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- the rule
@@ -90,7 +119,11 @@ def test_empty_probs_in_pandas_and_arrow() -> None:
     probs = pd.Series([[0.2, 0.8], None, [], [0.0, 0.0]], dtype=object)
     assert empty_probs(probs).tolist() == [False, True, True, True]
     assert empty_probs(pa.array(probs.tolist(), pa.list_(pa.float64()))).tolist() == [
-        False, True, True, True]  # fmt: skip
+        False,
+        True,
+        True,
+        True,
+    ]
 
 
 def test_a_valid_flag_that_is_no_boolean_is_one_error() -> None:
@@ -111,8 +144,9 @@ def test_simulate_leaves_out_a_persona_without_valid(null: str, embedded) -> Non
 
 @pytest.mark.parametrize("null", NULLS)
 def test_score_leaves_out_answers_of_a_persona_without_valid(null: str) -> None:
-    result = score(_responses([True, True, True], [1.0, 1.0, 1.0]), TRUTH, n_boot=0,
-                   personas=_personas(null))  # fmt: skip
+    result = score(
+        _responses([True, True, True], [1.0, 1.0, 1.0]), TRUTH, n_boot=0, personas=_personas(null)
+    )
     tv = result.scores.set_index("metric").loc["tv"]
     assert tv["n"] == 1 and tv["excluded"] == 2
 

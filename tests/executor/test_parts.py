@@ -28,11 +28,16 @@ from personasim.pipeline.jobs import drop_done, person_batches, simulate_to_part
 from personasim.survey.loaders import builtin_survey
 from tests.support.scripted import ScriptedStandIn
 
-POPULATION = pd.DataFrame({
-    "person_id": [5, 6, 7, 8, 9], "state": ["TX", "VT", "OH", "CA", "NY"], "weight": [1.0] * 5,
-    "age": [70, 25, 40, 33, 51], "sex": ["Male", "Female", "Female", "Male", "Female"],
-    "race": ["White", "Asian", "White", "Black or African American", "White"],
-})  # fmt: skip
+POPULATION = pd.DataFrame(
+    {
+        "person_id": [5, 6, 7, 8, 9],
+        "state": ["TX", "VT", "OH", "CA", "NY"],
+        "weight": [1.0] * 5,
+        "age": [70, 25, 40, 33, 51],
+        "sex": ["Male", "Female", "Female", "Male", "Female"],
+        "race": ["White", "Asian", "White", "Black or African American", "White"],
+    }
+)
 
 
 def _lean_left(request, seen: int) -> dict[str, float]:
@@ -52,8 +57,10 @@ def test_parts_commit_in_order_and_keys_come_from_parts(tmp_path: Path) -> None:
     assert len(P.done_keys(tmp_path / "none", ["a"])) == 0
     for i in range(11):
         P.commit_part(pd.DataFrame({"a": [i], "b": [f"x{i}"]}), tmp_path)
-    assert [p.name for p in P.part_paths(tmp_path)][-2:] == ["part-00009.parquet",
-                                                             "part-00010.parquet"]  # fmt: skip
+    assert [p.name for p in P.part_paths(tmp_path)][-2:] == [
+        "part-00009.parquet",
+        "part-00010.parquet",
+    ]
     assert P.next_part_number(tmp_path) == 11
     done = P.done_keys(tmp_path, ["a", "b"])
     probe = pd.DataFrame({"a": [3, 3, 10, 11], "b": ["x3", "x4", "x10", "x11"]})
@@ -87,8 +94,9 @@ def test_batches_are_persona_major() -> None:
     assert [b["person_id"].tolist() for b in batches] == [[3, 3, 1, 1], [2, 2, 4]]
     assert len(person_batches(frame.iloc[:0], 2)) == 0 and list(person_batches(frame[:0], 2)) == []
     index = P.KeyIndex(["person_id", "tier"])
-    done = P.KeyIndex(index.key, index.hash(pd.DataFrame({"person_id": ["3", "2"],
-                                                          "tier": ["a", "b"]})))  # fmt: skip
+    done = P.KeyIndex(
+        index.key, index.hash(pd.DataFrame({"person_id": ["3", "2"], "tier": ["a", "b"]}))
+    )
     kept = drop_done(frame, done)
     pairs = set(zip(kept.person_id.astype(str), kept.tier, strict=True))
     assert len(kept) == 5 and ("3", "a") not in pairs
@@ -96,8 +104,13 @@ def test_batches_are_persona_major() -> None:
 
 def test_lazy_plan_cuts_the_rows_the_eager_cut_did_with_persons_scattered() -> None:
     # persons' rows are NOT contiguous: 7's rows are 0, 3, 6; 5's rows are 1, 4; ...
-    frame = pd.DataFrame({"person_id": [7, 5, 9, 7, 5, 2, 7, 9, 8, 2],
-                          "tier": list("abcdefghij"), "weight": [float(i) for i in range(10)]})
+    frame = pd.DataFrame(
+        {
+            "person_id": [7, 5, 9, 7, 5, 2, 7, 9, 8, 2],
+            "tier": list("abcdefghij"),
+            "weight": [float(i) for i in range(10)],
+        }
+    )
     plan = person_batches(frame, 2)
     codes, _ = pd.factorize(frame["person_id"])  # the eager cut the plan replaced
     eager = [frame[codes // 2 == g].reset_index(drop=True) for g in range(codes.max() // 2 + 1)]
@@ -121,14 +134,28 @@ def test_ray_chunks_hold_whole_batches_and_bounded_rows() -> None:
     assert chunk_of.tolist() == [0, 0, 1, 1, 2, 2, 3] and first.tolist() == [0, 2, 4, 6]
     chunks = InputChunks(("a", "b", "c", "d"), chunk_of, offsets, first)
     assert [chunks.rows_of(i) for i in (0, 1, 3, 4, 5, 6)] == [
-        (0, 0, 3), (0, 3, 7), (1, 2, 11), (2, 0, 1), (2, 1, 2), (3, 0, 5)]  # fmt: skip
+        (0, 0, 3),
+        (0, 3, 7),
+        (1, 2, 11),
+        (2, 0, 1),
+        (2, 1, 2),
+        (3, 0, 5),
+    ]
 
 
-@pytest.mark.parametrize(("cpus", "per", "asked", "expected"),
-                         [(2, 1.0, None, 1), (16, 1.0, None, 12), (16, 2.0, None, 6),
-                          (16, 1.0, 3, 3), (16, 1.0, 99, 12)])  # fmt: skip
-def test_pool_leaves_cpus_for_ray_data(cpus: int, per: float, asked: int | None,
-                                       expected: int) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("cpus", "per", "asked", "expected"),
+    [
+        (2, 1.0, None, 1),
+        (16, 1.0, None, 12),
+        (16, 2.0, None, 6),
+        (16, 1.0, 3, 3),
+        (16, 1.0, 99, 12),
+    ],
+)
+def test_pool_leaves_cpus_for_ray_data(
+    cpus: int, per: float, asked: int | None, expected: int
+) -> None:
     spec = ExecutorSpec(kind="ray", cpus_per_actor=per, actors=asked)
     assert pool_size(spec, cpus) == expected
 
@@ -150,8 +177,14 @@ def test_a_failing_batch_is_retried_then_returned_as_failed() -> None:
     assert result.index == 4 and result.error.startswith("BackendError: endpoint said 503")
 
 
-@pytest.mark.parametrize("raised", [KeyError("tier"), TypeError("bad operand"),
-                                    EndpointUnreachable("http://127.0.0.1:9/v1 is down")])
+@pytest.mark.parametrize(
+    "raised",
+    [
+        KeyError("tier"),
+        TypeError("bad operand"),
+        EndpointUnreachable("http://127.0.0.1:9/v1 is down"),
+    ],
+)
 def test_a_bug_or_a_dead_endpoint_fails_the_run_not_the_batch(tmp_path: Path, raised) -> None:
     calls = []
 
@@ -165,8 +198,13 @@ def test_a_bug_or_a_dead_endpoint_fails_the_run_not_the_batch(tmp_path: Path, ra
     frame = pd.DataFrame({"person_id": [1, 2, 3]})
     expected = EndpointUnreachable if isinstance(raised, EndpointUnreachable) else InternalError
     with pytest.raises(expected) as caught:
-        run_batches(ExecutorSpec(batch_persons=1), stage, person_batches(frame, 1), tmp_path,
-                    backend=ScriptedStandIn())  # fmt: skip
+        run_batches(
+            ExecutorSpec(batch_persons=1),
+            stage,
+            person_batches(frame, 1),
+            tmp_path,
+            backend=ScriptedStandIn(),
+        )
     assert len(calls) == 2, "retried, or the job went on after it"
     assert [len(pd.read_parquet(p)) for p in P.part_paths(tmp_path)] == [1]  # the batch before
     if expected is InternalError:
@@ -176,8 +214,7 @@ def test_a_bug_or_a_dead_endpoint_fails_the_run_not_the_batch(tmp_path: Path, ra
         assert "in stage" in str(caught.value.__cause__)  # where it was raised
 
 
-def test_a_bug_at_the_cli_is_one_line_or_its_traceback(tmp_path: Path, monkeypatch,
-                                                       capsys) -> None:  # fmt: skip
+def test_a_bug_at_the_cli_is_one_line_or_its_traceback(tmp_path: Path, monkeypatch, capsys) -> None:
     from personasim.cli import options
     from personasim.cli.main import main
     from personasim.pipeline import jobs
@@ -189,8 +226,16 @@ def test_a_bug_at_the_cli_is_one_line_or_its_traceback(tmp_path: Path, monkeypat
     monkeypatch.setattr(options, "backend_recipe", lambda *args: recipe)
     monkeypatch.setattr(jobs.PersonaJob, "__call__", broken)
     POPULATION.to_parquet(tmp_path / "population.parquet", index=False)
-    argv = ["personas", "--population", str(tmp_path / "population.parquet"), "--tiers",
-            "meta,descriptive", "--out", str(tmp_path / "out"), "--no-cache"]  # fmt: skip
+    argv = [
+        "personas",
+        "--population",
+        str(tmp_path / "population.parquet"),
+        "--tiers",
+        "meta,descriptive",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-cache",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "a bug stopped the run" in err[0] and "AttributeError" in err[0]
@@ -207,8 +252,7 @@ def test_local_parts_resume_and_match_plain_simulate(tmp_path: Path) -> None:
     survey = builtin_survey("elections")
     stand_in = ScriptedStandIn(choice_script=_lean_left)
     spec = ExecutorSpec(batch_persons=2)
-    first = simulate_to_parts(personas.iloc[:3], survey, tmp_path, backend=stand_in,
-                              executor=spec)  # fmt: skip
+    first = simulate_to_parts(personas.iloc[:3], survey, tmp_path, backend=stand_in, executor=spec)
     assert first.report.parts == 2 and first.report.rows == 9
     assert first.report.model_calls == 9 and first.report.cache_hits == 0
     calls = len(stand_in.calls)
@@ -224,8 +268,9 @@ def test_local_parts_resume_and_match_plain_simulate(tmp_path: Path) -> None:
 def test_bad_model_spec_fails_before_any_work(tmp_path: Path) -> None:
     personas = meta_personas(POPULATION)
     with pytest.raises(ConfigError, match="unknown backend"):
-        simulate_to_parts(personas, builtin_survey("elections"), tmp_path,
-                          recipe=BackendRecipe("lamacpp"))  # fmt: skip
+        simulate_to_parts(
+            personas, builtin_survey("elections"), tmp_path, recipe=BackendRecipe("lamacpp")
+        )
     assert P.part_paths(tmp_path) == []
 
 
@@ -233,12 +278,21 @@ def test_read_table_of_a_parts_folder_reads_only_what_is_asked(tmp_path: Path) -
     from personasim.core.tables import read_table
 
     for i in range(3):
-        P.commit_part(pd.DataFrame({"question_id": [f"q{i}", "q9"], "raw": ["x", "y"],
-                                    "probs": [[0.5, 0.5], [1.0, 0.0]]}), tmp_path)  # fmt: skip
+        P.commit_part(
+            pd.DataFrame(
+                {
+                    "question_id": [f"q{i}", "q9"],
+                    "raw": ["x", "y"],
+                    "probs": [[0.5, 0.5], [1.0, 0.0]],
+                }
+            ),
+            tmp_path,
+        )
     (tmp_path / ".part-00003.parquet.1.tmp").write_bytes(b"half")
     P.write_failed(tmp_path, pd.DataFrame({"question_id": ["q5"], "error": ["boom"]}))
-    frame = read_table(tmp_path, "responses table", exclude=("raw",), only=("question_id",
-                                                                            ["q0", "q2"]))
+    frame = read_table(
+        tmp_path, "responses table", exclude=("raw",), only=("question_id", ["q0", "q2"])
+    )
     assert sorted(frame["question_id"]) == ["q0", "q2"] and "raw" not in frame.columns
     assert len(read_table(tmp_path)) == 6  # temporary and _failed files are never read
 
@@ -250,15 +304,41 @@ def test_an_unreachable_ray_cluster_is_one_line(tmp_path: Path) -> None:
     startup deadline."""
     pytest.importorskip("ray", reason="the ray extra is not installed")
     population = tmp_path / "population.parquet"
-    pd.DataFrame({"person_id": [1], "state": ["VT"], "weight": [1.0], "age": [40],
-                  "sex": ["Female"], "race": ["White"]}).to_parquet(population)  # fmt: skip
+    pd.DataFrame(
+        {
+            "person_id": [1],
+            "state": ["VT"],
+            "weight": [1.0],
+            "age": [40],
+            "sex": ["Female"],
+            "race": ["White"],
+        }
+    ).to_parquet(population)
     entry = Path(sys.executable).parent / "personasim"
-    done = subprocess.run([str(entry), "simulate", "--population", str(population), "--survey",
-                           "elections", "--out", str(tmp_path / "out"), "--executor", "ray",
-                           "--ray-address", "ray://127.0.0.1:1"],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1",
-                               "RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S": "2"})  # fmt: skip
+    done = subprocess.run(
+        [
+            str(entry),
+            "simulate",
+            "--population",
+            str(population),
+            "--survey",
+            "elections",
+            "--out",
+            str(tmp_path / "out"),
+            "--executor",
+            "ray",
+            "--ray-address",
+            "ray://127.0.0.1:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            **os.environ,
+            "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1",
+            "RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S": "2",
+        },
+    )
     assert done.returncode == 2, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "cannot join the Ray cluster at 'ray://127.0.0.1:1'" in lines[0]
@@ -273,8 +353,9 @@ def test_a_stale_stage_loses_its_parts_with_its_table(tmp_path: Path) -> None:
     table = tmp_path / "responses_x.parquet"
     pd.DataFrame({"a": [1]}).to_parquet(table)
     P.commit_part(pd.DataFrame({"a": [1]}), parts_folder(tmp_path, table.name))
-    stage = S.Stage("simulate", lambda s: [], lambda s: [table.name], ("a",), lambda s: {},
-                    lambda ctx: None)  # fmt: skip
+    stage = S.Stage(
+        "simulate", lambda s: [], lambda s: [table.name], ("a",), lambda s: {}, lambda ctx: None
+    )
     S.remove_outputs(stage, builtin_study("tiny"), tmp_path)
     assert not table.exists() and not parts_folder(tmp_path, table.name).exists()
 
@@ -306,8 +387,13 @@ def test_local_bar_moves_per_answer_with_fewer_personas_than_a_batch(
     stand_in = ScriptedStandIn(choice_script=_lean_left)
     stand_in.batch_size = 1  # one request per model call, so progress can move per answer
     personas = meta_personas(POPULATION).iloc[:3]
-    run = simulate_to_parts(personas, builtin_survey("elections"), tmp_path, backend=stand_in,
-                            executor=ExecutorSpec(batch_persons=32))  # fmt: skip
+    run = simulate_to_parts(
+        personas,
+        builtin_survey("elections"),
+        tmp_path,
+        backend=stand_in,
+        executor=ExecutorSpec(batch_persons=32),
+    )
     assert run.report.parts == 1 and run.report.rows == 9
     assert bar.updates == [1] * 9
 
@@ -332,8 +418,10 @@ def test_a_local_ray_that_times_out_at_startup_is_started_once_more(monkeypatch)
     from personasim.executor import ray as R
 
     monkeypatch.setattr(R.time, "sleep", lambda seconds: None)
-    for message in ("The current node timed out during startup. This could happen ...",
-                    "Timed out waiting for file /tmp/psim-ray-x/session_1/gcs_server_port_ab"):
+    for message in (
+        "The current node timed out during startup. This could happen ...",
+        "Timed out waiting for file /tmp/psim-ray-x/session_1/gcs_server_port_ab",
+    ):
         flaky = FlakyRayStandIn(message)  # the raylet, then the GCS server, missing its deadline
         temp = R._start_local(flaky, ExecutorSpec(kind="ray"))
         assert flaky.inits == 2 and flaky.shutdowns == 1 and os.path.isdir(temp)
@@ -355,10 +443,12 @@ def _published(folder: Path, table: Path) -> pd.DataFrame:
 def test_publish_unifies_part_schemas_streams_and_skips_when_unchanged(tmp_path: Path) -> None:
     folder, table = tmp_path / "parts", tmp_path / "table.parquet"
     assert not P.publish(folder, table) and not table.exists()  # no parts: nothing to publish
-    P.commit_part(pd.DataFrame({"k": [1, 2], "note": [None, None], "probs": [[0.5, 0.5], None]}),
-                  folder)  # fmt: skip
-    P.commit_part(pd.DataFrame({"k": [3], "note": ["late"], "probs": [[0.1, 0.9]],
-                                "extra": [2.5]}), folder)  # fmt: skip
+    P.commit_part(
+        pd.DataFrame({"k": [1, 2], "note": [None, None], "probs": [[0.5, 0.5], None]}), folder
+    )
+    P.commit_part(
+        pd.DataFrame({"k": [3], "note": ["late"], "probs": [[0.1, 0.9]], "extra": [2.5]}), folder
+    )
     P.commit_part(pd.DataFrame({"k": [4.5], "note": ["x"], "probs": [[1.0]]}), folder)
     import pyarrow.parquet as pq
 
@@ -368,7 +458,11 @@ def test_publish_unifies_part_schemas_streams_and_skips_when_unchanged(tmp_path:
     assert got["note"].tolist()[2:] == ["late", "x"] and got["note"].isna().sum() == 2
     assert got["extra"].isna().tolist() == [True, True, False, True]
     assert [list(p) if p is not None else None for p in got["probs"]] == [
-        [0.5, 0.5], None, [0.1, 0.9], [1.0]]  # fmt: skip
+        [0.5, 0.5],
+        None,
+        [0.1, 0.9],
+        [1.0],
+    ]
     assert pq.ParquetFile(table).metadata.num_row_groups == 1  # small parts: one row group
     first = table.read_bytes()
     stamp = table.stat().st_mtime_ns
@@ -393,8 +487,18 @@ def test_publish_writes_row_groups_of_bounded_size(tmp_path: Path, monkeypatch) 
     assert P.publish(tmp_path / "parts", tmp_path / "table.parquet")
     meta = pq.ParquetFile(tmp_path / "table.parquet").metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [4, 5, 1]
-    assert pd.read_parquet(tmp_path / "table.parquet")["k"].tolist() == [0, 1, 0, 1, 0, 0, 1, 2,
-                                                                        3, 0]  # fmt: skip
+    assert pd.read_parquet(tmp_path / "table.parquet")["k"].tolist() == [
+        0,
+        1,
+        0,
+        1,
+        0,
+        0,
+        1,
+        2,
+        3,
+        0,
+    ]
 
 
 def test_clashing_part_types_are_one_line(tmp_path: Path) -> None:
@@ -416,16 +520,23 @@ def _study_personas(tmp_path: Path, backend: ScriptedStandIn, max_runs: int) -> 
     from personasim.pipeline.executor import personas_on_executor
     from personasim.spec.study import study_from_dict
 
-    spec = study_from_dict({
-        "name": "retry", "population": {"states": ["VT"], "per_state": 2},
-        "personas": {"tiers": ["meta", "descriptive"], "generators": ["scripted"],
-                     "max_runs": max_runs},
-        "simulate": {"simulators": ["scripted"]},
-        "backends": {"scripted": {"spec": "llamacpp"}},
-        "surveys": [{"id": "votes", "source": "elections"}],
-    })  # fmt: skip
-    backends = SimpleNamespace(get=lambda name: backend, spec=spec, remote=[0, 0],
-                               cache_path=tmp_path / "cache.sqlite")  # fmt: skip
+    spec = study_from_dict(
+        {
+            "name": "retry",
+            "population": {"states": ["VT"], "per_state": 2},
+            "personas": {
+                "tiers": ["meta", "descriptive"],
+                "generators": ["scripted"],
+                "max_runs": max_runs,
+            },
+            "simulate": {"simulators": ["scripted"]},
+            "backends": {"scripted": {"spec": "llamacpp"}},
+            "surveys": [{"id": "votes", "source": "elections"}],
+        }
+    )
+    backends = SimpleNamespace(
+        get=lambda name: backend, spec=spec, remote=[0, 0], cache_path=tmp_path / "cache.sqlite"
+    )
     population = sample_population(states=["VT"], per_state=2, seed=1)
     personas_on_executor(spec, tmp_path, population, backends, seed=0, max_runs=max_runs)
     table = pd.read_parquet(tmp_path / "personas.parquet")
@@ -435,7 +546,7 @@ def _study_personas(tmp_path: Path, backend: ScriptedStandIn, max_runs: int) -> 
 
 def test_a_study_tries_backend_failures_again_in_later_runs_up_to_max_runs(
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     from tests.support.scripted import backend_failure
 
     state = {"fail": True}

@@ -31,11 +31,16 @@ from personasim.survey.questions import Survey  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-POPULATION = pd.DataFrame({
-    "person_id": [21, 22, 23], "state": ["TX", "VT", "OH"], "weight": [1.0, 2.0, 0.5],
-    "age": [70, 25, 40], "sex": ["Male", "Female", "Female"],
-    "race": ["White", "Asian", "White"],
-})  # fmt: skip
+POPULATION = pd.DataFrame(
+    {
+        "person_id": [21, 22, 23],
+        "state": ["TX", "VT", "OH"],
+        "weight": [1.0, 2.0, 0.5],
+        "age": [70, 25, 40],
+        "sex": ["Male", "Female", "Female"],
+        "race": ["White", "Asian", "White"],
+    }
+)
 EMBEDDED = BackendRecipe("llamacpp", options=(("n_threads", 1),))
 """The real embedded model, one thread, no cache: every answer is computed where it runs."""
 
@@ -52,8 +57,13 @@ def test_ray_gives_the_same_rows_and_probabilities_as_local(tmp_path: Path) -> N
     import ray
 
     personas, survey = meta_personas(POPULATION), _survey()
-    local = simulate_to_parts(personas, survey, tmp_path / "local", recipe=EMBEDDED,
-                              executor=ExecutorSpec(batch_persons=2))  # fmt: skip
+    local = simulate_to_parts(
+        personas,
+        survey,
+        tmp_path / "local",
+        recipe=EMBEDDED,
+        executor=ExecutorSpec(batch_persons=2),
+    )
     spec = ExecutorSpec(kind="ray", batch_persons=2, num_cpus=2)
     remote = simulate_to_parts(personas, survey, tmp_path / "ray", recipe=EMBEDDED, executor=spec)
     assert not ray.is_initialized(), "the local Ray started for the run was not shut down"
@@ -81,8 +91,7 @@ def ray_cluster():
     shutil.rmtree(temp, ignore_errors=True)
 
 
-def test_failed_batch_becomes_failed_rows_that_a_rerun_retries(ray_cluster, tmp_path: Path
-                                                               ) -> None:  # fmt: skip
+def test_failed_batch_becomes_failed_rows_that_a_rerun_retries(ray_cluster, tmp_path: Path) -> None:
     def flaky_endpoint():
         from tests.support.scripted import ScriptedStandIn
 
@@ -96,22 +105,28 @@ def test_failed_batch_becomes_failed_rows_that_a_rerun_retries(ray_cluster, tmp_
     def healthy_endpoint():
         from tests.support.scripted import ScriptedStandIn
 
-        return ScriptedStandIn(choice_script=lambda r, s: {label: 1.0 for label in r.labels},
-                               identity="endpoint")  # fmt: skip
+        return ScriptedStandIn(
+            choice_script=lambda r, s: {label: 1.0 for label in r.labels}, identity="endpoint"
+        )
 
     personas, survey = meta_personas(POPULATION), _survey()
     spec = ExecutorSpec(kind="ray", batch_persons=1, retries=1)
-    first = simulate_to_parts(personas, survey, tmp_path, executor=spec,
-                              recipe=BackendRecipe(factory=flaky_endpoint))  # fmt: skip
+    first = simulate_to_parts(
+        personas, survey, tmp_path, executor=spec, recipe=BackendRecipe(factory=flaky_endpoint)
+    )
     assert (first.report.failed_batches, first.report.failed_rows) == (1, 2)
-    assert first.report.model == {"display_name": "scripted:endpoint", "identity": "endpoint",
-                                  "settings": {}}  # provenance from the actors
+    assert first.report.model == {
+        "display_name": "scripted:endpoint",
+        "identity": "endpoint",
+        "settings": {},
+    }  # provenance from the actors
     assert "HTTP 503" in first.report.first_error and first.report.rows == 4
     failed = pd.read_parquet(tmp_path / P.FAILED)
     assert failed["person_id"].tolist() == [22, 22]
     assert set(P.read_parts(tmp_path)["person_id"]) == {21, 23}
-    rerun = simulate_to_parts(personas, survey, tmp_path, executor=spec,
-                              recipe=BackendRecipe(factory=healthy_endpoint))  # fmt: skip
+    rerun = simulate_to_parts(
+        personas, survey, tmp_path, executor=spec, recipe=BackendRecipe(factory=healthy_endpoint)
+    )
     assert rerun.report.rows == 2 and rerun.skipped == 4 and rerun.report.failed_batches == 0
     assert not (tmp_path / P.FAILED).exists()
     rows = P.read_parts(tmp_path)
@@ -121,7 +136,7 @@ def test_failed_batch_becomes_failed_rows_that_a_rerun_retries(ray_cluster, tmp_
 def _by_persona(request, seen):
     """Stand-in answers that differ per persona: a batch cut from the wrong rows would show."""
     weight = 1.0 + sum(map(ord, request.messages[0].content)) % 7
-    return {label: weight ** i for i, label in enumerate(request.labels)}
+    return {label: weight**i for i, label in enumerate(request.labels)}
 
 
 def _scripted():
@@ -149,8 +164,15 @@ def test_actors_cut_from_object_store_chunks_the_batches_local_runs(
 ) -> None:
     from personasim.executor import ray as R
 
-    people = meta_personas(pd.concat([POPULATION, POPULATION.assign(
-        person_id=POPULATION["person_id"] + 10, state=["CA", "NY", "WA"])], ignore_index=True))
+    people = meta_personas(
+        pd.concat(
+            [
+                POPULATION,
+                POPULATION.assign(person_id=POPULATION["person_id"] + 10, state=["CA", "NY", "WA"]),
+            ],
+            ignore_index=True,
+        )
+    )
     # every person twice, far apart: a person's rows are not contiguous in the table
     personas = pd.concat([people, people.assign(generator="census-copy")], ignore_index=True)
     monkeypatch.setattr(R, "CHUNK_ROWS", 5)  # batches of 4 rows: chunks of batches 0-1 and 2
@@ -166,7 +188,13 @@ def test_actors_cut_from_object_store_chunks_the_batches_local_runs(
         assert b.error is None and b.model_calls == a.model_calls == 2 * plan.rows(a.index)
         pd.testing.assert_frame_equal(a.rows, b.rows)
     assert sorted(pd.concat([r.rows for r in remote])["person_id"].unique()) == [
-        21, 22, 23, 31, 32, 33]
+        21,
+        22,
+        23,
+        31,
+        32,
+        33,
+    ]
 
 
 def test_a_dead_actor_is_restarted_and_its_batch_retried(ray_cluster, tmp_path: Path) -> None:
@@ -184,8 +212,13 @@ def test_a_dead_actor_is_restarted_and_its_batch_retried(ray_cluster, tmp_path: 
         return ScriptedStandIn(choice_script=script, identity="endpoint")
 
     personas, survey = meta_personas(POPULATION), _survey()
-    run = simulate_to_parts(personas, survey, tmp_path / "out", recipe=BackendRecipe(
-        factory=dies_once), executor=ExecutorSpec(kind="ray", batch_persons=1))  # fmt: skip
+    run = simulate_to_parts(
+        personas,
+        survey,
+        tmp_path / "out",
+        recipe=BackendRecipe(factory=dies_once),
+        executor=ExecutorSpec(kind="ray", batch_persons=1),
+    )
     assert marker.exists(), "the stand-in never killed its actor"
     assert run.report.rows == 6 and run.report.failed_batches == 0
     assert sorted(P.read_parts(tmp_path / "out")["person_id"].unique()) == [21, 22, 23]
@@ -206,8 +239,13 @@ def test_a_bug_on_an_actor_fails_the_run_with_its_traceback(ray_cluster, tmp_pat
 
     spec = ExecutorSpec(kind="ray", batch_persons=1, retries=2)
     with pytest.raises(InternalError, match=r"in batch 2: TypeError") as caught:
-        simulate_to_parts(meta_personas(POPULATION), _survey(), tmp_path, executor=spec,
-                          recipe=BackendRecipe(factory=buggy))  # fmt: skip
+        simulate_to_parts(
+            meta_personas(POPULATION),
+            _survey(),
+            tmp_path,
+            executor=spec,
+            recipe=BackendRecipe(factory=buggy),
+        )
     cause = caught.value.__cause__
     assert isinstance(cause, RemoteTraceback) and "script_with_a_bug" in str(cause)
     assert sorted(P.read_parts(tmp_path)["person_id"].unique()) == [21, 22]  # kept
@@ -232,8 +270,13 @@ def test_an_actor_dying_in_every_try_is_given_up_after_the_retries(
         return ScriptedStandIn(choice_script=script, identity="endpoint")
 
     spec = ExecutorSpec(kind="ray", batch_persons=1, retries=1)
-    run = simulate_to_parts(meta_personas(POPULATION), _survey(), tmp_path / "out", executor=spec,
-                            recipe=BackendRecipe(factory=always_dies))  # fmt: skip
+    run = simulate_to_parts(
+        meta_personas(POPULATION),
+        _survey(),
+        tmp_path / "out",
+        executor=spec,
+        recipe=BackendRecipe(factory=always_dies),
+    )
     assert len(list(deaths.iterdir())) == 2, "not retries + 1 tries"
     assert run.report.failed_batches == 1 and run.report.rows == 4
     assert "actor died in each of 2 tries" in run.report.first_error

@@ -40,7 +40,7 @@ KEYS = {
     "drift": ["tier", "generator", "attribute"],
     "population": ["person_id"],
     "raking": ["state", "control"],
-}  # fmt: skip
+}
 """Sort keys of each run-directory table, by the table name's prefix."""
 
 
@@ -50,24 +50,29 @@ def _scaled_default(path: Path, **executor: object) -> Path:
     from personasim.spec.study import load_study
 
     spec = load_study("default")
-    assert len(spec.personas.tiers) == 4 and {e.id for e in spec.surveys} == {"elections",
-                                                                             "topics"}
+    assert len(spec.personas.tiers) == 4 and {e.id for e in spec.surveys} == {"elections", "topics"}
     assert spec.calibration is not None
     assert spec.calibration.tiers == ("subjective",)
     population = spec.population.model_copy(update={"states": ("CA",), "per_state": 3})
     personas = spec.personas.model_copy(update={"tiers": ("meta", "subjective")})
     surveys = tuple(e.model_copy(update={"max_questions": 1}) for e in spec.surveys)
-    scaled = spec.model_copy(update={"population": population, "personas": personas,
-                                     "surveys": surveys,
-                                     "executor": ExecutorSpec(**executor)})  # fmt: skip
+    scaled = spec.model_copy(
+        update={
+            "population": population,
+            "personas": personas,
+            "surveys": surveys,
+            "executor": ExecutorSpec(**executor),
+        }
+    )
     path.write_text(scaled.to_toml(), encoding="utf-8")
     return path
 
 
 def _table(path: Path) -> pd.DataFrame:
     """A table in key order without timing columns (``seconds``)."""
-    key = next(v for k, v in sorted(KEYS.items(), key=lambda kv: -len(kv[0]))
-               if path.stem.startswith(k))  # fmt: skip
+    key = next(
+        v for k, v in sorted(KEYS.items(), key=lambda kv: -len(kv[0])) if path.stem.startswith(k)
+    )
     frame = pd.read_parquet(path)
     frame = frame.drop(columns=[c for c in frame.columns if "seconds" in c])
     return frame.sort_values(key).reset_index(drop=True)
@@ -79,17 +84,25 @@ def _manifest(run: Path) -> dict[str, Any]:
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     study = {k: v for k, v in manifest["study"].items() if k not in {"executor", "out_dir"}}
     return {
-        "study": study, "seeds": manifest["seeds"], "prompt_hashes": manifest["prompt_hashes"],
+        "study": study,
+        "seeds": manifest["seeds"],
+        "prompt_hashes": manifest["prompt_hashes"],
         "excluded": manifest["excluded"],
         # what each stage depended on, less the tables' byte hashes (Ray and local may write the
         # same rows in another order; the tables themselves are compared row by row)
-        "stage_inputs": {name: {"outputs": entry["outputs"],
-                                **{k: v for k, v in entry["fingerprint"].items() if k != "inputs"}}
-                         for name, entry in manifest["stage_inputs"].items()},
+        "stage_inputs": {
+            name: {
+                "outputs": entry["outputs"],
+                **{k: v for k, v in entry["fingerprint"].items() if k != "inputs"},
+            }
+            for name, entry in manifest["stage_inputs"].items()
+        },
         "stages": [s["stage"] for s in manifest["stages"]],
-        "models": {name: {k: model[k] for k in ("spec", "display_name", "identity")}
-                   for name, model in manifest["models"].items()},
-    }  # fmt: skip
+        "models": {
+            name: {k: model[k] for k in ("spec", "display_name", "identity")}
+            for name, model in manifest["models"].items()
+        },
+    }
 
 
 def _report_text(run: Path) -> str:
@@ -117,9 +130,17 @@ def test_default_study_on_ray_equals_the_local_run(
     calls = re.search(r"model calls (\d+), cache hits", capsys.readouterr().out)
     assert calls and int(calls.group(1)) > 0, "the Ray actors' model calls were not counted"
     names = sorted(p.name for p in (tmp_path / "local").glob("*.parquet"))
-    for must in ("personas", "responses_elections", "responses_topics", "scores_elections",
-                 "summary_elections", "scores_elections_calibrated",
-                 "summary_elections_calibrated", "weights", "calibration"):  # fmt: skip
+    for must in (
+        "personas",
+        "responses_elections",
+        "responses_topics",
+        "scores_elections",
+        "summary_elections",
+        "scores_elections_calibrated",
+        "summary_elections_calibrated",
+        "weights",
+        "calibration",
+    ):
         assert f"{must}.parquet" in names, must
     assert names == sorted(p.name for p in (tmp_path / "ray").glob("*.parquet"))
     for name in names:
@@ -141,8 +162,10 @@ def test_default_study_on_ray_equals_the_local_run(
     for run in ("local", "ray"):  # both executors commit parts and publish from them
         assert list((tmp_path / run / "parts" / "responses_topics").glob("part-*.parquet"))
     # provenance: the actors' models are in the manifest, so the small-model caveat shows
-    local_models, ray_models = (json.loads((tmp_path / run / "manifest.json").read_text())
-                                ["models"] for run in ("local", "ray"))  # fmt: skip
+    local_models, ray_models = (
+        json.loads((tmp_path / run / "manifest.json").read_text())["models"]
+        for run in ("local", "ray")
+    )
     assert set(ray_models) == set(local_models) and ray_models
     for name, model in local_models.items():
         for field in ("spec", "display_name", "identity"):

@@ -160,7 +160,10 @@ def test_openai_options_are_validated_with_suggestions() -> None:
 
 def test_parse_cli_options() -> None:
     assert parse_options(("n_ctx=8192", "model_path=x.gguf", "flag=true")) == {
-        "n_ctx": 8192, "model_path": "x.gguf", "flag": True}
+        "n_ctx": 8192,
+        "model_path": "x.gguf",
+        "flag": True,
+    }
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_options(("oops",))
 

@@ -52,7 +52,8 @@ def test_chat_reply(fresh_embedded: LlamaCppBackend) -> None:
 def test_json_schema_output_validates(fresh_embedded: LlamaCppBackend) -> None:
     request = GenerateRequest(
         messages=(Message(role="user", content="Invent a person. Reply in JSON."),),
-        json_schema=PERSON_SCHEMA, max_tokens=120,
+        json_schema=PERSON_SCHEMA,
+        max_tokens=120,
     )
     [result] = fresh_embedded.generate([request])
     assert result.ok, result.error
@@ -62,7 +63,8 @@ def test_json_schema_output_validates(fresh_embedded: LlamaCppBackend) -> None:
 def test_truncated_json_is_reported_not_hidden(fresh_embedded: LlamaCppBackend) -> None:
     request = GenerateRequest(
         messages=(Message(role="user", content="Invent a person. Reply in JSON."),),
-        json_schema=PERSON_SCHEMA, max_tokens=4,
+        json_schema=PERSON_SCHEMA,
+        max_tokens=4,
     )
     [result] = fresh_embedded.generate([request])
     assert result.truncated and not result.ok and result.value is None
@@ -72,7 +74,8 @@ def test_truncated_json_is_reported_not_hidden(fresh_embedded: LlamaCppBackend) 
 def test_choices_constrain_the_reply(fresh_embedded: LlamaCppBackend) -> None:
     request = GenerateRequest(
         messages=(Message(role="user", content="Which is a color?"),),
-        choices=("purple", "table", "seven"), max_tokens=8,
+        choices=("purple", "table", "seven"),
+        max_tokens=8,
     )
     [result] = fresh_embedded.generate([request])
     assert result.ok and result.value in ("purple", "table", "seven")

@@ -55,7 +55,8 @@ def test_chat_reply(llama_server: str) -> None:
 def test_json_schema_reply_validates(llama_server: str) -> None:
     request = GenerateRequest(
         messages=(Message(role="user", content="Name a city and a year, as JSON."),),
-        json_schema=SCHEMA, max_tokens=60,
+        json_schema=SCHEMA,
+        max_tokens=60,
     )
     [result] = backend(llama_server).generate([request])
     assert result.ok, result.error
@@ -65,7 +66,8 @@ def test_json_schema_reply_validates(llama_server: str) -> None:
 def test_choices_reply(llama_server: str) -> None:
     request = GenerateRequest(
         messages=(Message(role="user", content="Pick a season."),),
-        choices=("winter", "summer"), max_tokens=20,
+        choices=("winter", "summer"),
+        max_tokens=20,
     )
     [result] = backend(llama_server).generate([request])
     assert result.ok and result.value in ("winter", "summer")
@@ -73,8 +75,9 @@ def test_choices_reply(llama_server: str) -> None:
 
 @pytest.mark.parametrize("mode", ["chat", "completions"])
 def test_choice_distribution(llama_server: str, embedded_model_path: Path, mode: str) -> None:
-    scorer = backend(llama_server, choice_mode=mode,
-                     completion_template=f"gguf:{embedded_model_path}")
+    scorer = backend(
+        llama_server, choice_mode=mode, completion_template=f"gguf:{embedded_model_path}"
+    )
     [result] = scorer.choice_logprobs([ChoiceRequest(messages=QUESTION, labels=("A", "B", "C"))])
     assert sum(result.probs.values()) == pytest.approx(1.0)
     assert 0.0 < result.valid_mass <= 1.0
@@ -84,8 +87,9 @@ def test_completions_with_the_model_template_match_the_embedded_backend(
     llama_server: str, embedded_model_path: Path, fresh_embedded: LlamaCppBackend
 ) -> None:
     request = ChoiceRequest(messages=QUESTION, labels=("A", "B", "C"))
-    remote = backend(llama_server, choice_mode="completions",
-                     completion_template=f"gguf:{embedded_model_path}")
+    remote = backend(
+        llama_server, choice_mode="completions", completion_template=f"gguf:{embedded_model_path}"
+    )
     [over_http] = remote.choice_logprobs([request])
     [local] = fresh_embedded.choice_logprobs([request])
     for label in ("A", "B", "C"):
@@ -95,8 +99,11 @@ def test_completions_with_the_model_template_match_the_embedded_backend(
 
 def test_concurrent_requests_keep_their_order(llama_server: str) -> None:
     requests = [
-        GenerateRequest(messages=(Message(role="user", content=f"Repeat the number {n}."),),
-                        choices=(str(n), str(n + 100)), max_tokens=8)
+        GenerateRequest(
+            messages=(Message(role="user", content=f"Repeat the number {n}."),),
+            choices=(str(n), str(n + 100)),
+            max_tokens=8,
+        )
         for n in range(8)
     ]
     results = backend(llama_server, max_concurrency=4).generate(requests)
@@ -109,8 +116,9 @@ def test_api_key_never_reaches_the_cache(
 ) -> None:
     monkeypatch.setenv("PERSONASIM_TEST_KEY", SECRET)
     cache = Cache(tmp_path / "cache.sqlite")
-    keyed = get_backend(f"openai:smollm2@{llama_server}", cache=cache,
-                        api_key_env="PERSONASIM_TEST_KEY")
+    keyed = get_backend(
+        f"openai:smollm2@{llama_server}", cache=cache, api_key_env="PERSONASIM_TEST_KEY"
+    )
     keyed.generate([GenerateRequest(messages=(Message(role="user", content="Hi"),), max_tokens=4)])
     keyed.choice_logprobs([ChoiceRequest(messages=QUESTION, labels=("A", "B", "C"))])
     assert len(cache) == 2
@@ -174,15 +182,28 @@ FAULT_KINDS = ("500", "503", "429", "429-retry-after", "slow", "malformed", "tru
 """What the flaky network stand-in injects: three statuses, 429 with a Retry-After header, a reply
 slower than the client's timeout, a 200 whose body is not JSON, and a 200 cut off mid-body."""
 
-COUNTED_AS = {"500": "http_500", "503": "http_503", "429": "http_429",
-              "429-retry-after": "http_429", "slow": "timeout", "malformed": "bad_body",
-              "truncated": "connection"}
+COUNTED_AS = {
+    "500": "http_500",
+    "503": "http_503",
+    "429": "http_429",
+    "429-retry-after": "http_429",
+    "slow": "timeout",
+    "malformed": "bad_body",
+    "truncated": "connection",
+}
 """The ``stats.faults`` kind the backend counts each injected fault under."""
 
 #: A plausible chat completion, the start of which a "truncated" fault sends.
-_REPLY = json.dumps({"id": "chatcmpl-0", "object": "chat.completion", "choices": [
-    {"index": 0, "message": {"role": "assistant", "content": "A"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 9, "completion_tokens": 1}}).encode()
+_REPLY = json.dumps(
+    {
+        "id": "chatcmpl-0",
+        "object": "chat.completion",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "A"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 1},
+    }
+).encode()
 
 
 class FaultInjectingProxy:
@@ -196,8 +217,16 @@ class FaultInjectingProxy:
     without faults sends. ``injected`` counts the faults by kind.
     """
 
-    def __init__(self, upstream: str, failures: int = 0, status: int = 503, rate: float = 0.0,
-                 seed: int = 0, kinds: tuple[str, ...] = FAULT_KINDS, delay: float = 1.0) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        failures: int = 0,
+        status: int = 503,
+        rate: float = 0.0,
+        seed: int = 0,
+        kinds: tuple[str, ...] = FAULT_KINDS,
+        delay: float = 1.0,
+    ) -> None:
         self.upstream, self.failures, self.status = upstream.removesuffix("/v1"), failures, status
         self.rate, self.kinds, self.delay = rate, kinds, delay
         self.random = random.Random(seed)
@@ -225,12 +254,19 @@ class FaultInjectingProxy:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 fault = proxy._next_fault()
                 if fault is None:
-                    reply = httpx.post(proxy.upstream + self.path, content=body, timeout=120,
-                                       headers={"content-type": "application/json"})
+                    reply = httpx.post(
+                        proxy.upstream + self.path,
+                        content=body,
+                        timeout=120,
+                        headers={"content-type": "application/json"},
+                    )
                     self._send(reply.status_code, reply.content)
                 elif fault == "status":
-                    self._send(proxy.status, b'{"error": {"message": "injected fault"}}',
-                               {"retry-after": "0"})
+                    self._send(
+                        proxy.status,
+                        b'{"error": {"message": "injected fault"}}',
+                        {"retry-after": "0"},
+                    )
                 elif fault in ("500", "503", "429"):
                     self._send(int(fault), b'{"error": {"message": "injected fault"}}')
                 elif fault == "429-retry-after":
@@ -242,8 +278,13 @@ class FaultInjectingProxy:
                 else:  # truncated: the full length announced, half of it sent, then hung up
                     self._send(200, _REPLY[: len(_REPLY) // 2], length=len(_REPLY))
 
-            def _send(self, status: int, content: bytes, headers: dict[str, str] | None = None,
-                      length: int | None = None) -> None:
+            def _send(
+                self,
+                status: int,
+                content: bytes,
+                headers: dict[str, str] | None = None,
+                length: int | None = None,
+            ) -> None:
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(length or len(content)))
@@ -279,19 +320,36 @@ def _same_server_state(url: str) -> None:
 
 def _flaky_run(url: str, server: str):
     _same_server_state(server)
-    scorer = backend(url, max_concurrency=1, timeout_seconds=FLAKY_TIMEOUT, max_retries=8,
-                     backoff_seconds=0.01)
+    scorer = backend(
+        url, max_concurrency=1, timeout_seconds=FLAKY_TIMEOUT, max_retries=8, backoff_seconds=0.01
+    )
     choices = [
-        ChoiceRequest(messages=(QUESTION[0], Message(role="user", content=(
-            f"Question {n}: would you pay {n + 1} dollars for a coffee?\nA. Yes\nB. No\n"
-            "C. Not sure"))), labels=("A", "B", "C"))
+        ChoiceRequest(
+            messages=(
+                QUESTION[0],
+                Message(
+                    role="user",
+                    content=(
+                        f"Question {n}: would you pay {n + 1} dollars for a coffee?\n"
+                        "A. Yes\nB. No\nC. Not sure"
+                    ),
+                ),
+            ),
+            labels=("A", "B", "C"),
+        )
         for n in range(20)
     ]
     prompts = [f"Name a colour that starts with the letter {c}." for c in "BGR"]
-    generations = [GenerateRequest(messages=(Message(role="user", content=p),), max_tokens=10)
-                   for p in prompts]
-    generations.append(GenerateRequest(messages=(Message(role="user", content="Pick a season."),),
-                                       choices=("winter", "summer"), max_tokens=20))
+    generations = [
+        GenerateRequest(messages=(Message(role="user", content=p),), max_tokens=10) for p in prompts
+    ]
+    generations.append(
+        GenerateRequest(
+            messages=(Message(role="user", content="Pick a season."),),
+            choices=("winter", "summer"),
+            max_tokens=20,
+        )
+    )
     dumped = [r.model_dump() for r in scorer.choice_logprobs(choices)]
     dumped += [r.model_dump() for r in scorer.generate(generations)]
     return scorer, dumped

@@ -18,15 +18,22 @@ from tests.support.scripted import ScriptedStandIn, backend_failure, truncated
 
 PEOPLE = sample_population(states=["VT"], per_state=2, seed=1)
 DESCRIPTION = '{"description": "Lives near Burlington and likes long walks."}'
-OPEN = json.dumps({"detailed_job_description": "teaches", "lifestyle": "outdoors",
-                   "ideology": "Moderate", "political_views": "Independent",
-                   "religion": "None"})  # fmt: skip
+OPEN = json.dumps(
+    {
+        "detailed_job_description": "teaches",
+        "lifestyle": "outdoors",
+        "ideology": "Moderate",
+        "political_views": "Independent",
+        "religion": "None",
+    }
+)
 
 
 def _descriptive(backend: ScriptedStandIn, **options) -> pd.DataFrame:
     """Generate the descriptive tier (meta first); return the descriptive rows."""
-    table = generate_personas(PEOPLE, tiers=("meta", "descriptive"), backend=backend,
-                              description_length=160, **options)  # fmt: skip
+    table = generate_personas(
+        PEOPLE, tiers=("meta", "descriptive"), backend=backend, description_length=160, **options
+    )
     return table[table["tier"] == "descriptive"].set_index("person_id")
 
 
@@ -54,8 +61,15 @@ def test_permanent_failure_is_kept_invalid_and_done(tmp_path: Path) -> None:
     assert list(rows["attempts"]) == [2, 2] and list(rows["runs"]) == [1, 1]
     # on the parts path a committed invalid row is done: a rerun asks nothing
     for _ in range(2):
-        personas_to_parts(PEOPLE, ("meta", "descriptive"), tmp_path, backend=backend,
-                          show_progress=False, description_length=160, max_attempts=2)
+        personas_to_parts(
+            PEOPLE,
+            ("meta", "descriptive"),
+            tmp_path,
+            backend=backend,
+            show_progress=False,
+            description_length=160,
+            max_attempts=2,
+        )
     assert len(backend.calls) == 8  # 2 persons x 2 attempts, twice: in memory, then one part
 
 
@@ -73,8 +87,9 @@ def test_backend_failure_is_not_repaired_and_not_done() -> None:
 
 def _persona(backend: ScriptedStandIn, **options) -> pd.Series:
     """The PERSONA-tier row of person 1."""
-    table = generate_personas(PEOPLE.head(1), tiers=("persona",), backend=backend,
-                              string_length=20, seed=3, **options)  # fmt: skip
+    table = generate_personas(
+        PEOPLE.head(1), tiers=("persona",), backend=backend, string_length=20, seed=3, **options
+    )
     return table.iloc[0]
 
 
@@ -122,8 +137,13 @@ def test_max_runs_is_bounded(bad: int) -> None:
         generate_personas(PEOPLE, tiers=("meta",), max_runs=bad)
 
 
-def _cli_run(population: Path, out: Path, backend: ScriptedStandIn, max_runs: int | None,
-             monkeypatch: pytest.MonkeyPatch) -> pd.DataFrame:  # fmt: skip
+def _cli_run(
+    population: Path,
+    out: Path,
+    backend: ScriptedStandIn,
+    max_runs: int | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> pd.DataFrame:
     """``personasim personas`` (in process) with the stand-in as its backend; the descriptive
     rows of the folder, read as one table."""
     from personasim.cli import options
@@ -134,8 +154,17 @@ def _cli_run(population: Path, out: Path, backend: ScriptedStandIn, max_runs: in
     recipe = BackendRecipe(factory=lambda: backend)
     monkeypatch.setattr(options, "backend_recipe", lambda *args: recipe)
     given = ["--max-runs", str(max_runs)] if max_runs else []
-    argv = ["personas", "--population", str(population), "--tiers", "meta,descriptive",
-            "--out", str(out), "--no-cache", *given]  # fmt: skip
+    argv = [
+        "personas",
+        "--population",
+        str(population),
+        "--tiers",
+        "meta,descriptive",
+        "--out",
+        str(out),
+        "--no-cache",
+        *given,
+    ]
     assert main(argv) == 0
     table = read_table(out, "personas table")
     assert not table.duplicated(["person_id", "tier", "generator"]).any()

@@ -99,8 +99,9 @@ def test_valid_fields_satisfy_the_tier_models(run):
 def test_meta_attributes_come_back_unchanged(run, population):
     people = population.set_index("person_id")
     names = STATE_NAMES
-    tabular = run.table[run.table.tier.isin(["objective", "subjective", "persona"]) &
-                        run.table.valid]
+    tabular = run.table[
+        run.table.tier.isin(["objective", "subjective", "persona"]) & run.table.valid
+    ]
     for row in tabular.itertuples():
         fields, person = json.loads(row.fields), people.loc[row.person_id]
         assert fields["age"] == person["age"] and fields["sex"] == person["sex"]
@@ -134,15 +135,19 @@ def test_parts_resume_makes_no_new_model_calls(run, population):
 
     before, folder = run.backend.stats.model_calls, run.folder / "parts"
     # the parts path (what the CLI and the study run): every reply comes from the cache
-    first = personas_to_parts(population, S.TIERS, folder, backend=run.backend,
-                              show_progress=False, **SMALL)  # fmt: skip
+    first = personas_to_parts(
+        population, S.TIERS, folder, backend=run.backend, show_progress=False, **SMALL
+    )
     assert first.report.rows == len(run.table) and run.backend.stats.model_calls == before
-    again = personas_to_parts(population, S.TIERS, folder, backend=run.backend,
-                              show_progress=False, **SMALL)  # fmt: skip
+    again = personas_to_parts(
+        population, S.TIERS, folder, backend=run.backend, show_progress=False, **SMALL
+    )
     assert again.report.rows == 0 and again.skipped == len(run.table)
     assert run.backend.stats.model_calls == before
     cols = ["person_id", "tier", "fields", "valid", "prompt_sha"]
     key = ["person_id", "tier"]
-    got, want = (t.sort_values(key).reset_index(drop=True)[cols].astype(object).fillna("")
-                 for t in (read_parts(folder), run.table))  # fmt: skip
+    got, want = (
+        t.sort_values(key).reset_index(drop=True)[cols].astype(object).fillna("")
+        for t in (read_parts(folder), run.table)
+    )
     pd.testing.assert_frame_equal(got, want, check_dtype=False)

@@ -51,8 +51,14 @@ def test_llama_cpp_accepts_every_tier_schema(tier):
 
 def test_categorical_values_are_the_census_vocabulary():
     props = S.json_schema(S.subjective_model())["properties"]
-    for key in ("education", "employment_status", "industry_category", "citizenship",
-                "fertility", "ability_to_speak_english"):
+    for key in (
+        "education",
+        "employment_status",
+        "industry_category",
+        "citizenship",
+        "fertility",
+        "ability_to_speak_english",
+    ):
         assert tuple(props[key]["enum"]) == mapping.VOCAB[key]
     assert props["ideology"]["enum"][0] == "Very Liberal"
     assert props["big_five_scores"]["properties"]["openness"]["enum"] == list(S.BIG_FIVE_LEVELS)
@@ -63,8 +69,13 @@ def test_categorical_values_are_the_census_vocabulary():
 
 def test_models_forbid_extra_keys_and_enforce_lengths():
     model = S.persona_open_model(20)
-    good = {"detailed_job_description": "Nurse", "lifestyle": "Busy", "ideology": "Moderate",
-            "political_views": "Other", "religion": "None"}
+    good = {
+        "detailed_job_description": "Nurse",
+        "lifestyle": "Busy",
+        "ideology": "Moderate",
+        "political_views": "Other",
+        "religion": "None",
+    }
     model.model_validate(good)
     with pytest.raises(ValueError):
         model.model_validate({**good, "hobby": "x"})
@@ -75,8 +86,9 @@ def test_models_forbid_extra_keys_and_enforce_lengths():
 
 
 def test_prompts_list_value_ranges_and_template():
-    messages = P.build_messages(P.packaged_templates()["objective"], "- Age: 40 years",
-                                S.objective_model())
+    messages = P.build_messages(
+        P.packaged_templates()["objective"], "- Age: 40 years", S.objective_model()
+    )
     user = messages[-1].content
     assert "Less than HS, HS Graduate" in user and '"household_language": ""' in user
     assert user.rstrip().endswith("- Age: 40 years")
@@ -114,8 +126,19 @@ def test_cli_prompt_file_error_is_one_line(tmp_path, capsys):
 
     bad = tmp_path / "bad.txt"
     bad.write_text("nothing here")
-    code = main(["personas", "--population", str(tmp_path / "pop.parquet"), "--tiers",
-                 "objective", "--prompt-file", str(bad), "--out", str(tmp_path / "o.parquet")])
+    code = main(
+        [
+            "personas",
+            "--population",
+            str(tmp_path / "pop.parquet"),
+            "--tiers",
+            "objective",
+            "--prompt-file",
+            str(bad),
+            "--out",
+            str(tmp_path / "o.parquet"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and str(bad) in err
 
@@ -139,7 +162,8 @@ def test_big_five_spec_is_configurable_and_checked():
     scores = proc.big_five_scores(np.random.default_rng(1), spec)
     assert all(4.0 <= s <= 5.0 for s in scores.values())
     assert proc.big_five_level(4.5) == "Extremely High" and proc.big_five_level(1.0) == (
-        "Extremely Low")
+        "Extremely Low"
+    )
     with pytest.raises(ValueError):
         proc.BigFiveSpec(cuts=(3.0, 2.0, 4.0, 4.5))
     with pytest.raises(ValueError):

@@ -97,19 +97,25 @@ def test_an_edited_truth_file_makes_only_score_stale(tmp_path):
     ledger = _ledger_of(spec, tmp_path / "run")
     _files(tmp_path, yes=8)
     assert _stale_stages(spec, tmp_path / "run", ledger) == {
-        "score": [f"file {tmp_path / 'truth.csv'}"]}
+        "score": [f"file {tmp_path / 'truth.csv'}"]
+    }
 
 
 def test_an_edited_prompt_file_makes_only_personas_stale(tmp_path):
     _files(tmp_path)
     prompt = tmp_path / "objective.txt"
     prompt.write_text("Describe {person}.", encoding="utf-8")
-    spec = _spec(tmp_path, personas={"tiers": ["meta", "objective"], "generators": ["embedded"],
-                                     "prompt_files": {"objective": str(prompt)}})
+    spec = _spec(
+        tmp_path,
+        personas={
+            "tiers": ["meta", "objective"],
+            "generators": ["embedded"],
+            "prompt_files": {"objective": str(prompt)},
+        },
+    )
     ledger = _ledger_of(spec, tmp_path / "run")
     prompt.write_text("Describe {person} in detail.", encoding="utf-8")
-    assert _stale_stages(spec, tmp_path / "run", ledger) == {
-        "personas": [f"file {prompt}"]}
+    assert _stale_stages(spec, tmp_path / "run", ledger) == {"personas": [f"file {prompt}"]}
 
 
 def test_an_edited_targets_csv_makes_only_score_stale(tmp_path):
@@ -136,8 +142,9 @@ def test_changed_code_makes_the_stage_stale(tmp_path, monkeypatch):
     (package / "__init__.py").write_text("")
     (package / "metric.py").write_text("def distance(p, q):\n    return abs(p - q)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    stage = S.Stage("score", lambda s: [], lambda s: [], (), lambda s: {}, lambda c: None,
-                    code=("fakescoring",))
+    stage = S.Stage(
+        "score", lambda s: [], lambda s: [], (), lambda s: {}, lambda c: None, code=("fakescoring",)
+    )
     _files(tmp_path)
     spec = _spec(tmp_path)
     ledger = {"score": S.record(stage, spec, tmp_path)}
@@ -219,8 +226,9 @@ def test_a_removed_survey_is_deleted_and_not_reported(drinks_run, tmp_path):
     shutil.copytree(folder, work)
     run = work / "run"
     spec = _spec(work)
-    two = spec.model_copy(update={"surveys": (*spec.surveys, spec.surveys[0].model_copy(
-        update={"id": "again"}))})
+    two = spec.model_copy(
+        update={"surveys": (*spec.surveys, spec.surveys[0].model_copy(update={"id": "again"}))}
+    )
     run_study(two, run)
     assert (run / "scores_again.parquet").exists()
     assert "scores_again.parquet" in declared_outputs(run)

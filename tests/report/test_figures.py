@@ -38,8 +38,10 @@ def _cells() -> pd.DataFrame:
         ("state", "VT", "meta", 0.66, 0.50, 0.80, 20, 0.70),
         ("state", "VT", "descriptive", 0.75, 0.62, 0.88, 20, 0.70),
     ]
-    frame = pd.DataFrame(rows, columns=["attribute", "group", "tier", "share", "ci_low",
-                                        "ci_high", "n", "truth_share"])  # fmt: skip
+    frame = pd.DataFrame(
+        rows,
+        columns=["attribute", "group", "tier", "share", "ci_low", "ci_high", "n", "truth_share"],
+    )
     return frame.assign(model=frame["tier"], small=frame["n"] < 30)
 
 
@@ -94,8 +96,9 @@ def _cross_model() -> pd.DataFrame:
         ("descriptive", "openai:big", "openai:big", 0.78, 0.74, 0.82),
         ("descriptive", "llamacpp:small", "openai:big", 0.75, 0.70, 0.80),
     ]
-    frame = pd.DataFrame(rows, columns=["tier", "generator", "simulator", "value", "ci_low",
-                                        "ci_high"])  # fmt: skip
+    frame = pd.DataFrame(
+        rows, columns=["tier", "generator", "simulator", "value", "ci_low", "ci_high"]
+    )
     return frame.assign(estimator="logprobs", excluded_share=0.0)
 
 
@@ -116,14 +119,26 @@ def _run_dir(tmp_path: Path, declared: list[str], columns: list[str] = CROSSTAB_
     run = tmp_path / "run"
     run.mkdir(parents=True)
     (run / "study.toml").write_text(builtin_study("tiny").to_toml(), "utf-8")
-    pd.DataFrame({"person_id": [0], "tier": ["meta"], "generator": ["census"], "valid": [True],
-                  "text": ["x"]}).to_parquet(run / "personas.parquet")  # fmt: skip
+    pd.DataFrame(
+        {
+            "person_id": [0],
+            "tier": ["meta"],
+            "generator": ["census"],
+            "valid": [True],
+            "text": ["x"],
+        }
+    ).to_parquet(run / "personas.parquet")
     cells = _cells()
     survey = builtin_study("tiny").survey("elections").load()
     question = survey.questions[0]
-    cross = cells.assign(question_id=question.id, generator="census", simulator="embedded",
-                         estimator="logprobs", option=question.options[question.index_of(
-                             "dem")].text, weight_sum=1.0)  # fmt: skip
+    cross = cells.assign(
+        question_id=question.id,
+        generator="census",
+        simulator="embedded",
+        estimator="logprobs",
+        option=question.options[question.index_of("dem")].text,
+        weight_sum=1.0,
+    )
     cross[columns].to_parquet(run / "crosstab_elections.parquet")
     _cross_model().to_parquet(run / "cross_model_elections.parquet")
     ledger = {"score": {"outputs": declared}}
@@ -132,8 +147,10 @@ def _run_dir(tmp_path: Path, declared: list[str], columns: list[str] = CROSSTAB_
 
 
 def test_only_declared_tables_become_figures(tmp_path: Path) -> None:
-    run = _run_dir(tmp_path, ["personas.parquet", "crosstab_elections.parquet",
-                              "cross_model_elections.parquet"])  # fmt: skip
+    run = _run_dir(
+        tmp_path,
+        ["personas.parquet", "crosstab_elections.parquet", "cross_model_elections.parquet"],
+    )
     data = load_run(run)
     section = crosstab_section(data)
     assert section is not None
@@ -159,13 +176,17 @@ def test_a_crosstab_written_before_the_real_shares_is_drawn_without_them(tmp_pat
 def test_a_survey_without_elections_draws_its_most_common_real_answer() -> None:
     from personasim.report.build import _focus_rows
 
-    frame = pd.DataFrame({
-        "question_id": ["q1"] * 4 + ["q2"] * 2,
-        "option": ["Agree", "Disagree", "Agree", "Disagree", "Yes", "No"],
-        "share": [0.9, 0.1, 0.8, 0.2, 0.3, 0.7],
-        "truth_share": [0.3, 0.7, 0.2, 0.8, np.nan, np.nan],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "question_id": ["q1"] * 4 + ["q2"] * 2,
+            "option": ["Agree", "Disagree", "Agree", "Disagree", "Yes", "No"],
+            "share": [0.9, 0.1, 0.8, 0.2, 0.3, 0.7],
+            "truth_share": [0.3, 0.7, 0.2, 0.8, np.nan, np.nan],
+        }
+    )
     picked = _focus_rows(frame, None)
     # q1: real respondents mostly disagree (whatever the simulation says); q2 has no truth
     assert picked.groupby("question_id")["option"].unique().map(list).to_dict() == {
-        "q1": ["Disagree"], "q2": ["No"]}  # fmt: skip
+        "q1": ["Disagree"],
+        "q2": ["No"],
+    }

@@ -13,11 +13,58 @@ from personasim.report.tilegrid import TILES
 from personasim.survey.loaders import load_survey
 
 STATES = {
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
-    "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ",
-    "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT",
-    "VA", "WA", "WV", "WI", "WY", "DC",
-}  # fmt: skip
+    "AL",
+    "AK",
+    "AZ",
+    "AR",
+    "CA",
+    "CO",
+    "CT",
+    "DE",
+    "FL",
+    "GA",
+    "HI",
+    "ID",
+    "IL",
+    "IN",
+    "IA",
+    "KS",
+    "KY",
+    "LA",
+    "ME",
+    "MD",
+    "MA",
+    "MI",
+    "MN",
+    "MS",
+    "MO",
+    "MT",
+    "NE",
+    "NV",
+    "NH",
+    "NJ",
+    "NM",
+    "NY",
+    "NC",
+    "ND",
+    "OH",
+    "OK",
+    "OR",
+    "PA",
+    "RI",
+    "SC",
+    "SD",
+    "TN",
+    "TX",
+    "UT",
+    "VT",
+    "VA",
+    "WA",
+    "WV",
+    "WI",
+    "WY",
+    "DC",
+}
 
 
 def test_tile_grid_has_every_state_once() -> None:
@@ -69,11 +116,18 @@ def test_imputation_drift_tv_and_changed_share() -> None:
 
 
 def test_text_stats_sentiment_offline() -> None:
-    frame = pd.DataFrame([
-        {"person_id": 0, "tier": "descriptive", "generator": "g", "valid": True,
-         "text": "A wonderful, happy teacher who loves her family."},
-        {"person_id": 1, "tier": "descriptive", "generator": "g", "valid": False, "text": ""},
-    ])  # fmt: skip
+    frame = pd.DataFrame(
+        [
+            {
+                "person_id": 0,
+                "tier": "descriptive",
+                "generator": "g",
+                "valid": True,
+                "text": "A wonderful, happy teacher who loves her family.",
+            },
+            {"person_id": 1, "tier": "descriptive", "generator": "g", "valid": False, "text": ""},
+        ]
+    )
     stats = text_stats(frame)
     assert (
         stats.loc[0, "polarity"] > 0.3 and stats.loc[0, "words"] == 7
@@ -89,14 +143,28 @@ def test_opinionqa_topics_ranked_by_variance_among_tiers(monkeypatch) -> None:
     from personasim.survey.questions import Survey
 
     options = [{"label": "A", "text": "yes"}, {"label": "B", "text": "no"}]
-    questions = [{"id": q, "text": q, "options": options, "tags": {"topic": topic}}
-                 for q, topic in (("q1", "guns"), ("q2", "science"))]  # fmt: skip
+    questions = [
+        {"id": q, "text": q, "options": options, "tags": {"topic": topic}}
+        for q, topic in (("q1", "guns"), ("q2", "science"))
+    ]
     survey = Survey.model_validate({"id": "oqa", "title": "oqa", "questions": questions})
     monkeypatch.setattr("personasim.spec.study.SurveyEntry.load", lambda entry: survey)
-    rows = [{"attribute": "overall", "group": "all", "metric": "alignment", "question_id": q,
-             "tier": tier, "value": value}
-            for q, tier, value in (("q1", "meta", 0.9), ("q1", "descriptive", 0.5),
-                                   ("q2", "meta", 0.8), ("q2", "descriptive", 0.8))]  # fmt: skip
+    rows = [
+        {
+            "attribute": "overall",
+            "group": "all",
+            "metric": "alignment",
+            "question_id": q,
+            "tier": tier,
+            "value": value,
+        }
+        for q, tier, value in (
+            ("q1", "meta", 0.9),
+            ("q1", "descriptive", 0.5),
+            ("q2", "meta", 0.8),
+            ("q2", "descriptive", 0.8),
+        )
+    ]
     spec = StudySpec(surveys=({"id": "oqa", "source": "opinionqa:x"},))
     data = B.RunData(Path("."), spec, {}, pd.DataFrame(), scores={"oqa": pd.DataFrame(rows)})
     section = B.opinionqa_section(data)

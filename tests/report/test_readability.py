@@ -34,8 +34,10 @@ def test_tabular_clouds_drop_template_words_prose_keeps_them() -> None:
 
 
 def test_words_in_nearly_every_text_are_template() -> None:
-    people = [{"age": 20 + i, "sex": "Female" if i % 2 else "Male", "race": "White",
-               "state": state} for i, state in enumerate(["TX", "OH", "ME", "CA", "NY"] * 2)]
+    people = [
+        {"age": 20 + i, "sex": "Female" if i % 2 else "Male", "race": "White", "state": state}
+        for i, state in enumerate(["TX", "OH", "ME", "CA", "NY"] * 2)
+    ]
     counts = word_counts(meta_persona_text(p) for p in people)
     assert "years" not in counts and "white" not in counts  # in all ten texts
     assert counts["female"] == 5 and counts["texas"] == 2
@@ -46,11 +48,23 @@ def _scores(metric: str, rows: list[tuple[str, float, float, float]], simulator:
     import pandas as pd
 
     records = [
-        {"attribute": "overall", "group": "all", "question_id": q, "tier": tier,
-         "generator": "gen", "simulator": simulator, "estimator": "logprobs", "metric": metric,
-         "value": value, "summary_ci_low": low, "summary_ci_high": high, "uniform": 0.05,
-         "meta": 0.07}
-        for tier, value, low, high in rows for q in ("president_2016", "president_2020")
+        {
+            "attribute": "overall",
+            "group": "all",
+            "question_id": q,
+            "tier": tier,
+            "generator": "gen",
+            "simulator": simulator,
+            "estimator": "logprobs",
+            "metric": metric,
+            "value": value,
+            "summary_ci_low": low,
+            "summary_ci_high": high,
+            "uniform": 0.05,
+            "meta": 0.07,
+        }
+        for tier, value, low, high in rows
+        for q in ("president_2016", "president_2020")
     ]
     return pd.DataFrame(records)
 
@@ -58,9 +72,14 @@ def _scores(metric: str, rows: list[tuple[str, float, float, float]], simulator:
 def test_reading_names_the_closest_tier_its_gap_and_interval() -> None:
     from personasim.report.reading import EMBEDDED_CAVEAT, headline_reading
 
-    scores = _scores("national_abs_error", [("meta", 0.07, 0.05, 0.09),
-                                            ("persona", 0.02, 0.01, 0.03),
-                                            ("objective", 0.04, 0.035, 0.06)])
+    scores = _scores(
+        "national_abs_error",
+        [
+            ("meta", 0.07, 0.05, 0.09),
+            ("persona", 0.02, 0.01, 0.03),
+            ("objective", 0.04, 0.035, 0.06),
+        ],
+    )
     first, caveat = headline_reading({"elections": scores}, ["llamacpp:SmolLM2-135M-Instruct"])
     assert "the persona tier came closest to the real vote" in first
     assert "off by 2.0 points averaged over 2 elections (95% interval 1.0 to 3.0)" in first
@@ -72,8 +91,11 @@ def test_reading_names_the_closest_tier_its_gap_and_interval() -> None:
 def test_reading_of_alignment_and_overlap_without_caveat() -> None:
     from personasim.report.reading import headline_reading
 
-    scores = _scores("alignment", [("meta", 0.80, 0.75, 0.85), ("subjective", 0.82, 0.78, 0.86)],
-                     simulator="openai:llama-3.1-70b")
+    scores = _scores(
+        "alignment",
+        [("meta", 0.80, 0.75, 0.85), ("subjective", 0.82, 0.78, 0.86)],
+        simulator="openai:llama-3.1-70b",
+    )
     [text] = headline_reading({"opinionqa": scores}, ["openai:llama-3.1-70b"])
     assert text.startswith("On opinionqa (2 questions), the subjective tier answered most like")
     assert "alignment 0.82 (95% interval 0.78 to 0.86" in text
@@ -88,20 +110,38 @@ def _summary(metric: str, rows: list[tuple], tested: bool = True):
     import pandas as pd
 
     frame = pd.DataFrame(
-        [{"tier": tier, "generator": "gen", "simulator": "openai:llama-3.1-70b",
-          "estimator": "logprobs", "metric": metric, "value": value, "ci_low": low,
-          "ci_high": high, "uniform": 0.2, "meta": 0.1, "questions": 3, "excluded": 0,
-          "excluded_share": 0.0, "corrected": value, "p_equal": p, "detectable": detectable}
-         for tier, value, low, high, p, detectable in rows]
-    )  # fmt: skip
+        [
+            {
+                "tier": tier,
+                "generator": "gen",
+                "simulator": "openai:llama-3.1-70b",
+                "estimator": "logprobs",
+                "metric": metric,
+                "value": value,
+                "ci_low": low,
+                "ci_high": high,
+                "uniform": 0.2,
+                "meta": 0.1,
+                "questions": 3,
+                "excluded": 0,
+                "excluded_share": 0.0,
+                "corrected": value,
+                "p_equal": p,
+                "detectable": detectable,
+            }
+            for tier, value, low, high, p, detectable in rows
+        ]
+    )
     return frame if tested else frame.drop(columns=["corrected", "p_equal", "detectable"])
 
 
 def test_reading_says_indistinguishable_when_the_test_cannot_tell() -> None:
     from personasim.report.reading import headline_reading
 
-    votes = _summary("national_abs_error", [("meta", 0.03, 0.0, 0.09, 0.41, 0.062),
-                                            ("objective", 0.08, 0.01, 0.15, 0.04, 0.07)])
+    votes = _summary(
+        "national_abs_error",
+        [("meta", 0.03, 0.0, 0.09, 0.41, 0.062), ("objective", 0.08, 0.01, 0.15, 0.04, 0.07)],
+    )
     answers = _summary("alignment", [("meta", 0.93, 0.88, 1.0, 0.27, 0.081)])
     first, second = headline_reading({"votes": votes, "w26": answers}, ["openai:llama"])
     assert "off by 3.0 points averaged over 3 elections (95% interval 0.0 to 9.0)." in first

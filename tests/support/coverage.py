@@ -65,8 +65,9 @@ class QuestionCase:
         old = M.bootstrap_distributions(answers[0], w, n_boot, seed)
         before = _percentile(rows(old, self.q, pos))
         reps = I.replicate_means(keys, answers[0], w, n_boot, seed)
-        after = I.estimate(self.metric, I.weighted_mean(answers[0], w), reps, self.q, self.n, pos,
-                           weights=w)
+        after = I.estimate(
+            self.metric, I.weighted_mean(answers[0], w), reps, self.q, self.n, pos, weights=w
+        )
         return {"question": _outcome(truth, before, after)}
 
 
@@ -121,15 +122,22 @@ class SummaryCase:
         """Coverage of the mean distance over questions."""
         pos = POSITIONS if self.metric == "wd" else None
         rows = METRIC_ROWS[self.metric]
-        truth = float(np.mean([rows(self.sim.population(j)[None, :], q, pos)[0]
-                               for j, q in enumerate(self.qs)]))
+        truth = float(
+            np.mean(
+                [rows(self.sim.population(j)[None, :], q, pos)[0] for j, q in enumerate(self.qs)]
+            )
+        )
         keys, answers, w = self.sim.draw(self.n, rng)
-        reps = I.joint_replicate_means([keys] * len(answers), answers, [w] * len(answers),
-                                       n_boot, seed)
-        before = _percentile(np.mean([rows(r, q, pos) for r, q in zip(reps, self.qs, strict=True)],
-                                     axis=0))
-        parts = [I.SummaryPart(self.metric, I.weighted_mean(a, w), r, q, pos, self.n, w)
-                 for a, r, q in zip(answers, reps, self.qs, strict=True)]
+        reps = I.joint_replicate_means(
+            [keys] * len(answers), answers, [w] * len(answers), n_boot, seed
+        )
+        before = _percentile(
+            np.mean([rows(r, q, pos) for r, q in zip(reps, self.qs, strict=True)], axis=0)
+        )
+        parts = [
+            I.SummaryPart(self.metric, I.weighted_mean(a, w), r, q, pos, self.n, w)
+            for a, r, q in zip(answers, reps, self.qs, strict=True)
+        ]
         return {"summary": _outcome(truth, before, I.estimate_summary(parts))}
 
 
@@ -155,31 +163,41 @@ SCENARIOS: dict[str, Callable[[np.random.Generator, int, int], Outcome]] = {
     "far (WD)": QuestionCase(single(_ordinal(FAR)), ORDINAL_Q, "wd"),
     "near ~2 SE (WD)": QuestionCase(single(_ordinal(NEAR)), ORDINAL_Q, "wd"),
     "at truth (WD)": QuestionCase(single(ORDINAL_Q), ORDINAL_Q, "wd"),
-    "at truth (WD, logprobs)": QuestionCase(single(ORDINAL_Q, estimator="logprobs"),
-                                            ORDINAL_Q, "wd"),
+    "at truth (WD, logprobs)": QuestionCase(
+        single(ORDINAL_Q, estimator="logprobs"), ORDINAL_Q, "wd"
+    ),
     "kink (TV, 3 of 5 equal)": QuestionCase(
-        single(NOMINAL_Q + np.array([0.0, 0.0, 0.06, -0.06, 0.0])), NOMINAL_Q, "tv"),
+        single(NOMINAL_Q + np.array([0.0, 0.0, 0.06, -0.06, 0.0])), NOMINAL_Q, "tv"
+    ),
     "at truth (JS)": QuestionCase(single(NOMINAL_Q), NOMINAL_Q, "js"),
-    "near (JS)": QuestionCase(single(NOMINAL_Q + np.array([0.06, 0.0, -0.06, 0.0, 0.0])),
-                              NOMINAL_Q, "js"),
+    "near (JS)": QuestionCase(
+        single(NOMINAL_Q + np.array([0.06, 0.0, -0.06, 0.0, 0.0])), NOMINAL_Q, "js"
+    ),
     "deff 1.4 near (WD)": QuestionCase(single(_ordinal(NEAR), deff=1.4), ORDINAL_Q, "wd"),
     "deff 3 near (WD)": QuestionCase(single(_ordinal(NEAR), deff=3.0), ORDINAL_Q, "wd"),
     "deff 3 at truth (WD)": QuestionCase(single(ORDINAL_Q, deff=3.0), ORDINAL_Q, "wd"),
-    "elections 4x40, half at result": ElectionCase((0.48, 0.55, 0.40, 0.62),
-                                                   (0.48, 0.55, 0.45, 0.55)),
-    "elections 4x40, 2 within 0.007": ElectionCase((0.497, 0.515, 0.40, 0.62),
-                                                   (0.49, 0.52, 0.45, 0.55)),
+    "elections 4x40, half at result": ElectionCase(
+        (0.48, 0.55, 0.40, 0.62), (0.48, 0.55, 0.45, 0.55)
+    ),
+    "elections 4x40, 2 within 0.007": ElectionCase(
+        (0.497, 0.515, 0.40, 0.62), (0.49, 0.52, 0.45, 0.55)
+    ),
     "summary 5 q, mixed": SummaryCase(
-        KnownAnswerSimulator([_classes(ORDINAL_Q, 0.06, s) for s in SUMMARY_SHIFTS],
-                             np.array([0.5, 0.5])),
-        (ORDINAL_Q,) * 5),
+        KnownAnswerSimulator(
+            [_classes(ORDINAL_Q, 0.06, s) for s in SUMMARY_SHIFTS], np.array([0.5, 0.5])
+        ),
+        (ORDINAL_Q,) * 5,
+    ),
     "summary 5 q, all at truth": SummaryCase(
         KnownAnswerSimulator([_classes(ORDINAL_Q, 0.06, ZERO)] * 5, np.array([0.5, 0.5])),
-        (ORDINAL_Q,) * 5),
+        (ORDINAL_Q,) * 5,
+    ),
     "summary 5 q, deff 3": SummaryCase(
-        KnownAnswerSimulator([_classes(ORDINAL_Q, 0.06, s) for s in SUMMARY_SHIFTS],
-                             np.array([0.5, 0.5]), deff=3.0),
-        (ORDINAL_Q,) * 5),
+        KnownAnswerSimulator(
+            [_classes(ORDINAL_Q, 0.06, s) for s in SUMMARY_SHIFTS], np.array([0.5, 0.5]), deff=3.0
+        ),
+        (ORDINAL_Q,) * 5,
+    ),
 }
 """Scenario name -> a callable ``(rng, seed, n_boot) -> Outcome`` for one simulated dataset."""
 

@@ -90,9 +90,16 @@ def test_census_persons_are_scored_per_pew_group(population: pd.DataFrame) -> No
     result = score(responses, truth, persons, n_boot=0)
     scores = result.scores[result.scores["metric"] == "alignment"]
     groups = set(zip(scores["attribute"], scores["group"], strict=True))
-    for expected in [("AGE", "18-29"), ("AGE", "65+"), ("CREGION", "South"), ("SEX", "Female"),
-                     ("RACE", "Hispanic"), ("RACE", "White"), ("RACE_SEX", "White | Male"),
-                     ("EDUCATION", "Postgraduate")]:  # fmt: skip
+    for expected in [
+        ("AGE", "18-29"),
+        ("AGE", "65+"),
+        ("CREGION", "South"),
+        ("SEX", "Female"),
+        ("RACE", "Hispanic"),
+        ("RACE", "White"),
+        ("RACE_SEX", "White | Male"),
+        ("EDUCATION", "Postgraduate"),
+    ]:
         assert expected in groups, expected
     by_group = scores.set_index(["attribute", "group"])["sim_dist"]
     assert list(by_group[("RACE", "White")]) == pytest.approx(second)

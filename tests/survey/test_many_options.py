@@ -22,14 +22,22 @@ N_OPTIONS = 28
 def _survey_file(tmp_path: Path, count: int) -> Path:
     options = "\n".join(f"      - Occupation number {i + 1}" for i in range(count))
     path = tmp_path / "jobs.yaml"
-    path.write_text(f"id: jobs\nquestions:\n  - id: job\n    text: What is your job?\n"
-                    f"    options:\n{options}\n")
+    path.write_text(
+        f"id: jobs\nquestions:\n  - id: job\n    text: What is your job?\n    options:\n{options}\n"
+    )
     return path
 
 
 def test_letters_keep_going_past_z() -> None:
     assert [letter(i) for i in (0, 25, 26, 27, 51, 52, 701)] == [
-        "A", "Z", "AA", "AB", "AZ", "BA", "ZZ"]
+        "A",
+        "Z",
+        "AA",
+        "AB",
+        "AZ",
+        "BA",
+        "ZZ",
+    ]
 
 
 def test_loader_labels_the_27th_option_aa(tmp_path: Path) -> None:
@@ -60,8 +68,9 @@ def test_prompt_shows_double_letters_and_parses_them(tmp_path: Path) -> None:
 def test_embedded_model_reads_double_letter_labels(fresh_embedded, tmp_path: Path) -> None:
     question: Question = load_survey(str(_survey_file(tmp_path, N_OPTIONS))).question("job")
     labels = tuple(letter(i) for i in range(N_OPTIONS))
-    request = ChoiceRequest(messages=build_messages("A nurse from Ohio, aged 41.", question),
-                            labels=labels)
+    request = ChoiceRequest(
+        messages=build_messages("A nurse from Ohio, aged 41.", question), labels=labels
+    )
     [result] = fresh_embedded.choice_logprobs([request])
     assert set(result.probs) == set(labels)
     assert sum(result.probs.values()) == pytest.approx(1.0)

@@ -82,13 +82,17 @@ def test_equal_weights_without_a_weight_column(tmp_path: Path) -> None:
     assert _cell(table, "overall", "all")["n_eff"] == pytest.approx(5.0)
 
 
-LABELLED = pd.DataFrame({
-    "opinion": [1.0, 2.0, 1.0, 9.0, 2.0],
-    "degree": [1.0, 2.0, 2.0, 1.0, 1.0],
-    "w": [1.0, 2.0, 3.0, 5.0, 0.5],
-})  # fmt: skip
-LABELS = {"opinion": {1: "Strongly agree", 2: "Strongly disagree", 9: "Refused"},
-          "degree": {1: "No degree", 2: "Bachelor"}}  # fmt: skip
+LABELLED = pd.DataFrame(
+    {
+        "opinion": [1.0, 2.0, 1.0, 9.0, 2.0],
+        "degree": [1.0, 2.0, 2.0, 1.0, 1.0],
+        "w": [1.0, 2.0, 3.0, 5.0, 0.5],
+    }
+)
+LABELS = {
+    "opinion": {1: "Strongly agree", 2: "Strongly disagree", 9: "Refused"},
+    "degree": {1: "No degree", 2: "Bachelor"},
+}
 BY_LABEL = """data: {file}
 survey: tiny.yaml
 weight: w
@@ -106,9 +110,13 @@ def _labelled_file(folder: Path, suffix: str) -> Path:
     if suffix == ".sav":
         import pyreadstat
 
-        pyreadstat.write_sav(LABELLED, str(path),
-                             variable_value_labels={k: {float(c): t for c, t in v.items()}
-                                                    for k, v in LABELS.items()})  # fmt: skip
+        pyreadstat.write_sav(
+            LABELLED,
+            str(path),
+            variable_value_labels={
+                k: {float(c): t for c, t in v.items()} for k, v in LABELS.items()
+            },
+        )
     else:
         LABELLED.to_stata(path, write_index=False, value_labels=LABELS)
     return path
@@ -127,31 +135,72 @@ def test_codes_are_mapped_by_value_label(tmp_path: Path, suffix: str) -> None:
 
 
 BAD = [
-    ("unmapped-code", RESPONDENTS.replace("2,1,1,25", "2,7,1,25"), MAPPING,
-     ("people.csv", "'ans'", "'7'", "not mapped")),
-    ("nan-weight", RESPONDENTS.replace("2,1,1,25", ",1,1,25"), MAPPING,
-     ("people.csv", "'wt'", "'nan'", "not a non-negative number")),
-    ("negative-weight", RESPONDENTS.replace("2,1,1,25", "-2,1,1,25"), MAPPING,
-     ("people.csv", "'wt'", "'-2'", "not a non-negative number")),
-    ("missing-question-column", RESPONDENTS, MAPPING.replace("column: ans", "column: answer"),
-     ("people.csv", "'answer'", "question q", "missing")),
-    ("group-level-no-person-has", RESPONDENTS, MAPPING.replace("2: Female", "2: Woman"),
-     ("people.csv", "'sex'", "'2' -> 'Woman'", "no person has this level")),
-    ("unmapped-group-code", RESPONDENTS.replace("2,1,1,25", "2,1,3,25"), MAPPING,
-     ("people.csv", "'sex'", "'3'", "not mapped")),
-    ("unknown-option", RESPONDENTS, MAPPING.replace("2: n}", "2: maybe}"),
-     ("people.csv", "'ans'", "'2'", "no option 'maybe'")),
-    ("unknown-attribute", RESPONDENTS, MAPPING.replace("attribute: SEX", "attribute: GENDER"),
-     ("people.csv", "'sex'", "'GENDER'", "unknown person attribute")),
-    ("unknown-mapping-key", RESPONDENTS, MAPPING.replace("weight: wt", "wieght: wt"),
-     ("map.yaml", "wieght", "did you mean 'weight'")),
-    ("unknown-group-key", RESPONDENTS, MAPPING.replace("derive: true", "derived: true"),
-     ("map.yaml", "groups[1].derived", "did you mean 'derive'")),
+    (
+        "unmapped-code",
+        RESPONDENTS.replace("2,1,1,25", "2,7,1,25"),
+        MAPPING,
+        ("people.csv", "'ans'", "'7'", "not mapped"),
+    ),
+    (
+        "nan-weight",
+        RESPONDENTS.replace("2,1,1,25", ",1,1,25"),
+        MAPPING,
+        ("people.csv", "'wt'", "'nan'", "not a non-negative number"),
+    ),
+    (
+        "negative-weight",
+        RESPONDENTS.replace("2,1,1,25", "-2,1,1,25"),
+        MAPPING,
+        ("people.csv", "'wt'", "'-2'", "not a non-negative number"),
+    ),
+    (
+        "missing-question-column",
+        RESPONDENTS,
+        MAPPING.replace("column: ans", "column: answer"),
+        ("people.csv", "'answer'", "question q", "missing"),
+    ),
+    (
+        "group-level-no-person-has",
+        RESPONDENTS,
+        MAPPING.replace("2: Female", "2: Woman"),
+        ("people.csv", "'sex'", "'2' -> 'Woman'", "no person has this level"),
+    ),
+    (
+        "unmapped-group-code",
+        RESPONDENTS.replace("2,1,1,25", "2,1,3,25"),
+        MAPPING,
+        ("people.csv", "'sex'", "'3'", "not mapped"),
+    ),
+    (
+        "unknown-option",
+        RESPONDENTS,
+        MAPPING.replace("2: n}", "2: maybe}"),
+        ("people.csv", "'ans'", "'2'", "no option 'maybe'"),
+    ),
+    (
+        "unknown-attribute",
+        RESPONDENTS,
+        MAPPING.replace("attribute: SEX", "attribute: GENDER"),
+        ("people.csv", "'sex'", "'GENDER'", "unknown person attribute"),
+    ),
+    (
+        "unknown-mapping-key",
+        RESPONDENTS,
+        MAPPING.replace("weight: wt", "wieght: wt"),
+        ("map.yaml", "wieght", "did you mean 'weight'"),
+    ),
+    (
+        "unknown-group-key",
+        RESPONDENTS,
+        MAPPING.replace("derive: true", "derived: true"),
+        ("map.yaml", "groups[1].derived", "did you mean 'derive'"),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("data", "mapping", "needles"), [b[1:] for b in BAD],
-                         ids=[b[0] for b in BAD])  # fmt: skip
+@pytest.mark.parametrize(
+    ("data", "mapping", "needles"), [b[1:] for b in BAD], ids=[b[0] for b in BAD]
+)
 def test_bad_microdata_is_one_line_naming_file_column_and_value(
     tmp_path: Path, data: str, mapping: str, needles: tuple[str, ...]
 ) -> None:
@@ -178,7 +227,8 @@ def test_shipped_anes96_mapping_gives_the_real_vote_shares() -> None:
     assert _share(vote, "overall", "all", clinton) == pytest.approx(551 / 944)
     # educ 6 (BA-level degree) -> Bachelor's; Dole is vote 1
     assert _share(vote, "education", "Bachelor's", "Bob Dole (Republican)") == pytest.approx(
-        direct.loc[6.0, 1.0])
+        direct.loc[6.0, 1.0]
+    )
     old = data[data["age"] >= 65]
     assert _share(vote, "AGE", "65+", clinton) == pytest.approx((old["vote"] == 0).mean())
     party = table[table["question_id"] == "party_id"]
@@ -209,8 +259,13 @@ def test_a_changed_respondent_file_makes_the_scores_stale(tmp_path: Path) -> Non
     from personasim.spec.study import study_from_dict
 
     path = _write(tmp_path)
-    spec = study_from_dict({"surveys": [{"id": "tiny", "source": str(tmp_path / "tiny.yaml"),
-                                         "truth": f"microdata:{path}"}]})  # fmt: skip
+    spec = study_from_dict(
+        {
+            "surveys": [
+                {"id": "tiny", "source": str(tmp_path / "tiny.yaml"), "truth": f"microdata:{path}"}
+            ]
+        }
+    )
     stage = next(s for s in STAGE_LIST if s.name == "score")
     before = fingerprint(stage, spec, tmp_path)
     (tmp_path / "people.csv").write_text(RESPONDENTS.replace("2,1,1,25", "3,1,1,25"))

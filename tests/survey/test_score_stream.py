@@ -32,11 +32,22 @@ def _responses(persons: int = 300, seed: int = 0) -> pd.DataFrame:
         for i in range(persons):
             for qid in (*YEARS, "not_a_question"):
                 dem = float(rng.uniform())
-                rows.append({"person_id": f"p{i}", "tier": tier, "generator": "g",
-                             "simulator": "s", "question_id": qid, "estimator": "logprobs",
-                             "probs": [dem, 1 - dem], "answer": None, "valid_mass": 0.9,
-                             "valid": True, "state": STATES[i % len(STATES)],
-                             "weight": float(1 + i % 3)})  # fmt: skip
+                rows.append(
+                    {
+                        "person_id": f"p{i}",
+                        "tier": tier,
+                        "generator": "g",
+                        "simulator": "s",
+                        "question_id": qid,
+                        "estimator": "logprobs",
+                        "probs": [dem, 1 - dem],
+                        "answer": None,
+                        "valid_mass": 0.9,
+                        "valid": True,
+                        "state": STATES[i % len(STATES)],
+                        "weight": float(1 + i % 3),
+                    }
+                )
     frame = pd.DataFrame(rows)
     frame.loc[::11, "valid"] = False
     frame.loc[1::13, "valid_mass"] = 0.0
@@ -72,8 +83,18 @@ def test_parts_folder_scores_like_the_table_in_memory(tmp_path: Path) -> None:
 
 
 #: Interval columns: persons are drawn in their canonical (hashed key) order, not by position.
-CI_COLUMNS = ["corrected", "ci_low", "ci_high", "p_equal", "detectable", "summary_ci_low",
-              "summary_ci_high", "summary_corrected", "summary_p_equal", "summary_detectable"]
+CI_COLUMNS = [
+    "corrected",
+    "ci_low",
+    "ci_high",
+    "p_equal",
+    "detectable",
+    "summary_ci_low",
+    "summary_ci_high",
+    "summary_corrected",
+    "summary_p_equal",
+    "summary_detectable",
+]
 
 
 def _shuffled_parts(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
@@ -92,9 +113,12 @@ def test_row_and_part_order_change_no_score(tmp_path: Path) -> None:
     stored = _shuffled_parts(frame, tmp_path)
     assert not stored["person_id"].equals(frame["person_id"])  # the order really changed
     first, permuted = score(frame, truth, n_boot=30), score(tmp_path, truth, n_boot=30)
-    pd.testing.assert_frame_equal(first.scores.drop(columns=CI_COLUMNS),
-                                  permuted.scores.drop(columns=CI_COLUMNS),
-                                  check_exact=False, rtol=1e-12)  # fmt: skip
+    pd.testing.assert_frame_equal(
+        first.scores.drop(columns=CI_COLUMNS),
+        permuted.scores.drop(columns=CI_COLUMNS),
+        check_exact=False,
+        rtol=1e-12,
+    )
     assert first.notes == permuted.notes
     assert first.scores["value"].notna().all() and (first.scores["n"] > 1).any()
 
@@ -105,8 +129,9 @@ def test_row_and_part_order_change_no_interval(tmp_path: Path) -> None:
     _shuffled_parts(frame, tmp_path)
     first, permuted = score(frame, truth, n_boot=30), score(tmp_path, truth, n_boot=30)
     assert first.scores[CI_COLUMNS].notna().any().all()  # every interval column is computed
-    pd.testing.assert_frame_equal(first.scores[CI_COLUMNS], permuted.scores[CI_COLUMNS],
-                                  check_exact=True)  # fmt: skip
+    pd.testing.assert_frame_equal(
+        first.scores[CI_COLUMNS], permuted.scores[CI_COLUMNS], check_exact=True
+    )
 
 
 def test_ray_style_part_splits_give_identical_scores(tmp_path: Path) -> None:
@@ -119,8 +144,10 @@ def test_ray_style_part_splits_give_identical_scores(tmp_path: Path) -> None:
         for start in range(0, len(rows), 250):
             commit_part(rows.iloc[start : start + 250], tmp_path / "ray")
     commit_part(frame, tmp_path / "local")
-    local, ray = score(tmp_path / "local", truth, n_boot=30), score(tmp_path / "ray", truth,
-                                                                      n_boot=30)  # fmt: skip
+    local, ray = (
+        score(tmp_path / "local", truth, n_boot=30),
+        score(tmp_path / "ray", truth, n_boot=30),
+    )
     pd.testing.assert_frame_equal(local.scores, ray.scores, check_exact=True)
     pd.testing.assert_frame_equal(local.summary, ray.summary, check_exact=True)
 
@@ -178,12 +205,18 @@ def test_calibrated_weights_streamed_equal_weights_joined_first(tmp_path: Path) 
 
     frame = _responses(persons=60, seed=4).drop(columns="weight")
     commit_part(frame, tmp_path)
-    persons = pd.DataFrame({"person_id": [f"p{i}" for i in range(60)],
-                            "weight": [1.0 + i % 4 for i in range(60)]})  # fmt: skip
+    persons = pd.DataFrame(
+        {"person_id": [f"p{i}" for i in range(60)], "weight": [1.0 + i % 4 for i in range(60)]}
+    )
     # calibrated weights for one tier only, ids given as numbers-as-text and a duplicate row
-    weights = pd.DataFrame({"person_id": [f"p{i}" for i in range(0, 60, 2)] + ["p0"],
-                            "tier": "descriptive", "generator": "g",
-                            "weight": [0.5 + i / 10 for i in range(31)]})  # fmt: skip
+    weights = pd.DataFrame(
+        {
+            "person_id": [f"p{i}" for i in range(0, 60, 2)] + ["p0"],
+            "tier": "descriptive",
+            "generator": "g",
+            "weight": [0.5 + i / 10 for i in range(31)],
+        }
+    )
     truth = load_truth("elections")
     known = frame[frame["question_id"] != "not_a_question"]  # only scored rows are counted
     joined, notes = attach_weights(known, weights, persons)

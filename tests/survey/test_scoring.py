@@ -156,11 +156,14 @@ def test_bad_responses_are_data_errors() -> None:
 
 
 def test_rows_without_mass_are_left_out_with_a_note_whatever_the_index() -> None:
-    rows = pd.DataFrame([
-        _row("a", "meta", "q1", [1, 0, 0, 0]),
-        _row("b", "meta", "q1", [0, 0, 0, 0]),
-        _row("c", "meta", "q1", None),
-    ], index=[7, 7, 7])  # fmt: skip
+    rows = pd.DataFrame(
+        [
+            _row("a", "meta", "q1", [1, 0, 0, 0]),
+            _row("b", "meta", "q1", [0, 0, 0, 0]),
+            _row("c", "meta", "q1", None),
+        ],
+        index=[7, 7, 7],
+    )
     result = score(rows, _ordinal_truth(), n_boot=0)
     overall = result.scores.set_index(["attribute", "metric"]).loc[("overall", "wd")]
     assert overall["n"] == 1 and overall["sim_dist"] == [1.0, 0.0, 0.0, 0.0]

@@ -121,8 +121,11 @@ def test_tasks_are_persona_major_and_permutations_seeded(personas: pd.DataFrame)
 def test_meta_persona_text_and_errors() -> None:
     text = meta_persona_text(POPULATION.iloc[0].to_dict())
     assert text.splitlines() == [
-        "- Age: 68 years", "- Sex: Male", "- Race: White", "- State of residence: Texas",
-    ]  # fmt: skip
+        "- Age: 68 years",
+        "- Sex: Male",
+        "- Race: White",
+        "- State of residence: Texas",
+    ]
     with pytest.raises(DataError, match="population.parquet: missing column 'education'"):
         meta_personas(POPULATION, ("age", "education"), "population.parquet")
     with pytest.raises(DataError, match="x.parquet: missing column 'text'"):
@@ -136,8 +139,14 @@ def test_wrong_or_blank_text_is_found_in_any_slice_of_the_check(monkeypatch) -> 
     import personasim.simulate.personas as S
 
     monkeypatch.setattr(S, "CHECK_ROWS", 2)  # texts are checked two at a time
-    personas = pd.DataFrame({"person_id": [1, 2, 3, 4, 5], "tier": "meta", "generator": "g",
-                             "text": ["a", "b", "c", " \t\n", None]})  # fmt: skip
+    personas = pd.DataFrame(
+        {
+            "person_id": [1, 2, 3, 4, 5],
+            "tier": "meta",
+            "generator": "g",
+            "text": ["a", "b", "c", " \t\n", None],
+        }
+    )
     with pytest.raises(DataError, match="x.parquet: column 'text' is empty for person_id 4"):
         check_personas(personas, "x.parquet")
     with pytest.raises(DataError, match="is empty for person_id 5"):
@@ -154,8 +163,17 @@ def test_wrong_or_blank_text_is_found_in_any_slice_of_the_check(monkeypatch) -> 
 def test_malformed_personas_file_is_one_line(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "personas.parquet"
     pd.DataFrame({"person_id": [1], "tier": ["meta"], "text": ["x"]}).to_parquet(bad)
-    code = main(["simulate", "--personas", str(bad), "--survey", "elections",
-                 "--out", str(tmp_path / "r.parquet")])  # fmt: skip
+    code = main(
+        [
+            "simulate",
+            "--personas",
+            str(bad),
+            "--survey",
+            "elections",
+            "--out",
+            str(tmp_path / "r.parquet"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert f"{bad}: missing column 'generator'" in err
@@ -173,8 +191,9 @@ def test_logprobs_end_to_end_resume_and_score(
     cached_embedded, personas: pd.DataFrame, tmp_path: Path
 ) -> None:
     survey, out = builtin_survey("elections"), tmp_path / "parts"
-    first = simulate_to_parts(personas.iloc[:2], survey, out, backend=cached_embedded,
-                              show_progress=False)  # fmt: skip
+    first = simulate_to_parts(
+        personas.iloc[:2], survey, out, backend=cached_embedded, show_progress=False
+    )
     assert first.report.rows == 6 and first.report.model_calls == 6
     frame = read_parts(out)
     assert set(RESPONSE_COLUMNS) <= set(frame.columns) and len(frame) == 6
@@ -185,8 +204,9 @@ def test_logprobs_end_to_end_resume_and_score(
     assert set(frame["answer"]) <= {"A", "B"} and (frame["invalid"] == 0).all()
 
     # rerun: nothing new, no model call; a third persona added: only its 3 rows are computed
-    again = simulate_to_parts(personas.iloc[:2], survey, out, backend=cached_embedded,
-                              show_progress=False)  # fmt: skip
+    again = simulate_to_parts(
+        personas.iloc[:2], survey, out, backend=cached_embedded, show_progress=False
+    )
     assert again.report.rows == 0 and again.report.model_calls == 0 and again.skipped == 6
     more = simulate_to_parts(personas, survey, out, backend=cached_embedded, show_progress=False)
     assert more.report.rows == 3 and more.report.model_calls == 3 and more.skipped == 6
@@ -195,8 +215,7 @@ def test_logprobs_end_to_end_resume_and_score(
 
     # lost parts: the cache answers everything
     shutil.rmtree(out)
-    cached = simulate_to_parts(personas, survey, out, backend=cached_embedded,
-                               show_progress=False)  # fmt: skip
+    cached = simulate_to_parts(personas, survey, out, backend=cached_embedded, show_progress=False)
     assert cached.report.rows == 9 and cached.report.model_calls == 0
     assert cached.report.cache_hits == 9
 
@@ -260,9 +279,22 @@ def test_cli_simulate_population_then_score(tmp_path: Path, capsys) -> None:
     population = tmp_path / "population.parquet"
     POPULATION.to_parquet(population)
     out, cache = tmp_path / "responses.parquet", tmp_path / "cache.sqlite"
-    args = ["simulate", "--population", str(population), "--survey", "elections",
-            "--limit-persons", "2", "--permute", "--seed", "4", "--out", str(out),
-            "--cache", str(cache)]  # fmt: skip
+    args = [
+        "simulate",
+        "--population",
+        str(population),
+        "--survey",
+        "elections",
+        "--limit-persons",
+        "2",
+        "--permute",
+        "--seed",
+        "4",
+        "--out",
+        str(out),
+        "--cache",
+        str(cache),
+    ]
     assert main(args) == 0
     first = capsys.readouterr().out
     assert "6 rows written" in first and "model calls 6" in first
@@ -272,8 +304,19 @@ def test_cli_simulate_population_then_score(tmp_path: Path, capsys) -> None:
     assert len(frame) == 6 and set(frame["tier"]) == {"meta"}
     assert set(frame["generator"]) == {"census"}
     scores = tmp_path / "scores.parquet"
-    code = main(["score", "--responses", str(out), "--truth", "elections", "--n-boot", "0",
-                 "--out", str(scores)])  # fmt: skip
+    code = main(
+        [
+            "score",
+            "--responses",
+            str(out),
+            "--truth",
+            "elections",
+            "--n-boot",
+            "0",
+            "--out",
+            str(scores),
+        ]
+    )
     assert code == 0 and scores.is_file()
 
 

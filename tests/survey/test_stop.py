@@ -20,11 +20,16 @@ from personasim.personas.meta import meta_personas
 
 ENTRY = Path(sys.executable).parent / "personasim"
 
-POPULATION = pd.DataFrame({
-    "person_id": [21, 22, 23], "state": ["TX", "NY", "OH"], "weight": [1.0, 1.0, 1.0],
-    "age": [33, 58, 71], "sex": ["Female", "Male", "Female"],
-    "race": ["White", "Asian", "Black or African American"],
-})
+POPULATION = pd.DataFrame(
+    {
+        "person_id": [21, 22, 23],
+        "state": ["TX", "NY", "OH"],
+        "weight": [1.0, 1.0, 1.0],
+        "age": [33, 58, 71],
+        "sex": ["Female", "Male", "Female"],
+        "race": ["White", "Asian", "Black or African American"],
+    }
+)
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -52,11 +57,24 @@ def test_sigterm_stops_a_real_simulate_cleanly_and_resumes_exactly(tmp_path: Pat
     meta_personas(POPULATION).to_parquet(tmp_path / "personas.parquet", index=False)
     # one person per batch: each batch (3 answers) is committed as a part when it finishes, and
     # the next batch starts only after that commit, so a bar at 4 answers means >= 3 are saved
-    args = ["simulate", "--personas", str(tmp_path / "personas.parquet"), "--survey", "elections",
-            "--no-cache", "--batch-persons", "1"]
+    args = [
+        "simulate",
+        "--personas",
+        str(tmp_path / "personas.parquet"),
+        "--survey",
+        "elections",
+        "--no-cache",
+        "--batch-persons",
+        "1",
+    ]
     out = tmp_path / "responses.parquet"
-    process = subprocess.Popen([str(ENTRY), *args, "--out", str(out)], cwd=tmp_path, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [str(ENTRY), *args, "--out", str(out)],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     seen: list[str] = []
     reader = threading.Thread(target=_wait_for_answers, args=(process, 4, seen), daemon=True)
     reader.start()
@@ -68,8 +86,10 @@ def test_sigterm_stops_a_real_simulate_cleanly_and_resumes_exactly(tmp_path: Pat
     last = rest.strip().splitlines()[-1]
     kept = len(pd.read_parquet(out))
     assert 3 <= kept < 9
-    assert last == (f"stopped by SIGTERM: {kept} responses are saved in {out}; run the same "
-                    "command again to resume")
+    assert last == (
+        f"stopped by SIGTERM: {kept} responses are saved in {out}; run the same "
+        "command again to resume"
+    )
     assert "Traceback" not in rest
 
     assert main([*args, "--out", str(out)]) == 0  # resume

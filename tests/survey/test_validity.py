@@ -24,30 +24,52 @@ from personasim.truth import Truth, load_truth
 from personasim.truth import elections as E
 from tests.support.scripted import ScriptedStandIn
 
-SURVEY = Survey.model_validate({
-    "id": "v",
-    "questions": [
-        {"id": "q1", "text": "Tea or coffee?",
-         "options": [{"label": "A", "text": "Tea"}, {"label": "B", "text": "Coffee"}]},
-        {"id": "q2", "text": "Rain or sun?",
-         "options": [{"label": "A", "text": "Rain"}, {"label": "B", "text": "Sun"}]},
-    ],
-})  # fmt: skip
+SURVEY = Survey.model_validate(
+    {
+        "id": "v",
+        "questions": [
+            {
+                "id": "q1",
+                "text": "Tea or coffee?",
+                "options": [{"label": "A", "text": "Tea"}, {"label": "B", "text": "Coffee"}],
+            },
+            {
+                "id": "q2",
+                "text": "Rain or sun?",
+                "options": [{"label": "A", "text": "Rain"}, {"label": "B", "text": "Sun"}],
+            },
+        ],
+    }
+)
 
 
 def _truth(q1: tuple[float, float], q2: tuple[float, float]) -> Truth:
     """Overall truth of the two nominal questions."""
-    table = pd.DataFrame({
-        "question_id": ["q1", "q1", "q2", "q2"], "attribute": "overall", "group": "all",
-        "option": ["Tea", "Coffee", "Rain", "Sun"], "weight": [*q1, *q2],
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "question_id": ["q1", "q1", "q2", "q2"],
+            "attribute": "overall",
+            "group": "all",
+            "option": ["Tea", "Coffee", "Rain", "Sun"],
+            "weight": [*q1, *q2],
+        }
+    )
     return Truth("distribution", SURVEY, table)
 
 
 def _row(pid: str, qid: str, probs, mass: float = 1.0, generator: str = "g", **extra) -> dict:
-    return {"person_id": pid, "tier": "descriptive", "generator": generator, "simulator": "s",
-            "question_id": qid, "estimator": "logprobs", "probs": probs, "answer": None,
-            "valid_mass": mass, **extra}  # fmt: skip
+    return {
+        "person_id": pid,
+        "tier": "descriptive",
+        "generator": generator,
+        "simulator": "s",
+        "question_id": qid,
+        "estimator": "logprobs",
+        "probs": probs,
+        "answer": None,
+        "valid_mass": mass,
+        **extra,
+    }
 
 
 # --------------------------------------------------------------------------- zero mass
@@ -55,12 +77,14 @@ def _row(pid: str, qid: str, probs, mass: float = 1.0, generator: str = "g", **e
 
 def test_score_never_reads_a_zero_mass_row_as_a_respondent() -> None:
     # b's row is the old uniform stand-in (mass 0), marked valid by whoever wrote the file
-    rows = pd.DataFrame([
-        _row("a", "q1", [1.0, 0.0], valid=True),
-        _row("b", "q1", [0.5, 0.5], mass=0.0, valid=True),
-        _row("c", "q1", [0.0, 1.0], mass=0.4, valid=True),
-        _row("d", "q1", [0.0, 1.0], valid=False),
-    ])  # fmt: skip
+    rows = pd.DataFrame(
+        [
+            _row("a", "q1", [1.0, 0.0], valid=True),
+            _row("b", "q1", [0.5, 0.5], mass=0.0, valid=True),
+            _row("c", "q1", [0.0, 1.0], mass=0.4, valid=True),
+            _row("d", "q1", [0.0, 1.0], valid=False),
+        ]
+    )
     truth = _truth((1, 0), (1, 1))
     s = score(rows, truth, n_boot=0).scores.set_index("metric")
     # kept: a [1, 0] and c [0, 1] -> [.5, .5]; truth [1, 0]: TV = .5, alignment .5
@@ -74,10 +98,14 @@ def test_score_never_reads_a_zero_mass_row_as_a_respondent() -> None:
 
 
 def test_summary_excluded_adds_up_over_questions() -> None:
-    rows = pd.DataFrame([
-        _row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.5, 0.5], mass=0.0),
-        _row("a", "q2", [1.0, 0.0]), _row("b", "q2", [0.0, 1.0]),
-    ])  # fmt: skip
+    rows = pd.DataFrame(
+        [
+            _row("a", "q1", [1.0, 0.0]),
+            _row("b", "q1", [0.5, 0.5], mass=0.0),
+            _row("a", "q2", [1.0, 0.0]),
+            _row("b", "q2", [0.0, 1.0]),
+        ]
+    )
     summary = score(rows, _truth((1, 0), (1, 0)), n_boot=0).summary.set_index("metric")
     # 1 of 2 answers excluded on q1, 0 of 2 on q2 -> 1 of 4
     assert summary.loc["alignment", "excluded"] == 1
@@ -87,11 +115,16 @@ def test_summary_excluded_adds_up_over_questions() -> None:
 
 
 def _personas() -> pd.DataFrame:
-    return pd.DataFrame({
-        "person_id": [1, 2, 3], "tier": "descriptive", "generator": "g",
-        "text": ["- Age: 30 years", "- Age: 50 years", ""], "valid": [True, True, False],
-        "weight": 1.0,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "person_id": [1, 2, 3],
+            "tier": "descriptive",
+            "generator": "g",
+            "text": ["- Age: 30 years", "- Age: 50 years", ""],
+            "valid": [True, True, False],
+            "weight": 1.0,
+        }
+    )
 
 
 def _by_profile(request, seen):
@@ -140,36 +173,49 @@ def test_score_excludes_responses_of_invalid_personas() -> None:
 # --------------------------------------------------------------------------- summary CI
 
 
-def _summary_by_intervals(truths: list[tuple[float, float]], seed: int, n_boot: int,
-                          joint: bool = True) -> I.Estimate:
+def _summary_by_intervals(
+    truths: list[tuple[float, float]], seed: int, n_boot: int, joint: bool = True
+) -> I.Estimate:
     """Mean TV over q1, q2 of persons a (first options) and b (second options), computed with
     intervals.py directly: persons drawn once for both questions with the overall group's seed
     (``joint``), else each question with its own seed."""
     keys, probs, w = person_hash(np.array(["a", "b"], dtype=object)), np.eye(2), np.ones(2)
     overall = _seed(seed, "overall", "all")
-    reps = (I.joint_replicate_means([keys, keys], [probs, probs], [w, w], n_boot, overall)
-            if joint else [I.replicate_means(keys, probs, w, n_boot, overall + j)
-                           for j in range(2)])  # fmt: skip
-    return I.estimate_summary([I.SummaryPart("tv", np.array([0.5, 0.5]), r, np.array(q), n=2,
-                                             weights=w) for r, q in zip(reps, truths, strict=True)])
+    reps = (
+        I.joint_replicate_means([keys, keys], [probs, probs], [w, w], n_boot, overall)
+        if joint
+        else [I.replicate_means(keys, probs, w, n_boot, overall + j) for j in range(2)]
+    )
+    return I.estimate_summary(
+        [
+            I.SummaryPart("tv", np.array([0.5, 0.5]), r, np.array(q), n=2, weights=w)
+            for r, q in zip(reps, truths, strict=True)
+        ]
+    )
 
 
 def test_summary_ci_resamples_persons_jointly_across_questions() -> None:
     # a says Tea and Rain, b says Coffee and Sun; truth: all Tea, all Sun. A replicate drawing
     # a k times gives q1 alignment k/2 and q2 alignment 1 - k/2: the mean does not move, so the
     # joint interval is far narrower than one from independent draws per question.
-    rows = pd.DataFrame([
-        _row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.0, 1.0]),
-        _row("a", "q2", [1.0, 0.0]), _row("b", "q2", [0.0, 1.0]),
-    ])  # fmt: skip
+    rows = pd.DataFrame(
+        [
+            _row("a", "q1", [1.0, 0.0]),
+            _row("b", "q1", [0.0, 1.0]),
+            _row("a", "q2", [1.0, 0.0]),
+            _row("b", "q2", [0.0, 1.0]),
+        ]
+    )
     result = score(rows, _truth((1, 0), (0, 1)), n_boot=400, seed=3)
     summary = result.summary.set_index("metric").loc["alignment"]
     assert summary["value"] == pytest.approx(0.5)
     joint = _summary_by_intervals([(1, 0), (0, 1)], seed=3, n_boot=400)
     assert (summary["corrected"], summary["ci_low"], summary["ci_high"]) == pytest.approx(
-        joint.alignment()[1:])
+        joint.alignment()[1:]
+    )
     assert (summary["p_equal"], summary["detectable"]) == pytest.approx(
-        (joint.p_equal, joint.detectable))
+        (joint.p_equal, joint.detectable)
+    )
     apart = _summary_by_intervals([(1, 0), (0, 1)], seed=3, n_boot=400, joint=False)
     assert apart.ci_high - apart.ci_low > 2 * (summary["ci_high"] - summary["ci_low"])
     per_question = result.scores[result.scores.metric == "tv"].set_index("question_id")
@@ -177,28 +223,43 @@ def test_summary_ci_resamples_persons_jointly_across_questions() -> None:
     reps = I.replicate_means(keys, np.eye(2), w, 400, _seed(3, "overall", "all"))
     q1 = I.estimate("tv", [0.5, 0.5], reps, [1.0, 0.0], 2, weights=w)
     assert (per_question.loc["q1", "ci_low"], per_question.loc["q1", "ci_high"]) == pytest.approx(
-        (q1.ci_low, q1.ci_high))
+        (q1.ci_low, q1.ci_high)
+    )
 
 
 def test_summary_ci_of_correlated_questions_is_the_joint_one() -> None:
     # a says Tea and Rain on both, b Coffee and Sun; truth all Tea and all Rain: both
     # alignments are k/2 in a replicate, so the questions move together.
-    rows = pd.DataFrame([
-        _row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.0, 1.0]),
-        _row("a", "q2", [1.0, 0.0]), _row("b", "q2", [0.0, 1.0]),
-    ])  # fmt: skip
+    rows = pd.DataFrame(
+        [
+            _row("a", "q1", [1.0, 0.0]),
+            _row("b", "q1", [0.0, 1.0]),
+            _row("a", "q2", [1.0, 0.0]),
+            _row("b", "q2", [0.0, 1.0]),
+        ]
+    )
     summary = score(rows, _truth((1, 0), (1, 0)), n_boot=400).summary.set_index("metric")
     joint = _summary_by_intervals([(1, 0), (1, 0)], seed=0, n_boot=400)
     assert (summary.loc["alignment", "ci_low"], summary.loc["alignment", "ci_high"]) == (
-        pytest.approx(joint.alignment()[2:]))
+        pytest.approx(joint.alignment()[2:])
+    )
 
 
 def test_cross_model_table_carries_the_joint_ci() -> None:
-    rows = pd.DataFrame([
-        *(_row(p, q, probs, generator=g) for g in ("g1", "g2")
-          for p, q, probs in (("a", "q1", [1.0, 0.0]), ("b", "q1", [0.0, 1.0]),
-                              ("a", "q2", [1.0, 0.0]), ("b", "q2", [0.0, 1.0]))),
-    ])  # fmt: skip
+    rows = pd.DataFrame(
+        [
+            *(
+                _row(p, q, probs, generator=g)
+                for g in ("g1", "g2")
+                for p, q, probs in (
+                    ("a", "q1", [1.0, 0.0]),
+                    ("b", "q1", [0.0, 1.0]),
+                    ("a", "q2", [1.0, 0.0]),
+                    ("b", "q2", [0.0, 1.0]),
+                )
+            ),
+        ]
+    )
     result = score(rows, _truth((1, 0), (0, 1)), n_boot=200)
     cross = result.cross_model.set_index("generator")
     assert list(cross.index) == ["g1", "g2"]
@@ -215,35 +276,45 @@ def test_election_summary_ci_resamples_within_states_shared_by_years() -> None:
     # those four parts with CA's two years sharing one draw.
     rows = []
     for qid in ("president_2016", "president_2020"):
-        rows += [_row("a", qid, [1.0, 0.0]), _row("b", qid, [0.0, 1.0]),
-                 _row("c", qid, [0.3, 0.7])]  # fmt: skip
+        rows += [_row("a", qid, [1.0, 0.0]), _row("b", qid, [0.0, 1.0]), _row("c", qid, [0.3, 0.7])]
     persons = pd.DataFrame({"person_id": ["a", "b", "c"], "state": ["CA", "CA", "TX"]})
     result = score(pd.DataFrame(rows), load_truth("elections"), persons, n_boot=400, seed=1)
     truth = {y: E.state_truth(y).set_index("state")["dem_share"] for y in (2016, 2020)}
     ca, tx = person_hash(np.array(["a", "b"], dtype=object)), person_hash(np.array(["c"]))
-    ca_reps = I.joint_replicate_means([ca, ca], [np.array([[1.0], [0.0]])] * 2, [np.ones(2)] * 2,
-                                      400, _seed(1, "state", "CA"))  # fmt: skip
-    tx_reps = I.joint_replicate_means([tx, tx], [np.array([[0.3]])] * 2, [np.ones(1)] * 2, 400,
-                                      _seed(1, "state", "TX"))  # fmt: skip
+    ca_reps = I.joint_replicate_means(
+        [ca, ca], [np.array([[1.0], [0.0]])] * 2, [np.ones(2)] * 2, 400, _seed(1, "state", "CA")
+    )
+    tx_reps = I.joint_replicate_means(
+        [tx, tx], [np.array([[0.3]])] * 2, [np.ones(1)] * 2, 400, _seed(1, "state", "TX")
+    )
     parts = []
     for j, year in enumerate((2016, 2020)):
         for state, share, reps, n in (("CA", 0.5, ca_reps, 2), ("TX", 0.3, tx_reps, 1)):
             t = truth[year][state]
-            parts.append(I.SummaryPart("abs_diff", np.array([share, 1 - share]),
-                                       np.column_stack([reps[j], 1 - reps[j]]),
-                                       np.array([t, 1 - t]), n=n, weights=np.ones(n)))
+            parts.append(
+                I.SummaryPart(
+                    "abs_diff",
+                    np.array([share, 1 - share]),
+                    np.column_stack([reps[j], 1 - reps[j]]),
+                    np.array([t, 1 - t]),
+                    n=n,
+                    weights=np.ones(n),
+                )
+            )
     expected = I.estimate_summary(parts)
     row = result.summary.set_index("metric").loc["alignment"]
     assert row["value"] == pytest.approx(1 - expected.value)
     assert (row["corrected"], row["ci_low"], row["ci_high"]) == pytest.approx(
-        expected.alignment()[1:])
+        expected.alignment()[1:]
+    )
 
 
 def test_summary_of_an_old_scores_file_has_no_invented_ci() -> None:
     rows = pd.DataFrame([_row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.0, 1.0])])
     scores = score(rows, _truth((1, 0), (1, 1)), n_boot=50).scores
-    old = scores.drop(columns=["summary_ci_low", "summary_ci_high", "answers", "excluded",
-                               "excluded_share"])  # fmt: skip
+    old = scores.drop(
+        columns=["summary_ci_low", "summary_ci_high", "answers", "excluded", "excluded_share"]
+    )
     summary = summarize(old)
     assert summary["ci_low"].isna().all() and summary["ci_high"].isna().all()
 
@@ -256,8 +327,18 @@ def _score_args(tmp_path) -> tuple[list[str], Path]:
     counts = tmp_path / "truth.csv"
     counts.write_text("question_id,option,count\nq1,Tea,1\nq1,Coffee,0\n")
     out = tmp_path / "s.parquet"
-    return ["--responses", str(tmp_path / "r.parquet"), "--truth", f"csv:{counts}",
-            "--survey", str(survey), "--out", str(out), "--n-boot", "0"], out  # fmt: skip
+    return [
+        "--responses",
+        str(tmp_path / "r.parquet"),
+        "--truth",
+        f"csv:{counts}",
+        "--survey",
+        str(survey),
+        "--out",
+        str(out),
+        "--n-boot",
+        "0",
+    ], out
 
 
 def test_score_cli_applies_min_valid_mass(tmp_path) -> None:
@@ -265,9 +346,12 @@ def test_score_cli_applies_min_valid_mass(tmp_path) -> None:
 
     from personasim.cli.survey import score_command
 
-    rows = pd.DataFrame([
-        _row("a", "q1", [1.0, 0.0], mass=0.9), _row("b", "q1", [0.0, 1.0], mass=0.3),
-    ])  # fmt: skip
+    rows = pd.DataFrame(
+        [
+            _row("a", "q1", [1.0, 0.0], mass=0.9),
+            _row("b", "q1", [0.0, 1.0], mass=0.3),
+        ]
+    )
     rows.to_parquet(tmp_path / "r.parquet")
     args, out = _score_args(tmp_path)
     result = CliRunner().invoke(score_command, [*args, "--min-valid-mass", "0.5"])
@@ -287,8 +371,9 @@ def test_score_cli_leaves_out_responses_of_invalid_personas(tmp_path) -> None:
 
     rows = pd.DataFrame([_row("a", "q1", [1.0, 0.0]), _row("b", "q1", [0.0, 1.0])])
     rows.to_parquet(tmp_path / "r.parquet")
-    pd.DataFrame({"person_id": ["a", "b"], "tier": "descriptive", "generator": "g",
-                  "valid": [True, False]}).to_parquet(tmp_path / "p.parquet")  # fmt: skip
+    pd.DataFrame(
+        {"person_id": ["a", "b"], "tier": "descriptive", "generator": "g", "valid": [True, False]}
+    ).to_parquet(tmp_path / "p.parquet")
     args, out = _score_args(tmp_path)
     assert CliRunner().invoke(score_command, args).exit_code == 0
     both = pd.read_parquet(out).set_index("metric").loc["tv"]

@@ -32,11 +32,22 @@ class DevTools:
 
     def __init__(self, profile: Path, timeout: float = 30.0) -> None:
         self.process = subprocess.Popen(
-            [chromium_path() or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-             "--no-first-run", "--disable-extensions", "--remote-debugging-port=0",
-             "--remote-allow-origins=*", f"--user-data-dir={profile}",
-             "--window-size=1000,1100", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            [
+                chromium_path() or "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-extensions",
+                "--remote-debugging-port=0",
+                "--remote-allow-origins=*",
+                f"--user-data-dir={profile}",
+                "--window-size=1000,1100",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.timeout = timeout
         port = self._port(profile / "DevToolsActivePort")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as reply:
@@ -60,9 +71,13 @@ class DevTools:
         parts = urlparse(url)
         sock = socket.create_connection((parts.hostname, parts.port), timeout=self.timeout)
         key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall((f"GET {parts.path} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
-                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"GET {parts.path} HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
         reply = b""
         while b"\r\n\r\n" not in reply:
             reply += sock.recv(1024)
@@ -84,8 +99,13 @@ class DevTools:
         """One masked text frame."""
         payload, mask = text.encode(), os.urandom(4)
         n = len(payload)
-        size = (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big")
-                if n < 65536 else bytes([0x80 | 127]) + n.to_bytes(8, "big"))  # fmt: skip
+        size = (
+            bytes([0x80 | n])
+            if n < 126
+            else bytes([0x80 | 126]) + n.to_bytes(2, "big")
+            if n < 65536
+            else bytes([0x80 | 127]) + n.to_bytes(8, "big")
+        )
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
         self.sock.sendall(bytes([0x81]) + size + mask + masked)
 

@@ -31,9 +31,13 @@ ITEMS = [("p1", "q1"), ("p1", "q2"), ("p2", "q1"), ("p2", "q2")]
 
 
 def labels(ratings: dict[str, list[str]] = RATINGS) -> pd.DataFrame:
-    return pd.DataFrame([{"rater": r, "persona_id": p, "question_id": q, "choice": c}
-                         for r, cs in ratings.items() for (p, q), c in zip(ITEMS, cs,
-                                                                             strict=True)])
+    return pd.DataFrame(
+        [
+            {"rater": r, "persona_id": p, "question_id": q, "choice": c}
+            for r, cs in ratings.items()
+            for (p, q), c in zip(ITEMS, cs, strict=True)
+        ]
+    )
 
 
 def test_cohen_kappa_matches_a_hand_computed_case_and_sklearn():
@@ -67,16 +71,16 @@ def test_krippendorff_nominal_matches_a_hand_computed_case_and_the_library():
 
 def test_missing_labels_are_allowed_in_alpha_and_left_out_of_fleiss():
     frame = labels()
-    frame.loc[(frame.rater == "r3") & (frame.persona_id == "p2") & (frame.question_id == "q2"),
-              "choice"] = None
+    frame.loc[
+        (frame.rater == "r3") & (frame.persona_id == "p2") & (frame.question_id == "q2"), "choice"
+    ] = None
     assert fleiss(frame)[1] == 3
     assert not math.isnan(kripp_alpha(frame))
 
 
 def test_pairwise_matrix_and_per_persona_kappa():
     matrix = kappa_matrix(labels())
-    assert matrix.loc["r1", "r2"] == pytest.approx(cohen_kappa_score(RATINGS["r1"],
-                                                                     RATINGS["r2"]))
+    assert matrix.loc["r1", "r2"] == pytest.approx(cohen_kappa_score(RATINGS["r1"], RATINGS["r2"]))
     assert np.allclose(matrix.to_numpy(), matrix.to_numpy().T, equal_nan=True)
     per = per_persona_kappa(labels())
     assert len(per) == 3 * 2 and set(per["n"]) == {2}
@@ -125,38 +129,50 @@ def test_the_embedded_model_against_itself_with_the_answers_reversed(fresh_embed
     from .conftest import persona_table
 
     questions = builtin_questions()[:2]
-    frames = [model_labels(fresh_embedded, persona_table(), questions, "as shown"),
-              model_labels(fresh_embedded, persona_table(), questions, "reversed", reverse=True)]
+    frames = [
+        model_labels(fresh_embedded, persona_table(), questions, "as shown"),
+        model_labels(fresh_embedded, persona_table(), questions, "reversed", reverse=True),
+    ]
     result = agreement(pd.concat(frames, ignore_index=True))
     assert fresh_embedded.stats.model_calls == 2 * 2 * 2
     assert result.labels["choice"].notna().all()
     assert result.matrix.shape == (2, 2) and len(result.per_persona) == 2
-    both = result.labels.pivot_table(index=["persona_id", "question_id"], columns="rater",
-                                     values="choice", aggfunc="first")  # fmt: skip
+    both = result.labels.pivot_table(
+        index=["persona_id", "question_id"], columns="rater", values="choice", aggfunc="first"
+    )
     assert result.matrix.loc["as shown", "reversed"] == pytest.approx(
-        cohen_kappa_score(both["as shown"], both["reversed"])) or math.isnan(
-        result.matrix.loc["as shown", "reversed"])
+        cohen_kappa_score(both["as shown"], both["reversed"])
+    ) or math.isnan(result.matrix.loc["as shown", "reversed"])
     print(result.text())
 
 
 @pytest.mark.slow
-def test_the_same_model_over_http_agrees_with_the_embedded_one(llama_server, embedded_model_path,
-                                                               fresh_embedded):
+def test_the_same_model_over_http_agrees_with_the_embedded_one(
+    llama_server, embedded_model_path, fresh_embedded
+):
     from personasim.llm import get_backend
     from personasim.testbed.agreement import model_labels
     from personasim.testbed.questions import builtin_questions
 
     from .conftest import persona_table
 
-    remote = get_backend(f"openai:smollm2@{llama_server}", choice_mode="completions",
-                         completion_template=f"gguf:{embedded_model_path}")
+    remote = get_backend(
+        f"openai:smollm2@{llama_server}",
+        choice_mode="completions",
+        completion_template=f"gguf:{embedded_model_path}",
+    )
     questions = builtin_questions()[:2]
-    labels = pd.concat([model_labels(fresh_embedded, persona_table(), questions, "embedded"),
-                        model_labels(remote, persona_table(), questions, "server")],
-                       ignore_index=True)  # fmt: skip
+    labels = pd.concat(
+        [
+            model_labels(fresh_embedded, persona_table(), questions, "embedded"),
+            model_labels(remote, persona_table(), questions, "server"),
+        ],
+        ignore_index=True,
+    )
     result = agreement(labels)
-    wide = result.labels.pivot_table(index=["persona_id", "question_id"], columns="rater",
-                                     values="choice", aggfunc="first")  # fmt: skip
+    wide = result.labels.pivot_table(
+        index=["persona_id", "question_id"], columns="rater", values="choice", aggfunc="first"
+    )
     assert (wide["embedded"] == wide["server"]).all()  # same weights, same template
     value = result.matrix.loc["embedded", "server"]
     assert value == pytest.approx(1.0) or (math.isnan(value) and wide["embedded"].nunique() == 1)

@@ -21,10 +21,20 @@ from personasim.testbed.roleplay import read_annotations
 from .browser import DevTools, chromium_path
 
 QS = ["q1", "q2", "q3"]
-ITEMS = pd.DataFrame([{"persona_id": p, "question_id": q, "persona": f"- Age: 7{i}\n- Lives: VT",
-                       "question": f"What should I do about {q}?", "answer_a": f"Generic {q}.",
-                       "answer_b": f"Answer made for {p} on {q}."}
-                      for i, p in enumerate(("p1", "p2")) for q in QS])  # fmt: skip
+ITEMS = pd.DataFrame(
+    [
+        {
+            "persona_id": p,
+            "question_id": q,
+            "persona": f"- Age: 7{i}\n- Lives: VT",
+            "question": f"What should I do about {q}?",
+            "answer_a": f"Generic {q}.",
+            "answer_b": f"Answer made for {p} on {q}.",
+        }
+        for i, p in enumerate(("p1", "p2"))
+        for q in QS
+    ]
+)
 ROSTER = {"a1": ["p1"], "a2": ["p1"], "b1": ["p2"]}
 
 
@@ -47,8 +57,15 @@ class Running:
 
 def post(url: str, annotator: str, question: str, choice: str = "B", persona: str = "p1"):
     """Submit one choice as the page's form does; returns (status, final url, body)."""
-    data = urlencode({"persona_id": persona, "question_id": question, "choice": choice,
-                      "shown_first": "A", "shown_at": "0"}).encode()  # fmt: skip
+    data = urlencode(
+        {
+            "persona_id": persona,
+            "question_id": question,
+            "choice": choice,
+            "shown_first": "A",
+            "shown_at": "0",
+        }
+    ).encode()
     try:
         with urllib.request.urlopen(f"{url}a/{annotator}", data=data, timeout=10) as reply:
             return reply.status, reply.url, reply.read().decode()
@@ -69,19 +86,25 @@ def test_an_annotator_labels_every_item_in_a_real_browser(tmp_path):
         with Running(out) as url:
             browser.open(url)
             assert "play a role" in browser.js("document.body.innerText")
-            external = browser.js("[...document.querySelectorAll('[src],[href]')]"
-                                  ".filter(e => /^(https?:)?\\/\\//.test(e.getAttribute('src') "
-                                  "|| e.getAttribute('href'))).length")  # fmt: skip
+            external = browser.js(
+                "[...document.querySelectorAll('[src],[href]')]"
+                ".filter(e => /^(https?:)?\\/\\//.test(e.getAttribute('src') "
+                "|| e.getAttribute('href'))).length"
+            )
             assert external == 0
-            browser.js("document.querySelector('input[name=annotator]').value = 'a1';"
-                       "document.querySelector('form').submit()")
+            browser.js(
+                "document.querySelector('input[name=annotator]').value = 'a1';"
+                "document.querySelector('form').submit()"
+            )
             browser.wait_for("document.body.innerText.includes('item 1 of 3')")
             browser.screenshot(tmp_path / "item.png")
             for n, q in enumerate(QS, start=1):
                 assert f"What should I do about {q}?" in browser.js("document.body.innerText")
                 # click the button of the answer made for the persona, wherever it is shown
-                browser.js("[...document.querySelectorAll('.answer')].find(d => d.innerText"
-                           f".includes('made for p1 on {q}')).querySelector('button').click()")
+                browser.js(
+                    "[...document.querySelectorAll('.answer')].find(d => d.innerText"
+                    f".includes('made for p1 on {q}')).querySelector('button').click()"
+                )
                 after = f"'item {n + 1} of 3'" if n < 3 else "'All done'"
                 browser.wait_for(f"document.body.innerText.includes({after})")
             browser.open(f"{url}a/nobody")
@@ -110,14 +133,16 @@ def test_double_submit_and_a_restart_neither_lose_nor_repeat_labels(tmp_path):
             assert "item 2 of 3" in reply.read().decode()
         assert "already recorded" in post(url, "a2", "q1", "B")[2]  # a form from before
         post(url, "a2", "q2", "B")
-    assert [(r["question_id"], r["choice"]) for r in rows(out, "a2")] == [("q1", "A"),
-                                                                        ("q2", "B")]
+    assert [(r["question_id"], r["choice"]) for r in rows(out, "a2")] == [("q1", "A"), ("q2", "B")]
 
 
 def test_several_annotators_at_once_keep_their_own_labels(tmp_path):
     out = tmp_path / "annotation"
-    jobs = [(a, q, c, "p2" if a == "b1" else "p1") for a, c in (("a1", "A"), ("a2", "B"),
-                                                                 ("b1", "A")) for q in QS]
+    jobs = [
+        (a, q, c, "p2" if a == "b1" else "p1")
+        for a, c in (("a1", "A"), ("a2", "B"), ("b1", "A"))
+        for q in QS
+    ]
     with Running(out) as url, ThreadPoolExecutor(max_workers=9) as pool:
         statuses = list(pool.map(lambda j: post(url, j[0], j[1], j[2], j[3])[0], jobs * 2))
     assert set(statuses) == {200}
@@ -125,15 +150,22 @@ def test_several_annotators_at_once_keep_their_own_labels(tmp_path):
         got = rows(out, annotator)
         assert sorted(r["question_id"] for r in got) == QS
         assert {r["choice"] for r in got} == {choice} and {r["annotator"] for r in got} == {
-            annotator}
+            annotator
+        }
     assert len(read_annotations(out / "labels", ITEMS)) == 9
 
 
 def test_bad_inputs_are_one_line(tmp_path, capsys):
     pairs = tmp_path / "pairs.parquet"
-    ITEMS.rename(columns={"persona_id": "person_id", "question_id": "prompt_id",
-                          "question": "prompt", "answer_a": "rejected", "answer_b": "chosen"}
-                 ).assign(split="train", ok=True).to_parquet(pairs)  # fmt: skip
+    ITEMS.rename(
+        columns={
+            "persona_id": "person_id",
+            "question_id": "prompt_id",
+            "question": "prompt",
+            "answer_a": "rejected",
+            "answer_b": "chosen",
+        }
+    ).assign(split="train", ok=True).to_parquet(pairs)
     roster = tmp_path / "roster.csv"
     roster.write_text("annotator,persona_id\na1,p7\n")
 
@@ -144,11 +176,14 @@ def test_bad_inputs_are_one_line(tmp_path, capsys):
         return lines[0]
 
     assert "row 2: persona_id 'p7' has no items" in one_error(
-        ["--items", f"pairs:{pairs}", "--roster", str(roster)])
+        ["--items", f"pairs:{pairs}", "--roster", str(roster)]
+    )
     assert "needs fixed items" in one_error(["--items", "builtin", "--roster", str(roster)])
     roster.write_text("annotator,persona_id\n../x,p1\n")
-    assert "annotator id '../x'" in one_error(["--items", f"pairs:{pairs}", "--roster",
-                                               str(roster)])
-    assert "cannot read the roster" in one_error(["--items", f"pairs:{pairs}", "--roster",
-                                                  str(tmp_path / "none.csv")])
+    assert "annotator id '../x'" in one_error(
+        ["--items", f"pairs:{pairs}", "--roster", str(roster)]
+    )
+    assert "cannot read the roster" in one_error(
+        ["--items", f"pairs:{pairs}", "--roster", str(tmp_path / "none.csv")]
+    )
     assert not (tmp_path / "o" / "labels").exists()

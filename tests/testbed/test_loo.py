@@ -29,9 +29,12 @@ def chooser(request, _seen):
 
 def test_kappa_per_pair_and_ranking_follow_the_scripted_choices():
     questions = builtin_questions()[:4]
-    result = leave_one_out(persona_table(), questions, ScriptedStandIn(choice_script=chooser),
-                           LooOptions(attributes=("religion", "age"), n_personas=3, k=2,
-                                      n_boot=50))  # fmt: skip
+    result = leave_one_out(
+        persona_table(),
+        questions,
+        ScriptedStandIn(choice_script=chooser),
+        LooOptions(attributes=("religion", "age"), n_personas=3, k=2, n_boot=50),
+    )
     religion = result.pairs[result.pairs["attribute"] == "religion"]
     age = result.pairs[result.pairs["attribute"] == "age"]
     # adding religion flips A -> B on 3 of 4 questions; the news question stays C
@@ -48,9 +51,12 @@ def test_kappa_per_pair_and_ranking_follow_the_scripted_choices():
 
 
 def test_constant_choices_give_nan_kappa_and_a_note():
-    result = leave_one_out(persona_table(), builtin_questions()[:3],
-                           ScriptedStandIn(choice_script=lambda r, _: {"A": 1.0}),
-                           LooOptions(attributes=("age",), n_personas=2, k=1, n_boot=0))
+    result = leave_one_out(
+        persona_table(),
+        builtin_questions()[:3],
+        ScriptedStandIn(choice_script=lambda r, _: {"A": 1.0}),
+        LooOptions(attributes=("age",), n_personas=2, k=1, n_boot=0),
+    )
     assert result.pairs["kappa"].isna().all()
     assert result.summary["n_undefined"].iloc[0] == 2
     assert math.isnan(result.summary["mean_kappa"].iloc[0])
@@ -58,10 +64,12 @@ def test_constant_choices_give_nan_kappa_and_a_note():
 
 
 def test_conditional_attributes_are_drawn_from_holders_and_said_so():
-    result = leave_one_out(persona_table(), builtin_questions()[:2],
-                           ScriptedStandIn(choice_script=chooser),
-                           LooOptions(attributes=("vision_difficulty",), n_personas=3, k=2,
-                                      n_boot=0))  # fmt: skip
+    result = leave_one_out(
+        persona_table(),
+        builtin_questions()[:2],
+        ScriptedStandIn(choice_script=chooser),
+        LooOptions(attributes=("vision_difficulty",), n_personas=3, k=2, n_boot=0),
+    )
     holders = [p for p, f in PROFILES.items() if "vision_difficulty" in f]
     assert set(result.pairs["person_id"]) == set(holders)
     assert result.pairs["conditional"].all()
@@ -70,8 +78,12 @@ def test_conditional_attributes_are_drawn_from_holders_and_said_so():
 
 def test_unknown_attribute_and_questions_are_one_line_errors(tmp_path):
     with pytest.raises(DataError, match="no persona has attribute 'relgion'") as error:
-        leave_one_out(persona_table(), builtin_questions()[:2],
-                      ScriptedStandIn(choice_script=chooser), LooOptions(attributes=("relgion",)))
+        leave_one_out(
+            persona_table(),
+            builtin_questions()[:2],
+            ScriptedStandIn(choice_script=chooser),
+            LooOptions(attributes=("relgion",)),
+        )
     assert "did you mean 'religion'" in error.value.one_line()
     (tmp_path / "q.yaml").write_text("questions:\n  - {id: x, text: Why, answers: [only one]}\n")
     with pytest.raises(DataError, match="answers"):
@@ -83,18 +95,27 @@ def test_unknown_attribute_and_questions_are_one_line_errors(tmp_path):
 def test_questions_from_pairs_use_the_answer_and_the_revisions():
     import pandas as pd
 
-    pairs = pd.DataFrame({"prompt_id": ["x", "x", "y"], "prompt": ["Q?", "Q?", "R?"],
-                          "rejected": ["base", "base", "r"], "chosen": ["one", "two", "r"],
-                          "ok": [True, True, True]})  # fmt: skip
+    pairs = pd.DataFrame(
+        {
+            "prompt_id": ["x", "x", "y"],
+            "prompt": ["Q?", "Q?", "R?"],
+            "rejected": ["base", "base", "r"],
+            "chosen": ["one", "two", "r"],
+            "ok": [True, True, True],
+        }
+    )
     questions = questions_from_pairs(pairs)
     assert [q.id for q in questions] == ["x"] and questions[0].answers == ("base", "one", "two")
 
 
 @pytest.mark.slow
 def test_leave_one_out_on_the_embedded_model(fresh_embedded):
-    result = leave_one_out(persona_table(), builtin_questions()[:3], fresh_embedded,
-                           LooOptions(attributes=("religion", "ideology"), n_personas=1, k=2,
-                                      n_boot=50))  # fmt: skip
+    result = leave_one_out(
+        persona_table(),
+        builtin_questions()[:3],
+        fresh_embedded,
+        LooOptions(attributes=("religion", "ideology"), n_personas=1, k=2, n_boot=50),
+    )
     assert len(result.pairs) == 2 and len(result.labels) == 2 * 2 * 3
     assert result.labels["valid_mass"].gt(0).all()
     assert result.summary["rank"].tolist() == [1, 2]

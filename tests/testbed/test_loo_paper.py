@@ -22,9 +22,11 @@ from tests.support.scripted import ScriptedStandIn
 
 from .conftest import PROFILES, persona_table
 
-QUESTIONS = [Question("q1", "How should I spend Sunday?", "base answer one"),
-             Question("news", "Where should I get my news?", "base answer two"),
-             Question("q3", "Should I save or spend?", "base answer three")]  # fmt: skip
+QUESTIONS = [
+    Question("q1", "How should I spend Sunday?", "base answer one"),
+    Question("news", "Where should I get my news?", "base answer two"),
+    Question("q3", "Should I save or spend?", "base answer three"),
+]
 
 
 def writer(request, _seen):
@@ -54,8 +56,9 @@ def stand_in() -> ScriptedStandIn:
 
 
 def test_kappa_of_each_pair_is_the_hand_computed_value():
-    options = PaperLooOptions(attributes=("religion", "age"), n_personas=3, k=2, n_questions=3,
-                              n_boot=200)  # fmt: skip
+    options = PaperLooOptions(
+        attributes=("religion", "age"), n_personas=3, k=2, n_questions=3, n_boot=200
+    )
     result = paper_leave_one_out(persona_table(), QUESTIONS, stand_in(), options)
     religion = result.pairs[result.pairs["attribute"] == "religion"]
     # items (q, R-), (q, R+) for q1, news, q3. Without religion: R- = facts (refined), R+ = faith
@@ -81,8 +84,9 @@ def test_kappa_of_each_pair_is_the_hand_computed_value():
 
 
 def test_conditional_attribute_is_drawn_from_holders_only():
-    options = PaperLooOptions(attributes=("vision_difficulty",), n_personas=2, k=2,
-                              n_questions=1, n_boot=0)  # fmt: skip
+    options = PaperLooOptions(
+        attributes=("vision_difficulty",), n_personas=2, k=2, n_questions=1, n_boot=0
+    )
     result = paper_leave_one_out(persona_table(), QUESTIONS[:1], stand_in(), options)
     holders = {p for p, f in PROFILES.items() if "vision_difficulty" in f}
     assert set(result.pairs["person_id"]) == holders and result.pairs["conditional"].all()
@@ -100,8 +104,9 @@ def test_bootstrap_median_against_numpy():
 @pytest.mark.slow
 def test_paper_protocol_on_the_embedded_model(fresh_embedded):
     generation = PairsOptions(answer_tokens=16, critique_tokens=24, revision_tokens=16)
-    options = PaperLooOptions(attributes=("religion",), n_personas=1, k=2, n_questions=1,
-                              n_boot=0, generation=generation)  # fmt: skip
+    options = PaperLooOptions(
+        attributes=("religion",), n_personas=1, k=2, n_questions=1, n_boot=0, generation=generation
+    )
     from personasim.testbed.loo_paper import baseline_answers
     from personasim.testbed.prompts import builtin_prompts
 

@@ -19,9 +19,21 @@ from personasim.testbed.prompts import (
 from tests.conftest import require_shared_data
 from tests.support.scripted import ScriptedStandIn
 
-PRISM_TOPICS = {"relationships and family", "religion", "elections and parties", "immigration",
-                "abortion", "gender and LGBTQ+", "climate", "inequality and taxes", "work",
-                "AI", "death and ethics", "race", "war"}  # fmt: skip
+PRISM_TOPICS = {
+    "relationships and family",
+    "religion",
+    "elections and parties",
+    "immigration",
+    "abortion",
+    "gender and LGBTQ+",
+    "climate",
+    "inequality and taxes",
+    "work",
+    "AI",
+    "death and ethics",
+    "race",
+    "war",
+}
 
 
 def test_builtin_set_covers_the_prism_topics_with_open_questions():
@@ -35,14 +47,28 @@ def test_builtin_set_covers_the_prism_topics_with_open_questions():
 
 def test_prism_conversations_jsonl_in_its_documented_schema(tmp_path):
     lines = [
-        {"conversation_id": "c0", "user_id": "user0", "conversation_type": "controversy guided",
-         "opening_prompt": "Should the death penalty be abolished everywhere?",
-         "conversation_history": [{"turn": 0, "role": "user", "content": "Should ..."}]},
-        {"conversation_id": "c1", "user_id": "user1", "conversation_type": "unguided",
-         "opening_prompt": "hello", "conversation_history": []},
-        {"conversation_id": "c2", "user_id": "user1", "conversation_type": "values guided",
-         "opening_prompt": "  ", "conversation_history": []},
-    ]  # fmt: skip
+        {
+            "conversation_id": "c0",
+            "user_id": "user0",
+            "conversation_type": "controversy guided",
+            "opening_prompt": "Should the death penalty be abolished everywhere?",
+            "conversation_history": [{"turn": 0, "role": "user", "content": "Should ..."}],
+        },
+        {
+            "conversation_id": "c1",
+            "user_id": "user1",
+            "conversation_type": "unguided",
+            "opening_prompt": "hello",
+            "conversation_history": [],
+        },
+        {
+            "conversation_id": "c2",
+            "user_id": "user1",
+            "conversation_type": "values guided",
+            "opening_prompt": "  ",
+            "conversation_history": [],
+        },
+    ]
     path = tmp_path / "conversations.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     prompts = load_prompts(path)
@@ -54,10 +80,12 @@ def test_prism_conversations_jsonl_in_its_documented_schema(tmp_path):
 
 
 def test_own_yaml_jsonl_csv_and_text_loaders(tmp_path):
-    (tmp_path / "a.yaml").write_text("prompts:\n  work:\n    - Is overtime ever fair to ask?\n"
-                                     "  war:\n    - Can a war be just?\n")  # fmt: skip
-    (tmp_path / "b.yml").write_text("- Is it fine to lie to spare feelings?\n"
-                                    "- {text: 'Should zoos exist?', topic: animals}\n")
+    (tmp_path / "a.yaml").write_text(
+        "prompts:\n  work:\n    - Is overtime ever fair to ask?\n  war:\n    - Can a war be just?\n"
+    )
+    (tmp_path / "b.yml").write_text(
+        "- Is it fine to lie to spare feelings?\n- {text: 'Should zoos exist?', topic: animals}\n"
+    )
     (tmp_path / "c.jsonl").write_text('{"text": "Is fame worth it?", "prompt_id": "x1"}\n')
     (tmp_path / "d.csv").write_text("prompt,topic\nShould tipping end?,money\n")
     (tmp_path / "e.txt").write_text("Is homework useful?\n\nShould cities ban cars?\n")
@@ -116,6 +144,7 @@ def test_controversy_classifier_on_the_real_prompts_with_the_embedded_model(fres
 def test_classifier_with_no_mass_drops_and_counts_the_prompt():
     prompts = builtin_prompts().head(3)
     zero = {"A": 0.0, "B": 0.0}
+
     def script(request, _seen):
         """Zero mass on the abortion prompt; else "divides" gets 0.9 in either order."""
         text = request.messages[-1].content

@@ -20,19 +20,38 @@ from personasim.testbed.roleplay import (
 from tests.support.scripted import ScriptedStandIn
 
 QS = ["q1", "q2", "q3", "q4"]
-ITEMS = pd.DataFrame([{"persona_id": p, "question_id": q, "persona": f"- Name: {p}",
-                       "question": f"{q}?", "answer_a": f"base {q}", "answer_b": f"{p} {q}"}
-                      for p in ("p1", "p2") for q in QS])  # fmt: skip
+ITEMS = pd.DataFrame(
+    [
+        {
+            "persona_id": p,
+            "question_id": q,
+            "persona": f"- Name: {p}",
+            "question": f"{q}?",
+            "answer_a": f"base {q}",
+            "answer_b": f"{p} {q}",
+        }
+        for p in ("p1", "p2")
+        for q in QS
+    ]
+)
 #: p1 has four complete annotators; p2 three complete and b4, who stopped after one item.
-VOTES = {("p1", "a1"): "ABAB", ("p1", "a2"): "ABAA", ("p1", "a3"): "ABBB",
-         ("p1", "a4"): "BBBB", ("p2", "b1"): "ABAA", ("p2", "b2"): "ABBA",
-         ("p2", "b3"): "BABA", ("p2", "b4"): "A"}  # fmt: skip
+VOTES = {
+    ("p1", "a1"): "ABAB",
+    ("p1", "a2"): "ABAA",
+    ("p1", "a3"): "ABBB",
+    ("p1", "a4"): "BBBB",
+    ("p2", "b1"): "ABAA",
+    ("p2", "b2"): "ABBA",
+    ("p2", "b3"): "BABA",
+    ("p2", "b4"): "A",
+}
 
 
 def write_votes(path, votes=VOTES) -> None:
     rows = ["annotator,persona_id,question_id,choice,seconds"]
-    rows += [f"{a},{p},{q},{c},3.5" for (p, a), cs in votes.items()
-             for q, c in zip(QS, cs, strict=False)]  # b4 stopped early: fewer letters
+    rows += [
+        f"{a},{p},{q},{c},3.5" for (p, a), cs in votes.items() for q, c in zip(QS, cs, strict=False)
+    ]  # b4 stopped early: fewer letters
     path.write_text("\n".join(rows) + "\n")
 
 
@@ -47,29 +66,44 @@ def test_majority_is_three_of_four_with_ties_and_a_dropped_annotator(annotations
     got = {(r.persona_id, r.question_id): r.choice for r in rule.labels.itertuples()}
     # p1: q1 A A A B -> A; q2 B x4 -> B; q3 A A B B -> tie; q4 B A B B -> B
     # p2 (b4 dropped, 2 of 3): q1 A A B -> A; q2 B B A -> B; q3 A B B -> B; q4 A A A -> A
-    assert got == {("p1", "q1"): "A", ("p1", "q2"): "B", ("p1", "q4"): "B", ("p2", "q1"): "A",
-                   ("p2", "q2"): "B", ("p2", "q3"): "B", ("p2", "q4"): "A"}  # fmt: skip
+    assert got == {
+        ("p1", "q1"): "A",
+        ("p1", "q2"): "B",
+        ("p1", "q4"): "B",
+        ("p2", "q1"): "A",
+        ("p2", "q2"): "B",
+        ("p2", "q3"): "B",
+        ("p2", "q4"): "A",
+    }
     assert rule.ties == 1 and rule.dropped_annotators == [("p2", "b4")]
     fewer = annotations[~annotations["annotator"].isin(["b1", "b4"])]
     assert majority(fewer, ITEMS).short_personas == ["p2"]
 
 
 def test_model_vs_majority_and_the_human_baseline_match_sklearn(annotations):
-    model = [("p1", "q1", "A"), ("p1", "q2", "B"), ("p1", "q3", "A"), ("p1", "q4", "A"),
-             ("p2", "q1", "A"), ("p2", "q2", "B"), ("p2", "q3", "B"), ("p2", "q4", "A")]
-    labels = pd.DataFrame([{"rater": "m1", "persona_id": p, "question_id": q, "choice": c}
-                           for p, q, c in model])  # fmt: skip
+    model = [
+        ("p1", "q1", "A"),
+        ("p1", "q2", "B"),
+        ("p1", "q3", "A"),
+        ("p1", "q4", "A"),
+        ("p2", "q1", "A"),
+        ("p2", "q2", "B"),
+        ("p2", "q3", "B"),
+        ("p2", "q4", "A"),
+    ]
+    labels = pd.DataFrame(
+        [{"rater": "m1", "persona_id": p, "question_id": q, "choice": c} for p, q, c in model]
+    )
     result = roleplay_agreement(labels, ITEMS, annotations)
     # the 7 items with a majority, in order p1 q1 q2 q4, p2 q1..q4
     m1, maj = list("ABAABBA"), list("ABBABBA")
-    assert result.agreement.matrix.loc["m1", MAJORITY] == pytest.approx(
-        cohen_kappa_score(m1, maj))
+    assert result.agreement.matrix.loc["m1", MAJORITY] == pytest.approx(cohen_kappa_score(m1, maj))
     # slots by annotator id: human 1 = a1 / b1, human 2 = a2 / b2, human 4 = a4 only
     h1, h2 = list("ABAB" + "ABAA"), list("ABAA" + "ABBA")
-    assert result.human_matrix.loc["human 1", "human 2"] == pytest.approx(
-        cohen_kappa_score(h1, h2))
+    assert result.human_matrix.loc["human 1", "human 2"] == pytest.approx(cohen_kappa_score(h1, h2))
     assert result.human_matrix.loc["human 1", "human 4"] == pytest.approx(
-        cohen_kappa_score(list("ABAB"), list("BBBB")))
+        cohen_kappa_score(list("ABAB"), list("BBBB"))
+    )
     per = result.human_per_persona
     row = per[(per.rater_a == "human 1") & (per.rater_b == "human 2") & (per.persona_id == "p2")]
     assert row["kappa"].iloc[0] == pytest.approx(cohen_kappa_score(list("ABAA"), list("ABBA")))
@@ -77,11 +111,14 @@ def test_model_vs_majority_and_the_human_baseline_match_sklearn(annotations):
     assert any("1 tied" in n and "1 incomplete" in n for n in result.notes)
 
 
-@pytest.mark.parametrize(("row", "message"), [
-    ("a1,p1,q1,banana", "row 2: choice 'banana' is not an answer letter"),
-    ("a1,p9,q1,A", "row 2: unknown persona_id 'p9'"),
-    ("a1,p1,q7,A", "row 2: unknown question_id 'q7'"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("a1,p1,q1,banana", "row 2: choice 'banana' is not an answer letter"),
+        ("a1,p9,q1,A", "row 2: unknown persona_id 'p9'"),
+        ("a1,p1,q7,A", "row 2: unknown question_id 'q7'"),
+    ],
+)
 def test_bad_label_rows_are_one_line_naming_file_row_and_value(tmp_path, row, message):
     path = tmp_path / "h.csv"
     path.write_text("annotator,persona_id,question_id,choice\n" + row + "\n")
@@ -98,9 +135,21 @@ def test_an_item_labelled_twice_by_one_annotator_is_refused(tmp_path):
 
 
 def test_items_from_pairs_and_model_labels_read_both_orders():
-    pairs = pd.DataFrame([{"person_id": p, "prompt_id": q, "persona": f"- Name: {p}",
-                           "prompt": f"{q}?", "rejected": f"base {q}", "chosen": f"{p} {q}",
-                           "ok": q != "q4"} for p in ("p1", "p2") for q in QS])  # fmt: skip
+    pairs = pd.DataFrame(
+        [
+            {
+                "person_id": p,
+                "prompt_id": q,
+                "persona": f"- Name: {p}",
+                "prompt": f"{q}?",
+                "rejected": f"base {q}",
+                "chosen": f"{p} {q}",
+                "ok": q != "q4",
+            }
+            for p in ("p1", "p2")
+            for q in QS
+        ]
+    )
     items = items_from_pairs(pairs, per_persona=2, seed=3)
     assert items.groupby("persona_id").size().tolist() == [2, 2]
     assert "q4" not in set(items["question_id"])

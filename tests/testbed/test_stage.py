@@ -21,11 +21,17 @@ def chooser(request, _seen):
 
 
 def test_run_testbed_then_the_report_section(tmp_path):
-    stand_in = ScriptedStandIn(generate_script=lambda r, _: "A few words.",
-                               choice_script=chooser, identity="rater-a")
+    stand_in = ScriptedStandIn(
+        generate_script=lambda r, _: "A few words.", choice_script=chooser, identity="rater-a"
+    )
     other = ScriptedStandIn(choice_script=lambda r, _: {"A": 1.0}, identity="rater-b")
-    spec = TestbedSpec(per_persona=2, held_out=1, loo_attributes=("religion", "age"),
-                       loo_personas=2, questions="builtin")
+    spec = TestbedSpec(
+        per_persona=2,
+        held_out=1,
+        loo_attributes=("religion", "age"),
+        loo_personas=2,
+        questions="builtin",
+    )
     run = run_testbed(spec, persona_table(), stand_in, tmp_path, raters={"b": other})
     for name in ("pairs", "loo", "loo_summary", "kappa_matrix", "per_persona", "agreement"):
         assert (run.folder / f"{name}.parquet").exists(), name

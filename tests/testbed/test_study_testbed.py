@@ -9,12 +9,23 @@ import pytest
 from personasim.core.errors import ConfigError
 from personasim.spec.study import check_study, study_from_dict
 
-TINY = {"name": "tb", "population": {"states": ["VT"], "per_state": 2},
-        "personas": {"tiers": ["persona"]},
-        "surveys": [{"id": "topics", "source": "topics", "max_questions": 1}],
-        "testbed": {"per_persona": 1, "held_out": 0, "answer_tokens": 32, "critique_tokens": 40,
-                    "revision_tokens": 32, "n_questions": 3, "loo_attributes": ["religion"],
-                    "loo_personas": 2, "loo_k": 2}}  # fmt: skip
+TINY = {
+    "name": "tb",
+    "population": {"states": ["VT"], "per_state": 2},
+    "personas": {"tiers": ["persona"]},
+    "surveys": [{"id": "topics", "source": "topics", "max_questions": 1}],
+    "testbed": {
+        "per_persona": 1,
+        "held_out": 0,
+        "answer_tokens": 32,
+        "critique_tokens": 40,
+        "revision_tokens": 32,
+        "n_questions": 3,
+        "loo_attributes": ["religion"],
+        "loo_personas": 2,
+        "loo_k": 2,
+    },
+}
 
 
 def test_the_testbed_section_is_checked_before_any_work():

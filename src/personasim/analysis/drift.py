@@ -75,8 +75,7 @@ def _mode(values: pd.Series) -> str:
     return f"{counts.index[0]} ({counts.iloc[0] / len(values):.0%})" if len(values) else ""
 
 
-def imputation_drift(personas: pd.DataFrame, tiers: Sequence[str] = ("objective",)
-                     ) -> pd.DataFrame:  # fmt: skip
+def imputation_drift(personas: pd.DataFrame, tiers: Sequence[str] = ("objective",)) -> pd.DataFrame:
     """Per tier x generator x attribute: ``n``, ``tv`` (LLM vs census distribution),
     ``changed`` (share of persons whose value the LLM changed) and the most common value of
     each side."""

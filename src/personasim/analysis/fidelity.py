@@ -20,14 +20,25 @@ from personasim.core.states import FIPS_STATE
 from personasim.scoring.metrics import total_variation
 
 #: The paper's published sample (Li et al. 2025 sampler, 50,000 adults), as quoted in issue 3.
-PAPER = {"ba_plus_18_19": 0.357, "married_18_19": 0.489, "widowed_18_19": 0.048,
-         "veterans_female": 0.508, "race_tvd": 0.077, "race_tvd_noise": 0.020}  # fmt: skip
+PAPER = {
+    "ba_plus_18_19": 0.357,
+    "married_18_19": 0.489,
+    "widowed_18_19": 0.048,
+    "veterans_female": 0.508,
+    "race_tvd": 0.077,
+    "race_tvd_noise": 0.020,
+}
 
 AGE_EDGES, AGE_NAMES = [25, 35, 45, 55, 65], ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
 INCOME_EDGES = [1, 25_000, 50_000, 75_000, 100_000]
-PAIRS = [("age", "education"), ("age", "marital_status"), ("age", "employment_status"),
-         ("sex", "occupation"), ("education", "income"),
-         ("race", "household_language")]  # fmt: skip
+PAIRS = [
+    ("age", "education"),
+    ("age", "marital_status"),
+    ("age", "employment_status"),
+    ("sex", "occupation"),
+    ("education", "income"),
+    ("race", "household_language"),
+]
 
 
 def _in_universe(control: c.Control) -> int:
@@ -89,9 +100,12 @@ def _own_targets(control: c.Control, mine: np.ndarray, weights: np.ndarray) -> n
 
 
 def loso_controls(
-    seed: pd.DataFrame, targets: pd.DataFrame, fips: int, own: bool,
+    seed: pd.DataFrame,
+    targets: pd.DataFrame,
+    fips: int,
+    own: bool,
     names: tuple[str, ...] | None = None,
-) -> list[c.Control]:  # fmt: skip
+) -> list[c.Control]:
     """Controls ``names`` (default all) for state ``fips`` over the other seed states' records;
     targets from ACS 2023, or (``own``) from the state's own weighted PUMS records (no
     2018-2023 drift)."""
@@ -107,9 +121,12 @@ def loso_controls(
 
 
 def loso_state(
-    seed: pd.DataFrame, targets: pd.DataFrame, fips: int, own: bool = False,
+    seed: pd.DataFrame,
+    targets: pd.DataFrame,
+    fips: int,
+    own: bool = False,
     names: tuple[str, ...] | None = None,
-) -> dict[str, tuple[float, float]]:  # fmt: skip
+) -> dict[str, tuple[float, float]]:
     """Leave-one-state-out for seed state ``fips``: pair -> (our TVD, chained TVD) on adults,
     raking to the controls ``names`` (default: all)."""
     codes, st = pair_codes(seed), seed["st"].to_numpy()

@@ -21,9 +21,17 @@ WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 #: The ``- Label:`` prefix of a rendered tabular persona line (left out of word clouds).
 FIELD_LABEL = re.compile(r"^\s*-\s*[^:\n]{1,60}:", re.MULTILINE)
 STAT_COLUMNS = [
-    "person_id", "tier", "generator", "valid", "polarity", "subjectivity", "chars", "words",
-    "unique_words", "type_token_ratio",
-]  # fmt: skip
+    "person_id",
+    "tier",
+    "generator",
+    "valid",
+    "polarity",
+    "subjectivity",
+    "chars",
+    "words",
+    "unique_words",
+    "type_token_ratio",
+]
 
 
 def words(text: str) -> list[str]:
@@ -55,8 +63,15 @@ def text_stats(personas: pd.DataFrame) -> pd.DataFrame:
     valid = ~(invalid_personas(personas) | blank_text(personas["text"]))
     for r, ok in zip(personas.itertuples(index=False), valid, strict=True):
         text = r.text if isinstance(r.text, str) else ""
-        rows.append({"person_id": r.person_id, "tier": r.tier, "generator": r.generator,
-                     "valid": bool(ok), **text_row(text)})  # fmt: skip
+        rows.append(
+            {
+                "person_id": r.person_id,
+                "tier": r.tier,
+                "generator": r.generator,
+                "valid": bool(ok),
+                **text_row(text),
+            }
+        )
     return pd.DataFrame(rows, columns=STAT_COLUMNS)
 
 
@@ -97,8 +112,10 @@ def template_words() -> frozenset[str]:
     from personasim.personas.meta import attribute_label
 
     found = set(words(NOT_APPLICABLE))
-    ranges = {**schema.value_ranges(schema.objective_model()),
-              **schema.value_ranges(schema.subjective_model())}  # fmt: skip
+    ranges = {
+        **schema.value_ranges(schema.objective_model()),
+        **schema.value_ranges(schema.subjective_model()),
+    }
     scale = Counter(w for values in ranges.values() for w in {w for v in values for w in words(v)})
     found |= {w for w, fields in scale.items() if fields >= SCALE_FIELDS}
     for field, values in ranges.items():
@@ -136,16 +153,23 @@ def word_counts(texts: Iterable[str], extra_stopwords: Iterable[str] = ()) -> Co
     return Counter(w for found in per_text for w in found if w not in stop)
 
 
-def word_cloud_png(texts: Iterable[str], max_words: int = 80, width: int = 520,
-                   height: int = 300, seed: int = 0) -> bytes | None:  # fmt: skip
+def word_cloud_png(
+    texts: Iterable[str], max_words: int = 80, width: int = 520, height: int = 300, seed: int = 0
+) -> bytes | None:
     """A word cloud of ``texts`` as PNG bytes (None when there are no words)."""
     from wordcloud import WordCloud
 
     counts = word_counts(texts)
     if not counts:
         return None
-    cloud = WordCloud(width=width, height=height, background_color="white", max_words=max_words,
-                      random_state=seed, colormap="Dark2")  # fmt: skip
+    cloud = WordCloud(
+        width=width,
+        height=height,
+        background_color="white",
+        max_words=max_words,
+        random_state=seed,
+        colormap="Dark2",
+    )
     image = cloud.generate_from_frequencies(dict(counts)).to_image()
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)

@@ -122,15 +122,26 @@ def tier_costs(diagnostics: pd.DataFrame) -> pd.DataFrame:
     """Per tier x generator: persons, ESS (sum over groups), deff ``n / ESS``, groups not
     converged, and the mean ASMD before/after over groups and variables."""
     if diagnostics.empty:
-        return pd.DataFrame(columns=["tier", "generator", "n", "ess", "deff", "not_converged",
-                                     "asmd_before", "asmd_after"])  # fmt: skip
+        return pd.DataFrame(
+            columns=[
+                "tier",
+                "generator",
+                "n",
+                "ess",
+                "deff",
+                "not_converged",
+                "asmd_before",
+                "asmd_after",
+            ]
+        )
     keys = [k for k in ("tier", "generator") if k in diagnostics.columns]
     group_cols = list(diagnostics.columns[: diagnostics.columns.get_loc("n")])
     groups = diagnostics.drop_duplicates(group_cols)
     out = groups.groupby(keys, as_index=False).agg(
-        n=("n", "sum"), ess=("ess", "sum"),
+        n=("n", "sum"),
+        ess=("ess", "sum"),
         not_converged=("status", lambda s: int((s != "converged").sum())),
-    )  # fmt: skip
+    )
     asmd = diagnostics.groupby(keys, as_index=False)[["asmd_before", "asmd_after"]].mean()
     out = out.merge(asmd, on=keys)
     out.insert(out.columns.get_loc("ess") + 1, "deff", out["n"] / out["ess"].replace(0, np.nan))
@@ -144,5 +155,6 @@ def before_after(plain: pd.DataFrame, weighted: pd.DataFrame) -> pd.DataFrame:
         sel = scores[(scores["attribute"] == "overall") & (scores["group"] == "all")]
         return sel[[*CALIBRATED_PAIR_KEY, "value", "ci_low", "ci_high"]]
 
-    return overall(plain).merge(overall(weighted), on=list(CALIBRATED_PAIR_KEY), how="inner",
-                                suffixes=("_before", "_after"))  # fmt: skip
+    return overall(plain).merge(
+        overall(weighted), on=list(CALIBRATED_PAIR_KEY), how="inner", suffixes=("_before", "_after")
+    )

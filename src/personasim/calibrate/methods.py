@@ -84,8 +84,9 @@ def build_variables(
         column = values[str(name)].loc[frame.index] if values else variable_values(frame, name)
         if column is None:
             raise ConfigError(f"the pool has no variable {name!r}", hint="check --targets")
-        out.append(Variable(str(name), level_codes(column, levels), levels,
-                            rows["share"].to_numpy(float)))  # fmt: skip
+        out.append(
+            Variable(str(name), level_codes(column, levels), levels, rows["share"].to_numpy(float))
+        )
     return out
 
 

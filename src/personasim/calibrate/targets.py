@@ -311,8 +311,14 @@ def party_targets() -> pd.DataFrame:
 def csv_targets(path: str | Path) -> pd.DataFrame:
     """A user CSV of marginals ``variable, level, share[, group]`` (checked for form only)."""
     hint = "columns: variable, level, share and optionally group"
-    frame = read_table(Path(path), "targets CSV", ["variable", "level", "share"], hint=hint,
-                       as_csv=True, csv_text=True)  # levels `None` and `NA` are levels
+    frame = read_table(
+        Path(path),
+        "targets CSV",
+        ["variable", "level", "share"],
+        hint=hint,
+        as_csv=True,
+        csv_text=True,
+    )  # levels `None` and `NA` are levels
     extra = sorted(set(frame.columns) - set(TARGET_COLUMNS))
     if extra:
         raise ConfigError(f"{path}: unknown column {extra[0]!r}", hint=hint)

@@ -61,12 +61,16 @@ def _check_pool(pool: pd.DataFrame) -> None:
     key = ["person_id", *[k for k in PERSONA_MODEL_KEY if k in pool.columns]]
     repeated = int(pool.duplicated(key).sum())
     if repeated:
-        raise DataError(f"the pool has {repeated} row(s) repeating a {', '.join(key)} of another "
-                        "row: each person is calibrated once",
-                        hint="give a table with one row per person (per tier and generator)")
+        raise DataError(
+            f"the pool has {repeated} row(s) repeating a {', '.join(key)} of another "
+            "row: each person is calibrated once",
+            hint="give a table with one row per person (per tier and generator)",
+        )
     if _base_weights(pool).sum() <= 0:
-        raise DataError("the pool's weight column is zero on every row",
-                        hint="drop the weight column (all persons count alike) or fix it")
+        raise DataError(
+            "the pool's weight column is zero on every row",
+            hint="drop the weight column (all persons count alike) or fix it",
+        )
 
 
 def _check_by(pool: pd.DataFrame, targets: pd.DataFrame, by: str | None) -> None:
@@ -77,9 +81,10 @@ def _check_by(pool: pd.DataFrame, targets: pd.DataFrame, by: str | None) -> None
         )
     named = set(targets["group"]) - {""}
     if by is not None and named and not named & set(pool[by].dropna().astype(str)):
-        raise ConfigError(f"no person of the pool has a {by} the targets name "
-                          f"({', '.join(sorted(named)[:5])})",
-                          hint=f"the targets' group column holds values of --by {by}")
+        raise ConfigError(
+            f"no person of the pool has a {by} the targets name ({', '.join(sorted(named)[:5])})",
+            hint=f"the targets' group column holds values of --by {by}",
+        )
     if by is None:
         grouped = targets[targets["group"] != ""]["variable"].unique()
         national = set(targets[targets["group"] == ""]["variable"])
@@ -139,8 +144,10 @@ def calibrate(
     _check_pool(pool)
     targets, notes = usable_targets(targets, pool)
     if targets.empty:
-        raise ConfigError("no target variable can be derived from the pool",
-                          hint=notes[0] if notes else "give targets with rows")  # fmt: skip
+        raise ConfigError(
+            "no target variable can be derived from the pool",
+            hint=notes[0] if notes else "give targets with rows",
+        )
     values = check_targets(targets, pool)
     _check_by(pool, targets, by)
     _check_method(targets, options)
@@ -162,8 +169,10 @@ def calibrate(
         weights[frame.index] = outcome.weights
         rows += D.group_rows(labels, base, outcome, variables)
     if not rows:
-        raise ConfigError("no group of the pool has targets: nothing was calibrated",
-                          hint="check the targets' group column against --by")  # fmt: skip
+        raise ConfigError(
+            "no group of the pool has targets: nothing was calibrated",
+            hint="check the targets' group column against --by",
+        )
     notes += [
         f"tier {t or '-'}: no {v!r} values, calibrated without it" for t, v in sorted(skipped)
     ]
@@ -181,24 +190,34 @@ def read_weights(path: str | Path, person_ids: pd.Series | None = None) -> pd.Da
     counting the bad rows (text, missing, infinite, zero or negative)."""
     from personasim.core.tables import read_table
 
-    frame = read_table(path, "weights table", ["person_id", "weight"],
-                       hint="write one with `personasim calibrate`")  # fmt: skip
+    frame = read_table(
+        path, "weights table", ["person_id", "weight"], hint="write one with `personasim calibrate`"
+    )
     values = pd.to_numeric(frame["weight"], errors="coerce").to_numpy(float)
     bad = ~np.isfinite(values) | (values <= 0)
     if bad.any():
         first = frame["weight"].tolist()[int(np.flatnonzero(bad)[0])]
-        raise DataError(f"{path}: {int(bad.sum())} of {len(frame)} weight(s) are not positive "
-                        f"finite numbers (first: {first!r})",
-                        hint="recompute the weights with `personasim calibrate`")  # fmt: skip
+        raise DataError(
+            f"{path}: {int(bad.sum())} of {len(frame)} weight(s) are not positive "
+            f"finite numbers (first: {first!r})",
+            hint="recompute the weights with `personasim calibrate`",
+        )
     key = ["person_id", *[k for k in PERSONA_MODEL_KEY if k in frame.columns]]
     repeated = int(frame.astype({"person_id": str}).duplicated(key).sum())
     if repeated:
-        raise DataError(f"{path}: {repeated} row(s) repeat the {', '.join(key)} of another row",
-                        hint="keep one weight per person (per tier and generator)")
-    if person_ids is not None and len(person_ids) and not frame["person_id"].astype(str).isin(
-            set(person_ids.astype(str))).any():  # fmt: skip
-        raise DataError(f"{path}: none of its {len(frame)} person_id(s) is among the persons "
-                        "answering", hint="give the weights calibrated on these personas")
+        raise DataError(
+            f"{path}: {repeated} row(s) repeat the {', '.join(key)} of another row",
+            hint="keep one weight per person (per tier and generator)",
+        )
+    if (
+        person_ids is not None
+        and len(person_ids)
+        and not frame["person_id"].astype(str).isin(set(person_ids.astype(str))).any()
+    ):
+        raise DataError(
+            f"{path}: none of its {len(frame)} person_id(s) is among the persons answering",
+            hint="give the weights calibrated on these personas",
+        )
     return frame.assign(weight=values)
 
 
@@ -217,10 +236,12 @@ class WeightLookup:
         table = weights[["person_id", *self.keys, "weight"]].astype({"person_id": str})
         table = table.assign(**{k: table[k].fillna("").astype(str) for k in self.keys})
         table = table.drop_duplicates(["person_id", *self.keys])
-        self.index = pd.Index(self._joined(table["person_id"].to_numpy(),
-                                           [table[k].to_numpy() for k in self.keys]))
-        self.values = np.append(pd.to_numeric(table["weight"], errors="coerce").to_numpy(float),
-                                np.nan)  # fmt: skip
+        self.index = pd.Index(
+            self._joined(table["person_id"].to_numpy(), [table[k].to_numpy() for k in self.keys])
+        )
+        self.values = np.append(
+            pd.to_numeric(table["weight"], errors="coerce").to_numpy(float), np.nan
+        )
 
     @staticmethod
     def _joined(person: np.ndarray, models: list[np.ndarray]) -> list[str]:
@@ -230,8 +251,10 @@ class WeightLookup:
     def lookup(self, person: np.ndarray, models: dict[str, np.ndarray]) -> np.ndarray:
         """The calibrated weight of each row (NaN where the table does not cover it); ``person``
         and ``models`` (tier, generator) as text."""
-        keys = self._joined(np.asarray(person, dtype=object),
-                            [np.asarray(models[k], dtype=object) for k in self.keys])
+        keys = self._joined(
+            np.asarray(person, dtype=object),
+            [np.asarray(models[k], dtype=object) for k in self.keys],
+        )
         return self.values[self.index.get_indexer(keys)]
 
 
@@ -256,10 +279,14 @@ def attach_weights(
     lookup = WeightLookup(weights, responses.columns)
     out = responses.reset_index(drop=True)
     person = out["person_id"].astype(str).to_numpy()
-    found = lookup.lookup(person, {k: out[k].fillna("").astype(str).to_numpy()
-                                   for k in lookup.keys})  # fmt: skip
-    own = (pd.to_numeric(out["weight"], errors="coerce").to_numpy(float)
-           if "weight" in out.columns else None)  # fmt: skip
+    found = lookup.lookup(
+        person, {k: out[k].fillna("").astype(str).to_numpy() for k in lookup.keys}
+    )
+    own = (
+        pd.to_numeric(out["weight"], errors="coerce").to_numpy(float)
+        if "weight" in out.columns
+        else None
+    )
     by_person = None
     if persons is not None and "weight" in persons.columns:
         table = persons.drop_duplicates("person_id")
@@ -271,6 +298,8 @@ def attach_weights(
     out["weight"] = np.where(missing, base_weight(own, by_person, len(out)), found)
     notes = []
     if missing.any():
-        notes.append(f"{int(missing.sum())} response row(s) without a calibrated weight keep "
-                     "their base weight")  # fmt: skip
+        notes.append(
+            f"{int(missing.sum())} response row(s) without a calibrated weight keep "
+            "their base weight"
+        )
     return out, notes

@@ -66,8 +66,13 @@ def age_group(seed: pd.DataFrame, f: Figures) -> Control:
     """Age in the 13 DP05 bands."""
     cells = np.digitize(seed["age"].to_numpy(), [lo for _, lo, _ in t.AGE_BANDS[1:]])
     target = np.array([f[f"age:{band}"] for band, _, _ in t.AGE_BANDS])
-    return Control("age_group", cells.astype(np.int16), target,
-                   tuple(b for b, _, _ in t.AGE_BANDS), universe_cell=False)  # fmt: skip
+    return Control(
+        "age_group",
+        cells.astype(np.int16),
+        target,
+        tuple(b for b, _, _ in t.AGE_BANDS),
+        universe_cell=False,
+    )
 
 
 def sex_by_age(seed: pd.DataFrame, f: Figures) -> Control:
@@ -142,8 +147,9 @@ def nativity(seed: pd.DataFrame, f: Figures) -> Control:
     """Native, naturalized citizen, not a citizen (DP02)."""
     cells = np.clip(seed["citizenship"].cat.codes.to_numpy() - 2, 0, 2).astype(np.int16)
     target = np.array([f["native"], f["naturalized"], f["noncitizen"]])
-    return Control("nativity", cells, target, ("native", "naturalized", "not a citizen"),
-                   universe_cell=False)  # fmt: skip
+    return Control(
+        "nativity", cells, target, ("native", "naturalized", "not a citizen"), universe_cell=False
+    )
 
 
 def language(seed: pd.DataFrame, f: Figures) -> Control:
@@ -156,8 +162,11 @@ def language(seed: pd.DataFrame, f: Figures) -> Control:
 
 def health_insurance(seed: pd.DataFrame, f: Figures) -> Control:
     """Private, public only, uninsured; civilian noninstitutionalized (DP03)."""
-    values = [f["insurance:private"], f["insurance:covered"] - f["insurance:private"],
-              f["insurance:none"]]  # fmt: skip
+    values = [
+        f["insurance:private"],
+        f["insurance:covered"] - f["insurance:private"],
+        f["insurance:none"],
+    ]
     codes = seed["health_insurance"].cat.codes.to_numpy()
     cells, target = _with_niu(codes, seed["civ_noninst"].to_numpy(), values, f["total"])
     return Control("health_insurance", cells, target, (*m.HEALTH_INSURANCE, "not civ. noninst."))
@@ -200,9 +209,14 @@ def class_of_worker(seed: pd.DataFrame, f: Figures) -> Control:
 
 
 def _employment_cross(
-    name: str, group: np.ndarray, inside: np.ndarray, keys: list[str], labels: list[str],
-    seed: pd.DataFrame, f: Figures,
-) -> Control:  # fmt: skip
+    name: str,
+    group: np.ndarray,
+    inside: np.ndarray,
+    keys: list[str],
+    labels: list[str],
+    seed: pd.DataFrame,
+    f: Figures,
+) -> Control:
     """Group x (civilian employed, not) from S2301 group sizes and employment/population ratios;
     ``group`` indexes ``keys`` for the persons ``inside`` the universe."""
     employed = np.isin(seed["esr"].to_numpy(), [1, 2])
@@ -230,8 +244,15 @@ def employment_by_sex(seed: pd.DataFrame, f: Figures) -> Control:
     """Civilian employed or not x sex, population 20 to 64 (S2301)."""
     age = seed["age"].to_numpy()
     keys = [f"sex:{s}" for s in m.SEX]
-    return _employment_cross("employment_by_sex", seed["sex"].cat.codes.to_numpy(),
-                             (age >= 20) & (age <= 64), keys, list(m.SEX), seed, f)  # fmt: skip
+    return _employment_cross(
+        "employment_by_sex",
+        seed["sex"].cat.codes.to_numpy(),
+        (age >= 20) & (age <= 64),
+        keys,
+        list(m.SEX),
+        seed,
+        f,
+    )
 
 
 def employment_by_education(seed: pd.DataFrame, f: Figures) -> Control:
@@ -240,16 +261,19 @@ def employment_by_education(seed: pd.DataFrame, f: Figures) -> Control:
     group = np.minimum(seed["education"].cat.codes.to_numpy(), 3)  # Bachelor's or higher
     keys = [f"education:{label}" for label in t.EMP_EDU_LABELS]
     labels = ["less than HS", "HS graduate", "some college", "bachelor's+"]
-    return _employment_cross("employment_by_education", group, (age >= 25) & (age <= 64), keys,
-                             labels, seed, f)  # fmt: skip
+    return _employment_cross(
+        "employment_by_education", group, (age >= 25) & (age <= 64), keys, labels, seed, f
+    )
 
 
 #: Cross-tabulated controls from S2301 (employment status by age, by sex, by education). Race
 #: is left out: S2301 suppresses its race rows in small states (e.g. all but White and Two or
 #: more races in VT) and counts Hispanics inside each race, unlike ``race_ethnicity``.
 CROSS_CONTROLS: tuple[str, ...] = (
-    "employment_by_education", "employment_by_sex", "employment_by_age",
-)  # fmt: skip
+    "employment_by_education",
+    "employment_by_sex",
+    "employment_by_age",
+)
 
 #: All controls, in raking order (the most important last: IPF ends on it exactly).
 CONTROL_BUILDERS: dict[str, Callable[[pd.DataFrame, Figures], Control]] = {

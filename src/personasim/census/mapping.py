@@ -33,11 +33,32 @@ RACE = (
 )
 HISPANIC = ("Not Hispanic or Latino", "Hispanic or Latino")
 ANCESTRY = (
-    "British", "Irish", "German", "Italian", "Polish", "French", "Norwegian", "Dutch", "Swedish",
-    "Russian", "Chinese", "Filipino", "Asian Indian", "Vietnamese", "Korean", "Japanese",
-    "Mexican", "Puerto Rican", "Cuban", "African American", "West Indian", "Arab",
-    "American Indian", "Other", "Not reported",
-)  # fmt: skip
+    "British",
+    "Irish",
+    "German",
+    "Italian",
+    "Polish",
+    "French",
+    "Norwegian",
+    "Dutch",
+    "Swedish",
+    "Russian",
+    "Chinese",
+    "Filipino",
+    "Asian Indian",
+    "Vietnamese",
+    "Korean",
+    "Japanese",
+    "Mexican",
+    "Puerto Rican",
+    "Cuban",
+    "African American",
+    "West Indian",
+    "Arab",
+    "American Indian",
+    "Other",
+    "Not reported",
+)
 HOUSEHOLD_LANGUAGE = (
     "English",
     "Spanish",
@@ -48,8 +69,12 @@ HOUSEHOLD_LANGUAGE = (
 EDUCATION = ("Less than HS", "HS Graduate", "Some College", "Bachelor's", "Graduate Degree")
 EMPLOYMENT_STATUS = ("Employed", "Unemployed", "Not in Labor Force")
 CLASS_OF_WORKER = (
-    "Private", "Government", "Self-employed", "Unpaid family worker", NOT_APPLICABLE,
-)  # fmt: skip
+    "Private",
+    "Government",
+    "Self-employed",
+    "Unpaid family worker",
+    NOT_APPLICABLE,
+)
 
 #: The five census occupation groups and their subgroups, as in the papers' template. The
 #: papers' ``INDUSTRY_CATEGORY`` holds the five groups and ``OCCUPATION_CATEGORY`` a subgroup;
@@ -131,8 +156,13 @@ DISABILITY = ("None", "Physical", "Mental", "Both")
 HEALTH_INSURANCE = ("Private", "Public", "None")
 YES_NO = ("Yes", "No")
 ABILITY_TO_SPEAK_ENGLISH = (
-    "Very well", "Well", "Not well", "Not at all", "Speaks only English", NOT_APPLICABLE,
-)  # fmt: skip
+    "Very well",
+    "Well",
+    "Not well",
+    "Not at all",
+    "Speaks only English",
+    NOT_APPLICABLE,
+)
 FERTILITY = (
     "Gave birth in the past 12 months",
     "Did not give birth in the past 12 months",
@@ -168,20 +198,52 @@ VOCAB: dict[str, tuple[str, ...]] = {
 
 #: Columns of ``population.parquet``, in order.
 POPULATION_COLUMNS: tuple[str, ...] = (
-    "person_id", "state", "weight", "age", "sex", "race", "hispanic", "ancestry",
-    "household_language", "education", "employment_status", "class_of_worker",
-    "industry_category", "occupation_category", "income", "marital_status", "household_type",
-    "family_presence_and_age", "place_of_birth", "citizenship", "veteran_status", "disability",
-    "health_insurance", "cognitive_difficulty", "ability_to_speak_english", "vision_difficulty",
-    "hearing_difficulty", "fertility", "source",
-)  # fmt: skip
+    "person_id",
+    "state",
+    "weight",
+    "age",
+    "sex",
+    "race",
+    "hispanic",
+    "ancestry",
+    "household_language",
+    "education",
+    "employment_status",
+    "class_of_worker",
+    "industry_category",
+    "occupation_category",
+    "income",
+    "marital_status",
+    "household_type",
+    "family_presence_and_age",
+    "place_of_birth",
+    "citizenship",
+    "veteran_status",
+    "disability",
+    "health_insurance",
+    "cognitive_difficulty",
+    "ability_to_speak_english",
+    "vision_difficulty",
+    "hearing_difficulty",
+    "fertility",
+    "source",
+)
 
 #: CPI-U annual averages (BLS, 1982-84 = 100), to express income in 2023 dollars.
 CPI_U: dict[int, float] = {
-    2012: 229.594, 2013: 232.957, 2014: 236.736, 2015: 237.017, 2016: 240.007,
-    2017: 245.120, 2018: 251.107, 2019: 255.657, 2020: 258.811, 2021: 270.970,
-    2022: 292.655, 2023: 304.702,
-}  # fmt: skip
+    2012: 229.594,
+    2013: 232.957,
+    2014: 236.736,
+    2015: 237.017,
+    2016: 240.007,
+    2017: 245.120,
+    2018: 251.107,
+    2019: 255.657,
+    2020: 258.811,
+    2021: 270.970,
+    2022: 292.655,
+    2023: 304.702,
+}
 INCOME_YEAR = 2023
 INCOME_MAX = 1_000_000
 
@@ -229,16 +291,31 @@ def map_ancestry(anc1p: pd.Series) -> pd.Categorical:
     """
     code = _num(anc1p)
     groups: dict[str, list[int]] = {
-        "British": [11, 12, 22, 87, 88, 97], "Irish": [50, 94], "German": [32, 40, 929],
-        "Italian": [51, 68], "Polish": [142], "French": [26, 935, 936, 937],
-        "Norwegian": [82], "Dutch": [21], "Swedish": [89], "Russian": [148],
-        "Chinese": [706, 707, 716, 782], "Filipino": [720], "Asian Indian": [615, 620],
-        "Vietnamese": [785], "Korean": [750], "Japanese": [740, 748],
-        "Mexican": list(range(210, 220)), "Puerto Rican": [261], "Cuban": [271],
-        "African American": [900, 901, 902, 903, 904], "West Indian": list(range(300, 360)),
+        "British": [11, 12, 22, 87, 88, 97],
+        "Irish": [50, 94],
+        "German": [32, 40, 929],
+        "Italian": [51, 68],
+        "Polish": [142],
+        "French": [26, 935, 936, 937],
+        "Norwegian": [82],
+        "Dutch": [21],
+        "Swedish": [89],
+        "Russian": [148],
+        "Chinese": [706, 707, 716, 782],
+        "Filipino": [720],
+        "Asian Indian": [615, 620],
+        "Vietnamese": [785],
+        "Korean": [750],
+        "Japanese": [740, 748],
+        "Mexican": list(range(210, 220)),
+        "Puerto Rican": [261],
+        "Cuban": [271],
+        "African American": [900, 901, 902, 903, 904],
+        "West Indian": list(range(300, 360)),
         "Arab": [*range(400, 412), 417, 421, 423, 425, 427, 429, 435, 465, 495, 496, 499],
-        "American Indian": [913, 914, 917, 918, 919, 920, 922], "Not reported": [999, 0],
-    }  # fmt: skip
+        "American Indian": [913, 914, 917, 918, 919, 920, 922],
+        "Not reported": [999, 0],
+    }
     table = {c: ANCESTRY.index(name) for name, cs in groups.items() for c in cs}
     return _pick(_lookup(code, table, ANCESTRY.index("Other")), ANCESTRY)
 
@@ -372,6 +449,23 @@ def map_fertility(fer: pd.Series) -> pd.Categorical:
 
 #: RELSHIPP (2019+) -> RELP (2018 and earlier) codes, so one mapping serves all years.
 RELSHIPP_TO_RELP: dict[int, int] = {
-    20: 0, 21: 1, 22: 13, 23: 1, 24: 13, 25: 2, 26: 3, 27: 4, 28: 5, 29: 6, 30: 7, 31: 8,
-    32: 9, 33: 10, 34: 12, 35: 14, 36: 15, 37: 16, 38: 17,
-}  # fmt: skip
+    20: 0,
+    21: 1,
+    22: 13,
+    23: 1,
+    24: 13,
+    25: 2,
+    26: 3,
+    27: 4,
+    28: 5,
+    29: 6,
+    30: 7,
+    31: 8,
+    32: 9,
+    33: 10,
+    34: 12,
+    35: 14,
+    36: 15,
+    37: 16,
+    38: 17,
+}

@@ -21,10 +21,40 @@ from personasim.core.errors import DataError
 
 #: Variables read from the person file (2018 names).
 PUMS_COLUMNS: tuple[str, ...] = (
-    "SERIALNO", "ST", "PWGTP", "AGEP", "SEX", "RAC1P", "HISP", "ANC1P", "LANX", "LANP", "ENG",
-    "SCHL", "ESR", "COW", "OCCP", "PINCP", "PERNP", "ADJINC", "MAR", "RELP", "POBP", "CIT",
-    "MIL", "DIS", "DREM", "DEYE", "DEAR", "DPHY", "DDRS", "DOUT", "PRIVCOV", "PUBCOV", "FER",
-)  # fmt: skip
+    "SERIALNO",
+    "ST",
+    "PWGTP",
+    "AGEP",
+    "SEX",
+    "RAC1P",
+    "HISP",
+    "ANC1P",
+    "LANX",
+    "LANP",
+    "ENG",
+    "SCHL",
+    "ESR",
+    "COW",
+    "OCCP",
+    "PINCP",
+    "PERNP",
+    "ADJINC",
+    "MAR",
+    "RELP",
+    "POBP",
+    "CIT",
+    "MIL",
+    "DIS",
+    "DREM",
+    "DEYE",
+    "DEAR",
+    "DPHY",
+    "DDRS",
+    "DOUT",
+    "PRIVCOV",
+    "PUBCOV",
+    "FER",
+)
 
 #: Renamed variables in later years: new name -> (2018 name, code map or None).
 #: 2019+: RELP became RELSHIPP with new codes (20-38). Everything else used here kept its name
@@ -36,9 +66,18 @@ RENAMES: dict[str, tuple[str, dict[int, int] | None]] = {
 FIRST_SUPPORTED_YEAR = 2018
 
 SEED_INTERNAL: tuple[str, ...] = (
-    "st", "pwgtp", "age", "income", "relp", "esr", "cow", "mil", "lang", "earnings",
+    "st",
+    "pwgtp",
+    "age",
+    "income",
+    "relp",
+    "esr",
+    "cow",
+    "mil",
+    "lang",
+    "earnings",
     "civ_noninst",
-)  # fmt: skip
+)
 
 
 def pums_files(paths: Sequence[Path]) -> list[Path]:

@@ -91,8 +91,9 @@ def _make_feasible(control: Control, seed_totals: np.ndarray) -> tuple[Control, 
         target[reachable] += moved * target[reachable] / max(target[reachable].sum(), 1e-12)
     elif reachable.any():
         target[reachable] /= max(target[reachable].sum(), 1e-12)
-    fixed = Control(control.name, control.cells, target, control.labels,
-                    control.universe_cell, control.share)  # fmt: skip
+    fixed = Control(
+        control.name, control.cells, target, control.labels, control.universe_cell, control.share
+    )
     return fixed, [f"{control.name}: {control.labels[i]}" for i in np.flatnonzero(empty)]
 
 
@@ -132,8 +133,9 @@ def _ipf(w: np.ndarray, controls: list[Control], options: RakeOptions) -> tuple[
         iterations += 1
         for control in controls:
             current = _cell_totals(control, w)
-            ratio = np.divide(control.targets_for(current), current,
-                              out=np.ones_like(current), where=current > 0)  # fmt: skip
+            ratio = np.divide(
+                control.targets_for(current), current, out=np.ones_like(current), where=current > 0
+            )
             w *= ratio[control.cells]
         errors = max_relative_errors(controls, w)
     return iterations, errors
@@ -165,10 +167,16 @@ def rake(
         f"{name}: off by {err:.1%}" for name, err in errors.items() if err > options.unmet_above
     ]
     report = RakeReport(
-        state=state, iterations=iterations, converged=status == "converged", status=status,
-        offending=offending, max_rel_error=errors, ess=kish_ess(w), n_seed=int((w > 0).sum()),
+        state=state,
+        iterations=iterations,
+        converged=status == "converged",
+        status=status,
+        offending=offending,
+        max_rel_error=errors,
+        ess=kish_ess(w),
+        n_seed=int((w > 0).sum()),
         unmet=unmet,
-    )  # fmt: skip
+    )
     return w, report
 
 

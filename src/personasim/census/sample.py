@@ -107,9 +107,13 @@ def rake_state(
 
 
 def rake_state_cached(
-    state: str, seed: pd.DataFrame, target_table: pd.DataFrame, options: RakeOptions,
-    cache: WeightsCache, seed_hash: str,
-) -> tuple[np.ndarray, RakeReport]:  # fmt: skip
+    state: str,
+    seed: pd.DataFrame,
+    target_table: pd.DataFrame,
+    options: RakeOptions,
+    cache: WeightsCache,
+    seed_hash: str,
+) -> tuple[np.ndarray, RakeReport]:
     """:func:`rake_state` through the weights cache (``seed_hash``: :func:`seed_digest`)."""
     figures, note = state_figures(state, target_table)
     key = entry_key(state, seed_hash, figures, note, options)
@@ -181,8 +185,9 @@ def build_population(
     seed_hash = seed_digest(seed) if cache.directory is not None else ""
     raked, reports = {}, []
     for state in (progress or iter)(spec.states):
-        raked[state], report = rake_state_cached(state, seed, target_table, spec.rake, cache,
-                                                 seed_hash)  # fmt: skip
+        raked[state], report = rake_state_cached(
+            state, seed, target_table, spec.rake, cache, seed_hash
+        )
         reports.append(report)
     adults = [float(raked[s][eligible].sum()) for s in spec.states]
     counts = allocate(spec.total, adults) if spec.total else [spec.per_state] * len(spec.states)
@@ -216,8 +221,14 @@ def sample_population(
     ``states``: USPS codes, as a list or one comma-separated string; ``"all"`` is every state
     and DC."""
     codes = tuple(states.split(",")) if isinstance(states, str) else tuple(states)
-    spec = _spec(states=codes, per_state=None if total else per_state, total=total,
-                 seed=seed, min_age=min_age, pums=tuple(Path(p) for p in pums_paths))  # fmt: skip
+    spec = _spec(
+        states=codes,
+        per_state=None if total else per_state,
+        total=total,
+        seed=seed,
+        min_age=min_age,
+        pums=tuple(Path(p) for p in pums_paths),
+    )
     return build_population(spec).frame
 
 
@@ -228,9 +239,13 @@ def _spec(**fields: object) -> PopulationSpec:
     try:
         return PopulationSpec(**fields)
     except ValidationError as error:
-        raise validation_error(error, "population options", hint="see personasim population --help",
-                               locate=lambda loc: "--" + ".".join(map(str, loc)).replace("_", "-"),
-                               known_fields=lambda _loc: PopulationSpec.model_fields) from None
+        raise validation_error(
+            error,
+            "population options",
+            hint="see personasim population --help",
+            locate=lambda loc: "--" + ".".join(map(str, loc)).replace("_", "-"),
+            known_fields=lambda _loc: PopulationSpec.model_fields,
+        ) from None
 
 
 def write_population(frame: pd.DataFrame, path: str | Path) -> Path:

@@ -20,9 +20,11 @@ from personasim.core.errors import DataError
 
 DATA_DIR = Path(__file__).parent / "data"
 SEED_FILE, TARGETS_FILE, POB_FILE, MANIFEST_FILE = (
-    "seed.parquet", "targets.csv", "pob_labels.csv", "manifest.json",
-)  # fmt: skip
-
+    "seed.parquet",
+    "targets.csv",
+    "pob_labels.csv",
+    "manifest.json",
+)
 
 
 def _path(name: str, data_dir: Path | None) -> Path:

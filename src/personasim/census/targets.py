@@ -26,17 +26,29 @@ _COW = "Estimate!!CLASS OF WORKER!!Civilian employed population 16 years and ove
 _HI = "Estimate!!HEALTH INSURANCE COVERAGE!!Civilian noninstitutionalized population"
 
 AGE_BANDS: tuple[tuple[str, int, int], ...] = (
-    ("Under 5 years", 0, 4), ("5 to 9 years", 5, 9), ("10 to 14 years", 10, 14),
-    ("15 to 19 years", 15, 19), ("20 to 24 years", 20, 24), ("25 to 34 years", 25, 34),
-    ("35 to 44 years", 35, 44), ("45 to 54 years", 45, 54), ("55 to 59 years", 55, 59),
-    ("60 to 64 years", 60, 64), ("65 to 74 years", 65, 74), ("75 to 84 years", 75, 84),
+    ("Under 5 years", 0, 4),
+    ("5 to 9 years", 5, 9),
+    ("10 to 14 years", 10, 14),
+    ("15 to 19 years", 15, 19),
+    ("20 to 24 years", 20, 24),
+    ("25 to 34 years", 25, 34),
+    ("35 to 44 years", 35, 44),
+    ("45 to 54 years", 45, 54),
+    ("55 to 59 years", 55, 59),
+    ("60 to 64 years", 60, 64),
+    ("65 to 74 years", 65, 74),
+    ("75 to 84 years", 75, 84),
     ("85 years and over", 85, 200),
-)  # fmt: skip
+)
 RACE_LABELS: tuple[str, ...] = (
-    "White alone", "Black or African American alone", "American Indian and Alaska Native alone",
-    "Asian alone", "Native Hawaiian and Other Pacific Islander alone", "Some Other Race alone",
+    "White alone",
+    "Black or African American alone",
+    "American Indian and Alaska Native alone",
+    "Asian alone",
+    "Native Hawaiian and Other Pacific Islander alone",
+    "Some Other Race alone",
     "Two or More Races",
-)  # fmt: skip
+)
 MARITAL_LABELS = (
     "Now married, except separated",
     "Widowed",
@@ -45,38 +57,56 @@ MARITAL_LABELS = (
     "Never married",
 )
 EDU_LABELS = (
-    "Less than 9th grade", "9th to 12th grade, no diploma",
-    "High school graduate (includes equivalency)", "Some college, no degree",
-    "Associate's degree", "Bachelor's degree", "Graduate or professional degree",
-)  # fmt: skip
+    "Less than 9th grade",
+    "9th to 12th grade, no diploma",
+    "High school graduate (includes equivalency)",
+    "Some college, no degree",
+    "Associate's degree",
+    "Bachelor's degree",
+    "Graduate or professional degree",
+)
 LANG_LABELS = (
-    "English only", "Spanish", "Other Indo-European languages",
-    "Asian and Pacific Islander languages", "Other languages",
-)  # fmt: skip
+    "English only",
+    "Spanish",
+    "Other Indo-European languages",
+    "Asian and Pacific Islander languages",
+    "Other languages",
+)
 OCC_GROUPS = (
-    "Management, business, science, and arts occupations", "Service occupations",
+    "Management, business, science, and arts occupations",
+    "Service occupations",
     "Sales and office occupations",
     "Natural resources, construction, and maintenance occupations",
     "Production, transportation, and material moving occupations",
-)  # fmt: skip
+)
 #: S2301 (employment status by demographics): age bands of the population 16 and over.
 EMP_AGE_BANDS: tuple[tuple[str, int], ...] = (
-    ("16 to 19 years", 16), ("20 to 24 years", 20), ("25 to 29 years", 25),
-    ("30 to 34 years", 30), ("35 to 44 years", 35), ("45 to 54 years", 45),
-    ("55 to 59 years", 55), ("60 to 64 years", 60), ("65 to 74 years", 65),
+    ("16 to 19 years", 16),
+    ("20 to 24 years", 20),
+    ("25 to 29 years", 25),
+    ("30 to 34 years", 30),
+    ("35 to 44 years", 35),
+    ("45 to 54 years", 45),
+    ("55 to 59 years", 55),
+    ("60 to 64 years", 60),
+    ("65 to 74 years", 65),
     ("75 years and over", 75),
-)  # fmt: skip
+)
 #: S2301 education groups of the population 25 to 64 (in the order of the five census levels,
 #: Bachelor's and Graduate Degree joined).
 EMP_EDU_LABELS = (
-    "Less than high school graduate", "High school graduate (includes equivalency)",
-    "Some college or associate's degree", "Bachelor's degree or higher",
-)  # fmt: skip
+    "Less than high school graduate",
+    "High school graduate (includes equivalency)",
+    "Some college or associate's degree",
+    "Bachelor's degree or higher",
+)
 _S23 = "{kind}!!Estimate!!{label}"
 COW_LABELS = (
-    "Private wage and salary workers", "Government workers",
-    "Self-employed in own not incorporated business workers", "Unpaid family workers",
-)  # fmt: skip
+    "Private wage and salary workers",
+    "Government workers",
+    "Self-employed in own not incorporated business workers",
+    "Unpaid family workers",
+)
 
 
 def _figures() -> dict[str, tuple[str, str]]:
@@ -104,17 +134,23 @@ def _figures() -> dict[str, tuple[str, str]]:
     for label in EDU_LABELS:
         f[f"education:{label}"] = ("dp02", f"{_EDU}!!{label}")
     f["veteran_total"] = ("dp02", "Estimate!!VETERAN STATUS!!Civilian population 18 years and over")
-    f["veteran"] = ("dp02", "Estimate!!VETERAN STATUS!!Civilian population 18 years and over"
-                    "!!Civilian veterans")  # fmt: skip
+    f["veteran"] = (
+        "dp02",
+        "Estimate!!VETERAN STATUS!!Civilian population 18 years and over!!Civilian veterans",
+    )
     f["civ_noninst"] = ("dp02", f"{_DIS}!!Total Civilian Noninstitutionalized Population")
     for band in ("Under 18 years", "18 to 64 years", "65 years and over"):
         f[f"disability_total:{band}"] = ("dp02", f"{_DIS}!!{band}")
         f[f"disability:{band}"] = ("dp02", f"{_DIS}!!{band}!!With a disability")
     f["native"] = ("dp02", "Estimate!!PLACE OF BIRTH!!Total population!!Native")
-    f["naturalized"] = ("dp02", "Estimate!!U.S. CITIZENSHIP STATUS!!Foreign-born population"
-                        "!!Naturalized U.S. citizen")  # fmt: skip
-    f["noncitizen"] = ("dp02", "Estimate!!U.S. CITIZENSHIP STATUS!!Foreign-born population"
-                       "!!Not a U.S. citizen")  # fmt: skip
+    f["naturalized"] = (
+        "dp02",
+        "Estimate!!U.S. CITIZENSHIP STATUS!!Foreign-born population!!Naturalized U.S. citizen",
+    )
+    f["noncitizen"] = (
+        "dp02",
+        "Estimate!!U.S. CITIZENSHIP STATUS!!Foreign-born population!!Not a U.S. citizen",
+    )
     f["language_total"] = ("dp02", _LANG)
     for label in LANG_LABELS:
         f[f"language:{label}"] = ("dp02", f"{_LANG}!!{label}")
@@ -129,8 +165,11 @@ def _figures() -> dict[str, tuple[str, str]]:
     f["class_of_worker_total"] = ("dp03", _COW)
     for label in COW_LABELS:
         f[f"class_of_worker:{label}"] = ("dp03", f"{_COW}!!{label}")
-    f["median_earnings"] = ("dp03", "Estimate!!INCOME AND BENEFITS (IN 2023 INFLATION-ADJUSTED "
-                            "DOLLARS)!!Median earnings for workers (dollars)")  # fmt: skip
+    f["median_earnings"] = (
+        "dp03",
+        "Estimate!!INCOME AND BENEFITS (IN 2023 INFLATION-ADJUSTED "
+        "DOLLARS)!!Median earnings for workers (dollars)",
+    )
     _employment_rates(f)
     f["insurance_total"] = ("dp03", _HI)
     f["insurance:private"] = (

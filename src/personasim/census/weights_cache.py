@@ -77,9 +77,13 @@ def entry_key(
 ) -> str:
     """The cache key of one state's raked weights (hex SHA-256)."""
     parts = {
-        "state": state, "seed": seed_hash, "figures": dict(sorted(figures.items())),
-        "note": note, "options": options.model_dump(mode="json"), "method": _method_digest(),
-    }  # fmt: skip
+        "state": state,
+        "seed": seed_hash,
+        "figures": dict(sorted(figures.items())),
+        "note": note,
+        "options": options.model_dump(mode="json"),
+        "method": _method_digest(),
+    }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 

@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 
 def _target_files(targets_spec: str) -> list[tuple[str, str]]:
     """The ``csv:PATH`` files of a ``--targets`` list, as inputs an output must not replace."""
-    return [("--targets", part.strip().removeprefix("csv:"))
-            for part in targets_spec.split(",") if part.strip().startswith("csv:")]  # fmt: skip
+    return [
+        ("--targets", part.strip().removeprefix("csv:"))
+        for part in targets_spec.split(",")
+        if part.strip().startswith("csv:")
+    ]
 
 
 @click.command("calibrate")
@@ -200,8 +203,11 @@ def crosstab_command(
     from personasim.survey.loaders import load_survey
     from personasim.truth import load_truth
 
-    check_output(out, [("--responses", responses_path), ("--weights", weights_path),
-                       ("--persons", persons_path)], parquet=True)  # fmt: skip
+    check_output(
+        out,
+        [("--responses", responses_path), ("--weights", weights_path), ("--persons", persons_path)],
+        parquet=True,
+    )
     responses = read_table(responses_path, "responses table", ["person_id", "question_id"])
     persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
     weights = read_weights(weights_path, responses["person_id"]) if weights_path else None
@@ -209,8 +215,9 @@ def crosstab_command(
     questions = load_survey(survey) if survey and real is None else None
     if questions is not None:
         check_survey_covers(questions.ids, responses["question_id"], survey)
-    table = crosstab(responses, split_list(by), persons, weights, questions, n_boot, min_n,
-                     seed, real)  # fmt: skip
+    table = crosstab(
+        responses, split_list(by), persons, weights, questions, n_boot, min_n, seed, real
+    )
     write_atomic(table, out)
     click.echo(format_crosstab(table, min_n))
     click.echo(f"wrote {len(table)} rows to {out}")
@@ -220,6 +227,8 @@ def check_survey_covers(ids: list[str], answered: pd.Series, survey: str | None)
     """Refuse a ``--survey`` that has none of the questions the responses answer."""
     asked = set(answered.astype(str))
     if asked and not asked & set(ids):
-        raise ConfigError(f"--survey {survey}: none of its {len(ids)} question(s) is among the "
-                          f"{len(asked)} the responses answer ({sorted(asked)[0]!r}, ...)",
-                          hint="give the survey the responses were simulated on")  # fmt: skip
+        raise ConfigError(
+            f"--survey {survey}: none of its {len(ids)} question(s) is among the "
+            f"{len(asked)} the responses answer ({sorted(asked)[0]!r}, ...)",
+            hint="give the survey the responses were simulated on",
+        )

@@ -58,10 +58,19 @@ def summary_table(reports: list[RakeReport], counts: dict[str, int]) -> str:
 @click.option("--total", type=int, default=None, help="People in all, split by adult population.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--min-age", type=int, default=18, show_default=True, help="Youngest age drawn.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("population.parquet"),
-              show_default=True, help="Output Parquet file.")  # fmt: skip
-@click.option("--pums", type=click.Path(path_type=Path), multiple=True,
-              help="PUMS person CSV(s) or folder (ACS 2018+) to use as seed.")  # fmt: skip
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("population.parquet"),
+    show_default=True,
+    help="Output Parquet file.",
+)
+@click.option(
+    "--pums",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="PUMS person CSV(s) or folder (ACS 2018+) to use as seed.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or summary.")
 @click.pass_context
 def population_group(
@@ -89,8 +98,14 @@ def population_group(
     from personasim.census.sample import _spec, build_population, write_population
     from personasim.core.tables import check_output
 
-    spec = _spec(states=tuple(states.split(",")), per_state=None if total else per_state,
-                 total=total, seed=seed, min_age=min_age, pums=pums)  # fmt: skip
+    spec = _spec(
+        states=tuple(states.split(",")),
+        per_state=None if total else per_state,
+        total=total,
+        seed=seed,
+        min_age=min_age,
+        pums=pums,
+    )
     check_output(out, [("--pums", p) for p in pums])
     result = build_population(spec, progress=_progress("raking", quiet))
     path = write_population(result.frame, out)
@@ -210,14 +225,21 @@ def check_loso(seed_table, targets, echo: Echo) -> None:  # noqa: ANN001
     for fips in tqdm(sorted(seed_table["st"].unique()), desc="leave-one-out", file=sys.stderr):
         acs = fidelity.loso_state(seed_table, targets, int(fips))
         own = fidelity.loso_state(seed_table, targets, int(fips), own=True)
-        row = (np.mean([v[0] for v in acs.values()]), np.mean([v[0] for v in own.values()]),
-               np.mean([v[1] for v in acs.values()]))  # fmt: skip
+        row = (
+            np.mean([v[0] for v in acs.values()]),
+            np.mean([v[0] for v in own.values()]),
+            np.mean([v[1] for v in acs.values()]),
+        )
         rows.append(row)
-        echo(f"  {FIPS_STATE[int(fips)]}: ours/acs23 {row[0]:.4f}  ours/own18 {row[1]:.4f}  "
-             f"chained {row[2]:.4f}")  # fmt: skip
+        echo(
+            f"  {FIPS_STATE[int(fips)]}: ours/acs23 {row[0]:.4f}  ours/own18 {row[1]:.4f}  "
+            f"chained {row[2]:.4f}"
+        )
     acs, own, chained = np.mean(rows, axis=0)
-    echo(f"  mean: ours/acs23 {acs:.4f} (ratio {acs / chained:.2f})  ours/own18 {own:.4f} "
-         f"(ratio {own / chained:.2f})  chained {chained:.4f}   goal: ratio <= 0.33")  # fmt: skip
+    echo(
+        f"  mean: ours/acs23 {acs:.4f} (ratio {acs / chained:.2f})  ours/own18 {own:.4f} "
+        f"(ratio {own / chained:.2f})  chained {chained:.4f}   goal: ratio <= 0.33"
+    )
 
 
 def check_cross_controls(seed_table, targets, echo: Echo) -> None:  # noqa: ANN001
@@ -229,8 +251,10 @@ def check_cross_controls(seed_table, targets, echo: Echo) -> None:  # noqa: ANN0
     from personasim.analysis import fidelity  # scipy: only the check needs it
     from personasim.census.controls import MARGINAL_CONTROLS
 
-    echo("\n(2c) cross-tabulated controls (S2301 employment by age, sex, education): "
-         "leave-one-state-out mean pairwise joint TVD, before -> after")  # fmt: skip
+    echo(
+        "\n(2c) cross-tabulated controls (S2301 employment by age, sex, education): "
+        "leave-one-state-out mean pairwise joint TVD, before -> after"
+    )
     sums: dict[str, list[tuple[float, float]]] = {}
     for own in (False, True):
         rows = []
@@ -265,11 +289,15 @@ def check_throughput(seed_table, targets, seed: int, echo: Echo) -> None:  # noq
     start = time.perf_counter()
     per = 1_000_000 // len(states)
     rngs = {s: state_rng(seed, s) for s in states}
-    frames = [people(seed_table, draw_indices(raked[s], eligible, per, rngs[s]), s, 1.0, "x")
-              for s in states]  # fmt: skip
+    frames = [
+        people(seed_table, draw_indices(raked[s], eligible, per, rngs[s]), s, 1.0, "x")
+        for s in states
+    ]
     frame = finish(frames)
     drawn = time.perf_counter() - start
-    echo(f"\nthroughput: raking {len(states)} states took {loaded:.1f} s (once per run); "
-         f"drawing {len(frame):,} personas took {drawn:.2f} s = "
-         f"{len(frame) / drawn:,.0f} personas/s  "
-         f"[paper ~300/s]")  # fmt: skip
+    echo(
+        f"\nthroughput: raking {len(states)} states took {loaded:.1f} s (once per run); "
+        f"drawing {len(frame):,} personas took {drawn:.2f} s = "
+        f"{len(frame) / drawn:,.0f} personas/s  "
+        f"[paper ~300/s]"
+    )

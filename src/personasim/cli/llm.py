@@ -52,36 +52,73 @@ def open_backend(model: str, cache_path: str | None, no_cache: bool, pairs: tupl
 
 def backend_options(function: Any) -> Any:
     """The options every command that talks to a model shares."""
-    function = click.option("--model", "-m", default="llamacpp", show_default=True,
-                            help=MODEL_HELP)(function)
-    function = click.option("--cache", "cache_path", default=None,
-                            help="SQLite cache file [default: $PERSONASIM_CACHE or "
-                                 ".personasim/cache.sqlite].")(function)
+    function = click.option(
+        "--model", "-m", default="llamacpp", show_default=True, help=MODEL_HELP
+    )(function)
+    function = click.option(
+        "--cache",
+        "cache_path",
+        default=None,
+        help="SQLite cache file [default: $PERSONASIM_CACHE or .personasim/cache.sqlite].",
+    )(function)
     function = click.option("--no-cache", is_flag=True, help="Do not read or write the cache.")(
-        function)
-    return click.option("--option", "-o", "pairs", multiple=True, metavar="KEY=VALUE",
-                        help="Backend option, e.g. -o n_ctx=8192 (repeatable).")(function)
+        function
+    )
+    return click.option(
+        "--option",
+        "-o",
+        "pairs",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Backend option, e.g. -o n_ctx=8192 (repeatable).",
+    )(function)
 
 
 def run_smoke(backend: Backend) -> dict[str, Any]:
     """A chat reply, a schema-constrained object and a choice distribution, with timings."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    chat = backend.generate([GenerateRequest(
-        messages=(Message(role="user", content="In one sentence, what is a census?"),),
-        max_tokens=60)])[0]
+    chat = backend.generate(
+        [
+            GenerateRequest(
+                messages=(Message(role="user", content="In one sentence, what is a census?"),),
+                max_tokens=60,
+            )
+        ]
+    )[0]
     timings["chat"] = time.perf_counter() - started
     started = time.perf_counter()
-    person = backend.generate([GenerateRequest(
-        messages=(Message(role="user", content="Invent an adult living in the United States. "
-                          "Reply with a JSON object."),),
-        json_schema=SMOKE_SCHEMA, max_tokens=120)])[0]
+    person = backend.generate(
+        [
+            GenerateRequest(
+                messages=(
+                    Message(
+                        role="user",
+                        content="Invent an adult living in the United States. "
+                        "Reply with a JSON object.",
+                    ),
+                ),
+                json_schema=SMOKE_SCHEMA,
+                max_tokens=120,
+            )
+        ]
+    )[0]
     timings["json"] = time.perf_counter() - started
     started = time.perf_counter()
-    choice = backend.choice_logprobs([ChoiceRequest(
-        messages=(Message(role="user", content="Do you enjoy cooking at home?\n"
-                          "A. Yes\nB. No\nC. Sometimes\nAnswer with one letter."),),
-        labels=("A", "B", "C"))])[0]
+    choice = backend.choice_logprobs(
+        [
+            ChoiceRequest(
+                messages=(
+                    Message(
+                        role="user",
+                        content="Do you enjoy cooking at home?\n"
+                        "A. Yes\nB. No\nC. Sometimes\nAnswer with one letter.",
+                    ),
+                ),
+                labels=("A", "B", "C"),
+            )
+        ]
+    )[0]
     timings["choice"] = time.perf_counter() - started
     return {"chat": chat, "json": person, "choice": choice, "timings": timings}
 
@@ -101,8 +138,10 @@ def smoke_command(model: str, cache_path: str | None, no_cache: bool, pairs: tup
     click.echo(f"choice    {probs}  valid_mass={report['choice'].valid_mass:.3f}")
     times = "  ".join(f"{k}={v:.2f}s" for k, v in report["timings"].items())
     stats = backend.stats
-    click.echo(f"timings   {times}  model_calls={stats.model_calls} cache_hits={stats.cache_hits}"
-               f" {stats.faults_text()}")
+    click.echo(
+        f"timings   {times}  model_calls={stats.model_calls} cache_hits={stats.cache_hits}"
+        f" {stats.faults_text()}"
+    )
 
 
 @click.group("llm")
@@ -113,23 +152,46 @@ def llm_group() -> None:
 @llm_group.command("chat")
 @click.argument("prompt")
 @click.option("--system", default=None, help="System message.")
-@click.option("--schema", "schema_path", type=click.Path(dir_okay=False), default=None,
-              help="JSON schema file constraining the reply.")
+@click.option(
+    "--schema",
+    "schema_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="JSON schema file constraining the reply.",
+)
 @click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(1, 32768))
 @click.option("--temperature", default=0.0, show_default=True, type=click.FloatRange(0, 5))
 @click.option("--seed", default=None, type=int, help="Sampling seed.")
 @backend_options
-def chat_command(prompt: str, system: str | None, schema_path: str | None, max_tokens: int,
-                 temperature: float, seed: int | None, model: str, cache_path: str | None,
-                 no_cache: bool, pairs: tuple[str, ...]) -> None:
+def chat_command(
+    prompt: str,
+    system: str | None,
+    schema_path: str | None,
+    max_tokens: int,
+    temperature: float,
+    seed: int | None,
+    model: str,
+    cache_path: str | None,
+    no_cache: bool,
+    pairs: tuple[str, ...],
+) -> None:
     """Send one chat PROMPT and print the reply."""
     schema = _read_schema(schema_path) if schema_path else None
     messages = ((Message(role="system", content=system),) if system else ()) + (
-        Message(role="user", content=prompt),)
+        Message(role="user", content=prompt),
+    )
     backend = open_backend(model, cache_path, no_cache, pairs)
-    result = backend.generate([GenerateRequest(messages=messages, json_schema=schema,
-                                               max_tokens=max_tokens, temperature=temperature,
-                                               seed=seed)])[0]
+    result = backend.generate(
+        [
+            GenerateRequest(
+                messages=messages,
+                json_schema=schema,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                seed=seed,
+            )
+        ]
+    )[0]
     click.echo(result.text)
     if not result.ok:
         click.echo(f"warning: {result.error}", err=True)
@@ -137,12 +199,25 @@ def chat_command(prompt: str, system: str | None, schema_path: str | None, max_t
 
 @llm_group.command("choice")
 @click.argument("question")
-@click.option("--answer", "-a", "options_text", multiple=True, required=True,
-              help="An answer option (repeat; labelled A, B, C... in order).")
+@click.option(
+    "--answer",
+    "-a",
+    "options_text",
+    multiple=True,
+    required=True,
+    help="An answer option (repeat; labelled A, B, C... in order).",
+)
 @click.option("--prefix", default="Answer:", show_default=True, help="Answer prefix.")
 @backend_options
-def choice_command(question: str, options_text: tuple[str, ...], prefix: str, model: str,
-                   cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]) -> None:
+def choice_command(
+    question: str,
+    options_text: tuple[str, ...],
+    prefix: str,
+    model: str,
+    cache_path: str | None,
+    no_cache: bool,
+    pairs: tuple[str, ...],
+) -> None:
     """Print the model's probability for each lettered option of QUESTION."""
     if len(options_text) < 2:
         raise ConfigError("give at least two --answer values")
@@ -151,9 +226,15 @@ def choice_command(question: str, options_text: tuple[str, ...], prefix: str, mo
     labels = tuple(letter(i) for i in range(len(options_text)))  # A..Z, then AA, AB...
     lines = "\n".join(f"{label}. {text}" for label, text in zip(labels, options_text, strict=True))
     backend = open_backend(model, cache_path, no_cache, pairs)
-    result = backend.choice_logprobs([ChoiceRequest(
-        messages=(Message(role="user", content=f"{question}\n{lines}"),), labels=labels,
-        answer_prefix=prefix)])[0]
+    result = backend.choice_logprobs(
+        [
+            ChoiceRequest(
+                messages=(Message(role="user", content=f"{question}\n{lines}"),),
+                labels=labels,
+                answer_prefix=prefix,
+            )
+        ]
+    )[0]
     for label, text in zip(labels, options_text, strict=True):
         click.echo(f"{label}  {result.probs[label]:.3f}  {text}")
     click.echo(f"valid_mass {result.valid_mass:.3f}")

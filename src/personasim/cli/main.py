@@ -22,36 +22,59 @@ from personasim.core.errors import Interrupted, PersonasimError
 #: imported only when the command runs or its own help is asked for; ``personasim --help`` lists
 #: the commands from this table (tests/test_cli.py checks it against the commands themselves).
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "calibrate": ("personasim.cli.calibrate", "calibrate_command",
-                  "Weight a persona pool to census, Pew party or your own marginals; "
-                  "print diagnostics."),
-    "crosstab": ("personasim.cli.calibrate", "crosstab_command",
-                 "Weighted answer shares per question by attribute, with bootstrap CIs and "
-                 "cell counts."),
-    "export": ("personasim.cli.export", "export_command",
-               "Export personas (and simulated responses) for sharing, streamed in bounded "
-               "memory."),
+    "calibrate": (
+        "personasim.cli.calibrate",
+        "calibrate_command",
+        "Weight a persona pool to census, Pew party or your own marginals; print diagnostics.",
+    ),
+    "crosstab": (
+        "personasim.cli.calibrate",
+        "crosstab_command",
+        "Weighted answer shares per question by attribute, with bootstrap CIs and cell counts.",
+    ),
+    "export": (
+        "personasim.cli.export",
+        "export_command",
+        "Export personas (and simulated responses) for sharing, streamed in bounded memory.",
+    ),
     "llm": ("personasim.cli.llm", "llm_group", "Talk to a model directly (chat, choice scoring)."),
-    "personas": ("personasim.cli.personas", "personas_command",
-                 "Generate persona tiers (meta, objective, subjective, descriptive, persona) and "
-                 "print the validity rate per tier."),
-    "population": ("personasim.cli.census", "population_group",
-                   "Draw people per state from ACS PUMS persons raked to ACS 2023 state "
-                   "marginals."),
-    "run": ("personasim.cli.study", "run_command",
-            "Run a study: population -> personas -> simulation -> scores -> diagnostics -> "
-            "report."),
-    "score": ("personasim.cli.survey", "score_command",
-              "Score simulated answers against real ground truth and print a summary."),
-    "simulate": ("personasim.cli.survey", "simulate_command",
-                 "Simulate survey answers of personas with an LLM; resumes an existing --out."),
-    "smoke": ("personasim.cli.llm", "smoke_command",
-              "End-to-end check of the LLM layer: chat, JSON-schema object, choice "
-              "distribution."),
-    "testbed": ("personasim.cli.testbed", "testbed_group",
-                "The PERSONA testbed: prompt sets, preference pairs, evaluation, leave-one-out, "
-                "agreement."),
-}  # fmt: skip
+    "personas": (
+        "personasim.cli.personas",
+        "personas_command",
+        "Generate persona tiers (meta, objective, subjective, descriptive, persona) and "
+        "print the validity rate per tier.",
+    ),
+    "population": (
+        "personasim.cli.census",
+        "population_group",
+        "Draw people per state from ACS PUMS persons raked to ACS 2023 state marginals.",
+    ),
+    "run": (
+        "personasim.cli.study",
+        "run_command",
+        "Run a study: population -> personas -> simulation -> scores -> diagnostics -> report.",
+    ),
+    "score": (
+        "personasim.cli.survey",
+        "score_command",
+        "Score simulated answers against real ground truth and print a summary.",
+    ),
+    "simulate": (
+        "personasim.cli.survey",
+        "simulate_command",
+        "Simulate survey answers of personas with an LLM; resumes an existing --out.",
+    ),
+    "smoke": (
+        "personasim.cli.llm",
+        "smoke_command",
+        "End-to-end check of the LLM layer: chat, JSON-schema object, choice distribution.",
+    ),
+    "testbed": (
+        "personasim.cli.testbed",
+        "testbed_group",
+        "The PERSONA testbed: prompt sets, preference pairs, evaluation, leave-one-out, agreement.",
+    ),
+}
 
 
 class LazyGroup(click.Group):
@@ -71,8 +94,10 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The ``Commands:`` section of the help, from the table (imports nothing)."""
         limit = formatter.width - 6 - max(map(len, SUBCOMMANDS))
-        rows = [(name, click.utils.make_default_short_help(SUBCOMMANDS[name][2], limit))
-                for name in self.list_commands(ctx)]  # fmt: skip
+        rows = [
+            (name, click.utils.make_default_short_help(SUBCOMMANDS[name][2], limit))
+            for name in self.list_commands(ctx)
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -88,8 +113,7 @@ def split_list(*values: str | None) -> list[str]:
 
     The one parser of ``--tiers a,b``-style options (repeatable ones included) for every command.
     """
-    return [part.strip() for value in values if value for part in value.split(",")
-            if part.strip()]  # fmt: skip
+    return [part.strip() for value in values if value for part in value.split(",") if part.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,34 +14,49 @@ from personasim.executor.base import BackendRecipe, ExecutorSpec
 def executor_options(function: Any) -> Any:
     """``--executor``, ``--ray-address``, ``--actors``, ``--batch-persons``."""
     function = click.option(
-        "--batch-persons", type=click.IntRange(min=1), default=None,
+        "--batch-persons",
+        type=click.IntRange(min=1),
+        default=None,
         help="Persons per batch (one committed part each) [default: 32, or the spec's].",
-    )(function)  # fmt: skip
+    )(function)
     function = click.option(
-        "--actors", type=click.IntRange(min=1), default=None,
+        "--actors",
+        type=click.IntRange(min=1),
+        default=None,
         help="Ray: actors in the pool [default: what the cluster's CPUs allow].",
-    )(function)  # fmt: skip
+    )(function)
     function = click.option(
-        "--ray-address", default=None, metavar="auto|ray://HOST:PORT",
+        "--ray-address",
+        default=None,
+        metavar="auto|ray://HOST:PORT",
         help="Ray: join this cluster [default: start a local Ray for the run].",
-    )(function)  # fmt: skip
+    )(function)
     return click.option(
-        "--executor", "executor_kind", type=click.Choice(["local", "ray"]), default=None,
+        "--executor",
+        "executor_kind",
+        type=click.Choice(["local", "ray"]),
+        default=None,
         help="Where model calls run: in this process, or on Ray Data actors "
-             "(pip install 'personasim[ray]') [default: local, or the spec's].",
-    )(function)  # fmt: skip
+        "(pip install 'personasim[ray]') [default: local, or the spec's].",
+    )(function)
 
 
-def executor_spec(base: ExecutorSpec | None, kind: str | None, address: str | None,
-                  actors: int | None, batch_persons: int | None) -> ExecutorSpec:  # fmt: skip
+def executor_spec(
+    base: ExecutorSpec | None,
+    kind: str | None,
+    address: str | None,
+    actors: int | None,
+    batch_persons: int | None,
+) -> ExecutorSpec:
     """``base`` (e.g. a study spec's ``[executor]``) with the options given on the command line."""
     given = {"kind": kind, "address": address, "actors": actors, "batch_persons": batch_persons}
     update = {k: v for k, v in given.items() if v is not None}
     return ExecutorSpec(**{**(base or ExecutorSpec()).model_dump(), **update})
 
 
-def backend_recipe(model: str, cache_path: str | None, no_cache: bool,
-                   pairs: tuple[str, ...]) -> BackendRecipe:  # fmt: skip
+def backend_recipe(
+    model: str, cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]
+) -> BackendRecipe:
     """The recipe of the backend the usual ``--model/--cache/--no-cache/-o`` options name."""
     from personasim.cli.llm import parse_options
     from personasim.llm.cache import default_cache_path

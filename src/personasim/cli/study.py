@@ -19,8 +19,14 @@ from personasim.cli.options import executor_options
     help="Run directory [default: the spec's out_dir, else runs/<name>].",
 )
 @executor_options
-def run_command(study: str, out_dir: Path | None, executor_kind: str | None,
-                ray_address: str | None, actors: int | None, batch_persons: int | None) -> None:
+def run_command(
+    study: str,
+    out_dir: Path | None,
+    executor_kind: str | None,
+    ray_address: str | None,
+    actors: int | None,
+    batch_persons: int | None,
+) -> None:
     """Run a study: population -> personas -> simulation -> scores -> diagnostics -> report.
 
     STUDY is a TOML file or a built-in study (default, tiny); rerunning a finished study makes

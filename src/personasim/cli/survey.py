@@ -101,16 +101,29 @@ def score_command(
     from personasim.scoring.score import format_summary, score
     from personasim.truth import load_truth
 
-    check_output(out_path, [("--responses", responses_path), ("--persons", persons_path),
-                            ("--personas", personas_path), ("--weights", weights_path)])
+    check_output(
+        out_path,
+        [
+            ("--responses", responses_path),
+            ("--persons", persons_path),
+            ("--personas", personas_path),
+            ("--weights", weights_path),
+        ],
+    )
     known = load_truth(truth, survey)
     persons = read_table(persons_path, "persons table", ["person_id"]) if persons_path else None
-    personas = (read_table(personas_path, "personas table", PERSONA_KEY)
-                if personas_path else None)  # fmt: skip
+    personas = read_table(personas_path, "personas table", PERSONA_KEY) if personas_path else None
     weights = _weights(weights_path, responses_path)
-    result = score(_scored_responses(responses_path, known.survey.ids), known, persons,
-                   n_boot=n_boot, seed=seed, personas=personas, min_valid_mass=min_valid_mass,
-                   weights=weights)  # fmt: skip
+    result = score(
+        _scored_responses(responses_path, known.survey.ids),
+        known,
+        persons,
+        n_boot=n_boot,
+        seed=seed,
+        personas=personas,
+        min_valid_mass=min_valid_mass,
+        weights=weights,
+    )
     write_atomic(result.scores, out_path)
     click.echo(format_summary(result))
     click.echo(f"wrote {len(result.scores)} score rows to {out_path}")
@@ -135,13 +148,17 @@ def _scored_responses(path: Path, ids: list[str]) -> pd.DataFrame | ResponseSour
     hint = "give the responses folder `personasim simulate` wrote"
     if path.suffix.lower() not in CSV_SUFFIXES:
         return ResponseSource(path, hint)
-    return read_table(path, "responses table", REQUIRED, hint=hint, exclude=UNSCORED_COLUMNS,
-                      only=("question_id", ids))  # fmt: skip
+    return read_table(
+        path,
+        "responses table",
+        REQUIRED,
+        hint=hint,
+        exclude=UNSCORED_COLUMNS,
+        only=("question_id", ids),
+    )
 
 
 # --------------------------------------------------------------------------- simulate
-
-
 
 
 def _load_personas(
@@ -288,12 +305,20 @@ def simulate_command(
     with folder_lock(out_path):  # one writer of --out; taken before the model is loaded
         backend = recipe.open() if spec.kind == "local" else None
         try:
-            run = simulate_to_parts(personas, questions, out_path, options=options,
-                                    executor=spec, backend=backend, recipe=recipe,
-                                    show_progress=True)  # fmt: skip
+            run = simulate_to_parts(
+                personas,
+                questions,
+                out_path,
+                options=options,
+                executor=spec,
+                backend=backend,
+                recipe=recipe,
+                show_progress=True,
+            )
         except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the committed batches are kept
-            raise Interrupted(getattr(stop, "signum", signal.SIGINT),
-                              _resume_note(out_path)) from stop  # fmt: skip
+            raise Interrupted(
+                getattr(stop, "signum", signal.SIGINT), _resume_note(out_path)
+            ) from stop
         finally:
             if backend is not None:
                 backend.close()
@@ -301,10 +326,12 @@ def simulate_command(
     if backend is not None:
         click.echo(f"backend: {backend.summary_line()}")
     if run.report.failed_batches:
-        raise BackendError(f"{run.report.failed_batches} batch(es) failed after their retries "
-                           f"({run.report.failed_rows} answers): {run.report.first_error}",
-                           hint="the answers written are kept; run the same command again to "
-                                "retry the failed ones")  # fmt: skip
+        raise BackendError(
+            f"{run.report.failed_batches} batch(es) failed after their retries "
+            f"({run.report.failed_rows} answers): {run.report.first_error}",
+            hint="the answers written are kept; run the same command again to "
+            "retry the failed ones",
+        )
 
 
 def _resume_note(out_path: Path) -> str:

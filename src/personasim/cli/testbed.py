@@ -15,8 +15,6 @@ from personasim.core.tables import check_output, check_output_dir, write_atomic
 PATH = click.Path(path_type=Path)
 
 
-
-
 def _questions(source: str, limit: int | None = None) -> list:
     """Preference questions: builtin, a file, or ``pairs:PATH`` (the first ``limit``)."""
     from personasim.testbed.pairs import read_pairs
@@ -45,21 +43,47 @@ def testbed_group() -> None:
 
 
 @testbed_group.command("prompts")
-@click.option("--prompts", "source", default="builtin", show_default=True,
-              help="builtin, or a YAML/JSONL (own or PRISM conversations.jsonl)/CSV/TXT file.")
-@click.option("--classify", is_flag=True,
-              help="Run the LLM controversy classifier (needs --model).")
-@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
-              help="Keep prompts with P(divisive) >= this.")
+@click.option(
+    "--prompts",
+    "source",
+    default="builtin",
+    show_default=True,
+    help="builtin, or a YAML/JSONL (own or PRISM conversations.jsonl)/CSV/TXT file.",
+)
+@click.option(
+    "--classify", is_flag=True, help="Run the LLM controversy classifier (needs --model)."
+)
+@click.option(
+    "--threshold",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Keep prompts with P(divisive) >= this.",
+)
 @click.option("--min-words", default=5, show_default=True, type=click.IntRange(min=1))
-@click.option("--held-out-share", default=0.225, show_default=True,
-              type=click.FloatRange(0, 1, max_open=True), help="Share of each topic held out.")
+@click.option(
+    "--held-out-share",
+    default=0.225,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Share of each topic held out.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Split seed.")
 @click.option("--out", "out_path", default=Path("prompts.parquet"), show_default=True, type=PATH)
 @backend_options
-def prompts_command(source: str, classify: bool, threshold: float, min_words: int,
-                    held_out_share: float, seed: int, out_path: Path, model: str,
-                    cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]) -> None:
+def prompts_command(
+    source: str,
+    classify: bool,
+    threshold: float,
+    min_words: int,
+    held_out_share: float,
+    seed: int,
+    out_path: Path,
+    model: str,
+    cache_path: str | None,
+    no_cache: bool,
+    pairs: tuple[str, ...],
+) -> None:
     """Load, curate (with counts per step) and split a prompt set."""
     from personasim.testbed.prompts import curate, load_prompts, split_counts, split_prompts
 
@@ -67,8 +91,9 @@ def prompts_command(source: str, classify: bool, threshold: float, min_words: in
     prompts = load_prompts(source)
     backend = open_backend(model, cache_path, no_cache, pairs) if classify else None
     try:
-        curated, report = curate(prompts, backend, min_words=min_words, threshold=threshold,
-                                 progress=True)  # fmt: skip
+        curated, report = curate(
+            prompts, backend, min_words=min_words, threshold=threshold, progress=True
+        )
     finally:
         if backend is not None:
             backend.close()
@@ -81,36 +106,90 @@ def prompts_command(source: str, classify: bool, threshold: float, min_words: in
 
 
 @testbed_group.command("pairs")
-@click.option("--personas", "personas_path", required=True, type=PATH,
-              help="personas.parquet with the 'persona' tier.")
-@click.option("--prompts", "source", default="builtin", show_default=True,
-              help="builtin, prompts.parquet from `testbed prompts`, or a prompt file.")
-@click.option("--per-persona", default=150, show_default=True, type=click.IntRange(min=1),
-              help="Train-split prompts per persona.")
-@click.option("--test-share", default=1 / 3, show_default="1/3",
-              type=click.FloatRange(0, 1, max_open=True), help="Of those, the share labelled test.")
-@click.option("--held-out", default=50, show_default=True, type=click.IntRange(min=0),
-              help="Held-out prompts per persona.")
-@click.option("--persona-test-share", default=0.2, show_default=True,
-              type=click.FloatRange(0, 1, max_open=True),
-              help="Share of personas in the persona test split (seeded).")
+@click.option(
+    "--personas",
+    "personas_path",
+    required=True,
+    type=PATH,
+    help="personas.parquet with the 'persona' tier.",
+)
+@click.option(
+    "--prompts",
+    "source",
+    default="builtin",
+    show_default=True,
+    help="builtin, prompts.parquet from `testbed prompts`, or a prompt file.",
+)
+@click.option(
+    "--per-persona",
+    default=150,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Train-split prompts per persona.",
+)
+@click.option(
+    "--test-share",
+    default=1 / 3,
+    show_default="1/3",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Of those, the share labelled test.",
+)
+@click.option(
+    "--held-out",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Held-out prompts per persona.",
+)
+@click.option(
+    "--persona-test-share",
+    default=0.2,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Share of personas in the persona test split (seeded).",
+)
 @click.option("--answer-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--critique-tokens", default=160, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--revision-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--temperature", default=0.7, show_default=True, type=click.FloatRange(0, 2))
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--templates", "templates_path", default=None, type=PATH,
-              help="YAML with answer_system/critique/revision_system/revision templates.")
+@click.option(
+    "--templates",
+    "templates_path",
+    default=None,
+    type=PATH,
+    help="YAML with answer_system/critique/revision_system/revision templates.",
+)
 @click.option("--judge-model", default=None, help="Backend spec of the judge [default: --model].")
-@click.option("--out", "out_path", default=Path("pairs.parquet"), show_default=True, type=PATH,
-              help="Pairs table (resumed when it exists).")
+@click.option(
+    "--out",
+    "out_path",
+    default=Path("pairs.parquet"),
+    show_default=True,
+    type=PATH,
+    help="Pairs table (resumed when it exists).",
+)
 @backend_options
-def pairs_command(personas_path: Path, source: str, per_persona: int, test_share: float,
-                  held_out: int, persona_test_share: float, answer_tokens: int,
-                  critique_tokens: int, revision_tokens: int,
-                  temperature: float, seed: int, templates_path: Path | None,
-                  judge_model: str | None, out_path: Path, model: str, cache_path: str | None,
-                  no_cache: bool, pairs: tuple[str, ...]) -> None:
+def pairs_command(
+    personas_path: Path,
+    source: str,
+    per_persona: int,
+    test_share: float,
+    held_out: int,
+    persona_test_share: float,
+    answer_tokens: int,
+    critique_tokens: int,
+    revision_tokens: int,
+    temperature: float,
+    seed: int,
+    templates_path: Path | None,
+    judge_model: str | None,
+    out_path: Path,
+    model: str,
+    cache_path: str | None,
+    no_cache: bool,
+    pairs: tuple[str, ...],
+) -> None:
     """Make preference pairs by critique and revision, verified by the persona both ways round."""
     from personasim.testbed.common import persona_tier
     from personasim.testbed.pairs import load_templates, make_pairs, pairs_options
@@ -118,11 +197,18 @@ def pairs_command(personas_path: Path, source: str, per_persona: int, test_share
 
     check_output(out_path, [("--personas", personas_path), ("--prompts", source)])
     extra = {"templates": load_templates(templates_path)} if templates_path else {}
-    options = pairs_options(per_persona=per_persona, test_share=test_share, held_out=held_out,
-                            persona_test_share=persona_test_share,
-                            answer_tokens=answer_tokens, critique_tokens=critique_tokens,
-                            revision_tokens=revision_tokens, temperature=temperature, seed=seed,
-                            **extra)  # fmt: skip
+    options = pairs_options(
+        per_persona=per_persona,
+        test_share=test_share,
+        held_out=held_out,
+        persona_test_share=persona_test_share,
+        answer_tokens=answer_tokens,
+        critique_tokens=critique_tokens,
+        revision_tokens=revision_tokens,
+        temperature=temperature,
+        seed=seed,
+        **extra,
+    )
     personas = persona_tier(personas_path)
     prompts = read_prompt_table(source)
     backend = open_backend(model, cache_path, no_cache, pairs)
@@ -139,22 +225,56 @@ def pairs_command(personas_path: Path, source: str, per_persona: int, test_share
 
 @testbed_group.command("export")
 @click.option("--pairs", "pairs_path", required=True, type=PATH, help="pairs.parquet.")
-@click.option("--format", "fmt", type=click.Choice(["trl", "hf"]), default="trl",
-              show_default=True, help="TRL preference files, or a Hugging Face dataset folder.")
-@click.option("--file-format", type=click.Choice(["jsonl", "parquet"]), default="jsonl",
-              show_default=True, help="With --format trl: JSONL or Parquet files.")
-@click.option("--persona-in-prompt", type=click.Choice(["system", "none"]), default="system",
-              show_default=True, help="Persona as a system message, or left out.")
-@click.option("--include-unverified", is_flag=True,
-              help="Keep pairs the persona judge did not verify (default: verified only).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["trl", "hf"]),
+    default="trl",
+    show_default=True,
+    help="TRL preference files, or a Hugging Face dataset folder.",
+)
+@click.option(
+    "--file-format",
+    type=click.Choice(["jsonl", "parquet"]),
+    default="jsonl",
+    show_default=True,
+    help="With --format trl: JSONL or Parquet files.",
+)
+@click.option(
+    "--persona-in-prompt",
+    type=click.Choice(["system", "none"]),
+    default="system",
+    show_default=True,
+    help="Persona as a system message, or left out.",
+)
+@click.option(
+    "--include-unverified",
+    is_flag=True,
+    help="Keep pairs the persona judge did not verify (default: verified only).",
+)
 @click.option("--rows-per-shard", default=50_000, show_default=True, type=click.IntRange(min=1))
-@click.option("--out", "out_dir", required=True, type=PATH,
-              help="Output folder (new or empty unless --overwrite).")
-@click.option("--overwrite", is_flag=True,
-              help="Replace the files of an earlier export in --out (never an input).")
-def export_command(pairs_path: Path, fmt: str, file_format: str, persona_in_prompt: str,
-                   include_unverified: bool, rows_per_shard: int, out_dir: Path,
-                   overwrite: bool) -> None:  # fmt: skip
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=PATH,
+    help="Output folder (new or empty unless --overwrite).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the files of an earlier export in --out (never an input).",
+)
+def export_command(
+    pairs_path: Path,
+    fmt: str,
+    file_format: str,
+    persona_in_prompt: str,
+    include_unverified: bool,
+    rows_per_shard: int,
+    out_dir: Path,
+    overwrite: bool,
+) -> None:
     """Export pairs to TRL's conversational preference format or a HF dataset folder."""
     from personasim.export.trl import export_hf, export_trl
     from personasim.testbed.export_filter import select_pairs
@@ -164,11 +284,21 @@ def export_command(pairs_path: Path, fmt: str, file_format: str, persona_in_prom
 
     table = read_pairs(pairs_path)
     if fmt == "trl":
-        paths = export_trl(table, out_dir, file_format, persona_in_prompt,  # type: ignore[arg-type]
-                           include_unverified)
+        paths = export_trl(
+            table,
+            out_dir,
+            file_format,
+            persona_in_prompt,  # type: ignore[arg-type]
+            include_unverified,
+        )
     else:
-        paths = export_hf(table, out_dir, persona_in_prompt,  # type: ignore[arg-type]
-                          include_unverified, rows_per_shard)
+        paths = export_hf(
+            table,
+            out_dir,
+            persona_in_prompt,  # type: ignore[arg-type]
+            include_unverified,
+            rows_per_shard,
+        )
     click.echo(select_pairs(table, include_unverified).summary())
     for path in paths:
         click.echo(f"wrote {path}")
@@ -176,32 +306,59 @@ def export_command(pairs_path: Path, fmt: str, file_format: str, persona_in_prom
 
 @testbed_group.command("eval")
 @click.option("--personas", "personas_path", required=True, type=PATH)
-@click.option("--prompts", "source", default="builtin", show_default=True,
-              help="Prompt set (held-out split used when present).")
+@click.option(
+    "--prompts",
+    "source",
+    default="builtin",
+    show_default=True,
+    help="Prompt set (held-out split used when present).",
+)
 @click.option("--n-prompts", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--modes", default="persona,baseline", show_default=True)
 @click.option("--answer-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--critic-model", default=None, help="Backend spec of the critic [default: --model].")
-@click.option("--compare", "compare", multiple=True, metavar="SPEC",
-              help="Another model under test, scored beside --model (repeatable).")
+@click.option(
+    "--compare",
+    "compare",
+    multiple=True,
+    metavar="SPEC",
+    help="Another model under test, scored beside --model (repeatable).",
+)
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", "out_path", default=Path("eval.parquet"), show_default=True, type=PATH)
 @backend_options
-def eval_command(personas_path: Path, source: str, n_prompts: int, modes: str,
-                 answer_tokens: int, critic_model: str | None, compare: tuple[str, ...],
-                 n_boot: int, seed: int,
-                 out_path: Path, model: str, cache_path: str | None, no_cache: bool,
-                 pairs: tuple[str, ...]) -> None:
+def eval_command(
+    personas_path: Path,
+    source: str,
+    n_prompts: int,
+    modes: str,
+    answer_tokens: int,
+    critic_model: str | None,
+    compare: tuple[str, ...],
+    n_boot: int,
+    seed: int,
+    out_path: Path,
+    model: str,
+    cache_path: str | None,
+    no_cache: bool,
+    pairs: tuple[str, ...],
+) -> None:
     """Evaluate --model: share of answers a persona critic would not revise, with a CI."""
     from personasim.testbed.common import make_options, persona_tier
     from personasim.testbed.evaluate import EvalOptions, evaluate_model
     from personasim.testbed.prompts import read_prompt_table, split_prompts
 
     check_output(out_path, [("--personas", personas_path), ("--prompts", source)])
-    options = make_options(EvalOptions, "eval options", modes=tuple(split_list(modes)),
-                           n_prompts=n_prompts, answer_tokens=answer_tokens, seed=seed,
-                           n_boot=n_boot)  # fmt: skip
+    options = make_options(
+        EvalOptions,
+        "eval options",
+        modes=tuple(split_list(modes)),
+        n_prompts=n_prompts,
+        answer_tokens=answer_tokens,
+        seed=seed,
+        n_boot=n_boot,
+    )
     personas = persona_tier(personas_path)
     prompts = read_prompt_table(source)
     if prompts["split"].isna().all():
@@ -224,34 +381,78 @@ def eval_command(personas_path: Path, source: str, n_prompts: int, modes: str,
 @click.option("--personas", "personas_path", required=True, type=PATH)
 @click.option("--questions", "source", default="builtin", show_default=True, help=QUESTIONS_HELP)
 @click.option("--limit-questions", default=None, type=click.IntRange(min=1), help=LIMIT_HELP)
-@click.option("--attributes", default=None, metavar="A,B,...",
-              help="Attributes to test [default: all in the profiles].")
+@click.option(
+    "--attributes",
+    default=None,
+    metavar="A,B,...",
+    help="Attributes to test [default: all in the profiles].",
+)
 @click.option("--n-personas", default=40, show_default=True, type=click.IntRange(min=1))
-@click.option("--k", default=3, show_default=True, type=click.IntRange(min=1),
-              help="Attributes per persona before the left-out one is added.")
+@click.option(
+    "--k",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Attributes per persona before the left-out one is added.",
+)
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0))
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--protocol", type=click.Choice(["paper", "choice"]), default="paper",
-              show_default=True,
-              help="paper: baselines critiqued and revised for each version (§4.1); choice: "
-                   "each version picks among fixed answers (--questions), cheaper.")
-@click.option("--prompts", "prompt_source", default="builtin", show_default=True,
-              help="paper: questions (builtin, a prompt file, prompts.parquet, or pairs:PATH "
-                   "whose persona-free answers are the baselines).")
-@click.option("--n-questions", default=20, show_default=True, type=click.IntRange(min=1),
-              help="paper: questions with a baseline answer.")
+@click.option(
+    "--protocol",
+    type=click.Choice(["paper", "choice"]),
+    default="paper",
+    show_default=True,
+    help="paper: baselines critiqued and revised for each version (§4.1); choice: "
+    "each version picks among fixed answers (--questions), cheaper.",
+)
+@click.option(
+    "--prompts",
+    "prompt_source",
+    default="builtin",
+    show_default=True,
+    help="paper: questions (builtin, a prompt file, prompts.parquet, or pairs:PATH "
+    "whose persona-free answers are the baselines).",
+)
+@click.option(
+    "--n-questions",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="paper: questions with a baseline answer.",
+)
 @click.option("--answer-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--critique-tokens", default=160, show_default=True, type=click.IntRange(8, 4096))
 @click.option("--revision-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
-@click.option("--out", "out_path", default=Path("loo.parquet"), show_default=True, type=PATH,
-              help="Kappa per persona pair; the summary and box plot are written beside it.")
+@click.option(
+    "--out",
+    "out_path",
+    default=Path("loo.parquet"),
+    show_default=True,
+    type=PATH,
+    help="Kappa per persona pair; the summary and box plot are written beside it.",
+)
 @backend_options
-def loo_command(personas_path: Path, source: str, limit_questions: int | None,
-                attributes: str | None, n_personas: int,
-                k: int, n_boot: int, seed: int, protocol: str, prompt_source: str,
-                n_questions: int, answer_tokens: int, critique_tokens: int,
-                revision_tokens: int, out_path: Path, model: str,
-                cache_path: str | None, no_cache: bool, pairs: tuple[str, ...]) -> None:
+def loo_command(
+    personas_path: Path,
+    source: str,
+    limit_questions: int | None,
+    attributes: str | None,
+    n_personas: int,
+    k: int,
+    n_boot: int,
+    seed: int,
+    protocol: str,
+    prompt_source: str,
+    n_questions: int,
+    answer_tokens: int,
+    critique_tokens: int,
+    revision_tokens: int,
+    out_path: Path,
+    model: str,
+    cache_path: str | None,
+    no_cache: bool,
+    pairs: tuple[str, ...],
+) -> None:
     """Leave-one-out attribute influence (Cohen's kappa with vs without each attribute)."""
     from personasim.report.testbed import loo_boxplot
     from personasim.testbed.common import make_options, persona_tier
@@ -259,19 +460,36 @@ def loo_command(personas_path: Path, source: str, limit_questions: int | None,
     if protocol == "paper":
         from personasim.cli.testbed_loo import run_paper_loo
 
-        run_paper_loo(personas_path, prompt_source, out_path, (model, cache_path, no_cache, pairs),
-                      attributes=tuple(split_list(attributes)) if attributes else None,
-                      n_personas=n_personas, k=k, n_questions=n_questions, seed=seed,
-                      n_boot=n_boot, generation={"answer_tokens": answer_tokens,
-                                                 "critique_tokens": critique_tokens,
-                                                 "revision_tokens": revision_tokens})
+        run_paper_loo(
+            personas_path,
+            prompt_source,
+            out_path,
+            (model, cache_path, no_cache, pairs),
+            attributes=tuple(split_list(attributes)) if attributes else None,
+            n_personas=n_personas,
+            k=k,
+            n_questions=n_questions,
+            seed=seed,
+            n_boot=n_boot,
+            generation={
+                "answer_tokens": answer_tokens,
+                "critique_tokens": critique_tokens,
+                "revision_tokens": revision_tokens,
+            },
+        )
         return
     from personasim.testbed.loo import LooOptions, leave_one_out
 
     check_output(out_path, [("--personas", personas_path)])
-    options = make_options(LooOptions, "loo options",
-                           attributes=tuple(split_list(attributes)) if attributes else None,
-                           n_personas=n_personas, k=k, seed=seed, n_boot=n_boot)  # fmt: skip
+    options = make_options(
+        LooOptions,
+        "loo options",
+        attributes=tuple(split_list(attributes)) if attributes else None,
+        n_personas=n_personas,
+        k=k,
+        seed=seed,
+        n_boot=n_boot,
+    )
     personas = persona_tier(personas_path)
     questions = _questions(source, limit_questions)
     backend = open_backend(model, cache_path, no_cache, pairs)
@@ -288,45 +506,115 @@ def loo_command(personas_path: Path, source: str, limit_questions: int | None,
 
 @testbed_group.command("agreement")
 @click.option("--personas", "personas_path", required=True, type=PATH)
-@click.option("--items", "source", default="builtin", show_default=True,
-              help="Items: pairs:PAIRS.parquet, items:ITEMS.parquet, or a prompt set (builtin, "
-                   "a PRISM CSV, prompts.parquet) made into pairs by --model.")
-@click.option("--per-persona", default=10, show_default=True, type=click.IntRange(min=1),
-              help="Items per persona (the paper: 10).")
-@click.option("--rater", "raters", multiple=True, metavar="[NAME=]SPEC",
-              help="Another model rater (backend spec; repeatable).")
-@click.option("--humans", "humans_path", default=None, type=PATH,
-              help="Per-annotator labels: a CSV annotator,persona_id,question_id,choice or the "
-                   "annotation page's labels folder.")
+@click.option(
+    "--items",
+    "source",
+    default="builtin",
+    show_default=True,
+    help="Items: pairs:PAIRS.parquet, items:ITEMS.parquet, or a prompt set (builtin, "
+    "a PRISM CSV, prompts.parquet) made into pairs by --model.",
+)
+@click.option(
+    "--per-persona",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Items per persona (the paper: 10).",
+)
+@click.option(
+    "--rater",
+    "raters",
+    multiple=True,
+    metavar="[NAME=]SPEC",
+    help="Another model rater (backend spec; repeatable).",
+)
+@click.option(
+    "--humans",
+    "humans_path",
+    default=None,
+    type=PATH,
+    help="Per-annotator labels: a CSV annotator,persona_id,question_id,choice or the "
+    "annotation page's labels folder.",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", "out_dir", default=Path("agreement"), show_default=True, type=PATH,
-              help="Folder for items, labels, kappa tables and figures.")
+@click.option(
+    "--out",
+    "out_dir",
+    default=Path("agreement"),
+    show_default=True,
+    type=PATH,
+    help="Folder for items, labels, kappa tables and figures.",
+)
 @backend_options
-def agreement_command(personas_path: Path, source: str, per_persona: int,
-                      raters: tuple[str, ...], humans_path: Path | None, seed: int,
-                      out_dir: Path, model: str, cache_path: str | None, no_cache: bool,
-                      pairs: tuple[str, ...]) -> None:
+def agreement_command(
+    personas_path: Path,
+    source: str,
+    per_persona: int,
+    raters: tuple[str, ...],
+    humans_path: Path | None,
+    seed: int,
+    out_dir: Path,
+    model: str,
+    cache_path: str | None,
+    no_cache: bool,
+    pairs: tuple[str, ...],
+) -> None:
     """Role-play agreement: models vs the human majority, and the human baseline (kappa)."""
     from personasim.cli.testbed_roleplay import run_agreement
 
-    run_agreement(personas_path, source, humans_path, out_dir, model, raters, per_persona, seed,
-                  (cache_path, no_cache, pairs))
+    run_agreement(
+        personas_path,
+        source,
+        humans_path,
+        out_dir,
+        model,
+        raters,
+        per_persona,
+        seed,
+        (cache_path, no_cache, pairs),
+    )
 
 
 @testbed_group.command("annotate")
-@click.option("--items", "source", required=True,
-              help="pairs:PAIRS.parquet or items:ITEMS.parquet (the items the humans label).")
-@click.option("--roster", "roster_path", required=True, type=PATH,
-              help="CSV annotator,persona_id: who labels which persona.")
-@click.option("--per-persona", default=10, show_default=True, type=click.IntRange(min=1),
-              help="With pairs:, items per persona (the paper: 10).")
+@click.option(
+    "--items",
+    "source",
+    required=True,
+    help="pairs:PAIRS.parquet or items:ITEMS.parquet (the items the humans label).",
+)
+@click.option(
+    "--roster",
+    "roster_path",
+    required=True,
+    type=PATH,
+    help="CSV annotator,persona_id: who labels which persona.",
+)
+@click.option(
+    "--per-persona",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With pairs:, items per persona (the paper: 10).",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
-              help="Port on 127.0.0.1 (0: any free port).")
-@click.option("--out", "out_dir", default=Path("annotation"), show_default=True, type=PATH,
-              help="Folder: items.parquet and labels/<annotator>.csv (resumed when present).")
-def annotate_command(source: str, roster_path: Path, per_persona: int, seed: int, port: int,
-                     out_dir: Path) -> None:
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port on 127.0.0.1 (0: any free port).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=Path("annotation"),
+    show_default=True,
+    type=PATH,
+    help="Folder: items.parquet and labels/<annotator>.csv (resumed when present).",
+)
+def annotate_command(
+    source: str, roster_path: Path, per_persona: int, seed: int, port: int, out_dir: Path
+) -> None:
     """Serve the annotation page for humans imitating personas (local, offline)."""
     from personasim.cli.testbed_annotate import serve
 

@@ -39,14 +39,19 @@ def loo_questions(source: str, backend: Backend, options: PaperLooOptions) -> li
     from personasim.testbed.pairs import read_pairs
 
     if source.startswith("pairs:"):
-        return questions_from_pairs(read_pairs(source.removeprefix("pairs:")),
-                                    options.n_questions)  # fmt: skip
+        return questions_from_pairs(read_pairs(source.removeprefix("pairs:")), options.n_questions)
     prompts = pick_prompts(source, options.n_questions, options.seed)
     return baseline_answers(prompts, backend, options, progress=True)
 
 
-def run_paper_loo(personas_path: Path, source: str, out_path: Path, backend_spec: tuple,
-                  generation: dict[str, Any], **values: Any) -> None:
+def run_paper_loo(
+    personas_path: Path,
+    source: str,
+    out_path: Path,
+    backend_spec: tuple,
+    generation: dict[str, Any],
+    **values: Any,
+) -> None:
     """Run the paper protocol from the CLI and write ``out``, ``*_summary``, ``*_items``,
     ``*_refinements`` and the figure ``*.png``."""
     from personasim.report.testbed import png_bytes
@@ -69,8 +74,11 @@ def run_paper_loo(personas_path: Path, source: str, out_path: Path, backend_spec
         backend.close()
     stem = out_path.stem
     write_atomic(result.pairs, out_path)
-    for name, table in (("summary", result.summary), ("items", result.items),
-                        ("refinements", result.refinements)):
+    for name, table in (
+        ("summary", result.summary),
+        ("items", result.items),
+        ("refinements", result.refinements),
+    ):
         write_atomic(table, out_path.with_name(f"{stem}_{name}.parquet"))
     png = out_path.with_suffix(".png")
     png.parent.mkdir(parents=True, exist_ok=True)

@@ -160,15 +160,18 @@ def validation_error(
     where = (locate or _dotted)(loc) or "(top level)"
     if first["type"] == "extra_forbidden":
         known = known_fields(loc[:-1]) if known_fields else ()
-        return cls(f"{source}: unknown field {where!r}", hint=did_you_mean(str(loc[-1]), known)
-                   or hint)  # fmt: skip
+        return cls(
+            f"{source}: unknown field {where!r}", hint=did_you_mean(str(loc[-1]), known) or hint
+        )
     message = str(first["msg"]).removeprefix("Value error, ")
     value = first.get("input")
     if isinstance(value, bool) or (
         isinstance(value, int | float) and first["type"].startswith(("string", "model", "dict"))
     ):
-        return cls(f"{source}: {where}: {message}; the value was read as {value!r}",
-                   hint="quote it to keep it as text, e.g. \"Yes\"")  # fmt: skip
+        return cls(
+            f"{source}: {where}: {message}; the value was read as {value!r}",
+            hint='quote it to keep it as text, e.g. "Yes"',
+        )
     cause = (first.get("ctx") or {}).get("error")
     if isinstance(cause, PersonasimError):
         return cause

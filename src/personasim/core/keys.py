@@ -21,12 +21,26 @@ what a score, a cross-model table and a crosstab are broken down by."""
 RESPONSE_KEY: tuple[str, ...] = (*PERSONA_KEY, "simulator", "question_id", "estimator")
 """An answer: one persona answering one question through one simulator and estimator."""
 
-SCORE_KEY: tuple[str, ...] = ("attribute", "group", "question_id", "tier", "generator",
-                              "simulator", "estimator", "metric")  # fmt: skip
+SCORE_KEY: tuple[str, ...] = (
+    "attribute",
+    "group",
+    "question_id",
+    "tier",
+    "generator",
+    "simulator",
+    "estimator",
+    "metric",
+)
 """A row of a scores table: one metric of one group's answers to one question, per models."""
 
-CALIBRATED_PAIR_KEY: tuple[str, ...] = ("tier", "generator", "simulator", "estimator",
-                                        "question_id", "metric")  # fmt: skip
+CALIBRATED_PAIR_KEY: tuple[str, ...] = (
+    "tier",
+    "generator",
+    "simulator",
+    "estimator",
+    "question_id",
+    "metric",
+)
 """What pairs an unweighted overall score with its calibrated twin: :data:`SCORE_KEY` without
 ``attribute`` and ``group``, on purpose, since both sides are the overall group already."""
 

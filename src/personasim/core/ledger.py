@@ -40,5 +40,9 @@ def declared_outputs(run: Path) -> set[str] | None:
     ledger = read_ledger(run)
     if not ledger:
         return None
-    return {name for entry in ledger.values() if isinstance(entry, dict)
-            for name in entry.get("outputs") or []}  # fmt: skip
+    return {
+        name
+        for entry in ledger.values()
+        if isinstance(entry, dict)
+        for name in entry.get("outputs") or []
+    }

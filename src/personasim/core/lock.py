@@ -118,8 +118,12 @@ def this_holder() -> Holder:
     """The record this process writes when it takes a lock."""
     words = [Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python", *sys.argv[1:]]
     command = " ".join(words)
-    return Holder(os.getpid(), socket.gethostname(), time.time(),
-                  command if len(command) <= 200 else command[:197] + "...")  # fmt: skip
+    return Holder(
+        os.getpid(),
+        socket.gethostname(),
+        time.time(),
+        command if len(command) <= 200 else command[:197] + "...",
+    )
 
 
 def read_holder(folder: str | Path) -> Holder | None:
@@ -130,8 +134,9 @@ def read_holder(folder: str | Path) -> Holder | None:
     try:
         text = (Path(folder) / LOCK_FILE).read_text("utf-8")
         data = json.loads(text)
-        return Holder(int(data["pid"]), str(data["host"]), float(data["since"]),
-                      str(data["command"]))  # fmt: skip
+        return Holder(
+            int(data["pid"]), str(data["host"]), float(data["since"]), str(data["command"])
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -147,9 +152,10 @@ def _open(folder: Path, what: str) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         return os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as error:
-        raise ConfigError(f"{what} {folder}: cannot create its lock file {LOCK_FILE} "
-                          f"({error.strerror or error})",
-                          hint="give a folder you can write in") from None  # fmt: skip
+        raise ConfigError(
+            f"{what} {folder}: cannot create its lock file {LOCK_FILE} ({error.strerror or error})",
+            hint="give a folder you can write in",
+        ) from None
 
 
 def _try(fd: int, folder: Path, what: str) -> bool:
@@ -160,9 +166,10 @@ def _try(fd: int, folder: Path, what: str) -> bool:
         return False
     except OSError as error:  # ENOLCK: NFS without a lock manager; EOPNOTSUPP elsewhere
         reason = "no lock service" if error.errno == errno.ENOLCK else error.strerror
-        raise ConfigError(f"{what} {folder}: cannot be locked ({reason})",
-                          hint="use a folder on a local disk (see personasim.core.lock on "
-                               "network file systems)") from None  # fmt: skip
+        raise ConfigError(
+            f"{what} {folder}: cannot be locked ({reason})",
+            hint="use a folder on a local disk (see personasim.core.lock on network file systems)",
+        ) from None
     return True
 
 
@@ -178,18 +185,27 @@ def _refusal(folder: Path, what: str, waited: float) -> LockedError:
     if holder and holder.host == socket.gethostname() and not pid_alive(holder.pid):
         gone = f"; pid {holder.pid} has ended, a process it started still holds the lock"
     command = f"the writer runs `{holder.command}`; " if holder else ""
-    return LockedError(f"{what} {folder} is being written by {who}{after}; wait for it or "
-                       f"stop it{gone}",
-                       hint=f"{command}one writer at a time; a writer that dies frees the lock "
-                            f"by itself, nothing to delete")  # fmt: skip
-
+    return LockedError(
+        f"{what} {folder} is being written by {who}{after}; wait for it or stop it{gone}",
+        hint=f"{command}one writer at a time; a writer that dies frees the lock "
+        f"by itself, nothing to delete",
+    )
 
 
 def _record(fd: int) -> None:
     """Write this process's holder record into the locked file (replacing a dead holder's)."""
     holder = this_holder()
-    data = json.dumps({"pid": holder.pid, "host": holder.host, "since": holder.since,
-                       "command": holder.command}) + "\n"  # fmt: skip
+    data = (
+        json.dumps(
+            {
+                "pid": holder.pid,
+                "host": holder.host,
+                "since": holder.since,
+                "command": holder.command,
+            }
+        )
+        + "\n"
+    )
     written = os.pwrite(fd, data.encode("utf-8"), 0)
     os.ftruncate(fd, written)  # cut what is left of a longer record; never to 0 first (ext4
     # flushes a file truncated to 0 and rewritten when it is closed: milliseconds a lock)
@@ -255,8 +271,9 @@ def _release(hold: _Hold) -> None:
 
 
 @contextlib.contextmanager
-def directory_lock(folder: str | Path, *, wait: float = 0.0,
-                   what: str = "folder") -> Iterator[Path]:  # fmt: skip
+def directory_lock(
+    folder: str | Path, *, wait: float = 0.0, what: str = "folder"
+) -> Iterator[Path]:
     """Hold ``folder``'s exclusive lock inside the ``with`` block (creating the folder and its
     :data:`LOCK_FILE` when needed, removing both when left empty); yields the lock file's path.
 
@@ -290,8 +307,9 @@ def _leave(key: str) -> None:
     _release(hold)
 
 
-def run_directory_lock(path: str | Path, *,
-                       wait: float = 0.0) -> contextlib.AbstractContextManager[Path]:  # fmt: skip
+def run_directory_lock(
+    path: str | Path, *, wait: float = 0.0
+) -> contextlib.AbstractContextManager[Path]:
     """The lock of a whole run directory, held by ``personasim run`` for the life of a run (so
     two runs never write one directory's ``study.toml``, ``stages.json`` or tables at once)."""
     return directory_lock(path, wait=wait, what="run directory")

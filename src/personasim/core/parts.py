@@ -75,7 +75,6 @@ def part_name(number: int) -> str:
     return f"part-{number:05d}.parquet"
 
 
-
 def remove_stale_temps(folder: str | Path) -> int:
     """Delete temporary files left by writers that died (e.g. ``kill -9``); how many."""
     folder = Path(folder)
@@ -205,8 +204,9 @@ def _recorded(folder: Path) -> object:
         return None
 
 
-def mark_published(folder: str | Path, table: str | Path,
-                   paths: Sequence[Path] | None = None) -> None:  # fmt: skip
+def mark_published(
+    folder: str | Path, table: str | Path, paths: Sequence[Path] | None = None
+) -> None:
     """Record that ``table`` holds exactly the rows of ``paths`` (default: the folder's parts
     as they are now), never naming a part the table was not written from."""
     folder = Path(folder)
@@ -257,8 +257,10 @@ def _keys_of(path: Path, key: Sequence[str]) -> pd.DataFrame:
         return pq.read_table(path, columns=list(key)).to_pandas()
     except (OSError, pa.ArrowInvalid) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DataError(f"{path}: cannot read its key columns ({first})",
-                        hint="move the folder away to start over") from None  # fmt: skip
+        raise DataError(
+            f"{path}: cannot read its key columns ({first})",
+            hint="move the folder away to start over",
+        ) from None
 
 
 def publish(folder: str | Path, table: str | Path, key: Sequence[str] | None = None) -> bool:

@@ -57,8 +57,11 @@ def read_table(
     path = Path(path)
     try:
         if as_csv or path.suffix.lower() in CSV_SUFFIXES:
-            frame = (pd.read_csv(path, dtype=str, keep_default_na=False) if csv_text
-                     else pd.read_csv(path))  # fmt: skip
+            frame = (
+                pd.read_csv(path, dtype=str, keep_default_na=False)
+                if csv_text
+                else pd.read_csv(path)
+            )
         else:
             frame = _read_parquet(path, exclude, only, columns, what, hint)
     except FileNotFoundError:
@@ -91,9 +94,12 @@ def check_columns(path: str | Path, what: str, required: Sequence[str], hint: st
 
 
 def check_output(
-    path: str | Path, inputs: Sequence[tuple[str, str | Path | None]] = (), flag: str = "--out",
-    *, parquet: bool = False,
-) -> Path:  # fmt: skip
+    path: str | Path,
+    inputs: Sequence[tuple[str, str | Path | None]] = (),
+    flag: str = "--out",
+    *,
+    parquet: bool = False,
+) -> Path:
     """Refuse an output location before any work is done, with one line naming it.
 
     Refused: an existing directory where a file is to be written, a parent that is a file or
@@ -107,12 +113,15 @@ def check_output(
     path = Path(path)
     hint = f"give another {flag}"
     if parquet and path.suffix.lower() in CSV_SUFFIXES:
-        raise ConfigError(f"{flag} {path}: this command writes Parquet, not CSV",
-                          hint=f"give a {flag} ending in .parquet")  # fmt: skip
+        raise ConfigError(
+            f"{flag} {path}: this command writes Parquet, not CSV",
+            hint=f"give a {flag} ending in .parquet",
+        )
     for name, source in inputs:
         if source is not None and _same_file(path, Path(source)):
-            raise ConfigError(f"{flag} {path} is the {name} file: writing it would destroy the "
-                              "input", hint=hint)  # fmt: skip
+            raise ConfigError(
+                f"{flag} {path} is the {name} file: writing it would destroy the input", hint=hint
+            )
     if path.is_dir():
         raise ConfigError(f"{flag} {path} is a directory, not a file", hint=hint)
     _check_folder(path.parent, flag, hint)
@@ -120,9 +129,13 @@ def check_output(
 
 
 def check_output_dir(
-    path: str | Path, flag: str = "--out", why: str = "",
-    inputs: Sequence[tuple[str, str | Path | None]] = (), *, fresh: bool = False,
-) -> Path:  # fmt: skip
+    path: str | Path,
+    flag: str = "--out",
+    why: str = "",
+    inputs: Sequence[tuple[str, str | Path | None]] = (),
+    *,
+    fresh: bool = False,
+) -> Path:
     """Refuse an output folder that is an existing file or cannot be created or written;
     ``why`` says what the folder holds (e.g. that a table is now a folder of parts). Also
     refused: a folder that is one of the ``inputs`` (``(flag, path)`` pairs) or holds one
@@ -133,15 +146,20 @@ def check_output_dir(
     path = Path(path)
     for name, source in inputs:
         if source is not None and _inside(Path(source), path):
-            raise ConfigError(f"{flag} {path} holds the {name} input {source}: writing there "
-                              "would destroy it", hint=f"give another {flag}")  # fmt: skip
+            raise ConfigError(
+                f"{flag} {path} holds the {name} input {source}: writing there would destroy it",
+                hint=f"give another {flag}",
+            )
     if fresh and path.is_dir() and any(path.iterdir()):
-        raise ConfigError(f"{flag} {path} exists and is not empty",
-                          hint=f"give a new or empty {flag}, or pass --overwrite")  # fmt: skip
+        raise ConfigError(
+            f"{flag} {path} exists and is not empty",
+            hint=f"give a new or empty {flag}, or pass --overwrite",
+        )
     if path.exists() and not path.is_dir():
-        raise ConfigError(f"{flag} {path} is an existing file, not a directory"
-                          + (f" ({why})" if why else ""),
-                          hint=f"give another {flag}, or move the file away")  # fmt: skip
+        raise ConfigError(
+            f"{flag} {path} is an existing file, not a directory" + (f" ({why})" if why else ""),
+            hint=f"give another {flag}, or move the file away",
+        )
     _check_folder(path, flag, f"give another {flag}")
     return path
 
@@ -159,8 +177,9 @@ def _check_folder(folder: Path, flag: str, hint: str) -> None:
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
-        raise ConfigError(f"{flag}: cannot write in {existing} ({error.strerror or error})",
-                          hint=hint) from None  # fmt: skip
+        raise ConfigError(
+            f"{flag}: cannot write in {existing} ({error.strerror or error})", hint=hint
+        ) from None
 
 
 def _inside(source: Path, folder: Path) -> bool:
@@ -177,13 +196,20 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.absolute() == b.absolute()
 
 
-def _read_parquet(path: Path, exclude: Sequence[str], only: tuple[str, Sequence[str]] | None,
-                  keep: Sequence[str] | None, what: str, hint: str) -> pd.DataFrame:  # fmt: skip
+def _read_parquet(
+    path: Path,
+    exclude: Sequence[str],
+    only: tuple[str, Sequence[str]] | None,
+    keep: Sequence[str] | None,
+    what: str,
+    hint: str,
+) -> pd.DataFrame:
     """A Parquet file or folder without the ``exclude`` columns (with only the ``keep`` ones
     when given), only the ``only`` rows; parts of differing types read as one table."""
     table = ParquetTable.open(path, what, hint)
-    columns = [c for c in table.schema.names
-               if c not in set(exclude) and (keep is None or c in keep)]  # fmt: skip
+    columns = [
+        c for c in table.schema.names if c not in set(exclude) and (keep is None or c in keep)
+    ]
     where = None
     if only is not None and only[0] in table.schema.names:
         import pyarrow.dataset as ds
@@ -204,8 +230,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         os.replace(tmp, path)
     except OSError as error:  # disk full, read-only, a folder in the way: one line
-        raise DataError(f"cannot write {path} ({error.strerror or _first_line(error)})",
-                        hint="check the output location and free disk space") from None
+        raise DataError(
+            f"cannot write {path} ({error.strerror or _first_line(error)})",
+            hint="check the output location and free disk space",
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -276,8 +304,9 @@ def parquet_files(path: str | Path, hint: str = "") -> list[Path]:
         raise DataError(f"{path}: file not found", hint=hint)
     if not path.is_dir():
         return [path]
-    found = part_paths(path) or [p for p in sorted(path.glob("*.parquet"))
-                                 if not p.name.startswith((".", "_"))]  # fmt: skip
+    found = part_paths(path) or [
+        p for p in sorted(path.glob("*.parquet")) if not p.name.startswith((".", "_"))
+    ]
     if not found:
         raise DataError(f"{path}: no Parquet file in the folder", hint=hint)
     return found
@@ -299,8 +328,9 @@ def unified_schema(sources: Sequence[str | Path], what: str = "table", hint: str
         try:
             current = pq.read_schema(source)
         except (OSError, pa.ArrowInvalid) as error:
-            raise DataError(f"{source}: cannot read {what} ({_first_line(error)})",
-                            hint=hint) from None  # fmt: skip
+            raise DataError(
+                f"{source}: cannot read {what} ({_first_line(error)})", hint=hint
+            ) from None
         if schema is None:
             schema = current
             continue
@@ -320,22 +350,31 @@ def _clash(source: Path, before: pa.Schema, current: pa.Schema, what: str) -> Da
             continue
         earlier = before.field(field.name).type
         try:
-            pa.unify_schemas([pa.schema([before.field(field.name)]), pa.schema([field])],
-                             promote_options="permissive")  # fmt: skip
+            pa.unify_schemas(
+                [pa.schema([before.field(field.name)]), pa.schema([field])],
+                promote_options="permissive",
+            )
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            return DataError(f"{source}: column {field.name!r} is {field.type} in this part but "
-                             f"{earlier} in the parts before it: cannot read them as one {what}",
-                             hint="rewrite that part with the same column types, or move it "
-                                  "out of the folder")  # fmt: skip
-    return DataError(f"{source}: its columns cannot join those of the parts before it",
-                     hint="move that part out of the folder")
+            return DataError(
+                f"{source}: column {field.name!r} is {field.type} in this part but "
+                f"{earlier} in the parts before it: cannot read them as one {what}",
+                hint="rewrite that part with the same column types, or move it out of the folder",
+            )
+    return DataError(
+        f"{source}: its columns cannot join those of the parts before it",
+        hint="move that part out of the folder",
+    )
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` with exactly the columns of ``schema``, in its order and types (a column the
     table lacks is all-null)."""
-    columns = [table.column(f.name).cast(f.type) if f.name in table.column_names
-               else pa.nulls(len(table), f.type) for f in schema]  # fmt: skip
+    columns = [
+        table.column(f.name).cast(f.type)
+        if f.name in table.column_names
+        else pa.nulls(len(table), f.type)
+        for f in schema
+    ]
     return pa.Table.from_arrays(columns, schema=schema)
 
 
@@ -369,11 +408,14 @@ class ParquetTable:
         their order."""
         if columns is None:
             return self.schema
-        return pa.schema([self.schema.field(c) for c in columns if c in self.schema.names],
-                         metadata=self.schema.metadata)  # fmt: skip
+        return pa.schema(
+            [self.schema.field(c) for c in columns if c in self.schema.names],
+            metadata=self.schema.metadata,
+        )
 
-    def batches(self, columns: Sequence[str] | None = None,
-                batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:  # fmt: skip
+    def batches(
+        self, columns: Sequence[str] | None = None, batch_rows: int = 65_536
+    ) -> Iterator[pa.RecordBatch]:
         """The rows as record batches of at most ``batch_rows`` rows in the unified schema
         (only ``columns`` of it when given): one file and one batch in memory at a time."""
         schema = self._schema_of(columns)
@@ -408,8 +450,9 @@ as row groups of their own (on 200 parts of 10,000 answers, ``benchmarks/publish
 groups 24 % larger than one 2M-row frame, 65,536-row groups 16 %, 262,144-row groups 4 %)."""
 
 
-def write_concat_atomic(sources: Sequence[str | Path], path: str | Path,
-                        keep: Sequence[Any | None] | None = None) -> int:  # fmt: skip
+def write_concat_atomic(
+    sources: Sequence[str | Path], path: str | Path, keep: Sequence[Any | None] | None = None
+) -> int:
     """Write the rows of the Parquet files ``sources``, in order, as one Parquet file at
     ``path`` (atomically); returns the rows written. ``keep``: per source, a boolean mask of the
     rows to write (None: all of them).

@@ -68,8 +68,9 @@ def enough_mass(valid_mass: Any, min_valid_mass: float) -> Any:
     return np.asarray(valid_mass, dtype=float) > min_valid_mass
 
 
-def invalid_answers(rows: int, valid: Column | None, valid_mass: Column | None,
-                    min_valid_mass: float) -> np.ndarray:  # fmt: skip
+def invalid_answers(
+    rows: int, valid: Column | None, valid_mass: Column | None, min_valid_mass: float
+) -> np.ndarray:
     """True for the answers that must not enter a distribution (see the module docstring);
     ``valid`` / ``valid_mass`` None: the column is absent."""
     bad = ~said_valid(valid, rows)
@@ -81,8 +82,12 @@ def invalid_answers(rows: int, valid: Column | None, valid_mass: Column | None,
 
 def invalid_answer_rows(responses: Frame, min_valid_mass: float = 0.0) -> np.ndarray:
     """:func:`invalid_answers` of a responses table (pandas or Arrow)."""
-    return invalid_answers(_rows(responses), _column(responses, "valid"),
-                           _column(responses, "valid_mass"), min_valid_mass)  # fmt: skip
+    return invalid_answers(
+        _rows(responses),
+        _column(responses, "valid"),
+        _column(responses, "valid_mass"),
+        min_valid_mass,
+    )
 
 
 def invalid_personas(personas: Frame) -> np.ndarray:
@@ -111,8 +116,9 @@ def invalid_persona_keys(personas: pd.DataFrame | None) -> set[tuple[str, ...]]:
     return set(zip(*(bad[c].astype(str) for c in PERSONA_KEY), strict=True))
 
 
-def answers_of_invalid_personas(responses: pd.DataFrame, personas: pd.DataFrame | None
-                                ) -> np.ndarray:  # fmt: skip
+def answers_of_invalid_personas(
+    responses: pd.DataFrame, personas: pd.DataFrame | None
+) -> np.ndarray:
     """True for the response rows whose persona (:data:`PERSONA_KEY`) is invalid in
     ``personas`` (None: no personas table, nothing to drop)."""
     wrong = invalid_persona_keys(personas)

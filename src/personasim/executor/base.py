@@ -173,8 +173,11 @@ class BatchResult:
 def model_provenance(backend: Backend) -> dict[str, Any]:
     """What a run's manifest records of a backend opened on a worker: display name, identity
     and settings (its counters travel with each batch)."""
-    return {"display_name": backend.display_name, "identity": backend.model_identity,
-            "settings": dict(backend.settings)}  # fmt: skip
+    return {
+        "display_name": backend.display_name,
+        "identity": backend.model_identity,
+        "settings": dict(backend.settings),
+    }
 
 
 def raise_stop(result: BatchResult) -> None:
@@ -186,26 +189,36 @@ def raise_stop(result: BatchResult) -> None:
     if result.fatal is not None:
         raise result.fatal
     if result.bug:
-        raise InternalError(f"a bug stopped the run in batch {result.index}: {result.error}",
-                            hint="set PERSONASIM_TRACEBACK=1 to see the traceback, and report "
-                                 "it; the batches committed so far are kept"
-                            ) from RemoteTraceback(result.bug)  # fmt: skip
+        raise InternalError(
+            f"a bug stopped the run in batch {result.index}: {result.error}",
+            hint="set PERSONASIM_TRACEBACK=1 to see the traceback, and report "
+            "it; the batches committed so far are kept",
+        ) from RemoteTraceback(result.bug)
 
 
-def stage_result(stage: Stage, backend: Backend | None, batch: pd.DataFrame,
-                 index: int) -> BatchResult:  # fmt: skip
+def stage_result(
+    stage: Stage, backend: Backend | None, batch: pd.DataFrame, index: int
+) -> BatchResult:
     """Run ``stage`` on ``batch`` once, with the backend's model calls and cache hits counted."""
     started = time.perf_counter()
     if backend is None:  # a stage that needs no model (e.g. the meta tier)
         return BatchResult(index, stage(backend, batch), None, 1, time.perf_counter() - started)
     calls, hits = backend.stats.model_calls, backend.stats.cache_hits
     rows = stage(backend, batch)
-    return BatchResult(index, rows, None, 1, time.perf_counter() - started,
-                       backend.stats.model_calls - calls, backend.stats.cache_hits - hits)
+    return BatchResult(
+        index,
+        rows,
+        None,
+        1,
+        time.perf_counter() - started,
+        backend.stats.model_calls - calls,
+        backend.stats.cache_hits - hits,
+    )
 
 
-def run_with_retries(stage: Stage, backend: Backend | None, batch: pd.DataFrame, index: int,
-                     retries: int) -> BatchResult:  # fmt: skip
+def run_with_retries(
+    stage: Stage, backend: Backend | None, batch: pd.DataFrame, index: int, retries: int
+) -> BatchResult:
     """Run ``stage`` on ``batch``; a batch failure (:func:`~personasim.core.errors.fails_batch`:
     the backend or the data) is retried ``retries`` times, then returned as a failed result, so
     one bad batch does not stop the job. Any other exception comes back at once, never raised
@@ -223,11 +236,17 @@ def run_with_retries(stage: Stage, backend: Backend | None, batch: pd.DataFrame,
             error = f"{type(exc).__name__}: {exc}".strip()
             if not fails_batch(exc):
                 fatal = exc if isinstance(exc, PersonasimError) else None
-                return BatchResult(index, None, error, attempt, time.perf_counter() - started,
-                                   fatal=fatal, bug="" if fatal else traceback.format_exc())
+                return BatchResult(
+                    index,
+                    None,
+                    error,
+                    attempt,
+                    time.perf_counter() - started,
+                    fatal=fatal,
+                    bug="" if fatal else traceback.format_exc(),
+                )
             last = traceback.format_exc(limit=3)
-    return BatchResult(index, None, f"{error}\n{last}", retries + 1,
-                       time.perf_counter() - started)  # fmt: skip
+    return BatchResult(index, None, f"{error}\n{last}", retries + 1, time.perf_counter() - started)
 
 
 def dumps(frame: pd.DataFrame) -> bytes:

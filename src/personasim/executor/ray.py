@@ -63,8 +63,18 @@ from personasim.executor.base import (
 
 RESERVED_CPUS_SHARE = 0.25
 """Share of the cluster's CPUs left to Ray Data's own tasks (at least one CPU)."""
-RESULT_FIELDS = ("index", "rows", "error", "attempts", "seconds", "model_calls", "cache_hits",
-                 "bug", "fatal", "model")
+RESULT_FIELDS = (
+    "index",
+    "rows",
+    "error",
+    "attempts",
+    "seconds",
+    "model_calls",
+    "cache_hits",
+    "bug",
+    "fatal",
+    "model",
+)
 """Columns an actor returns per batch."""
 LOCAL_OBJECT_STORE_MB = 512
 """Object store of a local Ray started by personasim (Ray spills objects beyond it to disk)."""
@@ -79,8 +89,9 @@ def import_ray() -> Any:
         import ray
         import ray.data  # noqa: F401
     except ImportError:
-        raise ConfigError("the ray executor needs Ray Data",
-                          hint="pip install 'personasim[ray]'") from None  # fmt: skip
+        raise ConfigError(
+            "the ray executor needs Ray Data", hint="pip install 'personasim[ray]'"
+        ) from None
     return ray
 
 
@@ -92,7 +103,8 @@ def pool_size(spec: ExecutorSpec, cluster_cpus: float) -> int:
         raise ConfigError(
             f"the Ray cluster has {cluster_cpus:g} CPUs: too few for one actor of "
             f"{spec.cpus_per_actor:g} CPUs plus one CPU for Ray Data's tasks",
-            hint="lower [executor] cpus_per_actor or use a bigger cluster")  # fmt: skip
+            hint="lower [executor] cpus_per_actor or use a bigger cluster",
+        )
     return min(spec.actors, fit) if spec.actors else fit
 
 
@@ -163,8 +175,13 @@ class StartCounter:
 
 def died_result(index: int, starts: int) -> BatchResult:
     """The failed result of a batch whose actor died in each of its ``starts`` tries."""
-    return BatchResult(index, None, f"its actor died in each of {starts} tries (killed, out of "
-                       "memory or crashed); the batch was given up", starts)  # fmt: skip
+    return BatchResult(
+        index,
+        None,
+        f"its actor died in each of {starts} tries (killed, out of "
+        "memory or crashed); the batch was given up",
+        starts,
+    )
 
 
 class BatchWorker:
@@ -175,8 +192,15 @@ class BatchWorker:
     started more than ``retries + 1`` times (its actor died in every try) comes back failed
     without running (:class:`StartCounter`)."""
 
-    def __init__(self, recipe: BackendRecipe, stage: Stage, retries: int, threads: int,
-                 chunks: InputChunks, counter: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        recipe: BackendRecipe,
+        stage: Stage,
+        retries: int,
+        threads: int,
+        chunks: InputChunks,
+        counter: Any,
+    ) -> None:
         self.backend = recipe.open(threads=threads)
         self.model = model_provenance(self.backend)
         self.stage = stage
@@ -202,9 +226,13 @@ class BatchWorker:
         out: dict[str, list] = {name: [] for name in RESULT_FIELDS}
         for index in map(int, batch["id"]):
             starts = ray.get(self.counter.start.remote(index))
-            result = (died_result(index, starts - 1) if starts > self.retries + 1 else
-                      run_with_retries(self.stage, self.backend, self.batch(index), index,
-                                       self.retries))  # fmt: skip
+            result = (
+                died_result(index, starts - 1)
+                if starts > self.retries + 1
+                else run_with_retries(
+                    self.stage, self.backend, self.batch(index), index, self.retries
+                )
+            )
             out["index"].append(result.index)
             out["rows"].append(dumps(result.rows) if result.rows is not None else b"")
             out["error"].append(result.error or "")
@@ -236,9 +264,14 @@ def _start_local(ray: Any, spec: ExecutorSpec) -> str:
     for attempt in range(1, LOCAL_START_TRIES + 1):
         temp = tempfile.mkdtemp(prefix="psim-ray-")
         try:
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, _temp_dir=temp,
-                     object_store_memory=LOCAL_OBJECT_STORE_MB * 2**20,
-                     logging_level=logging.WARNING)  # fmt: skip
+            ray.init(
+                num_cpus=cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                _temp_dir=temp,
+                object_store_memory=LOCAL_OBJECT_STORE_MB * 2**20,
+                logging_level=logging.WARNING,
+            )
         except Exception as error:  # Ray raises a bare Exception for a node that timed out
             ray.shutdown()
             shutil.rmtree(temp, ignore_errors=True)
@@ -264,9 +297,11 @@ def ray_session(spec: ExecutorSpec) -> Iterator[Any]:
         except (ConnectionError, RuntimeError, ValueError) as error:
             ray.shutdown()  # a failed ray:// connection leaves client mode on in this process
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise ConfigError(f"cannot join the Ray cluster at {spec.address!r}: {first}",
-                              hint="start one with `ray start --head`, or leave the address "
-                                   "out to run a local Ray for this run") from None  # fmt: skip
+            raise ConfigError(
+                f"cannot join the Ray cluster at {spec.address!r}: {first}",
+                hint="start one with `ray start --head`, or leave the address "
+                "out to run a local Ray for this run",
+            ) from None
     else:
         temp = _start_local(ray, spec)
     logging.getLogger("ray.data").setLevel(logging.WARNING)
@@ -299,9 +334,14 @@ def run_ray(
             BatchWorker,
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=actors),
-            fn_constructor_kwargs={"recipe": recipe, "stage": stage, "retries": spec.retries,
-                                   "threads": max(1, int(spec.cpus_per_actor)),
-                                   "chunks": chunks, "counter": counter},  # fmt: skip
+            fn_constructor_kwargs={
+                "recipe": recipe,
+                "stage": stage,
+                "retries": spec.retries,
+                "threads": max(1, int(spec.cpus_per_actor)),
+                "chunks": chunks,
+                "counter": counter,
+            },
             num_cpus=spec.cpus_per_actor,
             memory=spec.memory_per_actor_mb * 2**20,
         )
@@ -309,7 +349,15 @@ def run_ray(
             error = str(row["error"]) or None
             rows = loads(row["rows"]) if not error else None
             fatal = pickle.loads(row["fatal"]) if row["fatal"] else None  # noqa: S301 - ours
-            yield BatchResult(int(row["index"]), rows, error, int(row["attempts"]),
-                              float(row["seconds"]), int(row["model_calls"]),
-                              int(row["cache_hits"]), json.loads(row["model"]), fatal,
-                              str(row["bug"]))  # fmt: skip
+            yield BatchResult(
+                int(row["index"]),
+                rows,
+                error,
+                int(row["attempts"]),
+                float(row["seconds"]),
+                int(row["model_calls"]),
+                int(row["cache_hits"]),
+                json.loads(row["model"]),
+                fatal,
+                str(row["bug"]),
+            )

@@ -109,8 +109,9 @@ def run_batches(
             calls, hits = calls + result.model_calls, hits + result.cache_hits
             model = model or result.model
             if result.bug or result.fatal is not None:
-                parts.write_failed(folder, pd.concat(failed, ignore_index=True)
-                                   if failed else pd.DataFrame())  # fmt: skip
+                parts.write_failed(
+                    folder, pd.concat(failed, ignore_index=True) if failed else pd.DataFrame()
+                )
                 raise_stop(result)
             if result.rows is None:
                 failed.append(stage.failed_rows(batches[result.index], result.error or "failed"))
@@ -124,5 +125,6 @@ def run_batches(
         lost = pd.concat(failed, ignore_index=True) if failed else pd.DataFrame()
         parts.write_failed(folder, lost)
     first = str(lost["error"].iloc[0]).splitlines()[0] if len(lost) else None
-    return RunReport(len(batches), committed, rows, len(failed), len(lost), first, calls, hits,
-                     model)  # fmt: skip
+    return RunReport(
+        len(batches), committed, rows, len(failed), len(lost), first, calls, hits, model
+    )

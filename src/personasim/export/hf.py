@@ -72,8 +72,7 @@ def _shard_name(split: str, index: int, total: int) -> str:
     return f"{split}-{index:05d}-of-{total:05d}.parquet"
 
 
-def _slices(batches: Iterable[pa.RecordBatch], max_rows: int | None
-            ) -> Iterator[pa.RecordBatch]:  # fmt: skip
+def _slices(batches: Iterable[pa.RecordBatch], max_rows: int | None) -> Iterator[pa.RecordBatch]:
     """``batches`` cut into pieces of at most ``max_rows`` rows (unchanged when None)."""
     for batch in batches:
         if max_rows is None or batch.num_rows <= max_rows:
@@ -84,9 +83,12 @@ def _slices(batches: Iterable[pa.RecordBatch], max_rows: int | None
 
 
 def write_shards(
-    batches: Iterable[pa.RecordBatch], data_dir: Path, split: str, max_shard_bytes: int,
+    batches: Iterable[pa.RecordBatch],
+    data_dir: Path,
+    split: str,
+    max_shard_bytes: int,
     max_shard_rows: int | None = None,
-) -> SplitInfo:  # fmt: skip
+) -> SplitInfo:
     """Stream ``batches`` into Parquet shards of at most ``max_shard_bytes`` (a batch is never
     split by size, so one batch larger than the bound gets a shard of its own) and at most
     ``max_shard_rows`` rows each."""
@@ -99,7 +101,8 @@ def write_shards(
                 continue
             batch = plain_batch(batch, info.schema)
             full = size + batch.nbytes > max_shard_bytes or (
-                max_shard_rows is not None and rows + batch.num_rows > max_shard_rows)
+                max_shard_rows is not None and rows + batch.num_rows > max_shard_rows
+            )
             if writer is not None and full:
                 writer.close()
                 writer = None
@@ -142,13 +145,17 @@ def write_hf_folder(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         (tmp / "data").mkdir(parents=True)
-        infos = {name: write_shards(batches, tmp / "data", name, max_shard_bytes,
-                                    max_shard_rows) for name, batches in splits.items()}
+        infos = {
+            name: write_shards(batches, tmp / "data", name, max_shard_bytes, max_shard_rows)
+            for name, batches in splits.items()
+        }
         (tmp / "README.md").write_text(card(infos), encoding="utf-8")
         _swap_into_place(tmp, out)
     except OSError as error:
-        raise DataError(f"cannot write {out}: {error.strerror or error}",
-                        hint="check the output folder and free disk space") from error  # fmt: skip
+        raise DataError(
+            f"cannot write {out}: {error.strerror or error}",
+            hint="check the output folder and free disk space",
+        ) from error
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return infos
@@ -159,8 +166,9 @@ def _check_target(out: Path, overwrite: bool) -> None:
     if out.is_file():
         raise ConfigError(f"{out} is a file", hint="give a folder path to --out")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"{out} exists and is not empty",
-                          hint="pass --overwrite or another --out")
+        raise ConfigError(
+            f"{out} exists and is not empty", hint="pass --overwrite or another --out"
+        )
 
 
 def _swap_into_place(tmp: Path, out: Path) -> None:
@@ -182,7 +190,9 @@ def feature_lines(schema: pa.Schema | None) -> list[str]:
 
 
 def front_matter(
-    infos: Mapping[str, SplitInfo], pretty_name: str, tags: Sequence[str] = ("synthetic",),
+    infos: Mapping[str, SplitInfo],
+    pretty_name: str,
+    tags: Sequence[str] = ("synthetic",),
     license_id: str = "other",
 ) -> str:
     """The card's YAML header: one config per split (``data/<split>-*.parquet``), tags."""
@@ -190,13 +200,18 @@ def front_matter(
     lines += [f"- {tag}" for tag in tags]
     lines.append("configs:")
     for name in infos:
-        lines += [f"- config_name: {name}", "  data_files:", "  - split: train",
-                  f"    path: data/{name}-*.parquet"]  # fmt: skip
+        lines += [
+            f"- config_name: {name}",
+            "  data_files:",
+            "  - split: train",
+            f"    path: data/{name}-*.parquet",
+        ]
     return "\n".join([*lines, "---", ""])
 
 
-def iter_with(batches: Iterable[pa.RecordBatch], observe: Callable[[pa.RecordBatch], None]
-              ) -> Iterator[pa.RecordBatch]:  # fmt: skip
+def iter_with(
+    batches: Iterable[pa.RecordBatch], observe: Callable[[pa.RecordBatch], None]
+) -> Iterator[pa.RecordBatch]:
     """Pass ``batches`` through, calling ``observe`` on each (tallies for the card)."""
     for batch in batches:
         observe(batch)

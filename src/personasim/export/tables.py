@@ -91,10 +91,15 @@ class Tally:
 
 def _value_counts(column: pa.Array) -> Counter:
     """Value -> count of one column (nulls as ``None``)."""
-    counted = pc.value_counts(column.dictionary_decode()
-                              if pa.types.is_dictionary(column.type) else column)  # fmt: skip
-    return Counter({str(v["values"]) if v["values"] is not None else None: v["counts"]
-                    for v in counted.to_pylist()})  # fmt: skip
+    counted = pc.value_counts(
+        column.dictionary_decode() if pa.types.is_dictionary(column.type) else column
+    )
+    return Counter(
+        {
+            str(v["values"]) if v["values"] is not None else None: v["counts"]
+            for v in counted.to_pylist()
+        }
+    )
 
 
 @dataclass
@@ -110,8 +115,10 @@ class ExportReport:
 
     def summary(self) -> str:
         """One line per table for the CLI."""
-        return "\n".join(f"{name}: {self.rows[name]:,} rows in {len(files)} file(s) under "
-                         f"{self.out}" for name, files in self.files.items())  # fmt: skip
+        return "\n".join(
+            f"{name}: {self.rows[name]:,} rows in {len(files)} file(s) under {self.out}"
+            for name, files in self.files.items()
+        )
 
 
 # --------------------------------------------------------------------------- reading
@@ -136,15 +143,21 @@ def _count_table(title: str, counter: Counter) -> list[str]:
     for value, rows in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:SHOWN]:
         lines.append(f"| {value} | {rows:,} |")
     if len(counter) > SHOWN:
-        lines.append(f"| ({len(counter) - SHOWN} more) | "
-                     f"{sum(sorted(counter.values(), reverse=True)[SHOWN:]):,} |")  # fmt: skip
+        lines.append(
+            f"| ({len(counter) - SHOWN} more) | "
+            f"{sum(sorted(counter.values(), reverse=True)[SHOWN:]):,} |"
+        )
     return lines
 
 
 def _split_section(name: str, info: hf.SplitInfo, tally: Tally) -> list[str]:
     """The card section of one table: features, counts, models, seeds, prompts."""
-    lines = [f"## `{name}` ({info.rows:,} rows, {len(info.shards)} shard(s))", "",
-             *hf.feature_lines(info.schema), ""]  # fmt: skip
+    lines = [
+        f"## `{name}` ({info.rows:,} rows, {len(info.shards)} shard(s))",
+        "",
+        *hf.feature_lines(info.schema),
+        "",
+    ]
     if tally.pairs:
         pairs = Counter({f"{tier} / {model}": n for (tier, model), n in tally.pairs.items()})
         lines += _count_table(f"tier / {tally.model_column}", pairs) + [""]
@@ -154,12 +167,18 @@ def _split_section(name: str, info: hf.SplitInfo, tally: Tally) -> list[str]:
         lines += _count_table(column, counter) + [""]
     seeds = sorted(tally.counts.get("seed", Counter()), key=str)
     if seeds:
-        lines += [f"Seeds: {', '.join(map(str, seeds[:SHOWN]))}"
-                  + (f" and {len(seeds) - SHOWN} more" if len(seeds) > SHOWN else ""), ""]
+        lines += [
+            f"Seeds: {', '.join(map(str, seeds[:SHOWN]))}"
+            + (f" and {len(seeds) - SHOWN} more" if len(seeds) > SHOWN else ""),
+            "",
+        ]
     if tally.prompts:
-        lines += [f"Prompt hashes: {tally.prompts:,} rows carry the SHA-256 of their prompt in "
-                  f"`prompt_sha`; digest of all of them (sum of their first 64 bits mod 2^64): "
-                  f"`{tally.prompt_sum:016x}`.", ""]  # fmt: skip
+        lines += [
+            f"Prompt hashes: {tally.prompts:,} rows carry the SHA-256 of their prompt in "
+            f"`prompt_sha`; digest of all of them (sum of their first 64 bits mod 2^64): "
+            f"`{tally.prompt_sum:016x}`.",
+            "",
+        ]
     return lines
 
 
@@ -167,15 +186,26 @@ def render_card(infos: Mapping[str, hf.SplitInfo], tallies: Mapping[str, Tally])
     """The dataset card (README.md) of a personas export."""
     persona = tallies.get("personas")
     sources = sorted(map(str, persona.counts.get("source", Counter()))) if persona else []
-    lines = [hf.front_matter(infos, "personasim synthetic personas",
-                             tags=("synthetic", "personas", "census", "survey-simulation")),
-             "# Synthetic census-grounded personas (personasim)", "", SYNTHETIC_NOTE, "",
-             "Made with personasim: census-grounded populations, LLM "
-             "persona tiers and simulated survey answers. Load one table with "
-             "`datasets.load_dataset(FOLDER, \"personas\")` or read `data/` with pyarrow.", "",
-             "## Census sources", "", CENSUS_SOURCES,
-             *([f"Seed/target labels in this export: {', '.join(sources)}."] if sources else []),
-             ""]  # fmt: skip
+    lines = [
+        hf.front_matter(
+            infos,
+            "personasim synthetic personas",
+            tags=("synthetic", "personas", "census", "survey-simulation"),
+        ),
+        "# Synthetic census-grounded personas (personasim)",
+        "",
+        SYNTHETIC_NOTE,
+        "",
+        "Made with personasim: census-grounded populations, LLM "
+        "persona tiers and simulated survey answers. Load one table with "
+        '`datasets.load_dataset(FOLDER, "personas")` or read `data/` with pyarrow.',
+        "",
+        "## Census sources",
+        "",
+        CENSUS_SOURCES,
+        *([f"Seed/target labels in this export: {', '.join(sources)}."] if sources else []),
+        "",
+    ]
     for name, info in infos.items():
         lines += _split_section(name, info, tallies[name])
     return "\n".join(lines)
@@ -227,19 +257,22 @@ def write_jsonl(batches: Iterator[pa.RecordBatch], path: Path) -> int:
 # --------------------------------------------------------------------------- driver
 
 
-def _sources(personas: str | Path, responses: str | Path | None
-             ) -> dict[str, tuple[ParquetTable, Tally]]:  # fmt: skip
+def _sources(
+    personas: str | Path, responses: str | Path | None
+) -> dict[str, tuple[ParquetTable, Tally]]:
     """Open the input tables (checked before any output is written)."""
     table = open_table(personas, "personas table", PERSONA_KEY)
     if "question_id" in table.schema.names:
-        raise DataError(f"{personas}: a responses table (it has question_id), not personas",
-                        hint="give it as --responses, and the personas as --personas")
-    out = {"personas": (table,
-                        Tally(("tier", "state", "seed", "source", "valid")))}  # fmt: skip
+        raise DataError(
+            f"{personas}: a responses table (it has question_id), not personas",
+            hint="give it as --responses, and the personas as --personas",
+        )
+    out = {"personas": (table, Tally(("tier", "state", "seed", "source", "valid")))}
     if responses is not None:
-        out["responses"] = (open_table(responses, "responses table", RESPONSE_KEY),
-                            Tally(("tier", "estimator", "question_id", "state"),
-                                  model_column="simulator"))  # fmt: skip
+        out["responses"] = (
+            open_table(responses, "responses table", RESPONSE_KEY),
+            Tally(("tier", "estimator", "question_id", "state"), model_column="simulator"),
+        )
     return out
 
 
@@ -258,22 +291,32 @@ def export(
         from personasim.core.errors import did_you_mean
 
         raise ConfigError(f"unknown export format {fmt!r}", hint=did_you_mean(fmt, FORMATS))
-    out = check_output_dir(Path(out).resolve(), inputs=[("--personas", personas),
-                                                        ("--responses", responses)])
+    out = check_output_dir(
+        Path(out).resolve(), inputs=[("--personas", personas), ("--responses", responses)]
+    )
     sources = _sources(personas, responses)
-    streams = {name: hf.iter_with(table.batches(batch_rows=batch_rows), tally.observe)
-               for name, (table, tally) in sources.items()}  # fmt: skip
+    streams = {
+        name: hf.iter_with(table.batches(batch_rows=batch_rows), tally.observe)
+        for name, (table, tally) in sources.items()
+    }
     if fmt == "hf":
         tallies = {name: tally for name, (_, tally) in sources.items()}
-        infos = hf.write_hf_folder(streams, out, lambda i: render_card(i, tallies),
-                                   max_shard_bytes=max_shard_bytes, overwrite=overwrite)
-        return ExportReport(out, {n: i.rows for n, i in infos.items()},
-                            {n: i.shards for n, i in infos.items()})  # fmt: skip
+        infos = hf.write_hf_folder(
+            streams,
+            out,
+            lambda i: render_card(i, tallies),
+            max_shard_bytes=max_shard_bytes,
+            overwrite=overwrite,
+        )
+        return ExportReport(
+            out, {n: i.rows for n, i in infos.items()}, {n: i.shards for n, i in infos.items()}
+        )
     return _export_files(streams, out, fmt, overwrite)
 
 
-def _export_files(streams: Mapping[str, Iterator[pa.RecordBatch]], out: Path, fmt: str,
-                  overwrite: bool) -> ExportReport:  # fmt: skip
+def _export_files(
+    streams: Mapping[str, Iterator[pa.RecordBatch]], out: Path, fmt: str, overwrite: bool
+) -> ExportReport:
     """The ``parquet`` and ``jsonl`` formats: one file per table in ``out``."""
     writer = write_parquet if fmt == "parquet" else write_jsonl
     targets = {name: out / f"{name}.{fmt}" for name in streams}
@@ -284,6 +327,8 @@ def _export_files(streams: Mapping[str, Iterator[pa.RecordBatch]], out: Path, fm
         out.mkdir(parents=True, exist_ok=True)
         rows = {name: writer(stream, targets[name]) for name, stream in streams.items()}
     except OSError as error:
-        raise DataError(f"cannot write {out}: {error.strerror or error}",
-                        hint="check the output folder and free disk space") from error  # fmt: skip
+        raise DataError(
+            f"cannot write {out}: {error.strerror or error}",
+            hint="check the output folder and free disk space",
+        ) from error
     return ExportReport(out, rows, {n: [Path(p.name)] for n, p in targets.items()})

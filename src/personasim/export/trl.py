@@ -30,22 +30,41 @@ from personasim.testbed.pairs import pair_stats
 
 PersonaInPrompt = Literal["system", "none"]
 TRL_COLUMNS = ("prompt", "chosen", "rejected")
-EXTRA_COLUMNS = ("person_id", "prompt_id", "split", "persona_split", "topic", "p_chosen",
-                 "verified")  # fmt: skip
+EXTRA_COLUMNS = (
+    "person_id",
+    "prompt_id",
+    "split",
+    "persona_split",
+    "topic",
+    "p_chosen",
+    "verified",
+)
 SPLIT_ORDER = ("train", "test", "held_out")
 PERSONA_SYSTEM = "You are talking with the person described below. Answer for them.\n\n{persona}"
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-SCHEMA = pa.schema([("prompt", _MESSAGES), ("chosen", _MESSAGES), ("rejected", _MESSAGES),
-                   ("person_id", pa.string()), ("prompt_id", pa.string()),
-                   ("split", pa.string()), ("persona_split", pa.string()),
-                   ("topic", pa.string()), ("p_chosen", pa.float64()),
-                   ("verified", pa.bool_())])  # fmt: skip
+SCHEMA = pa.schema(
+    [
+        ("prompt", _MESSAGES),
+        ("chosen", _MESSAGES),
+        ("rejected", _MESSAGES),
+        ("person_id", pa.string()),
+        ("prompt_id", pa.string()),
+        ("split", pa.string()),
+        ("persona_split", pa.string()),
+        ("topic", pa.string()),
+        ("p_chosen", pa.float64()),
+        ("verified", pa.bool_()),
+    ]
+)
 
 
-def trl_rows(pairs: pd.DataFrame, persona_in_prompt: PersonaInPrompt = "system",
-             include_unverified: bool = False, drop_flawed: bool = True
-             ) -> list[dict[str, Any]]:
+def trl_rows(
+    pairs: pd.DataFrame,
+    persona_in_prompt: PersonaInPrompt = "system",
+    include_unverified: bool = False,
+    drop_flawed: bool = True,
+) -> list[dict[str, Any]]:
     """One TRL conversational preference row per pair that
     :func:`personasim.testbed.export_filter.select_pairs` keeps (verified, whole, no leak)."""
     from personasim.testbed.export_filter import select_pairs
@@ -55,18 +74,24 @@ def trl_rows(pairs: pd.DataFrame, persona_in_prompt: PersonaInPrompt = "system",
     kept = select_pairs(pairs, include_unverified, drop_flawed).kept
     empty = int(kept[["prompt", "chosen", "rejected"]].isna().any(axis=1).sum())
     if empty:
-        raise DataError(f"{empty} pair(s) to export have no prompt, chosen or rejected text",
-                        hint="remake those pairs, or mark them ok=false")  # fmt: skip
+        raise DataError(
+            f"{empty} pair(s) to export have no prompt, chosen or rejected text",
+            hint="remake those pairs, or mark them ok=false",
+        )
     rows = []
     for r in kept.itertuples(index=False):
         prompt = [{"role": "user", "content": str(r.prompt)}]
         if persona_in_prompt == "system":
             system = PERSONA_SYSTEM.format(persona=str(r.persona).strip())
             prompt.insert(0, {"role": "system", "content": system})
-        rows.append({"prompt": prompt,
-                     "chosen": [{"role": "assistant", "content": str(r.chosen)}],
-                     "rejected": [{"role": "assistant", "content": str(r.rejected)}],
-                     **{c: _plain(getattr(r, c, None)) for c in EXTRA_COLUMNS}})  # fmt: skip
+        rows.append(
+            {
+                "prompt": prompt,
+                "chosen": [{"role": "assistant", "content": str(r.chosen)}],
+                "rejected": [{"role": "assistant", "content": str(r.rejected)}],
+                **{c: _plain(getattr(r, c, None)) for c in EXTRA_COLUMNS},
+            }
+        )
     return rows
 
 
@@ -89,14 +114,21 @@ def _splits(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 def _checked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Refuse an empty export."""
     if not rows:
-        raise DataError("no pairs to export (none ok, verified, whole and free of prompt text)",
-                        hint="make more pairs, or pass --include-unverified")  # fmt: skip
+        raise DataError(
+            "no pairs to export (none ok, verified, whole and free of prompt text)",
+            hint="make more pairs, or pass --include-unverified",
+        )
     return rows
 
 
-def export_trl(pairs: pd.DataFrame, out_dir: str | Path, fmt: Literal["jsonl", "parquet"] = "jsonl",
-               persona_in_prompt: PersonaInPrompt = "system", include_unverified: bool = False,
-               drop_flawed: bool = True) -> list[Path]:
+def export_trl(
+    pairs: pd.DataFrame,
+    out_dir: str | Path,
+    fmt: Literal["jsonl", "parquet"] = "jsonl",
+    persona_in_prompt: PersonaInPrompt = "system",
+    include_unverified: bool = False,
+    drop_flawed: bool = True,
+) -> list[Path]:
     """Write ``<split>.jsonl`` (or ``.parquet``) files of TRL preference rows; return the paths."""
     if fmt not in ("jsonl", "parquet"):
         raise ConfigError(f"TRL export format {fmt!r} is not jsonl or parquet")
@@ -116,22 +148,33 @@ def export_trl(pairs: pd.DataFrame, out_dir: str | Path, fmt: Literal["jsonl", "
     return paths
 
 
-def export_hf(pairs: pd.DataFrame, out_dir: str | Path,
-              persona_in_prompt: PersonaInPrompt = "system", include_unverified: bool = False,
-              rows_per_shard: int = 50_000, drop_flawed: bool = True) -> list[Path]:
+def export_hf(
+    pairs: pd.DataFrame,
+    out_dir: str | Path,
+    persona_in_prompt: PersonaInPrompt = "system",
+    include_unverified: bool = False,
+    rows_per_shard: int = 50_000,
+    drop_flawed: bool = True,
+) -> list[Path]:
     """Write a Hugging Face dataset folder (Parquet shards + README.md card) through
     :func:`personasim.export.hf.write_hf_folder` (replacing an earlier export); return the
     shards."""
     from personasim.export.hf import write_hf_folder
 
     rows = _checked(trl_rows(pairs, persona_in_prompt, include_unverified, drop_flawed))
-    splits = {split: pa.Table.from_pylist(items, schema=SCHEMA).to_batches()
-              for split, items in _splits(rows).items()}  # fmt: skip
+    splits = {
+        split: pa.Table.from_pylist(items, schema=SCHEMA).to_batches()
+        for split, items in _splits(rows).items()
+    }
     infos = write_hf_folder(
-        splits, out_dir, overwrite=True, max_shard_rows=rows_per_shard,
-        card=lambda infos: dataset_card(pairs, {s: i.rows for s, i in infos.items()},
-                                        persona_in_prompt, include_unverified),
-    )  # fmt: skip
+        splits,
+        out_dir,
+        overwrite=True,
+        max_shard_rows=rows_per_shard,
+        card=lambda infos: dataset_card(
+            pairs, {s: i.rows for s, i in infos.items()}, persona_in_prompt, include_unverified
+        ),
+    )
     return [Path(out_dir) / shard for info in infos.values() for shard in info.shards]
 
 
@@ -139,8 +182,14 @@ def _feature_yaml() -> list[str]:
     """The ``dataset_info.features`` lines of the card."""
     lines = ["  features:"]
     for name in TRL_COLUMNS:
-        lines += [f"  - name: {name}", "    list:", "    - name: role", "      dtype: string",
-                  "    - name: content", "      dtype: string"]  # fmt: skip
+        lines += [
+            f"  - name: {name}",
+            "    list:",
+            "    - name: role",
+            "      dtype: string",
+            "    - name: content",
+            "      dtype: string",
+        ]
     types = {"p_chosen": "float64", "verified": "bool"}
     lines += [f"  - name: {c}\n    dtype: {types.get(c, 'string')}" for c in EXTRA_COLUMNS]
     return lines
@@ -153,26 +202,49 @@ def _models(pairs: pd.DataFrame, column: str) -> str:
     return ", ".join(sorted(map(str, pairs[column].dropna().unique()))) or "unknown"
 
 
-def dataset_card(pairs: pd.DataFrame, counts: dict[str, int], persona_in_prompt: str,
-                 include_unverified: bool) -> str:
+def dataset_card(
+    pairs: pd.DataFrame, counts: dict[str, int], persona_in_prompt: str, include_unverified: bool
+) -> str:
     """The README.md of the dataset folder: YAML header, then prose with the figures."""
     splits = "\n".join(f"  - name: {s}\n    num_examples: {n}" for s, n in counts.items())
     files = "\n".join(f"  - split: {s}\n    path: data/{s}-*" for s in counts)
     stats = pair_stats(pairs)
-    header = ["---", "license: other", "language:", "- en", "tags:", "- synthetic",
-              "- preference", "- personas", "- pluralistic-alignment", "dataset_info:",
-              *_feature_yaml(), "  splits:", splits, "configs:", "- config_name: default",
-              "  data_files:", files, "---"]  # fmt: skip
+    header = [
+        "---",
+        "license: other",
+        "language:",
+        "- en",
+        "tags:",
+        "- synthetic",
+        "- preference",
+        "- personas",
+        "- pluralistic-alignment",
+        "dataset_info:",
+        *_feature_yaml(),
+        "  splits:",
+        splits,
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        files,
+        "---",
+    ]
     body = CARD.format(
-        n=sum(counts.values()), personas=pairs["person_id"].nunique(),
-        prompts=pairs["prompt_id"].nunique(), generator=_models(pairs, "generator"),
-        judge=_models(pairs, "judge"), mode=persona_in_prompt,
-        filtered=("complete pairs, verified or not (see `verified` and `p_chosen`)"
-                  if include_unverified else "only pairs the persona judge verified")
+        n=sum(counts.values()),
+        personas=pairs["person_id"].nunique(),
+        prompts=pairs["prompt_id"].nunique(),
+        generator=_models(pairs, "generator"),
+        judge=_models(pairs, "judge"),
+        mode=persona_in_prompt,
+        filtered=(
+            "complete pairs, verified or not (see `verified` and `p_chosen`)"
+            if include_unverified
+            else "only pairs the persona judge verified"
+        )
         + "; pairs with a truncated answer or an answer repeating prompt text were dropped",
         counts=", ".join(f"{s}: {n}" for s, n in counts.items()),
-        **{k: stats[k] for k in ("verification_rate", "position_consistency",
-                                 "revision_longer")})  # fmt: skip
+        **{k: stats[k] for k in ("verification_rate", "position_consistency", "revision_longer")},
+    )
     return "\n".join(header) + "\n" + body
 
 

@@ -261,7 +261,8 @@ class Backend(abc.ABC):
         settings = " ".join(f"{key}={value}" for key, value in self.settings.items())
         stats = self.stats
         return (
-            f"{self.display_name}" + (f" {settings}" if settings else "")
+            f"{self.display_name}"
+            + (f" {settings}" if settings else "")
             + f": model_calls={stats.model_calls} cache_hits={stats.cache_hits} "
             + stats.faults_text()
         )
@@ -315,8 +316,15 @@ class Backend(abc.ABC):
             misses.sort(key=lambda i: self._order_key(requests[i]) or "")
         show = progress if progress is not None else len(misses) >= 20
         # delay: a run that fails at once (endpoint down) prints its error line, no bar frame
-        bar = tqdm(total=len(misses), disable=not show, desc=operation, unit="req",
-                   file=sys.stderr, dynamic_ncols=True, delay=PROGRESS_DELAY_SECONDS)
+        bar = tqdm(
+            total=len(misses),
+            disable=not show,
+            desc=operation,
+            unit="req",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            delay=PROGRESS_DELAY_SECONDS,
+        )
         try:
             for start in range(0, len(misses), self.batch_size):
                 batch = misses[start : start + self.batch_size]

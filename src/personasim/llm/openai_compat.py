@@ -230,8 +230,9 @@ class OpenAIBackend(Backend):
                 with self._lock:
                     self.stats.count_fault(failure.kind)
                 unreachable = failure.kind == "unreachable" and not self._reached
-                if attempt >= (min(1, self.options.max_retries) if unreachable
-                               else self.options.max_retries):  # fmt: skip
+                if attempt >= (
+                    min(1, self.options.max_retries) if unreachable else self.options.max_retries
+                ):
                     self._give_up(failure)
                 delay = min(
                     self.options.backoff_max_seconds, self.options.backoff_seconds * 2**attempt

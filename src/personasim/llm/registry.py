@@ -124,8 +124,12 @@ def validate_backend(
         validated = model(**fields)
     except ValidationError as error:
         hint = "see `personasim llm --help` for the options"
-        raise validation_error(error, source or f"{name} options",
-                               known_fields=lambda _loc: model.model_fields, hint=hint) from None
+        raise validation_error(
+            error,
+            source or f"{name} options",
+            known_fields=lambda _loc: model.model_fields,
+            hint=hint,
+        ) from None
     if name == "llamacpp" and getattr(validated, "model_path", None):
         from personasim.llm.llamacpp import LlamaCppBackend
 

@@ -59,10 +59,25 @@ from personasim.personas.procedural import BigFiveSpec, big_five_text, procedura
 
 #: Columns of a personas table before the population's own columns.
 OUTPUT_COLUMNS = [
-    *PERSONA_KEY, "fields", "census", "text", "raw", "valid", "first_valid", "attempts",
-    "finish_reason", "error", "contradictions", "n_contradictions", "checks", "rejections",
-    "prompt_sha", "seed", "seconds", "runs",
-]  # fmt: skip
+    *PERSONA_KEY,
+    "fields",
+    "census",
+    "text",
+    "raw",
+    "valid",
+    "first_valid",
+    "attempts",
+    "finish_reason",
+    "error",
+    "contradictions",
+    "n_contradictions",
+    "checks",
+    "rejections",
+    "prompt_sha",
+    "seed",
+    "seconds",
+    "runs",
+]
 TRANSIENT = "error"
 """The ``finish_reason`` of a backend failure: the row is retried by the next run."""
 MAX_RUNS = 3
@@ -119,8 +134,12 @@ def persona_options(**values: Any) -> PersonaOptions:
     try:
         return PersonaOptions(**values)
     except ValidationError as error:
-        raise validation_error(error, "persona options", hint="see `personasim personas --help`",
-                               known_fields=lambda _loc: PersonaOptions.model_fields) from None
+        raise validation_error(
+            error,
+            "persona options",
+            hint="see `personasim personas --help`",
+            known_fields=lambda _loc: PersonaOptions.model_fields,
+        ) from None
 
 
 # --------------------------------------------------------------------------- model calls
@@ -159,12 +178,18 @@ def stable_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def _request(job: Job, messages: tuple[Message, ...], attempt: int,
-             temperature: float) -> GenerateRequest:
+def _request(
+    job: Job, messages: tuple[Message, ...], attempt: int, temperature: float
+) -> GenerateRequest:
     """The request of one attempt (a new seed per attempt)."""
-    return GenerateRequest(messages=messages, json_schema=job.schema, choices=job.choices,
-                           max_tokens=job.max_tokens, temperature=temperature,
-                           seed=(job.seed + attempt - 1) & 0x7FFFFFFF)  # fmt: skip
+    return GenerateRequest(
+        messages=messages,
+        json_schema=job.schema,
+        choices=job.choices,
+        max_tokens=job.max_tokens,
+        temperature=temperature,
+        seed=(job.seed + attempt - 1) & 0x7FFFFFFF,
+    )
 
 
 def _apportion(seconds: float, results: Sequence[GenerateResult]) -> list[float]:
@@ -176,8 +201,9 @@ def _apportion(seconds: float, results: Sequence[GenerateResult]) -> list[float]
 
 def _record(outcome: Outcome, job: Job, result: GenerateResult, attempt: int) -> bool:
     """Store one attempt's result; True when it is accepted."""
-    error = result.error if not result.ok else (job.validate(result.value) if job.validate
-                                                else None)  # fmt: skip
+    error = (
+        result.error if not result.ok else (job.validate(result.value) if job.validate else None)
+    )
     outcome.attempts, outcome.raw = attempt, result.text
     outcome.finish_reason, outcome.error = result.finish_reason, error
     outcome.ok = error is None
@@ -186,8 +212,13 @@ def _record(outcome: Outcome, job: Job, result: GenerateResult, attempt: int) ->
     return outcome.ok
 
 
-def run_jobs(backend: Backend, jobs: Sequence[Job], temperature: float, max_attempts: int,
-             progress: bool | None = None) -> list[Outcome]:
+def run_jobs(
+    backend: Backend,
+    jobs: Sequence[Job],
+    temperature: float,
+    max_attempts: int,
+    progress: bool | None = None,
+) -> list[Outcome]:
     """Answer every job, one batched ``generate`` call per attempt; rejected replies are re-asked
     with the error appended, at most ``max_attempts`` tries in all."""
     outcomes = [Outcome(sha=P.prompt_sha(j.messages, j.schema or j.choices)) for j in jobs]
@@ -206,8 +237,9 @@ def run_jobs(backend: Backend, jobs: Sequence[Job], temperature: float, max_atte
             if not _record(outcomes[i], jobs[i], result, attempt) and (
                 result.finish_reason != TRANSIENT  # a backend failure is left to the next run
             ):
-                conversations[i] = P.repair_messages(jobs[i].messages, result.text,
-                                                     outcomes[i].error or "invalid")
+                conversations[i] = P.repair_messages(
+                    jobs[i].messages, result.text, outcomes[i].error or "invalid"
+                )
                 retry.append(i)
         pending = retry
     return outcomes
@@ -252,17 +284,23 @@ def _same(a: Any, b: Any) -> bool:
     return str(a).strip().casefold() == str(b).strip().casefold()
 
 
-def pin_meta(fields: dict[str, Any], census: Mapping[str, Any],
-             meta: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def pin_meta(
+    fields: dict[str, Any], census: Mapping[str, Any], meta: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Put the census value back in every meta attribute the LLM rewrote; returns the fields and
     ``{attribute: value the LLM wrote}`` for each rewrite."""
-    rewrites = {k: fields[k] for k in meta
-                if k in fields and k in census and not _same(fields[k], census[k])}  # fmt: skip
+    rewrites = {
+        k: fields[k]
+        for k in meta
+        if k in fields and k in census and not _same(fields[k], census[k])
+    }
     return {**fields, **{k: census[k] for k in rewrites}}, rewrites
 
 
-_AGE_PATTERNS = (re.compile(r"\b(\d{1,3})[- ]years?[- ]old\b", re.I),
-                 re.compile(r"\bage(?:d)?\s+(\d{1,3})\b", re.I))  # fmt: skip
+_AGE_PATTERNS = (
+    re.compile(r"\b(\d{1,3})[- ]years?[- ]old\b", re.I),
+    re.compile(r"\bage(?:d)?\s+(\d{1,3})\b", re.I),
+)
 
 
 def narrative_contradictions(text: str, census: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,8 +325,9 @@ def _show(key: str, value: Any) -> str:
 
 def render_fields(fields: Mapping[str, Any]) -> str:
     """``- Label: value`` lines, one per attribute (what the simulator reads)."""
-    return "\n".join(f"- {attribute_label(k)}: {_show(k, v)}" for k, v in fields.items()
-                     if v not in (None, ""))  # fmt: skip
+    return "\n".join(
+        f"- {attribute_label(k)}: {_show(k, v)}" for k, v in fields.items() if v not in (None, "")
+    )
 
 
 def _json(value: Any) -> str | None:
@@ -323,20 +362,42 @@ class Context:
 
 def _base_row(person: Mapping[str, Any], tier: str, generator: str, seed: int) -> dict[str, Any]:
     """The columns every row has, with neutral defaults."""
-    return {"person_id": person["person_id"], "tier": tier, "generator": generator,
-            "fields": None, "census": None, "text": "", "raw": None, "valid": False,
-            "first_valid": False, "attempts": 0, "finish_reason": None, "error": None,
-            "contradictions": None, "n_contradictions": None, "checks": None,
-            "rejections": None, "prompt_sha": None, "seed": seed, "seconds": 0.0,
-            "runs": 1}  # fmt: skip
+    return {
+        "person_id": person["person_id"],
+        "tier": tier,
+        "generator": generator,
+        "fields": None,
+        "census": None,
+        "text": "",
+        "raw": None,
+        "valid": False,
+        "first_valid": False,
+        "attempts": 0,
+        "finish_reason": None,
+        "error": None,
+        "contradictions": None,
+        "n_contradictions": None,
+        "checks": None,
+        "rejections": None,
+        "prompt_sha": None,
+        "seed": seed,
+        "seconds": 0.0,
+        "runs": 1,
+    }
 
 
 def _outcome_columns(outcome: Outcome) -> dict[str, Any]:
     """Row columns that come straight from an outcome."""
-    return {"raw": outcome.raw, "valid": outcome.ok, "first_valid": outcome.first_ok,
-            "attempts": outcome.attempts, "finish_reason": outcome.finish_reason,
-            "error": outcome.error, "prompt_sha": outcome.sha,
-            "seconds": round(outcome.seconds, 4)}  # fmt: skip
+    return {
+        "raw": outcome.raw,
+        "valid": outcome.ok,
+        "first_valid": outcome.first_ok,
+        "attempts": outcome.attempts,
+        "finish_reason": outcome.finish_reason,
+        "error": outcome.error,
+        "prompt_sha": outcome.sha,
+        "seconds": round(outcome.seconds, 4),
+    }
 
 
 def meta_rows(people: list[dict[str, Any]], ctx: Context) -> list[dict[str, Any]]:
@@ -346,9 +407,16 @@ def meta_rows(people: list[dict[str, Any]], ctx: Context) -> list[dict[str, Any]
     for person in people:
         row = _base_row(person, S.TIERS[0], META_GENERATOR, ctx.options.seed)
         values = census_values(person, attrs)
-        row |= {"fields": _json(values), "census": _json(values), "valid": True,
-                "first_valid": True, "finish_reason": "none", "contradictions": "{}",
-                "n_contradictions": 0, "text": meta_persona_text(person, attrs)}  # fmt: skip
+        row |= {
+            "fields": _json(values),
+            "census": _json(values),
+            "valid": True,
+            "first_valid": True,
+            "finish_reason": "none",
+            "contradictions": "{}",
+            "n_contradictions": 0,
+            "text": meta_persona_text(person, attrs),
+        }
         rows.append(row)
     return rows
 
@@ -366,11 +434,18 @@ def _jobs_for(people: list[dict[str, Any]], tier: str, ctx: Context) -> list[Job
     jobs = []
     for person in people:
         metadata = meta_persona_text(person, ctx.options.meta_attributes)
-        messages = P.build_messages(ctx.template(tier), metadata, shown,
-                                    ctx.options.description_length)
-        jobs.append(Job(messages=messages, max_tokens=ctx.options.tokens(tier),
-                        seed=stable_seed(ctx.options.seed, person["person_id"], tier),
-                        schema=schema, validate=model_validator_for(model)))  # fmt: skip
+        messages = P.build_messages(
+            ctx.template(tier), metadata, shown, ctx.options.description_length
+        )
+        jobs.append(
+            Job(
+                messages=messages,
+                max_tokens=ctx.options.tokens(tier),
+                seed=stable_seed(ctx.options.seed, person["person_id"], tier),
+                schema=schema,
+                validate=model_validator_for(model),
+            )
+        )
     return jobs
 
 
@@ -385,8 +460,12 @@ def tabular_rows(people: list[dict[str, Any]], ctx: Context, tier: str) -> list[
         row["census"], row["text"] = _json(census), outcome.raw
         if outcome.ok:
             fields, rewrites = pin_meta(outcome.value, census, ctx.options.meta_attributes)
-            row |= {"fields": _json(fields), "text": render_fields(fields),
-                    "contradictions": _json(rewrites), "n_contradictions": len(rewrites)}
+            row |= {
+                "fields": _json(fields),
+                "text": render_fields(fields),
+                "contradictions": _json(rewrites),
+                "n_contradictions": len(rewrites),
+            }
         rows.append(row)
     return rows
 
@@ -402,8 +481,12 @@ def descriptive_rows(people: list[dict[str, Any]], ctx: Context) -> list[dict[st
         if outcome.ok:
             text = outcome.value["description"].strip()
             found = narrative_contradictions(text, census)
-            row |= {"fields": _json(outcome.value), "text": text,
-                    "contradictions": _json(found), "n_contradictions": len(found)}
+            row |= {
+                "fields": _json(outcome.value),
+                "text": text,
+                "contradictions": _json(found),
+                "n_contradictions": len(found),
+            }
         rows.append(row)
     return rows
 
@@ -448,10 +531,18 @@ def _fill_jobs(drafts: list[Draft], ctx: Context) -> list[Job]:
     """One job per draft: the known profile in, the open attributes out."""
     model = _tier_model("persona", ctx.options)
     schema = S.json_schema(model, ctx.options.string_length)
-    return [Job(messages=P.build_messages(ctx.template("persona"),
-                                          render_fields(_known_profile(d)), model),
-                max_tokens=ctx.options.tokens("persona"), seed=d.seed, schema=schema,
-                validate=model_validator_for(model)) for d in drafts]  # fmt: skip
+    return [
+        Job(
+            messages=P.build_messages(
+                ctx.template("persona"), render_fields(_known_profile(d)), model
+            ),
+            max_tokens=ctx.options.tokens("persona"),
+            seed=d.seed,
+            schema=schema,
+            validate=model_validator_for(model),
+        )
+        for d in drafts
+    ]
 
 
 def _check_jobs(drafts: list[Draft]) -> list[Job]:
@@ -461,8 +552,14 @@ def _check_jobs(drafts: list[Draft]) -> list[Job]:
     jobs = []
     for d in drafts:
         user = P.fill(template, {"METADATA": render_fields(d.record or {})}).strip()
-        jobs.append(Job(messages=(system, Message(role="user", content=user)), max_tokens=4,
-                        seed=d.seed, choices=CHECK_CHOICES))  # fmt: skip
+        jobs.append(
+            Job(
+                messages=(system, Message(role="user", content=user)),
+                max_tokens=4,
+                seed=d.seed,
+                choices=CHECK_CHOICES,
+            )
+        )
     return jobs
 
 
@@ -510,9 +607,16 @@ def _persona_row(draft: Draft, ctx: Context) -> dict[str, Any]:
     outcome = draft.fill or Outcome(sha="")
     row = _base_row(draft.person, "persona", ctx.generator, draft.seed)
     row |= _outcome_columns(outcome)
-    row |= {"census": _json(draft.census), "text": outcome.raw, "checks": draft.checks,
-            "rejections": draft.rejections, "first_valid": draft.first_valid,
-            "seconds": round(draft.seconds, 4), "contradictions": "{}", "n_contradictions": 0}
+    row |= {
+        "census": _json(draft.census),
+        "text": outcome.raw,
+        "checks": draft.checks,
+        "rejections": draft.rejections,
+        "first_valid": draft.first_valid,
+        "seconds": round(draft.seconds, 4),
+        "contradictions": "{}",
+        "n_contradictions": 0,
+    }
     if draft.record is not None:
         row |= {"fields": _json(draft.record), "text": render_fields(draft.record)}
     row["valid"], row["error"] = draft.error is None and outcome.ok, draft.error
@@ -526,8 +630,10 @@ def persona_rows(people: list[dict[str, Any]], ctx: Context) -> list[dict[str, A
     LLM consistency check with bounded resampling."""
     missing = [k for k in S.PERSONA_CENSUS_KEYS if k not in people[0]]
     if missing:
-        raise DataError(f"population lacks {missing[0]!r} needed by the persona tier",
-                        hint="use a population from `personasim population`")  # fmt: skip
+        raise DataError(
+            f"population lacks {missing[0]!r} needed by the persona tier",
+            hint="use a population from `personasim population`",
+        )
     drafts = [Draft(person=p, census=census_values(p, S.PERSONA_CENSUS_KEYS)) for p in people]
     for d in drafts:
         _redraw(d, ctx)
@@ -553,14 +659,17 @@ def generator_name(backend: Backend | None) -> str:
     return META_GENERATOR if backend is None else backend.display_name
 
 
-def _people(population: pd.DataFrame, options: PersonaOptions, limit: int | None
-            ) -> list[dict[str, Any]]:
+def _people(
+    population: pd.DataFrame, options: PersonaOptions, limit: int | None
+) -> list[dict[str, Any]]:
     """The persons to generate for, checked for the needed columns."""
     needed = ["person_id", *options.meta_attributes]
     missing = [c for c in needed if c not in population.columns]
     if missing:
-        raise DataError(f"population lacks column {missing[0]!r}",
-                        hint=f"a population needs {', '.join(needed)} (`personasim population`)")
+        raise DataError(
+            f"population lacks column {missing[0]!r}",
+            hint=f"a population needs {', '.join(needed)} (`personasim population`)",
+        )
     frame = population if limit is None else population.head(limit)
     return frame.to_dict("records")
 
@@ -585,8 +694,11 @@ def _runs(table: pd.DataFrame) -> pd.Series:
 
 def retryable(table: pd.DataFrame, max_runs: int) -> pd.Series:
     """True for rows whose generation failed in the backend and may be tried again."""
-    failed = table["finish_reason"].astype(str).eq(TRANSIENT) if "finish_reason" in table else (
-        pd.Series(False, index=table.index))  # fmt: skip
+    failed = (
+        table["finish_reason"].astype(str).eq(TRANSIENT)
+        if "finish_reason" in table
+        else (pd.Series(False, index=table.index))
+    )
     return failed & (_runs(table) < max_runs)
 
 
@@ -614,9 +726,13 @@ def generate_personas(
     ``runs`` 1. Other keyword arguments are :class:`PersonaOptions` fields.
     """
     opts = persona_options(tiers=tuple(tiers), seed=seed, **options)
-    ctx = Context(backend=backend, options=opts, progress=progress,
-                  generator=generator or generator_name(backend),
-                  templates=P.parse_prompt_files(prompt_file, opts.tiers))  # fmt: skip
+    ctx = Context(
+        backend=backend,
+        options=opts,
+        progress=progress,
+        generator=generator or generator_name(backend),
+        templates=P.parse_prompt_files(prompt_file, opts.tiers),
+    )
     people = _people(population, opts, limit)
     return _concat([_run_tier(tier, people, ctx) for tier in opts.tiers] if people else [])
 
@@ -650,24 +766,30 @@ def summarize(personas: pd.DataFrame) -> pd.DataFrame:
         rejections=("rejections", lambda s: int(s.fillna(0).sum())),
     ).reset_index()
     summary["rejected_share"] = summary["rejections"] / summary["checks"].where(
-        summary["checks"] > 0)
+        summary["checks"] > 0
+    )
     return summary
 
 
 def format_summary(summary: pd.DataFrame) -> str:
     """The per-tier summary as an aligned text table."""
-    lines = [f"{'tier':<12} {'generator':<36} {'rows':>5} {'valid@1':>8} {'valid':>7} "
-             f"{'excluded':>8} {'contradict':>10} {'rejected':>9}"]  # fmt: skip
+    lines = [
+        f"{'tier':<12} {'generator':<36} {'rows':>5} {'valid@1':>8} {'valid':>7} "
+        f"{'excluded':>8} {'contradict':>10} {'rejected':>9}"
+    ]
     for r in summary.itertuples(index=False):
         rejected = "-" if pd.isna(r.rejected_share) else f"{r.rejected_share:.1%}"
-        lines.append(f"{r.tier:<12} {str(r.generator)[:36]:<36} {r.rows:>5} "
-                     f"{r.first_valid:>8.1%} {r.valid:>7.1%} {r.excluded:>8} "
-                     f"{r.with_contradictions:>4}/{r.contradictions:<5} {rejected:>9}")
+        lines.append(
+            f"{r.tier:<12} {str(r.generator)[:36]:<36} {r.rows:>5} "
+            f"{r.first_valid:>8.1%} {r.valid:>7.1%} {r.excluded:>8} "
+            f"{r.with_contradictions:>4}/{r.contradictions:<5} {rejected:>9}"
+        )
     return "\n".join(lines)
 
 
-def attribute_drift(personas: pd.DataFrame, tiers: Sequence[str] = ("objective", "subjective")
-                    ) -> pd.DataFrame:
+def attribute_drift(
+    personas: pd.DataFrame, tiers: Sequence[str] = ("objective", "subjective")
+) -> pd.DataFrame:
     """Per tier x attribute: how often the LLM's value equals the same person's census value
     (valid rows; meta attributes are pinned, see ``contradictions`` for their rewrites)."""
     records = []
@@ -677,11 +799,20 @@ def attribute_drift(personas: pd.DataFrame, tiers: Sequence[str] = ("objective",
         fields, census = json.loads(row.fields), json.loads(row.census or "{}")
         for key, truth in census.items():
             if key in fields and truth is not None:
-                records.append({"tier": row.tier, "generator": row.generator,
-                                "attribute": key, "agree": _same(fields[key], truth)})
+                records.append(
+                    {
+                        "tier": row.tier,
+                        "generator": row.generator,
+                        "attribute": key,
+                        "agree": _same(fields[key], truth),
+                    }
+                )
     if not records:
         return pd.DataFrame(columns=["tier", "generator", "attribute", "n", "agree"])
     frame = pd.DataFrame(records)
     keys = ["tier", "generator", "attribute"]
-    return frame.groupby(keys, sort=False).agg(n=("agree", "size"), agree=("agree", "mean")
-                                               ).reset_index()  # fmt: skip
+    return (
+        frame.groupby(keys, sort=False)
+        .agg(n=("agree", "size"), agree=("agree", "mean"))
+        .reset_index()
+    )

@@ -80,21 +80,76 @@ MANNERISMS: tuple[str, ...] = (
     "Apologizes often, even when not at fault",
 )
 CORE_VALUES: tuple[str, ...] = (
-    "Family", "Honesty", "Hard work", "Independence", "Faith", "Fairness", "Loyalty",
-    "Security", "Freedom", "Tradition", "Curiosity", "Compassion", "Community", "Self-reliance",
-    "Respect", "Education", "Health", "Achievement", "Creativity", "Thrift", "Adventure",
-    "Justice", "Humility", "Patriotism", "Stability", "Generosity", "Personal responsibility",
-)  # fmt: skip
+    "Family",
+    "Honesty",
+    "Hard work",
+    "Independence",
+    "Faith",
+    "Fairness",
+    "Loyalty",
+    "Security",
+    "Freedom",
+    "Tradition",
+    "Curiosity",
+    "Compassion",
+    "Community",
+    "Self-reliance",
+    "Respect",
+    "Education",
+    "Health",
+    "Achievement",
+    "Creativity",
+    "Thrift",
+    "Adventure",
+    "Justice",
+    "Humility",
+    "Patriotism",
+    "Stability",
+    "Generosity",
+    "Personal responsibility",
+)
 PERSONAL_TIME: tuple[str, ...] = (
-    "gardening", "reading novels", "fishing", "hunting", "watching football", "cooking",
-    "baking", "hiking", "playing video games", "woodworking", "knitting", "volunteering at church",
-    "walking the dog", "watching TV series", "listening to podcasts", "playing cards with friends",
-    "working on cars", "going to the gym", "running", "cycling", "painting", "playing guitar",
-    "visiting family", "shopping", "camping", "bird watching", "doing puzzles", "bowling",
-    "golfing", "dancing", "photography", "following the news", "home repairs",
-    "coaching youth sports", "scrolling social media", "attending local events", "quilting",
-    "playing board games", "yoga", "traveling",
-)  # fmt: skip
+    "gardening",
+    "reading novels",
+    "fishing",
+    "hunting",
+    "watching football",
+    "cooking",
+    "baking",
+    "hiking",
+    "playing video games",
+    "woodworking",
+    "knitting",
+    "volunteering at church",
+    "walking the dog",
+    "watching TV series",
+    "listening to podcasts",
+    "playing cards with friends",
+    "working on cars",
+    "going to the gym",
+    "running",
+    "cycling",
+    "painting",
+    "playing guitar",
+    "visiting family",
+    "shopping",
+    "camping",
+    "bird watching",
+    "doing puzzles",
+    "bowling",
+    "golfing",
+    "dancing",
+    "photography",
+    "following the news",
+    "home repairs",
+    "coaching youth sports",
+    "scrolling social media",
+    "attending local events",
+    "quilting",
+    "playing board games",
+    "yoga",
+    "traveling",
+)
 
 
 class BigFiveSpec(BaseModel):
@@ -159,9 +214,13 @@ def _pick(rng: np.random.Generator, items: tuple[str, ...], k: int) -> list[str]
     return [items[i] for i in rng.choice(len(items), size=k, replace=False)]
 
 
-def procedural_traits(seed: int, person_id: int, round_: int = 0,
-                      spec: BigFiveSpec | None = None,
-                      counts: TraitCounts | None = None) -> dict[str, Any]:
+def procedural_traits(
+    seed: int,
+    person_id: int,
+    round_: int = 0,
+    spec: BigFiveSpec | None = None,
+    counts: TraitCounts | None = None,
+) -> dict[str, Any]:
     """One person's procedural attributes: Big Five levels (and raw scores), quirks,
     mannerisms, core values, personal time."""
     rng, counts = rng_for(seed, person_id, round_), counts or TraitCounts()
@@ -172,8 +231,8 @@ def procedural_traits(seed: int, person_id: int, round_: int = 0,
         "defining_quirks": "; ".join(_pick(rng, QUIRKS, counts.quirks)),
         "mannerisms": "; ".join(_pick(rng, MANNERISMS, counts.mannerisms)),
         "core_values": ", ".join(_pick(rng, CORE_VALUES, counts.core_values)),
-        "personal_time": "Spends free time " + " and ".join(
-            _pick(rng, PERSONAL_TIME, counts.personal_time)),
+        "personal_time": "Spends free time "
+        + " and ".join(_pick(rng, PERSONAL_TIME, counts.personal_time)),
     }
 
 

@@ -49,21 +49,23 @@ def load_prompt_file(path: str | Path, tier: str) -> str:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or type(error).__name__
-        raise ConfigError(f"prompt file {path}: cannot read it ({reason})",
-                          hint="give a readable UTF-8 text file") from None  # fmt: skip
+        raise ConfigError(
+            f"prompt file {path}: cannot read it ({reason})", hint="give a readable UTF-8 text file"
+        ) from None
     needed = PLACEHOLDERS_NEEDED.get(tier, ("{METADATA}",))
     missing = [p for p in needed if p not in text]
     if missing:
         raise ConfigError(
             f"prompt file {path}: no {' or '.join(missing)} placeholder (tier {tier})",
             hint=f"a {tier} prompt needs {' and '.join(needed)} where the person's facts "
-                 "and the blank profile go",
+            "and the blank profile go",
         )
     return text
 
 
-def parse_prompt_files(specs: str | Path | Mapping[str, str | Path] | None,
-                       tiers: tuple[str, ...]) -> dict[str, str]:
+def parse_prompt_files(
+    specs: str | Path | Mapping[str, str | Path] | None, tiers: tuple[str, ...]
+) -> dict[str, str]:
     """User templates per tier: one path for every LLM tier requested (except ``meta``), or
     ``{tier: path}``; each file is read and checked now."""
     if specs is None:
@@ -71,8 +73,10 @@ def parse_prompt_files(specs: str | Path | Mapping[str, str | Path] | None,
     if isinstance(specs, Mapping):
         unknown = [t for t in specs if t not in LLM_TIERS]
         if unknown:
-            raise ConfigError(f"prompt file for unknown tier {unknown[0]!r}",
-                              hint=f"tiers with prompts: {', '.join(LLM_TIERS)}")
+            raise ConfigError(
+                f"prompt file for unknown tier {unknown[0]!r}",
+                hint=f"tiers with prompts: {', '.join(LLM_TIERS)}",
+            )
         return {t: load_prompt_file(p, t) for t, p in specs.items() if t in tiers}
     return {t: load_prompt_file(specs, t) for t in tiers if t in LLM_TIERS}
 
@@ -103,22 +107,28 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return template
 
 
-def build_messages(template: str, metadata: str, model: type[BaseModel] | None,
-                   description_length: int = 0) -> tuple[Message, ...]:
+def build_messages(
+    template: str, metadata: str, model: type[BaseModel] | None, description_length: int = 0
+) -> tuple[Message, ...]:
     """System + user messages for one person (``model`` = the JSON the reply must follow)."""
     values = {"METADATA": metadata.strip(), "DESCRIPTION_LENGTH": str(description_length)}
     if model is not None:
         values |= {"TEMPLATE": template_text(model), "VALUE_RANGES": value_ranges_text(model)}
     system = packaged_templates()["system"].strip()
-    return (Message(role="system", content=system),
-            Message(role="user", content=fill(template, values).strip()))  # fmt: skip
+    return (
+        Message(role="system", content=system),
+        Message(role="user", content=fill(template, values).strip()),
+    )
 
 
 def repair_messages(messages: tuple[Message, ...], reply: str, error: str) -> tuple[Message, ...]:
     """The conversation of a retry: the rejected reply and why it was rejected, appended."""
     text = fill(packaged_templates()["repair"], {"ERROR": error}).strip()
-    return (*messages, Message(role="assistant", content=reply[:1500] or "(empty)"),
-            Message(role="user", content=text))  # fmt: skip
+    return (
+        *messages,
+        Message(role="assistant", content=reply[:1500] or "(empty)"),
+        Message(role="user", content=text),
+    )
 
 
 def prompt_sha(messages: tuple[Message, ...], constraint: Any = None) -> str:

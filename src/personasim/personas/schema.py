@@ -37,39 +37,88 @@ LLM_TIERS: tuple[str, ...] = TIERS[1:]
 #: Levels of a Big Five domain, lowest first (PERSONA's rendering of BFI-2 domain scores).
 BIG_FIVE_LEVELS: tuple[str, ...] = ("Extremely Low", "Low", "Average", "High", "Extremely High")
 BIG_FIVE_DOMAINS: tuple[str, ...] = (
-    "openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism",
-)  # fmt: skip
-IDEOLOGY: tuple[str, ...] = ("Very Liberal", "Liberal", "Moderate", "Conservative",
-                             "Very Conservative")  # fmt: skip
+    "openness",
+    "conscientiousness",
+    "extraversion",
+    "agreeableness",
+    "neuroticism",
+)
+IDEOLOGY: tuple[str, ...] = (
+    "Very Liberal",
+    "Liberal",
+    "Moderate",
+    "Conservative",
+    "Very Conservative",
+)
 POLITICAL_VIEWS: tuple[str, ...] = ("Democrat", "Republican", "Independent", "Other")
 
 #: Objective keys (Li et al., Appendix B.2), in template order.
 OBJECTIVE_KEYS: tuple[str, ...] = (
-    "age", "sex", "race", "state", "ancestry", "household_language", "education",
-    "employment_status", "class_of_worker", "industry_category", "occupation_category", "income",
-    "marital_status", "household_type", "family_presence_and_age", "place_of_birth",
-    "citizenship", "veteran_status", "disability", "health_insurance",
-)  # fmt: skip
+    "age",
+    "sex",
+    "race",
+    "state",
+    "ancestry",
+    "household_language",
+    "education",
+    "employment_status",
+    "class_of_worker",
+    "industry_category",
+    "occupation_category",
+    "income",
+    "marital_status",
+    "household_type",
+    "family_presence_and_age",
+    "place_of_birth",
+    "citizenship",
+    "veteran_status",
+    "disability",
+    "health_insurance",
+)
 #: Subjective template keys (Appendix B.3: PERSONA's 33 attributes + state), in template order.
 SUBJECTIVE_KEYS: tuple[str, ...] = (
-    *OBJECTIVE_KEYS[:11], "detailed_job_description", *OBJECTIVE_KEYS[11:], "big_five_scores",
-    "defining_quirks", "mannerisms", "personal_time", "lifestyle", "ideology", "political_views",
-    "religion", "cognitive_difficulty", "ability_to_speak_english", "vision_difficulty",
-    "fertility", "hearing_difficulty",
-)  # fmt: skip
+    *OBJECTIVE_KEYS[:11],
+    "detailed_job_description",
+    *OBJECTIVE_KEYS[11:],
+    "big_five_scores",
+    "defining_quirks",
+    "mannerisms",
+    "personal_time",
+    "lifestyle",
+    "ideology",
+    "political_views",
+    "religion",
+    "cognitive_difficulty",
+    "ability_to_speak_english",
+    "vision_difficulty",
+    "fertility",
+    "hearing_difficulty",
+)
 #: Census attributes a PERSONA-tier profile takes from the population as they are.
 PERSONA_CENSUS_KEYS: tuple[str, ...] = (
-    *OBJECTIVE_KEYS, "cognitive_difficulty", "ability_to_speak_english", "vision_difficulty",
-    "fertility", "hearing_difficulty",
-)  # fmt: skip
+    *OBJECTIVE_KEYS,
+    "cognitive_difficulty",
+    "ability_to_speak_english",
+    "vision_difficulty",
+    "fertility",
+    "hearing_difficulty",
+)
 #: Attributes the PERSONA tier draws procedurally (see :mod:`personasim.personas.procedural`).
 PERSONA_PROCEDURAL_KEYS: tuple[str, ...] = (
-    "big_five_scores", "defining_quirks", "mannerisms", "core_values", "personal_time",
-)  # fmt: skip
+    "big_five_scores",
+    "defining_quirks",
+    "mannerisms",
+    "core_values",
+    "personal_time",
+)
 #: Open attributes the LLM fills in the PERSONA tier.
 PERSONA_OPEN_KEYS: tuple[str, ...] = (
-    "detailed_job_description", "lifestyle", "ideology", "political_views", "religion",
-)  # fmt: skip
+    "detailed_job_description",
+    "lifestyle",
+    "ideology",
+    "political_views",
+    "religion",
+)
 
 _FORBID = ConfigDict(extra="forbid")
 DEFAULT_STRING_LENGTH = 80
@@ -163,8 +212,11 @@ def descriptive_model(description_length: int = DEFAULT_DESCRIPTION_LENGTH) -> t
     return create_model("DescriptivePersona", __config__=_FORBID, description=field)  # type: ignore[call-overload]
 
 
-def tier_model(tier: str, string_length: int = DEFAULT_STRING_LENGTH,
-               description_length: int = DEFAULT_DESCRIPTION_LENGTH) -> type[BaseModel]:
+def tier_model(
+    tier: str,
+    string_length: int = DEFAULT_STRING_LENGTH,
+    description_length: int = DEFAULT_DESCRIPTION_LENGTH,
+) -> type[BaseModel]:
     """The model whose JSON the LLM writes for ``tier`` (persona: the open fields only)."""
     makers = {
         "objective": lambda: objective_model(string_length),

@@ -26,20 +26,28 @@ def calibrate_options(spec: CalibrationSection) -> CalibrateOptions:
     return CalibrateOptions(**spec.model_dump(include=set(CalibrateOptions.model_fields)))
 
 
-def scored_personas(personas: pd.DataFrame, responses: list[pd.DataFrame],
-                    min_valid_mass: float) -> pd.DataFrame:  # fmt: skip
+def scored_personas(
+    personas: pd.DataFrame, responses: list[pd.DataFrame], min_valid_mass: float
+) -> pd.DataFrame:
     """The personas scoring reads: valid ones with at least one answer it keeps
     (:mod:`personasim.core.validity`) in ``responses`` (tables with ``person_id``,
     ``tier``, ``generator`` and, when present, ``valid`` and ``valid_mass``). Calibration is
     fitted on exactly these, so the weights reach their targets on the rows that are scored."""
     keys = ["person_id", "tier", "generator"]
-    kept = [rows[~(invalid_answer_rows(rows, min_valid_mass)
-                  | answers_of_invalid_personas(rows, personas))]
-            for rows in responses]  # fmt: skip
+    kept = [
+        rows[
+            ~(
+                invalid_answer_rows(rows, min_valid_mass)
+                | answers_of_invalid_personas(rows, personas)
+            )
+        ]
+        for rows in responses
+    ]
     scored = pd.concat([rows[keys].astype(str) for rows in kept]).drop_duplicates()
     marked = personas.assign(**{f"_{k}": personas[k].astype(str) for k in keys})
-    chosen = marked.merge(scored.rename(columns={k: f"_{k}" for k in keys}),
-                          on=[f"_{k}" for k in keys])  # fmt: skip
+    chosen = marked.merge(
+        scored.rename(columns={k: f"_{k}" for k in keys}), on=[f"_{k}" for k in keys]
+    )
     return chosen.drop(columns=[f"_{k}" for k in keys])
 
 

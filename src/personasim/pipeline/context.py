@@ -55,7 +55,8 @@ class Backends:
         """Record the model and counters of a run of backend ``name`` on workers (a
         :class:`~personasim.executor.run.RunReport` with a ``model``)."""
         entry = self.remote_models.setdefault(
-            name, {**report.model, "stats": {"model_calls": 0, "cache_hits": 0}})
+            name, {**report.model, "stats": {"model_calls": 0, "cache_hits": 0}}
+        )
         entry["stats"]["model_calls"] += report.model_calls
         entry["stats"]["cache_hits"] += report.cache_hits
 
@@ -65,8 +66,9 @@ class Backends:
             from personasim.llm import Cache, get_backend
 
             backend = self.spec.backends[name]
-            self.loaded[name] = get_backend(backend.spec, cache=Cache(self.cache_path),
-                                            **backend.options)  # fmt: skip
+            self.loaded[name] = get_backend(
+                backend.spec, cache=Cache(self.cache_path), **backend.options
+            )
         return self.loaded[name]
 
     def counters(self) -> tuple[int, int]:

@@ -36,8 +36,17 @@ from personasim.core.ledger import LEDGER, read_ledger, write_ledger
 from personasim.core.tables import file_sha256
 from personasim.spec.study import StudySpec
 
-__all__ = ["LEDGER", "Stage", "fingerprint", "read_ledger", "record", "remove_outputs",
-           "remove_undeclared", "state", "write_ledger"]
+__all__ = [
+    "LEDGER",
+    "Stage",
+    "fingerprint",
+    "read_ledger",
+    "record",
+    "remove_outputs",
+    "remove_undeclared",
+    "state",
+    "write_ledger",
+]
 
 
 @dataclass(frozen=True)
@@ -75,9 +84,12 @@ def fingerprint(stage: Stage, spec: StudySpec, run: Path) -> dict[str, Any]:
     """What a stage's freshness depends on now: its input tables, its spec sections, the files
     those sections name, and its code."""
     config = stage.config(spec)
-    return {"inputs": {name: _table_sha(run / name) for name in stage.inputs(spec)},
-            "config": config_sha(config), "files": referenced_files(config),
-            "code": code_digest(stage.code)}  # fmt: skip
+    return {
+        "inputs": {name: _table_sha(run / name) for name in stage.inputs(spec)},
+        "config": config_sha(config),
+        "files": referenced_files(config),
+        "code": code_digest(stage.code),
+    }
 
 
 def record(stage: Stage, spec: StudySpec, run: Path) -> dict[str, Any]:
@@ -91,14 +103,18 @@ def _changes(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
     reasons = []
     for kind, label in (("inputs", "input"), ("files", "file")):
         old, new = recorded.get(kind) or {}, now.get(kind) or {}
-        reasons += [f"{label} {name}" for name in sorted(set(old) | set(new))
-                    if old.get(name) != new.get(name)]  # fmt: skip
+        reasons += [
+            f"{label} {name}"
+            for name in sorted(set(old) | set(new))
+            if old.get(name) != new.get(name)
+        ]
     reasons += [kind for kind in ("config", "code") if recorded.get(kind) != now.get(kind)]
     return [reason.replace("config", "spec") for reason in reasons]
 
 
-def state(stage: Stage, spec: StudySpec, run: Path, ledger: dict[str, Any]
-          ) -> tuple[str, list[str]]:  # fmt: skip
+def state(
+    stage: Stage, spec: StudySpec, run: Path, ledger: dict[str, Any]
+) -> tuple[str, list[str]]:
     """``("fresh", [])`` (recorded fingerprint matches, outputs present), ``("stale",
     reasons)`` (what changed since it finished) or ``("new", reasons)`` (never finished here,
     or an output is missing)."""
@@ -131,8 +147,9 @@ def remove_outputs(stage: Stage, spec: StudySpec, run: Path) -> None:
         _remove(run, name)
 
 
-def remove_undeclared(stages: Sequence[Stage], spec: StudySpec, run: Path,
-                      ledger: dict[str, Any]) -> list[str]:  # fmt: skip
+def remove_undeclared(
+    stages: Sequence[Stage], spec: StudySpec, run: Path, ledger: dict[str, Any]
+) -> list[str]:
     """Delete every output the ledger records that the spec no longer declares (a removed
     ``[calibration]``, ``[testbed]`` or survey); returns their names."""
     declared = {name for stage in stages for name in stage.outputs(spec)}

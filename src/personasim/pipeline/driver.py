@@ -95,15 +95,19 @@ class RunResult:
         from personasim.core.ledger import declared_outputs
 
         declared = declared_outputs(self.out_dir)
-        return sorted(path.stem for path in self.out_dir.glob("*.parquet")
-                      if declared is None or path.name in declared)  # fmt: skip
+        return sorted(
+            path.stem
+            for path in self.out_dir.glob("*.parquet")
+            if declared is None or path.name in declared
+        )
 
     def table(self, name: str) -> pd.DataFrame:
         """The run's table ``name`` (one of :meth:`table_names`) as a DataFrame."""
         names = self.table_names()
         if name not in names:
-            raise ConfigError(f"run {self.out_dir} has no table {name!r}",
-                              hint=did_you_mean(name, names))  # fmt: skip
+            raise ConfigError(
+                f"run {self.out_dir} has no table {name!r}", hint=did_you_mean(name, names)
+            )
         return read_table(self.out_dir / f"{name}.parquet", f"{name} table")
 
     def format_timings(self) -> str:
@@ -111,8 +115,9 @@ class RunResult:
         lines = [f"{'stage':<12} {'seconds':>8} {'calls':>7} {'hits':>7}  note"]
         for s in self.stages:
             note = "reused" if s.reused else (f"ran: {s.reason}" if s.reason else "")
-            lines.append(f"{s.stage:<12} {s.seconds:>8.1f} {s.model_calls:>7} "
-                         f"{s.cache_hits:>7}  {note}")  # fmt: skip
+            lines.append(
+                f"{s.stage:<12} {s.seconds:>8.1f} {s.model_calls:>7} {s.cache_hits:>7}  {note}"
+            )
         total = sum(s.seconds for s in self.stages)
         lines.append(f"{'total':<12} {total:>8.1f} {self.model_calls:>7} {self.cache_hits:>7}")
         return "\n".join(lines)
@@ -124,8 +129,13 @@ def population_stage(ctx: StageContext) -> None:
     from personasim.census.sample import PopulationSpec, build_population
 
     section = ctx.spec.population
-    spec = PopulationSpec(states=section.states, per_state=section.per_state, seed=section.seed,
-                          min_age=section.min_age, pums=section.pums)  # fmt: skip
+    spec = PopulationSpec(
+        states=section.states,
+        per_state=section.per_state,
+        seed=section.seed,
+        min_age=section.min_age,
+        pums=section.pums,
+    )
     population = build_population(spec)
     write_atomic(population.frame, ctx.run / "population.parquet")
     write_atomic(raking_table(population.reports), ctx.run / "raking.parquet")
@@ -133,16 +143,39 @@ def population_stage(ctx: StageContext) -> None:
 
 def raking_table(reports: list[Any]) -> pd.DataFrame:
     """One row per state x control: iterations, convergence, max relative error, ESS, unmet."""
-    rows = [{"state": r.state, "control": control, "max_rel_error": float(error),
-             "iterations": r.iterations, "converged": r.converged, "status": r.status,
-             "offending": r.offending, "ess": r.ess,
-             "n_seed": r.n_seed, "unmet": ", ".join(r.unmet), "note": r.note}
-            for r in reports for control, error in (r.max_rel_error or {"(none)": 0.0}).items()]
-    return pd.DataFrame(rows, columns=RAKING_COLUMNS)  # fmt: skip
+    rows = [
+        {
+            "state": r.state,
+            "control": control,
+            "max_rel_error": float(error),
+            "iterations": r.iterations,
+            "converged": r.converged,
+            "status": r.status,
+            "offending": r.offending,
+            "ess": r.ess,
+            "n_seed": r.n_seed,
+            "unmet": ", ".join(r.unmet),
+            "note": r.note,
+        }
+        for r in reports
+        for control, error in (r.max_rel_error or {"(none)": 0.0}).items()
+    ]
+    return pd.DataFrame(rows, columns=RAKING_COLUMNS)
 
 
-RAKING_COLUMNS = ["state", "control", "max_rel_error", "iterations", "converged", "status",
-                  "offending", "ess", "n_seed", "unmet", "note"]  # fmt: skip
+RAKING_COLUMNS = [
+    "state",
+    "control",
+    "max_rel_error",
+    "iterations",
+    "converged",
+    "status",
+    "offending",
+    "ess",
+    "n_seed",
+    "unmet",
+    "note",
+]
 
 
 def personas_stage(ctx: StageContext) -> None:
@@ -153,11 +186,16 @@ def personas_stage(ctx: StageContext) -> None:
     section = ctx.spec.personas
     population = read_run_table(ctx, "population.parquet", "population table")
     written = personas_on_executor(
-        ctx.spec, ctx.run, population, ctx.backends, seed=ctx.spec.seed,
-        temperature=section.temperature, max_attempts=section.max_attempts,
+        ctx.spec,
+        ctx.run,
+        population,
+        ctx.backends,
+        seed=ctx.spec.seed,
+        temperature=section.temperature,
+        max_attempts=section.max_attempts,
         prompt_file={t: str(p) for t, p in section.prompt_files.items()} or None,
         max_runs=section.max_runs,
-    )  # fmt: skip
+    )
     ctx.timing.reused = written == 0
 
 
@@ -166,10 +204,15 @@ def simulate_options(spec: StudySpec, simulator: str) -> Any:
     from personasim.simulate.plan import SimulateOptions
 
     section = spec.simulate
-    return SimulateOptions(estimator=section.estimator, samples=section.samples,
-                           permute=section.permute, temperature=section.temperature,
-                           seed=spec.seed, simulator=simulator,
-                           min_valid_mass=section.min_valid_mass)  # fmt: skip
+    return SimulateOptions(
+        estimator=section.estimator,
+        samples=section.samples,
+        permute=section.permute,
+        temperature=section.temperature,
+        seed=spec.seed,
+        simulator=simulator,
+        min_valid_mass=section.min_valid_mass,
+    )
 
 
 def simulate_stage(ctx: StageContext) -> None:
@@ -182,8 +225,9 @@ def simulate_stage(ctx: StageContext) -> None:
     options = {name: simulate_options(ctx.spec, name) for name in ctx.spec.simulate.simulators}
     written = 0
     for entry in ctx.spec.surveys:
-        written += simulate_on_executor(ctx.spec, ctx.run, personas, entry.load(), entry.id,
-                                        options, ctx.backends)  # fmt: skip
+        written += simulate_on_executor(
+            ctx.spec, ctx.run, personas, entry.load(), entry.id, options, ctx.backends
+        )
     ctx.timing.reused = written == 0
 
 
@@ -200,11 +244,19 @@ def score_stage(ctx: StageContext) -> None:
     population = read_run_table(ctx, "population.parquet", "population table")
     personas = read_run_table(ctx, "personas.parquet", "personas table")
     for entry in scored_surveys(ctx.spec):
-        responses = ResponseSource(ctx.run / f"responses_{entry.id}.parquet",
-                                   "delete the run directory's file to recompute")  # streamed
-        result = score(responses, load_truth(str(entry.truth_spec), entry.load()), population,
-                       n_boot=ctx.spec.score.n_boot, seed=ctx.spec.seed, personas=personas,
-                       min_valid_mass=ctx.spec.simulate.min_valid_mass)  # fmt: skip
+        responses = ResponseSource(
+            ctx.run / f"responses_{entry.id}.parquet",
+            "delete the run directory's file to recompute",
+        )  # streamed
+        result = score(
+            responses,
+            load_truth(str(entry.truth_spec), entry.load()),
+            population,
+            n_boot=ctx.spec.score.n_boot,
+            seed=ctx.spec.seed,
+            personas=personas,
+            min_valid_mass=ctx.spec.simulate.min_valid_mass,
+        )
         write_atomic(result.scores, ctx.run / f"scores_{entry.id}.parquet")
         write_atomic(result.summary, ctx.run / f"summary_{entry.id}.parquet")
         write_atomic(result.cross_model.reset_index(), ctx.run / f"cross_model_{entry.id}.parquet")
@@ -214,8 +266,12 @@ def score_stage(ctx: StageContext) -> None:
     crosstab_tables(ctx, population, personas, weights)
 
 
-def crosstab_tables(ctx: StageContext, population: pd.DataFrame, personas: pd.DataFrame,
-                    weights: pd.DataFrame | None) -> None:  # fmt: skip
+def crosstab_tables(
+    ctx: StageContext,
+    population: pd.DataFrame,
+    personas: pd.DataFrame,
+    weights: pd.DataFrame | None,
+) -> None:
     """``crosstab_<id>`` per scored survey: weighted answer shares per group and tier with
     bootstrap CIs, counts and the small-n flag, the real group shares beside them where the
     truth has the group (:func:`personasim.scoring.crosstab.crosstab`). Weights: the
@@ -226,23 +282,34 @@ def crosstab_tables(ctx: StageContext, population: pd.DataFrame, personas: pd.Da
     from personasim.truth import load_truth
 
     for entry in scored_surveys(ctx.spec):
-        responses = read_table(ctx.run / f"responses_{entry.id}.parquet", "responses table",
-                               hint="delete the run directory's file to recompute",
-                               exclude=UNSCORED_COLUMNS)  # fmt: skip
+        responses = read_table(
+            ctx.run / f"responses_{entry.id}.parquet",
+            "responses table",
+            hint="delete the run directory's file to recompute",
+            exclude=UNSCORED_COLUMNS,
+        )
         bad = invalid_answer_rows(responses, ctx.spec.simulate.min_valid_mass)
         responses = responses[~(bad | answers_of_invalid_personas(responses, personas))]
         usable = ~empty_probs(responses["probs"])
         table = pd.DataFrame(columns=CROSSTAB_COLUMNS)
         if usable.any():
             truth = load_truth(str(entry.truth_spec), entry.load())
-            table = crosstab(responses, study_attributes(truth, population), population,
-                             weights, n_boot=ctx.spec.score.n_boot, min_n=MIN_N,
-                             seed=ctx.spec.seed, truth=truth)  # fmt: skip
+            table = crosstab(
+                responses,
+                study_attributes(truth, population),
+                population,
+                weights,
+                n_boot=ctx.spec.score.n_boot,
+                min_n=MIN_N,
+                seed=ctx.spec.seed,
+                truth=truth,
+            )
         write_atomic(table, ctx.run / f"crosstab_{entry.id}.parquet")
 
 
-def calibrated_scores(ctx: StageContext, section: CalibrationSection, population: pd.DataFrame,
-                      personas: pd.DataFrame) -> pd.DataFrame:  # fmt: skip
+def calibrated_scores(
+    ctx: StageContext, section: CalibrationSection, population: pd.DataFrame, personas: pd.DataFrame
+) -> pd.DataFrame:
     """``[calibration]``: weights fitted on the personas that are scored (``weights.parquet``,
     diagnostics in ``calibration.parquet``) and every scored survey again with them
     (``scores_<id>_calibrated``, ``summary_...``); returns the weights."""
@@ -251,10 +318,15 @@ def calibrated_scores(ctx: StageContext, section: CalibrationSection, population
     from personasim.scoring.stream import ResponseSource
     from personasim.truth import load_truth
 
-    responses = [read_table(ctx.run / f"responses_{entry.id}.parquet", "responses table",
-                            hint="delete the run directory's file to recompute",
-                            columns=["person_id", "tier", "generator", "valid", "valid_mass"])
-                 for entry in scored_surveys(ctx.spec)]  # fmt: skip
+    responses = [
+        read_table(
+            ctx.run / f"responses_{entry.id}.parquet",
+            "responses table",
+            hint="delete the run directory's file to recompute",
+            columns=["person_id", "tier", "generator", "valid", "valid_mass"],
+        )
+        for entry in scored_surveys(ctx.spec)
+    ]
     pool = scored_personas(personas, responses, ctx.spec.simulate.min_valid_mass)
     result = run_calibration(section, pool)
     write_atomic(result.weights, ctx.run / "weights.parquet")
@@ -262,12 +334,20 @@ def calibrated_scores(ctx: StageContext, section: CalibrationSection, population
     for note in result.notes:
         print(f"calibration: {note}", file=sys.stderr)
     for entry in scored_surveys(ctx.spec):
-        responses = ResponseSource(ctx.run / f"responses_{entry.id}.parquet",
-                                   "delete the run directory's file to recompute")  # streamed
-        out = score(responses, load_truth(str(entry.truth_spec), entry.load()), population,
-                    n_boot=ctx.spec.score.n_boot, seed=ctx.spec.seed, personas=personas,
-                    min_valid_mass=ctx.spec.simulate.min_valid_mass,
-                    weights=result.weights)  # fmt: skip
+        responses = ResponseSource(
+            ctx.run / f"responses_{entry.id}.parquet",
+            "delete the run directory's file to recompute",
+        )  # streamed
+        out = score(
+            responses,
+            load_truth(str(entry.truth_spec), entry.load()),
+            population,
+            n_boot=ctx.spec.score.n_boot,
+            seed=ctx.spec.seed,
+            personas=personas,
+            min_valid_mass=ctx.spec.simulate.min_valid_mass,
+            weights=result.weights,
+        )
         write_atomic(out.scores, ctx.run / f"scores_{entry.id}_calibrated.parquet")
         write_atomic(out.summary, ctx.run / f"summary_{entry.id}_calibrated.parquet")
     return result.weights
@@ -334,25 +414,41 @@ def _truth_data(spec: StudySpec) -> list[str]:
 
 
 def _score_outputs(spec: StudySpec) -> list[str]:
-    out = [f"{kind}_{e.id}.parquet" for e in scored_surveys(spec)
-           for kind in ("scores", "summary", "cross_model", "crosstab")]  # fmt: skip
+    out = [
+        f"{kind}_{e.id}.parquet"
+        for e in scored_surveys(spec)
+        for kind in ("scores", "summary", "cross_model", "crosstab")
+    ]
     if spec.calibration is not None:
         out += ["weights.parquet", "calibration.parquet"]
-        out += [f"{kind}_{e.id}_calibrated.parquet" for e in scored_surveys(spec)
-                for kind in ("scores", "summary")]  # fmt: skip
+        out += [
+            f"{kind}_{e.id}_calibrated.parquet"
+            for e in scored_surveys(spec)
+            for kind in ("scores", "summary")
+        ]
     return out
 
 
-TABLES = ["population.parquet", "raking.parquet", "personas.parquet", "text_stats.parquet",
-          "drift.parquet"]  # fmt: skip
+TABLES = [
+    "population.parquet",
+    "raking.parquet",
+    "personas.parquet",
+    "text_stats.parquet",
+    "drift.parquet",
+]
 
 
 CODE: dict[str, tuple[str, ...]] = {
     "population": ("personasim.census", "personasim.core.states"),
     "personas": ("personasim.personas", "personasim.census.mapping", "personasim.pipeline.jobs"),
     "simulate": ("personasim.simulate", "personasim.survey", "personasim.pipeline.jobs"),
-    "score": ("personasim.scoring", "personasim.truth", "personasim.survey", "personasim.calibrate",
-              "personasim.pipeline.calibration"),
+    "score": (
+        "personasim.scoring",
+        "personasim.truth",
+        "personasim.survey",
+        "personasim.calibrate",
+        "personasim.pipeline.calibration",
+    ),
     "diagnostics": ("personasim.analysis",),
     "testbed": ("personasim.testbed", "personasim.pipeline.testbed"),
 }
@@ -362,38 +458,89 @@ and a backend change that alters requests shows up as cache misses, not as stale
 
 
 STAGE_LIST: tuple[Stage, ...] = (
-    Stage("population", lambda s: [], lambda s: ["population.parquet", "raking.parquet"],
-          ("person_id",), lambda s: s.section("population"), population_stage,
-          code=CODE["population"]),
-    Stage("personas", lambda s: ["population.parquet"], lambda s: ["personas.parquet"],
-          PERSONA_KEY,
-          lambda s: {"personas": s.section("personas"), "seed": s.seed,
-                     "backends": s.backend_sections(s.personas.generators)},
-          personas_stage, resumable=True, code=CODE["personas"]),
-    Stage("simulate", lambda s: ["personas.parquet"], _responses, RESPONSE_KEY,
-          lambda s: {"simulate": s.section("simulate"), "seed": s.seed,
-                     "backends": s.backend_sections(s.simulate.simulators),
-                     "surveys": [(e.id, e.source, e.max_questions) for e in s.surveys]},
-          simulate_stage, resumable=True, code=CODE["simulate"]),
-    Stage("score", lambda s: ["population.parquet", "personas.parquet", *_responses(s)],
-          _score_outputs, SCORE_KEY,
-          lambda s: {"score": s.section("score"), "seed": s.seed,
-                     "min_valid_mass": s.simulate.min_valid_mass,
-                     "calibration": s.calibration and s.section("calibration"),
-                     "surveys": [(e.id, e.source, e.max_questions, e.truth_spec)
-                                 for e in s.surveys],
-                     "truth_data": _truth_data(s)},
-          score_stage, code=CODE["score"]),
-    Stage("diagnostics", lambda s: ["personas.parquet"],
-          lambda s: ["text_stats.parquet", "drift.parquet"], (), lambda s: {}, diagnostics_stage,
-          code=CODE["diagnostics"]),
-    Stage("testbed", lambda s: ["personas.parquet"] if s.testbed else [], _testbed_outputs,
-          ("person_id", "prompt_id", "generator"), _testbed_config, testbed_stage,
-          resumable=True, code=CODE["testbed"]),
-    Stage("report", lambda s: [*TABLES, *_responses(s), *_score_outputs(s),
-                               *_testbed_outputs(s)],
-          lambda s: ["report.html"], (), lambda s: s.section("report"), report_stage, always=True),
-)  # fmt: skip
+    Stage(
+        "population",
+        lambda s: [],
+        lambda s: ["population.parquet", "raking.parquet"],
+        ("person_id",),
+        lambda s: s.section("population"),
+        population_stage,
+        code=CODE["population"],
+    ),
+    Stage(
+        "personas",
+        lambda s: ["population.parquet"],
+        lambda s: ["personas.parquet"],
+        PERSONA_KEY,
+        lambda s: {
+            "personas": s.section("personas"),
+            "seed": s.seed,
+            "backends": s.backend_sections(s.personas.generators),
+        },
+        personas_stage,
+        resumable=True,
+        code=CODE["personas"],
+    ),
+    Stage(
+        "simulate",
+        lambda s: ["personas.parquet"],
+        _responses,
+        RESPONSE_KEY,
+        lambda s: {
+            "simulate": s.section("simulate"),
+            "seed": s.seed,
+            "backends": s.backend_sections(s.simulate.simulators),
+            "surveys": [(e.id, e.source, e.max_questions) for e in s.surveys],
+        },
+        simulate_stage,
+        resumable=True,
+        code=CODE["simulate"],
+    ),
+    Stage(
+        "score",
+        lambda s: ["population.parquet", "personas.parquet", *_responses(s)],
+        _score_outputs,
+        SCORE_KEY,
+        lambda s: {
+            "score": s.section("score"),
+            "seed": s.seed,
+            "min_valid_mass": s.simulate.min_valid_mass,
+            "calibration": s.calibration and s.section("calibration"),
+            "surveys": [(e.id, e.source, e.max_questions, e.truth_spec) for e in s.surveys],
+            "truth_data": _truth_data(s),
+        },
+        score_stage,
+        code=CODE["score"],
+    ),
+    Stage(
+        "diagnostics",
+        lambda s: ["personas.parquet"],
+        lambda s: ["text_stats.parquet", "drift.parquet"],
+        (),
+        lambda s: {},
+        diagnostics_stage,
+        code=CODE["diagnostics"],
+    ),
+    Stage(
+        "testbed",
+        lambda s: ["personas.parquet"] if s.testbed else [],
+        _testbed_outputs,
+        ("person_id", "prompt_id", "generator"),
+        _testbed_config,
+        testbed_stage,
+        resumable=True,
+        code=CODE["testbed"],
+    ),
+    Stage(
+        "report",
+        lambda s: [*TABLES, *_responses(s), *_score_outputs(s), *_testbed_outputs(s)],
+        lambda s: ["report.html"],
+        (),
+        lambda s: s.section("report"),
+        report_stage,
+        always=True,
+    ),
+)
 """Every stage of a study, in order (see :mod:`personasim.pipeline.contract` for the contract)."""
 
 
@@ -417,11 +564,15 @@ def _check_run_dir(run: Path, spec: StudySpec) -> None:
         try:
             old = load_study(existing)
         except ConfigError as error:
-            raise ConfigError(f"{run} was written by another personasim version ({error.message})",
-                              hint="give another --out, or delete that directory") from None
+            raise ConfigError(
+                f"{run} was written by another personasim version ({error.message})",
+                hint="give another --out, or delete that directory",
+            ) from None
         if old.name != spec.name:
-            raise ConfigError(f"{run} holds another study ({old.name!r}, not {spec.name!r})",
-                              hint="give another --out, or delete that directory")  # fmt: skip
+            raise ConfigError(
+                f"{run} holds another study ({old.name!r}, not {spec.name!r})",
+                hint="give another --out, or delete that directory",
+            )
     run.mkdir(parents=True, exist_ok=True)
     write_text_atomic(redact_urls(spec.model_copy(update={"out_dir": None}).to_toml()), existing)
 
@@ -449,8 +600,9 @@ def _run_stage(stage: Stage, ctx: StageContext, ledger: dict[str, Any]) -> None:
     S.write_ledger(run, ledger)
 
 
-def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = "study"
-              ) -> RunResult:  # fmt: skip
+def run_study(
+    spec: StudySpec, out_dir: str | Path | None = None, source: str = "study"
+) -> RunResult:
     """Check, then run (or resume) ``spec`` in ``out_dir`` and return where everything went.
 
     ``source`` names the study file in pre-flight error messages.
@@ -476,20 +628,27 @@ def run_study(spec: StudySpec, out_dir: str | Path | None = None, source: str = 
                 for stage in STAGE_LIST:
                     with stage_timer(stage.name, stages, backends) as timing:
                         if stage.name == "report":
-                            write_manifest(run, build_manifest(spec, run, backends, stages,
-                                                                ledger))  # fmt: skip
+                            write_manifest(run, build_manifest(spec, run, backends, stages, ledger))
                         _run_stage(stage, StageContext(spec, run, backends, timing), ledger)
             manifest = build_manifest(spec, run, backends, stages, ledger)
             write_manifest(run, manifest)
         except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: each stage kept its finished rows
-            raise Interrupted(getattr(stop, "signum", signal.SIGINT),
-                              f"finished stages, rows and cached model answers are kept in "
-                              f"{run}; run the same command again to "
-                              "resume") from stop  # fmt: skip
+            raise Interrupted(
+                getattr(stop, "signum", signal.SIGINT),
+                f"finished stages, rows and cached model answers are kept in "
+                f"{run}; run the same command again to "
+                "resume",
+            ) from stop
         finally:
             backends.close()
-    return RunResult(spec, run, run / "report.html", stages, manifest,
-                     [b.summary_line() for b in backends.loaded.values()])
+    return RunResult(
+        spec,
+        run,
+        run / "report.html",
+        stages,
+        manifest,
+        [b.summary_line() for b in backends.loaded.values()],
+    )
 
 
 def open_run(out_dir: str | Path) -> RunResult:
@@ -500,8 +659,10 @@ def open_run(out_dir: str | Path) -> RunResult:
 
     run = Path(out_dir)
     if not (run / "study.toml").is_file():
-        raise ConfigError(f"{run}: not a run directory (no study.toml)",
-                          hint="give the folder `personasim run` or run_study wrote")  # fmt: skip
+        raise ConfigError(
+            f"{run}: not a run directory (no study.toml)",
+            hint="give the folder `personasim run` or run_study wrote",
+        )
     manifest_path = run / "manifest.json"
     manifest = json.loads(manifest_path.read_text("utf-8")) if manifest_path.is_file() else {}
     return RunResult(load_study(run / "study.toml"), run, run / "report.html", manifest=manifest)

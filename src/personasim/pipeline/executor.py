@@ -36,8 +36,9 @@ def parts_folder(run: Path, table: str) -> Path:
 def recipe_for(spec: Any, name: str, cache_path: Path) -> BackendRecipe:
     """The recipe of the study's ``[backends.NAME]`` table, with the run's cache."""
     backend = spec.backends[name]
-    return BackendRecipe(backend.spec, tuple(backend.options.items()),
-                         str(Path(cache_path).resolve()))  # fmt: skip
+    return BackendRecipe(
+        backend.spec, tuple(backend.options.items()), str(Path(cache_path).resolve())
+    )
 
 
 def _seeded(folder: Path, table: Path) -> None:
@@ -54,10 +55,11 @@ def _check(run: JobRun, what: str) -> None:
 
     print(f"{what}: {run.summary()}", file=sys.stderr)
     if run.report.failed_batches:
-        raise BackendError(f"{what}: {run.report.failed_batches} batch(es) failed after their "
-                           f"retries: {run.report.first_error}",
-                           hint="the rows written are kept; run the study again to retry "
-                                "the failed ones")  # fmt: skip
+        raise BackendError(
+            f"{what}: {run.report.failed_batches} batch(es) failed after their "
+            f"retries: {run.report.first_error}",
+            hint="the rows written are kept; run the study again to retry the failed ones",
+        )
 
 
 def _backend_args(backends: Any, name: str, executor: ExecutorSpec) -> dict[str, Any]:
@@ -78,8 +80,9 @@ def _count(backends: Any, name: str, done: JobRun, executor: ExecutorSpec) -> No
             backends.record_remote(name, done.report)
 
 
-def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backends: Any,
-                         **kwargs: Any) -> int:  # fmt: skip
+def personas_on_executor(
+    spec: Any, run: Path, population: pd.DataFrame, backends: Any, **kwargs: Any
+) -> int:
     """Every generator's tiers through ``spec.executor`` into ``personas.parquet``; returns the
     rows computed in this call. ``backends``: the study's
     :class:`personasim.pipeline.context.Backends`;
@@ -95,9 +98,16 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
         written = 0
         for name in section.generators if needs_model else ("census",):
             chosen = _backend_args(backends, name, executor) if needs_model else {}
-            done = personas_to_parts(population, section.tiers, folder, executor=executor,
-                                     generator=name if needs_model else None, show_progress=True,
-                                     **chosen, **kwargs)  # fmt: skip
+            done = personas_to_parts(
+                population,
+                section.tiers,
+                folder,
+                executor=executor,
+                generator=name if needs_model else None,
+                show_progress=True,
+                **chosen,
+                **kwargs,
+            )
             _check(done, f"personas x {name}")
             _count(backends, name, done, executor)
             written += done.report.rows
@@ -105,9 +115,15 @@ def personas_on_executor(spec: Any, run: Path, population: pd.DataFrame, backend
     return written
 
 
-def simulate_on_executor(spec: Any, run: Path, personas: pd.DataFrame, survey: Any,
-                         survey_id: str, options: dict[str, Any],
-                         backends: Any) -> int:  # fmt: skip
+def simulate_on_executor(
+    spec: Any,
+    run: Path,
+    personas: pd.DataFrame,
+    survey: Any,
+    survey_id: str,
+    options: dict[str, Any],
+    backends: Any,
+) -> int:
     """One survey, answered by each simulator (``options``: its ``SimulateOptions`` by name)
     through ``spec.executor``, into ``responses_<id>.parquet``; returns the rows computed."""
     table, executor = run / f"responses_{survey_id}.parquet", spec.executor
@@ -116,9 +132,16 @@ def simulate_on_executor(spec: Any, run: Path, personas: pd.DataFrame, survey: A
         _seeded(folder, table)
         written = 0
         for simulator, chosen in options.items():
-            done = simulate_to_parts(personas, survey, folder, options=chosen, executor=executor,
-                                     show_progress=True, label=f"simulate {survey_id}",
-                                     **_backend_args(backends, simulator, executor))  # fmt: skip
+            done = simulate_to_parts(
+                personas,
+                survey,
+                folder,
+                options=chosen,
+                executor=executor,
+                show_progress=True,
+                label=f"simulate {survey_id}",
+                **_backend_args(backends, simulator, executor),
+            )
             _check(done, f"{survey_id} x {simulator}")
             _count(backends, simulator, done, executor)
             written += done.report.rows

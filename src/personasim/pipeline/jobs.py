@@ -52,9 +52,14 @@ def _bar(total: int, desc: str, unit: str, show: bool | None) -> tqdm:
     from personasim.llm.base import PROGRESS_DELAY_SECONDS
 
     # delay: a run that fails at once (endpoint down) prints its error line, no bar frame
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr,
-                disable=None if show is None else not show,
-                delay=PROGRESS_DELAY_SECONDS)  # fmt: skip
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        disable=None if show is None else not show,
+        delay=PROGRESS_DELAY_SECONDS,
+    )
 
 
 # --------------------------------------------------------------------------- simulate
@@ -79,12 +84,19 @@ class SimulateJob:
 
     def failed_rows(self, batch: pd.DataFrame, error: str) -> pd.DataFrame:
         """One row per persona x question of ``batch`` with its key and ``error``."""
-        rows = [{"person_id": p, "tier": str(t), "generator": str(g),
-                 "simulator": self.options.simulator, "question_id": q.id,
-                 "estimator": self.options.estimator, "error": error}
-                for p, t, g in zip(batch["person_id"], batch["tier"], batch["generator"],
-                                   strict=True)
-                for q in self.survey.questions]  # fmt: skip
+        rows = [
+            {
+                "person_id": p,
+                "tier": str(t),
+                "generator": str(g),
+                "simulator": self.options.simulator,
+                "question_id": q.id,
+                "estimator": self.options.estimator,
+                "error": error,
+            }
+            for p, t, g in zip(batch["person_id"], batch["tier"], batch["generator"], strict=True)
+            for q in self.survey.questions
+        ]
         return pd.DataFrame(rows)
 
 
@@ -117,19 +129,25 @@ class JobRun:
     def summary(self) -> str:
         """One line for the CLI."""
         r = self.report
-        text = (f"{r.rows} rows written, {self.skipped} already present; model calls "
-                f"{r.model_calls}, cache hits {r.cache_hits}; {r.parts} new part(s) in "
-                f"{self.folder}")  # fmt: skip
+        text = (
+            f"{r.rows} rows written, {self.skipped} already present; model calls "
+            f"{r.model_calls}, cache hits {r.cache_hits}; {r.parts} new part(s) in "
+            f"{self.folder}"
+        )
         if "valid_mass" in self.extra:
             excluded = self.extra["excluded"]
             detail = ", ".join(f"{t}/{g} {n}" for (t, g), n in sorted(excluded.items()))
-            text += (f"; mean valid_mass {self.extra['valid_mass']:.3f}, invalid share "
-                     f"{self.extra['invalid_share']:.3f}; {self.extra['invalid_answers']} invalid "
-                     f"answers; {sum(excluded.values())} invalid personas excluded"
-                     + (f" ({detail})" if detail else ""))  # fmt: skip
+            text += (
+                f"; mean valid_mass {self.extra['valid_mass']:.3f}, invalid share "
+                f"{self.extra['invalid_share']:.3f}; {self.extra['invalid_answers']} invalid "
+                f"answers; {sum(excluded.values())} invalid personas excluded"
+                + (f" ({detail})" if detail else "")
+            )
         if r.failed_batches:
-            text += (f"; {r.failed_batches} batch(es) failed ({r.failed_rows} rows, listed in "
-                     f"{self.folder / parts.FAILED}; a rerun retries them): {r.first_error}")
+            text += (
+                f"; {r.failed_batches} batch(es) failed ({r.failed_rows} rows, listed in "
+                f"{self.folder / parts.FAILED}; a rerun retries them): {r.first_error}"
+            )
         return text
 
 
@@ -164,20 +182,30 @@ def simulate_to_parts(
         pending = _pending_personas(personas, survey, options, done)
         batches = person_batches(pending, executor.batch_persons)
         skipped = (len(personas) - len(pending)) * len(survey.questions)
-        tally = _Validity(options.samples if options.estimator == "sample" else 1,
-                          options.min_valid_mass)
+        tally = _Validity(
+            options.samples if options.estimator == "sample" else 1, options.min_valid_mass
+        )
         per_answer = executor.kind == "local"
         with _bar(len(pending) * len(survey.questions), label, "answer", show_progress) as bar:
             stage = SimulateJob(survey, options, bar.update if per_answer else None)
             report = run_batches(
-                executor, stage, batches, folder, backend=backend,
-                recipe=recipe, keep=lambda rows: tally.observe(drop_done(rows, done)),
-                progress=(lambda n: None) if per_answer
+                executor,
+                stage,
+                batches,
+                folder,
+                backend=backend,
+                recipe=recipe,
+                keep=lambda rows: tally.observe(drop_done(rows, done)),
+                progress=(lambda n: None)
+                if per_answer
                 else (lambda n: bar.update(n * len(survey.questions))),
-            )  # fmt: skip
-    return JobRun(report, skipped, Path(folder), {"simulator": options.simulator,
-                                                     "excluded": excluded,
-                                                     **tally.figures(options.estimator)})
+            )
+    return JobRun(
+        report,
+        skipped,
+        Path(folder),
+        {"simulator": options.simulator, "excluded": excluded, **tally.figures(options.estimator)},
+    )
 
 
 @dataclass
@@ -204,8 +232,11 @@ class _Validity:
         """Mean ``valid_mass`` (NaN without rows) and the invalid share (``sample`` only)."""
         replies = self.rows * self.replies_per_row
         share = self.invalid / replies if replies and estimator == "sample" else 0.0
-        return {"valid_mass": self.mass / self.rows if self.rows else float("nan"),
-                "invalid_share": share, "invalid_answers": self.invalid_answers}  # fmt: skip
+        return {
+            "valid_mass": self.mass / self.rows if self.rows else float("nan"),
+            "invalid_share": share,
+            "invalid_answers": self.invalid_answers,
+        }
 
 
 def _name(backend: Backend | None, recipe: BackendRecipe | None) -> str:
@@ -226,8 +257,13 @@ PLAN_ROWS = 20_000
 """Persona rows whose keys are checked at once (bounds the memory of planning a resume)."""
 
 
-def _fully_done(frame: pd.DataFrame, done: parts.KeyIndex, row_keys: Sequence[str],
-                expand: dict[str, Sequence[str]], fixed: dict[str, str]) -> np.ndarray:  # fmt: skip
+def _fully_done(
+    frame: pd.DataFrame,
+    done: parts.KeyIndex,
+    row_keys: Sequence[str],
+    expand: dict[str, Sequence[str]],
+    fixed: dict[str, str],
+) -> np.ndarray:
     """For each row of ``frame``: are all of its keys committed? A row stands for one key per
     position of the ``expand`` columns (taken in step): its own ``row_keys`` columns, those
     values and the ``fixed`` ones. Checked :data:`PLAN_ROWS` rows at a time (bounded memory)."""
@@ -235,23 +271,30 @@ def _fully_done(frame: pd.DataFrame, done: parts.KeyIndex, row_keys: Sequence[st
     found = [np.zeros(0, dtype=bool)]
     for start in range(0, len(frame), PLAN_ROWS):
         chunk = frame.iloc[start : start + PLAN_ROWS]
-        keys = pd.DataFrame({
-            **{c: np.repeat(chunk[c].astype(str).to_numpy(), width) for c in row_keys},
-            **{c: np.tile(list(values), len(chunk)) for c, values in expand.items()},
-            **fixed,
-        })  # fmt: skip
+        keys = pd.DataFrame(
+            {
+                **{c: np.repeat(chunk[c].astype(str).to_numpy(), width) for c in row_keys},
+                **{c: np.tile(list(values), len(chunk)) for c, values in expand.items()},
+                **fixed,
+            }
+        )
         found.append(done.contains(keys).reshape(len(chunk), width).all(axis=1))
     return np.concatenate(found)
 
 
-def _pending_personas(personas: pd.DataFrame, survey: Survey, options: Any,
-                      done: parts.KeyIndex) -> pd.DataFrame:  # fmt: skip
+def _pending_personas(
+    personas: pd.DataFrame, survey: Survey, options: Any, done: parts.KeyIndex
+) -> pd.DataFrame:
     """Persona rows with at least one question not yet answered."""
     if not len(done):
         return personas
-    have = _fully_done(personas, done, PERSONA_KEY,
-                       {"question_id": [q.id for q in survey.questions]},
-                       {"simulator": options.simulator, "estimator": options.estimator})
+    have = _fully_done(
+        personas,
+        done,
+        PERSONA_KEY,
+        {"question_id": [q.id for q in survey.questions]},
+        {"simulator": options.simulator, "estimator": options.estimator},
+    )
     return personas[~have].reset_index(drop=True)
 
 
@@ -271,16 +314,24 @@ class PersonaJob:
         """The persona rows of ``batch``."""
         from personasim.personas.generate import generate_personas
 
-        return generate_personas(batch, self.tiers, backend, generator=self.generator,
-                                 **dict(self.kwargs))  # fmt: skip
+        return generate_personas(
+            batch, self.tiers, backend, generator=self.generator, **dict(self.kwargs)
+        )
 
     def failed_rows(self, batch: pd.DataFrame, error: str) -> pd.DataFrame:
         """One row per person x tier of ``batch`` with its key and ``error``."""
         from personasim.personas.meta import META_GENERATOR
 
-        rows = [{"person_id": p, "tier": t,
-                 "generator": META_GENERATOR if t == "meta" else self.generator, "error": error}
-                for p in batch["person_id"] for t in self.tiers]  # fmt: skip
+        rows = [
+            {
+                "person_id": p,
+                "tier": t,
+                "generator": META_GENERATOR if t == "meta" else self.generator,
+                "error": error,
+            }
+            for p in batch["person_id"]
+            for t in self.tiers
+        ]
         return pd.DataFrame(rows)
 
 
@@ -315,18 +366,37 @@ def personas_to_parts(
         executor = executor.model_copy(update={"kind": "local"})
     with parts.folder_lock(folder):  # the done keys stay true until the run ends
         kwargs["max_runs"] = max_runs
-        retried = retry_failed_personas(population, tiers, folder, generator, max_runs,
-                                        executor=executor, backend=backend, recipe=recipe,
-                                        kwargs=kwargs) if needs_model else []  # fmt: skip
+        retried = (
+            retry_failed_personas(
+                population,
+                tiers,
+                folder,
+                generator,
+                max_runs,
+                executor=executor,
+                backend=backend,
+                recipe=recipe,
+                kwargs=kwargs,
+            )
+            if needs_model
+            else []
+        )
         done = parts.done_keys(folder, PERSONA_KEY)
         gens = [META_GENERATOR if t == "meta" else generator for t in tiers]
         have = _fully_done(population, done, ["person_id"], {"tier": tiers, "generator": gens}, {})
         pending = population[~have].reset_index(drop=True)
         stage = PersonaJob(tuple(tiers), generator, tuple(sorted(kwargs.items())))
         with _bar(len(pending), "personas", "person", show_progress) as bar:
-            report = run_batches(executor, stage, person_batches(pending, executor.batch_persons),
-                                 folder, backend=backend, recipe=recipe,
-                                 keep=lambda rows: drop_done(rows, done), progress=bar.update)
+            report = run_batches(
+                executor,
+                stage,
+                person_batches(pending, executor.batch_persons),
+                folder,
+                backend=backend,
+                recipe=recipe,
+                keep=lambda rows: drop_done(rows, done),
+                progress=bar.update,
+            )
         parts.drop_superseded(folder, PERSONA_KEY)
     skipped = (len(population) - len(pending)) * len(tiers)
     return JobRun(_merged([*retried, report]), skipped, Path(folder), {"generator": generator})
@@ -336,18 +406,30 @@ def _merged(reports: Sequence[RunReport]) -> RunReport:
     """One report of several runs (the first error of any)."""
     errors = [r.first_error for r in reports if r.first_error]
     models = [r.model for r in reports if r.model]
-    return RunReport(*(sum(getattr(r, f) for r in reports)
-                       for f in ("batches", "parts", "rows", "failed_batches", "failed_rows")),
-                     errors[0] if errors else None,
-                     sum(r.model_calls for r in reports),
-                     sum(r.cache_hits for r in reports), models[0] if models else None)  # fmt: skip
+    return RunReport(
+        *(
+            sum(getattr(r, f) for r in reports)
+            for f in ("batches", "parts", "rows", "failed_batches", "failed_rows")
+        ),
+        errors[0] if errors else None,
+        sum(r.model_calls for r in reports),
+        sum(r.cache_hits for r in reports),
+        models[0] if models else None,
+    )
 
 
 def retry_failed_personas(
-    population: pd.DataFrame, tiers: Sequence[str], folder: str | Path, generator: str,
-    max_runs: int, *, executor: ExecutorSpec, backend: Backend | None,
-    recipe: BackendRecipe | None, kwargs: dict[str, Any],
-) -> list[RunReport]:  # fmt: skip
+    population: pd.DataFrame,
+    tiers: Sequence[str],
+    folder: str | Path,
+    generator: str,
+    max_runs: int,
+    *,
+    executor: ExecutorSpec,
+    backend: Backend | None,
+    recipe: BackendRecipe | None,
+    kwargs: dict[str, Any],
+) -> list[RunReport]:
     """Generate once more the committed rows of ``generator`` in ``tiers`` to try again
     (:func:`failed_personas`: their generation failed in the backend and fewer than
     ``max_runs`` runs tried them; one try per call, the new rows' ``runs`` counting them). The
@@ -360,11 +442,19 @@ def retry_failed_personas(
         earlier = dict(zip(rows["person_id"], rows["runs"], strict=True))
         persons = population[population["person_id"].astype(str).isin(earlier)]
         stage = PersonaJob((str(tier),), generator, tuple(sorted(kwargs.items())))
-        reports.append(run_batches(
-            executor, stage, person_batches(persons, executor.batch_persons), folder,
-            backend=backend, recipe=recipe, keep=lambda new, runs=earlier: new.assign(
-                runs=new["person_id"].astype(str).map(runs).astype(int) + 1),
-        ))  # fmt: skip
+        reports.append(
+            run_batches(
+                executor,
+                stage,
+                person_batches(persons, executor.batch_persons),
+                folder,
+                backend=backend,
+                recipe=recipe,
+                keep=lambda new, runs=earlier: new.assign(
+                    runs=new["person_id"].astype(str).map(runs).astype(int) + 1
+                ),
+            )
+        )
     return reports
 
 

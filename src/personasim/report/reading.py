@@ -77,11 +77,15 @@ def election_test_reading(row: pd.Series) -> str:
         return ""
     p, detectable = test
     if p >= ALPHA:
-        return (f" At this sample size that share is indistinguishable from the real one "
-                f"({_p_text(p)} for no difference): with these persons only a gap of about "
-                f"{100 * detectable:.1f} points or more could have been detected.")  # fmt: skip
-    return (f" That gap is larger than chance alone would give at this sample size "
-            f"({_p_text(p)} for no difference).")  # fmt: skip
+        return (
+            f" At this sample size that share is indistinguishable from the real one "
+            f"({_p_text(p)} for no difference): with these persons only a gap of about "
+            f"{100 * detectable:.1f} points or more could have been detected."
+        )
+    return (
+        f" That gap is larger than chance alone would give at this sample size "
+        f"({_p_text(p)} for no difference)."
+    )
 
 
 def alignment_test_reading(row: pd.Series) -> str:
@@ -92,15 +96,19 @@ def alignment_test_reading(row: pd.Series) -> str:
         return ""
     p, detectable = test
     if p >= ALPHA:
-        return (f" At this sample size its answers are indistinguishable from the real ones "
-                f"({_p_text(p)} for no difference): with these persons only a distance of "
-                f"about {detectable:.2f} or more could have been detected.")  # fmt: skip
+        return (
+            f" At this sample size its answers are indistinguishable from the real ones "
+            f"({_p_text(p)} for no difference): with these persons only a distance of "
+            f"about {detectable:.2f} or more could have been detected."
+        )
     distance = f"{1 - row['value']:.2f}"
     if not (pd.isna(row["ci_low"]) or pd.isna(row["ci_high"])):
         distance += f" (95% interval {1 - row['ci_high']:.2f} to {1 - row['ci_low']:.2f})"
-    return (f" Its answers differ from the real ones by more than chance would give at this "
-            f"sample size: a distance of {distance}, {_p_text(p)} for no "
-            f"difference.")  # fmt: skip
+    return (
+        f" Its answers differ from the real ones by more than chance would give at this "
+        f"sample size: a distance of {distance}, {_p_text(p)} for no "
+        f"difference."
+    )
 
 
 def _p_text(p: float) -> str:
@@ -127,10 +135,15 @@ def election_reading(scores: pd.DataFrame) -> str | None:
     if len(ranked) > 1:
         second = ranked.iloc[1]
         overlap = _overlaps(best, second)
-        ending = {True: "; the two intervals overlap, so this order may be chance.",
-                  False: ", and the intervals do not overlap.", None: "."}[overlap]
-        text += (f" The next closest, {_who(second, many)}, was off by "
-                 f"{100 * second['value']:.1f} points{ending}")
+        ending = {
+            True: "; the two intervals overlap, so this order may be chance.",
+            False: ", and the intervals do not overlap.",
+            None: ".",
+        }[overlap]
+        text += (
+            f" The next closest, {_who(second, many)}, was off by "
+            f"{100 * second['value']:.1f} points{ending}"
+        )
     if pd.notna(best.get("uniform")):
         text += f" A 50/50 guess would have been off by {100 * best['uniform']:.1f} points"
         if pd.notna(best.get("meta")) and best["tier"] != "meta":
@@ -181,8 +194,10 @@ def headline_reading(scores: Mapping[str, pd.DataFrame], simulators: Iterable[st
         if text:
             paragraphs.append(text)
     if not paragraphs:
-        paragraphs.append("This run holds no scores against real answers, so no tier can be ranked "
-                          "here; the sections below describe the answers.")
+        paragraphs.append(
+            "This run holds no scores against real answers, so no tier can be ranked "
+            "here; the sections below describe the answers."
+        )
     if uses_embedded_model(simulators):
         paragraphs.append(EMBEDDED_CAVEAT)
     return paragraphs

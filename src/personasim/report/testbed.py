@@ -58,8 +58,9 @@ def kappa_heatmap(matrix: pd.DataFrame, title: str = "Pairwise Cohen's kappa") -
         if j >= i:
             text = "NaN" if np.isnan(values[i, j]) else f"{values[i, j]:.2f}"
             dark = not np.isnan(values[i, j]) and abs(values[i, j]) > 0.6
-            ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                    color="white" if dark else "black")
+            ax.text(
+                j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black"
+            )
     labels = ["\n".join(textwrap.wrap(str(r), 22)) for r in matrix.index]
     ax.set_xticks(range(n), labels, rotation=35, ha="right")
     ax.set_yticks(range(n), labels)
@@ -73,15 +74,19 @@ def kappa_histograms(per_persona: pd.DataFrame, cols: int = 3) -> str:
     plt = _plt()
     groups = list(per_persona.groupby(["rater_a", "rater_b"], sort=False))
     rows = max(1, math.ceil(len(groups) / cols))
-    fig, axes = plt.subplots(rows, min(cols, max(1, len(groups))), squeeze=False,
-                             figsize=(3.2 * min(cols, max(1, len(groups))), 2.6 * rows))
+    fig, axes = plt.subplots(
+        rows,
+        min(cols, max(1, len(groups))),
+        squeeze=False,
+        figsize=(3.2 * min(cols, max(1, len(groups))), 2.6 * rows),
+    )
     for ax, ((a, b), group) in zip(axes.ravel(), groups, strict=False):
         values = group["kappa"].dropna()
         ax.hist(values, bins=np.linspace(-1, 1, 21), color="#4c72b0")
         nan = int(group["kappa"].isna().sum())
         ax.set_title(f"{str(a)[-18:]} vs {str(b)[-18:]}\n(NaN: {nan})", fontsize=8)
         ax.set_xlim(-1, 1)
-    for ax in axes.ravel()[len(groups):]:
+    for ax in axes.ravel()[len(groups) :]:
         ax.axis("off")
     fig.supxlabel("per-persona Cohen's kappa")
     fig.tight_layout()
@@ -98,7 +103,12 @@ def report_section(run_dir: str | Path) -> dict[str, Any] | None:
     summary = read_table(folder / "loo_summary.parquet", "leave-one-out summary")
     matrix = read_table(folder / "kappa_matrix.parquet", "kappa matrix").set_index("rater")
     overall = read_table(folder / "agreement.parquet", "agreement table").iloc[0]
-    return {"stats": pair_stats(pairs), "loo_figure": loo_boxplot(loo, summary),
-            "loo_summary": summary, "heatmap": kappa_heatmap(matrix),
-            "fleiss_kappa": float(overall["fleiss_kappa"]),
-            "alpha": float(overall["krippendorff_alpha"]), "notes": str(overall["notes"])}
+    return {
+        "stats": pair_stats(pairs),
+        "loo_figure": loo_boxplot(loo, summary),
+        "loo_summary": summary,
+        "heatmap": kappa_heatmap(matrix),
+        "fleiss_kappa": float(overall["fleiss_kappa"]),
+        "alpha": float(overall["krippendorff_alpha"]),
+        "notes": str(overall["notes"]),
+    }

@@ -19,10 +19,15 @@ def loo_distribution(pairs: pd.DataFrame, summary: pd.DataFrame) -> str:
     for y, attribute in enumerate(order, start=1):
         values = pairs.loc[pairs["attribute"] == attribute, "kappa"].dropna().to_numpy()
         if values.size:
-            ax.boxplot([values], positions=[y], widths=0.5, showfliers=False,
-                       **_sideways())  # fmt: skip
-            ax.scatter(values, y + rng.uniform(-0.15, 0.15, values.size), s=9, alpha=0.5,
-                       color="#4c72b0", zorder=3)  # fmt: skip
+            ax.boxplot([values], positions=[y], widths=0.5, showfliers=False, **_sideways())
+            ax.scatter(
+                values,
+                y + rng.uniform(-0.15, 0.15, values.size),
+                s=9,
+                alpha=0.5,
+                color="#4c72b0",
+                zorder=3,
+            )
         row = summary[summary["attribute"] == attribute].iloc[0]
         if not np.isnan(row["ci_low"]):
             ax.plot([row["ci_low"], row["ci_high"]], [y + 0.3, y + 0.3], color="#c44e52", lw=2.5)
@@ -32,8 +37,10 @@ def loo_distribution(pairs: pd.DataFrame, summary: pd.DataFrame) -> str:
     ax.set_ylim(0.4, len(order) + 0.7)
     ax.axvline(0, color="#999", lw=0.8)
     ax.set_xlim(-1.05, 1.05)
-    ax.set_xlabel("Cohen's kappa, persona with vs without the attribute (low = influential);\n"
-                  "red: median with its bootstrap interval")  # fmt: skip
+    ax.set_xlabel(
+        "Cohen's kappa, persona with vs without the attribute (low = influential);\n"
+        "red: median with its bootstrap interval"
+    )
     ax.set_title("Leave-one-out attribute influence (paper protocol)")
     fig.tight_layout()
     return png_data(fig)

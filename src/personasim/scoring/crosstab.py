@@ -183,8 +183,11 @@ def crosstab(
     rows_in = rows_in[rows_in["probs"].map(lambda p: p is not None and len(p) > 0)]
     if rows_in.empty:
         raise DataError("no response rows with probs to cross-tabulate")
-    columns = {a: v.astype(str).where(v.notna()) for a in by  # as text once, not per cell
-               for v in [attribute_values(rows_in, a)]}  # fmt: skip
+    columns = {
+        a: v.astype(str).where(v.notna())
+        for a in by  # as text once, not per cell
+        for v in [attribute_values(rows_in, a)]
+    }
     out: list[dict[str, Any]] = []
     for keys, cell in rows_in.groupby(["question_id", *MODEL_KEY], sort=True):
         labels = dict(zip(["question_id", *MODEL_KEY], keys, strict=True))

@@ -230,8 +230,10 @@ def joint_replicate_means(
     cols = [c[o] for c, o in zip(cols, sorts, strict=True)]
     # (options + 1, persons) rows: w * y, then w; contiguous, so each product below is a few
     # dot products of contiguous rows (a persons x options matrix was 4 times slower)
-    both = [np.ascontiguousarray(np.column_stack([wy[o], w[o]]).T)
-            for (wy, w), o in zip(blocks, sorts, strict=True)]  # fmt: skip
+    both = [
+        np.ascontiguousarray(np.column_stack([wy[o], w[o]]).T)
+        for (wy, w), o in zip(blocks, sorts, strict=True)
+    ]
     whole = [len(c) == len(union) for c in cols]  # a block of every person: no column gather
     sums = [[] for _ in blocks]
     for counts in bootstrap_counts(len(union), n_boot, seed, chunk):
@@ -434,20 +436,27 @@ def _paths(layout: Layout, delta: np.ndarray, noise: np.ndarray) -> dict[str, Ca
     ``even``/``plus``/``minus``: all coordinates at the same z-score, with the observed signs,
     all positive or all negative (the least bias, least favourable for an upper end).
     """
-    z = [c[0] / s for c, s in zip(layout.coords(delta[None, :]), _spreads(layout, noise),
-                                  strict=True)]
+    z = [
+        c[0] / s
+        for c, s in zip(layout.coords(delta[None, :]), _spreads(layout, noise), strict=True)
+    ]
     spreads = _spreads(layout, noise)
     top = max(float(np.abs(np.concatenate(z)).max()), 1e-12)
 
     def sparse(g: np.ndarray) -> np.ndarray:
         lam = top * np.clip(1 - g, 0, 1)[:, None]
         grow = np.maximum(g, 1.0)[:, None]
-        return layout.from_coords([s * np.sign(zz) * np.maximum(np.abs(zz) - lam, 0) * grow
-                                   for zz, s in zip(z, spreads, strict=True)])
+        return layout.from_coords(
+            [
+                s * np.sign(zz) * np.maximum(np.abs(zz) - lam, 0) * grow
+                for zz, s in zip(z, spreads, strict=True)
+            ]
+        )
 
     def even(signs: list[np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-        ray = layout.from_coords([(sg * s)[None, :] for sg, s in zip(signs, spreads,
-                                                                      strict=True)])[0]
+        ray = layout.from_coords([(sg * s)[None, :] for sg, s in zip(signs, spreads, strict=True)])[
+            0
+        ]
         return lambda g: g[:, None] * ray
 
     data = [np.where(zz >= 0, 1.0, -1.0) for zz in z]
@@ -510,16 +519,20 @@ def invert(
     if observed <= 0:
         return 0.0, 0.0, detectable, p_equal, detectable
     top = observed + 4.0 * float(np.quantile(null, 0.999))
-    scans = {name: _scan(stat, path, noise, observed, top)
-             for name, path in _paths(layout, delta, noise).items()}
+    scans = {
+        name: _scan(stat, path, noise, observed, top)
+        for name, path in _paths(layout, delta, noise).items()
+    }
 
     def tail(dist: np.ndarray) -> np.ndarray:
         return alpha / 2 * np.minimum(1.0, dist / detectable) if detectable > 0 else alpha / 2
 
-    low = min(_first_zero(d, b - (1 - alpha + tail(d))) for name, (d, b) in scans.items()
-              if name in ("scaled", "sparse"))
-    high = max(_last_zero(d, b - tail(d)) for name, (d, b) in scans.items()
-               if name != "sparse")
+    low = min(
+        _first_zero(d, b - (1 - alpha + tail(d)))
+        for name, (d, b) in scans.items()
+        if name in ("scaled", "sparse")
+    )
+    high = max(_last_zero(d, b - tail(d)) for name, (d, b) in scans.items() if name != "sparse")
     corrected = _first_zero(scans["scaled"][0], scans["scaled"][1] - 0.5)
     return corrected, low, high, p_equal, detectable
 
@@ -527,6 +540,7 @@ def invert(
 def _folded_median(x: float, se: float) -> float:
     """The ``mu >= 0`` for which ``|N(mu, se)|`` has median ``x`` (0 when even ``mu = 0`` puts
     more than half its mass above ``x``)."""
+
     def below(mu: float) -> float:
         return float(special.ndtr((x - mu) / se) - special.ndtr((-x - mu) / se)) - 0.5
 
@@ -593,8 +607,9 @@ def estimate(
     p, target = np.asarray(p_hat, dtype=float), np.asarray(q, dtype=float)
     reps = _check(level, np.atleast_2d(np.asarray(replicates, dtype=float)))
     if reps.shape[1] != p.size or p.size != target.size:
-        raise IntervalInputError(f"{reps.shape[1]} replicate options, {p.size} simulated, "
-                                 f"{target.size} true")
+        raise IntervalInputError(
+            f"{reps.shape[1]} replicate options, {p.size} simulated, {target.size} true"
+        )
     value = float(entry.rows(p[None, :], target, positions)[0])
     df = degrees_of_freedom(n, weights)
     if entry.folds_to_signed and p.size == 2:
@@ -602,8 +617,9 @@ def estimate(
     else:
         noise = (reps - p) * noise_scale(n, df, level)
         layout = Layout((metric,), (0, p.size), (_positions(positions),))
-        parts = invert(lambda d: entry.rows(target + d, target, positions), layout, p - target,
-                       noise, level)
+        parts = invert(
+            lambda d: entry.rows(target + d, target, positions), layout, p - target, noise, level
+        )
     return Estimate(value, *parts, n_boot=len(reps))
 
 
@@ -648,15 +664,19 @@ def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estim
         if part.n:
             df = degrees_of_freedom(part.n, part.weights)
             noise[:, a:b] *= noise_scale(part.n, df, level)
-    layout = Layout(tuple(part.metric for part in parts), tuple(int(e) for e in edges),
-                    tuple(_positions(part.positions) for part in parts))
+    layout = Layout(
+        tuple(part.metric for part in parts),
+        tuple(int(e) for e in edges),
+        tuple(_positions(part.positions) for part in parts),
+    )
     value = float(stat((p_all - q_all)[None, :])[0])
     found = invert(stat, layout, p_all - q_all, noise, level)
     return Estimate(value, *found, n_boot=len(joint))
 
 
-def _difference_distance(metric: str, diffs: np.ndarray, positions: np.ndarray | None
-                         ) -> np.ndarray | None:  # fmt: skip
+def _difference_distance(
+    metric: str, diffs: np.ndarray, positions: np.ndarray | None
+) -> np.ndarray | None:
     """``(M, P)`` distances of ``(M, P, W)`` differences ``p - q`` for metrics that depend on the
     difference alone (``abs_diff``, ``tv``, ``wd``); None for the others (``js``)."""
     if metric == "abs_diff":
@@ -666,13 +686,15 @@ def _difference_distance(metric: str, diffs: np.ndarray, positions: np.ndarray |
     if metric == "wd":
         pos = np.asarray(positions, dtype=float)
         order = np.argsort(pos, kind="stable")
-        return np.abs(np.cumsum(diffs[..., order], axis=-1)[..., :-1]) @ (np.diff(pos[order])
-                                                                          / np.ptp(pos))
+        return np.abs(np.cumsum(diffs[..., order], axis=-1)[..., :-1]) @ (
+            np.diff(pos[order]) / np.ptp(pos)
+        )
     return None
 
 
-def _mean_distance(parts: Sequence[SummaryPart], edges: np.ndarray, q_all: np.ndarray
-                   ) -> Callable[[np.ndarray], np.ndarray]:  # fmt: skip
+def _mean_distance(
+    parts: Sequence[SummaryPart], edges: np.ndarray, q_all: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray]:
     """``stat(d)``: the mean over ``parts`` of each part's distance, for rows of stacked
     differences ``d``. Parts of one metric, width and positions are computed together (one
     array operation for the states of an election, not one call per state)."""
@@ -688,8 +710,9 @@ def _mean_distance(parts: Sequence[SummaryPart], edges: np.ndarray, q_all: np.nd
             # (q + d) - q, as the single-part distances compute it: the same to the last bit
             found = _difference_distance(metric, (q_all[cols] + d[:, cols]) - q_all[cols], pos)
             if found is None:
-                found = np.column_stack([_metric(metric).rows(q_all[c] + d[:, c], q_all[c], pos)
-                                         for c in cols])  # fmt: skip
+                found = np.column_stack(
+                    [_metric(metric).rows(q_all[c] + d[:, c], q_all[c], pos) for c in cols]
+                )
             total += found.sum(axis=1)
         return total / len(parts)
 

@@ -181,8 +181,13 @@ def _fields(est: I.Estimate, alignment: bool) -> dict[str, float]:
     corrected, low, high = est.corrected, est.ci_low, est.ci_high
     if alignment:
         _, corrected, low, high = est.alignment()
-    return {"corrected": corrected, "ci_low": low, "ci_high": high, "p_equal": est.p_equal,
-            "detectable": est.detectable}  # fmt: skip
+    return {
+        "corrected": corrected,
+        "ci_low": low,
+        "ci_high": high,
+        "p_equal": est.p_equal,
+        "detectable": est.detectable,
+    }
 
 
 def _estimated(find: Callable[[], I.Estimate], alignment: bool) -> dict[str, float]:
@@ -208,8 +213,14 @@ def _substantive(question: Question, *dists: np.ndarray) -> list[np.ndarray] | N
     return None if any(d.shape[0] == 1 and not np.all(np.isfinite(d)) for d in out) else out
 
 
-def _distance_interval(question: Question, name: str, sim: np.ndarray, reps: np.ndarray,
-                       truth: np.ndarray, weights: np.ndarray) -> dict[str, float]:  # fmt: skip
+def _distance_interval(
+    question: Question,
+    name: str,
+    sim: np.ndarray,
+    reps: np.ndarray,
+    truth: np.ndarray,
+    weights: np.ndarray,
+) -> dict[str, float]:
     """The interval fields of metric ``name`` of one group (:func:`personasim.scoring.intervals.
     estimate`; the refusal rate: a percentile interval)."""
     if name == "refusal_rate":
@@ -220,8 +231,10 @@ def _distance_interval(question: Question, name: str, sim: np.ndarray, reps: np.
     p, q, r = dists
     metric = DISTANCE[question.kind if name == "alignment" else name]
     positions = question.positions if metric == "wd" else None
-    return _estimated(lambda: I.estimate(metric, p[0], r, q[0], len(weights), positions,
-                                         weights=weights), name == "alignment")  # fmt: skip
+    return _estimated(
+        lambda: I.estimate(metric, p[0], r, q[0], len(weights), positions, weights=weights),
+        name == "alignment",
+    )
 
 
 def _score_group(
@@ -243,8 +256,11 @@ def _score_group(
         def stat(d: np.ndarray, fn: Callable = fn) -> float:
             return fn(d, truth)
 
-        interval = (_distance_interval(question, name, sim, reps, truth, weights)
-                    if reps is not None else _no_interval())  # fmt: skip
+        interval = (
+            _distance_interval(question, name, sim, reps, truth, weights)
+            if reps is not None
+            else _no_interval()
+        )
         truth_value = (
             M.refusal_rate(truth, question.refusal_mask) if name == "refusal_rate" else np.nan
         )
@@ -264,7 +280,11 @@ def _score_group(
 
 
 def _distribution_rows(
-    question: Question, rows: CellRows, groups: Groups, truth: pd.DataFrame, n_boot: int,
+    question: Question,
+    rows: CellRows,
+    groups: Groups,
+    truth: pd.DataFrame,
+    n_boot: int,
     seed: int,
 ) -> list[dict[str, Any]]:
     """Rows for one question and one tier x models combination, every truth group present."""
@@ -283,8 +303,9 @@ def _distribution_rows(
         mat, w = rows.probs[where], rows.weight[where]
         if w.sum() <= 0:
             continue
-        for row in _score_group(question, rows.person[where], mat, w, target, n_boot,
-                                _seed(seed, attribute, str(group))):  # fmt: skip
+        for row in _score_group(
+            question, rows.person[where], mat, w, target, n_boot, _seed(seed, attribute, str(group))
+        ):
             out.append({"attribute": attribute, "group": group, **row})
     return out
 
@@ -309,20 +330,31 @@ class StateDraw:
     def estimate(self, truth: float) -> I.Estimate:
         """``|share - truth|`` with its interval (``abs_diff``)."""
         assert self.reps is not None  # only called with replicates
-        return I.estimate("abs_diff", [self.share, 1 - self.share],
-                          np.column_stack([self.reps, 1 - self.reps]), [truth, 1 - truth],
-                          self.n, weights=self.weights)  # fmt: skip
+        return I.estimate(
+            "abs_diff",
+            [self.share, 1 - self.share],
+            np.column_stack([self.reps, 1 - self.reps]),
+            [truth, 1 - truth],
+            self.n,
+            weights=self.weights,
+        )
 
     def part(self, truth: float) -> I.SummaryPart:
         """This state as one part of a mean of ``|share - truth|``."""
         assert self.reps is not None
-        return I.SummaryPart("abs_diff", np.array([self.share, 1 - self.share]),
-                             np.column_stack([self.reps, 1 - self.reps]),
-                             np.array([truth, 1 - truth]), n=self.n, weights=self.weights)
+        return I.SummaryPart(
+            "abs_diff",
+            np.array([self.share, 1 - self.share]),
+            np.column_stack([self.reps, 1 - self.reps]),
+            np.array([truth, 1 - truth]),
+            n=self.n,
+            weights=self.weights,
+        )
 
 
-def _two_party(question: Question, rows: CellRows, where: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def _two_party(
+    question: Question, rows: CellRows, where: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keys, Democratic two-party shares and weights of the rows ``where`` with a two-party
     share."""
     dem, rep = question.index_of("dem"), question.index_of("rep")
@@ -332,16 +364,19 @@ def _two_party(question: Question, rows: CellRows, where: np.ndarray
     return keys[ok], mat[ok, dem] / two[ok], weight[ok]
 
 
-def _state_draws(cell: list[tuple[str, CellRows]], groups: Groups, survey: Survey, n_boot: int,
-                 seed: int) -> dict[str, dict[str, StateDraw]]:  # fmt: skip
+def _state_draws(
+    cell: list[tuple[str, CellRows]], groups: Groups, survey: Survey, n_boot: int, seed: int
+) -> dict[str, dict[str, StateDraw]]:
     """Per question of one tier x models, per state: its :class:`StateDraw` (one entry ``""``
     per question when no row carries a state). Each state's persons are drawn with that
     state's own seed, jointly for all years."""
     by_state: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     for qid, rows in cell:
         question = survey.question(qid)
-        found = {s: _two_party(question, rows, where)
-                 for s, where in groups.members("state", rows).items()}  # fmt: skip
+        found = {
+            s: _two_party(question, rows, where)
+            for s, where in groups.members("state", rows).items()
+        }
         found = {s: v for s, v in found.items() if len(v[0]) and v[2].sum() > 0}
         if not found:
             found = {"": _two_party(question, rows, np.arange(len(rows)))}
@@ -351,13 +386,18 @@ def _state_draws(cell: list[tuple[str, CellRows]], groups: Groups, survey: Surve
     for state, years in sorted(by_state.items()):
         qids = list(years)
         keys, shares, weights = (list(x) for x in zip(*years.values(), strict=True))
-        reps = (I.joint_replicate_means(keys, [s[:, None] for s in shares], weights, n_boot,
-                                        _seed(seed, "state", state))
-                if n_boot else [None] * len(qids))  # fmt: skip
+        reps = (
+            I.joint_replicate_means(
+                keys, [s[:, None] for s in shares], weights, n_boot, _seed(seed, "state", state)
+            )
+            if n_boot
+            else [None] * len(qids)
+        )
         for qid, k, s, w, r in zip(qids, keys, shares, weights, reps, strict=True):
             point = float(I.weighted_mean(s[:, None], w, k)[0]) if w.sum() > 0 else np.nan
-            out.setdefault(qid, {})[state] = StateDraw(point, None if r is None else r[:, 0],
-                                                       len(s), w)  # fmt: skip
+            out.setdefault(qid, {})[state] = StateDraw(
+                point, None if r is None else r[:, 0], len(s), w
+            )
     return out
 
 
@@ -379,8 +419,10 @@ def _election_rows(question: Question, draws: dict[str, StateDraw]) -> list[dict
     truth = E.state_truth(year).set_index("state").loc[states].reset_index()
     point = np.array([[draws[s].share for s in states]])
     rows = _per_state_rows(states, truth, draws)
-    agg, agg_flat = M.election_metrics(point, truth), M.election_metrics(np.full_like(point, .5),
-                                                                         truth)  # fmt: skip
+    agg, agg_flat = (
+        M.election_metrics(point, truth),
+        M.election_metrics(np.full_like(point, 0.5), truth),
+    )
     intervals = _year_intervals([draws[s] for s in states], truth)
     n_total = sum(draws[s].n for s in states)
     v = truth["two_party_votes"].to_numpy(float)
@@ -498,8 +540,11 @@ def _national_rows(year: int, draw: StateDraw) -> list[dict[str, Any]]:
 
 
 def _distribution_summary(
-    cell: list[tuple[str, CellRows]], truth: Truth, by_question: dict[str, pd.DataFrame],
-    n_boot: int, seed: int,
+    cell: list[tuple[str, CellRows]],
+    truth: Truth,
+    by_question: dict[str, pd.DataFrame],
+    n_boot: int,
+    seed: int,
 ) -> dict[str, dict[str, float]]:
     """Interval fields of each metric's mean over questions (overall group): persons drawn once
     per replicate for all questions (:func:`personasim.scoring.intervals.joint_replicate_means`,
@@ -509,16 +554,24 @@ def _distribution_summary(
     blocks = []
     for qid, rows in cell:
         question, table = truth.survey.question(qid), by_question.get(qid)
-        overall = None if table is None else table[(table["attribute"] == OVERALL[0])
-                                                   & (table["group"] == OVERALL[1])]  # fmt: skip
+        overall = (
+            None
+            if table is None
+            else table[(table["attribute"] == OVERALL[0]) & (table["group"] == OVERALL[1])]
+        )
         target = None if overall is None or overall.empty else _truth_dist(question, overall)
         if target is not None and rows.weight.sum() > 0:
             blocks.append((question, rows, target))
     if not blocks:
         return {}
     cells = [rows for _, rows, _ in blocks]
-    reps = I.joint_replicate_means([r.person for r in cells], [r.probs for r in cells],
-                                   [r.weight for r in cells], n_boot, _seed(seed, *OVERALL))
+    reps = I.joint_replicate_means(
+        [r.person for r in cells],
+        [r.probs for r in cells],
+        [r.weight for r in cells],
+        n_boot,
+        _seed(seed, *OVERALL),
+    )
     parts: dict[str, list[I.SummaryPart]] = {}
     refusals: list[np.ndarray] = []
     for (question, rows, target), rep in zip(blocks, reps, strict=True):
@@ -529,18 +582,29 @@ def _distribution_summary(
                 refusals.append(rep[:, question.refusal_mask].sum(axis=1))
             elif dists is not None:
                 metric = DISTANCE[question.kind if name == "alignment" else name]
-                parts.setdefault(name, []).append(I.SummaryPart(
-                    metric, dists[0][0], dists[2], dists[1][0],
-                    question.positions if metric == "wd" else None, len(rows), rows.weight))
-    out = {name: _estimated(lambda p=p: I.estimate_summary(p), name == "alignment")
-           for name, p in parts.items()}  # fmt: skip
+                parts.setdefault(name, []).append(
+                    I.SummaryPart(
+                        metric,
+                        dists[0][0],
+                        dists[2],
+                        dists[1][0],
+                        question.positions if metric == "wd" else None,
+                        len(rows),
+                        rows.weight,
+                    )
+                )
+    out = {
+        name: _estimated(lambda p=p: I.estimate_summary(p), name == "alignment")
+        for name, p in parts.items()
+    }
     if refusals:
         out["refusal_rate"] = _percentile(np.nanmean(np.vstack(refusals), axis=0))
     return out
 
 
-def _election_summary(cell_draws: dict[str, dict[str, StateDraw]], survey: Survey
-                      ) -> dict[str, dict[str, float]]:  # fmt: skip
+def _election_summary(
+    cell_draws: dict[str, dict[str, StateDraw]], survey: Survey
+) -> dict[str, dict[str, float]]:
     """Interval fields of each year-level election metric averaged over years: ``alignment`` and
     ``mean_abs_error`` (``national_abs_error`` without states) by one
     :func:`personasim.scoring.intervals.estimate_summary` over every year x state (the states'
@@ -557,10 +621,13 @@ def _election_summary(cell_draws: dict[str, dict[str, StateDraw]], survey: Surve
             parts.append(draws[""].part(truth))
         else:
             truth_table = E.state_truth(year).set_index("state").loc[states].reset_index()
-            boots = M.election_metrics(np.column_stack([draws[s].reps for s in states]),
-                                       truth_table)  # fmt: skip
-            parts += [draws[s].part(t) for s, t in
-                      zip(states, truth_table["dem_share"].to_numpy(float), strict=True)]
+            boots = M.election_metrics(
+                np.column_stack([draws[s].reps for s in states]), truth_table
+            )
+            parts += [
+                draws[s].part(t)
+                for s, t in zip(states, truth_table["dem_share"].to_numpy(float), strict=True)
+            ]
         for name, values in boots.items():
             found.setdefault(name, []).append(np.asarray(values, dtype=float))
     out = {name: _percentile(np.mean(values, axis=0)) for name, values in found.items()}
@@ -578,9 +645,13 @@ def _by_model(collected: Collected) -> dict[tuple[str, ...], list[tuple[str, Cel
     return by_model
 
 
-def _summary_intervals(collected: Collected, truth: Truth, n_boot: int, seed: int,
-                       draws: dict[tuple[str, ...], dict[str, dict[str, StateDraw]]]
-                       ) -> pd.DataFrame:  # fmt: skip
+def _summary_intervals(
+    collected: Collected,
+    truth: Truth,
+    n_boot: int,
+    seed: int,
+    draws: dict[tuple[str, ...], dict[str, dict[str, StateDraw]]],
+) -> pd.DataFrame:
     """Per tier x models x metric: the interval fields of the summary statistic
     (:data:`SUMMARY_COLUMNS`)."""
     by_question = {str(k): v for k, v in truth.table.groupby("question_id")}
@@ -591,8 +662,13 @@ def _summary_intervals(collected: Collected, truth: Truth, n_boot: int, seed: in
         else:
             found = _distribution_summary(cell, truth, by_question, n_boot, seed)
         for name, fields in found.items():
-            out.append({**dict(zip(MODEL_KEY, keys, strict=True)), "metric": name,
-                        **{f"summary_{c}": fields[c] for c in INTERVAL_COLUMNS}})  # fmt: skip
+            out.append(
+                {
+                    **dict(zip(MODEL_KEY, keys, strict=True)),
+                    "metric": name,
+                    **{f"summary_{c}": fields[c] for c in INTERVAL_COLUMNS},
+                }
+            )
     return pd.DataFrame(out, columns=[*MODEL_KEY, "metric", *SUMMARY_COLUMNS])
 
 
@@ -632,30 +708,45 @@ def score(
     """
     notes: list[str] = []
     elections = truth.kind == "elections"
-    attributes = ["state"] if elections else sorted(
-        set(truth.table["attribute"].astype(str)) - {OVERALL[0]})  # fmt: skip
+    attributes = (
+        ["state"] if elections else sorted(set(truth.table["attribute"].astype(str)) - {OVERALL[0]})
+    )
     if persons is not None and not elections:
         persons, derived = with_opinionqa_groups(persons, attributes)
         notes.extend(derived)
     source = responses if isinstance(responses, ResponseSource) else ResponseSource(responses)
-    collected = collect_cells(source, truth.survey, attributes, persons,
-                              personas, min_valid_mass, notes,
-                              states=("state",) if elections else (),
-                              weights=weights)  # fmt: skip
+    collected = collect_cells(
+        source,
+        truth.survey,
+        attributes,
+        persons,
+        personas,
+        min_valid_mass,
+        notes,
+        states=("state",) if elections else (),
+        weights=weights,
+    )
     if 0 < n_boot < MIN_BOOT:
         notes.append(f"n_boot {n_boot} < {MIN_BOOT}: no intervals (too few replicates)")
     out: list[dict[str, Any]] = []
     by_question = dict(tuple(truth.table.groupby("question_id")))
-    draws = ({keys: _state_draws(cell, collected.groups, truth.survey, n_boot, seed)
-              for keys, cell in _by_model(collected).items()} if elections else {})  # fmt: skip
+    draws = (
+        {
+            keys: _state_draws(cell, collected.groups, truth.survey, n_boot, seed)
+            for keys, cell in _by_model(collected).items()
+        }
+        if elections
+        else {}
+    )
     for key in sorted(collected.cells):
         question, rows = truth.survey.question(key[0]), collected.cells[key]
         labels = dict(zip(CELL, key, strict=True))
         if elections:
             found = _election_rows(question, draws[key[1:]][key[0]])
         elif question.id in by_question:
-            found = _distribution_rows(question, rows, collected.groups,
-                                       by_question[question.id], n_boot, seed)  # fmt: skip
+            found = _distribution_rows(
+                question, rows, collected.groups, by_question[question.id], n_boot, seed
+            )
         else:
             notes.append(f"no truth rows for question {question.id!r}")
             continue
@@ -682,8 +773,12 @@ def summarize(scores: pd.DataFrame) -> pd.DataFrame:
     ``excluded``/``excluded_share``: answers left out over all questions (see :func:`score`).
     """
     overall = scores[(scores["attribute"] == OVERALL[0]) & (scores["group"] == OVERALL[1])]
-    overall = overall.assign(**{c: overall[c] if c in overall.columns else np.nan
-                                for c in (*SUMMARY_COLUMNS, "answers", "excluded")})
+    overall = overall.assign(
+        **{
+            c: overall[c] if c in overall.columns else np.nan
+            for c in (*SUMMARY_COLUMNS, "answers", "excluded")
+        }
+    )
     grouped = overall.groupby([*MODEL_KEY, "metric"], as_index=False)
     table = grouped[["value", "uniform", "meta"]].mean()
     cis = grouped[list(SUMMARY_COLUMNS)].first()
@@ -693,8 +788,19 @@ def summarize(scores: pd.DataFrame) -> pd.DataFrame:
     counts = grouped[["answers", "excluded"]].sum(min_count=1)
     table["excluded"] = counts["excluded"]
     table["excluded_share"] = counts["excluded"] / counts["answers"]
-    return table[[*MODEL_KEY, "metric", "value", *INTERVAL_COLUMNS, "uniform", "meta",
-                  "questions", "excluded", "excluded_share"]]  # fmt: skip
+    return table[
+        [
+            *MODEL_KEY,
+            "metric",
+            "value",
+            *INTERVAL_COLUMNS,
+            "uniform",
+            "meta",
+            "questions",
+            "excluded",
+            "excluded_share",
+        ]
+    ]
 
 
 def cross_model_table(scores: pd.DataFrame) -> pd.DataFrame:
@@ -704,17 +810,30 @@ def cross_model_table(scores: pd.DataFrame) -> pd.DataFrame:
     sel = summary[summary["metric"] == "alignment"]
     if sel["generator"].nunique() < 2 and sel["simulator"].nunique() < 2:
         return pd.DataFrame()
-    return sel[["tier", "generator", "simulator", "estimator", "value", *INTERVAL_COLUMNS,
-                "excluded_share"]].reset_index(drop=True)  # fmt: skip
+    return sel[
+        [
+            "tier",
+            "generator",
+            "simulator",
+            "estimator",
+            "value",
+            *INTERVAL_COLUMNS,
+            "excluded_share",
+        ]
+    ].reset_index(drop=True)
 
 
 def _cross_text(cross: pd.DataFrame) -> str:
     """The cross-model table as generator rows x simulator columns of ``value [low, high]``."""
-    cells = cross.assign(cell=[f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in
-                               zip(cross["value"], cross["ci_low"], cross["ci_high"],
-                                   strict=True)])  # fmt: skip
-    return cells.pivot_table(index=["tier", "generator"], columns="simulator", values="cell",
-                             aggfunc="first").to_string()  # fmt: skip
+    cells = cross.assign(
+        cell=[
+            f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+            for v, lo, hi in zip(cross["value"], cross["ci_low"], cross["ci_high"], strict=True)
+        ]
+    )
+    return cells.pivot_table(
+        index=["tier", "generator"], columns="simulator", values="cell", aggfunc="first"
+    ).to_string()
 
 
 def format_summary(result: ScoreResult) -> str:
@@ -722,7 +841,9 @@ def format_summary(result: ScoreResult) -> str:
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 3):
         text = result.summary.to_string(index=False)
         if not result.cross_model.empty:
-            text += ("\n\nalignment [95% bootstrap CI over persons, resampled jointly across "
-                     "questions], generator x simulator:\n" + _cross_text(result.cross_model))
+            text += (
+                "\n\nalignment [95% bootstrap CI over persons, resampled jointly across "
+                "questions], generator x simulator:\n" + _cross_text(result.cross_model)
+            )
     notes = "".join(f"\nnote: {n}" for n in result.notes)
     return text + notes

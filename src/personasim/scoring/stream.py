@@ -73,8 +73,9 @@ class _CellBuffer:
     join at the end: joining copies every array and leaves the freed chunks as holes in the
     heap)."""
 
-    def __init__(self, capacity: int, options: int, attributes: Sequence[str],
-                 position_type: type) -> None:  # fmt: skip
+    def __init__(
+        self, capacity: int, options: int, attributes: Sequence[str], position_type: type
+    ) -> None:
         self.fill = 0
         self.position = np.empty(capacity, dtype=position_type)
         self.person = np.empty(capacity, dtype=np.uint64)
@@ -82,8 +83,14 @@ class _CellBuffer:
         self.probs = np.empty((capacity, options))
         self.groups = {a: np.empty(capacity, dtype=np.int32) for a in attributes}
 
-    def add(self, position: np.ndarray, person: np.ndarray, weight: np.ndarray,
-            probs: np.ndarray, groups: dict[str, np.ndarray]) -> None:  # fmt: skip
+    def add(
+        self,
+        position: np.ndarray,
+        person: np.ndarray,
+        weight: np.ndarray,
+        probs: np.ndarray,
+        groups: dict[str, np.ndarray],
+    ) -> None:
         """Append rows."""
         span = slice(self.fill, self.fill + len(position))
         self.position[span], self.person[span], self.weight[span] = position, person, weight
@@ -95,8 +102,13 @@ class _CellBuffer:
     def rows(self) -> CellRows:
         """The rows added (views)."""
         n = self.fill
-        return CellRows(self.position[:n], self.person[:n], self.weight[:n], self.probs[:n],
-                        {a: c[:n] for a, c in self.groups.items()})  # fmt: skip
+        return CellRows(
+            self.position[:n],
+            self.person[:n],
+            self.weight[:n],
+            self.probs[:n],
+            {a: c[:n] for a, c in self.groups.items()},
+        )
 
 
 @dataclass
@@ -126,8 +138,9 @@ class Groups:
         order = np.argsort(codes, kind="stable")
         present, starts = np.unique(codes[order], return_index=True)
         ends = [*starts[1:], len(order)]
-        found = {int(c): order[a:b] for c, a, b in zip(present, starts, ends, strict=True)
-                 if c >= 0}  # fmt: skip
+        found = {
+            int(c): order[a:b] for c, a, b in zip(present, starts, ends, strict=True) if c >= 0
+        }
         return {labels[c]: found[c] for c in sorted(found, key=lambda c: labels[c])}
 
 
@@ -172,30 +185,39 @@ class ResponseSource:
             names = pq.read_schema(path).names
             missing = [c for c in REQUIRED if c not in names]
             if missing:
-                raise DataError(f"{path}: not a responses table (no {missing[0]!r} column)",
-                                hint=hint or f"required: {REQUIRED}")  # fmt: skip
+                raise DataError(
+                    f"{path}: not a responses table (no {missing[0]!r} column)",
+                    hint=hint or f"required: {REQUIRED}",
+                )
         self.names = list(self.table.schema.names)
         probs = self.table.schema.field("probs").type
-        if not (pa.types.is_null(probs) or pa.types.is_list(probs)
-                or pa.types.is_large_list(probs)):  # fmt: skip
-            raise DataError(f"{self.where}: probs must be lists of numbers, not {probs}",
-                            hint="write probs as a list column, as `personasim simulate` does")
+        if not (
+            pa.types.is_null(probs) or pa.types.is_list(probs) or pa.types.is_large_list(probs)
+        ):
+            raise DataError(
+                f"{self.where}: probs must be lists of numbers, not {probs}",
+                hint="write probs as a list column, as `personasim simulate` does",
+            )
         self.check_unique()
 
     def check_unique(self) -> None:
         """Refuse an answer key (person, question, models) given twice: two rows of one answer
         would count as two persons. Reads the key columns only (8 bytes a row)."""
         key = ["person_id", "question_id", *MODEL_KEY]
-        hashes = [pd.util.hash_pandas_object(b.to_pandas().astype(str), index=False).to_numpy()
-                  for b in self.batches(key)]  # fmt: skip
+        hashes = [
+            pd.util.hash_pandas_object(b.to_pandas().astype(str), index=False).to_numpy()
+            for b in self.batches(key)
+        ]
         if not hashes:
             return
         every = np.concatenate(hashes)
         repeated = len(every) - len(np.unique(every))
         if repeated:
-            raise DataError(f"{self.where}: {repeated} response row(s) repeat the person_id, "
-                            "question_id and models of another row",
-                            hint="keep one row per answer (a part written twice?)")  # fmt: skip
+            raise DataError(
+                f"{self.where}: {repeated} response row(s) repeat the person_id, "
+                "question_id and models of another row",
+                hint="keep one row per answer (a part written twice?)",
+            )
 
     def batches(self, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
         """The ``columns`` of every row, in order, a batch at a time (a column no file has is
@@ -298,16 +320,23 @@ class Attribute:
     """From the persons table: the group code of each persons row."""
 
 
-def find_attributes(names: Sequence[str], responses: Sequence[str], persons: Persons | None,
-                    states: Sequence[str] = ()) -> list[Attribute]:  # fmt: skip
+def find_attributes(
+    names: Sequence[str],
+    responses: Sequence[str],
+    persons: Persons | None,
+    states: Sequence[str] = (),
+) -> list[Attribute]:
     """The column of each attribute: the exact name, else the first whose name matches ignoring
     case, responses' columns before the persons table's (attributes without a column: none)."""
     extra = [] if persons is None else [c for c in persons.table.columns if c not in responses]
     columns = [*responses, *extra]
     found = []
     for name in names:
-        column = name if name in columns else next(
-            (c for c in columns if str(c).casefold() == name.casefold()), None)  # fmt: skip
+        column = (
+            name
+            if name in columns
+            else next((c for c in columns if str(c).casefold() == name.casefold()), None)
+        )
         if column is not None:
             found.append(Attribute(name, str(column), column in responses, name in states))
     return found
@@ -335,8 +364,14 @@ def _column_codes(column: pa.Array, attribute: Attribute, groups: Groups) -> np.
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
     name, states = attribute.name, attribute.states
-    lookup = np.array([-1 if _missing(v) else groups.code(name, _label(v, states))
-                       for v in encoded.dictionary.to_pylist()] + [-1], dtype=np.int32)
+    lookup = np.array(
+        [
+            -1 if _missing(v) else groups.code(name, _label(v, states))
+            for v in encoded.dictionary.to_pylist()
+        ]
+        + [-1],
+        dtype=np.int32,
+    )
     index = encoded.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)
     return lookup[index]
 
@@ -396,8 +431,11 @@ class _Reader:
             return {}
         models = [text_column(batch.column(c)) for c in MODEL_KEY]
         slots = np.flatnonzero(known)
-        cells = pd.Series(slots).groupby([question[slots], *(m[slots] for m in models)],
-                                         sort=False).indices  # fmt: skip
+        cells = (
+            pd.Series(slots)
+            .groupby([question[slots], *(m[slots] for m in models)], sort=False)
+            .indices
+        )
         return {tuple(str(k) for k in key): slots[where] for key, where in cells.items()}
 
     def size(self, batch: pa.RecordBatch) -> None:
@@ -406,8 +444,13 @@ class _Reader:
         for key, slots in self.cells_of(batch).items():
             self.sizes[key] = self.sizes.get(key, 0) + len(slots)
 
-    def _weights(self, batch: pa.RecordBatch, person: np.ndarray, person_rows: np.ndarray | None,
-                 has: set[str]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    def _weights(
+        self,
+        batch: pa.RecordBatch,
+        person: np.ndarray,
+        person_rows: np.ndarray | None,
+        has: set[str],
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Each row's weight: the calibrated one (``weights`` given), else the responses' own,
         else the persons table's, else 1; and which rows no calibrated weight covered."""
         own = _numbers(batch.column("weight")) if "weight" in has else None
@@ -418,8 +461,9 @@ class _Reader:
         if self.weights is not None:
             from personasim.calibrate.weights import base_weight
 
-            found = self.weights.lookup(person, {k: text_column(batch.column(k))
-                                                 for k in self.weights.keys})  # fmt: skip
+            found = self.weights.lookup(
+                person, {k: text_column(batch.column(k)) for k in self.weights.keys}
+            )
             uncovered = np.isnan(found)
             weight = np.where(uncovered, base_weight(own, by_person, batch.num_rows), found)
         elif own is not None:
@@ -433,11 +477,11 @@ class _Reader:
     def _check(weight: np.ndarray) -> None:
         """Weights must be numbers >= 0."""
         if np.isnan(weight).any() or (weight < 0).any():
-            raise DataError(
-                "person weights must be non-negative numbers (some are missing or < 0)")
+            raise DataError("person weights must be non-negative numbers (some are missing or < 0)")
 
-    def _codes(self, attribute: Attribute, batch: pa.RecordBatch,
-               person_rows: np.ndarray | None) -> np.ndarray:  # fmt: skip
+    def _codes(
+        self, attribute: Attribute, batch: pa.RecordBatch, person_rows: np.ndarray | None
+    ) -> np.ndarray:
         """Group codes of the batch's rows for one attribute."""
         if attribute.in_responses:
             if attribute.column not in batch.schema.names:
@@ -449,9 +493,17 @@ class _Reader:
             attribute.person_codes = _person_codes(attribute, persons, self.groups)
         return np.append(attribute.person_codes, -1)[person_rows]
 
-    def _cell(self, key: tuple[str, ...], slots: np.ndarray, batch: pa.RecordBatch, start: int,
-              person: np.ndarray, weight: np.ndarray, codes: dict[str, np.ndarray],
-              has: set[str]) -> None:  # fmt: skip
+    def _cell(
+        self,
+        key: tuple[str, ...],
+        slots: np.ndarray,
+        batch: pa.RecordBatch,
+        start: int,
+        person: np.ndarray,
+        weight: np.ndarray,
+        codes: dict[str, np.ndarray],
+        has: set[str],
+    ) -> None:
         """Add the rows ``slots`` of the batch, all in cell ``key``."""
         question = self.survey.question(key[0])
         take = pa.array(slots)
@@ -467,10 +519,16 @@ class _Reader:
             return
         kept = slots[usable]
         if key not in self.cells:
-            self.cells[key] = _CellBuffer(self.sizes[key], len(question.options), list(codes),
-                                          self.position_type)  # fmt: skip
-        self.cells[key].add(start + kept, person_hash(person[kept]), weight[kept],
-                            probs[usable], {name: c[kept] for name, c in codes.items()})
+            self.cells[key] = _CellBuffer(
+                self.sizes[key], len(question.options), list(codes), self.position_type
+            )
+        self.cells[key].add(
+            start + kept,
+            person_hash(person[kept]),
+            weight[kept],
+            probs[usable],
+            {name: c[kept] for name, c in codes.items()},
+        )
 
     def _persona_bad(self, person: np.ndarray, key: tuple[str, ...]) -> np.ndarray:
         """Rows whose persona (person, tier, generator) is marked invalid (a hash lookup of the
@@ -509,16 +567,18 @@ def _numbers(column: pa.Array) -> np.ndarray:
         return pd.to_numeric(column.to_pandas(), errors="coerce").to_numpy(float)
 
 
-def _invalid(batch: pa.RecordBatch, take: pa.Array, has: set[str], min_valid_mass: float
-             ) -> np.ndarray:  # fmt: skip
+def _invalid(
+    batch: pa.RecordBatch, take: pa.Array, has: set[str], min_valid_mass: float
+) -> np.ndarray:
     """The batch's rows ``take`` that :func:`personasim.core.validity.invalid_answers` rejects."""
     valid = batch.column("valid").take(take) if "valid" in has else None
     mass = batch.column("valid_mass").take(take) if "valid_mass" in has else None
     return invalid_answers(len(take), valid, mass, min_valid_mass)
 
 
-def _distributions(question: Question, batch: pa.RecordBatch, take: pa.Array, has: set[str]
-                   ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _distributions(
+    question: Question, batch: pa.RecordBatch, take: pa.Array, has: set[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Each row's distribution over the question's options (``probs``, which must sum to 1
     within :data:`PROBS_TOLERANCE`, renormalized; else one-hot of ``answer``) and whether it
     has one (``probs`` of mass 0, or neither: it has not)."""
@@ -532,8 +592,10 @@ def _distributions(question: Question, batch: pa.RecordBatch, take: pa.Array, ha
         listed = probs.filter(pa.array(given))
         sizes = pc.list_value_length(listed).to_numpy(zero_copy_only=False)
         if (sizes != n).any():
-            raise DataError(f"responses: question {question.id!r} has {n} options but probs "
-                            f"has {sizes[sizes != n][0]}")  # fmt: skip
+            raise DataError(
+                f"responses: question {question.id!r} has {n} options but probs "
+                f"has {sizes[sizes != n][0]}"
+            )
         mat = pc.cast(listed.flatten(), pa.float64()).to_numpy(zero_copy_only=False)
         mat = mat.astype(float).reshape(len(listed), n)
         if not np.all(np.isfinite(mat)) or np.any(mat < 0):
@@ -541,9 +603,11 @@ def _distributions(question: Question, batch: pa.RecordBatch, take: pa.Array, ha
         totals = mat.sum(axis=1)
         off = (totals > 0) & (np.abs(totals - 1) > PROBS_TOLERANCE)
         if off.any():
-            raise DataError(f"responses: question {question.id!r}: {int(off.sum())} row(s) of "
-                            f"probs do not sum to 1 (first sums to {totals[off][0]:g})",
-                            hint="probs are shares of one answer: write them normalized")
+            raise DataError(
+                f"responses: question {question.id!r}: {int(off.sum())} row(s) of "
+                f"probs do not sum to 1 (first sums to {totals[off][0]:g})",
+                hint="probs are shares of one answer: write them normalized",
+            )
         out[given] = mat / np.where(totals > 0, totals, 1.0)[:, None]
         usable[given] = totals > 0
     if (~given).any() and "answer" in has:
@@ -587,27 +651,36 @@ def collect_cells(
     by_model: dict[tuple[str, str], list[str]] = {}
     for person, tier, generator in invalid_persona_keys(personas):
         by_model.setdefault((tier, generator), []).append(person)
-    reader = _Reader(survey, found, indexed, by_model, min_valid_mass,
-                     {c for c in OPTIONAL if c in source.names}, lookup)  # fmt: skip
+    reader = _Reader(
+        survey,
+        found,
+        indexed,
+        by_model,
+        min_valid_mass,
+        {c for c in OPTIONAL if c in source.names},
+        lookup,
+    )
     for batch in source.batches(["question_id", *MODEL_KEY]):  # first pass: cell sizes
         reader.size(batch)
     reader.position_type = np.int32 if reader.seen < 2**31 else np.int64
     reader.seen, reader.unknown = 0, set()
-    columns = [*REQUIRED, *sorted(reader.has),
-               *sorted({a.column for a in found if a.in_responses})]  # fmt: skip
+    columns = [*REQUIRED, *sorted(reader.has), *sorted({a.column for a in found if a.in_responses})]
     for batch in source.batches(list(dict.fromkeys(columns))):
         reader.read(batch)
     if reader.uncovered:
-        notes.append(f"{reader.uncovered} response row(s) without a calibrated weight keep "
-                     "their base weight")  # fmt: skip
+        notes.append(
+            f"{reader.uncovered} response row(s) without a calibrated weight keep their base weight"
+        )
     if reader.unknown:
         unknown = sorted(reader.unknown)
         notes.append(f"{len(unknown)} question(s) without truth skipped: {unknown[:5]}")
     if reader.persona_excluded:
         notes.append(f"{reader.persona_excluded} response row(s) of invalid personas excluded")
     if reader.other_excluded:
-        notes.append(f"{reader.other_excluded} response row(s) excluded: invalid, "
-                     f"valid_mass <= {min_valid_mass:g}, or no probs and no answer")
+        notes.append(
+            f"{reader.other_excluded} response row(s) excluded: invalid, "
+            f"valid_mass <= {min_valid_mass:g}, or no probs and no answer"
+        )
     cells = {key: buffer.rows() for key, buffer in reader.cells.items()}
     pa.default_memory_pool().release_unused()  # the read batches' memory, back to the system
     return Collected(cells, reader.counts(), reader.groups)

@@ -61,9 +61,11 @@ def check_personas(personas: pd.DataFrame, source: str | Path = "personas table"
     wrong = _first_where(personas["text"], _not_text)
     if wrong is not None:
         pid, value = personas[["person_id", "text"]].iloc[wrong]
-        raise DataError(f"{source}: column 'text' must hold text, but person_id {pid} has "
-                        f"{type(value).__name__} {value}",
-                        hint="a personas table comes from `personasim personas`")  # fmt: skip
+        raise DataError(
+            f"{source}: column 'text' must hold text, but person_id {pid} has "
+            f"{type(value).__name__} {value}",
+            hint="a personas table comes from `personasim personas`",
+        )
     empty = _first_where(personas["text"], blank_text)
     if empty is not None:
         pid = personas["person_id"].iloc[empty]
@@ -71,9 +73,7 @@ def check_personas(personas: pd.DataFrame, source: str | Path = "personas table"
     dupes = personas.duplicated(list(PERSONA_KEY))
     if dupes.any():
         pid = personas.loc[dupes, "person_id"].iloc[0]
-        raise DataError(
-            f"{source}: person_id {pid} appears twice for the same tier and generator"
-        )
+        raise DataError(f"{source}: person_id {pid} appears twice for the same tier and generator")
     return personas.reset_index(drop=True)
 
 

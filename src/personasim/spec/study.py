@@ -57,15 +57,24 @@ Tier = Literal["meta", "objective", "subjective", "descriptive", "persona"]
 
 #: Keys of the old flat study form -> the section they moved to.
 MOVED = {
-    "states": "[population]", "per_state": "[population]", "seed": "[population]",
-    "min_age": "[population]", "pums": "[population]",
-    "tiers": "[personas]", "generators": "[personas]", "temperature": "[personas] or [simulate]",
-    "simulators": "[simulate]", "estimator": "[simulate]", "samples": "[simulate]",
-    "permute": "[simulate]", "min_valid_mass": "[simulate]", "n_boot": "[score]",
+    "states": "[population]",
+    "per_state": "[population]",
+    "seed": "[population]",
+    "min_age": "[population]",
+    "pums": "[population]",
+    "tiers": "[personas]",
+    "generators": "[personas]",
+    "temperature": "[personas] or [simulate]",
+    "simulators": "[simulate]",
+    "estimator": "[simulate]",
+    "samples": "[simulate]",
+    "permute": "[simulate]",
+    "min_valid_mass": "[simulate]",
+    "n_boot": "[score]",
     "backend_options": "[backends.NAME] (one table per backend, options beside its spec)",
     "truth": "[[surveys]] (truth = ... in the survey's entry)",
     "max_questions": "[[surveys]] (max_questions = ... in the survey's entry)",
-}  # fmt: skip
+}
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _HINT = "see docs/study.md or personasim/studies/default.toml for the form"
@@ -203,8 +212,10 @@ class BackendSpec(_Section):
     @classmethod
     def _options_beside_spec(cls, data: Any) -> Any:
         if isinstance(data, dict) and "options" not in data:
-            return {"spec": data.get("spec", "llamacpp"),
-                    "options": {k: v for k, v in data.items() if k != "spec"}}  # fmt: skip
+            return {
+                "spec": data.get("spec", "llamacpp"),
+                "options": {k: v for k, v in data.items() if k != "spec"},
+            }
         return data
 
 
@@ -263,8 +274,10 @@ def _slug(source: str) -> str:
     return re.sub(r"[^a-z0-9_-]+", "_", stem).strip("_-") or "survey"
 
 
-DEFAULT_SURVEYS = (SurveyEntry(id="elections", source="elections"),
-                   SurveyEntry(id="topics", source="topics"))  # fmt: skip
+DEFAULT_SURVEYS = (
+    SurveyEntry(id="elections", source="elections"),
+    SurveyEntry(id="topics", source="topics"),
+)
 
 
 class StudySpec(_Section):
@@ -347,8 +360,10 @@ class StudySpec(_Section):
         for entry in self.surveys:
             if entry.id == survey_id:
                 return entry
-        raise ConfigError(f"no survey {survey_id!r} in this study",
-                          hint=did_you_mean(survey_id, [s.id for s in self.surveys]))  # fmt: skip
+        raise ConfigError(
+            f"no survey {survey_id!r} in this study",
+            hint=did_you_mean(survey_id, [s.id for s in self.surveys]),
+        )
 
     def section(self, name: str) -> dict[str, Any]:
         """One section as plain data (``population``, ``personas``, ...); stage hashes use it."""
@@ -362,8 +377,15 @@ class StudySpec(_Section):
         """The resolved spec as TOML text (written to ``study.toml`` in the run directory)."""
         data = self.model_dump(mode="json", exclude_none=True)
         lines = [f"{k} = {_toml_value(data[k])}" for k in ("name", "out_dir") if k in data]
-        sections = ("population", "personas", "simulate", "score", "report", "executor",
-                    "calibration")  # fmt: skip
+        sections = (
+            "population",
+            "personas",
+            "simulate",
+            "score",
+            "report",
+            "executor",
+            "calibration",
+        )
         for section in sections:
             if section in data:
                 lines += ["", f"[{section}]", *_table_lines(data[section])]
@@ -394,8 +416,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}"
-                               for k, v in value.items()) + "}"  # fmt: skip
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, int | float):
         return repr(value)
     return json.dumps(str(value))
@@ -410,8 +431,11 @@ def _known_fields(loc: tuple[object, ...]) -> list[str]:
     for part in loc:  # a list index (``surveys``, 0) keeps the model its list holds
         field = model.model_fields.get(str(part))
         annotation = getattr(field, "annotation", None) if field else None
-        nested = [a for a in (annotation, *get_args(annotation))  # X | None, tuple[X, ...]: X
-                  if isinstance(a, type) and issubclass(a, BaseModel)]  # fmt: skip
+        nested = [
+            a
+            for a in (annotation, *get_args(annotation))  # X | None, tuple[X, ...]: X
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
         if nested:
             model = nested[0]
     return list(model.model_fields)
@@ -429,20 +453,27 @@ def _check_references(spec: StudySpec, source: str) -> None:
     """Generators and simulators must name backends; each backend's options must validate."""
     from personasim.llm.registry import validate_backend
 
-    refs = (("personas", "generators", spec.personas.generators),
-            ("simulate", "simulators", spec.simulate.simulators))
+    refs = (
+        ("personas", "generators", spec.personas.generators),
+        ("simulate", "simulators", spec.simulate.simulators),
+    )
     if spec.testbed is not None:
-        refs += (("testbed", "backend", (spec.testbed.backend or spec.simulate.simulators[0],)),
-                 ("testbed", "raters", spec.testbed.raters))
+        refs += (
+            ("testbed", "backend", (spec.testbed.backend or spec.simulate.simulators[0],)),
+            ("testbed", "raters", spec.testbed.raters),
+        )
         if "persona" not in spec.personas.tiers:
-            raise ConfigError(f"{source}: [testbed] needs personas of the persona tier",
-                              hint="add 'persona' to [personas] tiers")  # fmt: skip
+            raise ConfigError(
+                f"{source}: [testbed] needs personas of the persona tier",
+                hint="add 'persona' to [personas] tiers",
+            )
     for section, field, names in refs:
         for i, name in enumerate(names):
             if name not in spec.backends:
-                raise ConfigError(f"{source}: {section}.{field}[{i}]: unknown backend {name!r}",
-                                  hint=did_you_mean(name, spec.backends)
-                                  or "define it as [backends.NAME]")  # fmt: skip
+                raise ConfigError(
+                    f"{source}: {section}.{field}[{i}]: unknown backend {name!r}",
+                    hint=did_you_mean(name, spec.backends) or "define it as [backends.NAME]",
+                )
     for name, backend in spec.backends.items():
         where = f"{source}: backends.{name}"
         try:
@@ -470,14 +501,17 @@ def load_study(path: str | Path) -> StudySpec:
         return builtin_study(str(path))
     path = Path(path)
     if path.suffix != ".toml" and not path.exists() and "/" not in str(path):
-        raise ConfigError(f"unknown built-in study {str(path)!r}",
-                          hint=did_you_mean(str(path), BUILTIN_STUDIES)
-                          + " (or give a STUDY.toml file)")  # fmt: skip
+        raise ConfigError(
+            f"unknown built-in study {str(path)!r}",
+            hint=did_you_mean(str(path), BUILTIN_STUDIES) + " (or give a STUDY.toml file)",
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: study file not found",
-                          hint=f"give a TOML file or one of {', '.join(BUILTIN_STUDIES)}") from None
+        raise ConfigError(
+            f"{path}: study file not found",
+            hint=f"give a TOML file or one of {', '.join(BUILTIN_STUDIES)}",
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read ({error})") from None
     try:
@@ -490,8 +524,9 @@ def load_study(path: str | Path) -> StudySpec:
 def builtin_study(name: str = "default") -> StudySpec:
     """A study shipped with personasim (``default``: about 10 minutes on 2 cores)."""
     if name not in BUILTIN_STUDIES:
-        raise ConfigError(f"unknown built-in study {name!r}",
-                          hint=did_you_mean(name, BUILTIN_STUDIES))  # fmt: skip
+        raise ConfigError(
+            f"unknown built-in study {name!r}", hint=did_you_mean(name, BUILTIN_STUDIES)
+        )
     text = (resources.files("personasim") / "studies" / f"{name}.toml").read_text("utf-8")
     return study_from_dict(tomllib.loads(text), f"builtin:{name}")
 
@@ -523,14 +558,18 @@ def check_study(spec: StudySpec, source: str = "study") -> None:
             raise ConfigError(f"{source}: population.pums[{i}]: {path}: file not found")
     files = dict(spec.personas.prompt_files)
     for tier in files:
-        _named(f"{source}: personas.prompt_files.{tier}",
-               lambda t=tier: parse_prompt_files(files, (t,)))  # fmt: skip
+        _named(
+            f"{source}: personas.prompt_files.{tier}",
+            lambda t=tier: parse_prompt_files(files, (t,)),
+        )
     _check_references(spec, source)
     for i, entry in enumerate(spec.surveys):
         survey = _named(f"{source}: surveys[{i}].source", entry.load)
         if entry.truth_spec is not None:
-            truth = _named(f"{source}: surveys[{i}].truth",
-                           lambda e=entry, s=survey: load_truth(e.truth_spec, s))  # fmt: skip
+            truth = _named(
+                f"{source}: surveys[{i}].truth",
+                lambda e=entry, s=survey: load_truth(e.truth_spec, s),
+            )
             _named(f"{source}: surveys[{i}].truth", lambda t=truth: _check_truth_options(t))
     if spec.calibration is not None:
         _check_calibration(spec.calibration, source)

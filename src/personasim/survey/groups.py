@@ -44,10 +44,27 @@ from personasim.core.states import state_code
 REGIONS: dict[str, tuple[str, ...]] = {
     "Northeast": ("CT", "ME", "MA", "NH", "RI", "VT", "NJ", "NY", "PA"),
     "Midwest": ("IL", "IN", "MI", "OH", "WI", "IA", "KS", "MN", "MO", "NE", "ND", "SD"),
-    "South": ("DE", "DC", "FL", "GA", "MD", "NC", "SC", "VA", "WV", "AL", "KY", "MS", "TN",
-              "AR", "LA", "OK", "TX"),
+    "South": (
+        "DE",
+        "DC",
+        "FL",
+        "GA",
+        "MD",
+        "NC",
+        "SC",
+        "VA",
+        "WV",
+        "AL",
+        "KY",
+        "MS",
+        "TN",
+        "AR",
+        "LA",
+        "OK",
+        "TX",
+    ),
     "West": ("AZ", "CO", "ID", "MT", "NV", "NM", "UT", "WY", "AK", "CA", "HI", "OR", "WA"),
-}  # fmt: skip
+}
 """The Census Bureau's four regions by state postal code (DC counts as a state)."""
 
 RACE_GROUPS = {

@@ -68,7 +68,9 @@ def _survey_from_dict(raw: Any, path: Path) -> Survey:
         return Survey.model_validate(raw)
     except ValidationError as error:
         raise validation_error(
-            error, str(path), known_fields=_survey_fields,
+            error,
+            str(path),
+            known_fields=_survey_fields,
             locate=lambda loc: _field(loc, raw) or "questions",
             hint="see docs/surveys.md for the survey format",
         ) from None
@@ -113,7 +115,7 @@ def _check_size(path: Path) -> None:
         raise DataError(
             f"{path}: survey file is {size / 1e6:.1f} MB, over the limit of {limit / 1e6:g} MB",
             hint=f"is it a survey? to read it anyway set PERSONASIM_MAX_SURVEY_MB="
-                 f"{int(size / 1e6) + 1} (parsing takes about a second per MB)",
+            f"{int(size / 1e6) + 1} (parsing takes about a second per MB)",
         )
 
 

@@ -221,6 +221,10 @@ class Survey(BaseModel):
         """The question with this id; unknown ids raise with a "did you mean" hint."""
         if question_id in self._by_id:
             return self._by_id[question_id]
-        hint = did_you_mean(question_id, self.ids, n=1,
-                            otherwise=f"survey {self.id!r} has {len(self.ids)} questions")
+        hint = did_you_mean(
+            question_id,
+            self.ids,
+            n=1,
+            otherwise=f"survey {self.id!r} has {len(self.ids)} questions",
+        )
         raise ConfigError(f"survey {self.id!r} has no question {question_id!r}", hint=hint)

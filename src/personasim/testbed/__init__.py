@@ -8,7 +8,13 @@ Python API, one module per step: :mod:`~personasim.testbed.prompts`,
 """
 
 FOLDER = "testbed"
-OUTPUTS = ("pairs.parquet", "loo.parquet", "loo_summary.parquet", "kappa_matrix.parquet",
-           "per_persona.parquet", "agreement.parquet")
+OUTPUTS = (
+    "pairs.parquet",
+    "loo.parquet",
+    "loo_summary.parquet",
+    "kappa_matrix.parquet",
+    "per_persona.parquet",
+    "agreement.parquet",
+)
 """The tables :func:`personasim.pipeline.testbed.run_testbed` writes under ``RUN/testbed`` (pairs
 first: the key table)."""

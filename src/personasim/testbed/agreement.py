@@ -36,9 +36,14 @@ LABELS = ["rater", "persona_id", "question_id", "choice"]
 HUMAN = "human"
 
 
-def model_labels(backend: Backend, personas: pd.DataFrame, questions: Sequence[PreferenceQuestion],
-                 rater: str | None = None, progress: bool | None = None,
-                 reverse: bool = False) -> pd.DataFrame:
+def model_labels(
+    backend: Backend,
+    personas: pd.DataFrame,
+    questions: Sequence[PreferenceQuestion],
+    rater: str | None = None,
+    progress: bool | None = None,
+    reverse: bool = False,
+) -> pd.DataFrame:
     """One model's label per persona x question (rater = ``rater`` or the model's name).
 
     ``reverse`` shows the answers in reverse order (mapped back): the same model as a second
@@ -47,24 +52,33 @@ def model_labels(backend: Backend, personas: pd.DataFrame, questions: Sequence[P
     pool = C.persona_tier(personas)
     profiles = dict(zip(pool["person_id"], pool["text"].astype(str), strict=True))
     got = ask(backend, profiles, questions, progress=progress, reverse=reverse)
-    return pd.DataFrame({"rater": rater or backend.display_name, "persona_id": got["key"],
-                         "question_id": got["question_id"], "choice": got["choice"]})
+    return pd.DataFrame(
+        {
+            "rater": rater or backend.display_name,
+            "persona_id": got["key"],
+            "question_id": got["question_id"],
+            "choice": got["choice"],
+        }
+    )
 
 
-def read_human_labels(path: str | Path, persona_ids: Sequence[str],
-                      question_ids: Sequence[str] | None = None) -> pd.DataFrame:
+def read_human_labels(
+    path: str | Path, persona_ids: Sequence[str], question_ids: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Human labels from CSV, checked against the known persona (and question) ids."""
-    frame = read_table(path, "human labels CSV", LABELS,
-                       hint="columns: rater, persona_id, question_id, choice")  # fmt: skip
+    frame = read_table(
+        path, "human labels CSV", LABELS, hint="columns: rater, persona_id, question_id, choice"
+    )
     frame = frame[LABELS].astype(str).apply(lambda s: s.str.strip())
     for column, known in (("persona_id", persona_ids), ("question_id", question_ids)):
         if known is None:
             continue
         unknown = sorted(set(frame[column]) - set(map(str, known)))
         if unknown:
-            raise DataError(f"{path}: unknown {column} {unknown[0]!r} "
-                            f"({len(unknown)} unknown in all)",
-                            hint=did_you_mean(unknown[0], map(str, known)))  # fmt: skip
+            raise DataError(
+                f"{path}: unknown {column} {unknown[0]!r} ({len(unknown)} unknown in all)",
+                hint=did_you_mean(unknown[0], map(str, known)),
+            )
     return frame
 
 
@@ -76,16 +90,16 @@ def majority(humans: pd.DataFrame, rater: str = HUMAN) -> tuple[pd.DataFrame, in
         if len(counts) > 1 and counts[0][1] == counts[1][1]:
             ties += 1
             continue
-        rows.append({"rater": rater, "persona_id": pid, "question_id": qid,
-                     "choice": counts[0][0]})  # fmt: skip
+        rows.append({"rater": rater, "persona_id": pid, "question_id": qid, "choice": counts[0][0]})
     return pd.DataFrame(rows, columns=LABELS), ties
 
 
 def _wide(labels: pd.DataFrame) -> pd.DataFrame:
     """Items (persona_id, question_id) x raters, None where a rater gave no label."""
     clean = labels.dropna(subset=["choice"])
-    return clean.pivot_table(index=["persona_id", "question_id"], columns="rater",
-                             values="choice", aggfunc="first")  # fmt: skip
+    return clean.pivot_table(
+        index=["persona_id", "question_id"], columns="rater", values="choice", aggfunc="first"
+    )
 
 
 def kappa_matrix(labels: pd.DataFrame) -> pd.DataFrame:
@@ -105,8 +119,15 @@ def per_persona_kappa(labels: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for a, b in itertools.combinations(wide.columns, 2):
         for pid, group in wide[[a, b]].dropna().groupby(level="persona_id"):
-            rows.append({"rater_a": a, "rater_b": b, "persona_id": pid, "n": len(group),
-                         "kappa": C.kappa(group[a].tolist(), group[b].tolist())})  # fmt: skip
+            rows.append(
+                {
+                    "rater_a": a,
+                    "rater_b": b,
+                    "persona_id": pid,
+                    "n": len(group),
+                    "kappa": C.kappa(group[a].tolist(), group[b].tolist()),
+                }
+            )
     return pd.DataFrame(rows, columns=["rater_a", "rater_b", "persona_id", "n", "kappa"])
 
 
@@ -161,9 +182,12 @@ class AgreementResult:
 
     def text(self) -> str:
         """Matrix, the two overall figures and the notes as text."""
-        lines = ["pairwise Cohen's kappa:", self.matrix.round(3).to_string(),
-                 f"Fleiss' kappa {self.fleiss_kappa:.3f} over {self.fleiss_items} items; "
-                 f"Krippendorff's alpha (nominal) {self.alpha:.3f}"]  # fmt: skip
+        lines = [
+            "pairwise Cohen's kappa:",
+            self.matrix.round(3).to_string(),
+            f"Fleiss' kappa {self.fleiss_kappa:.3f} over {self.fleiss_items} items; "
+            f"Krippendorff's alpha (nominal) {self.alpha:.3f}",
+        ]
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
 
@@ -173,22 +197,29 @@ def agreement(labels: pd.DataFrame, humans: pd.DataFrame | None = None) -> Agree
     if humans is not None and len(humans):
         reduced, ties = majority(humans)
         labels = pd.concat([labels, reduced], ignore_index=True)
-        notes.append(f"humans: {humans['rater'].nunique()} raters reduced to one majority label "
-                     f"per item; {ties} tied items left out")  # fmt: skip
+        notes.append(
+            f"humans: {humans['rater'].nunique()} raters reduced to one majority label "
+            f"per item; {ties} tied items left out"
+        )
     if labels["rater"].nunique() < 2:
-        raise DataError("agreement needs at least two raters",
-                        hint="give several --model values or a --humans CSV")  # fmt: skip
+        raise DataError(
+            "agreement needs at least two raters",
+            hint="give several --model values or a --humans CSV",
+        )
     matrix, per = kappa_matrix(labels), per_persona_kappa(labels)
     kappa_f, n_items = fleiss(labels)
     alpha = kripp_alpha(labels)
     off_diag = matrix.to_numpy()[~np.eye(len(matrix), dtype=bool)]
     if np.isnan(off_diag).any() or per["kappa"].isna().any():
-        notes.append(f"{int(per['kappa'].isna().sum())} of {len(per)} per-persona kappas and "
-                     f"{int(np.isnan(off_diag).sum() // 2)} matrix cells undefined: "
-                     + C.KAPPA_NOTE)  # fmt: skip
+        notes.append(
+            f"{int(per['kappa'].isna().sum())} of {len(per)} per-persona kappas and "
+            f"{int(np.isnan(off_diag).sum() // 2)} matrix cells undefined: " + C.KAPPA_NOTE
+        )
     if np.isnan(kappa_f):
-        notes.append("Fleiss' kappa undefined: fewer than two raters, no item labelled by all, "
-                     "or every rating the same category")  # fmt: skip
+        notes.append(
+            "Fleiss' kappa undefined: fewer than two raters, no item labelled by all, "
+            "or every rating the same category"
+        )
     if np.isnan(alpha):
         notes.append("Krippendorff's alpha undefined: the labels hold a single value")
     return AgreementResult(labels, matrix, per, kappa_f, n_items, alpha, notes)

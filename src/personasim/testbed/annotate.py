@@ -40,8 +40,15 @@ import pandas as pd
 from personasim.core.errors import DataError
 from personasim.personas.generate import stable_seed
 
-FIELDS = ["annotator", "persona_id", "question_id", "choice", "shown_first", "seconds",
-          "submitted_at"]  # fmt: skip
+FIELDS = [
+    "annotator",
+    "persona_id",
+    "question_id",
+    "choice",
+    "shown_first",
+    "seconds",
+    "submitted_at",
+]
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 INSTRUCTIONS = """
 <p>Thank you for helping. In this task you play a role.</p>
@@ -77,8 +84,10 @@ def read_roster(path: str | Path, items: pd.DataFrame) -> dict[str, list[str]]:
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise DataError(f"{path}: cannot read the roster ({str(error).splitlines()[0]})",
-                        hint="a CSV with the columns annotator, persona_id") from None
+        raise DataError(
+            f"{path}: cannot read the roster ({str(error).splitlines()[0]})",
+            hint="a CSV with the columns annotator, persona_id",
+        ) from None
     if not {"annotator", "persona_id"} <= set(frame.columns):
         raise DataError(f"{path}: the roster needs the columns annotator, persona_id")
     known = set(items["persona_id"])
@@ -86,11 +95,15 @@ def read_roster(path: str | Path, items: pd.DataFrame) -> dict[str, list[str]]:
     for line, r in enumerate(frame.itertuples(index=False), start=2):
         annotator, pid = r.annotator.strip(), r.persona_id.strip()
         if not ID_PATTERN.match(annotator):
-            raise DataError(f"{path}: row {line}: annotator id {annotator!r} is not 1-64 of "
-                            "letters, digits, '.', '_' or '-'")  # fmt: skip
+            raise DataError(
+                f"{path}: row {line}: annotator id {annotator!r} is not 1-64 of "
+                "letters, digits, '.', '_' or '-'"
+            )
         if pid not in known:
-            raise DataError(f"{path}: row {line}: persona_id {pid!r} has no items",
-                            hint="the roster names personas of the items table")  # fmt: skip
+            raise DataError(
+                f"{path}: row {line}: persona_id {pid!r} has no items",
+                hint="the roster names personas of the items table",
+            )
         roster.setdefault(annotator, []).append(pid)
     if not roster:
         raise DataError(f"{path}: the roster is empty")
@@ -152,17 +165,22 @@ class LabelStore:
 
 def _page(title: str, body: str) -> bytes:
     """A whole HTML page (inline style, no external asset)."""
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>"
-            f"{html.escape(title)}</title><meta name='viewport' content='width=device-width'>"
-            f"<style>{STYLE}</style></head><body>{body}</body></html>").encode()  # fmt: skip
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>"
+        f"{html.escape(title)}</title><meta name='viewport' content='width=device-width'>"
+        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+    ).encode()
 
 
 def _start_page(error: str = "") -> bytes:
     """Instructions and the annotator id form."""
     note = f"<p class='note'>{html.escape(error)}</p>" if error else ""
-    return _page("Persona annotation", f"<h1>Persona annotation</h1>{INSTRUCTIONS}{note}"
-                 "<form method='get' action='/start'><label>Your annotator id: <input "
-                 "name='annotator' required></label> <button>Start</button></form>")
+    return _page(
+        "Persona annotation",
+        f"<h1>Persona annotation</h1>{INSTRUCTIONS}{note}"
+        "<form method='get' action='/start'><label>Your annotator id: <input "
+        "name='annotator' required></label> <button>Start</button></form>",
+    )
 
 
 def shown_first(annotator: str, persona_id: str, question_id: str) -> str:
@@ -171,8 +189,9 @@ def shown_first(annotator: str, persona_id: str, question_id: str) -> str:
     return "B" if np.random.default_rng(seed).random() < 0.5 else "A"
 
 
-def _item_page(annotator: str, item: dict[str, str], position: tuple[int, int],
-               note: str = "") -> bytes:
+def _item_page(
+    annotator: str, item: dict[str, str], position: tuple[int, int], note: str = ""
+) -> bytes:
     """One item: persona, question, the answers in the annotator's order, two buttons."""
     first = shown_first(annotator, item["persona_id"], item["question_id"])
     order = [first, "B" if first == "A" else "A"]
@@ -180,18 +199,31 @@ def _item_page(annotator: str, item: dict[str, str], position: tuple[int, int],
     boxes = "".join(
         f"<div class='answer' id='answer-{i + 1}'><b>Answer {i + 1}</b><p>"
         f"{html.escape(text[letter])}</p><button name='choice' value='{letter}'>"
-        f"I prefer answer {i + 1}</button></div>" for i, letter in enumerate(order))
-    hidden = "".join(f"<input type='hidden' name='{k}' value='{html.escape(v)}'>" for k, v in (
-        ("persona_id", item["persona_id"]), ("question_id", item["question_id"]),
-        ("shown_first", first), ("shown_at", f"{time.time():.3f}")))  # fmt: skip
+        f"I prefer answer {i + 1}</button></div>"
+        for i, letter in enumerate(order)
+    )
+    hidden = "".join(
+        f"<input type='hidden' name='{k}' value='{html.escape(v)}'>"
+        for k, v in (
+            ("persona_id", item["persona_id"]),
+            ("question_id", item["question_id"]),
+            ("shown_first", first),
+            ("shown_at", f"{time.time():.3f}"),
+        )
+    )
     done, total = position
-    body = (f"<p class='progress'>Annotator {html.escape(annotator)} - item {done + 1} of "
-            f"{total}</p>" + (f"<p class='note'>{html.escape(note)}</p>" if note else "")
-            + "<details><summary>Instructions</summary>" + INSTRUCTIONS + "</details>"
-            + f"<h2>You are this person</h2><div class='persona'>{html.escape(item['persona'])}"
-            + f"</div><h2>Their question</h2><p class='question'>{html.escape(item['question'])}"
-            + f"</p><form method='post' action='/a/{quote(annotator)}'>{hidden}"
-            + f"<div class='answers'>{boxes}</div></form>")  # fmt: skip
+    body = (
+        f"<p class='progress'>Annotator {html.escape(annotator)} - item {done + 1} of "
+        f"{total}</p>"
+        + (f"<p class='note'>{html.escape(note)}</p>" if note else "")
+        + "<details><summary>Instructions</summary>"
+        + INSTRUCTIONS
+        + "</details>"
+        + f"<h2>You are this person</h2><div class='persona'>{html.escape(item['persona'])}"
+        + f"</div><h2>Their question</h2><p class='question'>{html.escape(item['question'])}"
+        + f"</p><form method='post' action='/a/{quote(annotator)}'>{hidden}"
+        + f"<div class='answers'>{boxes}</div></form>"
+    )
     return _page("Persona annotation", body)
 
 
@@ -247,8 +279,10 @@ class Handler(BaseHTTPRequestHandler):
         annotator = path.removeprefix("/a/").strip("/")
         if annotator in self.server.state.roster:
             return annotator
-        self._send(HTTPStatus.NOT_FOUND, _start_page(f"Unknown annotator id {annotator!r}: "
-                                                     "please check the id you were given."))
+        self._send(
+            HTTPStatus.NOT_FOUND,
+            _start_page(f"Unknown annotator id {annotator!r}: please check the id you were given."),
+        )
         return None
 
     def do_GET(self) -> None:  # noqa: N802 (stdlib name)
@@ -271,8 +305,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         item, position = self.server.state.next_item(annotator)
         if item is None:
-            self._send(HTTPStatus.OK, _page("Done", f"<h1>All done</h1><p>You labelled all "
-                                                    f"{position[1]} items. Thank you!</p>"))
+            self._send(
+                HTTPStatus.OK,
+                _page(
+                    "Done",
+                    f"<h1>All done</h1><p>You labelled all {position[1]} items. Thank you!</p>",
+                ),
+            )
             return
         self._send(HTTPStatus.OK, _item_page(annotator, item, position, note))
 
@@ -285,12 +324,17 @@ class Handler(BaseHTTPRequestHandler):
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
         row = self._row(annotator, form)
         if row is None:
-            self._send(HTTPStatus.BAD_REQUEST, _page("Bad request", "<p>That choice is not "
-                                                     "one of this annotator's items.</p>"))
+            self._send(
+                HTTPStatus.BAD_REQUEST,
+                _page("Bad request", "<p>That choice is not one of this annotator's items.</p>"),
+            )
             return
         stored = self.server.state.store.add(row)
-        note = "" if stored else "?note=" + quote("That item was already recorded; here is "
-                                                  "your next one.")
+        note = (
+            ""
+            if stored
+            else "?note=" + quote("That item was already recorded; here is your next one.")
+        )
         self._send(HTTPStatus.SEE_OTHER, location=f"/a/{quote(annotator)}{note}")
 
     def _row(self, annotator: str, form: dict[str, str]) -> dict[str, str] | None:
@@ -303,10 +347,15 @@ class Handler(BaseHTTPRequestHandler):
             seconds = max(0.0, time.time() - float(form.get("shown_at", "")))
         except ValueError:
             seconds = float("nan")
-        return {"annotator": annotator, "persona_id": pid, "question_id": qid,
-                "choice": form["choice"], "shown_first": form.get("shown_first", ""),
-                "seconds": f"{seconds:.1f}",
-                "submitted_at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+        return {
+            "annotator": annotator,
+            "persona_id": pid,
+            "question_id": qid,
+            "choice": form["choice"],
+            "shown_first": form.get("shown_first", ""),
+            "seconds": f"{seconds:.1f}",
+            "submitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
 
 
 class AnnotationServer(ThreadingHTTPServer):
@@ -324,12 +373,15 @@ class AnnotationServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/"
 
 
-def make_server(items: pd.DataFrame, roster: dict[str, list[str]], out_dir: str | Path,
-                port: int = 0) -> AnnotationServer:
+def make_server(
+    items: pd.DataFrame, roster: dict[str, list[str]], out_dir: str | Path, port: int = 0
+) -> AnnotationServer:
     """A server over ``items`` whose labels go to ``out_dir/labels`` (read back first)."""
     store = LabelStore(Path(out_dir) / "labels").load()
     unknown = sorted(set(store.done) - set(roster))
     if unknown:
-        raise DataError(f"{store.folder}: labels of {unknown[0]!r}, who is not on the roster",
-                        hint="use the roster the labels were made with, or another --out")
+        raise DataError(
+            f"{store.folder}: labels of {unknown[0]!r}, who is not on the roster",
+            hint="use the roster the labels were made with, or another --out",
+        )
     return AnnotationServer(Annotation(items, roster, store), port)

@@ -29,8 +29,10 @@ JUDGE_USER = (
     "As the person in your profile, which answer do you prefer? Reply with A or B."
 )
 JUDGE_PREFIX = "Preferred answer:"
-KAPPA_NOTE = ("kappa is undefined (NaN) when both raters give one constant label, so chance "
-              "agreement is 1; such pairs are counted and left out of means")  # fmt: skip
+KAPPA_NOTE = (
+    "kappa is undefined (NaN) when both raters give one constant label, so chance "
+    "agreement is 1; such pairs are counted and left out of means"
+)
 
 
 def make_options(model: type[M], what: str, **values: Any) -> M:
@@ -40,8 +42,12 @@ def make_options(model: type[M], what: str, **values: Any) -> M:
     try:
         return model(**values)
     except ValidationError as error:
-        raise validation_error(error, what, known_fields=lambda _loc: model.model_fields,
-                               hint="see the command's --help") from None
+        raise validation_error(
+            error,
+            what,
+            known_fields=lambda _loc: model.model_fields,
+            hint="see the command's --help",
+        ) from None
 
 
 def sha(text: str) -> str:
@@ -49,8 +55,9 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-def persona_tier(personas: pd.DataFrame | str | Path, source: str = "personas table"
-                 ) -> pd.DataFrame:
+def persona_tier(
+    personas: pd.DataFrame | str | Path, source: str = "personas table"
+) -> pd.DataFrame:
     """The valid rows of the ``persona`` tier (person_id, text, fields, ...), one per person.
 
     Raises :class:`DataError` when the table has no ``persona`` tier: the testbed needs the
@@ -58,22 +65,30 @@ def persona_tier(personas: pd.DataFrame | str | Path, source: str = "personas ta
     """
     if not isinstance(personas, pd.DataFrame):
         source = str(personas)
-        personas = read_table(personas, "personas table", ["person_id", "tier", "text"],
-                              hint="generate one with `personasim personas --tiers persona`")
+        personas = read_table(
+            personas,
+            "personas table",
+            ["person_id", "tier", "text"],
+            hint="generate one with `personasim personas --tiers persona`",
+        )
     missing = [c for c in ("person_id", "tier", "text") if c not in personas.columns]
     if missing:
         raise DataError(f"{source}: not a personas table (no {missing[0]!r} column)")
     rows = personas[personas["tier"].astype(str) == PERSONA_TIER]
     if rows.empty:
         tiers = sorted(personas["tier"].astype(str).unique())
-        raise DataError(f"{source}: no personas of the 'persona' tier (tiers: {tiers})",
-                        hint="generate them with `personasim personas --tiers persona`")
+        raise DataError(
+            f"{source}: no personas of the 'persona' tier (tiers: {tiers})",
+            hint="generate them with `personasim personas --tiers persona`",
+        )
     rows = valid_personas(rows)
     blank = blank_text(rows["text"])
     if blank.any():
-        raise DataError(f"{source}: column 'text' is empty for person_id "
-                        f"{rows['person_id'].iloc[int(blank.argmax())]}",
-                        hint="a persona marked valid has a text; regenerate the personas")
+        raise DataError(
+            f"{source}: column 'text' is empty for person_id "
+            f"{rows['person_id'].iloc[int(blank.argmax())]}",
+            hint="a persona marked valid has a text; regenerate the personas",
+        )
     if rows.empty:
         raise DataError(f"{source}: no valid persona of the 'persona' tier")
     out = rows.drop_duplicates("person_id").reset_index(drop=True)
@@ -97,14 +112,24 @@ def roleplay(profile: str) -> Message:
 def judge_requests(profile: str, question: str, first: str, second: str) -> list[ChoiceRequest]:
     """Two requests: ``first`` shown as A, then shown as B (position swapped)."""
     system = roleplay(profile)
-    return [ChoiceRequest(messages=(system, Message(role="user", content=JUDGE_USER.format(
-                question=question, first=a, second=b))), labels=("A", "B"),
-                answer_prefix=JUDGE_PREFIX)
-            for a, b in ((first, second), (second, first))]  # fmt: skip
+    return [
+        ChoiceRequest(
+            messages=(
+                system,
+                Message(
+                    role="user", content=JUDGE_USER.format(question=question, first=a, second=b)
+                ),
+            ),
+            labels=("A", "B"),
+            answer_prefix=JUDGE_PREFIX,
+        )
+        for a, b in ((first, second), (second, first))
+    ]
 
 
-def judge(backend: Backend, items: Sequence[tuple[str, str, str, str]],
-          progress: bool | None = None) -> list[dict[str, float]]:
+def judge(
+    backend: Backend, items: Sequence[tuple[str, str, str, str]], progress: bool | None = None
+) -> list[dict[str, float]]:
     """For each ``(profile, question, first, second)``: P(first) in both orders and the mass.
 
     Returns ``p_first_as_a`` (first shown as A), ``p_first_as_b`` (first shown as B),
@@ -116,9 +141,15 @@ def judge(backend: Backend, items: Sequence[tuple[str, str, str, str]],
     out = []
     for a_res, b_res in zip(results[0::2], results[1::2], strict=True):
         as_a, as_b = a_res.probs["A"], b_res.probs["B"]
-        out.append({"p_first_as_a": as_a, "p_first_as_b": as_b, "p_first": (as_a + as_b) / 2,
-                    "valid_mass": min(a_res.valid_mass, b_res.valid_mass),
-                    "consistent": (as_a > 0.5) == (as_b > 0.5)})  # fmt: skip
+        out.append(
+            {
+                "p_first_as_a": as_a,
+                "p_first_as_b": as_b,
+                "p_first": (as_a + as_b) / 2,
+                "valid_mass": min(a_res.valid_mass, b_res.valid_mass),
+                "consistent": (as_a > 0.5) == (as_b > 0.5),
+            }
+        )
     return out
 
 
@@ -134,8 +165,9 @@ def kappa(a: Sequence[Any], b: Sequence[Any]) -> float:
     return float(value)
 
 
-def bootstrap_mean(values: Sequence[float], n_boot: int = 1000, seed: int = 0,
-                   level: float = 0.95) -> tuple[float, float, float]:
+def bootstrap_mean(
+    values: Sequence[float], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     """Mean of the non-NaN ``values`` with a percentile bootstrap CI (NaNs when none)."""
     data = np.asarray([v for v in values if not np.isnan(v)], dtype=float)
     if data.size == 0:

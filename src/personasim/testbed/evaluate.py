@@ -25,15 +25,28 @@ from personasim.testbed import common as C
 from personasim.testbed.pairs import PairsTemplates
 
 Mode = Literal["persona", "baseline"]
-TAILORED = ("You are talking with the person described below. Answer their question in a short "
-            "paragraph that suits them, without naming their personal details.\n\n{persona}")
+TAILORED = (
+    "You are talking with the person described below. Answer their question in a short "
+    "paragraph that suits them, without naming their personal details.\n\n{persona}"
+)
 CRITIC_USER = (
     "Someone like you asked: {question}\n\nThe assistant replied:\n{answer}\n\n"
     "Would this reply need to be revised before it suited you?\n{options}\nReply with A or B."
 )
 FINE, REVISE = "No, it suits me as it is", "Yes, it needs revision"
-EVAL_COLUMNS = ["person_id", "prompt_id", "model", "mode", "critic", "prompt", "answer",
-                "answer_truncated", "p_fine", "fine", "valid_mass"]  # fmt: skip
+EVAL_COLUMNS = [
+    "person_id",
+    "prompt_id",
+    "model",
+    "mode",
+    "critic",
+    "prompt",
+    "answer",
+    "answer_truncated",
+    "p_fine",
+    "fine",
+    "valid_mass",
+]
 
 
 class EvalOptions(BaseModel):
@@ -58,20 +71,31 @@ def critic_requests(profile: str, question: str, answer: str) -> list[ChoiceRequ
     system = C.roleplay(profile)
     out = []
     for first, second in ((FINE, REVISE), (REVISE, FINE)):
-        user = CRITIC_USER.format(question=question, answer=answer,
-                                  options=f"A. {first}\nB. {second}")  # fmt: skip
-        out.append(ChoiceRequest(messages=(system, Message(role="user", content=user)),
-                                 labels=("A", "B"), answer_prefix="Answer:"))  # fmt: skip
+        user = CRITIC_USER.format(
+            question=question, answer=answer, options=f"A. {first}\nB. {second}"
+        )
+        out.append(
+            ChoiceRequest(
+                messages=(system, Message(role="user", content=user)),
+                labels=("A", "B"),
+                answer_prefix="Answer:",
+            )
+        )
     return out
 
 
 def _answer_request(question: str, profile: str | None, tokens: int) -> GenerateRequest:
     """The model's answer, tailored (with ``profile``) or baseline."""
-    system = (TAILORED.format(persona=profile.strip()) if profile is not None
-              else PairsTemplates().answer_system)  # fmt: skip
-    return GenerateRequest(messages=(Message(role="system", content=system),
-                                     Message(role="user", content=question)),
-                           max_tokens=tokens, temperature=0.0)  # fmt: skip
+    system = (
+        TAILORED.format(persona=profile.strip())
+        if profile is not None
+        else PairsTemplates().answer_system
+    )
+    return GenerateRequest(
+        messages=(Message(role="system", content=system), Message(role="user", content=question)),
+        max_tokens=tokens,
+        temperature=0.0,
+    )
 
 
 def _items(pool: pd.DataFrame, prompts: pd.DataFrame, options: EvalOptions) -> pd.DataFrame:
@@ -85,8 +109,15 @@ def _items(pool: pd.DataFrame, prompts: pd.DataFrame, options: EvalOptions) -> p
     return pd.DataFrame(rows, columns=["person_id", "prompt_id"])
 
 
-def _rows(items: pd.DataFrame, mode: Mode, model: Backend, critic: Backend,
-          texts: dict[str, str], profiles: dict[str, str], tokens: int) -> pd.DataFrame:
+def _rows(
+    items: pd.DataFrame,
+    mode: Mode,
+    model: Backend,
+    critic: Backend,
+    texts: dict[str, str],
+    profiles: dict[str, str],
+    tokens: int,
+) -> pd.DataFrame:
     """Answers of one mode, then the critic's two-order verdicts."""
     keys = list(zip(items["person_id"], items["prompt_id"], strict=True))
     if mode == "baseline":
@@ -95,20 +126,34 @@ def _rows(items: pd.DataFrame, mode: Mode, model: Backend, critic: Backend,
         answers = dict(zip(unique, got, strict=True))
         results = [answers[p] for _, p in keys]
     else:
-        results = model.generate([_answer_request(texts[p], profiles[pid], tokens)
-                                  for pid, p in keys], progress=False)  # fmt: skip
-    requests = [r for (pid, p), a in zip(keys, results, strict=True)
-                for r in critic_requests(profiles[pid], texts[p], a.text.strip())]  # fmt: skip
+        results = model.generate(
+            [_answer_request(texts[p], profiles[pid], tokens) for pid, p in keys], progress=False
+        )
+    requests = [
+        r
+        for (pid, p), a in zip(keys, results, strict=True)
+        for r in critic_requests(profiles[pid], texts[p], a.text.strip())
+    ]
     verdicts = critic.choice_logprobs(requests, progress=False)
     rows = []
     for i, ((pid, p), answer) in enumerate(zip(keys, results, strict=True)):
         first, second = verdicts[2 * i], verdicts[2 * i + 1]
         p_fine = (first.probs["A"] + second.probs["B"]) / 2
-        rows.append({"person_id": pid, "prompt_id": p, "model": model.display_name,
-                     "mode": mode, "critic": critic.display_name, "prompt": texts[p],
-                     "answer": answer.text.strip(), "answer_truncated": answer.truncated,
-                     "p_fine": p_fine, "fine": p_fine > 0.5,
-                     "valid_mass": min(first.valid_mass, second.valid_mass)})  # fmt: skip
+        rows.append(
+            {
+                "person_id": pid,
+                "prompt_id": p,
+                "model": model.display_name,
+                "mode": mode,
+                "critic": critic.display_name,
+                "prompt": texts[p],
+                "answer": answer.text.strip(),
+                "answer_truncated": answer.truncated,
+                "p_fine": p_fine,
+                "fine": p_fine > 0.5,
+                "valid_mass": min(first.valid_mass, second.valid_mass),
+            }
+        )
     return pd.DataFrame(rows, columns=EVAL_COLUMNS)
 
 
@@ -126,8 +171,9 @@ class EvalResult:
         lines = [f"{'model':<34} {'mode':<9} {'score':>6} {'95% CI':>15} {'personas':>8}"]
         for r in self.summary.itertuples(index=False):
             ci = "-" if np.isnan(r.ci_low) else f"[{r.ci_low:.2f}, {r.ci_high:.2f}]"
-            lines.append(f"{str(r.model)[:34]:<34} {r.mode:<9} {r.score:>6.2f} {ci:>15} "
-                         f"{r.n_personas:>8}")  # fmt: skip
+            lines.append(
+                f"{str(r.model)[:34]:<34} {r.mode:<9} {r.score:>6.2f} {ci:>15} {r.n_personas:>8}"
+            )
         return "\n".join(lines)
 
 
@@ -137,14 +183,28 @@ def summarize_eval(rows: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.
     for (model, mode), group in rows.groupby(["model", "mode"], sort=False):
         shares = group.groupby("person_id")["fine"].mean().to_numpy(dtype=float)
         score, low, high = C.bootstrap_mean(shares, n_boot, seed)
-        out.append({"model": model, "mode": mode, "score": score, "ci_low": low, "ci_high": high,
-                    "n_personas": len(shares), "n_items": len(group)})  # fmt: skip
+        out.append(
+            {
+                "model": model,
+                "mode": mode,
+                "score": score,
+                "ci_low": low,
+                "ci_high": high,
+                "n_personas": len(shares),
+                "n_items": len(group),
+            }
+        )
     return pd.DataFrame(out)
 
 
-def evaluate_model(personas: pd.DataFrame, prompts: pd.DataFrame, model: Backend,
-                   critic: Backend | None = None, options: EvalOptions | None = None,
-                   models: Sequence[Backend] = ()) -> EvalResult:
+def evaluate_model(
+    personas: pd.DataFrame,
+    prompts: pd.DataFrame,
+    model: Backend,
+    critic: Backend | None = None,
+    options: EvalOptions | None = None,
+    models: Sequence[Backend] = (),
+) -> EvalResult:
     """Evaluate ``model`` (and any ``models``) on held-out prompts, judged by ``critic``.
 
     ``critic`` defaults to ``model``. Prompts come from the ``held_out`` split when there is
@@ -155,7 +215,10 @@ def evaluate_model(personas: pd.DataFrame, prompts: pd.DataFrame, model: Backend
     items = _items(pool, prompts, opts)
     texts = dict(zip(prompts["prompt_id"].astype(str), prompts["text"].astype(str), strict=True))
     profiles = dict(zip(pool["person_id"], pool["text"].astype(str), strict=True))
-    frames = [_rows(items, mode, m, critic or model, texts, profiles, opts.answer_tokens)
-              for m in (model, *models) for mode in opts.modes]  # fmt: skip
+    frames = [
+        _rows(items, mode, m, critic or model, texts, profiles, opts.answer_tokens)
+        for m in (model, *models)
+        for mode in opts.modes
+    ]
     rows = pd.concat(frames, ignore_index=True)
     return EvalResult(rows, summarize_eval(rows, opts.n_boot, opts.seed))

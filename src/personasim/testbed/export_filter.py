@@ -79,26 +79,44 @@ def _flag(pairs: pd.DataFrame, column: str) -> pd.Series:
     return pairs[column].fillna(False).astype(bool)
 
 
-def reasons(pairs: pd.DataFrame, include_unverified: bool = False, drop_flawed: bool = True,
-            templates: PairsTemplates | None = None) -> pd.Series:
+def reasons(
+    pairs: pd.DataFrame,
+    include_unverified: bool = False,
+    drop_flawed: bool = True,
+    templates: PairsTemplates | None = None,
+) -> pd.Series:
     """The first drop reason of each pair, None for a kept pair."""
     shingles = template_shingles(templates)
-    leaked = pairs.apply(lambda r: leaks(str(r["chosen"]), shingles)
-                         or leaks(str(r["rejected"]), shingles), axis=1) if len(pairs) else \
-        pd.Series(False, index=pairs.index)  # fmt: skip
+    leaked = (
+        pairs.apply(
+            lambda r: leaks(str(r["chosen"]), shingles) or leaks(str(r["rejected"]), shingles),
+            axis=1,
+        )
+        if len(pairs)
+        else pd.Series(False, index=pairs.index)
+    )
     ok = _flag(pairs, "ok") if "ok" in pairs.columns else pd.Series(True, index=pairs.index)
-    checks = [("failed", ~ok), ("unverified", ~_flag(pairs, "verified") & ~include_unverified),
-              ("truncated", (_flag(pairs, "rejected_truncated")
-                             | _flag(pairs, "chosen_truncated")) & drop_flawed),
-              ("template leak", leaked.astype(bool) & drop_flawed)]  # fmt: skip
+    checks = [
+        ("failed", ~ok),
+        ("unverified", ~_flag(pairs, "verified") & ~include_unverified),
+        (
+            "truncated",
+            (_flag(pairs, "rejected_truncated") | _flag(pairs, "chosen_truncated")) & drop_flawed,
+        ),
+        ("template leak", leaked.astype(bool) & drop_flawed),
+    ]
     out = pd.Series([None] * len(pairs), index=pairs.index, dtype=object)
     for name, mask in reversed(checks):  # the first reason wins: written last
         out[mask] = name
     return out
 
 
-def select_pairs(pairs: pd.DataFrame, include_unverified: bool = False, drop_flawed: bool = True,
-                 templates: PairsTemplates | None = None) -> Selection:
+def select_pairs(
+    pairs: pd.DataFrame,
+    include_unverified: bool = False,
+    drop_flawed: bool = True,
+    templates: PairsTemplates | None = None,
+) -> Selection:
     """The pairs to export (see the module docstring) with the drop counts."""
     why = reasons(pairs, include_unverified, drop_flawed, templates)
     return Selection(pairs[why.isna()], Counter(why.dropna().tolist()))

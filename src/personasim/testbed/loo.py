@@ -30,8 +30,16 @@ from personasim.personas.generate import render_fields, stable_seed
 from personasim.testbed import common as C
 from personasim.testbed.questions import PreferenceQuestion, ask
 
-LOO_COLUMNS = ["attribute", "j", "person_id", "attributes", "conditional", "kappa",
-               "agreement", "n_questions"]  # fmt: skip
+LOO_COLUMNS = [
+    "attribute",
+    "j",
+    "person_id",
+    "attributes",
+    "conditional",
+    "kappa",
+    "agreement",
+    "n_questions",
+]
 
 
 class LooOptions(BaseModel):
@@ -77,13 +85,15 @@ def _attributes(pool: dict[str, dict[str, Any]], wanted: Sequence[str] | None) -
         return known
     unknown = [a for a in wanted if a not in known]
     if unknown:
-        raise DataError(f"no persona has attribute {unknown[0]!r}",
-                        hint=did_you_mean(unknown[0], known))  # fmt: skip
+        raise DataError(
+            f"no persona has attribute {unknown[0]!r}", hint=did_you_mean(unknown[0], known)
+        )
     return list(wanted)
 
 
-def _draws(attribute: str, pool: dict[str, dict[str, Any]], options: LooOptions
-           ) -> list[dict[str, Any]]:
+def _draws(
+    attribute: str, pool: dict[str, dict[str, Any]], options: LooOptions
+) -> list[dict[str, Any]]:
     """The persona pairs of one attribute: base profile and profile + attribute."""
     holders = [pid for pid, f in pool.items() if attribute in f]
     rng = np.random.default_rng(stable_seed(options.seed, "loo", attribute))
@@ -93,9 +103,17 @@ def _draws(attribute: str, pool: dict[str, dict[str, Any]], options: LooOptions
         others = [k for k in pool[pid] if k != attribute]
         picked = [others[i] for i in sorted(rng.permutation(len(others))[: options.k])]
         base = {k: pool[pid][k] for k in picked}
-        draws.append({"attribute": attribute, "j": j, "person_id": pid, "attributes": picked,
-                      "conditional": len(holders) < len(pool), "base": render_fields(base),
-                      "plus": render_fields({**base, attribute: pool[pid][attribute]})})
+        draws.append(
+            {
+                "attribute": attribute,
+                "j": j,
+                "person_id": pid,
+                "attributes": picked,
+                "conditional": len(holders) < len(pool),
+                "base": render_fields(base),
+                "plus": render_fields({**base, attribute: pool[pid][attribute]}),
+            }
+        )
     return draws
 
 
@@ -114,13 +132,17 @@ class LooResult:
 
     def text(self) -> str:
         """The ranked summary as aligned text, then the notes."""
-        lines = [f"{'rank':>4} {'attribute':<26} {'mean kappa':>10} {'95% CI':>16} "
-                 f"{'influence':>9} {'n':>4} {'NaN':>4}"]  # fmt: skip
+        lines = [
+            f"{'rank':>4} {'attribute':<26} {'mean kappa':>10} {'95% CI':>16} "
+            f"{'influence':>9} {'n':>4} {'NaN':>4}"
+        ]
         for r in self.summary.itertuples(index=False):
             ci = "-" if np.isnan(r.ci_low) else f"[{r.ci_low:.2f}, {r.ci_high:.2f}]"
             cond = " (conditional)" if r.conditional else ""
-            lines.append(f"{r.rank:>4} {r.attribute:<26} {r.mean_kappa:>10.3f} {ci:>16} "
-                         f"{r.influence:>9.3f} {r.n:>4} {r.n_undefined:>4}{cond}")
+            lines.append(
+                f"{r.rank:>4} {r.attribute:<26} {r.mean_kappa:>10.3f} {ci:>16} "
+                f"{r.influence:>9.3f} {r.n:>4} {r.n_undefined:>4}{cond}"
+            )
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
 
@@ -133,10 +155,17 @@ def _kappas(draws: list[dict[str, Any]], labels: pd.DataFrame) -> pd.DataFrame:
         base, plus = table.loc[f"{key}|base"], table.loc[f"{key}|plus"]
         both = base.notna() & plus.notna()
         a, b = base[both].tolist(), plus[both].tolist()
-        rows.append({**{c: d[c] for c in ("attribute", "j", "person_id", "conditional")},
-                     "attributes": json.dumps(d["attributes"]), "kappa": C.kappa(a, b),
-                     "agreement": float(np.mean([x == y for x, y in zip(a, b, strict=True)]))
-                     if a else float("nan"), "n_questions": len(a)})  # fmt: skip
+        rows.append(
+            {
+                **{c: d[c] for c in ("attribute", "j", "person_id", "conditional")},
+                "attributes": json.dumps(d["attributes"]),
+                "kappa": C.kappa(a, b),
+                "agreement": float(np.mean([x == y for x, y in zip(a, b, strict=True)]))
+                if a
+                else float("nan"),
+                "n_questions": len(a),
+            }
+        )
     return pd.DataFrame(rows, columns=LOO_COLUMNS)
 
 
@@ -145,10 +174,18 @@ def summarize_loo(pairs: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.
     rows = []
     for attribute, group in pairs.groupby("attribute", sort=False):
         mean, low, high = C.bootstrap_mean(group["kappa"].tolist(), n_boot, seed)
-        rows.append({"attribute": attribute, "n": len(group),
-                     "n_undefined": int(group["kappa"].isna().sum()), "mean_kappa": mean,
-                     "ci_low": low, "ci_high": high, "influence": 1 - mean,
-                     "conditional": bool(group["conditional"].any())})  # fmt: skip
+        rows.append(
+            {
+                "attribute": attribute,
+                "n": len(group),
+                "n_undefined": int(group["kappa"].isna().sum()),
+                "mean_kappa": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "influence": 1 - mean,
+                "conditional": bool(group["conditional"].any()),
+            }
+        )
     out = pd.DataFrame(rows).sort_values("influence", ascending=False, na_position="last")
     out["rank"] = range(1, len(out) + 1)
     return out.reset_index(drop=True)
@@ -162,17 +199,25 @@ def _notes(pairs: pd.DataFrame, pool_size: int, options: LooOptions) -> list[str
         notes.append(f"{undefined} of {len(pairs)} pairs have undefined kappa: {C.KAPPA_NOTE}")
     conditional = sorted(pairs.loc[pairs["conditional"], "attribute"].unique())
     if conditional:
-        notes.append("conditional attributes (drawn only from personas that have them): "
-                     + ", ".join(conditional))
+        notes.append(
+            "conditional attributes (drawn only from personas that have them): "
+            + ", ".join(conditional)
+        )
     if options.n_personas > pool_size:
-        notes.append(f"{options.n_personas} pairs per attribute from a pool of {pool_size} "
-                     "personas: personas are drawn with replacement")
+        notes.append(
+            f"{options.n_personas} pairs per attribute from a pool of {pool_size} "
+            "personas: personas are drawn with replacement"
+        )
     return notes
 
 
-def leave_one_out(personas: pd.DataFrame, questions: Sequence[PreferenceQuestion],
-                  backend: Backend, options: LooOptions | None = None,
-                  progress: bool | None = None) -> LooResult:
+def leave_one_out(
+    personas: pd.DataFrame,
+    questions: Sequence[PreferenceQuestion],
+    backend: Backend,
+    options: LooOptions | None = None,
+    progress: bool | None = None,
+) -> LooResult:
     """Run the leave-one-out analysis (see the module docstring)."""
     opts = options or LooOptions()
     if not questions:
@@ -182,5 +227,6 @@ def leave_one_out(personas: pd.DataFrame, questions: Sequence[PreferenceQuestion
     profiles = {f"{d['attribute']}|{d['j']}|{v}": d[v] for d in draws for v in ("base", "plus")}
     labels = ask(backend, profiles, questions, progress=progress)
     pairs = _kappas(draws, labels)
-    return LooResult(pairs, summarize_loo(pairs, opts.n_boot, opts.seed), labels,
-                     _notes(pairs, len(pool), opts))  # fmt: skip
+    return LooResult(
+        pairs, summarize_loo(pairs, opts.n_boot, opts.seed), labels, _notes(pairs, len(pool), opts)
+    )

@@ -54,8 +54,16 @@ from personasim.testbed.pairs import (
 VERSIONS = ("without", "with")
 """The two annotators of a pair: the persona without and with the left-out attribute."""
 REFINED, BASELINE = "refined", "baseline"
-ITEM_COLUMNS = ["attribute", "j", "question_id", "source", "annotator", "label", "p_refined",
-                "valid_mass"]  # fmt: skip
+ITEM_COLUMNS = [
+    "attribute",
+    "j",
+    "question_id",
+    "source",
+    "annotator",
+    "label",
+    "p_refined",
+    "valid_mass",
+]
 PAIR_COLUMNS = [*L.LOO_COLUMNS, "n_items"]
 
 
@@ -94,17 +102,22 @@ class Question:
     """The persona-free answer every persona critiques."""
 
 
-def baseline_answers(prompts: pd.DataFrame, backend: Backend, options: PaperLooOptions,
-                     progress: bool | None = None) -> list[Question]:
+def baseline_answers(
+    prompts: pd.DataFrame, backend: Backend, options: PaperLooOptions, progress: bool | None = None
+) -> list[Question]:
     """The first ``n_questions`` prompts, each with a generated persona-free answer."""
     rows = prompts.head(options.n_questions)
     if rows.empty:
         raise DataError("no questions for leave-one-out", hint="give a prompt set")
-    requests = [answer_request(t, str(p), options.generation)
-                for p, t in zip(rows["prompt_id"], rows["text"], strict=True)]  # fmt: skip
+    requests = [
+        answer_request(t, str(p), options.generation)
+        for p, t in zip(rows["prompt_id"], rows["text"], strict=True)
+    ]
     answers = backend.generate(requests, progress)
-    return [Question(str(p), str(t), a.text.strip())
-            for p, t, a in zip(rows["prompt_id"], rows["text"], answers, strict=True)]
+    return [
+        Question(str(p), str(t), a.text.strip())
+        for p, t, a in zip(rows["prompt_id"], rows["text"], answers, strict=True)
+    ]
 
 
 def questions_from_pairs(pairs: pd.DataFrame, n: int) -> list[Question]:
@@ -113,21 +126,37 @@ def questions_from_pairs(pairs: pd.DataFrame, n: int) -> list[Question]:
     first = ok.drop_duplicates("prompt_id").head(n)
     if first.empty:
         raise DataError("the pairs table has no usable pair", hint="make pairs first")
-    return [Question(str(r.prompt_id), str(r.prompt), str(r.rejected))
-            for r in first.itertuples(index=False)]
+    return [
+        Question(str(r.prompt_id), str(r.prompt), str(r.rejected))
+        for r in first.itertuples(index=False)
+    ]
 
 
-def _refine(backend: Backend, profiles: dict[str, str], questions: Sequence[Question],
-            options: PaperLooOptions, progress: bool | None) -> dict[tuple[str, str], str]:
+def _refine(
+    backend: Backend,
+    profiles: dict[str, str],
+    questions: Sequence[Question],
+    options: PaperLooOptions,
+    progress: bool | None,
+) -> dict[tuple[str, str], str]:
     """(profile key, question id) -> the baseline answer revised for that profile."""
     gen = options.generation.model_copy(update={"seed": options.seed})
     keys = [(k, q) for k in profiles for q in questions]
-    crit = backend.generate([critique_request(profiles[k], q.text, q.baseline, (k, q.id), gen)
-                             for k, q in keys], progress)  # fmt: skip
-    revs = backend.generate([revision_request(q.text, q.baseline, c.text.strip(), (k, q.id), gen)
-                             for (k, q), c in zip(keys, crit, strict=True)], progress)  # fmt: skip
-    return {(k, q.id): clean_revision(r.text) or q.baseline
-            for (k, q), r in zip(keys, revs, strict=True)}
+    crit = backend.generate(
+        [critique_request(profiles[k], q.text, q.baseline, (k, q.id), gen) for k, q in keys],
+        progress,
+    )
+    revs = backend.generate(
+        [
+            revision_request(q.text, q.baseline, c.text.strip(), (k, q.id), gen)
+            for (k, q), c in zip(keys, crit, strict=True)
+        ],
+        progress,
+    )
+    return {
+        (k, q.id): clean_revision(r.text) or q.baseline
+        for (k, q), r in zip(keys, revs, strict=True)
+    }
 
 
 def _label(verdict: dict[str, float]) -> str | None:
@@ -137,25 +166,42 @@ def _label(verdict: dict[str, float]) -> str | None:
     return REFINED if verdict["p_first"] > 0.5 else BASELINE
 
 
-def _annotate(backend: Backend, draw: dict[str, Any], questions: Sequence[Question],
-              refined: dict[tuple[str, str], str], progress: bool | None) -> list[dict[str, Any]]:
+def _annotate(
+    backend: Backend,
+    draw: dict[str, Any],
+    questions: Sequence[Question],
+    refined: dict[tuple[str, str], str],
+    progress: bool | None,
+) -> list[dict[str, Any]]:
     """Both annotators' labels of the pair's ``2 x n_questions`` items."""
     key = f"{draw['attribute']}|{draw['j']}"
     profiles = {"without": draw["base"], "with": draw["plus"]}
     specs = [(who, q, src) for who in VERSIONS for q in questions for src in VERSIONS]
-    items = [(profiles[who], q.text, refined[(f"{key}|{src}", q.id)], q.baseline)
-             for who, q, src in specs]  # fmt: skip
+    items = [
+        (profiles[who], q.text, refined[(f"{key}|{src}", q.id)], q.baseline)
+        for who, q, src in specs
+    ]
     verdicts = C.judge(backend, items, progress)
-    return [{"attribute": draw["attribute"], "j": draw["j"], "question_id": q.id, "source": src,
-             "annotator": who, "label": _label(v), "p_refined": v["p_first"],
-             "valid_mass": v["valid_mass"]}
-            for (who, q, src), v in zip(specs, verdicts, strict=True)]  # fmt: skip
+    return [
+        {
+            "attribute": draw["attribute"],
+            "j": draw["j"],
+            "question_id": q.id,
+            "source": src,
+            "annotator": who,
+            "label": _label(v),
+            "p_refined": v["p_first"],
+            "valid_mass": v["valid_mass"],
+        }
+        for (who, q, src), v in zip(specs, verdicts, strict=True)
+    ]
 
 
 def pair_kappa(items: pd.DataFrame) -> tuple[float, float, int]:
     """(kappa, raw agreement, items) of one pair's two annotators over the items both labelled."""
-    wide = items.pivot_table(index=["question_id", "source"], columns="annotator",
-                             values="label", aggfunc="first")  # fmt: skip
+    wide = items.pivot_table(
+        index=["question_id", "source"], columns="annotator", values="label", aggfunc="first"
+    )
     wide = wide.reindex(columns=list(VERSIONS)).dropna()
     a, b = wide["without"].tolist(), wide["with"].tolist()
     if not a:
@@ -164,8 +210,9 @@ def pair_kappa(items: pd.DataFrame) -> tuple[float, float, int]:
     return C.kappa(a, b), agree, len(a)
 
 
-def bootstrap_median(values: Sequence[float], n_boot: int = 1000, seed: int = 0,
-                     level: float = 0.95) -> tuple[float, float, float]:
+def bootstrap_median(
+    values: Sequence[float], n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     """Median of the non-NaN ``values`` with a percentile bootstrap interval (NaNs when none)."""
     data = np.asarray([v for v in values if not np.isnan(v)], dtype=float)
     if data.size == 0:
@@ -184,13 +231,22 @@ def summarize(pairs: pd.DataFrame, options: PaperLooOptions) -> pd.DataFrame:
     rows = []
     for attribute, group in pairs.groupby("attribute", sort=False):
         seed = stable_seed(options.seed, "loo-median", attribute)
-        median, low, high = bootstrap_median(group["kappa"].tolist(), options.n_boot, seed,
-                                             options.level)  # fmt: skip
-        rows.append({"attribute": attribute, "n": len(group),
-                     "n_undefined": int(group["kappa"].isna().sum()), "median_kappa": median,
-                     "ci_low": low, "ci_high": high, "mean_kappa": group["kappa"].mean(),
-                     "influence": 1 - median,
-                     "conditional": bool(group["conditional"].any())})  # fmt: skip
+        median, low, high = bootstrap_median(
+            group["kappa"].tolist(), options.n_boot, seed, options.level
+        )
+        rows.append(
+            {
+                "attribute": attribute,
+                "n": len(group),
+                "n_undefined": int(group["kappa"].isna().sum()),
+                "median_kappa": median,
+                "ci_low": low,
+                "ci_high": high,
+                "mean_kappa": group["kappa"].mean(),
+                "influence": 1 - median,
+                "conditional": bool(group["conditional"].any()),
+            }
+        )
     out = pd.DataFrame(rows).sort_values("influence", ascending=False, na_position="last")
     out["rank"] = range(1, len(out) + 1)
     return out.reset_index(drop=True)
@@ -213,55 +269,85 @@ class PaperLooResult:
 
     def text(self) -> str:
         """The ranked summary as aligned text, then the notes."""
-        head = (f"{'rank':>4} {'attribute':<26} {'median kappa':>12} {'interval':>16} "
-                f"{'influence':>9} {'n':>4} {'NaN':>4}")  # fmt: skip
+        head = (
+            f"{'rank':>4} {'attribute':<26} {'median kappa':>12} {'interval':>16} "
+            f"{'influence':>9} {'n':>4} {'NaN':>4}"
+        )
         lines = [head]
         for r in self.summary.itertuples(index=False):
             ci = "-" if np.isnan(r.ci_low) else f"[{r.ci_low:.2f}, {r.ci_high:.2f}]"
             cond = " (conditional)" if r.conditional else ""
-            lines.append(f"{r.rank:>4} {r.attribute:<26} {r.median_kappa:>12.3f} {ci:>16} "
-                         f"{r.influence:>9.3f} {r.n:>4} {r.n_undefined:>4}{cond}")
+            lines.append(
+                f"{r.rank:>4} {r.attribute:<26} {r.median_kappa:>12.3f} {ci:>16} "
+                f"{r.influence:>9.3f} {r.n:>4} {r.n_undefined:>4}{cond}"
+            )
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
 
 def _pair_row(draw: dict[str, Any], items: pd.DataFrame) -> dict[str, Any]:
     """The output row of one persona pair."""
     value, agree, n = pair_kappa(items)
-    return {**{c: draw[c] for c in ("attribute", "j", "person_id", "conditional")},
-            "attributes": json.dumps(draw["attributes"]), "kappa": value, "agreement": agree,
-            "n_questions": int(items["question_id"].nunique()), "n_items": n}  # fmt: skip
+    return {
+        **{c: draw[c] for c in ("attribute", "j", "person_id", "conditional")},
+        "attributes": json.dumps(draw["attributes"]),
+        "kappa": value,
+        "agreement": agree,
+        "n_questions": int(items["question_id"].nunique()),
+        "n_items": n,
+    }
 
 
-def _refinement_rows(draw: dict[str, Any], questions: Sequence[Question],
-                     refined: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
+def _refinement_rows(
+    draw: dict[str, Any], questions: Sequence[Question], refined: dict[tuple[str, str], str]
+) -> list[dict[str, Any]]:
     """The pair's refinements as rows (kept so a reader can see what was judged)."""
     key = f"{draw['attribute']}|{draw['j']}"
-    return [{"attribute": draw["attribute"], "j": draw["j"], "version": v, "question_id": q.id,
-             "baseline": q.baseline, "refined": refined[(f"{key}|{v}", q.id)]}
-            for v in VERSIONS for q in questions]  # fmt: skip
+    return [
+        {
+            "attribute": draw["attribute"],
+            "j": draw["j"],
+            "version": v,
+            "question_id": q.id,
+            "baseline": q.baseline,
+            "refined": refined[(f"{key}|{v}", q.id)],
+        }
+        for v in VERSIONS
+        for q in questions
+    ]
 
 
-def paper_leave_one_out(personas: pd.DataFrame, questions: Sequence[Question], backend: Backend,
-                        options: PaperLooOptions | None = None, progress: bool | None = None
-                        ) -> PaperLooResult:
+def paper_leave_one_out(
+    personas: pd.DataFrame,
+    questions: Sequence[Question],
+    backend: Backend,
+    options: PaperLooOptions | None = None,
+    progress: bool | None = None,
+) -> PaperLooResult:
     """Run the paper's leave-one-out protocol (see the module docstring)."""
     opts = options or PaperLooOptions()
     if not questions:
         raise DataError("no questions for leave-one-out", hint="give a prompt set")
     pool = L._pool(personas)
-    draw_opts = L.LooOptions(attributes=opts.attributes, n_personas=opts.n_personas, k=opts.k,
-                             seed=opts.seed, n_boot=0)  # fmt: skip
+    draw_opts = L.LooOptions(
+        attributes=opts.attributes, n_personas=opts.n_personas, k=opts.k, seed=opts.seed, n_boot=0
+    )
     draws = [d for a in L._attributes(pool, opts.attributes) for d in L._draws(a, pool, draw_opts)]
     rows, items, refinements = [], [], []
     for draw in draws:  # persona-major: each pair's prompts share its two profiles
         key = f"{draw['attribute']}|{draw['j']}"
         profiles = {f"{key}|without": draw["base"], f"{key}|with": draw["plus"]}
         refined = _refine(backend, profiles, questions, opts, progress)
-        labels = pd.DataFrame(_annotate(backend, draw, questions, refined, progress),
-                              columns=ITEM_COLUMNS)  # fmt: skip
+        labels = pd.DataFrame(
+            _annotate(backend, draw, questions, refined, progress), columns=ITEM_COLUMNS
+        )
         rows.append(_pair_row(draw, labels))
         items.append(labels)
         refinements += _refinement_rows(draw, questions, refined)
     pairs = pd.DataFrame(rows, columns=PAIR_COLUMNS)
-    return PaperLooResult(pairs, summarize(pairs, opts), pd.concat(items, ignore_index=True),
-                          pd.DataFrame(refinements), L._notes(pairs, len(pool), draw_opts))
+    return PaperLooResult(
+        pairs,
+        summarize(pairs, opts),
+        pd.concat(items, ignore_index=True),
+        pd.DataFrame(refinements),
+        L._notes(pairs, len(pool), draw_opts),
+    )

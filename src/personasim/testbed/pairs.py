@@ -51,13 +51,35 @@ from personasim.testbed.persona_split import split_personas
 from personasim.testbed.prompts import split_prompts
 
 PAIR_COLUMNS = [
-    *PAIRS_KEY, "split", "persona_split", "topic", "prompt", "persona", "rejected", "critique",
-    "chosen", "judge",
-    "p_chosen", "p_chosen_as_a", "p_chosen_as_b", "judge_valid_mass", "verified",
-    "position_consistent", "rejected_words", "chosen_words", "revision_longer",
-    "rejected_truncated", "critique_truncated", "chosen_truncated", "ok", "error", "seed",
-    "answer_sha", "critique_sha", "revision_sha",
-]  # fmt: skip
+    *PAIRS_KEY,
+    "split",
+    "persona_split",
+    "topic",
+    "prompt",
+    "persona",
+    "rejected",
+    "critique",
+    "chosen",
+    "judge",
+    "p_chosen",
+    "p_chosen_as_a",
+    "p_chosen_as_b",
+    "judge_valid_mass",
+    "verified",
+    "position_consistent",
+    "rejected_words",
+    "chosen_words",
+    "revision_longer",
+    "rejected_truncated",
+    "critique_truncated",
+    "chosen_truncated",
+    "ok",
+    "error",
+    "seed",
+    "answer_sha",
+    "critique_sha",
+    "revision_sha",
+]
 
 
 class PairsTemplates(BaseModel):
@@ -130,8 +152,9 @@ def load_templates(path: str | Path) -> PairsTemplates:
     except OSError as error:
         raise ConfigError(f"{path}: cannot read templates ({error.strerror})") from None
     except ValidationError as error:
-        raise validation_error(error, str(path),
-                               known_fields=lambda _loc: PairsTemplates.model_fields) from None
+        raise validation_error(
+            error, str(path), known_fields=lambda _loc: PairsTemplates.model_fields
+        ) from None
     except (yaml.YAMLError, TypeError) as error:
         raise ConfigError(f"{path}: not a YAML mapping of templates ({error})") from None
 
@@ -144,8 +167,7 @@ def _sample(ids: list[str], n: int, rng: np.random.Generator) -> list[str]:
     return [ids[i] for i in rng.permutation(len(ids))[: min(n, len(ids))]]
 
 
-def plan_pairs(person_ids: list[str], prompts: pd.DataFrame, options: PairsOptions
-               ) -> pd.DataFrame:
+def plan_pairs(person_ids: list[str], prompts: pd.DataFrame, options: PairsOptions) -> pd.DataFrame:
     """``(person_id, prompt_id, split)`` rows, persona-major, sampled independently per persona."""
     train = prompts.loc[prompts["split"] == "train", "prompt_id"].astype(str).tolist()
     held = prompts.loc[prompts["split"] == "held_out", "prompt_id"].astype(str).tolist()
@@ -155,10 +177,13 @@ def plan_pairs(person_ids: list[str], prompts: pd.DataFrame, options: PairsOptio
         rng = np.random.default_rng(stable_seed(options.seed, pid, "prompts"))
         picked = _sample(train, options.per_persona, rng)
         n_train = len(picked) - int(round(len(picked) * options.test_share))
-        rows += [(pid, p, "train" if i < n_train else "test", people[str(pid)])
-                 for i, p in enumerate(picked)]  # fmt: skip
-        rows += [(pid, p, "held_out", people[str(pid)])
-                 for p in _sample(held, options.held_out, rng)]  # fmt: skip
+        rows += [
+            (pid, p, "train" if i < n_train else "test", people[str(pid)])
+            for i, p in enumerate(picked)
+        ]
+        rows += [
+            (pid, p, "held_out", people[str(pid)]) for p in _sample(held, options.held_out, rng)
+        ]
     return pd.DataFrame(rows, columns=["person_id", "prompt_id", "split", "persona_split"])
 
 
@@ -176,8 +201,9 @@ def ready_prompts(prompts: pd.DataFrame, seed: int) -> pd.DataFrame:
 # --------------------------------------------------------------------------- generation
 
 
-_LABEL = re.compile(r"^\s*(revised( answer| preference| completion)?|answer|edited answer)\s*:\s*",
-                    re.IGNORECASE)  # fmt: skip
+_LABEL = re.compile(
+    r"^\s*(revised( answer| preference| completion)?|answer|edited answer)\s*:\s*", re.IGNORECASE
+)
 
 
 def clean_revision(text: str) -> str:
@@ -186,36 +212,47 @@ def clean_revision(text: str) -> str:
     return re.sub(r"\s*\bDONE\s*$", "", text).strip()
 
 
-def _gen(messages: tuple[Message, ...], tokens: int, options: PairsOptions, *seed: Any
-         ) -> GenerateRequest:
+def _gen(
+    messages: tuple[Message, ...], tokens: int, options: PairsOptions, *seed: Any
+) -> GenerateRequest:
     """A seeded generation request."""
-    return GenerateRequest(messages=messages, max_tokens=tokens, temperature=options.temperature,
-                           seed=stable_seed(options.seed, *seed))  # fmt: skip
+    return GenerateRequest(
+        messages=messages,
+        max_tokens=tokens,
+        temperature=options.temperature,
+        seed=stable_seed(options.seed, *seed),
+    )
 
 
 def answer_request(question: str, prompt_key: str, options: PairsOptions) -> GenerateRequest:
     """The persona-free answer to ``question``."""
     t = options.templates
-    messages = (Message(role="system", content=t.answer_system),
-                Message(role="user", content=question))  # fmt: skip
+    messages = (
+        Message(role="system", content=t.answer_system),
+        Message(role="user", content=question),
+    )
     return _gen(messages, options.answer_tokens, options, prompt_key, "answer")
 
 
-def critique_request(profile: str, question: str, answer: str, key: tuple[str, str],
-                     options: PairsOptions) -> GenerateRequest:
+def critique_request(
+    profile: str, question: str, answer: str, key: tuple[str, str], options: PairsOptions
+) -> GenerateRequest:
     """The persona's critique of ``answer``."""
     user = options.templates.critique.format(question=question, answer=answer)
     messages = (C.roleplay(profile), Message(role="user", content=user))
     return _gen(messages, options.critique_tokens, options, *key, "critique")
 
 
-def revision_request(question: str, answer: str, critique: str, key: tuple[str, str],
-                     options: PairsOptions) -> GenerateRequest:
+def revision_request(
+    question: str, answer: str, critique: str, key: tuple[str, str], options: PairsOptions
+) -> GenerateRequest:
     """The revision of ``answer`` that follows ``critique``."""
     t = options.templates
     user = t.revision.format(question=question, answer=answer, critique=critique)
-    messages = (Message(role="system", content=t.revision_system),
-                Message(role="user", content=user))  # fmt: skip
+    messages = (
+        Message(role="system", content=t.revision_system),
+        Message(role="user", content=user),
+    )
     return _gen(messages, options.revision_tokens, options, *key, "revision")
 
 
@@ -247,50 +284,80 @@ def _chunk_rows(todo: pd.DataFrame, step: _Step) -> list[dict[str, Any]]:
     keys = list(zip(todo["person_id"], todo["prompt_id"], strict=True))
     q = {k: step.prompts[k[1]]["text"] for k in keys}
     ans = {k: step.answers[k[1]].text.strip() for k in keys}
-    crit_req = [critique_request(step.profiles[k[0]], q[k], ans[k], k, step.options)
-                for k in keys]  # fmt: skip
+    crit_req = [critique_request(step.profiles[k[0]], q[k], ans[k], k, step.options) for k in keys]
     crits = step.backend.generate(crit_req, step.progress)
-    rev_req = [revision_request(q[k], ans[k], c.text.strip(), k, step.options)
-               for k, c in zip(keys, crits, strict=True)]  # fmt: skip
+    rev_req = [
+        revision_request(q[k], ans[k], c.text.strip(), k, step.options)
+        for k, c in zip(keys, crits, strict=True)
+    ]
     revs = step.backend.generate(rev_req, step.progress)
     chosen = [clean_revision(r.text) for r in revs]
     items = [(step.profiles[k[0]], q[k], ch, ans[k]) for k, ch in zip(keys, chosen, strict=True)]
     verdicts = C.judge(step.judge, items, step.progress)
     splits, people = todo["split"].tolist(), todo["persona_split"].tolist()
-    return [{**_row(k, splits[i], step, crits[i], revs[i], chosen[i], verdicts[i]),
-             "persona_split": people[i]} for i, k in enumerate(keys)]
+    return [
+        {
+            **_row(k, splits[i], step, crits[i], revs[i], chosen[i], verdicts[i]),
+            "persona_split": people[i],
+        }
+        for i, k in enumerate(keys)
+    ]
 
 
-def _row(key: tuple[str, str], split: str, step: _Step, crit: GenerateResult,
-         rev: GenerateResult, chosen: str, verdict: dict[str, Any]) -> dict[str, Any]:
+def _row(
+    key: tuple[str, str],
+    split: str,
+    step: _Step,
+    crit: GenerateResult,
+    rev: GenerateResult,
+    chosen: str,
+    verdict: dict[str, Any],
+) -> dict[str, Any]:
     """One output row."""
     pid, prompt = key
     answer = step.answers[prompt]
     errors = [r.error for r in (answer, crit, rev) if r.finish_reason == "error"]
-    empty = [name for name, text in (("rejected", answer.text), ("critique", crit.text),
-                                     ("chosen", chosen)) if not text.strip()]  # fmt: skip
+    empty = [
+        name
+        for name, text in (("rejected", answer.text), ("critique", crit.text), ("chosen", chosen))
+        if not text.strip()
+    ]
     error = "; ".join([e for e in errors if e] + [f"empty {n}" for n in empty]) or None
     rejected = answer.text.strip()
     verified = error is None and verdict["valid_mass"] > 0 and verdict["p_first"] > 0.5
     return {
-        "person_id": pid, "prompt_id": prompt, "generator": step.backend.display_name,
-        "split": split, "topic": step.prompts[prompt].get("topic"),
-        "prompt": step.prompts[prompt]["text"], "persona": step.profiles[pid],
-        "rejected": rejected, "critique": crit.text.strip(), "chosen": chosen,
-        "judge": step.judge.display_name, "p_chosen": verdict["p_first"],
-        "p_chosen_as_a": verdict["p_first_as_a"], "p_chosen_as_b": verdict["p_first_as_b"],
-        "judge_valid_mass": verdict["valid_mass"], "verified": bool(verified),
+        "person_id": pid,
+        "prompt_id": prompt,
+        "generator": step.backend.display_name,
+        "split": split,
+        "topic": step.prompts[prompt].get("topic"),
+        "prompt": step.prompts[prompt]["text"],
+        "persona": step.profiles[pid],
+        "rejected": rejected,
+        "critique": crit.text.strip(),
+        "chosen": chosen,
+        "judge": step.judge.display_name,
+        "p_chosen": verdict["p_first"],
+        "p_chosen_as_a": verdict["p_first_as_a"],
+        "p_chosen_as_b": verdict["p_first_as_b"],
+        "judge_valid_mass": verdict["valid_mass"],
+        "verified": bool(verified),
         "position_consistent": bool(verdict["consistent"]),
-        "rejected_words": C.words(rejected), "chosen_words": C.words(chosen),
+        "rejected_words": C.words(rejected),
+        "chosen_words": C.words(chosen),
         "revision_longer": C.words(chosen) > C.words(rejected),
-        "rejected_truncated": answer.truncated, "critique_truncated": crit.truncated,
-        "chosen_truncated": rev.truncated, "ok": error is None, "error": error,
+        "rejected_truncated": answer.truncated,
+        "critique_truncated": crit.truncated,
+        "chosen_truncated": rev.truncated,
+        "ok": error is None,
+        "error": error,
         "seed": step.options.seed,
         "answer_sha": C.sha(step.options.templates.answer_system),
         "critique_sha": C.sha(C.ROLEPLAY + step.options.templates.critique),
-        "revision_sha": C.sha(step.options.templates.revision_system
-                              + step.options.templates.revision),
-    }  # fmt: skip
+        "revision_sha": C.sha(
+            step.options.templates.revision_system + step.options.templates.revision
+        ),
+    }
 
 
 # --------------------------------------------------------------------------- driver
@@ -326,21 +393,25 @@ def pair_stats(pairs: pd.DataFrame) -> dict[str, Any]:
         return f"{frame[column].astype(bool).mean():.1%}" if len(frame) else "-"
 
     return {
-        "pairs": len(pairs), "ok": len(ok),
+        "pairs": len(pairs),
+        "ok": len(ok),
         "verification_rate": share("verified"),
         "position_consistency": share("position_consistent"),
         "revision_longer": f"{int(ok['revision_longer'].sum()) if len(ok) else 0} of {len(ok)}",
         "chosen_truncated": f"{int(ok['chosen_truncated'].sum()) if len(ok) else 0} of {len(ok)}",
         "mean_judge_mass": f"{ok['judge_valid_mass'].mean():.3f}" if len(ok) else "-",
         "per_split": {str(k): int(v) for k, v in pairs.groupby("split").size().items()},
-    }  # fmt: skip
+    }
 
 
 def read_pairs(path: str | Path) -> pd.DataFrame:
     """A pairs table written by :func:`make_pairs`."""
-    return read_table(path, "pairs table", ["person_id", "prompt_id", "prompt", "chosen",
-                                            "rejected", "split"],
-                      hint="make one with `personasim testbed pairs`")  # fmt: skip
+    return read_table(
+        path,
+        "pairs table",
+        ["person_id", "prompt_id", "prompt", "chosen", "rejected", "split"],
+        hint="make one with `personasim testbed pairs`",
+    )
 
 
 def _plan_notes(plan: pd.DataFrame, prompts: pd.DataFrame, options: PairsOptions) -> list[str]:
@@ -355,10 +426,16 @@ def _plan_notes(plan: pd.DataFrame, prompts: pd.DataFrame, options: PairsOptions
     return notes
 
 
-def make_pairs(personas: pd.DataFrame | str | Path, prompts: pd.DataFrame, backend: Backend,
-               options: PairsOptions | None = None, *, judge: Backend | None = None,
-               out: str | Path | None = None, progress: bool | None = None
-               ) -> PairsResult:
+def make_pairs(
+    personas: pd.DataFrame | str | Path,
+    prompts: pd.DataFrame,
+    backend: Backend,
+    options: PairsOptions | None = None,
+    *,
+    judge: Backend | None = None,
+    out: str | Path | None = None,
+    progress: bool | None = None,
+) -> PairsResult:
     """Make preference pairs for every persona of the ``persona`` tier (see the module doc).
 
     ``judge`` defaults to ``backend``. With ``out``, rows already there (same person, prompt and
@@ -369,28 +446,45 @@ def make_pairs(personas: pd.DataFrame | str | Path, prompts: pd.DataFrame, backe
     prompts = ready_prompts(prompts, opts.seed)
     plan = plan_pairs(pool["person_id"].tolist(), prompts, opts)
     if plan.empty:
-        raise DataError("no prompts to pair: the train and held-out splits are both empty",
-                        hint="check the prompt set's split column")  # fmt: skip
+        raise DataError(
+            "no prompts to pair: the train and held-out splits are both empty",
+            hint="check the prompt set's split column",
+        )
     existing = read_pairs(out) if out is not None and Path(out).exists() else None
     plan["generator"] = backend.display_name
     todo = _todo(plan, existing)
-    step = _Step(backend=backend, judge=judge or backend, options=opts,
-                 prompts=prompts.set_index("prompt_id").to_dict("index"),
-                 profiles=dict(zip(pool["person_id"], pool["text"], strict=True)), answers={},
-                 progress=False if progress is False else None)
+    step = _Step(
+        backend=backend,
+        judge=judge or backend,
+        options=opts,
+        prompts=prompts.set_index("prompt_id").to_dict("index"),
+        profiles=dict(zip(pool["person_id"], pool["text"], strict=True)),
+        answers={},
+        progress=False if progress is False else None,
+    )
     table, started = existing, time.perf_counter()
-    with tqdm(total=len(todo), desc="pairs", unit="pair", file=sys.stderr, dynamic_ncols=True,
-              disable=progress is False or len(todo) == 0) as bar:  # fmt: skip
+    with tqdm(
+        total=len(todo),
+        desc="pairs",
+        unit="pair",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=progress is False or len(todo) == 0,
+    ) as bar:
         for chunk in _chunks(todo, opts.chunk):
             frame = pd.DataFrame(_chunk_rows(chunk, step), columns=PAIR_COLUMNS)
-            table = frame if table is None or table.empty else pd.concat([table, frame],
-                                                                          ignore_index=True)
+            table = (
+                frame
+                if table is None or table.empty
+                else pd.concat([table, frame], ignore_index=True)
+            )
             if out is not None:
                 write_atomic(table, out)
             bar.update(len(chunk))
     table = table if table is not None else pd.DataFrame(columns=PAIR_COLUMNS)
-    return PairsResult(table, len(todo), time.perf_counter() - started,
-                       _plan_notes(plan, prompts, opts))  # fmt: skip
+    return PairsResult(
+        table, len(todo), time.perf_counter() - started, _plan_notes(plan, prompts, opts)
+    )
 
 
 def _todo(plan: pd.DataFrame, existing: pd.DataFrame | None) -> pd.DataFrame:
@@ -405,6 +499,7 @@ def _todo(plan: pd.DataFrame, existing: pd.DataFrame | None) -> pd.DataFrame:
 def _chunks(todo: pd.DataFrame, personas_per_chunk: int) -> list[pd.DataFrame]:
     """Consecutive groups of ``personas_per_chunk`` personas' rows."""
     persons = list(dict.fromkeys(todo["person_id"]))
-    groups = [persons[i : i + personas_per_chunk]
-              for i in range(0, len(persons), personas_per_chunk)]  # fmt: skip
+    groups = [
+        persons[i : i + personas_per_chunk] for i in range(0, len(persons), personas_per_chunk)
+    ]
     return [todo[todo["person_id"].isin(g)] for g in groups]

@@ -37,8 +37,15 @@ import yaml
 from personasim.core.errors import ConfigError, DataError, did_you_mean
 from personasim.llm import Backend, ChoiceRequest, Message
 
-PROMPT_COLUMNS = ["prompt_id", "text", "topic", "split", "source", "conversation_id",
-                  "conversation_type"]  # fmt: skip
+PROMPT_COLUMNS = [
+    "prompt_id",
+    "text",
+    "topic",
+    "split",
+    "source",
+    "conversation_id",
+    "conversation_type",
+]
 SPLITS = ("train", "held_out")
 TEXT_COLUMNS = ("text", "prompt", "opening_prompt")
 TOPIC_COLUMNS = ("topic", "cluster_label")
@@ -84,8 +91,10 @@ def builtin_prompts() -> pd.DataFrame:
     records = []
     for topic, items in yaml.safe_load(text)["prompts"].items():
         slug = topic.split()[0].lower().strip(",")
-        records += [{"prompt_id": f"{slug}-{i + 1:02d}", "text": t, "topic": topic}
-                    for i, t in enumerate(items)]  # fmt: skip
+        records += [
+            {"prompt_id": f"{slug}-{i + 1:02d}", "text": t, "topic": topic}
+            for i, t in enumerate(items)
+        ]
     return _frame(records, "builtin")
 
 
@@ -96,15 +105,20 @@ def _record(item: Any, where: str) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise DataError(f"{where}: expected a prompt text or a mapping, got {type(item).__name__}")
     if "opening_prompt" in item:  # PRISM conversations.jsonl
-        return {"text": item["opening_prompt"], "topic": item.get("topic") or
-                item.get("conversation_type"), "conversation_id": item.get("conversation_id"),
-                "conversation_type": item.get("conversation_type"),
-                "prompt_id": item.get("conversation_id"), "source": "prism"}  # fmt: skip
+        return {
+            "text": item["opening_prompt"],
+            "topic": item.get("topic") or item.get("conversation_type"),
+            "conversation_id": item.get("conversation_id"),
+            "conversation_type": item.get("conversation_type"),
+            "prompt_id": item.get("conversation_id"),
+            "source": "prism",
+        }
     if "text" not in item:
         known = ["text", "topic", "prompt_id", "split", "opening_prompt"]
         wrong = next(iter(item), "")
-        raise DataError(f"{where}: a prompt needs a 'text' field",
-                        hint=did_you_mean(str(wrong), known))  # fmt: skip
+        raise DataError(
+            f"{where}: a prompt needs a 'text' field", hint=did_you_mean(str(wrong), known)
+        )
     keep = {k: item.get(k) for k in ("prompt_id", "text", "topic", "split")}
     return {k: (None if v is None else str(v)) for k, v in keep.items()}
 
@@ -117,10 +131,15 @@ def _read_yaml(path: Path) -> list[dict[str, Any]]:
     if isinstance(data, dict):  # {topic: [texts]}
         lone = [topic for topic, items in data.items() if not isinstance(items, list)]
         if lone:
-            raise DataError(f"{path}: topic {str(lone[0])!r} is not a list of prompts",
-                            hint="write {topic: [prompt, ...]} or a list of prompts")
-        return [{**_record(t, str(path)), "topic": topic} for topic, items in data.items()
-                for t in items]  # fmt: skip
+            raise DataError(
+                f"{path}: topic {str(lone[0])!r} is not a list of prompts",
+                hint="write {topic: [prompt, ...]} or a list of prompts",
+            )
+        return [
+            {**_record(t, str(path)), "topic": topic}
+            for topic, items in data.items()
+            for t in items
+        ]
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a list of prompts", hint="see docs/testbed.md")
     return [_record(item, f"{path}[{i}]") for i, item in enumerate(data)]
@@ -145,13 +164,21 @@ def _read_csv(path: Path) -> list[dict[str, Any]]:
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     text = next((c for c in TEXT_COLUMNS if c in frame.columns), None)
     if text is None:
-        raise DataError(f"{path}: no prompt column",
-                        hint=f"name one of {', '.join(TEXT_COLUMNS)}; "
-                             + did_you_mean(str(frame.columns[0]), TEXT_COLUMNS))  # fmt: skip
+        raise DataError(
+            f"{path}: no prompt column",
+            hint=f"name one of {', '.join(TEXT_COLUMNS)}; "
+            + did_you_mean(str(frame.columns[0]), TEXT_COLUMNS),
+        )
     topic = next((c for c in TOPIC_COLUMNS if c in frame.columns), None)
     ids = "prompt_id" if "prompt_id" in frame.columns else None
-    return [{"text": row[text], "topic": row[topic] if topic else None,
-             "prompt_id": row[ids] if ids else None} for _, row in frame.iterrows()]
+    return [
+        {
+            "text": row[text],
+            "topic": row[topic] if topic else None,
+            "prompt_id": row[ids] if ids else None,
+        }
+        for _, row in frame.iterrows()
+    ]
 
 
 def _read_txt(path: Path) -> list[dict[str, Any]]:
@@ -159,8 +186,14 @@ def _read_txt(path: Path) -> list[dict[str, Any]]:
     return [{"text": line} for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-READERS = {".yaml": _read_yaml, ".yml": _read_yaml, ".jsonl": _read_jsonl, ".json": _read_jsonl,
-           ".csv": _read_csv, ".txt": _read_txt}  # fmt: skip
+READERS = {
+    ".yaml": _read_yaml,
+    ".yml": _read_yaml,
+    ".jsonl": _read_jsonl,
+    ".json": _read_jsonl,
+    ".csv": _read_csv,
+    ".txt": _read_txt,
+}
 
 
 def load_prompts(source: str | Path) -> pd.DataFrame:
@@ -170,8 +203,10 @@ def load_prompts(source: str | Path) -> pd.DataFrame:
     path = Path(source)
     reader = READERS.get(path.suffix.lower())
     if reader is None:
-        raise ConfigError(f"{path}: unknown prompt file type {path.suffix!r}",
-                          hint=f"use builtin or a {', '.join(SUFFIXES)} file")  # fmt: skip
+        raise ConfigError(
+            f"{path}: unknown prompt file type {path.suffix!r}",
+            hint=f"use builtin or a {', '.join(SUFFIXES)} file",
+        )
     if not path.is_file():
         raise DataError(f"{path}: file not found", hint="give builtin or an existing file")
     try:
@@ -190,8 +225,12 @@ def read_prompt_table(path: str | Path) -> pd.DataFrame:
     from personasim.core.tables import read_table
 
     if str(path).endswith(".parquet"):
-        frame = read_table(path, "prompt set", ["prompt_id", "text"],
-                           hint="write one with `personasim testbed prompts`")  # fmt: skip
+        frame = read_table(
+            path,
+            "prompt set",
+            ["prompt_id", "text"],
+            hint="write one with `personasim testbed prompts`",
+        )
         frame = _frame(frame.to_dict("records"), Path(path).name)
         if frame.empty:
             raise DataError(f"{path}: the prompt set is empty", hint="give at least one prompt")
@@ -232,13 +271,19 @@ def _controversy_request(text: str, yes_first: bool) -> ChoiceRequest:
     """The classifier's question, with "yes" shown as A (``yes_first``) or as B."""
     pair = (DIVIDES, AGREED) if yes_first else (AGREED, DIVIDES)
     user = CONTROVERSY_USER.format(text=text, options=f"A. {pair[0]}\nB. {pair[1]}")
-    return ChoiceRequest(messages=(Message(role="system", content=CONTROVERSY_SYSTEM),
-                                   Message(role="user", content=user)),
-                         labels=("A", "B"), answer_prefix="Answer:")  # fmt: skip
+    return ChoiceRequest(
+        messages=(
+            Message(role="system", content=CONTROVERSY_SYSTEM),
+            Message(role="user", content=user),
+        ),
+        labels=("A", "B"),
+        answer_prefix="Answer:",
+    )
 
 
-def controversy_scores(prompts: pd.DataFrame, backend: Backend, progress: bool | None = None
-                       ) -> np.ndarray:
+def controversy_scores(
+    prompts: pd.DataFrame, backend: Backend, progress: bool | None = None
+) -> np.ndarray:
     """P("yes, it divides opinion") per prompt: the mean over both option orders (so a model
     that always answers A scores 0.5), NaN when no mass landed on the labels."""
     requests = [_controversy_request(t, first) for t in prompts["text"] for first in (True, False)]
@@ -250,9 +295,14 @@ def controversy_scores(prompts: pd.DataFrame, backend: Backend, progress: bool |
     return np.array(out)
 
 
-def curate(prompts: pd.DataFrame, backend: Backend | None = None, *, min_words: int = 5,
-           threshold: float = 0.5, progress: bool | None = None
-           ) -> tuple[pd.DataFrame, CurationReport]:
+def curate(
+    prompts: pd.DataFrame,
+    backend: Backend | None = None,
+    *,
+    min_words: int = 5,
+    threshold: float = 0.5,
+    progress: bool | None = None,
+) -> tuple[pd.DataFrame, CurationReport]:
     """Apply the paper's filters in order and count each; the classifier needs ``backend``.
 
     Adds a ``controversy`` column (NaN when the classifier did not run, or when no probability
@@ -306,6 +356,8 @@ def prompt_sets(prompts: pd.DataFrame, splits: Sequence[str]) -> pd.DataFrame:
     """The rows of the given splits (error when none)."""
     out = prompts[prompts["split"].isin(list(splits))]
     if out.empty:
-        raise DataError(f"no prompts in split {' or '.join(splits)}",
-                        hint="split the set first (`personasim testbed prompts`)")  # fmt: skip
+        raise DataError(
+            f"no prompts in split {' or '.join(splits)}",
+            hint="split the set first (`personasim testbed prompts`)",
+        )
     return out.reset_index(drop=True)

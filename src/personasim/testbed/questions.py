@@ -23,8 +23,10 @@ from personasim.llm import Backend, ChoiceRequest, Message
 from personasim.testbed import common as C
 
 LETTERS = "ABCDEF"
-ASK_USER = ("{question}\n\n{options}\n\n"
-            "Which answer would you, as this person, prefer? Reply with {letters}.")
+ASK_USER = (
+    "{question}\n\n{options}\n\n"
+    "Which answer would you, as this person, prefer? Reply with {letters}."
+)
 LABEL_COLUMNS = ["key", "question_id", "choice", "probs", "valid_mass"]
 
 
@@ -55,9 +57,12 @@ def _parse(records: list, source: str) -> list[PreferenceQuestion]:
         except (ValidationError, TypeError) as error:
             if isinstance(error, TypeError):
                 raise DataError(f"{source}[{i}]: not a mapping of id, text, answers") from None
-            raise validation_error(error, f"{source}[{i}]", cls=DataError,
-                                   known_fields=lambda _l: PreferenceQuestion.model_fields
-                                   ) from None  # fmt: skip
+            raise validation_error(
+                error,
+                f"{source}[{i}]",
+                cls=DataError,
+                known_fields=lambda _l: PreferenceQuestion.model_fields,
+            ) from None
     if not out:
         raise DataError(f"{source}: no preference questions", hint="give at least one")
     return out
@@ -85,8 +90,7 @@ def load_questions(source: str | Path) -> list[PreferenceQuestion]:
             data = yaml.safe_load(text)
             records = data.get("questions", []) if isinstance(data, dict) else data or []
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise DataError(f"{path}: cannot parse questions ({str(error).splitlines()[0]})"
-                        ) from None  # fmt: skip
+        raise DataError(f"{path}: cannot parse questions ({str(error).splitlines()[0]})") from None
     return _parse(list(records), str(path))
 
 
@@ -97,20 +101,25 @@ def questions_from_pairs(pairs: pd.DataFrame, limit: int = 20) -> list[Preferenc
         answers = [str(group["rejected"].iloc[0])]
         answers += [a for a in dict.fromkeys(group["chosen"].astype(str)) if a not in answers][:3]
         if len(answers) >= 2:
-            out.append(PreferenceQuestion(id=str(prompt_id), text=str(group["prompt"].iloc[0]),
-                                          answers=tuple(answers)))  # fmt: skip
+            out.append(
+                PreferenceQuestion(
+                    id=str(prompt_id), text=str(group["prompt"].iloc[0]), answers=tuple(answers)
+                )
+            )
     return _parse([q.model_dump() for q in out[:limit]], "questions from pairs")
 
 
-def ask_request(profile: str, question: PreferenceQuestion, reverse: bool = False
-                ) -> ChoiceRequest:
+def ask_request(profile: str, question: PreferenceQuestion, reverse: bool = False) -> ChoiceRequest:
     """The role-played persona's choice among the answers (shown in reverse order if asked)."""
     answers = question.answers[::-1] if reverse else question.answers
     options = "\n".join(f"{lab}. {a}" for lab, a in zip(question.labels, answers, strict=True))
     letters = ", ".join(question.labels)
     user = ASK_USER.format(question=question.text, options=options, letters=letters)
-    return ChoiceRequest(messages=(C.roleplay(profile), Message(role="user", content=user)),
-                         labels=question.labels, answer_prefix="Answer:")  # fmt: skip
+    return ChoiceRequest(
+        messages=(C.roleplay(profile), Message(role="user", content=user)),
+        labels=question.labels,
+        answer_prefix="Answer:",
+    )
 
 
 def _original(probs: dict[str, float], reverse: bool) -> dict[str, float]:
@@ -121,8 +130,13 @@ def _original(probs: dict[str, float], reverse: bool) -> dict[str, float]:
     return {letters[len(letters) - 1 - i]: p for i, p in enumerate(probs.values())}
 
 
-def ask(backend: Backend, profiles: Mapping[str, str], questions: Sequence[PreferenceQuestion],
-        progress: bool | None = None, reverse: bool = False) -> pd.DataFrame:
+def ask(
+    backend: Backend,
+    profiles: Mapping[str, str],
+    questions: Sequence[PreferenceQuestion],
+    progress: bool | None = None,
+    reverse: bool = False,
+) -> pd.DataFrame:
     """Each profile's label per question, persona-major (``key`` is the profile's key).
 
     ``choice`` is the most probable answer's original letter, or None when no probability mass
@@ -130,12 +144,19 @@ def ask(backend: Backend, profiles: Mapping[str, str], questions: Sequence[Prefe
     order (a check of position bias) and mapped back.
     """
     keys = [(k, q) for k in profiles for q in questions]
-    results = backend.choice_logprobs([ask_request(profiles[k], q, reverse) for k, q in keys],
-                                      progress=progress)  # fmt: skip
+    results = backend.choice_logprobs(
+        [ask_request(profiles[k], q, reverse) for k, q in keys], progress=progress
+    )
     rows = []
     for (k, q), r in zip(keys, results, strict=True):
         probs = _original(dict(r.probs), reverse)
-        rows.append({"key": k, "question_id": q.id,
-                     "choice": max(probs, key=probs.get) if r.valid_mass > 0 else None,
-                     "probs": json.dumps(probs), "valid_mass": r.valid_mass})  # fmt: skip
+        rows.append(
+            {
+                "key": k,
+                "question_id": q.id,
+                "choice": max(probs, key=probs.get) if r.valid_mass > 0 else None,
+                "probs": json.dumps(probs),
+                "valid_mass": r.valid_mass,
+            }
+        )
     return pd.DataFrame(rows, columns=LABEL_COLUMNS)

@@ -55,11 +55,18 @@ def items_from_pairs(pairs: pd.DataFrame, per_persona: int = 10, seed: int = 0) 
     for pid, group in ok.groupby("person_id", sort=True):
         rng = np.random.default_rng(stable_seed(seed, "items", str(pid)))
         picked = group.iloc[sorted(rng.permutation(len(group))[:per_persona])]
-        frames.append(pd.DataFrame({
-            "persona_id": picked["person_id"].astype(str), "question_id":
-            picked["prompt_id"].astype(str), "persona": picked["persona"].astype(str),
-            "question": picked["prompt"].astype(str), "answer_a": picked["rejected"].astype(str),
-            "answer_b": picked["chosen"].astype(str)}))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "persona_id": picked["person_id"].astype(str),
+                    "question_id": picked["prompt_id"].astype(str),
+                    "persona": picked["persona"].astype(str),
+                    "question": picked["prompt"].astype(str),
+                    "answer_a": picked["rejected"].astype(str),
+                    "answer_b": picked["chosen"].astype(str),
+                }
+            )
+        )
     if not frames:
         raise DataError("the pairs table has no usable pair", hint="make pairs first")
     return pd.concat(frames, ignore_index=True)[ITEM_COLUMNS]
@@ -69,24 +76,38 @@ def read_items(path: str | Path) -> pd.DataFrame:
     """An items table (Parquet) written by ``testbed agreement`` or ``testbed annotate``."""
     from personasim.core.tables import read_table
 
-    frame = read_table(path, "items table", ITEM_COLUMNS,
-                       hint="items come from `personasim testbed agreement --out DIR`")
+    frame = read_table(
+        path,
+        "items table",
+        ITEM_COLUMNS,
+        hint="items come from `personasim testbed agreement --out DIR`",
+    )
     return frame[ITEM_COLUMNS].astype(str)
 
 
 # --------------------------------------------------------------------------- model labels
 
 
-def model_item_labels(backend: Backend, items: pd.DataFrame, rater: str | None = None,
-                      progress: bool | None = None) -> pd.DataFrame:
+def model_item_labels(
+    backend: Backend, items: pd.DataFrame, rater: str | None = None, progress: bool | None = None
+) -> pd.DataFrame:
     """One model's letter per item: ``B`` when P(refined) over both orders exceeds 0.5."""
-    verdicts = C.judge(backend, [(r.persona, r.question, r.answer_b, r.answer_a)
-                                 for r in items.itertuples(index=False)], progress)
-    choice = [None if v["valid_mass"] <= 0 else ("B" if v["p_first"] > 0.5 else "A")
-              for v in verdicts]  # fmt: skip
-    return pd.DataFrame({"rater": rater or backend.display_name,
-                         "persona_id": items["persona_id"].tolist(),
-                         "question_id": items["question_id"].tolist(), "choice": choice})
+    verdicts = C.judge(
+        backend,
+        [(r.persona, r.question, r.answer_b, r.answer_a) for r in items.itertuples(index=False)],
+        progress,
+    )
+    choice = [
+        None if v["valid_mass"] <= 0 else ("B" if v["p_first"] > 0.5 else "A") for v in verdicts
+    ]
+    return pd.DataFrame(
+        {
+            "rater": rater or backend.display_name,
+            "persona_id": items["persona_id"].tolist(),
+            "question_id": items["question_id"].tolist(),
+            "choice": choice,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- human labels
@@ -97,8 +118,10 @@ def _csv_files(path: Path) -> list[Path]:
     if path.is_dir():
         files = sorted(path.glob("*.csv"))
         if not files:
-            raise DataError(f"{path}: no .csv label files in the folder",
-                            hint="point --humans at the annotation page's labels folder")
+            raise DataError(
+                f"{path}: no .csv label files in the folder",
+                hint="point --humans at the annotation page's labels folder",
+            )
         return files
     if not path.is_file():
         raise DataError(f"{path}: file not found", hint="give a labels CSV or folder")
@@ -114,8 +137,9 @@ def _read_one(path: Path) -> pd.DataFrame:
     frame = frame.rename(columns={"rater": "annotator"})
     missing = [c for c in ANNOTATION_COLUMNS if c not in frame.columns]
     if missing:
-        raise DataError(f"{path}: no {missing[0]!r} column",
-                        hint="columns: " + ", ".join(ANNOTATION_COLUMNS))  # fmt: skip
+        raise DataError(
+            f"{path}: no {missing[0]!r} column", hint="columns: " + ", ".join(ANNOTATION_COLUMNS)
+        )
     frame = frame.apply(lambda s: s.str.strip() if s.dtype == object else s)
     frame["file"], frame["line"] = str(path), range(2, len(frame) + 2)
     return frame
@@ -128,19 +152,23 @@ def _check_rows(frame: pd.DataFrame, items: pd.DataFrame) -> None:
     for r in frame.itertuples(index=False):
         where = f"{r.file}: row {r.line}"
         if r.choice not in LETTERS:
-            raise DataError(f"{where}: choice {r.choice!r} is not an answer letter",
-                            hint="each choice is A (baseline) or B (revised)")  # fmt: skip
+            raise DataError(
+                f"{where}: choice {r.choice!r} is not an answer letter",
+                hint="each choice is A (baseline) or B (revised)",
+            )
         if (r.persona_id, r.question_id) not in known:
             column = "persona_id" if r.persona_id not in set(items["persona_id"]) else "question_id"
             value = getattr(r, column)
-            raise DataError(f"{where}: unknown {column} {value!r}",
-                            hint=did_you_mean(value, set(items[column])))  # fmt: skip
+            raise DataError(
+                f"{where}: unknown {column} {value!r}", hint=did_you_mean(value, set(items[column]))
+            )
         if not r.annotator:
             raise DataError(f"{where}: empty annotator", hint="every row names its annotator")
         key = (r.annotator, r.persona_id, r.question_id)
         if key in seen:
-            raise DataError(f"{where}: annotator {r.annotator!r} labelled this item already "
-                            f"(row {seen[key]})")  # fmt: skip
+            raise DataError(
+                f"{where}: annotator {r.annotator!r} labelled this item already (row {seen[key]})"
+            )
         seen[key] = r.line
 
 
@@ -171,14 +199,16 @@ class Majority:
     """Items without a strict majority (left out)."""
 
 
-def majority(annotations: pd.DataFrame, items: pd.DataFrame, min_annotators: int = 3
-             ) -> Majority:
+def majority(annotations: pd.DataFrame, items: pd.DataFrame, min_annotators: int = 3) -> Majority:
     """The paper's 3-of-4 rule (see the module docstring)."""
     rows, kept, out = [], [], Majority(pd.DataFrame(), pd.DataFrame())
     needed = items.groupby("persona_id")["question_id"].apply(set).to_dict()
     for pid, group in annotations.groupby("persona_id", sort=True):
-        complete = [a for a, g in group.groupby("annotator", sort=True)
-                    if set(g["question_id"]) >= needed[pid]]  # fmt: skip
+        complete = [
+            a
+            for a, g in group.groupby("annotator", sort=True)
+            if set(g["question_id"]) >= needed[pid]
+        ]
         incomplete = sorted(set(group["annotator"]) - set(complete))
         out.dropped_annotators += [(pid, a) for a in incomplete]
         if len(complete) < min_annotators:
@@ -189,8 +219,9 @@ def majority(annotations: pd.DataFrame, items: pd.DataFrame, min_annotators: int
         for qid, votes in use.groupby("question_id", sort=True):
             (top, count), *_ = Counter(votes["choice"]).most_common()
             if count * 2 > len(votes):
-                rows.append({"rater": MAJORITY, "persona_id": pid, "question_id": qid,
-                             "choice": top})  # fmt: skip
+                rows.append(
+                    {"rater": MAJORITY, "persona_id": pid, "question_id": qid, "choice": top}
+                )
             else:
                 out.ties += 1
     out.labels = pd.DataFrame(rows, columns=G.LABELS)
@@ -232,16 +263,21 @@ class RoleplayResult:
 
 def _majority_notes(rule: Majority, min_annotators: int) -> list[str]:
     """One line on what the 3-of-4 rule dropped."""
-    return [f"human majority (strict majority of each persona's complete annotators, at least "
-            f"{min_annotators}):"
-            f" {len(rule.labels)} items labelled, {rule.ties} tied items left out, "
-            f"{len(rule.dropped_annotators)} incomplete annotator sets dropped, "
-            f"{len(rule.short_personas)} personas with too few annotators left out"]
+    return [
+        f"human majority (strict majority of each persona's complete annotators, at least "
+        f"{min_annotators}):"
+        f" {len(rule.labels)} items labelled, {rule.ties} tied items left out, "
+        f"{len(rule.dropped_annotators)} incomplete annotator sets dropped, "
+        f"{len(rule.short_personas)} personas with too few annotators left out"
+    ]
 
 
-def roleplay_agreement(models: pd.DataFrame, items: pd.DataFrame,
-                       annotations: pd.DataFrame | None = None, min_annotators: int = 3
-                       ) -> RoleplayResult:
+def roleplay_agreement(
+    models: pd.DataFrame,
+    items: pd.DataFrame,
+    annotations: pd.DataFrame | None = None,
+    min_annotators: int = 3,
+) -> RoleplayResult:
     """Agreement of the model labels, the human majority and the human baseline."""
     empty = pd.DataFrame()
     if annotations is None or annotations.empty:
@@ -254,8 +290,11 @@ def roleplay_agreement(models: pd.DataFrame, items: pd.DataFrame,
     return RoleplayResult(result, matrix, per, _majority_notes(rule, min_annotators))
 
 
-def model_labels_for(backends: Sequence[tuple[str | None, Backend]], items: pd.DataFrame,
-                     progress: bool | None = None) -> pd.DataFrame:
+def model_labels_for(
+    backends: Sequence[tuple[str | None, Backend]],
+    items: pd.DataFrame,
+    progress: bool | None = None,
+) -> pd.DataFrame:
     """The labels of several named model raters over the same items."""
     frames = [model_item_labels(b, items, name, progress) for name, b in backends]
     return pd.concat(frames, ignore_index=True)

@@ -59,8 +59,7 @@ def load_truth(spec: str, survey: Survey | str | None = None) -> Truth:
     :class:`Truth`."""
     name, _, path = spec.partition(":")
     if name not in TRUTH_SOURCES:
-        raise ConfigError(f"unknown truth source {name!r}",
-                          hint=did_you_mean(name, TRUTH_SOURCES))  # fmt: skip
+        raise ConfigError(f"unknown truth source {name!r}", hint=did_you_mean(name, TRUTH_SOURCES))
     if name != "elections" and not path:
         raise ConfigError(f"truth source {name!r} needs a path", hint=f"write {name}:PATH")
     resolved = load_survey(survey) if isinstance(survey, str) else survey

@@ -73,11 +73,15 @@ def elections_truth(survey: Survey | None = None) -> Truth:
         dem, rep = q.options[q.index_of("dem")].text, q.options[q.index_of("rep")].text
         state = rows["level"] == "state"
         for column, text in (("dem_votes", dem), ("rep_votes", rep)):
-            parts.append(pd.DataFrame({
-                "question_id": q.id,
-                "attribute": np.where(state, "state", OVERALL[0]),
-                "group": np.where(state, rows["state"], OVERALL[1]),
-                "option": text,
-                "weight": rows[column].astype(float),
-            }))  # fmt: skip
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "question_id": q.id,
+                        "attribute": np.where(state, "state", OVERALL[0]),
+                        "group": np.where(state, rows["state"], OVERALL[1]),
+                        "option": text,
+                        "weight": rows[column].astype(float),
+                    }
+                )
+            )
     return Truth("elections", survey, pd.concat(parts, ignore_index=True)[TRUTH_COLUMNS])

@@ -150,8 +150,11 @@ def load_mapping(path: Path) -> MicrodataMapping:
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read mapping ({str(error).splitlines()[0]})") from None
     if isinstance(raw, dict):  # YAML keys and values may be numbers; codes are text
-        raw = {**raw, "questions": _text_codes(raw.get("questions")),
-               "groups": [_text_codes_of(g) for g in raw.get("groups") or []]}  # fmt: skip
+        raw = {
+            **raw,
+            "questions": _text_codes(raw.get("questions")),
+            "groups": [_text_codes_of(g) for g in raw.get("groups") or []],
+        }
     try:
         return MicrodataMapping.model_validate(raw)
     except ValidationError as error:
@@ -220,8 +223,10 @@ def read_microdata(data: str, base: Path) -> tuple[pd.DataFrame, dict[str, dict[
 
             reader = pyreadstat.read_dta if suffix == ".dta" else pyreadstat.read_sav
             frame, meta = reader(str(path))
-            labels = {col: {_key(code): str(text) for code, text in codes.items()}
-                      for col, codes in meta.variable_value_labels.items()}  # fmt: skip
+            labels = {
+                col: {_key(code): str(text) for code, text in codes.items()}
+                for col, codes in meta.variable_value_labels.items()
+            }
             return frame, labels, str(path)
         if suffix == ".parquet":
             return pd.read_parquet(path), {}, str(path)
@@ -230,8 +235,10 @@ def read_microdata(data: str, base: Path) -> tuple[pd.DataFrame, dict[str, dict[
     except Exception as error:  # readers raise many types; one line naming the file
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(f"{path}: cannot read microdata ({first})") from None
-    raise DataError(f"{path}: unknown microdata file type",
-                    hint="use .csv, .parquet, .sav, .dta or statsmodels:NAME")  # fmt: skip
+    raise DataError(
+        f"{path}: unknown microdata file type",
+        hint="use .csv, .parquet, .sav, .dta or statsmodels:NAME",
+    )
 
 
 def _statsmodels(name: str) -> pd.DataFrame:
@@ -240,21 +247,29 @@ def _statsmodels(name: str) -> pd.DataFrame:
 
     module = getattr(datasets, name, None)
     if module is None or not hasattr(module, "load_pandas"):
-        raise DataError(f"statsmodels:{name}: no such statsmodels data set",
-                        hint="e.g. statsmodels:anes96")  # fmt: skip
+        raise DataError(
+            f"statsmodels:{name}: no such statsmodels data set", hint="e.g. statsmodels:anes96"
+        )
     return module.load_pandas().data
 
 
 def _column(frame: pd.DataFrame, column: str, source: str, field: str) -> pd.Series:
     """A data column, or one line naming the source, the field and the column."""
     if column not in frame.columns:
-        raise DataError(f"{source}: column {column!r} ({field}) is missing",
-                        hint=f"columns: {', '.join(map(str, frame.columns[:20]))}")  # fmt: skip
+        raise DataError(
+            f"{source}: column {column!r} ({field}) is missing",
+            hint=f"columns: {', '.join(map(str, frame.columns[:20]))}",
+        )
     return frame[column]
 
 
-def _mapped(values: pd.Series, codes: dict[str, str], missing: tuple[str, ...],
-            labels: dict[str, str], where: str) -> pd.Series:  # fmt: skip
+def _mapped(
+    values: pd.Series,
+    codes: dict[str, str],
+    missing: tuple[str, ...],
+    labels: dict[str, str],
+    where: str,
+) -> pd.Series:
     """Each cell's target by its code, else by its value label; None for missing codes."""
     folded = {k.casefold(): v for k, v in codes.items()}
     skip = {m.casefold() for m in missing}
@@ -268,8 +283,10 @@ def _mapped(values: pd.Series, codes: dict[str, str], missing: tuple[str, ...],
             out[value] = folded.get(code.casefold(), folded.get(label.casefold()))
         else:
             shown = f"{code!r} ({label})" if label else repr(code)
-            raise DataError(f"{where}: value {shown} is not mapped",
-                            hint="add it to codes or to missing in the mapping")  # fmt: skip
+            raise DataError(
+                f"{where}: value {shown} is not mapped",
+                hint="add it to codes or to missing in the mapping",
+            )
     return values.map(out).astype(object).where(values.notna(), None)
 
 
@@ -281,39 +298,52 @@ def _weights(frame: pd.DataFrame, mapping: MicrodataMapping, source: str) -> pd.
     weights = pd.to_numeric(raw, errors="coerce")
     bad = raw[weights.isna() | (weights < 0)]
     if len(bad):
-        raise DataError(f"{source}: column {mapping.weight!r}: weight {_key(bad.iloc[0])!r} "
-                        f"(row {bad.index[0]}) is not a non-negative number")  # fmt: skip
+        raise DataError(
+            f"{source}: column {mapping.weight!r}: weight {_key(bad.iloc[0])!r} "
+            f"(row {bad.index[0]}) is not a non-negative number"
+        )
     return weights.astype(float)
 
 
-def _answers(question: Question, entry: AnswerColumn, frame: pd.DataFrame,
-             labels: dict[str, dict[str, str]], source: str) -> pd.Series:  # fmt: skip
+def _answers(
+    question: Question,
+    entry: AnswerColumn,
+    frame: pd.DataFrame,
+    labels: dict[str, dict[str, str]],
+    source: str,
+) -> pd.Series:
     """Option text of each respondent's answer (None: left out)."""
     where = f"{source}: column {entry.column!r} (question {question.id})"
     for code, option in entry.codes.items():
         try:
             question.index_of(option)
         except ConfigError as error:
-            raise ConfigError(f"{where}: code {code!r} -> {error.message}",
-                              hint=error.hint) from None  # fmt: skip
+            raise ConfigError(
+                f"{where}: code {code!r} -> {error.message}", hint=error.hint
+            ) from None
     codes = {k: question.options[question.index_of(v)].text for k, v in entry.codes.items()}
     values = _column(frame, entry.column, source, f"question {question.id}")
     return _mapped(values, codes, entry.missing, labels.get(entry.column, {}), where)
 
 
-def _groups(entry: GroupColumn, frame: pd.DataFrame, labels: dict[str, dict[str, str]],
-            source: str) -> pd.Series:  # fmt: skip
+def _groups(
+    entry: GroupColumn, frame: pd.DataFrame, labels: dict[str, dict[str, str]], source: str
+) -> pd.Series:
     """Each respondent's level of ``entry.attribute`` (None: no group)."""
     where = f"{source}: column {entry.column!r} (group {entry.attribute})"
     if entry.attribute not in ATTRIBUTES:
-        raise ConfigError(f"{where}: unknown person attribute {entry.attribute!r}",
-                          hint=f"one of {', '.join(ATTRIBUTES)}")  # fmt: skip
+        raise ConfigError(
+            f"{where}: unknown person attribute {entry.attribute!r}",
+            hint=f"one of {', '.join(ATTRIBUTES)}",
+        )
     levels, derive = ATTRIBUTES[entry.attribute]
     values = _column(frame, entry.column, source, f"group {entry.attribute}")
     if entry.derive:
         if derive is None or entry.codes:
-            raise ConfigError(f"{where}: derive: true needs no codes and an attribute derived "
-                              "from a raw value (AGE from years, CREGION or state from a state)")
+            raise ConfigError(
+                f"{where}: derive: true needs no codes and an attribute derived "
+                "from a raw value (AGE from years, CREGION or state from a state)"
+            )
         kept = values.where(~values.map(_key).isin(set(entry.missing)))
         try:
             derived = derive(kept)
@@ -323,8 +353,10 @@ def _groups(entry: GroupColumn, frame: pd.DataFrame, labels: dict[str, dict[str,
     unknown = sorted({v for v in entry.codes.values() if v not in levels})
     if unknown:
         code = next(k for k, v in entry.codes.items() if v == unknown[0])
-        raise DataError(f"{where}: code {code!r} -> {unknown[0]!r}: no person has this level",
-                        hint=f"levels of {entry.attribute}: {', '.join(levels)}")  # fmt: skip
+        raise DataError(
+            f"{where}: code {code!r} -> {unknown[0]!r}: no person has this level",
+            hint=f"levels of {entry.attribute}: {', '.join(levels)}",
+        )
     return _mapped(values, entry.codes, entry.missing, labels.get(entry.column, {}), where)
 
 
@@ -333,14 +365,16 @@ def _totals(data: pd.DataFrame) -> pd.DataFrame:
     keys, cell = ["group", "option"], ["group"]
     data = data.assign(w2=data["weight"] ** 2)
     sums = data.groupby(keys, as_index=False)["weight"].sum()
-    per = data.groupby(cell, as_index=False).agg(n=("weight", "size"), w=("weight", "sum"),
-                                                 w2=("w2", "sum"))  # fmt: skip
+    per = data.groupby(cell, as_index=False).agg(
+        n=("weight", "size"), w=("weight", "sum"), w2=("w2", "sum")
+    )
     per["n_eff"] = np.where(per["w2"] > 0, per["w"] ** 2 / per["w2"].where(per["w2"] > 0), 0.0)
     return sums.merge(per[[*cell, "n", "n_eff"]], on=cell, how="left")
 
 
-def _question_table(question_id: str, answers: pd.Series, weights: pd.Series,
-                    groups: dict[str, pd.Series]) -> pd.DataFrame:  # fmt: skip
+def _question_table(
+    question_id: str, answers: pd.Series, weights: pd.Series, groups: dict[str, pd.Series]
+) -> pd.DataFrame:
     """Truth rows of one question: overall, then every group of every attribute."""
     data = pd.DataFrame({"option": answers, "weight": weights}).dropna(subset=["option"])
     overall = data.assign(group=OVERALL[1])
@@ -363,16 +397,20 @@ def microdata_truth(spec: str, survey: Survey | None) -> tuple[Survey, pd.DataFr
         relative = path.parent / mapping.survey
         survey = load_survey(str(relative) if relative.is_file() else mapping.survey)
     if survey is None:
-        raise ConfigError(f"{path}: microdata truth needs the survey its questions come from",
-                          hint="name it in the mapping (survey: ...) or pass --survey")  # fmt: skip
+        raise ConfigError(
+            f"{path}: microdata truth needs the survey its questions come from",
+            hint="name it in the mapping (survey: ...) or pass --survey",
+        )
     frame, labels, source = read_microdata(mapping.data, path.parent)
     weights = _weights(frame, mapping, source)
     groups = {g.attribute: _groups(g, frame, labels, source) for g in mapping.groups}
     tables = []
     for question_id, entry in mapping.questions.items():
         if question_id not in survey.ids:
-            raise ConfigError(f"{path}: question {question_id!r} is not in survey {survey.id!r}",
-                              hint=f"questions: {', '.join(survey.ids[:10])}")  # fmt: skip
+            raise ConfigError(
+                f"{path}: question {question_id!r} is not in survey {survey.id!r}",
+                hint=f"questions: {', '.join(survey.ids[:10])}",
+            )
         answers = _answers(survey.question(question_id), entry, frame, labels, source)
         tables.append(_question_table(question_id, answers, weights, groups))
     return survey, pd.concat(tables, ignore_index=True)
