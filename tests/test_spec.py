@@ -253,7 +253,7 @@ def test_cli_preflight_fails_before_the_first_stage(tmp_path: Path, capsys) -> N
 
 def test_calibration_takes_every_method_option_of_the_command(tmp_path: Path) -> None:
     from personasim.calibrate.options import CalibrateOptions
-    from personasim.pipeline.calibration import calibrate_options
+    from personasim.pipeline.stages.calibration import calibrate_options
 
     spec = load_study(_write(tmp_path, "[calibration]\ntrim_percentile = 99\nmax_iter = 50\n"))
     assert spec.calibration is not None

@@ -14,7 +14,7 @@ import pytest
 
 from personasim.calibrate.targets import load_party_table
 from personasim.pipeline.context import StageContext, StageTiming
-from personasim.pipeline.driver import score_stage
+from personasim.pipeline.stages.score import score_stage
 from personasim.report.build import build_report, calibration_section, load_run
 from personasim.scoring.crosstab import CROSSTAB_COLUMNS, ELECTION_BY, MIN_N
 from personasim.spec.study import CalibrationSection, builtin_study, study_from_dict

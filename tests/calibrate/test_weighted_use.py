@@ -174,7 +174,7 @@ def test_attach_weights_matches_ids_as_text_and_falls_back_to_own_weight() -> No
 
 def test_stage_tables_put_costs_beside_before_and_after(population: pd.DataFrame) -> None:
     from personasim.calibrate.diagnostics import before_after, tier_costs
-    from personasim.pipeline.calibration import run_calibration
+    from personasim.pipeline.stages.calibration import run_calibration
     from personasim.spec.study import CalibrationSection
     from tests.calibrate.conftest import fake_personas
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from personasim.pipeline.testbed import run_testbed
+from personasim.pipeline.stages.testbed import run_testbed
 from personasim.report.testbed import png_bytes, report_section
 from personasim.testbed.spec import TestbedSpec
 from tests.support.scripted import ScriptedStandIn

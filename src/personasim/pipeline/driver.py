@@ -40,31 +40,32 @@ from typing import Any
 import pandas as pd
 
 from personasim.core.errors import ConfigError, Interrupted, did_you_mean
-from personasim.core.keys import PERSONA_KEY, RESPONSE_KEY, SCORE_KEY
 from personasim.core.secrets import redact_urls
 from personasim.core.tables import (
     check_columns,
     check_output_dir,
     read_table,
-    write_atomic,
     write_text_atomic,
-)
-from personasim.core.validity import (
-    answers_of_invalid_personas,
-    empty_probs,
-    invalid_answer_rows,
 )
 from personasim.pipeline import contract as S
 from personasim.pipeline.context import (
     Backends,
     StageContext,
     StageTiming,
-    read_run_table,
     stage_timer,
 )
 from personasim.pipeline.contract import Stage
 from personasim.pipeline.manifest import build_manifest, write_manifest
-from personasim.spec.study import CalibrationSection, StudySpec
+from personasim.pipeline.stages import (
+    diagnostics,
+    personas,
+    population,
+    report,
+    score,
+    simulate,
+    testbed,
+)
+from personasim.spec.study import StudySpec
 
 
 @dataclass
@@ -123,425 +124,17 @@ class RunResult:
         return "\n".join(lines)
 
 
-def population_stage(ctx: StageContext) -> None:
-    """Draw the population into ``population.parquet``; each state's raking report into
-    ``raking.parquet``."""
-    from personasim.census.sample import PopulationSpec, build_population
-
-    section = ctx.spec.population
-    spec = PopulationSpec(
-        states=section.states,
-        per_state=section.per_state,
-        seed=section.seed,
-        min_age=section.min_age,
-        pums=section.pums,
-    )
-    population = build_population(spec)
-    write_atomic(population.frame, ctx.run / "population.parquet")
-    write_atomic(raking_table(population.reports), ctx.run / "raking.parquet")
-
-
-def raking_table(reports: list[Any]) -> pd.DataFrame:
-    """One row per state x control: iterations, convergence, max relative error, ESS, unmet."""
-    rows = [
-        {
-            "state": r.state,
-            "control": control,
-            "max_rel_error": float(error),
-            "iterations": r.iterations,
-            "converged": r.converged,
-            "status": r.status,
-            "offending": r.offending,
-            "ess": r.ess,
-            "n_seed": r.n_seed,
-            "unmet": ", ".join(r.unmet),
-            "note": r.note,
-        }
-        for r in reports
-        for control, error in (r.max_rel_error or {"(none)": 0.0}).items()
-    ]
-    return pd.DataFrame(rows, columns=RAKING_COLUMNS)
-
-
-RAKING_COLUMNS = [
-    "state",
-    "control",
-    "max_rel_error",
-    "iterations",
-    "converged",
-    "status",
-    "offending",
-    "ess",
-    "n_seed",
-    "unmet",
-    "note",
-]
-
-
-def personas_stage(ctx: StageContext) -> None:
-    """Generate every tier with every generator into ``personas.parquet`` through the executor
-    (committed batch by batch as parts under ``parts/personas/``; resumed from them)."""
-    from personasim.pipeline.executor import personas_on_executor
-
-    section = ctx.spec.personas
-    population = read_run_table(ctx, "population.parquet", "population table")
-    written = personas_on_executor(
-        ctx.spec,
-        ctx.run,
-        population,
-        ctx.backends,
-        seed=ctx.spec.seed,
-        temperature=section.temperature,
-        max_attempts=section.max_attempts,
-        prompt_file={t: str(p) for t, p in section.prompt_files.items()} or None,
-        max_runs=section.max_runs,
-    )
-    ctx.timing.reused = written == 0
-
-
-def simulate_options(spec: StudySpec, simulator: str) -> Any:
-    """The :class:`~personasim.simulate.plan.SimulateOptions` of ``[simulate]``."""
-    from personasim.simulate.plan import SimulateOptions
-
-    section = spec.simulate
-    return SimulateOptions(
-        estimator=section.estimator,
-        samples=section.samples,
-        permute=section.permute,
-        temperature=section.temperature,
-        seed=spec.seed,
-        simulator=simulator,
-        min_valid_mass=section.min_valid_mass,
-    )
-
-
-def simulate_stage(ctx: StageContext) -> None:
-    """Answer every survey with every simulator into ``responses_<id>.parquet`` through the
-    executor (committed batch by batch as parts under ``parts/responses_<id>/``; resumed from
-    them)."""
-    from personasim.pipeline.executor import simulate_on_executor
-
-    personas = read_run_table(ctx, "personas.parquet", "personas table")
-    options = {name: simulate_options(ctx.spec, name) for name in ctx.spec.simulate.simulators}
-    written = 0
-    for entry in ctx.spec.surveys:
-        written += simulate_on_executor(
-            ctx.spec, ctx.run, personas, entry.load(), entry.id, options, ctx.backends
-        )
-    ctx.timing.reused = written == 0
-
-
-def score_stage(ctx: StageContext) -> None:
-    """Score each survey with ground truth: ``scores_<id>``, ``summary_<id>``,
-    ``cross_model_<id>`` and ``crosstab_<id>`` tables (the report reads these, it computes no
-    score). Responses of
-    invalid personas and answers at or below ``min_valid_mass`` are excluded and counted."""
-
-    from personasim.scoring.score import score
-    from personasim.scoring.stream import ResponseSource
-    from personasim.truth import load_truth
-
-    population = read_run_table(ctx, "population.parquet", "population table")
-    personas = read_run_table(ctx, "personas.parquet", "personas table")
-    for entry in scored_surveys(ctx.spec):
-        responses = ResponseSource(
-            ctx.run / f"responses_{entry.id}.parquet",
-            "delete the run directory's file to recompute",
-        )  # streamed
-        result = score(
-            responses,
-            load_truth(str(entry.truth_spec), entry.load()),
-            population,
-            n_boot=ctx.spec.score.n_boot,
-            seed=ctx.spec.seed,
-            personas=personas,
-            min_valid_mass=ctx.spec.simulate.min_valid_mass,
-        )
-        write_atomic(result.scores, ctx.run / f"scores_{entry.id}.parquet")
-        write_atomic(result.summary, ctx.run / f"summary_{entry.id}.parquet")
-        write_atomic(result.cross_model.reset_index(), ctx.run / f"cross_model_{entry.id}.parquet")
-    weights = None
-    if ctx.spec.calibration is not None:
-        weights = calibrated_scores(ctx, ctx.spec.calibration, population, personas)
-    crosstab_tables(ctx, population, personas, weights)
-
-
-def crosstab_tables(
-    ctx: StageContext,
-    population: pd.DataFrame,
-    personas: pd.DataFrame,
-    weights: pd.DataFrame | None,
-) -> None:
-    """``crosstab_<id>`` per scored survey: weighted answer shares per group and tier with
-    bootstrap CIs, counts and the small-n flag, the real group shares beside them where the
-    truth has the group (:func:`personasim.scoring.crosstab.crosstab`). Weights: the
-    calibrated ones where ``[calibration]`` made them, else the persons' census weights; the
-    rows scoring excludes are left out here too."""
-    from personasim.scoring.crosstab import CROSSTAB_COLUMNS, MIN_N, crosstab, study_attributes
-    from personasim.scoring.score import UNSCORED_COLUMNS
-    from personasim.truth import load_truth
-
-    for entry in scored_surveys(ctx.spec):
-        responses = read_table(
-            ctx.run / f"responses_{entry.id}.parquet",
-            "responses table",
-            hint="delete the run directory's file to recompute",
-            exclude=UNSCORED_COLUMNS,
-        )
-        bad = invalid_answer_rows(responses, ctx.spec.simulate.min_valid_mass)
-        responses = responses[~(bad | answers_of_invalid_personas(responses, personas))]
-        usable = ~empty_probs(responses["probs"])
-        table = pd.DataFrame(columns=CROSSTAB_COLUMNS)
-        if usable.any():
-            truth = load_truth(str(entry.truth_spec), entry.load())
-            table = crosstab(
-                responses,
-                study_attributes(truth, population),
-                population,
-                weights,
-                n_boot=ctx.spec.score.n_boot,
-                min_n=MIN_N,
-                seed=ctx.spec.seed,
-                truth=truth,
-            )
-        write_atomic(table, ctx.run / f"crosstab_{entry.id}.parquet")
-
-
-def calibrated_scores(
-    ctx: StageContext, section: CalibrationSection, population: pd.DataFrame, personas: pd.DataFrame
-) -> pd.DataFrame:
-    """``[calibration]``: weights fitted on the personas that are scored (``weights.parquet``,
-    diagnostics in ``calibration.parquet``) and every scored survey again with them
-    (``scores_<id>_calibrated``, ``summary_...``); returns the weights."""
-    from personasim.pipeline.calibration import run_calibration, scored_personas
-    from personasim.scoring.score import score
-    from personasim.scoring.stream import ResponseSource
-    from personasim.truth import load_truth
-
-    responses = [
-        read_table(
-            ctx.run / f"responses_{entry.id}.parquet",
-            "responses table",
-            hint="delete the run directory's file to recompute",
-            columns=["person_id", "tier", "generator", "valid", "valid_mass"],
-        )
-        for entry in scored_surveys(ctx.spec)
-    ]
-    pool = scored_personas(personas, responses, ctx.spec.simulate.min_valid_mass)
-    result = run_calibration(section, pool)
-    write_atomic(result.weights, ctx.run / "weights.parquet")
-    write_atomic(result.diagnostics, ctx.run / "calibration.parquet")
-    for note in result.notes:
-        print(f"calibration: {note}", file=sys.stderr)
-    for entry in scored_surveys(ctx.spec):
-        responses = ResponseSource(
-            ctx.run / f"responses_{entry.id}.parquet",
-            "delete the run directory's file to recompute",
-        )  # streamed
-        out = score(
-            responses,
-            load_truth(str(entry.truth_spec), entry.load()),
-            population,
-            n_boot=ctx.spec.score.n_boot,
-            seed=ctx.spec.seed,
-            personas=personas,
-            min_valid_mass=ctx.spec.simulate.min_valid_mass,
-            weights=result.weights,
-        )
-        write_atomic(out.scores, ctx.run / f"scores_{entry.id}_calibrated.parquet")
-        write_atomic(out.summary, ctx.run / f"summary_{entry.id}_calibrated.parquet")
-    return result.weights
-
-
-def scored_surveys(spec: StudySpec) -> list[Any]:
-    """The ``[[surveys]]`` entries that have ground truth."""
-    return [entry for entry in spec.surveys if entry.truth_spec is not None]
-
-
-def diagnostics_stage(ctx: StageContext) -> None:
-    """Text statistics and imputation drift of the personas (no model calls)."""
-    from personasim.analysis import imputation_drift, text_stats
-
-    personas = read_run_table(ctx, "personas.parquet", "personas table")
-    write_atomic(text_stats(personas), ctx.run / "text_stats.parquet")
-    write_atomic(imputation_drift(personas), ctx.run / "drift.parquet")
-
-
-def testbed_stage(ctx: StageContext) -> None:
-    """The PERSONA testbed (``[testbed]``): pairs, leave-one-out, agreement under ``testbed/``."""
-    spec = ctx.spec.testbed
-    if spec is None:
-        ctx.timing.reused = True  # nothing to compute
-        return
-    from personasim.pipeline.testbed import run_testbed
-
-    personas = read_run_table(ctx, "personas.parquet", "personas table")
-    backend = ctx.backends.get(spec.backend or ctx.spec.simulate.simulators[0])
-    raters = {name: ctx.backends.get(name) for name in spec.raters}
-    run_testbed(spec, personas, backend, ctx.run, raters)
-
-
-def _testbed_outputs(spec: StudySpec) -> list[str]:
-    from personasim.testbed import OUTPUTS
-
-    return [f"testbed/{name}" for name in OUTPUTS] if spec.testbed is not None else []
-
-
-def _testbed_config(spec: StudySpec) -> Any:
-    if spec.testbed is None:
-        return None
-    names = (spec.testbed.backend or spec.simulate.simulators[0], *spec.testbed.raters)
-    return {"testbed": spec.section("testbed"), "backends": spec.backend_sections(names)}
-
-
-def report_stage(ctx: StageContext) -> None:
-    """Write ``report.html`` from the run directory's tables."""
-    from personasim.report import build_report
-
-    build_report(ctx.run)
-
-
-def _responses(spec: StudySpec) -> list[str]:
-    return [f"responses_{e.id}.parquet" for e in spec.surveys]
-
-
-def _truth_data(spec: StudySpec) -> list[str]:
-    """Files the surveys' truth specs read beyond the files they name (a microdata mapping's
-    respondent file), so that the score stage's hash covers them."""
-    from personasim.truth.microdata import data_files
-
-    return [path for entry in spec.surveys for path in data_files(entry.truth_spec)]
-
-
-def _score_outputs(spec: StudySpec) -> list[str]:
-    out = [
-        f"{kind}_{e.id}.parquet"
-        for e in scored_surveys(spec)
-        for kind in ("scores", "summary", "cross_model", "crosstab")
-    ]
-    if spec.calibration is not None:
-        out += ["weights.parquet", "calibration.parquet"]
-        out += [
-            f"{kind}_{e.id}_calibrated.parquet"
-            for e in scored_surveys(spec)
-            for kind in ("scores", "summary")
-        ]
-    return out
-
-
-TABLES = [
-    "population.parquet",
-    "raking.parquet",
-    "personas.parquet",
-    "text_stats.parquet",
-    "drift.parquet",
-]
-
-
-CODE: dict[str, tuple[str, ...]] = {
-    "population": ("personasim.census", "personasim.core.states"),
-    "personas": ("personasim.personas", "personasim.census.mapping", "personasim.pipeline.jobs"),
-    "simulate": ("personasim.simulate", "personasim.survey", "personasim.pipeline.jobs"),
-    "score": (
-        "personasim.scoring",
-        "personasim.truth",
-        "personasim.survey",
-        "personasim.calibrate",
-        "personasim.pipeline.calibration",
-    ),
-    "diagnostics": ("personasim.analysis",),
-    "testbed": ("personasim.testbed", "personasim.pipeline.testbed"),
-}
-"""Per stage, the modules whose source computes its outputs: changing them makes the stage stale.
-The LLM layer is left out on purpose: a model's answers are keyed by the request in the cache,
-and a backend change that alters requests shows up as cache misses, not as stale tables."""
-
-
 STAGE_LIST: tuple[Stage, ...] = (
-    Stage(
-        "population",
-        lambda s: [],
-        lambda s: ["population.parquet", "raking.parquet"],
-        ("person_id",),
-        lambda s: s.section("population"),
-        population_stage,
-        code=CODE["population"],
-    ),
-    Stage(
-        "personas",
-        lambda s: ["population.parquet"],
-        lambda s: ["personas.parquet"],
-        PERSONA_KEY,
-        lambda s: {
-            "personas": s.section("personas"),
-            "seed": s.seed,
-            "backends": s.backend_sections(s.personas.generators),
-        },
-        personas_stage,
-        resumable=True,
-        code=CODE["personas"],
-    ),
-    Stage(
-        "simulate",
-        lambda s: ["personas.parquet"],
-        _responses,
-        RESPONSE_KEY,
-        lambda s: {
-            "simulate": s.section("simulate"),
-            "seed": s.seed,
-            "backends": s.backend_sections(s.simulate.simulators),
-            "surveys": [(e.id, e.source, e.max_questions) for e in s.surveys],
-        },
-        simulate_stage,
-        resumable=True,
-        code=CODE["simulate"],
-    ),
-    Stage(
-        "score",
-        lambda s: ["population.parquet", "personas.parquet", *_responses(s)],
-        _score_outputs,
-        SCORE_KEY,
-        lambda s: {
-            "score": s.section("score"),
-            "seed": s.seed,
-            "min_valid_mass": s.simulate.min_valid_mass,
-            "calibration": s.calibration and s.section("calibration"),
-            "surveys": [(e.id, e.source, e.max_questions, e.truth_spec) for e in s.surveys],
-            "truth_data": _truth_data(s),
-        },
-        score_stage,
-        code=CODE["score"],
-    ),
-    Stage(
-        "diagnostics",
-        lambda s: ["personas.parquet"],
-        lambda s: ["text_stats.parquet", "drift.parquet"],
-        (),
-        lambda s: {},
-        diagnostics_stage,
-        code=CODE["diagnostics"],
-    ),
-    Stage(
-        "testbed",
-        lambda s: ["personas.parquet"] if s.testbed else [],
-        _testbed_outputs,
-        ("person_id", "prompt_id", "generator"),
-        _testbed_config,
-        testbed_stage,
-        resumable=True,
-        code=CODE["testbed"],
-    ),
-    Stage(
-        "report",
-        lambda s: [*TABLES, *_responses(s), *_score_outputs(s), *_testbed_outputs(s)],
-        lambda s: ["report.html"],
-        (),
-        lambda s: s.section("report"),
-        report_stage,
-        always=True,
-    ),
+    population.STAGE,
+    personas.STAGE,
+    simulate.STAGE,
+    score.STAGE,
+    diagnostics.STAGE,
+    testbed.STAGE,
+    report.STAGE,
 )
-"""Every stage of a study, in order (see :mod:`personasim.pipeline.contract` for the contract)."""
+"""Every stage of a study, in order: each is declared in its own module of
+:mod:`personasim.pipeline.stages` (see :mod:`personasim.pipeline.contract` for the contract)."""
 
 
 def resolve_out_dir(spec: StudySpec, out_dir: str | Path | None) -> Path:

@@ -16,5 +16,5 @@ OUTPUTS = (
     "per_persona.parquet",
     "agreement.parquet",
 )
-"""The tables :func:`personasim.pipeline.testbed.run_testbed` writes under ``RUN/testbed`` (pairs
-first: the key table)."""
+"""The tables :func:`personasim.pipeline.stages.testbed.run_testbed` writes under
+``RUN/testbed`` (pairs first: the key table)."""

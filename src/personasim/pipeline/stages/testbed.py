@@ -1,4 +1,4 @@
-"""The testbed as one study stage. :func:`run_testbed` runs the study's optional ``[testbed]``
+"""The ``testbed`` stage. :func:`run_testbed` runs the study's optional ``[testbed]``
 section (:class:`~personasim.testbed.spec.TestbedSpec`): pairs, leave-one-out and agreement for
 the study's personas, written under the run directory. The report reads those tables back
 (:func:`personasim.report.testbed.report_section`)."""
@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from personasim.core.tables import write_atomic
 from personasim.llm import Backend
-from personasim.testbed import FOLDER
+from personasim.pipeline.context import StageContext, read_run_table
+from personasim.pipeline.contract import Stage
+from personasim.spec.study import StudySpec
+from personasim.testbed import FOLDER, OUTPUTS
 from personasim.testbed.agreement import agreement, model_labels
 from personasim.testbed.loo import LooOptions, leave_one_out
 from personasim.testbed.pairs import PairsOptions, make_pairs
@@ -103,3 +107,41 @@ def _humans(spec: TestbedSpec, personas: pd.DataFrame, questions: list) -> pd.Da
     return read_human_labels(
         spec.humans, personas["person_id"].astype(str).tolist(), [q.id for q in questions]
     )
+
+
+def testbed_stage(ctx: StageContext) -> None:
+    """The PERSONA testbed (``[testbed]``): pairs, leave-one-out, agreement under ``testbed/``."""
+    spec = ctx.spec.testbed
+    if spec is None:
+        ctx.timing.reused = True  # nothing to compute
+        return
+    personas = read_run_table(ctx, "personas.parquet", "personas table")
+    backend = ctx.backends.get(spec.backend or ctx.spec.simulate.simulators[0])
+    raters = {name: ctx.backends.get(name) for name in spec.raters}
+    run_testbed(spec, personas, backend, ctx.run, raters)
+
+
+def testbed_outputs(spec: StudySpec) -> list[str]:
+    """The tables the testbed stage writes under ``testbed/`` (none without ``[testbed]``)."""
+    return [f"testbed/{name}" for name in OUTPUTS] if spec.testbed is not None else []
+
+
+def testbed_config(spec: StudySpec) -> Any:
+    """What the testbed stage's fingerprint holds: ``[testbed]`` and its backends' sections."""
+    if spec.testbed is None:
+        return None
+    names = (spec.testbed.backend or spec.simulate.simulators[0], *spec.testbed.raters)
+    return {"testbed": spec.section("testbed"), "backends": spec.backend_sections(names)}
+
+
+STAGE = Stage(
+    "testbed",
+    lambda s: ["personas.parquet"] if s.testbed else [],
+    testbed_outputs,
+    ("person_id", "prompt_id", "generator"),
+    testbed_config,
+    testbed_stage,
+    resumable=True,
+    code=("personasim.testbed", __name__),
+)
+"""The PERSONA testbed: only with ``[testbed]``; its pairs are resumable."""

@@ -1,0 +1,201 @@
+"""The ``score`` stage: each survey with ground truth scored (``scores_<id>``, ``summary_<id>``,
+``cross_model_<id>``, ``crosstab_<id>``), and with ``[calibration]`` the weights and the
+calibrated scores."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pandas as pd
+
+from personasim.core.keys import SCORE_KEY
+from personasim.core.tables import read_table, write_atomic
+from personasim.core.validity import (
+    answers_of_invalid_personas,
+    empty_probs,
+    invalid_answer_rows,
+)
+from personasim.pipeline.context import StageContext, read_run_table
+from personasim.pipeline.contract import Stage
+from personasim.pipeline.stages.simulate import response_tables
+from personasim.spec.study import CalibrationSection, StudySpec
+
+
+def score_stage(ctx: StageContext) -> None:
+    """Score each survey with ground truth: ``scores_<id>``, ``summary_<id>``,
+    ``cross_model_<id>`` and ``crosstab_<id>`` tables (the report reads these, it computes no
+    score). Responses of
+    invalid personas and answers at or below ``min_valid_mass`` are excluded and counted."""
+
+    from personasim.scoring.score import score
+    from personasim.scoring.stream import ResponseSource
+    from personasim.truth import load_truth
+
+    population = read_run_table(ctx, "population.parquet", "population table")
+    personas = read_run_table(ctx, "personas.parquet", "personas table")
+    for entry in scored_surveys(ctx.spec):
+        responses = ResponseSource(
+            ctx.run / f"responses_{entry.id}.parquet",
+            "delete the run directory's file to recompute",
+        )  # streamed
+        result = score(
+            responses,
+            load_truth(str(entry.truth_spec), entry.load()),
+            population,
+            n_boot=ctx.spec.score.n_boot,
+            seed=ctx.spec.seed,
+            personas=personas,
+            min_valid_mass=ctx.spec.simulate.min_valid_mass,
+        )
+        write_atomic(result.scores, ctx.run / f"scores_{entry.id}.parquet")
+        write_atomic(result.summary, ctx.run / f"summary_{entry.id}.parquet")
+        write_atomic(result.cross_model.reset_index(), ctx.run / f"cross_model_{entry.id}.parquet")
+    weights = None
+    if ctx.spec.calibration is not None:
+        weights = calibrated_scores(ctx, ctx.spec.calibration, population, personas)
+    crosstab_tables(ctx, population, personas, weights)
+
+
+def crosstab_tables(
+    ctx: StageContext,
+    population: pd.DataFrame,
+    personas: pd.DataFrame,
+    weights: pd.DataFrame | None,
+) -> None:
+    """``crosstab_<id>`` per scored survey: weighted answer shares per group and tier with
+    bootstrap CIs, counts and the small-n flag, the real group shares beside them where the
+    truth has the group (:func:`personasim.scoring.crosstab.crosstab`). Weights: the
+    calibrated ones where ``[calibration]`` made them, else the persons' census weights; the
+    rows scoring excludes are left out here too."""
+    from personasim.scoring.crosstab import CROSSTAB_COLUMNS, MIN_N, crosstab, study_attributes
+    from personasim.scoring.score import UNSCORED_COLUMNS
+    from personasim.truth import load_truth
+
+    for entry in scored_surveys(ctx.spec):
+        responses = read_table(
+            ctx.run / f"responses_{entry.id}.parquet",
+            "responses table",
+            hint="delete the run directory's file to recompute",
+            exclude=UNSCORED_COLUMNS,
+        )
+        bad = invalid_answer_rows(responses, ctx.spec.simulate.min_valid_mass)
+        responses = responses[~(bad | answers_of_invalid_personas(responses, personas))]
+        usable = ~empty_probs(responses["probs"])
+        table = pd.DataFrame(columns=CROSSTAB_COLUMNS)
+        if usable.any():
+            truth = load_truth(str(entry.truth_spec), entry.load())
+            table = crosstab(
+                responses,
+                study_attributes(truth, population),
+                population,
+                weights,
+                n_boot=ctx.spec.score.n_boot,
+                min_n=MIN_N,
+                seed=ctx.spec.seed,
+                truth=truth,
+            )
+        write_atomic(table, ctx.run / f"crosstab_{entry.id}.parquet")
+
+
+def calibrated_scores(
+    ctx: StageContext, section: CalibrationSection, population: pd.DataFrame, personas: pd.DataFrame
+) -> pd.DataFrame:
+    """``[calibration]``: weights fitted on the personas that are scored (``weights.parquet``,
+    diagnostics in ``calibration.parquet``) and every scored survey again with them
+    (``scores_<id>_calibrated``, ``summary_...``); returns the weights."""
+    from personasim.pipeline.stages.calibration import run_calibration, scored_personas
+    from personasim.scoring.score import score
+    from personasim.scoring.stream import ResponseSource
+    from personasim.truth import load_truth
+
+    responses = [
+        read_table(
+            ctx.run / f"responses_{entry.id}.parquet",
+            "responses table",
+            hint="delete the run directory's file to recompute",
+            columns=["person_id", "tier", "generator", "valid", "valid_mass"],
+        )
+        for entry in scored_surveys(ctx.spec)
+    ]
+    pool = scored_personas(personas, responses, ctx.spec.simulate.min_valid_mass)
+    result = run_calibration(section, pool)
+    write_atomic(result.weights, ctx.run / "weights.parquet")
+    write_atomic(result.diagnostics, ctx.run / "calibration.parquet")
+    for note in result.notes:
+        print(f"calibration: {note}", file=sys.stderr)
+    for entry in scored_surveys(ctx.spec):
+        responses = ResponseSource(
+            ctx.run / f"responses_{entry.id}.parquet",
+            "delete the run directory's file to recompute",
+        )  # streamed
+        out = score(
+            responses,
+            load_truth(str(entry.truth_spec), entry.load()),
+            population,
+            n_boot=ctx.spec.score.n_boot,
+            seed=ctx.spec.seed,
+            personas=personas,
+            min_valid_mass=ctx.spec.simulate.min_valid_mass,
+            weights=result.weights,
+        )
+        write_atomic(out.scores, ctx.run / f"scores_{entry.id}_calibrated.parquet")
+        write_atomic(out.summary, ctx.run / f"summary_{entry.id}_calibrated.parquet")
+    return result.weights
+
+
+def scored_surveys(spec: StudySpec) -> list[Any]:
+    """The ``[[surveys]]`` entries that have ground truth."""
+    return [entry for entry in spec.surveys if entry.truth_spec is not None]
+
+
+def _truth_data(spec: StudySpec) -> list[str]:
+    """Files the surveys' truth specs read beyond the files they name (a microdata mapping's
+    respondent file), so that the score stage's hash covers them."""
+    from personasim.truth.microdata import data_files
+
+    return [path for entry in spec.surveys for path in data_files(entry.truth_spec)]
+
+
+def score_outputs(spec: StudySpec) -> list[str]:
+    """The tables the score stage writes for ``spec``."""
+    out = [
+        f"{kind}_{e.id}.parquet"
+        for e in scored_surveys(spec)
+        for kind in ("scores", "summary", "cross_model", "crosstab")
+    ]
+    if spec.calibration is not None:
+        out += ["weights.parquet", "calibration.parquet"]
+        out += [
+            f"{kind}_{e.id}_calibrated.parquet"
+            for e in scored_surveys(spec)
+            for kind in ("scores", "summary")
+        ]
+    return out
+
+
+STAGE = Stage(
+    "score",
+    lambda s: ["population.parquet", "personas.parquet", *response_tables(s)],
+    score_outputs,
+    SCORE_KEY,
+    lambda s: {
+        "score": s.section("score"),
+        "seed": s.seed,
+        "min_valid_mass": s.simulate.min_valid_mass,
+        "calibration": s.calibration and s.section("calibration"),
+        "surveys": [(e.id, e.source, e.max_questions, e.truth_spec) for e in s.surveys],
+        "truth_data": _truth_data(s),
+    },
+    score_stage,
+    code=(
+        "personasim.scoring",
+        "personasim.truth",
+        "personasim.survey",
+        "personasim.calibrate",
+        "personasim.pipeline.stages.calibration",
+        __name__,
+    ),
+)
+"""Scores: no model calls; stale when a response table, the truth (its file's content), the
+survey, ``[score]``, ``[calibration]`` or the scoring code changes."""
