@@ -1,5 +1,5 @@
 """The ``score`` stage: each survey with ground truth scored (``scores_<id>``, ``summary_<id>``,
-``cross_model_<id>``, ``crosstab_<id>``), and with ``[calibration]`` the weights and the
+``cross_model_<id>``, ``crosstab_<id>``, alignment by group ``scores_by_group_<id>``), and with ``[calibration]`` the weights and the
 calibrated scores."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from personasim.spec.study import CalibrationSection, StudySpec
 
 def score_stage(ctx: StageContext) -> None:
     """Score each survey with ground truth: ``scores_<id>``, ``summary_<id>``,
-    ``cross_model_<id>`` and ``crosstab_<id>`` tables (the report reads these, it computes no
+    ``cross_model_<id>``, ``scores_by_group_<id>`` and ``crosstab_<id>`` tables (the report reads these, it computes no
     score). Responses of
     invalid personas and answers at or below ``min_valid_mass`` are excluded and counted."""
 
@@ -51,6 +51,7 @@ def score_stage(ctx: StageContext) -> None:
         write_atomic(result.scores, ctx.run / f"scores_{entry.id}.parquet")
         write_atomic(result.summary, ctx.run / f"summary_{entry.id}.parquet")
         write_atomic(result.cross_model.reset_index(), ctx.run / f"cross_model_{entry.id}.parquet")
+        write_atomic(result.by_group, ctx.run / f"scores_by_group_{entry.id}.parquet")
     weights = None
     if ctx.spec.calibration is not None:
         weights = calibrated_scores(ctx, ctx.spec.calibration, population, personas)
@@ -162,7 +163,7 @@ def score_outputs(spec: StudySpec) -> list[str]:
     out = [
         f"{kind}_{e.id}.parquet"
         for e in scored_surveys(spec)
-        for kind in ("scores", "summary", "cross_model", "crosstab")
+        for kind in ("scores", "summary", "cross_model", "crosstab", "scores_by_group")
     ]
     if spec.calibration is not None:
         out += ["weights.parquet", "calibration.parquet"]
