@@ -544,7 +544,7 @@ def group_alignment_figure(rows: pd.DataFrame, title: str) -> str:
     """Alignment by group: one panel per model (``model`` column: tier, plus generator and
     simulator when several ran), groups on the y axis sorted by alignment (:func:`group_order`),
     a dot per group with its 95% bar (``ci_low``/``ci_high``, both noise sources), the
-    uniform-answer baseline as a grey tick and the overall alignment as a dashed line. Each
+    uniform-answer baseline as a grey cross and the overall alignment as a dashed line. Each
     label carries the group's persons and, for a respondent-sample truth, its effective
     respondents (``truth_n_eff``)."""
     plt = _plt()
@@ -555,6 +555,7 @@ def group_alignment_figure(rows: pd.DataFrame, title: str) -> str:
         1,
         len(models),
         squeeze=False,
+        sharex=True,
         sharey=True,
         layout="constrained",
         figsize=(min(3.0 + 2.8 * len(models), 13.0), 1.4 + 0.26 * max(len(order), 1)),
@@ -578,18 +579,18 @@ def _group_legend(fig: Any) -> None:
     handles = [
         Line2D([], [], marker="o", ls="-", color="#555555", label="group (95% interval)"),
         Line2D([], [], ls="--", color="#555555", label="all persons"),
-        Line2D([], [], marker="|", ls="none", color="#999999", label="uniform answers"),
+        Line2D([], [], marker="x", ls="none", color="#999999", label="uniform answers"),
     ]
     fig.legend(handles=handles, loc="outside lower center", fontsize=7.5, ncol=3, frameon=False)
 
 
 def _group_label(rows: pd.DataFrame, key: tuple[str, str]) -> str:
-    """``AGE: 18-29 (n=40, real 160)``: persons (most over models), effective respondents."""
+    """``AGE: 18-29 (n=40, 160 resp.)``: persons (most over models), effective respondents."""
     mine = rows[(rows["attribute"].astype(str) == key[0]) & (rows["group"].astype(str) == key[1])]
     text = f"{key[0]}: {key[1]} (n={int(mine['n'].max())}"
     real = pd.to_numeric(mine.get("truth_n_eff"), errors="coerce")
     if real is not None and real.notna().any():
-        text += f", real {real.min():.0f}"
+        text += f", {real.min():.0f} resp."
     return text + ")"
 
 
@@ -613,7 +614,7 @@ def _group_panel(ax: Any, part: pd.DataFrame, order: list[tuple[str, str]], colo
         capsize=2,
     )
     ax.scatter(x, ys, s=22, color=color, zorder=3)
-    ax.scatter(found["uniform"].astype(float), ys, marker="|", s=60, color="#999999", zorder=2)
+    ax.scatter(found["uniform"].astype(float), ys, marker="x", s=18, color="#999999", zorder=2)
     overall = part.loc[part["attribute"].astype(str) == "overall", "value"]
     if len(overall):
         ax.axvline(float(overall.iloc[0]), color=color, ls="--", lw=1, alpha=0.7)

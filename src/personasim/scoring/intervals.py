@@ -18,7 +18,10 @@ probability vectors) with a fixed true distribution ``q`` through a distance ``T
 
 The interval is a test inversion with recentred bootstrap replicates (see ``docs/surveys.md``,
 "Intervals that cover the truth"); a one-dimensional difference (two options, a state's
-two-party share) uses the signed difference's interval folded onto ``|delta|``.
+two-party share) uses the signed difference's interval folded onto ``|delta|``. When the truth
+is itself a sample (respondent microdata with Kish's ``n_eff``), :func:`truth_replicates` draws
+it again per replicate and :func:`estimate` / :func:`estimate_summary` subtract that noise from
+the simulated one (``truth_noise``), so the interval holds both.
 """
 
 from __future__ import annotations

@@ -28,6 +28,13 @@ questions; elections: over years x states): each replicate draws the persons onc
 within each state) and every question uses the same draw, so correlated questions widen the
 interval as they should.
 
+A truth that is a respondent sample (``microdata:``, whose table carries Kish's ``n_eff`` per
+question x group) is not exact: every distance interval then also holds the truth's own noise,
+its shares redrawn per replicate from ``n_eff`` respondents
+(:func:`personasim.scoring.intervals.truth_replicates`). ``by_group``
+(:func:`group_alignment`) is the alignment of each truth group over questions with that
+interval, the summary's computation run per group.
+
 Metrics per question kind: ordinal -> ``alignment`` (1 - normalized WD), ``wd`` and, when the
 question has refusal options, ``refusal_rate`` (simulated value, true value in ``truth_value``);
 nominal -> ``tv``, ``js`` and ``alignment`` (1 - TV). Elections per state -> ``dem_share``,
