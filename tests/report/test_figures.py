@@ -111,8 +111,9 @@ def test_alignment_by_group_figure_sorts_groups_best_first() -> None:
             "group": ["all", "18-29", "65+", "HS Graduate"] * 2,
             "model": ["meta"] * 4 + ["descriptive"] * 4,
             "value": [0.8, 0.9, 0.6, 0.7, 0.8, 0.7, 0.62, 0.9],
-            "ci_low": [0.7, 0.8, 0.5, np.nan, 0.7, 0.6, 0.5, 0.8],
-            "ci_high": [0.9, 0.95, 0.7, np.nan, 0.9, 0.8, 0.7, 0.95],
+            # descriptive 65+: 0.62 outside its interval (a test inversion's may not hold it)
+            "ci_low": [0.7, 0.8, 0.5, np.nan, 0.7, 0.6, 0.64, 0.8],
+            "ci_high": [0.9, 0.95, 0.7, np.nan, 0.9, 0.8, 0.75, 0.95],
             "uniform": 0.5,
             "n": 10,
             "truth_n_eff": [900.0, 150.0, 120.0, 300.0] * 2,
@@ -120,7 +121,21 @@ def test_alignment_by_group_figure_sorts_groups_best_first() -> None:
     )
     # means over tiers: 18-29 0.80, HS Graduate 0.80 (ties by name), 65+ 0.61; overall left out
     assert F.group_order(rows) == [("AGE", "18-29"), ("education", "HS Graduate"), ("AGE", "65+")]
-    assert _png(F.group_alignment_figure(rows, "anes96")).startswith(PNG)
+    import matplotlib.axes
+
+    bars: list[tuple[float, float]] = []
+    errorbar = matplotlib.axes.Axes.errorbar
+
+    def spy(self, x, y, *args, **kwargs):
+        bars.extend((float(c - e), float(c + e)) for c, e in zip(x, kwargs["xerr"], strict=True))
+        return errorbar(self, x, y, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(matplotlib.axes.Axes, "errorbar", spy)
+        assert _png(F.group_alignment_figure(rows, "anes96")).startswith(PNG)
+    # each bar spans its interval exactly; no bar for the group without one
+    expected = sorted([(0.8, 0.95), (0.5, 0.7), (0.6, 0.8), (0.64, 0.75), (0.8, 0.95)])
+    assert np.ravel(sorted(bars)) == pytest.approx(np.ravel(expected))
 
 
 def _cross_model() -> pd.DataFrame:

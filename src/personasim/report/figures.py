@@ -604,10 +604,11 @@ def _group_panel(ax: Any, part: pd.DataFrame, order: list[tuple[str, str]], colo
     x = found["value"].astype(float).to_numpy()
     low, high = found["ci_low"].astype(float), found["ci_high"].astype(float)
     bar = (np.isfinite(low) & np.isfinite(high)).to_numpy()
-    ax.errorbar(
-        x[bar],
+    ends = np.column_stack([low.to_numpy(), high.to_numpy()])[bar]
+    ax.errorbar(  # drawn from its ends: a test-inversion interval need not hold the plug-in dot
+        ends.mean(axis=1),
         ys[bar],
-        xerr=[x[bar] - low.to_numpy()[bar], high.to_numpy()[bar] - x[bar]],
+        xerr=(ends[:, 1] - ends[:, 0]) / 2,
         fmt="none",
         ecolor=color,
         elinewidth=1.2,
