@@ -47,3 +47,16 @@ def test_anes96_run_scores_groups_against_anes_respondents(tmp_path: Path) -> No
     assert clinton.to_numpy() == pytest.approx(551 / 944)  # the real share beside the simulated
     grouped = crosstab[crosstab["attribute"].isin(["AGE", "education", "INCOME_BAND"])]
     assert len(grouped) and grouped["truth_share"].notna().all()
+    # the real share's Wilson interval from the respondents (no weights: n_eff = n = 944)
+    [real] = overall.loc[overall["option"] == "Bill Clinton (Democrat)"].itertuples()
+    assert real.truth_n_eff == 944 and real.truth_ci_low < 551 / 944 < real.truth_ci_high
+    assert real.truth_ci_high - real.truth_ci_low == pytest.approx(2 * 1.96 * 0.01604, abs=1e-3)
+    assert grouped["truth_ci_low"].notna().all()
+    by_group = pd.read_parquet(out / "scores_by_group_anes96.parquet")
+    assert {"AGE", "education", "INCOME_BAND"} <= set(by_group["attribute"])
+    assert by_group["value"].between(0, 1).all() and by_group["truth_n_eff"].notna().all()
+    report = (out / "report.html").read_text("utf-8")
+    section = report.split('id="by-group"')[1].split("<h2")[0]
+    assert 'alt="alignment by group, anes96" src="data:image/png;base64,' in section
+    crosstabs = report.split('id="crosstabs"')[1].split("<h2")[0]
+    assert "black diamond" in crosstabs and "cross-tab, anes96, vote_1996" in crosstabs

@@ -13,7 +13,7 @@ import pytest
 
 from personasim.report import figures as F
 from personasim.report.build import cross_model_section, crosstab_section, load_run
-from personasim.scoring.crosstab import CROSSTAB_COLUMNS
+from personasim.scoring.crosstab import CROSSTAB_COLUMNS, TRUTH_SHARE_COLUMNS
 from personasim.spec.study import builtin_study
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -71,7 +71,7 @@ def test_crosstab_figure_draws_bars_only_where_there_is_an_interval(monkeypatch)
         return errorbar(self, x, y, *args, **kwargs)
 
     def spy_scatter(self, x, y, *args, **kwargs):
-        if kwargs.get("marker") == "|":
+        if kwargs.get("marker") == "D":
             real.append([float(v) for v in x])
         return scatter(self, x, y, *args, **kwargs)
 
@@ -86,6 +86,56 @@ def test_crosstab_figure_draws_bars_only_where_there_is_an_interval(monkeypatch)
     assert lows == pytest.approx([0.10, 0.10, 0.13, 0.16])
     # the real share only in the state panel, where the table has it
     assert [v for v in real if not all(np.isnan(v))] == [[0.70]]
+
+
+def test_the_real_share_gets_its_own_slot_and_interval_bar() -> None:
+    cells = _cells()
+    state = cells[cells["attribute"] == "state"].assign(truth_ci_low=0.61, truth_ci_high=0.78)
+    real = F.real_points(state, ["meta", "descriptive"])
+    [row] = real.itertuples(index=False)
+    assert (row.group, row.x, row.ci_low, row.ci_high, row.bar) == ("VT", 0.70, 0.61, 0.78, True)
+    # below both models in the group's row, within it
+    dots = F.interval_points(state, ["meta", "descriptive", F.REAL]).set_index("model")["y"]
+    assert row.y < dots.min() and abs(row.y - dots.max()) < 1
+    # without an interval (an exact truth) the diamond stays, bare
+    bare = F.real_points(cells[cells["attribute"] == "state"], ["meta", "descriptive"])
+    assert not bare["bar"].any() and bare["x"].tolist() == [0.70]
+    # no real share in the panel: nothing to draw
+    assert F.real_points(cells[cells["attribute"] == "sex"], ["meta"]).empty
+
+
+def test_alignment_by_group_figure_sorts_groups_best_first() -> None:
+    rows = pd.DataFrame(
+        {
+            "attribute": ["overall", "AGE", "AGE", "education"] * 2,
+            "group": ["all", "18-29", "65+", "HS Graduate"] * 2,
+            "model": ["meta"] * 4 + ["descriptive"] * 4,
+            "value": [0.8, 0.9, 0.6, 0.7, 0.8, 0.7, 0.62, 0.9],
+            # descriptive 65+: 0.62 outside its interval (a test inversion's may not hold it)
+            "ci_low": [0.7, 0.8, 0.5, np.nan, 0.7, 0.6, 0.64, 0.8],
+            "ci_high": [0.9, 0.95, 0.7, np.nan, 0.9, 0.8, 0.75, 0.95],
+            "uniform": 0.5,
+            "n": 10,
+            "truth_n_eff": [900.0, 150.0, 120.0, 300.0] * 2,
+        }
+    )
+    # means over tiers: 18-29 0.80, HS Graduate 0.80 (ties by name), 65+ 0.61; overall left out
+    assert F.group_order(rows) == [("AGE", "18-29"), ("education", "HS Graduate"), ("AGE", "65+")]
+    import matplotlib.axes
+
+    bars: list[tuple[float, float]] = []
+    errorbar = matplotlib.axes.Axes.errorbar
+
+    def spy(self, x, y, *args, **kwargs):
+        bars.extend((float(c - e), float(c + e)) for c, e in zip(x, kwargs["xerr"], strict=True))
+        return errorbar(self, x, y, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(matplotlib.axes.Axes, "errorbar", spy)
+        assert _png(F.group_alignment_figure(rows, "anes96")).startswith(PNG)
+    # each bar spans its interval exactly; no bar for the group without one
+    expected = sorted([(0.8, 0.95), (0.5, 0.7), (0.6, 0.8), (0.64, 0.75), (0.8, 0.95)])
+    assert np.ravel(sorted(bars)) == pytest.approx(np.ravel(expected))
 
 
 def _cross_model() -> pd.DataFrame:
@@ -128,7 +178,7 @@ def _run_dir(tmp_path: Path, declared: list[str], columns: list[str] = CROSSTAB_
             "text": ["x"],
         }
     ).to_parquet(run / "personas.parquet")
-    cells = _cells()
+    cells = _cells().assign(truth_ci_low=np.nan, truth_ci_high=np.nan, truth_n_eff=np.nan)
     survey = builtin_study("tiny").survey("elections").load()
     question = survey.questions[0]
     cross = cells.assign(
@@ -165,7 +215,7 @@ def test_only_declared_tables_become_figures(tmp_path: Path) -> None:
 
 
 def test_a_crosstab_written_before_the_real_shares_is_drawn_without_them(tmp_path: Path) -> None:
-    old = [c for c in CROSSTAB_COLUMNS if c != "truth_share"]
+    old = [c for c in CROSSTAB_COLUMNS if c not in TRUTH_SHARE_COLUMNS]
     section = crosstab_section(load_run(_run_dir(tmp_path, ["crosstab_elections.parquet"], old)))
     assert section is not None
     [survey] = section["surveys"]

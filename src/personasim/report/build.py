@@ -24,6 +24,7 @@ from personasim.core.ledger import declared_outputs
 from personasim.core.tables import read_table, write_text_atomic
 from personasim.core.validity import valid_personas
 from personasim.report import figures as F
+from personasim.scoring.crosstab import TRUTH_SHARE_COLUMNS
 from personasim.spec.study import StudySpec, SurveyEntry, load_study
 
 
@@ -55,6 +56,8 @@ class RunData:
     """Cross-tabs per survey id (``crosstab_<id>.parquet``, written by the score stage)."""
     cross_models: dict[str, pd.DataFrame] = field(default_factory=dict)
     """Generator x simulator alignment per survey id (``cross_model_<id>.parquet``)."""
+    by_group: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Alignment by group per survey id (``scores_by_group_<id>.parquet``)."""
 
     declared: set[str] | None = None
     """The outputs the run's ledger records (None: no ledger, every table present is shown)."""
@@ -113,6 +116,7 @@ def load_run(run_dir: str | Path) -> RunData:
             (data.calibrated, f"summary_{entry.id}_calibrated"),
             (data.crosstabs, f"crosstab_{entry.id}"),
             (data.cross_models, f"cross_model_{entry.id}"),
+            (data.by_group, f"scores_by_group_{entry.id}"),
         ):
             frame = _read(data, f"{name}.parquet")
             if frame is not None:
@@ -393,8 +397,8 @@ def _crosstab_survey(data: RunData, name: str, frame: pd.DataFrame) -> dict[str,
     """One survey's cross-tab figures and compact tables, or None when it has no cells."""
     if frame.empty:
         return None
-    if "truth_share" not in frame.columns:  # a cross-tab written before the real shares
-        frame = frame.assign(truth_share=np.nan)
+    missing = [c for c in TRUTH_SHARE_COLUMNS if c not in frame.columns]
+    frame = frame.assign(**dict.fromkeys(missing, np.nan))  # written before the real shares
     elections = data.entry(name).source == "elections"
     rows = _focus_rows(frame, data.entry(name).load() if elections else None)
     if rows.empty:
@@ -451,9 +455,11 @@ def _crosstab_tables(rows: pd.DataFrame, index: str) -> list[dict[str, Any]]:
             index=[index, "group"], columns="model", values="cell", aggfunc="first"
         )
         wide = wide[sorted(wide.columns, key=lambda m: _tier_rank(m.split(" · ")[0]))]
-        actual = part.groupby([index, "group"])["truth_share"].first()
-        if actual.notna().any():
-            wide.insert(0, "actual", actual.map(lambda v: _cell(v, 2)))
+        actual = part.groupby([index, "group"])[
+            ["truth_share", "truth_ci_low", "truth_ci_high"]
+        ].first()
+        if actual["truth_share"].notna().any():
+            wide.insert(0, "actual", [_real_text(*r) for r in actual.itertuples(index=False)])
         out.append({"attribute": attribute, "table": table(wide.reset_index())})
     return out
 
@@ -484,6 +490,48 @@ def _model_labels(rows: pd.DataFrame) -> list[str]:
     return [
         " · ".join(str(v) for v in values) for values in zip(*(rows[c] for c in parts), strict=True)
     ]
+
+
+def _real_text(share: float, low: float, high: float) -> str:
+    """``0.58``, or ``0.58 [0.55, 0.61]`` when the real share has an interval."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return _cell(share, 2)
+    return f"{_cell(share, 2)} [{_cell(low, 2)}, {_cell(high, 2)}]"
+
+
+def group_alignment_section(data: RunData) -> list[dict[str, Any]]:
+    """Per survey with a ``scores_by_group_<id>`` table holding groups beyond the overall one:
+    the alignment-by-group figure (:func:`F.group_alignment_figure`) and its numbers."""
+    out = []
+    for name, frame in data.by_group.items():
+        if frame.empty or (frame["attribute"].astype(str) == "overall").all():
+            continue
+        rows = frame.assign(model=_model_labels(frame))
+        shown = rows.assign(
+            alignment=[
+                _real_text(v, lo, hi)
+                for v, lo, hi in zip(rows["value"], rows["ci_low"], rows["ci_high"], strict=True)
+            ]
+        )
+        wide = shown.pivot_table(
+            index=["attribute", "group"], columns="model", values="alignment", aggfunc="first"
+        )
+        wide = wide[sorted(wide.columns, key=lambda m: _tier_rank(m.split(" · ")[0]))]
+        keys = ["attribute", "group"]
+        wide["persons"] = rows.groupby(keys)["n"].max()
+        wide["respondents (n_eff)"] = (
+            rows.groupby(keys)["truth_n_eff"].min().map(lambda v: _cell(v, 0))
+        )
+        order = F.group_order(rows)
+        wide = wide.reindex([k for k in wide.index if k[0] == "overall"] + order)
+        out.append(
+            {
+                "survey": name,
+                "image": F.group_alignment_figure(rows, f"{name}: alignment by group"),
+                "table": table(wide.reset_index()),
+            }
+        )
+    return out
 
 
 def _share_text(row: Any) -> str:
@@ -729,6 +777,7 @@ def render(data: RunData) -> str:
         calibration=calibration_section(data),
         crosstabs=crosstab_section(data),
         cross_models=cross_model_section(data),
+        by_group=group_alignment_section(data),
     )
 
 

@@ -321,10 +321,7 @@ def interval_points(rows: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
     of more than one person whose interval is finite and not reversed (a cell with n = 1 or
     without a CI is a bare dot).
     """
-    groups = sorted(rows["group"].astype(str).unique())
-    place = {g: len(groups) - 1 - i for i, g in enumerate(groups)}  # first group on top
-    step = ROW_SPAN / max(len(models), 1)
-    offset = {m: ROW_SPAN / 2 - step * (k + 0.5) for k, m in enumerate(models)}
+    place, offset = _slots(sorted(rows["group"].astype(str).unique()), models)
     low, high = rows["ci_low"].astype(float), rows["ci_high"].astype(float)
     bar = (rows["n"].astype(float) > 1) & np.isfinite(low) & np.isfinite(high) & (low <= high)
     return pd.DataFrame(
@@ -342,6 +339,14 @@ def interval_points(rows: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
             "small": rows["small"].astype(bool).to_numpy(),
         }
     )
+
+
+def _slots(groups: Sequence[str], slots: Sequence[str]) -> tuple[dict[str, int], dict[str, float]]:
+    """The row of each group (first group on top) and the offset of each slot (a model, or the
+    real result) within a row, first slot on top."""
+    place = {g: len(groups) - 1 - i for i, g in enumerate(groups)}
+    step = ROW_SPAN / max(len(slots), 1)
+    return place, {m: ROW_SPAN / 2 - step * (k + 0.5) for k, m in enumerate(slots)}
 
 
 def model_colors(models: Sequence[str]) -> dict[str, str]:
@@ -362,10 +367,11 @@ def crosstab_figure(rows: pd.DataFrame, title: str, xlabel: str) -> str:
     """Dot-and-interval plots of one question's cross-tab, one panel per attribute.
 
     ``rows``: cells of one question and option (``attribute, group, model, share, ci_low,
-    ci_high, n, small, truth_share``). Per group, a dot per model with its 95% bar (none for
-    n = 1 or a missing CI; hollow when the cell is small) and the real share as a black bar
-    where the table has it; each group label carries its cell count (the range over models when
-    they differ).
+    ci_high, n, small, truth_share``, optionally ``truth_ci_low, truth_ci_high``). Per group,
+    a dot per model with its 95% bar (none for n = 1 or a missing CI; hollow when the cell is
+    small) and, below them in the same row, the real share as a black diamond with its own 95%
+    bar where the table has them (:func:`real_points`); each group label carries its cell count
+    (the range over models when they differ).
     """
     plt = _plt()
     attributes = list(dict.fromkeys(rows["attribute"].astype(str)))
@@ -403,7 +409,8 @@ def _crosstab_panel(
     ax: Any, part: pd.DataFrame, models: Sequence[str], colors: dict[str, str]
 ) -> None:
     """One attribute: groups on the y axis, a dot (and bar) per model, the real share."""
-    points = interval_points(part, models)
+    real = real_points(part, models)
+    points = interval_points(part, [*models, REAL] if len(real) else models)
     for model in models:
         mine = points[points["model"] == model]
         barred = mine[mine["bar"]]
@@ -426,13 +433,51 @@ def _crosstab_panel(
             groups, counts.min().reindex(groups), counts.max().reindex(groups), strict=True
         )
     }
-    truth = part.assign(group=part["group"].astype(str)).groupby("group")["truth_share"].first()
+    barred = real[real["bar"]]
+    ax.errorbar(
+        barred["x"],
+        barred["y"],
+        xerr=[barred["x"] - barred["ci_low"], barred["ci_high"] - barred["x"]],
+        fmt="none",
+        ecolor="black",
+        elinewidth=1.2,
+        capsize=2,
+    )
+    ax.scatter(real["x"], real["y"], marker="D", s=22, color="black", zorder=4)
     ys = np.arange(len(groups))[::-1]
-    real = truth.reindex(groups).to_numpy(float)
-    ax.scatter(real, ys, marker="|", s=260, color="black", linewidths=2, zorder=4)
     ax.set_yticks(ys, [f"{g} ({n[g]})" for g in groups], fontsize=7)
     ax.set_ylim(-0.5, len(groups) - 0.5)
     ax.grid(axis="x", alpha=0.3)
+
+
+REAL = "real result"
+"""The slot of the real share in a cross-tab row (below the models)."""
+
+
+def real_points(part: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """Where the real share of each group of one panel is drawn: ``group, y, x`` (the truth's
+    share, in the slot after the models) and its interval ``ci_low, ci_high`` with ``bar``
+    (True where the truth is a respondent sample and carries one). Empty when the panel has no
+    real share."""
+    groups = sorted(part["group"].astype(str).unique())
+    cells = part.assign(group=part["group"].astype(str))
+    columns = [c for c in ("truth_share", "truth_ci_low", "truth_ci_high") if c in cells.columns]
+    truth = cells.groupby("group")[columns].first().reindex(groups)
+    truth = truth.reindex(columns=["truth_share", "truth_ci_low", "truth_ci_high"])
+    truth = truth[truth["truth_share"].notna()]
+    place, offset = _slots(groups, [*models, REAL])
+    low, high = truth["truth_ci_low"].astype(float), truth["truth_ci_high"].astype(float)
+    bar = np.isfinite(low) & np.isfinite(high) & (low <= high)
+    return pd.DataFrame(
+        {
+            "group": truth.index.to_numpy(),
+            "y": [place[g] + offset[REAL] for g in truth.index],
+            "x": truth["truth_share"].astype(float).to_numpy(),
+            "ci_low": low.where(bar).to_numpy(),
+            "ci_high": high.where(bar).to_numpy(),
+            "bar": bar.to_numpy(),
+        }
+    )
 
 
 def _count_text(low: float, high: float) -> str:
@@ -463,12 +508,11 @@ def _crosstab_legend(
             Line2D(
                 [],
                 [],
-                marker="|",
-                ls="none",
+                marker="D",
+                ls="-",
                 color="black",
-                markersize=12,
-                markeredgewidth=2,
-                label="real result",
+                markersize=5,
+                label="real result (95% interval from the respondents)",
             )
         )
     fig.legend(
@@ -478,6 +522,104 @@ def _crosstab_legend(
         ncol=min(len(handles), 5),
         frameon=False,
     )
+
+
+# --------------------------------------------------------------------------- by group
+
+
+def group_order(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """The ``(attribute, group)`` rows of an alignment-by-group figure, best mean alignment
+    over the models first (top), the overall group left out (it is the reference line)."""
+    groups = rows[rows["attribute"].astype(str) != "overall"]
+    means = groups.groupby([groups["attribute"].astype(str), groups["group"].astype(str)])[
+        "value"
+    ].mean()
+    ranked = means.reset_index().sort_values(
+        ["value", "attribute", "group"], ascending=[False, True, True], kind="stable"
+    )
+    return list(zip(ranked["attribute"], ranked["group"], strict=True))
+
+
+def group_alignment_figure(rows: pd.DataFrame, title: str) -> str:
+    """Alignment by group: one panel per model (``model`` column: tier, plus generator and
+    simulator when several ran), groups on the y axis sorted by alignment (:func:`group_order`),
+    a dot per group with its 95% bar (``ci_low``/``ci_high``, both noise sources), the
+    uniform-answer baseline as a grey cross and the overall alignment as a dashed line. Each
+    label carries the group's persons and, for a respondent-sample truth, its effective
+    respondents (``truth_n_eff``)."""
+    plt = _plt()
+    order = group_order(rows)
+    models = sorted(dict.fromkeys(rows["model"].astype(str)), key=_model_rank)
+    colors = model_colors(models)
+    fig, axes = plt.subplots(
+        1,
+        len(models),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        layout="constrained",
+        figsize=(min(3.0 + 2.8 * len(models), 13.0), 1.4 + 0.26 * max(len(order), 1)),
+    )
+    for ax, model in zip(axes[0], models, strict=True):
+        _group_panel(ax, rows[rows["model"].astype(str) == model], order, colors[model])
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("alignment (1 - distance)")
+    labels = [_group_label(rows, key) for key in order]
+    axes[0, 0].set_yticks(np.arange(len(order))[::-1], labels, fontsize=7)
+    axes[0, 0].set_ylim(-0.6, len(order) - 0.4)
+    _group_legend(fig)
+    fig.suptitle(title, fontsize=10)
+    return png_data(fig, dpi=100)
+
+
+def _group_legend(fig: Any) -> None:
+    """Legend under the panels of the alignment-by-group figure."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], marker="o", ls="-", color="#555555", label="group (95% interval)"),
+        Line2D([], [], ls="--", color="#555555", label="all persons"),
+        Line2D([], [], marker="x", ls="none", color="#999999", label="uniform answers"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", fontsize=7.5, ncol=3, frameon=False)
+
+
+def _group_label(rows: pd.DataFrame, key: tuple[str, str]) -> str:
+    """``AGE: 18-29 (n=40, 160 resp.)``: persons (most over models), effective respondents."""
+    mine = rows[(rows["attribute"].astype(str) == key[0]) & (rows["group"].astype(str) == key[1])]
+    text = f"{key[0]}: {key[1]} (n={int(mine['n'].max())}"
+    real = pd.to_numeric(mine.get("truth_n_eff"), errors="coerce")
+    if real is not None and real.notna().any():
+        text += f", {real.min():.0f} resp."
+    return text + ")"
+
+
+def _group_panel(ax: Any, part: pd.DataFrame, order: list[tuple[str, str]], color: str) -> None:
+    """One model: a dot and bar per group in ``order``, the baseline tick, the overall line."""
+    keyed = part.assign(
+        key=list(zip(part["attribute"].astype(str), part["group"].astype(str), strict=True))
+    ).set_index("key")
+    ys = np.arange(len(order))[::-1]
+    found = keyed.reindex(pd.Index(order, tupleize_cols=False))
+    x = found["value"].astype(float).to_numpy()
+    low, high = found["ci_low"].astype(float), found["ci_high"].astype(float)
+    bar = (np.isfinite(low) & np.isfinite(high)).to_numpy()
+    ends = np.column_stack([low.to_numpy(), high.to_numpy()])[bar]
+    ax.errorbar(  # drawn from its ends: a test-inversion interval need not hold the plug-in dot
+        ends.mean(axis=1),
+        ys[bar],
+        xerr=(ends[:, 1] - ends[:, 0]) / 2,
+        fmt="none",
+        ecolor=color,
+        elinewidth=1.2,
+        capsize=2,
+    )
+    ax.scatter(x, ys, s=22, color=color, zorder=3)
+    ax.scatter(found["uniform"].astype(float), ys, marker="x", s=18, color="#999999", zorder=2)
+    overall = part.loc[part["attribute"].astype(str) == "overall", "value"]
+    if len(overall):
+        ax.axvline(float(overall.iloc[0]), color=color, ls="--", lw=1, alpha=0.7)
+    ax.grid(axis="x", alpha=0.3)
 
 
 # --------------------------------------------------------------------------- cross-model

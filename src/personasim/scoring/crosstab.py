@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from personasim.calibrate.targets import variable_values
 from personasim.core.errors import ConfigError, DataError, did_you_mean
@@ -45,7 +46,16 @@ CROSSTAB_COLUMNS = [
     "weight_sum",
     "small",
     "truth_share",
+    "truth_ci_low",
+    "truth_ci_high",
+    "truth_n_eff",
 ]
+TRUTH_SHARE_COLUMNS = ["truth_share", "truth_ci_low", "truth_ci_high", "truth_n_eff"]
+"""The real side of a cell: the truth's share of the option in the group and, when the truth is
+a respondent sample with Kish's effective size ``truth_n_eff`` (microdata), its 95% Wilson
+interval (:func:`wilson_interval`); NaN where the truth has no such group or no sample size."""
+Z95 = 1.959963984540054
+"""The standard normal's 97.5% quantile (two-sided 95% intervals)."""
 MIN_N = 30
 """Default minimum cell count: cells with fewer persons are flagged ``small``."""
 ELECTION_BY = ("age_group", "sex", "race_ethnicity", "education", "state")
@@ -154,13 +164,40 @@ def _cell_rows(
     ]
 
 
+def wilson_interval(
+    share: ArrayLike, n_eff: ArrayLike, z: float = Z95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a weighted share with Kish's effective sample size ``n_eff`` in
+    place of the count: center ``(p + z^2 / 2m) / (1 + z^2 / m)``, half-width
+    ``z / (1 + z^2 / m) * sqrt(p (1 - p) / m + z^2 / 4m^2)`` with ``m = n_eff``. NaN where
+    ``n_eff`` is missing or not positive. Unlike ``p +- z se`` it stays inside [0, 1] and is not
+    empty at a share of 0 or 1 (small groups)."""
+    p = np.asarray(share, dtype=float)
+    m = np.asarray(n_eff, dtype=float)
+    m = np.where(np.isfinite(m) & (m > 0), m, np.nan)
+    shrink = 1 + z**2 / m
+    center = (p + z**2 / (2 * m)) / shrink
+    half = z / shrink * np.sqrt(p * (1 - p) / m + z**2 / (4 * m**2))
+    return np.clip(center - half, 0.0, 1.0), np.clip(center + half, 0.0, 1.0)
+
+
 def truth_shares(truth: Truth) -> pd.DataFrame:
-    """The truth's answer shares per question, attribute, group and option text."""
+    """The truth's answer shares per question, attribute, group and option text
+    (:data:`TRUTH_SHARE_COLUMNS`)."""
     table = truth.table.copy()
     totals = table.groupby(["question_id", "attribute", "group"])["weight"].transform("sum")
     table["truth_share"] = table["weight"] / totals.where(totals > 0)
+    table["truth_n_eff"] = table["n_eff"] if "n_eff" in table.columns else np.nan
     keys = ["question_id", "attribute", "group", "option"]
-    return table.astype({k: str for k in keys}).groupby(keys, as_index=False)["truth_share"].sum()
+    out = (
+        table.astype({k: str for k in keys})
+        .groupby(keys, as_index=False)
+        .agg(truth_share=("truth_share", "sum"), truth_n_eff=("truth_n_eff", "first"))
+    )
+    out["truth_ci_low"], out["truth_ci_high"] = wilson_interval(
+        out["truth_share"], out["truth_n_eff"]
+    )
+    return out[[*keys, *TRUTH_SHARE_COLUMNS]]
 
 
 def crosstab(
@@ -177,7 +214,8 @@ def crosstab(
     """The long cross-tab table (:data:`CROSSTAB_COLUMNS`), overall group included; with a
     ``truth`` (:func:`personasim.truth.load_truth`), the real share of each option in the
     same group beside the simulated one (``truth_share``, NaN where the truth has no such
-    group; the question's options are named by the truth's survey)."""
+    group; the question's options are named by the truth's survey), with its interval when the
+    truth is a respondent sample (:data:`TRUTH_SHARE_COLUMNS`)."""
     survey = truth.survey if truth is not None and survey is None else survey
     rows_in = prepare(responses, persons, weights)
     rows_in = rows_in[rows_in["probs"].map(lambda p: p is not None and len(p) > 0)]
@@ -201,9 +239,9 @@ def crosstab(
         for attribute, group, rows in parts:
             for row in _cell_rows(mat[rows], w[rows], names, n_boot, seed, min_n):
                 out.append({**labels, "attribute": attribute, "group": group, **row})
-    table = pd.DataFrame(out, columns=[c for c in CROSSTAB_COLUMNS if c != "truth_share"])
+    table = pd.DataFrame(out, columns=[c for c in CROSSTAB_COLUMNS if c not in TRUTH_SHARE_COLUMNS])
     if truth is None:
-        return table.assign(truth_share=np.nan)
+        return table.assign(**dict.fromkeys(TRUTH_SHARE_COLUMNS, np.nan))
     keys = ["question_id", "attribute", "group", "option"]
     return table.merge(truth_shares(truth), on=keys, how="left")[CROSSTAB_COLUMNS]
 

@@ -18,7 +18,10 @@ probability vectors) with a fixed true distribution ``q`` through a distance ``T
 
 The interval is a test inversion with recentred bootstrap replicates (see ``docs/surveys.md``,
 "Intervals that cover the truth"); a one-dimensional difference (two options, a state's
-two-party share) uses the signed difference's interval folded onto ``|delta|``.
+two-party share) uses the signed difference's interval folded onto ``|delta|``. When the truth
+is itself a sample (respondent microdata with Kish's ``n_eff``), :func:`truth_replicates` draws
+it again per replicate and :func:`estimate` / :func:`estimate_summary` subtract that noise from
+the simulated one (``truth_noise``), so the interval holds both.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ __all__ = [
     "noise_scale",
     "replicate_means",
     "signed_diff_rows",
+    "truth_replicates",
     "tv_rows",
     "wd_rows",
     "weighted_mean",
@@ -569,13 +573,13 @@ def noise_scale(n: int, df: float, level: float) -> float:
 
 
 def _signed(
-    delta: float, noise: np.ndarray, n: int, df: float, level: float
+    delta: float, noise: np.ndarray, df: float, level: float
 ) -> tuple[float, float, float, float, float]:
-    """``|delta|`` from a t interval ``[L, U]`` of the signed difference (SE from the replicates,
-    scaled by ``sqrt(n / (n - 1))``, ``df`` degrees of freedom), folded: ``[0, max(|L|, |U|)]``
+    """``|delta|`` from a t interval ``[L, U]`` of the signed difference (SE: the spread of
+    ``noise``, already scaled; ``df`` degrees of freedom), folded: ``[0, max(|L|, |U|)]``
     when 0 is inside, else ``[min(|L|, |U|), max(|L|, |U|)]``. Same return order as
     :func:`invert`."""
-    se = float(np.std(noise) * np.sqrt(n / max(n - 1, 1)))
+    se = float(np.std(noise))
     if se <= 0:
         return abs(delta), abs(delta), abs(delta), float(delta == 0), 0.0
     crit = float(special.stdtrit(df, 1 - (1 - level) / 2))
@@ -595,6 +599,7 @@ def estimate(
     positions: np.ndarray | None = None,
     level: float = 0.95,
     weights: np.ndarray | None = None,
+    truth_noise: np.ndarray | None = None,
 ) -> Estimate:
     """Plug-in value, corrected estimate, interval, equality p-value and detectable distance.
 
@@ -602,20 +607,26 @@ def estimate(
     (:func:`replicate_means`), ``q`` the truth (refusals already dropped from all three), ``n``
     the persons behind ``p_hat``, ``positions`` the ordinal positions (``wd`` only) and
     ``weights`` the persons' weights (for :func:`degrees_of_freedom`; None: equal weights).
+    ``truth_noise``: when the truth is itself a sample (respondent microdata), one row
+    ``q* - q`` per replicate (:func:`truth_replicates`); it is subtracted from the simulated
+    noise, so the interval covers the sampling noise of both sides. None: ``q`` is exact.
     """
     entry = _metric(metric)
     p, target = np.asarray(p_hat, dtype=float), np.asarray(q, dtype=float)
-    reps = _check(level, np.atleast_2d(np.asarray(replicates, dtype=float)))
+    raw = np.atleast_2d(np.asarray(replicates, dtype=float))
+    reps = _check(level, raw)
     if reps.shape[1] != p.size or p.size != target.size:
         raise IntervalInputError(
             f"{reps.shape[1]} replicate options, {p.size} simulated, {target.size} true"
         )
+    other = _truth_rows(truth_noise, len(raw), raw.shape[1])[np.all(np.isfinite(raw), axis=1)]
     value = float(entry.rows(p[None, :], target, positions)[0])
     df = degrees_of_freedom(n, weights)
     if entry.folds_to_signed and p.size == 2:
-        parts = _signed(p[0] - target[0], reps[:, 0] - p[0], n, df, level)
+        own = (reps[:, 0] - p[0]) * np.sqrt(n / max(n - 1, 1))
+        parts = _signed(p[0] - target[0], own - other[:, 0], df, level)
     else:
-        noise = (reps - p) * noise_scale(n, df, level)
+        noise = (reps - p) * noise_scale(n, df, level) - other
         layout = Layout((metric,), (0, p.size), (_positions(positions),))
         parts = invert(
             lambda d: entry.rows(target + d, target, positions), layout, p - target, noise, level
@@ -642,6 +653,9 @@ class SummaryPart:
     """Persons behind ``p_hat`` (None: the replicates' spread is used as it is)."""
     weights: np.ndarray | None = None
     """Their weights (:func:`degrees_of_freedom`; None: equal weights)."""
+    truth_noise: np.ndarray | None = None
+    """The truth's own sampling noise, one row ``q* - q`` per replicate (None: ``q`` is exact;
+    see :func:`estimate`)."""
 
 
 def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estimate:
@@ -654,6 +668,7 @@ def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estim
     if len({len(r) for r in reps}) != 1:
         raise IntervalInputError("every part needs the same number of replicates")
     joint = _check(level, np.hstack(reps))
+    kept = np.all(np.isfinite(np.hstack(reps)), axis=1)
     edges = np.cumsum([0] + [r.shape[1] for r in reps])
     p_all = np.concatenate([np.asarray(part.p_hat, dtype=float) for part in parts])
     q_all = np.concatenate([np.asarray(part.q, dtype=float) for part in parts])
@@ -664,6 +679,7 @@ def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estim
         if part.n:
             df = degrees_of_freedom(part.n, part.weights)
             noise[:, a:b] *= noise_scale(part.n, df, level)
+        noise[:, a:b] -= _truth_rows(part.truth_noise, len(kept), b - a)[kept]
     layout = Layout(
         tuple(part.metric for part in parts),
         tuple(int(e) for e in edges),
@@ -717,6 +733,35 @@ def _mean_distance(
         return total / len(parts)
 
     return stat
+
+
+def _truth_rows(truth_noise: np.ndarray | None, count: int, width: int) -> np.ndarray:
+    """The truth's noise as a checked ``(count, width)`` array (zeros when it has none)."""
+    if truth_noise is None:
+        return np.zeros((count, width))
+    rows = np.atleast_2d(np.asarray(truth_noise, dtype=float))
+    if rows.shape != (count, width) or not np.all(np.isfinite(rows)):
+        raise IntervalInputError(
+            f"truth noise of shape {rows.shape}, need finite ({count}, {width}): one row per "
+            "replicate"
+        )
+    return rows
+
+
+def truth_replicates(q: np.ndarray, n_eff: float, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, options)`` parametric replicates of a true distribution estimated from a
+    weighted sample: multinomial draws of ``m = max(1, round(n_eff))`` respondents from ``q``,
+    as shares (``n_eff``: Kish's effective sample size, so each share's variance is
+    ``q (1 - q) / n_eff``, the weighted share's design-based variance under Kish's
+    approximation). An option with a true share of 0 stays 0."""
+    target = np.asarray(q, dtype=float)
+    if target.ndim != 1 or not np.all(np.isfinite(target)) or np.any(target < 0):
+        raise IntervalInputError("a true distribution needs finite non-negative shares")
+    if not np.isfinite(n_eff) or n_eff <= 0 or n_boot < 1:
+        raise IntervalInputError(f"need n_eff > 0 and replicates, got {n_eff}, {n_boot}")
+    m = max(1, round(float(n_eff)))
+    counts = np.random.default_rng(seed).multinomial(m, target / target.sum(), size=n_boot)
+    return counts / m
 
 
 def _positions(positions: Sequence[float] | np.ndarray | None) -> np.ndarray | None:

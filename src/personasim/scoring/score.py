@@ -28,6 +28,13 @@ questions; elections: over years x states): each replicate draws the persons onc
 within each state) and every question uses the same draw, so correlated questions widen the
 interval as they should.
 
+A truth that is a respondent sample (``microdata:``, whose table carries Kish's ``n_eff`` per
+question x group) is not exact: every distance interval then also holds the truth's own noise,
+its shares redrawn per replicate from ``n_eff`` respondents
+(:func:`personasim.scoring.intervals.truth_replicates`). ``by_group``
+(:func:`group_alignment`) is the alignment of each truth group over questions with that
+interval, the summary's computation run per group.
+
 Metrics per question kind: ordinal -> ``alignment`` (1 - normalized WD), ``wd`` and, when the
 question has refusal options, ``refusal_rate`` (simulated value, true value in ``truth_value``);
 nominal -> ``tv``, ``js`` and ``alignment`` (1 - TV). Elections per state -> ``dem_share``,
@@ -121,6 +128,8 @@ class ScoreResult:
     (long form; empty with a single generator x simulator pair)."""
     notes: list[str] = field(default_factory=list)
     """Things skipped on the way (questions without truth, unusable rows)."""
+    by_group: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BY_GROUP_COLUMNS))
+    """Alignment per group over questions with its interval (:func:`group_alignment`)."""
 
 
 # --------------------------------------------------------------------------- per-group scoring
@@ -220,21 +229,56 @@ def _distance_interval(
     reps: np.ndarray,
     truth: np.ndarray,
     weights: np.ndarray,
+    truth_reps: np.ndarray | None = None,
 ) -> dict[str, float]:
     """The interval fields of metric ``name`` of one group (:func:`personasim.scoring.intervals.
-    estimate`; the refusal rate: a percentile interval)."""
+    estimate`, with the truth's own noise when ``truth_reps`` holds its replicates; the refusal
+    rate: a percentile interval)."""
     if name == "refusal_rate":
         return _percentile(reps[:, question.refusal_mask].sum(axis=1))
     dists = _substantive(question, sim, truth, reps)
     if dists is None:
         return _no_interval()
     p, q, r = dists
+    noise = _truth_noise(question, truth_reps, q[0])
     metric = DISTANCE[question.kind if name == "alignment" else name]
     positions = question.positions if metric == "wd" else None
     return _estimated(
-        lambda: I.estimate(metric, p[0], r, q[0], len(weights), positions, weights=weights),
+        lambda: I.estimate(
+            metric, p[0], r, q[0], len(weights), positions, weights=weights, truth_noise=noise
+        ),
         name == "alignment",
     )
+
+
+def _truth_noise(
+    question: Question, truth_reps: np.ndarray | None, target: np.ndarray
+) -> np.ndarray | None:
+    """``q* - q`` of the truth's replicates without refusal options (``target``: ``q`` without
+    them); a replicate whose draw held only refusals adds no noise. None without replicates."""
+    if truth_reps is None:
+        return None
+    drawn = I.drop_refusal_columns(truth_reps, question.refusal_mask)
+    return np.nan_to_num(drawn - target, nan=0.0)
+
+
+def _truth_draws(
+    target: np.ndarray, n_eff: float, n_boot: int, seed: int, *labels: str
+) -> np.ndarray | None:
+    """Replicates of a true distribution that is itself a weighted sample of ``n_eff``
+    respondents (:func:`personasim.scoring.intervals.truth_replicates`, seeded by the question
+    and group ``labels``); None for an exact truth (no ``n_eff``) or without replicates."""
+    if not n_boot or not np.isfinite(n_eff) or n_eff <= 0:
+        return None
+    return I.truth_replicates(target, n_eff, n_boot, _seed(seed, "truth", *labels))
+
+
+def _n_eff(rows: pd.DataFrame) -> float:
+    """Kish's effective sample size of one question x group of the truth (NaN: an exact
+    truth, e.g. election results or a truth without it)."""
+    if "n_eff" not in rows.columns or rows.empty:
+        return float("nan")
+    return float(pd.to_numeric(rows["n_eff"], errors="coerce").iloc[0])
 
 
 def _score_group(
@@ -245,8 +289,10 @@ def _score_group(
     truth: np.ndarray,
     n_boot: int,
     seed: int,
+    truth_reps: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """Metric rows for one group of persons (``keys``) on one question."""
+    """Metric rows for one group of persons (``keys``) on one question (``truth_reps``: the
+    truth's replicates when it is a sample, see :func:`_truth_draws`)."""
     sim = I.weighted_mean(probs, weights, keys)
     flat = M.uniform(len(question.options), question.refusal_mask)
     reps = I.replicate_means(keys, probs, weights, n_boot, seed) if n_boot else None
@@ -257,7 +303,7 @@ def _score_group(
             return fn(d, truth)
 
         interval = (
-            _distance_interval(question, name, sim, reps, truth, weights)
+            _distance_interval(question, name, sim, reps, truth, weights, truth_reps)
             if reps is not None
             else _no_interval()
         )
@@ -303,8 +349,17 @@ def _distribution_rows(
         mat, w = rows.probs[where], rows.weight[where]
         if w.sum() <= 0:
             continue
+        labels = (question.id, attribute, str(group))
+        drawn = _truth_draws(target, _n_eff(truth_rows), n_boot, seed, *labels)
         for row in _score_group(
-            question, rows.person[where], mat, w, target, n_boot, _seed(seed, attribute, str(group))
+            question,
+            rows.person[where],
+            mat,
+            w,
+            target,
+            n_boot,
+            _seed(seed, attribute, str(group)),
+            drawn,
         ):
             out.append({"attribute": attribute, "group": group, **row})
     return out
@@ -539,45 +594,83 @@ def _national_rows(year: int, draw: StateDraw) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- summary intervals
 
 
-def _distribution_summary(
+@dataclass(frozen=True)
+class _Block:
+    """One question of a summary over questions: the persons of one group and the truth."""
+
+    question: Question
+    person: np.ndarray
+    """Person keys (:attr:`personasim.scoring.stream.CellRows.person`)."""
+    probs: np.ndarray
+    weight: np.ndarray
+    target: np.ndarray
+    """The group's true distribution."""
+    truth_reps: np.ndarray | None
+    """Its replicates when the truth is a sample (:func:`_truth_draws`)."""
+
+
+def _blocks(
     cell: list[tuple[str, CellRows]],
     truth: Truth,
     by_question: dict[str, pd.DataFrame],
+    members: Callable[[str, CellRows], dict[str, np.ndarray]],
+    key: tuple[str, str],
     n_boot: int,
     seed: int,
-) -> dict[str, dict[str, float]]:
-    """Interval fields of each metric's mean over questions (overall group): persons drawn once
-    per replicate for all questions (:func:`personasim.scoring.intervals.joint_replicate_means`,
-    the overall group's seed: the per-question rows draw the same counts), then one
-    :func:`personasim.scoring.intervals.estimate_summary` per metric; the refusal rate: a
-    percentile interval of its mean."""
-    blocks = []
+) -> list[_Block]:
+    """The questions of ``cell`` (one tier x models) that group ``key`` (attribute, group)
+    answered and the truth has, with a weight above 0."""
+    out = []
     for qid, rows in cell:
         question, table = truth.survey.question(qid), by_question.get(qid)
-        overall = (
-            None
-            if table is None
-            else table[(table["attribute"] == OVERALL[0]) & (table["group"] == OVERALL[1])]
+        if table is None:
+            continue
+        mine = table[
+            (table["attribute"].astype(str) == key[0]) & (table["group"].astype(str) == key[1])
+        ]
+        target = None if mine.empty else _truth_dist(question, mine)
+        where = np.arange(len(rows)) if key == OVERALL else members(key[0], rows).get(key[1])
+        if target is None or where is None or rows.weight[where].sum() <= 0:
+            continue
+        drawn = _truth_draws(target, _n_eff(mine), n_boot, seed, qid, *key)
+        out.append(
+            _Block(
+                question,
+                rows.person[where],
+                rows.probs[where],
+                rows.weight[where],
+                target,
+                drawn,
+            )
         )
-        target = None if overall is None or overall.empty else _truth_dist(question, overall)
-        if target is not None and rows.weight.sum() > 0:
-            blocks.append((question, rows, target))
+    return out
+
+
+def _summary_fields(
+    blocks: list[_Block], n_boot: int, seed: int, key: tuple[str, str]
+) -> dict[str, dict[str, float]]:
+    """Interval fields of each metric's mean over the questions of ``blocks`` (one group):
+    persons drawn once per replicate for all questions
+    (:func:`personasim.scoring.intervals.joint_replicate_means`, the group's seed: the
+    per-question rows draw the same counts), then one
+    :func:`personasim.scoring.intervals.estimate_summary` per metric, the truth's own noise
+    included where it is a sample; the refusal rate: a percentile interval of its mean."""
     if not blocks:
         return {}
-    cells = [rows for _, rows, _ in blocks]
     reps = I.joint_replicate_means(
-        [r.person for r in cells],
-        [r.probs for r in cells],
-        [r.weight for r in cells],
+        [b.person for b in blocks],
+        [b.probs for b in blocks],
+        [b.weight for b in blocks],
         n_boot,
-        _seed(seed, *OVERALL),
+        _seed(seed, *key),
     )
     parts: dict[str, list[I.SummaryPart]] = {}
     refusals: list[np.ndarray] = []
-    for (question, rows, target), rep in zip(blocks, reps, strict=True):
-        sim = I.weighted_mean(rows.probs, rows.weight, rows.person)
+    for block, rep in zip(blocks, reps, strict=True):
+        question = block.question
+        sim = I.weighted_mean(block.probs, block.weight, block.person)
         for name in _metric_fns(question):
-            dists = _substantive(question, sim, target, rep)
+            dists = _substantive(question, sim, block.target, rep)
             if name == "refusal_rate":
                 refusals.append(rep[:, question.refusal_mask].sum(axis=1))
             elif dists is not None:
@@ -589,8 +682,9 @@ def _distribution_summary(
                         dists[2],
                         dists[1][0],
                         question.positions if metric == "wd" else None,
-                        len(rows),
-                        rows.weight,
+                        len(block.probs),
+                        block.weight,
+                        _truth_noise(question, block.truth_reps, dists[1][0]),
                     )
                 )
     out = {
@@ -600,6 +694,18 @@ def _distribution_summary(
     if refusals:
         out["refusal_rate"] = _percentile(np.nanmean(np.vstack(refusals), axis=0))
     return out
+
+
+def _distribution_summary(
+    cell: list[tuple[str, CellRows]],
+    truth: Truth,
+    by_question: dict[str, pd.DataFrame],
+    n_boot: int,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    """:func:`_summary_fields` of the overall group of one tier x models."""
+    blocks = _blocks(cell, truth, by_question, lambda a, r: {}, OVERALL, n_boot, seed)
+    return _summary_fields(blocks, n_boot, seed, OVERALL)
 
 
 def _election_summary(
@@ -670,6 +776,73 @@ def _summary_intervals(
                 }
             )
     return pd.DataFrame(out, columns=[*MODEL_KEY, "metric", *SUMMARY_COLUMNS])
+
+
+BY_GROUP_COLUMNS = [
+    *MODEL_KEY,
+    "attribute",
+    "group",
+    "value",
+    *INTERVAL_COLUMNS,
+    "uniform",
+    "questions",
+    "n",
+    "truth_n",
+    "truth_n_eff",
+]
+"""Columns of :attr:`ScoreResult.by_group`."""
+
+
+def group_alignment(
+    collected: Collected, truth: Truth, scores: pd.DataFrame, n_boot: int, seed: int
+) -> pd.DataFrame:
+    """Alignment by group (:data:`BY_GROUP_COLUMNS`): per tier x models and every group of the
+    truth (overall included), ``value`` the mean alignment over the questions scored for the
+    group (the ``alignment`` rows of ``scores``), its interval one
+    :func:`personasim.scoring.intervals.estimate_summary` over those questions with the group's
+    persons drawn jointly and, where the truth is a sample with ``n_eff``, the truth's
+    parametric replicates subtracted from the noise (both sources). ``n``: the group's persons
+    (most over questions); ``truth_n``/``truth_n_eff``: its respondents and Kish's effective
+    size (fewest over questions; NaN for an exact truth). Empty for elections."""
+    rows = scores[scores["metric"] == "alignment"]
+    if truth.kind == "elections" or rows.empty:
+        return pd.DataFrame(columns=BY_GROUP_COLUMNS)
+    keys = [*MODEL_KEY, "attribute", "group"]
+    table = rows.groupby(keys, as_index=False).agg(
+        value=("value", "mean"),
+        uniform=("uniform", "mean"),
+        questions=("question_id", "nunique"),
+        n=("n", "max"),
+    )
+    sizes = _truth_sizes(truth.table)
+    table = table.merge(sizes, on=["attribute", "group"], how="left")
+    by_question = {str(k): v for k, v in truth.table.groupby("question_id")}
+    cells = _by_model(collected)
+    fields = []
+    for row in table.itertuples(index=False):
+        model = tuple(getattr(row, k) for k in MODEL_KEY)
+        key = (str(row.attribute), str(row.group))
+        found = {}
+        if n_boot >= MIN_BOOT and model in cells:
+            blocks = _blocks(
+                cells[model], truth, by_question, collected.groups.members, key, n_boot, seed
+            )
+            found = _summary_fields(blocks, n_boot, seed, key).get("alignment", {})
+        fields.append(found or _no_interval())
+    table = pd.concat([table, pd.DataFrame(fields, index=table.index)], axis=1)
+    return table.reindex(columns=BY_GROUP_COLUMNS)
+
+
+def _truth_sizes(table: pd.DataFrame) -> pd.DataFrame:
+    """Per attribute x group of a truth table, its fewest respondents ``truth_n`` and smallest
+    ``truth_n_eff`` over questions (NaN without these columns)."""
+    keys = ["attribute", "group"]
+    if not {"n", "n_eff"} <= set(table.columns):
+        out = table[keys].drop_duplicates()
+        return out.assign(truth_n=np.nan, truth_n_eff=np.nan)
+    return table.groupby(keys, as_index=False).agg(
+        truth_n=("n", "min"), truth_n_eff=("n_eff", "min")
+    )
 
 
 # --------------------------------------------------------------------------- driver
@@ -761,7 +934,8 @@ def score(
         scores = scores.merge(cis, on=[*MODEL_KEY, "metric"], how="left")
         scores.loc[~overall, list(SUMMARY_COLUMNS)] = np.nan
     scores = scores.reindex(columns=SCORE_COLUMNS)
-    return ScoreResult(scores, summarize(scores), cross_model_table(scores), notes)
+    by_group = group_alignment(collected, truth, scores, n_boot, seed)
+    return ScoreResult(scores, summarize(scores), cross_model_table(scores), notes, by_group)
 
 
 def summarize(scores: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """The ``score`` stage: each survey with ground truth scored (``scores_<id>``, ``summary_<id>``,
-``cross_model_<id>``, ``crosstab_<id>``), and with ``[calibration]`` the weights and the
-calibrated scores."""
+``cross_model_<id>``, ``crosstab_<id>``, alignment by group ``scores_by_group_<id>``), and
+with ``[calibration]`` the weights and the calibrated scores."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from personasim.spec.study import CalibrationSection, StudySpec
 
 def score_stage(ctx: StageContext) -> None:
     """Score each survey with ground truth: ``scores_<id>``, ``summary_<id>``,
-    ``cross_model_<id>`` and ``crosstab_<id>`` tables (the report reads these, it computes no
-    score). Responses of
-    invalid personas and answers at or below ``min_valid_mass`` are excluded and counted."""
+    ``cross_model_<id>``, ``scores_by_group_<id>`` and ``crosstab_<id>`` tables (the report
+    reads these, it computes no score). Responses of invalid personas and answers at or below
+    ``min_valid_mass`` are excluded and counted."""
 
     from personasim.scoring.score import score
     from personasim.scoring.stream import ResponseSource
@@ -51,6 +51,8 @@ def score_stage(ctx: StageContext) -> None:
         write_atomic(result.scores, ctx.run / f"scores_{entry.id}.parquet")
         write_atomic(result.summary, ctx.run / f"summary_{entry.id}.parquet")
         write_atomic(result.cross_model.reset_index(), ctx.run / f"cross_model_{entry.id}.parquet")
+        if _has_groups(entry.truth_spec):
+            write_atomic(result.by_group, ctx.run / f"scores_by_group_{entry.id}.parquet")
     weights = None
     if ctx.spec.calibration is not None:
         weights = calibrated_scores(ctx, ctx.spec.calibration, population, personas)
@@ -157,12 +159,21 @@ def _truth_data(spec: StudySpec) -> list[str]:
     return [path for entry in spec.surveys for path in data_files(entry.truth_spec)]
 
 
+def _has_groups(truth_spec: str | None) -> bool:
+    """True for a truth scored by group over questions (every truth but the election results,
+    whose groups are states scored per year)."""
+    return str(truth_spec).partition(":")[0] != "elections"
+
+
 def score_outputs(spec: StudySpec) -> list[str]:
     """The tables the score stage writes for ``spec``."""
     out = [
         f"{kind}_{e.id}.parquet"
         for e in scored_surveys(spec)
         for kind in ("scores", "summary", "cross_model", "crosstab")
+    ]
+    out += [
+        f"scores_by_group_{e.id}.parquet" for e in scored_surveys(spec) if _has_groups(e.truth_spec)
     ]
     if spec.calibration is not None:
         out += ["weights.parquet", "calibration.parquet"]
