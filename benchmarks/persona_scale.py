@@ -1,12 +1,11 @@
 """How long the PERSONA testbed takes at the paper's scale on a backend, from measured per-call
 costs (no LLM cache: every call is a real model call).
 
-It times ``--calls`` of each kind of testbed call, one after the other, with the token caps of
-the ``[testbed]`` section (answer 96, critique 128, revision 96; the judge is a two-label
-choice): the persona-free answer, the persona's critique, the revision, and the judge's choice.
-It then multiplies each mean by the number of such calls the paper's scale needs (below) and
-prints the total for one request stream. A served model that answers several requests at once
-divides this by its measured concurrency speedup (e.g. ``benchmarks/llm_costs.py``).
+It times ``--calls`` of each kind of testbed call with the token caps of ``testbed pairs``
+(answer 128, critique 160, revision 128): the persona-free answer, the persona's critique, the
+revision, and the judge's two-label choice. It then multiplies each mean by the number of such
+calls the paper's scale needs (below) and prints the total at the measured rate. A served model
+that answers several requests at once is measured with them in flight (``--clients``).
 
 Call counts at the paper's scale (Castricato et al. 2024), as personasim makes them:
 
@@ -19,6 +18,11 @@ Call counts at the paper's scale (Castricato et al. 2024), as personasim makes t
   items per persona labelled by the model (2 choices each).
 
     PYTHONPATH=src .venv/bin/python benchmarks/persona_scale.py [--model SPEC] [--calls 4]
+    PYTHONPATH=src .venv/bin/python benchmarks/persona_scale.py --local-server [--clients 8]
+
+``--local-server`` starts a llama.cpp server with the embedded model on 127.0.0.1 and measures
+through the ``openai`` backend with ``--clients`` requests in flight, so the figures are those of
+an OpenAI-compatible endpoint on this machine.
 """
 
 from __future__ import annotations
@@ -106,25 +110,47 @@ def per_call(backend: Backend, n: int) -> dict[str, float]:
     }
 
 
+def measure(spec: str, calls: int, **options: object) -> dict[str, float]:
+    """Per-call costs of a backend spec, after one warm-up call of each kind."""
+    backend = get_backend(spec, **options)
+    try:
+        per_call(backend, 1)  # load the model and warm up before timing
+        return per_call(backend, calls)
+    finally:
+        backend.close()
+
+
 def main() -> None:
     """Measure the per-call costs and print the paper-scale estimate."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="llamacpp", help="backend spec (no cache is used)")
     parser.add_argument("--calls", type=int, default=4, help="calls of each kind to time")
+    parser.add_argument("--local-server", action="store_true", help="a local llama.cpp server")
+    parser.add_argument("--clients", type=int, default=1, help="requests in flight (server)")
     args = parser.parse_args()
-    backend = get_backend(args.model)
-    try:
-        per_call(backend, 1)  # load the model and warm up before timing
-        cost = per_call(backend, args.calls)
-    finally:
-        backend.close()
+    if args.local_server:
+        import tempfile
+        from pathlib import Path
+
+        from personasim.llm.llamacpp import default_threads, embedded_model_path
+        from tests.support.local_server import LocalLlamaServer
+
+        with tempfile.TemporaryDirectory() as folder:
+            log = Path(folder) / "server.log"
+            with LocalLlamaServer(embedded_model_path(), log, threads=default_threads()) as url:
+                args.model = f"openai:smollm2@{url}"
+                cost = measure(args.model, args.calls, max_concurrency=args.clients)
+    else:
+        cost = measure(args.model, args.calls)
     generation = (cost["answer"] + cost["critique"] + cost["revision"]) / 3
     print(f"backend {args.model}: seconds per call (mean of {args.calls})")
     for kind, seconds in cost.items():
         print(f"  {kind:<10} {seconds:7.2f}")
     print(f"  {'gen mean':<10} {generation:7.2f}  (answer, critique and revision alike)")
     total = 0.0
-    print("paper scale, one request stream:")
+    print(
+        f"paper scale at the measured rate ({args.clients if args.local_server else 1} in flight):"
+    )
     for step, (gens, choices) in paper_counts().items():
         seconds = gens * generation + choices * cost["choice"]
         total += seconds

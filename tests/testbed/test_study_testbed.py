@@ -80,3 +80,4 @@ def test_the_builtin_persona_study_runs_the_paper_protocol():
     check_study(spec)
     assert spec.personas.tiers == ("persona",) and spec.testbed.loo_protocol == "paper"
     assert spec.testbed.prompts == "builtin" and spec.testbed.reversed_rater
+    assert study_from_dict(__import__("tomllib").loads(spec.to_toml())) == spec
