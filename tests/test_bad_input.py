@@ -223,6 +223,12 @@ def _hardening_studies(folder: Path) -> None:
         "study-testbed-humans.toml": STUDY_HEAD.format(tiers="persona")
         + elections
         + f'[testbed]\nhumans = "{folder}/none.csv"\n',
+        "study-testbed-protocol.toml": STUDY_HEAD.format(tiers="persona")
+        + elections
+        + '[testbed]\nloo_protocol = "fast"\n',
+        "study-testbed-one-rater.toml": STUDY_HEAD.format(tiers="persona")
+        + elections
+        + "[testbed]\nreversed_rater = false\n",
     }
     for name, text in studies.items():
         (folder / name).write_text(text)
@@ -362,6 +368,12 @@ CASES_20: list[tuple[str, list[str]]] = [
     ("run-testbed-humans-missing", ["run", "{d}/study-testbed-humans.toml", "--out", "{d}/run"]),
 ]
 """Cases of issue 20 (the table in its closing note counts these)."""
+
+CASES_21: list[tuple[str, list[str]]] = [
+    ("run-testbed-protocol", ["run", "{d}/study-testbed-protocol.toml", "--out", "{d}/run"]),
+    ("run-testbed-one-rater", ["run", "{d}/study-testbed-one-rater.toml", "--out", "{d}/run"]),
+]
+"""Cases of issue 21: the study's testbed stage (its protocol, its raters)."""
 
 
 # (case id, arguments; {d} is the case folder, {out} the guarded output file, {port} a closed port)
@@ -988,6 +1000,7 @@ CASES: list[tuple[str, list[str]]] = [
         ],
     ),
     *CASES_20,
+    *CASES_21,
 ]
 
 #: Cases that also run through a real subprocess (entry point, fresh interpreter).

@@ -719,12 +719,13 @@ def testbed_section(data: RunData) -> dict[str, Any] | None:
 
     if not data.shows(f"{FOLDER}/pairs.parquet"):
         return None
-    section = report_section(data.run)
+    section = report_section(data.run, lambda name: data.shows(f"{FOLDER}/{name}"))
     if section is not None:
+        centre = ["median_kappa"] if section["loo_protocol"] == "paper" else ["mean_kappa"]
         columns = [
             "rank",
             "attribute",
-            "mean_kappa",
+            *centre,
             "ci_low",
             "ci_high",
             "influence",

@@ -1,7 +1,8 @@
-"""Figures of the testbed (matplotlib, Agg): the leave-one-out box plot (as the paper's Figure
-5), the pairwise kappa heatmap (Figures 6 and 8) and per-persona kappa histograms (Figures 7 and
-9). Each returns a ``data:image/png;base64,...`` URI that a report embeds as it is;
-:func:`png_bytes` turns one back into PNG bytes for a file.
+"""Figures of the testbed (matplotlib, Agg): the leave-one-out box plot of the cheaper protocol
+(the paper protocol's Figure 5 analogue is :mod:`personasim.report.testbed_loo`), the pairwise
+kappa heatmap (Figures 6 and 8) and per-persona kappa histograms (Figures 7 and 9). Each returns
+a ``data:image/png;base64,...`` URI that a report embeds as it is; :func:`png_bytes` turns one
+back into PNG bytes for a file.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import base64
 import itertools
 import math
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,21 +95,55 @@ def kappa_histograms(per_persona: pd.DataFrame, cols: int = 3) -> str:
     return png_data(fig)
 
 
-def report_section(run_dir: str | Path) -> dict[str, Any] | None:
-    """The report's testbed section from the tables (None when the run has no testbed)."""
+def _loo_figure(loo: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """The paper protocol's kappa distribution with median intervals (its summary has
+    ``median_kappa``), else the cheaper protocol's box plot."""
+    from personasim.report.testbed_loo import loo_distribution
+
+    if "median_kappa" in summary.columns:
+        return loo_distribution(loo, summary)
+    return loo_boxplot(loo, summary)
+
+
+def _human_baseline(folder: Path, shows: Callable[[str], bool]) -> dict[str, str] | None:
+    """The human-vs-human heatmap and histograms (None without a non-empty baseline)."""
+    if not shows("human_kappa_matrix.parquet"):
+        return None
+    matrix = read_table(folder / "human_kappa_matrix.parquet", "human kappa matrix")
+    per = read_table(folder / "human_per_persona.parquet", "human per-persona kappa")
+    if matrix.empty:
+        return None
+    return {
+        "heatmap": kappa_heatmap(matrix.set_index("rater"), "Human baseline: annotator slots"),
+        "histograms": kappa_histograms(per),
+    }
+
+
+def report_section(
+    run_dir: str | Path, shows: Callable[[str], bool] | None = None
+) -> dict[str, Any] | None:
+    """The report's testbed section from the tables (None when the run has no testbed).
+
+    ``shows(name)`` says whether a table of the testbed folder may be shown (default: it
+    exists); the report passes the study's declared outputs."""
     folder = Path(run_dir) / FOLDER
+    shows = shows or (lambda name: (folder / name).exists())
     if not (folder / "pairs.parquet").exists():
         return None
     pairs = read_table(folder / "pairs.parquet", "pairs table")
     loo = read_table(folder / "loo.parquet", "leave-one-out table")
     summary = read_table(folder / "loo_summary.parquet", "leave-one-out summary")
     matrix = read_table(folder / "kappa_matrix.parquet", "kappa matrix").set_index("rater")
+    per = read_table(folder / "per_persona.parquet", "per-persona kappa")
     overall = read_table(folder / "agreement.parquet", "agreement table").iloc[0]
     return {
         "stats": pair_stats(pairs),
-        "loo_figure": loo_boxplot(loo, summary),
+        "loo_protocol": "paper" if "median_kappa" in summary.columns else "choice",
+        "loo_figure": _loo_figure(loo, summary),
         "loo_summary": summary,
         "heatmap": kappa_heatmap(matrix),
+        "histograms": kappa_histograms(per),
+        "human": _human_baseline(folder, shows),
         "fleiss_kappa": float(overall["fleiss_kappa"]),
         "alpha": float(overall["krippendorff_alpha"]),
         "notes": str(overall["notes"]),

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from personasim.survey.questions import Survey
 
 #: Built-in studies shipped in ``personasim/studies``.
-BUILTIN_STUDIES = ("default", "tiny", "anes96")
+BUILTIN_STUDIES = ("default", "tiny", "anes96", "persona")
 
 Tier = Literal["meta", "objective", "subjective", "descriptive", "persona"]
 """The persona tiers (a closed set; see :data:`personasim.personas.schema.TIERS`)."""
@@ -462,6 +462,11 @@ def _check_references(spec: StudySpec, source: str) -> None:
             ("testbed", "backend", (spec.testbed.backend or spec.simulate.simulators[0],)),
             ("testbed", "raters", spec.testbed.raters),
         )
+        if not (spec.testbed.raters or spec.testbed.reversed_rater or spec.testbed.humans):
+            raise ConfigError(
+                f"{source}: [testbed] agreement needs at least two raters",
+                hint="add raters, humans, or set reversed_rater = true",
+            )
         if "persona" not in spec.personas.tiers:
             raise ConfigError(
                 f"{source}: [testbed] needs personas of the persona tier",
@@ -598,6 +603,10 @@ def _check_testbed_files(section: TestbedSpec, source: str) -> None:
     from personasim.testbed.questions import load_questions
 
     _named(f"{source}: testbed.prompts", lambda: read_prompt_table(section.prompts))
-    _named(f"{source}: testbed.questions", lambda: load_questions(section.questions))
-    if section.humans is not None and not Path(section.humans).is_file():
-        raise ConfigError(f"{source}: testbed.humans: {section.humans}: file not found")
+    if section.loo_protocol == "choice":
+        _named(f"{source}: testbed.questions", lambda: load_questions(section.questions))
+    if section.humans is not None and not Path(section.humans).exists():
+        raise ConfigError(
+            f"{source}: testbed.humans: {section.humans}: no such file or folder",
+            hint="a labels CSV or the annotation page's labels folder",
+        )

@@ -88,18 +88,27 @@ def read_items(path: str | Path) -> pd.DataFrame:
 # --------------------------------------------------------------------------- model labels
 
 
+ORDERS = {"both": "p_first", "B shown as A": "p_first_as_a", "B shown as B": "p_first_as_b"}
+"""Which probability of the revision (``B``) a model rater reads: the mean over both display
+orders, or one order only (the position-bias probe)."""
+
+
 def model_item_labels(
-    backend: Backend, items: pd.DataFrame, rater: str | None = None, progress: bool | None = None
+    backend: Backend,
+    items: pd.DataFrame,
+    rater: str | None = None,
+    progress: bool | None = None,
+    order: str = "both",
 ) -> pd.DataFrame:
-    """One model's letter per item: ``B`` when P(refined) over both orders exceeds 0.5."""
+    """One model's letter per item: ``B`` when its P(revision) exceeds 0.5, read over both
+    display orders or over one (``order``, a key of :data:`ORDERS`)."""
     verdicts = C.judge(
         backend,
         [(r.persona, r.question, r.answer_b, r.answer_a) for r in items.itertuples(index=False)],
         progress,
     )
-    choice = [
-        None if v["valid_mass"] <= 0 else ("B" if v["p_first"] > 0.5 else "A") for v in verdicts
-    ]
+    key = ORDERS[order]
+    choice = [None if v["valid_mass"] <= 0 else ("B" if v[key] > 0.5 else "A") for v in verdicts]
     return pd.DataFrame(
         {
             "rater": rater or backend.display_name,
