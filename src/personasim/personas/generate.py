@@ -829,7 +829,7 @@ def _cause_columns(personas: pd.DataFrame) -> dict[str, pd.Series]:
     return {"_pruned": pruned, "_filled": accepted.astype(int), "_fill_invalid": bad}
 
 
-def _percent(value: float) -> str:
+def percent(value: float) -> str:
     """``12.5%``, or ``-`` for NaN."""
     return "-" if pd.isna(value) else f"{value:.1%}"
 
@@ -845,8 +845,8 @@ def format_summary(summary: pd.DataFrame) -> str:
         lines.append(
             f"{r.tier:<12} {str(r.generator)[:36]:<36} {r.rows:>5} "
             f"{r.first_valid:>8.1%} {r.valid:>7.1%} {r.excluded:>8} "
-            f"{r.with_contradictions:>4}/{r.contradictions:<5} {_percent(r.rejected_share):>9} "
-            f"{_percent(r.pruned_share):>7} {_percent(r.fill_invalid_share):>8}"
+            f"{r.with_contradictions:>4}/{r.contradictions:<5} {percent(r.rejected_share):>9} "
+            f"{percent(r.pruned_share):>7} {percent(r.fill_invalid_share):>8}"
         )
     return "\n".join(lines)
 
