@@ -2,8 +2,10 @@
 
 Generates every LLM tier for a few census-sampled persons with a fresh, empty cache (every reply
 is a real model call) and prints, per tier: rows, wall seconds, personas per minute, first-attempt
-and final validity, persons with a rewritten meta attribute, and the PERSONA tier's rejected share.
-Run: ``.venv/bin/python benchmarks/personas.py [--persons 5] [--state VT] [--string-length 40]``
+and final validity, persons with a rewritten meta attribute, and the PERSONA tier's rejections per
+cause (drafts judged inconsistent / checks, persons pruned, fills invalid).
+Run: ``.venv/bin/python benchmarks/personas.py [--persons 5] [--state VT] [--string-length 40]
+[--min-age 0] [--tiers persona]``
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from personasim.census import sample_population
 from personasim.llm import Cache, get_backend
-from personasim.personas.generate import generate_personas, summarize
+from personasim.personas.generate import generate_personas, percent, summarize
 from personasim.personas.schema import LLM_TIERS
 
 
@@ -26,8 +28,12 @@ def main() -> None:
     parser.add_argument("--state", default="VT")
     parser.add_argument("--string-length", type=int, default=40)
     parser.add_argument("--description-length", type=int, default=300)
+    parser.add_argument("--min-age", type=int, default=18, help="0: children too (PERSONA)")
+    parser.add_argument("--tiers", default=",".join(LLM_TIERS))
     args = parser.parse_args()
-    population = sample_population(states=[args.state], per_state=args.persons, seed=11)
+    population = sample_population(
+        states=[args.state], per_state=args.persons, seed=11, min_age=args.min_age
+    )
     with tempfile.TemporaryDirectory() as folder:
         backend = get_backend("llamacpp", cache=Cache(Path(folder) / "cache.sqlite"))
         print(
@@ -36,10 +42,10 @@ def main() -> None:
         )
         print(
             f"{'tier':<12} {'rows':>4} {'seconds':>8} {'per_min':>8} {'valid@1':>8} "
-            f"{'valid':>7} {'contradict':>10} {'rejected':>9}"
+            f"{'valid':>7} {'contradict':>10} {'rejected':>9} {'pruned':>7} {'fill bad':>8}"
         )
         total_rows, total_seconds = 0, 0.0
-        for tier in LLM_TIERS:
+        for tier in args.tiers.split(","):
             started = time.perf_counter()
             table = generate_personas(
                 population,
@@ -50,11 +56,13 @@ def main() -> None:
             )
             seconds = time.perf_counter() - started
             row = summarize(table).iloc[0]
-            rejected = "-" if row.checks == 0 else f"{row.rejected_share:.1%}"
+            rejected, pruned, bad = (
+                percent(row[c]) for c in ("rejected_share", "pruned_share", "fill_invalid_share")
+            )
             print(
                 f"{tier:<12} {row.rows:>4} {seconds:>8.1f} {60 * row.rows / seconds:>8.1f} "
                 f"{row.first_valid:>8.1%} {row.valid:>7.1%} {row.with_contradictions:>10} "
-                f"{rejected:>9}"
+                f"{rejected:>9} {pruned:>7} {bad:>8}"
             )
             total_rows, total_seconds = total_rows + int(row.rows), total_seconds + seconds
         print(

@@ -18,15 +18,12 @@ from tests.support.scripted import ScriptedStandIn, backend_failure, truncated
 
 PEOPLE = sample_population(states=["VT"], per_state=2, seed=1)
 DESCRIPTION = '{"description": "Lives near Burlington and likes long walks."}'
-OPEN = json.dumps(
-    {
-        "detailed_job_description": "teaches",
-        "lifestyle": "outdoors",
-        "ideology": "Moderate",
-        "political_views": "Independent",
-        "religion": "None",
-    }
-)
+
+
+def _open_reply(request) -> str:
+    """A schema-valid fill: the first allowed value of each categorical entry, else a word."""
+    props = request.json_schema["properties"]
+    return json.dumps({k: v["enum"][0] if "enum" in v else "steady" for k, v in props.items()})
 
 
 def _descriptive(backend: ScriptedStandIn, **options) -> pd.DataFrame:
@@ -94,36 +91,118 @@ def _persona(backend: ScriptedStandIn, **options) -> pd.Series:
 
 
 def _checker(verdicts: list[str]):
-    """A script: the open attributes for a fill, the next of ``verdicts`` for a check."""
+    """A script: a schema-valid fill for a fill, the next of ``verdicts`` for a check."""
     given = iter(verdicts)
 
     def script(request, seen):
-        return next(given) if request.choices else OPEN
+        return next(given) if request.choices else _open_reply(request)
 
     return script
 
 
-def test_persona_redraws_after_an_inconsistent_verdict() -> None:
+def test_persona_check_runs_before_the_fill_and_a_rejection_redraws() -> None:
+    """The paper's order (Fig. 1): the check judges census + procedural traits; the rejected
+    draft is never filled, the redraw is checked again and only then filled."""
     backend = ScriptedStandIn(_checker(["inconsistent", "consistent"]))
     row = _persona(backend, max_resamples=2)
     assert row["valid"] and row["checks"] == 2 and row["rejections"] == 1
     assert not row["first_valid"]
+    assert json.loads(row["rejection_causes"]) == {
+        "inconsistent": 1,
+        "pruned": 0,
+        "fill_invalid": 0,
+    }
     # the accepted profile is the second procedural draw (round 1)
     assert row["seed"] == stable_seed(3, PEOPLE.iloc[0]["person_id"], "persona", 1)
-    fills = [c for c in backend.calls if not c.choices]
-    assert len(fills) == 2 and fills[0].messages != fills[1].messages
+    kinds = ["check" if c.choices else "fill" for c in backend.calls]
+    assert kinds == ["check", "check", "fill"]  # no fill for the rejected draft
+    first, second = (c.messages[1].content for c in backend.calls[:2])
+    assert first != second and "Personal time" in first  # the check saw the procedural part
+    assert "Religion" not in first  # ... and no LLM-filled attribute
+    fill = backend.calls[2].messages[1].content
+    assert second.split("PROFILE", 1)[1].strip() in fill  # the accepted draw is the one filled
 
 
-def test_persona_rejected_every_time_is_invalid_after_max_resamples() -> None:
+def test_persona_rejected_every_time_is_pruned_unfilled_after_max_resamples() -> None:
     backend = ScriptedStandIn(_checker(["inconsistent"] * 3))
     row = _persona(backend, max_resamples=1)
     assert not row["valid"] and row["checks"] == 2 and row["rejections"] == 2
     assert row["error"] == "judged inconsistent in 2 of 2 checks"
+    assert all(c.choices for c in backend.calls)  # pruned: never filled
+    assert json.loads(row["rejection_causes"])["pruned"] == 1
+
+
+def test_rejection_shares_per_cause_are_counted_by_hand() -> None:
+    """4 persons: A accepted at once, B rejected once then accepted, C rejected twice (pruned
+    with max_resamples=1), D accepted but its fill stays invalid. Checks 1 + 2 + 2 + 1 = 6,
+    inconsistent 3 -> 50 %; pruned 1 of 4 checked -> 25 %; fill invalid 1 of 3 fills."""
+    from personasim.personas.generate import format_summary, summarize
+
+    people = sample_population(states=["VT"], per_state=4, seed=1)
+    ids = list(people["person_id"])
+    plan = {ids[0]: ["consistent"], ids[1]: ["inconsistent", "consistent"]}
+    plan |= {ids[2]: ["inconsistent", "inconsistent"], ids[3]: ["consistent"]}
+    ages = {f"Age: {a} years": pid for a, pid in zip(people["age"], ids, strict=True)}
+    verdicts = {pid: iter(v) for pid, v in plan.items()}
+
+    def whose(request) -> int:
+        text = request.messages[1].content
+        return next(pid for age, pid in ages.items() if age in text)
+
+    def script(request, seen):
+        if request.choices:
+            return next(verdicts[whose(request)])
+        return "{not json" if whose(request) == ids[3] else _open_reply(request)
+
+    assert len(ages) == 4, "the hand count needs four distinct ages"
+    table = generate_personas(
+        people,
+        tiers=("persona",),
+        backend=ScriptedStandIn(script),
+        max_resamples=1,
+        max_attempts=1,
+        string_length=20,
+    )
+    summary = summarize(table).iloc[0]
+    assert (summary["checks"], summary["rejections"], summary["pruned"]) == (6, 3, 1)
+    assert summary["rejected_share"] == 0.5 and summary["pruned_share"] == 0.25
+    assert summary["fill_invalid_share"] == 1 / 3
+    assert summary["valid"] == 0.5
+    line = format_summary(summarize(table)).splitlines()[1]
+    assert "50.0%" in line and "25.0%" in line and "33.3%" in line
+
+
+def test_open_categories_differ_across_persons_and_repeat_for_a_seed() -> None:
+    people = sample_population(states=["VT"], per_state=6, seed=1)
+
+    def asked(seed: int) -> dict[int, tuple[str, ...]]:
+        backend = ScriptedStandIn(_checker(["consistent"] * 6))
+        generate_personas(people, tiers=("persona",), backend=backend, seed=seed)
+        fills = [c for c in backend.calls if not c.choices]
+        return {i: tuple(c.json_schema["properties"]) for i, c in enumerate(fills)}
+
+    first = asked(seed=4)
+    assert len(set(first.values())) > 1  # not the same keys for everyone
+    assert asked(seed=4) == first
+    assert asked(seed=5) != first
+
+
+def test_a_child_is_asked_no_job_and_no_party_and_the_check_sees_the_age() -> None:
+    people = sample_population(states=["VT"], per_state=40, seed=1, min_age=0)
+    child = people[people["age"] < 12].head(1)
+    assert not child.empty, "the sample has no child to test"
+    backend = ScriptedStandIn(_checker(["consistent"]))
+    table = generate_personas(child, tiers=("persona",), backend=backend, string_length=20)
+    check, fill = backend.calls
+    assert f"Age: {int(child.iloc[0]['age'])} years" in check.messages[1].content
+    keys = set(fill.json_schema["properties"])
+    assert not keys & {"detailed_job_description", "ideology", "political_views"}
+    assert {"lifestyle", "religion"} <= keys and table.iloc[0]["valid"]
 
 
 def test_persona_check_lost_to_the_backend_is_not_a_verdict() -> None:
     def script(request, seen):
-        return backend_failure() if request.choices else OPEN
+        return backend_failure() if request.choices else _open_reply(request)
 
     row = _persona(ScriptedStandIn(script))
     assert not row["valid"] and row["finish_reason"] == "error" and row["checks"] == 0

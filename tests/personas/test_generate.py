@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 SMALL = {
     "string_length": 20,
     "description_length": 160,
-    "max_tokens": {"objective": 320, "subjective": 560, "descriptive": 80, "persona": 110},
+    "max_tokens": {"objective": 320, "subjective": 560, "descriptive": 80, "persona": 160},
     "max_attempts": 2,
     "max_resamples": 1,
     "seed": 5,

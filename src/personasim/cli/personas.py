@@ -23,6 +23,7 @@ SUMMARY_COLUMNS = (
     "n_contradictions",
     "checks",
     "rejections",
+    "rejection_causes",
 )
 """The columns the per-tier summary reads back from the parts."""
 

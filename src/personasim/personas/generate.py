@@ -6,9 +6,12 @@ Tiers (Li et al. 2025, Section 2.1; Castricato et al. 2024, Section 3.1):
 * ``objective`` / ``subjective``: the LLM fills the tabular template given the meta persona,
   constrained to the JSON schema of :mod:`personasim.personas.schema`.
 * ``descriptive``: a bounded narrative (JSON with one ``description`` string).
-* ``persona``: PERSONA style: census attributes + procedural Big Five and trait lists + LLM-filled
-  open attributes; an LLM consistency check (``consistent`` / ``inconsistent``) rejects a
-  profile, whose procedural part is then redrawn with a new seed, at most ``max_resamples`` times.
+* ``persona``: PERSONA style, in the paper's order (Fig. 1): census attributes + procedural Big
+  Five and trait lists; an LLM consistency check (``consistent`` / ``inconsistent``) judges that
+  draft and a rejection redraws its procedural part with a new seed, at most ``max_resamples``
+  times (then the person is pruned); only accepted drafts get their LLM-filled open attributes,
+  which differ per persona (:func:`personasim.personas.procedural.open_keys`). The census record
+  is never redrawn: it is a real PUMS record carrying its raking weight (docs/personas.md).
 
 Every reply is validated; an invalid one is re-asked with the error appended (``max_attempts`` in
 all) and, if still invalid, kept with ``valid=False`` and its raw text: that row is done. A reply
@@ -55,7 +58,12 @@ from personasim.personas.meta import (
     attribute_label,
     meta_persona_text,
 )
-from personasim.personas.procedural import BigFiveSpec, big_five_text, procedural_traits
+from personasim.personas.procedural import (
+    BigFiveSpec,
+    big_five_text,
+    open_keys,
+    procedural_traits,
+)
 
 #: Columns of a personas table before the population's own columns.
 OUTPUT_COLUMNS = [
@@ -73,6 +81,7 @@ OUTPUT_COLUMNS = [
     "n_contradictions",
     "checks",
     "rejections",
+    "rejection_causes",
     "prompt_sha",
     "seed",
     "seconds",
@@ -84,7 +93,11 @@ MAX_RUNS = 3
 """Default runs that may try a row whose generation failed in the backend (the ``personas``
 command's ``--max-runs`` and a study's ``[personas] max_runs``)."""
 CHECK_CHOICES = ("consistent", "inconsistent")
-DEFAULT_MAX_TOKENS = {"objective": 450, "subjective": 900, "descriptive": 300, "persona": 250}
+REJECTION_CAUSES = ("inconsistent", "pruned", "fill_invalid")
+"""Why PERSONA-tier work was thrown away: a draft the consistency check judged inconsistent
+(redrawn), a person pruned after ``max_resamples`` redraws (never filled), a fill still invalid
+after ``max_attempts`` (row excluded)."""
+DEFAULT_MAX_TOKENS = {"objective": 450, "subjective": 900, "descriptive": 300, "persona": 400}
 
 
 class PersonaOptions(BaseModel):
@@ -106,7 +119,10 @@ class PersonaOptions(BaseModel):
     """Runs that may try a row whose generation failed in the backend (``finish_reason``
     ``error``); after that the row stays invalid and done."""
     max_resamples: int = Field(default=2, ge=0, le=10)
-    """PERSONA tier: new procedural draws after a profile is judged inconsistent."""
+    """PERSONA tier: new procedural draws after a draft is judged inconsistent."""
+    open_categories: int = Field(default=3, ge=0, le=len(S.OPEN_CATEGORY_POOL))
+    """PERSONA tier: open categories drawn per persona from
+    :data:`~personasim.personas.schema.OPEN_CATEGORY_POOL`, beside the core open attributes."""
     string_length: int = Field(default=S.DEFAULT_STRING_LENGTH, ge=10, le=400)
     """``maxLength`` of the open text fields."""
     description_length: int = Field(default=S.DEFAULT_DESCRIPTION_LENGTH, ge=40, le=4000)
@@ -379,6 +395,7 @@ def _base_row(person: Mapping[str, Any], tier: str, generator: str, seed: int) -
         "n_contradictions": None,
         "checks": None,
         "rejections": None,
+        "rejection_causes": None,
         "prompt_sha": None,
         "seed": seed,
         "seconds": 0.0,
@@ -500,6 +517,7 @@ class Draft:
 
     person: dict[str, Any]
     census: dict[str, Any]
+    open_keys: tuple[str, ...] = ()
     round: int = 0
     seed: int = 0
     traits: dict[str, Any] = field(default_factory=dict)
@@ -507,7 +525,8 @@ class Draft:
     record: dict[str, Any] | None = None
     checks: int = 0
     rejections: int = 0
-    first_valid: bool = False
+    accepted: bool = False
+    causes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECTION_CAUSES, 0))
     seconds: float = 0.0
     done: bool = False
     error: str | None = None
@@ -527,31 +546,32 @@ def _redraw(draft: Draft, ctx: Context) -> None:
     draft.traits = procedural_traits(draft.seed, pid, draft.round, ctx.options.big_five)
 
 
-def _fill_jobs(drafts: list[Draft], ctx: Context) -> list[Job]:
-    """One job per draft: the known profile in, the open attributes out."""
-    model = _tier_model("persona", ctx.options)
-    schema = S.json_schema(model, ctx.options.string_length)
-    return [
-        Job(
-            messages=P.build_messages(
-                ctx.template("persona"), render_fields(_known_profile(d)), model
-            ),
-            max_tokens=ctx.options.tokens("persona"),
-            seed=d.seed,
-            schema=schema,
-            validate=model_validator_for(model),
-        )
-        for d in drafts
-    ]
+def _fill_job(draft: Draft, ctx: Context) -> Job:
+    """The fill of one accepted draft: the known profile in, its own open attributes out."""
+    model = S.persona_fill_model(draft.open_keys, ctx.options.string_length)
+    messages = P.build_messages(
+        ctx.template("persona"),
+        render_fields(_known_profile(draft)),
+        model,
+        extra={"ENTRIES": S.open_hints(draft.open_keys)},
+    )
+    return Job(
+        messages=messages,
+        max_tokens=ctx.options.tokens("persona"),
+        seed=draft.seed,
+        schema=S.json_schema(model, ctx.options.string_length),
+        validate=model_validator_for(model),
+    )
 
 
 def _check_jobs(drafts: list[Draft]) -> list[Job]:
-    """One consistency question per complete draft (greedy, two choices)."""
+    """One consistency question per draft on its census and procedural part (greedy, two
+    choices)."""
     template = P.packaged_templates()["check"]
     system = Message(role="system", content=P.packaged_templates()["system"].strip())
     jobs = []
     for d in drafts:
-        user = P.fill(template, {"METADATA": render_fields(d.record or {})}).strip()
+        user = P.fill(template, {"METADATA": render_fields(_known_profile(d))}).strip()
         jobs.append(
             Job(
                 messages=(system, Message(role="user", content=user)),
@@ -563,43 +583,44 @@ def _check_jobs(drafts: list[Draft]) -> list[Job]:
     return jobs
 
 
-def _persona_round(drafts: list[Draft], ctx: Context) -> None:
-    """Fill and check every pending draft once; rejected drafts get a new draw."""
-    fills = ctx.run(_fill_jobs(drafts, ctx))
-    complete = []
-    for d, outcome in zip(drafts, fills, strict=True):
-        d.fill, d.seconds = outcome, d.seconds + outcome.seconds
-        if d.round == 0:
-            d.first_valid = outcome.first_ok
-        if not outcome.ok:
-            d.done, d.error = True, outcome.error
-            d.transient = outcome.finish_reason == TRANSIENT
-            continue
-        d.record = {**_known_profile(d), **outcome.value}
-        complete.append(d)
-    verdicts = ctx.run(_check_jobs(complete), temperature=0.0) if complete else []
-    for d, verdict in zip(complete, verdicts, strict=True):
+def _check_round(drafts: list[Draft], ctx: Context) -> None:
+    """Check every pending draft once; rejected drafts get a new procedural draw."""
+    verdicts = ctx.run(_check_jobs(drafts), temperature=0.0)
+    for d, verdict in zip(drafts, verdicts, strict=True):
         _judge(d, verdict, ctx)
 
 
 def _judge(draft: Draft, verdict: Outcome, ctx: Context) -> None:
-    """Apply one consistency verdict: accept, or reject and redraw (bounded)."""
+    """Apply one consistency verdict: accept, or reject and redraw (bounded); a draft rejected
+    after ``max_resamples`` redraws is pruned (never filled)."""
     draft.seconds += verdict.seconds
     if verdict.finish_reason == TRANSIENT:  # no verdict: the next run tries the person again
         draft.done, draft.error, draft.transient = True, verdict.error, True
         return
     draft.checks += 1
     if verdict.value != "inconsistent":
-        draft.done = True
+        draft.accepted = True
         return
     draft.rejections += 1
-    draft.first_valid = False
+    draft.causes["inconsistent"] += 1
     if draft.round >= ctx.options.max_resamples:
-        draft.done = True
+        draft.done, draft.causes["pruned"] = True, 1
         draft.error = f"judged inconsistent in {draft.rejections} of {draft.checks} checks"
         return
     draft.round += 1
     _redraw(draft, ctx)
+
+
+def _fill_accepted(drafts: list[Draft], ctx: Context) -> None:
+    """The LLM fills the open attributes of every accepted draft (one batch)."""
+    fills = ctx.run([_fill_job(d, ctx) for d in drafts])
+    for d, outcome in zip(drafts, fills, strict=True):
+        d.fill, d.seconds, d.done = outcome, d.seconds + outcome.seconds, True
+        if outcome.ok:
+            d.record = {**_known_profile(d), **outcome.value}
+            continue
+        d.error, d.transient = outcome.error, outcome.finish_reason == TRANSIENT
+        d.causes["fill_invalid"] = int(not d.transient)
 
 
 def _persona_row(draft: Draft, ctx: Context) -> dict[str, Any]:
@@ -612,7 +633,8 @@ def _persona_row(draft: Draft, ctx: Context) -> dict[str, Any]:
         "text": outcome.raw,
         "checks": draft.checks,
         "rejections": draft.rejections,
-        "first_valid": draft.first_valid,
+        "rejection_causes": _json(draft.causes),
+        "first_valid": outcome.first_ok and draft.rejections == 0,
         "seconds": round(draft.seconds, 4),
         "contradictions": "{}",
         "n_contradictions": 0,
@@ -626,19 +648,31 @@ def _persona_row(draft: Draft, ctx: Context) -> dict[str, Any]:
 
 
 def persona_rows(people: list[dict[str, Any]], ctx: Context) -> list[dict[str, Any]]:
-    """The PERSONA tier: census + procedural traits + LLM-filled open attributes, filtered by an
-    LLM consistency check with bounded resampling."""
+    """The PERSONA tier in the paper's order (Fig. 1): census + procedural draw, an LLM
+    consistency check with bounded redraws of the procedural part, then the LLM fills the
+    persona's own open attributes of the accepted drafts only."""
     missing = [k for k in S.PERSONA_CENSUS_KEYS if k not in people[0]]
     if missing:
         raise DataError(
             f"population lacks {missing[0]!r} needed by the persona tier",
             hint="use a population from `personasim population`",
         )
-    drafts = [Draft(person=p, census=census_values(p, S.PERSONA_CENSUS_KEYS)) for p in people]
+    opts = ctx.options
+    drafts = [
+        Draft(
+            person=p,
+            census=census_values(p, S.PERSONA_CENSUS_KEYS),
+            open_keys=open_keys(opts.seed, p["person_id"], p.get("age"), opts.open_categories),
+        )
+        for p in people
+    ]
     for d in drafts:
         _redraw(d, ctx)
-    while pending := [d for d in drafts if not d.done]:
-        _persona_round(pending, ctx)
+    while pending := [d for d in drafts if not d.done and not d.accepted]:
+        _check_round(pending, ctx)
+    accepted = [d for d in drafts if d.accepted]
+    if accepted:
+        _fill_accepted(accepted, ctx)
     return [_persona_row(d, ctx) for d in drafts]
 
 
@@ -752,9 +786,12 @@ def _run_tier(tier: str, people: list[dict[str, Any]], ctx: Context) -> pd.DataF
 
 def summarize(personas: pd.DataFrame) -> pd.DataFrame:
     """Per tier and generator: rows, first-attempt and final validity, ``excluded`` (invalid rows,
-    never simulated or scored), contradictions, and the PERSONA tier's consistency checks and
-    rejected share."""
-    groups = personas.groupby(["tier", "generator"], sort=False, observed=True)
+    never simulated or scored), contradictions, and the PERSONA tier's rejections per cause:
+    ``rejected_share`` (drafts judged inconsistent / checks, the paper's 8.5 % analogue),
+    ``pruned_share`` (persons pruned after ``max_resamples`` redraws / persons checked) and
+    ``fill_invalid_share`` (fills still invalid / fills made)."""
+    frame = personas.assign(**_cause_columns(personas))
+    groups = frame.groupby(["tier", "generator"], sort=False, observed=True)
     summary = groups.agg(
         rows=("person_id", "size"),
         first_valid=("first_valid", "mean"),
@@ -764,25 +801,52 @@ def summarize(personas: pd.DataFrame) -> pd.DataFrame:
         contradictions=("n_contradictions", lambda s: int(s.fillna(0).sum())),
         checks=("checks", lambda s: int(s.fillna(0).sum())),
         rejections=("rejections", lambda s: int(s.fillna(0).sum())),
+        checked=("checks", lambda s: int((s.fillna(0) > 0).sum())),
+        pruned=("_pruned", "sum"),
+        fills=("_filled", "sum"),
+        fill_invalid=("_fill_invalid", "sum"),
     ).reset_index()
-    summary["rejected_share"] = summary["rejections"] / summary["checks"].where(
-        summary["checks"] > 0
-    )
+    summary["rejected_share"] = _share(summary["rejections"], summary["checks"])
+    summary["pruned_share"] = _share(summary["pruned"], summary["checked"])
+    summary["fill_invalid_share"] = _share(summary["fill_invalid"], summary["fills"])
     return summary
 
 
+def _share(part: pd.Series, whole: pd.Series) -> pd.Series:
+    """``part / whole``, NaN where ``whole`` is 0."""
+    return part / whole.where(whole > 0)
+
+
+def _cause_columns(personas: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per row: pruned, filled and fill-invalid flags from ``rejection_causes`` (0 for rows
+    without it: other tiers, tables written before the column existed)."""
+    raw = personas.get("rejection_causes", pd.Series(None, index=personas.index))
+    causes = raw.map(lambda v: json.loads(v) if isinstance(v, str) and v else {})
+    pruned = causes.map(lambda c: int(c.get("pruned", 0)))
+    bad = causes.map(lambda c: int(c.get("fill_invalid", 0)))
+    checked = causes.map(bool)
+    accepted = checked & pruned.eq(0) & personas["checks"].fillna(0).gt(0)
+    return {"_pruned": pruned, "_filled": accepted.astype(int), "_fill_invalid": bad}
+
+
+def percent(value: float) -> str:
+    """``12.5%``, or ``-`` for NaN."""
+    return "-" if pd.isna(value) else f"{value:.1%}"
+
+
 def format_summary(summary: pd.DataFrame) -> str:
-    """The per-tier summary as an aligned text table."""
+    """The per-tier summary as an aligned text table (rejection shares per cause: drafts judged
+    inconsistent, persons pruned, fills invalid)."""
     lines = [
         f"{'tier':<12} {'generator':<36} {'rows':>5} {'valid@1':>8} {'valid':>7} "
-        f"{'excluded':>8} {'contradict':>10} {'rejected':>9}"
+        f"{'excluded':>8} {'contradict':>10} {'rejected':>9} {'pruned':>7} {'fill bad':>8}"
     ]
     for r in summary.itertuples(index=False):
-        rejected = "-" if pd.isna(r.rejected_share) else f"{r.rejected_share:.1%}"
         lines.append(
             f"{r.tier:<12} {str(r.generator)[:36]:<36} {r.rows:>5} "
             f"{r.first_valid:>8.1%} {r.valid:>7.1%} {r.excluded:>8} "
-            f"{r.with_contradictions:>4}/{r.contradictions:<5} {rejected:>9}"
+            f"{r.with_contradictions:>4}/{r.contradictions:<5} {percent(r.rejected_share):>9} "
+            f"{percent(r.pruned_share):>7} {percent(r.fill_invalid_share):>8}"
         )
     return "\n".join(lines)
 

@@ -9,6 +9,11 @@ Scores become levels as in PERSONA's example with cut points 1.8 / 2.6 / 3.4 / 4
 the default distribution gives roughly 4 % / 24 % / 43 % / 24 % / 4 % for Extremely Low, Low,
 Average, High and Extremely High.
 
+Open categories. The LLM-filled part of a profile asks for the core open attributes the person
+is old enough for and ``k`` further categories of
+:data:`~personasim.personas.schema.OPEN_CATEGORY_POOL`, drawn per persona from a generator seeded
+by ``(seed, person_id)`` alone: a persona keeps its categories across resampling rounds.
+
 Trait lists. Quirks, mannerisms, core values and personal-time activities are sampled from the
 lists below, written for personasim (PERSONA's own hand-curated set is not published with the
 paper). Everything is drawn from a NumPy generator seeded by ``(seed, person_id, round)``.
@@ -21,7 +26,16 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from personasim.personas.schema import BIG_FIVE_DOMAINS, BIG_FIVE_LEVELS
+from personasim.personas.schema import (
+    BIG_FIVE_DOMAINS,
+    BIG_FIVE_LEVELS,
+    OPEN_CATEGORY_POOL,
+    PERSONA_CORE_OPEN,
+)
+
+CATEGORY_STREAM = 2**31 - 1
+"""Third seed word of the open-category draw (never a resampling round, so the draw is
+independent of the traits' draws and the same in every round)."""
 
 QUIRKS: tuple[str, ...] = (
     "Keeps a handwritten list of every book read since high school",
@@ -239,3 +253,14 @@ def procedural_traits(
 def big_five_text(levels: dict[str, str]) -> str:
     """``Openness: High, Conscientiousness: Low, ...`` (PERSONA's rendering)."""
     return ", ".join(f"{d.capitalize()}: {lvl}" for d, lvl in levels.items())
+
+
+def open_keys(seed: int, person_id: int, age: int | None, k: int) -> tuple[str, ...]:
+    """The open attributes one persona's fill asks for: the core ones the person is old enough
+    for, then ``k`` categories drawn from those of the pool that fit the age (pool order)."""
+    years = 40 if age is None else int(age)
+    core = [key for key, youngest in PERSONA_CORE_OPEN.items() if years >= youngest]
+    fit = [key for key, c in OPEN_CATEGORY_POOL.items() if c.min_age <= years <= c.max_age]
+    rng = np.random.default_rng([abs(int(seed)), abs(int(person_id)), CATEGORY_STREAM])
+    picked = set(_pick(rng, tuple(fit), min(k, len(fit)))) if k else set()
+    return (*core, *(key for key in fit if key in picked))

@@ -3,7 +3,8 @@
 
 A template is plain text with placeholders, replaced literally (JSON braces elsewhere are safe):
 ``{METADATA}`` the person's known facts, ``{TEMPLATE}`` the blank JSON profile, and the optional
-``{VALUE_RANGES}`` and ``{DESCRIPTION_LENGTH}``. A user template must contain ``{METADATA}``, and
+``{VALUE_RANGES}``, ``{DESCRIPTION_LENGTH}`` and, in the persona tier, ``{ENTRIES}`` (what each of
+the persona's own open entries describes). A user template must contain ``{METADATA}``, and
 ``{TEMPLATE}`` too for the tabular tiers (objective, subjective, persona).
 """
 
@@ -92,7 +93,7 @@ def value_ranges_text(model: type[BaseModel]) -> str:
                 continue
             seen_big_five, key = True, "big_five_scores (each domain)"
         lines.append(f"{key}: [{', '.join(values)}]")
-    return "\n".join(lines)
+    return "\n".join(lines) or "(none)"
 
 
 def template_text(model: type[BaseModel]) -> str:
@@ -108,10 +109,16 @@ def fill(template: str, values: Mapping[str, str]) -> str:
 
 
 def build_messages(
-    template: str, metadata: str, model: type[BaseModel] | None, description_length: int = 0
+    template: str,
+    metadata: str,
+    model: type[BaseModel] | None,
+    description_length: int = 0,
+    extra: Mapping[str, str] | None = None,
 ) -> tuple[Message, ...]:
-    """System + user messages for one person (``model`` = the JSON the reply must follow)."""
+    """System + user messages for one person (``model`` = the JSON the reply must follow;
+    ``extra`` = further placeholders, e.g. ``ENTRIES``)."""
     values = {"METADATA": metadata.strip(), "DESCRIPTION_LENGTH": str(description_length)}
+    values |= dict(extra or {})
     if model is not None:
         values |= {"TEMPLATE": template_text(model), "VALUE_RANGES": value_ranges_text(model)}
     system = packaged_templates()["system"].strip()

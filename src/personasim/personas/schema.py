@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import copy
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
 from personasim.census import mapping as m
 from personasim.core.errors import ConfigError
@@ -111,14 +112,58 @@ PERSONA_PROCEDURAL_KEYS: tuple[str, ...] = (
     "core_values",
     "personal_time",
 )
-#: Open attributes the LLM fills in the PERSONA tier.
-PERSONA_OPEN_KEYS: tuple[str, ...] = (
-    "detailed_job_description",
-    "lifestyle",
-    "ideology",
-    "political_views",
-    "religion",
-)
+#: Open attributes of the paper's attribute list (Appendix A) that the LLM fills in the PERSONA
+#: tier, each with the youngest age it is asked for: a child gets no job description (PUMS asks
+#: about work from 16) and no ideology or party (voting age). Both of the paper's Appendix C
+#: examples have all five, so every persona old enough gets them.
+PERSONA_CORE_OPEN: dict[str, int] = {
+    "detailed_job_description": 16,
+    "lifestyle": 0,
+    "ideology": 18,
+    "political_views": 18,
+    "religion": 0,
+}
+PERSONA_OPEN_KEYS: tuple[str, ...] = tuple(PERSONA_CORE_OPEN)
+"""The core open attributes, in template order."""
+
+
+class OpenCategory(NamedTuple):
+    """A further open category the PERSONA tier may ask the LLM to fill."""
+
+    hint: str
+    """What the entry describes (shown in the fill prompt)."""
+    min_age: int = 0
+    """Youngest age the category is asked for."""
+    max_age: int = 120
+    """Oldest age the category is asked for."""
+
+
+#: Further open categories, written for personasim after the paper's high-level categories
+#: ("Lifestyle", "Personality", ...; Section 3.1); a few are picked per persona
+#: (:func:`personasim.personas.procedural.open_keys`).
+OPEN_CATEGORY_POOL: dict[str, OpenCategory] = {
+    "daily_routine": OpenCategory("a typical weekday, from morning to evening"),
+    "social_circle": OpenCategory("the people the person spends most time with"),
+    "media_habits": OpenCategory("what the person reads, watches or listens to", 4),
+    "money_habits": OpenCategory("how the person earns, spends or saves money", 16),
+    "health_habits": OpenCategory("how the person looks after food, sleep and exercise"),
+    "aspirations": OpenCategory("what the person hopes for in the coming years", 6),
+    "worries": OpenCategory("what worries the person most these days", 6),
+    "community_ties": OpenCategory("groups, clubs or congregations the person belongs to"),
+    "formative_experience": OpenCategory("an experience that shaped who the person is", 8),
+    "technology_use": OpenCategory("how the person uses phones, computers and the internet", 4),
+    "school_life": OpenCategory("school or day care, grade and favourite activity there", 3, 17),
+    "household_role": OpenCategory("what the person does at home and for the household"),
+    "places": OpenCategory("places the person has lived in or travelled to"),
+}
+#: What each core open entry describes (shown in the fill prompt beside the pool's hints).
+CORE_OPEN_HINTS: dict[str, str] = {
+    "detailed_job_description": "the job, or what the person does instead of one",
+    "lifestyle": "the person's way of life, in a phrase",
+    "ideology": "political leaning, one value from ALLOWED VALUES",
+    "political_views": "party leaning, one value from ALLOWED VALUES",
+    "religion": "religion or none (for a child: the family's)",
+}
 
 _FORBID = ConfigDict(extra="forbid")
 DEFAULT_STRING_LENGTH = 80
@@ -171,6 +216,7 @@ def field_specs(string_length: int = DEFAULT_STRING_LENGTH) -> dict[str, Any]:
         "ideology": (_choice(IDEOLOGY), ...),
         "political_views": (_choice(POLITICAL_VIEWS), ...),
         "religion": _text(40),
+        **{key: _text(string_length) for key in OPEN_CATEGORY_POOL},
     }
 
 
@@ -198,11 +244,36 @@ def persona_open_model(string_length: int = DEFAULT_STRING_LENGTH) -> type[BaseM
     return _model("PersonaOpenFields", PERSONA_OPEN_KEYS, string_length)
 
 
+def _optional(spec: tuple[Any, Any]) -> tuple[Any, Any]:
+    """A field definition made optional (default None), its constraints kept."""
+    kind, info = spec
+    if isinstance(info, FieldInfo):
+        return kind | None, FieldInfo.merge_field_infos(info, default=None)
+    return kind | None, None
+
+
+@cache
+def persona_fill_model(
+    keys: tuple[str, ...], string_length: int = DEFAULT_STRING_LENGTH
+) -> type[BaseModel]:
+    """The open attributes one persona's fill asks for (``keys``: core and picked categories)."""
+    return _model("PersonaOpenFields", keys, string_length)
+
+
+def open_hints(keys: tuple[str, ...]) -> str:
+    """``- key: what it describes`` lines for the fill prompt."""
+    hints = {**CORE_OPEN_HINTS, **{k: c.hint for k, c in OPEN_CATEGORY_POOL.items()}}
+    return "\n".join(f"- {k}: {hints[k]}" for k in keys)
+
+
 @cache
 def persona_model(string_length: int = DEFAULT_STRING_LENGTH) -> type[BaseModel]:
-    """A complete PERSONA-tier profile: census + procedural + LLM-filled attributes."""
-    keys = (*PERSONA_CENSUS_KEYS, *PERSONA_PROCEDURAL_KEYS, *PERSONA_OPEN_KEYS)
-    return _model("PersonaProfile", keys, max(string_length, 160))
+    """A complete PERSONA-tier profile: census + procedural attributes, and whichever open
+    attributes the persona's fill asked for (each optional)."""
+    specs = field_specs(max(string_length, 160))
+    optional = {k: _optional(specs[k]) for k in (*PERSONA_OPEN_KEYS, *OPEN_CATEGORY_POOL)}
+    known = {k: specs[k] for k in (*PERSONA_CENSUS_KEYS, *PERSONA_PROCEDURAL_KEYS)}
+    return create_model("PersonaProfile", __config__=_FORBID, **known, **optional)  # type: ignore[call-overload]
 
 
 @cache
