@@ -196,6 +196,46 @@ def _hardening_frames(folder: Path) -> None:
     (folder / "mapping.yaml").write_text("a: 1\nb: 2\n")
     (folder / "folder-out").mkdir()
     _hardening_studies(folder)
+    _made_folders(folder)
+
+
+def _made_folders(folder: Path) -> None:
+    """Parts folders whose rows (every key done) were made with the default options, for the
+    resume-with-other-options cases (issue 20 §2): responses with logprobs, with sample, from
+    a population's meta personas, and a meta personas folder."""
+    from personasim.core.parts import check_made_with, commit_part
+    from personasim.personas.meta import DEFAULT_ATTRIBUTES
+    from personasim.pipeline.jobs import personas_to_parts, simulate_record
+    from personasim.simulate.plan import SimulateOptions
+    from personasim.survey.loaders import load_survey
+
+    (folder / "other-changed.yaml").write_text(
+        FILES["other.yaml"].replace("Tea?", "Tea or coffee, really?")
+    )
+    survey = load_survey(str(folder / "other.yaml"))
+    rows = PERSONAS[["person_id", "tier", "generator"]].assign(
+        simulator="s", question_id="q", probs=[[0.6, 0.4], [0.3, 0.7]]
+    )
+    attributes = {"attributes": list(DEFAULT_ATTRIBUTES)}
+    for name, estimator, extra in [
+        ("resp", "logprobs", {}),
+        ("resp-sample", "sample", {}),
+        ("resp-pop", "logprobs", attributes),
+    ]:
+        options = SimulateOptions(simulator="s", estimator=estimator)
+        commit_part(rows.assign(estimator=estimator), folder / name)
+        check_made_with(folder / name, {**simulate_record(options, survey), **extra}, "")
+    personas_to_parts(
+        POPULATION,
+        ["meta"],
+        folder / "pers",
+        show_progress=False,
+        seed=0,
+        prompt_file=None,
+        temperature=0.7,
+        max_attempts=3,
+        meta_attributes=DEFAULT_ATTRIBUTES,
+    )
 
 
 STUDY_HEAD = (
@@ -265,6 +305,63 @@ SCORE = [
     "0",
 ]
 TB_EXPORT = ["testbed", "export", "--include-unverified"]
+SIMULATE_S = ["simulate", "--personas", "{d}/personas.parquet", "--simulator", "s"]
+OTHER = ["--survey", "{d}/other.yaml"]
+
+#: Resuming a parts folder with other options than its rows were made with.
+RESUME: list[tuple[str, list[str]]] = [
+    ("simulate-resume-permute", [*SIMULATE_S, *OTHER, "--out", "{d}/resp", "--permute"]),
+    (
+        "simulate-resume-estimator",
+        [*SIMULATE_S, *OTHER, "--out", "{d}/resp", "--estimator", "sample"],
+    ),
+    (
+        "simulate-resume-temperature",
+        [
+            *SIMULATE_S,
+            *OTHER,
+            "--out",
+            "{d}/resp-sample",
+            "--estimator",
+            "sample",
+            "--temperature",
+            "0.5",
+        ],
+    ),
+    (
+        "simulate-resume-changed-question",
+        [*SIMULATE_S, "--survey", "{d}/other-changed.yaml", "--out", "{d}/resp"],
+    ),
+    (
+        "simulate-resume-attributes",
+        [
+            "simulate",
+            "--population",
+            "{d}/population.parquet",
+            "--attributes",
+            "age,sex",
+            "--simulator",
+            "s",
+            *OTHER,
+            "--out",
+            "{d}/resp-pop",
+        ],
+    ),
+    (
+        "personas-resume-attributes",
+        [
+            "personas",
+            "--population",
+            "{d}/population.parquet",
+            "--tiers",
+            "meta",
+            "--attributes",
+            "age,sex",
+            "--out",
+            "{d}/pers",
+        ],
+    ),
+]
 
 #: Issue 20 (hardening, round two): §1 files destroyed, §2 silent wrong answers, §3 tracebacks.
 CASES_20: list[tuple[str, list[str]]] = [
@@ -327,6 +424,7 @@ CASES_20: list[tuple[str, list[str]]] = [
     ("crosstab-other-survey", [*CROSSTAB, "--survey", "{d}/other.yaml", "--out", "{out}"]),
     ("calibrate-out-csv", [*CALIBRATE, "--out", "{d}/w.csv"]),
     ("crosstab-out-csv", [*CROSSTAB, "--out", "{d}/c.csv"]),
+    *RESUME,
     # §3 one line, early
     (
         "calibrate-targets-header-only",
