@@ -89,6 +89,8 @@ FILES: dict[str, str] = {
             ("no-persons", "wt", "ans", "Woman"),
         ]
     },
+    "tpl-placeholder.yaml": 'critique: "Asked {questoin}, answered {answer}"\n',
+    "tpl-brace.yaml": 'revision: "Rewrite {answer} for {question"\n',
     "other.yaml": "id: other\nquestions:\n  - id: q\n    text: Tea?\n    options: [tea, coffee]\n",
     # a generator naming no backend while the only tier (meta) needs none
     "study-unused-generator.toml": (
@@ -447,6 +449,17 @@ CASES_20: list[tuple[str, list[str]]] = [
         "testbed-prompts-yaml-mapping",
         ["testbed", "prompts", "--prompts", "{d}/mapping.yaml", "--out", "{out}"],
     ),
+    *[
+        (
+            f"testbed-pairs-templates-{kind}",
+            [
+                *["testbed", "pairs", "--personas", "{d}/persona-tier.parquet"],
+                *["--per-persona", "1", "--held-out", "0", "--no-cache"],
+                *["--templates", f"{{d}}/tpl-{kind}.yaml", "--out", "{out}"],
+            ],
+        )
+        for kind in ("placeholder", "brace")
+    ],
     ("score-probs-as-text", [*SCORE[:2], "{d}/probs-text.parquet", *SCORE[3:], "--out", "{out}"]),
     (
         "run-calibration-targets-file",

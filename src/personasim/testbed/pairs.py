@@ -29,6 +29,7 @@ answers repeated requests.
 from __future__ import annotations
 
 import re
+import string
 import sys
 import time
 from dataclasses import dataclass
@@ -38,7 +39,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from tqdm import tqdm
 
 from personasim.core.errors import ConfigError, DataError, validation_error
@@ -82,6 +90,13 @@ PAIR_COLUMNS = [
 ]
 
 
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "critique": ("question", "answer"),
+    "revision": ("question", "answer", "critique"),
+}
+"""The placeholders each formatted template may use."""
+
+
 class PairsTemplates(BaseModel):
     """The three generation prompts; ``{question}``, ``{answer}``, ``{critique}`` are filled in."""
 
@@ -107,6 +122,25 @@ class PairsTemplates(BaseModel):
         "Use fewer words than the original ANSWER."
     )
     """User message of the revision (no persona: only the critique carries it)."""
+
+    @field_validator("critique", "revision")
+    @classmethod
+    def _known_placeholders(cls, text: str, info: ValidationInfo) -> str:
+        """Every ``{name}`` of a template is one the pairs fill in (checked when the file is
+        read, before any model work; the system messages are sent as written)."""
+        known = PLACEHOLDERS[info.field_name or ""]
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+        except ValueError as error:  # a lone "{" or "}"
+            raise ValueError(f"{error} (write {{{{ or }}}} for a literal brace)") from None
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder {{{unknown[0]}}} (this template knows "
+                + ", ".join(f"{{{k}}}" for k in known)
+                + ")"
+            )
+        return text
 
 
 class PairsOptions(BaseModel):
