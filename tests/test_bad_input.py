@@ -251,6 +251,10 @@ STUDY_HEAD = (
 def _hardening_studies(folder: Path) -> None:
     """Studies whose problem is checkable before the first stage (issue 20 §3)."""
     elections = '[[surveys]]\nid = "elections"\nsource = "elections"\n'
+    (folder / "tpl-persona.txt").write_text("Write a persona for {METADATA} as {TEMPLTE}.\n")
+    (folder / "humans-banana.csv").write_text(
+        "rater,persona_id,question_id,choice\nh1,1,weekend,banana\n"
+    )
     (folder / "truth-bad.csv").write_text("question_id,option,count\nq,tea,3\nq,maybe,2\n")
     studies = {
         "study-calibration-targets.toml": STUDY_HEAD.format(tiers="meta")
@@ -265,6 +269,22 @@ def _hardening_studies(folder: Path) -> None:
         "study-testbed-humans.toml": STUDY_HEAD.format(tiers="persona")
         + elections
         + f'[testbed]\nhumans = "{folder}/none.csv"\n',
+        "study-testbed-humans-columns.toml": STUDY_HEAD.format(tiers="persona")
+        + elections
+        + f'[testbed]\nhumans = "{folder}/table.csv"\n',
+        "study-testbed-humans-banana.toml": STUDY_HEAD.format(tiers="persona")
+        + elections
+        + f'[testbed]\nhumans = "{folder}/humans-banana.csv"\n',
+        "study-testbed-loo-attribute.toml": STUDY_HEAD.format(tiers="persona")
+        + elections
+        + '[testbed]\nloo_attributes = ["religon"]\n',
+        "study-testbed-rater.toml": STUDY_HEAD.format(tiers="persona")
+        + elections
+        + '[testbed]\nraters = ["embeded"]\n',
+        "study-personas-template.toml": STUDY_HEAD.format(tiers="persona").replace(
+            "[simulate]", f'prompt_files = {{ persona = "{folder}/tpl-persona.txt" }}\n[simulate]'
+        )
+        + elections,
     }
     for name, text in studies.items():
         (folder / name).write_text(text)
@@ -471,6 +491,16 @@ CASES_20: list[tuple[str, list[str]]] = [
     ),
     ("run-testbed-prompts-mapping", ["run", "{d}/study-testbed-prompts.toml", "--out", "{d}/run"]),
     ("run-testbed-humans-missing", ["run", "{d}/study-testbed-humans.toml", "--out", "{d}/run"]),
+    *[
+        (f"run-{name}", ["run", f"{{d}}/study-{name}.toml", "--out", "{d}/run"])
+        for name in (
+            "testbed-humans-columns",
+            "testbed-humans-banana",
+            "testbed-loo-attribute",
+            "testbed-rater",
+            "personas-template",
+        )
+    ],
 ]
 """Cases of issue 20 (the table in its closing note counts these)."""
 

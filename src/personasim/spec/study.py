@@ -593,11 +593,33 @@ def _check_calibration(section: CalibrationSection, source: str) -> None:
 
 
 def _check_testbed_files(section: TestbedSpec, source: str) -> None:
-    """``[testbed]`` prompt set, preference questions and human labels file are readable."""
+    """``[testbed]`` prompt set, preference questions and human labels (columns, question ids,
+    answer letters) are readable, and each leave-one-out attribute is a persona attribute."""
+    from personasim.testbed.agreement import read_human_labels
     from personasim.testbed.prompts import read_prompt_table
     from personasim.testbed.questions import load_questions
 
     _named(f"{source}: testbed.prompts", lambda: read_prompt_table(section.prompts))
-    _named(f"{source}: testbed.questions", lambda: load_questions(section.questions))
-    if section.humans is not None and not Path(section.humans).is_file():
-        raise ConfigError(f"{source}: testbed.humans: {section.humans}: file not found")
+    questions = _named(f"{source}: testbed.questions", lambda: load_questions(section.questions))
+    questions = questions[: section.n_questions]
+    if section.humans is not None:
+        if not Path(section.humans).is_file():
+            raise ConfigError(f"{source}: testbed.humans: {section.humans}: file not found")
+        _named(
+            f"{source}: testbed.humans",
+            lambda: read_human_labels(str(section.humans), None, questions),
+        )
+    _check_loo_attributes(section.loo_attributes or (), source)
+
+
+def _check_loo_attributes(attributes: tuple[str, ...], source: str) -> None:
+    """Leave-one-out attributes are attributes of the persona tier."""
+    from personasim.personas import schema as S
+
+    known = (*S.PERSONA_CENSUS_KEYS, *S.PERSONA_PROCEDURAL_KEYS, *S.PERSONA_OPEN_KEYS)
+    for i, name in enumerate(attributes):
+        if name not in known:
+            raise ConfigError(
+                f"{source}: testbed.loo_attributes[{i}]: {name!r} is not a persona attribute",
+                hint=did_you_mean(name, known),
+            )

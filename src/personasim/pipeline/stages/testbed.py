@@ -104,9 +104,7 @@ def _humans(spec: TestbedSpec, personas: pd.DataFrame, questions: list) -> pd.Da
         return None
     from personasim.testbed.agreement import read_human_labels
 
-    return read_human_labels(
-        spec.humans, personas["person_id"].astype(str).tolist(), [q.id for q in questions]
-    )
+    return read_human_labels(spec.humans, personas["person_id"].astype(str).tolist(), questions)
 
 
 def testbed_stage(ctx: StageContext) -> None:
