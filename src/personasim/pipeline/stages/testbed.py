@@ -15,6 +15,7 @@ from personasim.core.tables import write_atomic
 from personasim.llm import Backend
 from personasim.pipeline.context import StageContext, read_run_table
 from personasim.pipeline.contract import Stage
+from personasim.pipeline.executor import parts_folder
 from personasim.spec.study import StudySpec
 from personasim.testbed import FOLDER, OUTPUTS
 from personasim.testbed.agreement import agreement, model_labels
@@ -56,7 +57,12 @@ def run_testbed(
         seed=spec.seed,
     )
     made = make_pairs(
-        personas, read_prompt_table(spec.prompts), backend, options, out=folder / "pairs.parquet"
+        personas,
+        read_prompt_table(spec.prompts),
+        backend,
+        options,
+        out=folder / "pairs.parquet",
+        parts_dir=parts_folder(Path(out_dir), f"{FOLDER}/pairs.parquet"),
     )
     questions = load_questions(spec.questions)[: spec.n_questions]
     loo = leave_one_out(
