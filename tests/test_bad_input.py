@@ -269,6 +269,9 @@ def _hardening_studies(folder: Path) -> None:
         "study-testbed-humans.toml": STUDY_HEAD.format(tiers="persona")
         + elections
         + f'[testbed]\nhumans = "{folder}/none.csv"\n',
+        "study-ray.toml": STUDY_HEAD.format(tiers="meta")
+        + elections
+        + '[executor]\nkind = "ray"\naddress = "10.255.255.1:6379"\n',
         "study-testbed-humans-columns.toml": STUDY_HEAD.format(tiers="persona")
         + elections
         + f'[testbed]\nhumans = "{folder}/table.csv"\n',
@@ -480,6 +483,30 @@ CASES_20: list[tuple[str, list[str]]] = [
         )
         for kind in ("placeholder", "brace")
     ],
+    (
+        "testbed-pairs-unreachable-model",
+        [
+            *["testbed", "pairs", "--personas", "{d}/persona-tier.parquet", "--no-cache"],
+            *["--per-persona", "1", "--held-out", "0", "--out", "{d}/new-pairs.parquet"],
+            *["--model", "openai:m@http://127.0.0.1:{port}/v1"],
+        ],
+    ),
+    *[
+        (
+            f"simulate-ray-{name}",
+            [
+                *["simulate", "--population", "{d}/population.parquet", "--survey", "elections"],
+                *["--executor", "ray", "--ray-address", address, "--out", "{d}/ray-out"],
+            ],
+        )
+        for name, address in (
+            ("unreachable", "10.255.255.1:6379"),
+            ("closed-port", "127.0.0.1:{port}"),
+            ("client-closed-port", "ray://127.0.0.1:{port}"),
+            ("not-a-port", "127.0.0.1:gcs"),
+        )
+    ],
+    ("run-ray-unreachable", ["run", "{d}/study-ray.toml", "--out", "{d}/run"]),
     ("score-probs-as-text", [*SCORE[:2], "{d}/probs-text.parquet", *SCORE[3:], "--out", "{out}"]),
     (
         "run-calibration-targets-file",

@@ -571,6 +571,10 @@ def check_study(spec: StudySpec, source: str = "study") -> None:
                 lambda e=entry, s=survey: load_truth(e.truth_spec, s),
             )
             _named(f"{source}: surveys[{i}].truth", lambda t=truth: _check_truth_options(t))
+    if spec.executor.kind == "ray":
+        from personasim.executor.ray import check_ray_address
+
+        check_ray_address(spec.executor.address, f"{source}: executor.address")
     if spec.calibration is not None:
         _check_calibration(spec.calibration, source)
     if spec.testbed is not None:
