@@ -220,9 +220,9 @@ def _made_folders(folder: Path) -> None:
     )
     attributes = {"attributes": list(DEFAULT_ATTRIBUTES)}
     for name, estimator, extra in [
-        ("resp", "logprobs", {}),
-        ("resp-sample", "sample", {}),
-        ("resp-pop", "logprobs", attributes),
+        ("made-resp", "logprobs", {}),
+        ("made-sample", "sample", {}),
+        ("made-pop", "logprobs", attributes),
     ]:
         options = SimulateOptions(simulator="s", estimator=estimator)
         commit_part(rows.assign(estimator=estimator), folder / name)
@@ -230,7 +230,7 @@ def _made_folders(folder: Path) -> None:
     personas_to_parts(
         POPULATION,
         ["meta"],
-        folder / "pers",
+        folder / "made-pers",
         show_progress=False,
         seed=0,
         prompt_file=None,
@@ -335,10 +335,10 @@ OTHER = ["--survey", "{d}/other.yaml"]
 
 #: Resuming a parts folder with other options than its rows were made with.
 RESUME: list[tuple[str, list[str]]] = [
-    ("simulate-resume-permute", [*SIMULATE_S, *OTHER, "--out", "{d}/resp", "--permute"]),
+    ("simulate-resume-permute", [*SIMULATE_S, *OTHER, "--out", "{d}/made-resp", "--permute"]),
     (
         "simulate-resume-estimator",
-        [*SIMULATE_S, *OTHER, "--out", "{d}/resp", "--estimator", "sample"],
+        [*SIMULATE_S, *OTHER, "--out", "{d}/made-resp", "--estimator", "sample"],
     ),
     (
         "simulate-resume-temperature",
@@ -346,7 +346,7 @@ RESUME: list[tuple[str, list[str]]] = [
             *SIMULATE_S,
             *OTHER,
             "--out",
-            "{d}/resp-sample",
+            "{d}/made-sample",
             "--estimator",
             "sample",
             "--temperature",
@@ -355,7 +355,7 @@ RESUME: list[tuple[str, list[str]]] = [
     ),
     (
         "simulate-resume-changed-question",
-        [*SIMULATE_S, "--survey", "{d}/other-changed.yaml", "--out", "{d}/resp"],
+        [*SIMULATE_S, "--survey", "{d}/other-changed.yaml", "--out", "{d}/made-resp"],
     ),
     (
         "simulate-resume-attributes",
@@ -369,7 +369,7 @@ RESUME: list[tuple[str, list[str]]] = [
             "s",
             *OTHER,
             "--out",
-            "{d}/resp-pop",
+            "{d}/made-pop",
         ],
     ),
     (
@@ -383,7 +383,7 @@ RESUME: list[tuple[str, list[str]]] = [
             "--attributes",
             "age,sex",
             "--out",
-            "{d}/pers",
+            "{d}/made-pers",
         ],
     ),
 ]

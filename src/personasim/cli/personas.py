@@ -167,7 +167,7 @@ def personas_command(
         "meta_attributes": tuple(split_list(attributes)) if attributes else DEFAULT_ATTRIBUTES,
     }
     with folder_lock(out_path):  # one writer of --out; taken before the model is loaded
-        check_personas_folder(out_path, options)
+        check_personas_folder(out_path, options, write=False)
         backend = recipe.open() if needs_model and spec.kind == "local" else None
         try:
             run = personas_to_parts(

@@ -306,7 +306,7 @@ def simulate_command(
     recipe = backend_recipe(model, cache_path, no_cache, pairs)
     made_with = _persona_record(population_path, chosen)
     with folder_lock(out_path):  # one writer of --out; taken before the model is loaded
-        check_responses_folder(out_path, options, questions, made_with)
+        check_responses_folder(out_path, options, questions, made_with, write=False)
         backend = recipe.open() if spec.kind == "local" else None
         try:
             run = simulate_to_parts(

@@ -299,7 +299,9 @@ def publish(folder: str | Path, table: str | Path, key: Sequence[str] | None = N
     return True
 
 
-def check_made_with(folder: str | Path, record: dict[str, Any], hint: str) -> None:
+def check_made_with(
+    folder: str | Path, record: dict[str, Any], hint: str, *, write: bool = True
+) -> None:
     """Refuse to add rows to ``folder`` computed with other options than its rows were.
 
     ``record`` maps an option's name to its value (plain JSON data). A value that is a mapping
@@ -307,8 +309,10 @@ def check_made_with(folder: str | Path, record: dict[str, Any], hint: str) -> No
     existing keys, and every other value, must be equal to the folder's :data:`MADE_WITH`
     record, else :class:`~personasim.core.errors.ConfigError` names the first option that
     differs (``hint`` says what to do). A folder without committed parts takes the record as
-    it is; one with parts but no record (written before records were kept) adopts it. The
-    merged record is written atomically under the folder's lock."""
+    it is; one with parts but no record (written before records were kept) adopts it. With
+    ``write``, the merged record is written atomically under the folder's lock (a caller that
+    checks before its model loads passes False: a run that fails before its work changes
+    nothing)."""
     folder = Path(folder)
     record = json.loads(json.dumps(record, default=str))
     with folder_lock(folder, BRIEF_WAIT_SECONDS):
@@ -327,7 +331,8 @@ def check_made_with(folder: str | Path, record: dict[str, Any], hint: str) -> No
                 )
             else:
                 merged[name] = value
-        write_text_atomic(json.dumps(merged, sort_keys=True) + "\n", folder / MADE_WITH)
+        if write and merged != old:
+            write_text_atomic(json.dumps(merged, sort_keys=True) + "\n", folder / MADE_WITH)
 
 
 def _same_entries(

@@ -234,19 +234,26 @@ def simulate_record(options: Any, survey: Survey) -> dict[str, Any]:
 
 
 def check_responses_folder(
-    folder: str | Path, options: Any, survey: Survey, made_with: dict[str, Any] | None = None
+    folder: str | Path,
+    options: Any,
+    survey: Survey,
+    made_with: dict[str, Any] | None = None,
+    *,
+    write: bool = True,
 ) -> None:
     """Refuse a responses folder made with other options (:func:`simulate_record` and
-    ``made_with``) than these; record them in an empty one. Cheap: a caller checks before it
-    loads a model (:func:`simulate_to_parts` checks again)."""
+    ``made_with``) than these; with ``write``, record them. Cheap: a caller checks (without
+    ``write``) before it loads a model; :func:`simulate_to_parts` checks and records."""
     record = {**simulate_record(options, survey), **(made_with or {})}
-    parts.check_made_with(folder, record, _other_out(folder))
+    parts.check_made_with(folder, record, _other_out(folder), write=write)
 
 
-def check_personas_folder(folder: str | Path, kwargs: dict[str, Any]) -> None:
+def check_personas_folder(
+    folder: str | Path, kwargs: dict[str, Any], *, write: bool = True
+) -> None:
     """Refuse a personas folder made with other ``generate_personas`` options
-    (:func:`personas_record`) than ``kwargs``; record them in an empty one."""
-    parts.check_made_with(folder, personas_record(kwargs), _other_out(folder))
+    (:func:`personas_record`) than ``kwargs``; with ``write``, record them."""
+    parts.check_made_with(folder, personas_record(kwargs), _other_out(folder), write=write)
 
 
 def _other_out(folder: str | Path) -> str:
