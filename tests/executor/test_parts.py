@@ -341,7 +341,7 @@ def test_an_unreachable_ray_cluster_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "cannot join the Ray cluster at 'ray://127.0.0.1:1'" in lines[0]
+    assert len(lines) == 1 and "no Ray cluster answers at 'ray://127.0.0.1:1'" in lines[0]
     assert "Traceback" not in done.stderr
 
 
