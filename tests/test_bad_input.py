@@ -478,7 +478,7 @@ CASES_20: list[tuple[str, list[str]]] = [
             [
                 *["testbed", "pairs", "--personas", "{d}/persona-tier.parquet"],
                 *["--per-persona", "1", "--held-out", "0", "--no-cache"],
-                *["--templates", f"{{d}}/tpl-{kind}.yaml", "--out", "{out}"],
+                *["--templates", f"{{d}}/tpl-{kind}.yaml", "--out", "{d}/new-pairs.parquet"],
             ],
         )
         for kind in ("placeholder", "brace")
