@@ -89,6 +89,8 @@ FILES: dict[str, str] = {
             ("no-persons", "wt", "ans", "Woman"),
         ]
     },
+    "tpl-placeholder.yaml": 'critique: "Asked {questoin}, answered {answer}"\n',
+    "tpl-brace.yaml": 'revision: "Rewrite {answer} for {question"\n',
     "other.yaml": "id: other\nquestions:\n  - id: q\n    text: Tea?\n    options: [tea, coffee]\n",
     # a generator naming no backend while the only tier (meta) needs none
     "study-unused-generator.toml": (
@@ -196,6 +198,46 @@ def _hardening_frames(folder: Path) -> None:
     (folder / "mapping.yaml").write_text("a: 1\nb: 2\n")
     (folder / "folder-out").mkdir()
     _hardening_studies(folder)
+    _made_folders(folder)
+
+
+def _made_folders(folder: Path) -> None:
+    """Parts folders whose rows (every key done) were made with the default options, for the
+    resume-with-other-options cases (issue 20 §2): responses with logprobs, with sample, from
+    a population's meta personas, and a meta personas folder."""
+    from personasim.core.parts import check_made_with, commit_part
+    from personasim.personas.meta import DEFAULT_ATTRIBUTES
+    from personasim.pipeline.jobs import personas_to_parts, simulate_record
+    from personasim.simulate.plan import SimulateOptions
+    from personasim.survey.loaders import load_survey
+
+    (folder / "other-changed.yaml").write_text(
+        FILES["other.yaml"].replace("Tea?", "Tea or coffee, really?")
+    )
+    survey = load_survey(str(folder / "other.yaml"))
+    rows = PERSONAS[["person_id", "tier", "generator"]].assign(
+        simulator="s", question_id="q", probs=[[0.6, 0.4], [0.3, 0.7]]
+    )
+    attributes = {"attributes": list(DEFAULT_ATTRIBUTES)}
+    for name, estimator, extra in [
+        ("made-resp", "logprobs", {}),
+        ("made-sample", "sample", {}),
+        ("made-pop", "logprobs", attributes),
+    ]:
+        options = SimulateOptions(simulator="s", estimator=estimator)
+        commit_part(rows.assign(estimator=estimator), folder / name)
+        check_made_with(folder / name, {**simulate_record(options, survey), **extra}, "")
+    personas_to_parts(
+        POPULATION,
+        ["meta"],
+        folder / "made-pers",
+        show_progress=False,
+        seed=0,
+        prompt_file=None,
+        temperature=0.7,
+        max_attempts=3,
+        meta_attributes=DEFAULT_ATTRIBUTES,
+    )
 
 
 STUDY_HEAD = (
@@ -209,6 +251,10 @@ STUDY_HEAD = (
 def _hardening_studies(folder: Path) -> None:
     """Studies whose problem is checkable before the first stage (issue 20 §3)."""
     elections = '[[surveys]]\nid = "elections"\nsource = "elections"\n'
+    (folder / "tpl-persona.txt").write_text("Write a persona for {METADATA} as {TEMPLTE}.\n")
+    (folder / "humans-banana.csv").write_text(
+        "rater,persona_id,question_id,choice\nh1,1,weekend,banana\n"
+    )
     (folder / "truth-bad.csv").write_text("question_id,option,count\nq,tea,3\nq,maybe,2\n")
     studies = {
         "study-calibration-targets.toml": STUDY_HEAD.format(tiers="meta")
@@ -229,6 +275,25 @@ def _hardening_studies(folder: Path) -> None:
         "study-testbed-one-rater.toml": STUDY_HEAD.format(tiers="persona")
         + elections
         + "[testbed]\nreversed_rater = false\n",
+        "study-ray.toml": STUDY_HEAD.format(tiers="meta")
+        + elections
+        + '[executor]\nkind = "ray"\naddress = "10.255.255.1:6379"\n',
+        "study-testbed-humans-columns.toml": STUDY_HEAD.format(tiers="persona")
+        + elections
+        + f'[testbed]\nhumans = "{folder}/table.csv"\n',
+        "study-testbed-humans-banana.toml": STUDY_HEAD.format(tiers="persona")
+        + elections
+        + f'[testbed]\nhumans = "{folder}/humans-banana.csv"\n',
+        "study-testbed-loo-attribute.toml": STUDY_HEAD.format(tiers="persona")
+        + elections
+        + '[testbed]\nloo_attributes = ["religon"]\n',
+        "study-testbed-rater.toml": STUDY_HEAD.format(tiers="persona")
+        + elections
+        + '[testbed]\nraters = ["embeded"]\n',
+        "study-personas-template.toml": STUDY_HEAD.format(tiers="persona").replace(
+            "[simulate]", f'prompt_files = {{ persona = "{folder}/tpl-persona.txt" }}\n[simulate]'
+        )
+        + elections,
     }
     for name, text in studies.items():
         (folder / name).write_text(text)
@@ -271,6 +336,63 @@ SCORE = [
     "0",
 ]
 TB_EXPORT = ["testbed", "export", "--include-unverified"]
+SIMULATE_S = ["simulate", "--personas", "{d}/personas.parquet", "--simulator", "s"]
+OTHER = ["--survey", "{d}/other.yaml"]
+
+#: Resuming a parts folder with other options than its rows were made with.
+RESUME: list[tuple[str, list[str]]] = [
+    ("simulate-resume-permute", [*SIMULATE_S, *OTHER, "--out", "{d}/made-resp", "--permute"]),
+    (
+        "simulate-resume-estimator",
+        [*SIMULATE_S, *OTHER, "--out", "{d}/made-resp", "--estimator", "sample"],
+    ),
+    (
+        "simulate-resume-temperature",
+        [
+            *SIMULATE_S,
+            *OTHER,
+            "--out",
+            "{d}/made-sample",
+            "--estimator",
+            "sample",
+            "--temperature",
+            "0.5",
+        ],
+    ),
+    (
+        "simulate-resume-changed-question",
+        [*SIMULATE_S, "--survey", "{d}/other-changed.yaml", "--out", "{d}/made-resp"],
+    ),
+    (
+        "simulate-resume-attributes",
+        [
+            "simulate",
+            "--population",
+            "{d}/population.parquet",
+            "--attributes",
+            "age,sex",
+            "--simulator",
+            "s",
+            *OTHER,
+            "--out",
+            "{d}/made-pop",
+        ],
+    ),
+    (
+        "personas-resume-attributes",
+        [
+            "personas",
+            "--population",
+            "{d}/population.parquet",
+            "--tiers",
+            "meta",
+            "--attributes",
+            "age,sex",
+            "--out",
+            "{d}/made-pers",
+        ],
+    ),
+]
 
 #: Issue 20 (hardening, round two): §1 files destroyed, §2 silent wrong answers, §3 tracebacks.
 CASES_20: list[tuple[str, list[str]]] = [
@@ -333,6 +455,7 @@ CASES_20: list[tuple[str, list[str]]] = [
     ("crosstab-other-survey", [*CROSSTAB, "--survey", "{d}/other.yaml", "--out", "{out}"]),
     ("calibrate-out-csv", [*CALIBRATE, "--out", "{d}/w.csv"]),
     ("crosstab-out-csv", [*CROSSTAB, "--out", "{d}/c.csv"]),
+    *RESUME,
     # §3 one line, early
     (
         "calibrate-targets-header-only",
@@ -355,6 +478,41 @@ CASES_20: list[tuple[str, list[str]]] = [
         "testbed-prompts-yaml-mapping",
         ["testbed", "prompts", "--prompts", "{d}/mapping.yaml", "--out", "{out}"],
     ),
+    *[
+        (
+            f"testbed-pairs-templates-{kind}",
+            [
+                *["testbed", "pairs", "--personas", "{d}/persona-tier.parquet"],
+                *["--per-persona", "1", "--held-out", "0", "--no-cache"],
+                *["--templates", f"{{d}}/tpl-{kind}.yaml", "--out", "{d}/new-pairs.parquet"],
+            ],
+        )
+        for kind in ("placeholder", "brace")
+    ],
+    (
+        "testbed-pairs-unreachable-model",
+        [
+            *["testbed", "pairs", "--personas", "{d}/persona-tier.parquet", "--no-cache"],
+            *["--per-persona", "1", "--held-out", "0", "--out", "{d}/new-pairs.parquet"],
+            *["--model", "openai:m@http://127.0.0.1:{port}/v1"],
+        ],
+    ),
+    *[
+        (
+            f"simulate-ray-{name}",
+            [
+                *["simulate", "--population", "{d}/population.parquet", "--survey", "elections"],
+                *["--executor", "ray", "--ray-address", address, "--out", "{d}/ray-out"],
+            ],
+        )
+        for name, address in (
+            ("unreachable", "10.255.255.1:6379"),
+            ("closed-port", "127.0.0.1:{port}"),
+            ("client-closed-port", "ray://127.0.0.1:{port}"),
+            ("not-a-port", "127.0.0.1:gcs"),
+        )
+    ],
+    ("run-ray-unreachable", ["run", "{d}/study-ray.toml", "--out", "{d}/run"]),
     ("score-probs-as-text", [*SCORE[:2], "{d}/probs-text.parquet", *SCORE[3:], "--out", "{out}"]),
     (
         "run-calibration-targets-file",
@@ -366,6 +524,16 @@ CASES_20: list[tuple[str, list[str]]] = [
     ),
     ("run-testbed-prompts-mapping", ["run", "{d}/study-testbed-prompts.toml", "--out", "{d}/run"]),
     ("run-testbed-humans-missing", ["run", "{d}/study-testbed-humans.toml", "--out", "{d}/run"]),
+    *[
+        (f"run-{name}", ["run", f"{{d}}/study-{name}.toml", "--out", "{d}/run"])
+        for name in (
+            "testbed-humans-columns",
+            "testbed-humans-banana",
+            "testbed-loo-attribute",
+            "testbed-rater",
+            "personas-template",
+        )
+    ],
 ]
 """Cases of issue 20 (the table in its closing note counts these)."""
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -230,4 +231,95 @@ def test_kill_9_during_run_then_rerun_equals_an_uninterrupted_run(tmp_path: Path
             for run in (out, tmp_path / "reference")
         )
         pd.testing.assert_frame_equal(got, want, obj=name)
+    assert [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
+
+
+def _kill_at_first_temp(command: list[str], folder: Path, delay: float) -> bool:
+    """Run ``command``, SIGKILL it ``delay`` s after a temporary file first appears in
+    ``folder`` (the write of its output has begun); whether it was killed before it ended."""
+    temps = lambda: any(p.name.endswith(".tmp") for p in folder.iterdir())  # noqa: E731
+    return _kill_when(command, temps, delay) == -signal.SIGKILL
+
+
+def test_kill_9_during_calibrate_leaves_the_old_weights_or_the_new_ones_whole(
+    tmp_path: Path,
+) -> None:
+    n = 600_000  # a table whose write takes long enough to be killed in the middle
+    rng = np.random.default_rng(0)
+    pool = tmp_path / "pool.parquet"
+    pd.DataFrame(
+        {
+            "person_id": np.arange(n),
+            "weight": rng.uniform(0.5, 2.0, n),
+            "sex": rng.choice(["Male", "Female"], n),
+        }
+    ).to_parquet(pool, index=False)
+    for share in (5, 3):
+        (tmp_path / f"t{share}.csv").write_text(
+            f"variable,level,share\nsex,Male,0.{share}\nsex,Female,0.{10 - share}\n"
+        )
+
+    def command(share: int, out: Path) -> list[str]:
+        targets = f"csv:{tmp_path}/t{share}.csv"
+        return [
+            str(ENTRY),
+            "calibrate",
+            "--personas",
+            str(pool),
+            "--targets",
+            targets,
+            "--out",
+            str(out),
+        ]
+
+    out, reference = tmp_path / "out" / "w.parquet", tmp_path / "reference.parquet"
+    out.parent.mkdir()
+    _finish(command(5, out))
+    old = out.read_bytes()
+    _finish(command(3, reference))
+    new = pd.read_parquet(reference)
+    mid_write = 0
+    for delay in (0.0, 0.0, 0.05, 0.3):
+        killed = _kill_at_first_temp(command(3, out), out.parent, delay)
+        left = [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
+        mid_write += killed and bool(left)
+        if out.read_bytes() != old:  # never half: the old file, or the new one complete
+            pd.testing.assert_frame_equal(pd.read_parquet(out), new)
+            out.write_bytes(old)
+    assert mid_write, "no kill landed while the weights were being written"
+    _finish(command(3, out))  # the rerun finishes the job and removes the dead writers' temps
+    pd.testing.assert_frame_equal(pd.read_parquet(out), new)
+    assert [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []
+
+
+def test_kill_9_during_testbed_pairs_keeps_finished_personas_and_the_rerun_resumes(
+    tmp_path: Path,
+) -> None:
+    from tests.testbed.conftest import persona_table
+
+    personas = tmp_path / "personas.parquet"
+    persona_table().to_parquet(personas, index=False)  # two personas, one pair each
+
+    def command(out: Path) -> list[str]:
+        tokens = ["--answer-tokens", "8", "--critique-tokens", "8", "--revision-tokens", "8"]
+        return [
+            *[str(ENTRY), "testbed", "pairs", "--personas", str(personas), "--no-cache"],
+            *["--per-persona", "1", "--held-out", "0", *tokens, "--batch-persons", "1"],
+            *["--out", str(out), "-o", "n_threads=1"],
+        ]
+
+    _finish(command(tmp_path / "reference.parquet"))
+    out = tmp_path / "pairs.parquet"
+    folder = tmp_path / "pairs.parts"
+    assert _kill_when(command(out), lambda: len(_parts(folder)) >= 1, 0.0) == -signal.SIGKILL
+    kept = len(_parts(folder))
+    assert kept == 1 and not out.exists(), "the kill came after the last persona"
+    rerun = _finish(command(out))
+    assert "pairs 2 (1 made now" in rerun.stdout
+    key = ["person_id", "prompt_id", "generator"]
+    got, want = (
+        pd.read_parquet(p).sort_values(key).reset_index(drop=True)
+        for p in (out, tmp_path / "reference.parquet")
+    )
+    pd.testing.assert_frame_equal(got, want)
     assert [p.name for p in tmp_path.rglob("*") if p.name.endswith(".tmp")] == []

@@ -341,7 +341,7 @@ def test_an_unreachable_ray_cluster_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "cannot join the Ray cluster at 'ray://127.0.0.1:1'" in lines[0]
+    assert len(lines) == 1 and "no Ray cluster answers at 'ray://127.0.0.1:1'" in lines[0]
     assert "Traceback" not in done.stderr
 
 
@@ -568,3 +568,26 @@ def test_a_study_tries_backend_failures_again_in_later_runs_up_to_max_runs(
     assert list(bounded["runs"]) == [1, 1] and len(backend.calls) == 8
     _study_personas(tmp_path / "b", backend, max_runs=1)
     assert len(backend.calls) == 8  # runs == max_runs: kept invalid and done
+
+
+def test_made_with_record_refuses_other_options_and_grows_by_new_questions(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "responses"
+    P.check_made_with(folder, {"permute": False, "question": {"a": "1"}}, "hint")
+    P.commit_part(pd.DataFrame({"person_id": [1]}), folder)
+    # the same options, and a question that is new to the folder: accepted and recorded
+    P.check_made_with(folder, {"permute": False, "question": {"a": "1", "b": "2"}}, "hint")
+    with pytest.raises(ConfigError, match=r"permute=false, this run has permute=true"):
+        P.check_made_with(folder, {"permute": True, "question": {"a": "1"}}, "hint")
+    with pytest.raises(ConfigError, match=r"another question 'b'"):
+        P.check_made_with(folder, {"permute": False, "question": {"b": "changed"}}, "hint")
+
+
+def test_made_with_record_of_a_folder_without_parts_is_replaced(tmp_path: Path) -> None:
+    folder = tmp_path / "responses"
+    P.check_made_with(folder, {"seed": 1}, "hint")
+    P.check_made_with(folder, {"seed": 2}, "hint")  # nothing computed under seed 1
+    P.commit_part(pd.DataFrame({"person_id": [1]}), folder)
+    with pytest.raises(ConfigError, match="seed=2, this run has seed=1"):
+        P.check_made_with(folder, {"seed": 1}, "hint")

@@ -282,3 +282,16 @@ def test_an_actor_dying_in_every_try_is_given_up_after_the_retries(
     assert "actor died in each of 2 tries" in run.report.first_error
     assert pd.read_parquet(tmp_path / "out" / P.FAILED)["person_id"].tolist() == [23, 23]
     assert sorted(P.read_parts(tmp_path / "out")["person_id"].unique()) == [21, 22]
+
+
+def test_the_address_check_passes_a_real_gcs_and_refuses_what_is_not_one(ray_cluster) -> None:
+    import socket
+
+    from personasim.core.errors import ConfigError
+    from personasim.executor.ray import check_ray_address
+
+    check_ray_address(ray_cluster.get_runtime_context().gcs_address)  # a GCS: no error
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never speaks gRPC
+        port = silent.getsockname()[1]
+        with pytest.raises(ConfigError, match=r"no Ray GCS reply within 3 s: deadline_exceeded"):
+            check_ray_address(f"127.0.0.1:{port}")

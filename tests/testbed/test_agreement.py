@@ -24,6 +24,7 @@ from personasim.testbed.agreement import (
     read_human_labels,
 )
 from personasim.testbed.common import kappa
+from personasim.testbed.questions import PreferenceQuestion
 
 #: 3 raters x 4 items (persona p1: q1, q2; persona p2: q1, q2).
 RATINGS = {"r1": ["A", "A", "B", "A"], "r2": ["A", "A", "B", "B"], "r3": ["A", "B", "B", "B"]}
@@ -97,13 +98,19 @@ def test_constant_raters_give_nan_figures_with_notes_not_a_crash():
     assert "NaN" in result.text() or "nan" in result.text()
 
 
+QUESTIONS = [
+    PreferenceQuestion(id=q, text="Which?", answers=("one", "two", "three")) for q in ("q1", "q2")
+]
+"""Two preference questions of three answers (letters A, B, C)."""
+
+
 def test_human_csv_is_checked_and_reduced_to_a_majority(tmp_path):
     rows = ["rater,persona_id,question_id,choice"]
     rows += [f"h{i},p1,q1,{c}" for i, c in enumerate("AAAB")]  # 3 of 4: A
     rows += [f"h{i},p1,q2,{c}" for i, c in enumerate("AABB")]  # tie: left out
     path = tmp_path / "humans.csv"
     path.write_text("\n".join(rows) + "\n")
-    humans = read_human_labels(path, ["p1", "p2"], ["q1", "q2"])
+    humans = read_human_labels(path, ["p1", "p2"], QUESTIONS)
     reduced, ties = majority(humans)
     assert reduced[["persona_id", "question_id", "choice"]].values.tolist() == [["p1", "q1", "A"]]
     assert ties == 1
@@ -112,6 +119,9 @@ def test_human_csv_is_checked_and_reduced_to_a_majority(tmp_path):
     assert any("majority" in n and "1 tied" in n for n in result.notes)
     with pytest.raises(DataError, match="unknown persona_id 'p1'"):
         read_human_labels(path, ["p9"])
+    path.write_text("rater,persona_id,question_id,choice\nh1,p1,q1,banana\nh2,p1,q1,D\n")
+    with pytest.raises(DataError, match=r"choice 'banana' of question 'q1' .* \(2 such labels\)"):
+        read_human_labels(path, None, QUESTIONS)
 
 
 def test_figures_are_png_data():

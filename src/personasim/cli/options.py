@@ -47,11 +47,20 @@ def executor_spec(
     address: str | None,
     actors: int | None,
     batch_persons: int | None,
+    source: str = "study",
 ) -> ExecutorSpec:
-    """``base`` (e.g. a study spec's ``[executor]``) with the options given on the command line."""
+    """``base`` (e.g. a study spec's ``[executor]``, read from ``source``) with the options given
+    on the command line; a Ray address that does not answer is refused here, in seconds."""
     given = {"kind": kind, "address": address, "actors": actors, "batch_persons": batch_persons}
     update = {k: v for k, v in given.items() if v is not None}
-    return ExecutorSpec(**{**(base or ExecutorSpec()).model_dump(), **update})
+    spec = ExecutorSpec(**{**(base or ExecutorSpec()).model_dump(), **update})
+    if spec.kind == "ray":  # an unreachable cluster: one line in seconds, before any work
+        from personasim.executor.ray import check_ray_address
+
+        check_ray_address(
+            spec.address, "--ray-address" if address else f"{source}: executor.address"
+        )
+    return spec
 
 
 def backend_recipe(

@@ -58,8 +58,9 @@ def _prompt_files(specs: tuple[str, ...]) -> str | dict[str, str] | None:
     default=Path("personas"),
     show_default=True,
     type=click.Path(path_type=Path),
-    help="Personas folder of Parquet parts; rows already there are kept (pandas."
-    "read_parquet and --personas of simulate and export read it as one table).",
+    help="Personas folder of Parquet parts; rows already there are kept (a folder made "
+    "with other options is refused; pandas.read_parquet and --personas of simulate and "
+    "export read it as one table).",
 )
 @click.option(
     "--limit",
@@ -142,7 +143,7 @@ def personas_command(
     from personasim.personas.generate import format_summary, summarize
     from personasim.personas.meta import DEFAULT_ATTRIBUTES
     from personasim.personas.prompts import parse_prompt_files
-    from personasim.pipeline.jobs import personas_to_parts
+    from personasim.pipeline.jobs import check_personas_folder, personas_to_parts
 
     tier_list = split_list(tiers)
     parse_prompt_files(_prompt_files(prompt_files), tuple(tier_list))  # fail before loading
@@ -159,7 +160,15 @@ def personas_command(
     recipe = backend_recipe(model, cache_path, no_cache, pairs)
     needs_model = any(t != "meta" for t in tier_list)
     frame = population if limit is None else population.head(limit)
+    options = {
+        "seed": seed,
+        "prompt_file": _prompt_files(prompt_files),
+        "temperature": temperature,
+        "max_attempts": max_attempts,
+        "meta_attributes": tuple(split_list(attributes)) if attributes else DEFAULT_ATTRIBUTES,
+    }
     with folder_lock(out_path):  # one writer of --out; taken before the model is loaded
+        check_personas_folder(out_path, options, write=False)
         backend = recipe.open() if needs_model and spec.kind == "local" else None
         try:
             run = personas_to_parts(
@@ -170,12 +179,8 @@ def personas_command(
                 backend=backend,
                 recipe=recipe,
                 show_progress=True,
-                seed=seed,
-                prompt_file=_prompt_files(prompt_files),
-                temperature=temperature,
-                max_attempts=max_attempts,
                 max_runs=max_runs,
-                meta_attributes=tuple(split_list(attributes)) if attributes else DEFAULT_ATTRIBUTES,
+                **options,
             )
         finally:
             if backend is not None:

@@ -39,7 +39,9 @@ def run_command(
 
     source = f"builtin:{study}" if study in BUILTIN_STUDIES else study
     spec = load_study(study)
-    executor = executor_spec(spec.executor, executor_kind, ray_address, actors, batch_persons)
+    executor = executor_spec(
+        spec.executor, executor_kind, ray_address, actors, batch_persons, source=source
+    )
     result = run_study(spec.model_copy(update={"executor": executor}), out_dir, source=source)
     click.echo(result.format_timings())
     click.echo(f"model calls {result.model_calls}, cache hits {result.cache_hits}")

@@ -244,8 +244,9 @@ def _load_personas(
     default=Path("responses"),
     show_default=True,
     type=click.Path(path_type=Path),
-    help="Responses folder of Parquet parts (resumed when it exists; pandas.read_parquet and "
-    "--responses of score and export read it as one table).",
+    help="Responses folder of Parquet parts (resumed when it exists, refused when made with "
+    "other options or a changed question of the same id; pandas.read_parquet and --responses "
+    "of score and export read it as one table).",
 )
 @backend_options
 @executor_options
@@ -281,7 +282,7 @@ def simulate_command(
     (--executor ray; see docs/scale.md)."""
     from personasim.cli.options import backend_recipe, executor_spec
     from personasim.core.parts import folder_lock
-    from personasim.pipeline.jobs import simulate_to_parts
+    from personasim.pipeline.jobs import check_responses_folder, simulate_to_parts
     from personasim.simulate.personas import select_personas
     from personasim.simulate.plan import SimulateOptions
     from personasim.survey.loaders import load_survey
@@ -296,13 +297,16 @@ def simulate_command(
         simulator=simulator,
         min_valid_mass=min_valid_mass,
     )
-    personas = _load_personas(personas_path, population_path, split_list(*attributes))
+    chosen = split_list(*attributes)
+    personas = _load_personas(personas_path, population_path, chosen)
     personas = select_personas(personas, split_list(*tiers), limit_persons)
     questions = load_survey(survey)
     check_output_dir(out_path, why="responses are a folder of Parquet parts")
     spec = executor_spec(None, executor_kind, ray_address, actors, batch_persons)
     recipe = backend_recipe(model, cache_path, no_cache, pairs)
+    made_with = _persona_record(population_path, chosen)
     with folder_lock(out_path):  # one writer of --out; taken before the model is loaded
+        check_responses_folder(out_path, options, questions, made_with, write=False)
         backend = recipe.open() if spec.kind == "local" else None
         try:
             run = simulate_to_parts(
@@ -314,6 +318,7 @@ def simulate_command(
                 backend=backend,
                 recipe=recipe,
                 show_progress=True,
+                made_with=made_with,
             )
         except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: the committed batches are kept
             raise Interrupted(
@@ -332,6 +337,15 @@ def simulate_command(
             hint="the answers written are kept; run the same command again to "
             "retry the failed ones",
         )
+
+
+def _persona_record(population_path: Path | None, attributes: list[str]) -> dict[str, object]:
+    """The persona options the answers depend on: the meta attributes with --population."""
+    from personasim.personas.meta import DEFAULT_ATTRIBUTES
+
+    if population_path is None:
+        return {}
+    return {"attributes": list(attributes or DEFAULT_ATTRIBUTES)}
 
 
 def _resume_note(out_path: Path) -> str:

@@ -167,7 +167,15 @@ def prompts_command(
     default=Path("pairs.parquet"),
     show_default=True,
     type=PATH,
-    help="Pairs table (resumed when it exists).",
+    help="Pairs table, written from the parts committed in <stem>.parts/ beside it (resumed "
+    "from them; refused when made with other options).",
+)
+@click.option(
+    "--batch-persons",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Personas per committed part (a kill loses at most the batch in flight).",
 )
 @backend_options
 def pairs_command(
@@ -185,6 +193,7 @@ def pairs_command(
     templates_path: Path | None,
     judge_model: str | None,
     out_path: Path,
+    batch_persons: int,
     model: str,
     cache_path: str | None,
     no_cache: bool,
@@ -192,10 +201,16 @@ def pairs_command(
 ) -> None:
     """Make preference pairs by critique and revision, verified by the persona both ways round."""
     from personasim.testbed.common import persona_tier
-    from personasim.testbed.pairs import load_templates, make_pairs, pairs_options
+    from personasim.testbed.pairs import (
+        load_templates,
+        make_pairs,
+        pairs_options,
+        pairs_parts_dir,
+    )
     from personasim.testbed.prompts import read_prompt_table
 
     check_output(out_path, [("--personas", personas_path), ("--prompts", source)])
+    check_output_dir(pairs_parts_dir(out_path), why="pairs are committed there as parts")
     extra = {"templates": load_templates(templates_path)} if templates_path else {}
     options = pairs_options(
         per_persona=per_persona,
@@ -207,6 +222,7 @@ def pairs_command(
         revision_tokens=revision_tokens,
         temperature=temperature,
         seed=seed,
+        chunk=batch_persons,
         **extra,
     )
     personas = persona_tier(personas_path)

@@ -6,6 +6,7 @@ Layout of a stage folder (e.g. ``responses/<survey>/``)::
     part-00001.parquet
     _failed.parquet         keys of the rows whose batch failed after its retries (if any)
     _published.json         which parts the stage table was last written from (see publish)
+    _made_with.json         the options the rows were computed with (see check_made_with)
     .lock                   one writer at a time (see folder_lock and personasim.core.lock)
     .part-00002.parquet.<pid>.tmp   a part being written (never read)
 
@@ -34,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from personasim.core.errors import DataError
+from personasim.core.errors import ConfigError, DataError
 from personasim.core.lock import directory_lock
 from personasim.core.tables import (
     PART,
@@ -52,6 +53,8 @@ FAILED = "_failed.parquet"
 """Keys and error of rows whose batch failed after its retries (retried by a rerun)."""
 PUBLISHED = "_published.json"
 """The parts (name, size, mtime) and the table (size, mtime) of the last :func:`publish`."""
+MADE_WITH = "_made_with.json"
+"""The options the folder's rows were computed with (see :func:`check_made_with`)."""
 BRIEF_WAIT_SECONDS = 60.0
 """How long a single commit or publish waits for the folder's lock held by another process
 (a writer holding it for its whole life is refused at once instead, see :func:`folder_lock`)."""
@@ -294,3 +297,73 @@ def publish(folder: str | Path, table: str | Path, key: Sequence[str] | None = N
         write_concat_atomic(paths, table, latest_rows(paths, key) if key else None)
         mark_published(folder, table, paths)
     return True
+
+
+def check_made_with(
+    folder: str | Path, record: dict[str, Any], hint: str, *, write: bool = True
+) -> None:
+    """Refuse to add rows to ``folder`` computed with other options than its rows were.
+
+    ``record`` maps an option's name to its value (plain JSON data). A value that is a mapping
+    (e.g. question id -> digest of its text) may gain keys from one run to the next; its
+    existing keys, and every other value, must be equal to the folder's :data:`MADE_WITH`
+    record, else :class:`~personasim.core.errors.ConfigError` names the first option that
+    differs (``hint`` says what to do). A folder without committed parts takes the record as
+    it is; one with parts but no record (written before records were kept) adopts it. With
+    ``write``, the merged record is written atomically under the folder's lock (a caller that
+    checks before its model loads passes False: a run that fails before its work changes
+    nothing)."""
+    folder = Path(folder)
+    record = json.loads(json.dumps(record, default=str))
+    with folder_lock(folder, BRIEF_WAIT_SECONDS):
+        old = _made_with(folder) if part_paths(folder) else {}
+        merged = dict(old)
+        for name, value in record.items():
+            before = old.get(name, value)
+            if isinstance(value, dict) and isinstance(before, dict):
+                _same_entries(folder, name, before, value, hint)
+                merged[name] = {**before, **value}
+            elif before != value:
+                raise ConfigError(
+                    f"{folder} holds rows made with {name}={_shown(before)}, this run has "
+                    f"{name}={_shown(value)}: they would be kept beside rows of other options",
+                    hint=hint,
+                )
+            else:
+                merged[name] = value
+        if write and merged != old:
+            write_text_atomic(json.dumps(merged, sort_keys=True) + "\n", folder / MADE_WITH)
+
+
+def _same_entries(
+    folder: Path, name: str, before: dict[str, Any], value: dict[str, Any], hint: str
+) -> None:
+    """Refuse when an entry of ``name`` present in both records differs."""
+    for key in sorted(set(before) & set(value)):
+        if before[key] != value[key]:
+            raise ConfigError(
+                f"{folder} holds rows made with another {name} {key!r} (same id, changed "
+                "since): its old rows would be kept as answers to the new one",
+                hint=hint,
+            )
+
+
+def _shown(value: Any) -> str:
+    """A recorded value as a short text for an error line."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _made_with(folder: Path) -> dict[str, Any]:
+    """The folder's :data:`MADE_WITH` record (empty when absent)."""
+    path = folder / MADE_WITH
+    if not path.exists():
+        return {}
+    try:
+        record = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        raise DataError(
+            f"{path}: cannot read the options record ({type(error).__name__})",
+            hint=f"move {folder} away to start over",
+        ) from None
+    return record if isinstance(record, dict) else {}

@@ -38,6 +38,7 @@ import math
 import os
 import pickle
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -283,6 +284,74 @@ def _start_local(ray: Any, spec: ExecutorSpec) -> str:
     raise RuntimeError("no local Ray start was tried")  # only with LOCAL_START_TRIES < 1
 
 
+CONNECT_TIMEOUT_SECONDS = 3.0
+"""How long :func:`check_ray_address` waits for a cluster's address to answer."""
+DEFAULT_PORTS = {"ray": 10001, "gcs": 6379}
+"""The port of a Ray Client address (``ray://host``) and of a GCS address without one."""
+GCS_PROBE = "/ray.rpc.NodeInfoGcsService/GetClusterId"
+"""A GCS method every Ray cluster serves (asked with an empty request: any reply but
+"unavailable", "deadline exceeded" or "unimplemented" means a GCS is there)."""
+
+
+def check_ray_address(address: str | None, where: str = "--ray-address") -> None:
+    """Refuse, in about :data:`CONNECT_TIMEOUT_SECONDS`, a cluster address where no Ray
+    answers (Ray itself retries for about 30 s, printing a warning a second). A GCS address
+    (``host:port``) is asked one gRPC call (a proxy that accepts any connection does not pass);
+    a Ray Client address (``ray://host:port``) must accept a TCP connection. ``auto`` and no
+    address are not checked (a local Ray is found or started)."""
+    if not address or address == "auto":
+        return
+    client = address.startswith("ray://")
+    rest = address.removeprefix("ray://").split("/", 1)[0]
+    host, _, port = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    if port and not port.isdigit():
+        reason: str | None = f"{port!r} is not a port number"
+    else:
+        target = (host.strip("[]"), int(port or DEFAULT_PORTS["ray" if client else "gcs"]))
+        reason = _tcp_silent(target) or (None if client else _gcs_silent(target))
+    if reason is not None:
+        raise ConfigError(
+            f"{where}: no Ray cluster answers at {address!r} ({reason})",
+            hint="start one with `ray start --head`, check the host and port, or leave the "
+            "address out to run a local Ray for this run",
+        )
+
+
+def _tcp_silent(target: tuple[str, int]) -> str | None:
+    """Why ``target`` takes no TCP connection (None when it does)."""
+    try:
+        with socket.create_connection(target, CONNECT_TIMEOUT_SECONDS):
+            return None
+    except TimeoutError:
+        return f"no connection within {CONNECT_TIMEOUT_SECONDS:g} s"
+    except OSError as error:
+        return error.strerror or type(error).__name__
+
+
+def _gcs_silent(target: tuple[str, int]) -> str | None:
+    """Why no Ray GCS answers at ``target`` (None when one does, or when grpc, which comes with
+    Ray, is not installed: then Ray's own error follows)."""
+    try:
+        import grpc
+    except ImportError:
+        return None
+    channel = grpc.insecure_channel(f"{target[0]}:{target[1]}")
+    try:
+        channel.unary_unary(GCS_PROBE)(b"", timeout=CONNECT_TIMEOUT_SECONDS)
+    except grpc.RpcError as error:
+        code = error.code()  # type: ignore[attr-defined]
+        silent = (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            grpc.StatusCode.UNIMPLEMENTED,
+        )
+        if code in silent:
+            return f"no Ray GCS reply within {CONNECT_TIMEOUT_SECONDS:g} s: {code.name.lower()}"
+    finally:
+        channel.close()
+    return None
+
+
 @contextlib.contextmanager
 def ray_session(spec: ExecutorSpec) -> Iterator[Any]:
     """Connect to (or start) Ray for one run; stop only what this function started."""
@@ -292,6 +361,7 @@ def ray_session(spec: ExecutorSpec) -> Iterator[Any]:
         return
     temp = None
     if spec.address:
+        check_ray_address(spec.address, "executor address")
         try:
             ray.init(address=spec.address, log_to_driver=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as error:

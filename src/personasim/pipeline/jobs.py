@@ -23,6 +23,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from personasim.core import parts
+from personasim.core.hashing import config_sha
 from personasim.core.keys import PERSONA_KEY, RESPONSE_KEY
 from personasim.core.tables import ParquetTable
 from personasim.core.validity import invalid_answer_rows
@@ -162,9 +163,12 @@ def simulate_to_parts(
     recipe: BackendRecipe | None = None,
     show_progress: bool | None = None,
     label: str = "simulate",
+    made_with: dict[str, Any] | None = None,
 ) -> JobRun:
     """Simulate ``survey`` for ``personas`` into part files under ``folder`` (see module doc);
-    ``label`` names the progress bar.
+    ``label`` names the progress bar; ``made_with``: more options the rows depend on (e.g. the
+    meta attributes of the personas), recorded beside the parts with
+    :func:`simulate_record`'s (a folder made with other options is refused).
 
     Give ``backend`` (local) or ``recipe`` (either executor; Ray needs it to open a backend on
     each actor)."""
@@ -178,6 +182,7 @@ def simulate_to_parts(
     if options.simulator is None:
         options = options.model_copy(update={"simulator": _name(backend, recipe)})
     with parts.folder_lock(folder):  # the done keys stay true until the run ends
+        check_responses_folder(folder, options, survey, made_with)
         done = parts.done_keys(folder, RESPONSE_KEY)
         pending = _pending_personas(personas, survey, options, done)
         batches = person_batches(pending, executor.batch_persons)
@@ -206,6 +211,54 @@ def simulate_to_parts(
         Path(folder),
         {"simulator": options.simulator, "excluded": excluded, **tally.figures(options.estimator)},
     )
+
+
+SAMPLING_FIELDS = ("samples", "temperature", "constrained", "max_tokens")
+"""Options that change the rows of ``--estimator sample`` only."""
+
+
+def simulate_record(options: Any, survey: Survey) -> dict[str, Any]:
+    """What the rows of a responses folder depend on besides their key: the options (the
+    simulator and estimator are key columns; the sampling options count only with ``sample``)
+    and a digest of each question (a question id whose text or options changed is refused,
+    not recomputed: the folder's old answers to it would otherwise stand for the new one)."""
+    skip = {"simulator", "chunk_persons", "instructions"}
+    if options.estimator != "sample":
+        skip |= set(SAMPLING_FIELDS)
+    record = options.model_dump(exclude=skip, mode="json")
+    record["instructions"] = config_sha(options.instructions)[:16]
+    record["question"] = {
+        q.id: config_sha(q.model_dump(mode="json"))[:16] for q in survey.questions
+    }
+    return record
+
+
+def check_responses_folder(
+    folder: str | Path,
+    options: Any,
+    survey: Survey,
+    made_with: dict[str, Any] | None = None,
+    *,
+    write: bool = True,
+) -> None:
+    """Refuse a responses folder made with other options (:func:`simulate_record` and
+    ``made_with``) than these; with ``write``, record them. Cheap: a caller checks (without
+    ``write``) before it loads a model; :func:`simulate_to_parts` checks and records."""
+    record = {**simulate_record(options, survey), **(made_with or {})}
+    parts.check_made_with(folder, record, _other_out(folder), write=write)
+
+
+def check_personas_folder(
+    folder: str | Path, kwargs: dict[str, Any], *, write: bool = True
+) -> None:
+    """Refuse a personas folder made with other ``generate_personas`` options
+    (:func:`personas_record`) than ``kwargs``; with ``write``, record them."""
+    parts.check_made_with(folder, personas_record(kwargs), _other_out(folder), write=write)
+
+
+def _other_out(folder: str | Path) -> str:
+    """The hint of a folder made with other options."""
+    return f"give another --out, or move {folder} away to start over"
 
 
 @dataclass
@@ -365,6 +418,7 @@ def personas_to_parts(
         generator, backend, recipe = META_GENERATOR, None, None
         executor = executor.model_copy(update={"kind": "local"})
     with parts.folder_lock(folder):  # the done keys stay true until the run ends
+        check_personas_folder(folder, kwargs)
         kwargs["max_runs"] = max_runs
         retried = (
             retry_failed_personas(
@@ -400,6 +454,33 @@ def personas_to_parts(
         parts.drop_superseded(folder, PERSONA_KEY)
     skipped = (len(population) - len(pending)) * len(tiers)
     return JobRun(_merged([*retried, report]), skipped, Path(folder), {"generator": generator})
+
+
+NOT_RECORDED = ("progress", "max_runs", "prompt_file", "limit")
+"""``generate_personas`` arguments that do not change a persona row (or are recorded apart)."""
+
+
+def personas_record(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What the rows of a personas folder depend on besides their key: the
+    ``generate_personas`` options (``meta_attributes`` at its default when not given) and a
+    digest of each prompt file's text."""
+    from personasim.personas.meta import DEFAULT_ATTRIBUTES
+
+    record = {k: v for k, v in kwargs.items() if k not in NOT_RECORDED}
+    record.setdefault("meta_attributes", list(DEFAULT_ATTRIBUTES))
+    files = kwargs.get("prompt_file")
+    files = {"*": files} if isinstance(files, str | Path) else dict(files or {})
+    record["prompt_file"] = sorted([t, _file_digest(Path(p))] for t, p in files.items())
+    return record
+
+
+def _file_digest(path: Path) -> str:
+    """A short digest of a file's bytes (of its name when it cannot be read: the run then fails
+    on it with its own error)."""
+    try:
+        return config_sha(path.read_text("utf-8"))[:16]
+    except (OSError, UnicodeDecodeError):
+        return str(path)
 
 
 def _merged(reports: Sequence[RunReport]) -> RunReport:

@@ -576,6 +576,10 @@ def check_study(spec: StudySpec, source: str = "study") -> None:
                 lambda e=entry, s=survey: load_truth(e.truth_spec, s),
             )
             _named(f"{source}: surveys[{i}].truth", lambda t=truth: _check_truth_options(t))
+    if spec.executor.kind == "ray":
+        from personasim.executor.ray import check_ray_address
+
+        check_ray_address(spec.executor.address, f"{source}: executor.address")
     if spec.calibration is not None:
         _check_calibration(spec.calibration, source)
     if spec.testbed is not None:
@@ -598,15 +602,34 @@ def _check_calibration(section: CalibrationSection, source: str) -> None:
 
 
 def _check_testbed_files(section: TestbedSpec, source: str) -> None:
-    """``[testbed]`` prompt set, preference questions and human labels file are readable."""
+    """``[testbed]`` prompt set, preference questions (choice protocol) and human labels
+    (columns, answer letters, annotators: the items they label are drawn from the pairs later)
+    are readable, and each leave-one-out attribute is a persona attribute."""
     from personasim.testbed.prompts import read_prompt_table
     from personasim.testbed.questions import load_questions
+    from personasim.testbed.roleplay import read_annotations
 
     _named(f"{source}: testbed.prompts", lambda: read_prompt_table(section.prompts))
     if section.loo_protocol == "choice":
         _named(f"{source}: testbed.questions", lambda: load_questions(section.questions))
-    if section.humans is not None and not Path(section.humans).exists():
-        raise ConfigError(
-            f"{source}: testbed.humans: {section.humans}: no such file or folder",
-            hint="a labels CSV or the annotation page's labels folder",
-        )
+    if section.humans is not None:
+        if not Path(section.humans).exists():
+            raise ConfigError(
+                f"{source}: testbed.humans: {section.humans}: no such file or folder",
+                hint="a labels CSV or the annotation page's labels folder",
+            )
+        _named(f"{source}: testbed.humans", lambda: read_annotations(section.humans, None))
+    _check_loo_attributes(section.loo_attributes or (), source)
+
+
+def _check_loo_attributes(attributes: tuple[str, ...], source: str) -> None:
+    """Leave-one-out attributes are attributes of the persona tier."""
+    from personasim.personas import schema as S
+
+    known = (*S.PERSONA_CENSUS_KEYS, *S.PERSONA_PROCEDURAL_KEYS, *S.PERSONA_OPEN_KEYS)
+    for i, name in enumerate(attributes):
+        if name not in known:
+            raise ConfigError(
+                f"{source}: testbed.loo_attributes[{i}]: {name!r} is not a persona attribute",
+                hint=did_you_mean(name, known),
+            )

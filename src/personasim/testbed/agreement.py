@@ -63,13 +63,17 @@ def model_labels(
 
 
 def read_human_labels(
-    path: str | Path, persona_ids: Sequence[str], question_ids: Sequence[str] | None = None
+    path: str | Path,
+    persona_ids: Sequence[str] | None,
+    questions: Sequence[PreferenceQuestion] | None = None,
 ) -> pd.DataFrame:
-    """Human labels from CSV, checked against the known persona (and question) ids."""
+    """Human labels from CSV, checked against the known persona ids (None: not known yet) and
+    the questions' ids and answer letters."""
     frame = read_table(
         path, "human labels CSV", LABELS, hint="columns: rater, persona_id, question_id, choice"
     )
     frame = frame[LABELS].astype(str).apply(lambda s: s.str.strip())
+    question_ids = [q.id for q in questions] if questions is not None else None
     for column, known in (("persona_id", persona_ids), ("question_id", question_ids)):
         if known is None:
             continue
@@ -79,7 +83,25 @@ def read_human_labels(
                 f"{path}: unknown {column} {unknown[0]!r} ({len(unknown)} unknown in all)",
                 hint=did_you_mean(unknown[0], map(str, known)),
             )
+    if questions is not None:
+        _check_choices(frame, questions, path)
     return frame
+
+
+def _check_choices(
+    frame: pd.DataFrame, questions: Sequence[PreferenceQuestion], path: str | Path
+) -> None:
+    """Every label is one of its question's answer letters."""
+    letters = {q.id: q.labels for q in questions}
+    pairs = zip(frame["question_id"], frame["choice"], strict=True)
+    bad = [c not in letters.get(q, ()) for q, c in pairs]
+    if any(bad):
+        first = frame[bad].iloc[0]
+        raise DataError(
+            f"{path}: choice {first['choice']!r} of question {first['question_id']!r} is not "
+            f"one of its answer letters ({sum(bad)} such labels)",
+            hint="choices are " + ", ".join(letters[first["question_id"]]),
+        )
 
 
 def majority(humans: pd.DataFrame, rater: str = HUMAN) -> tuple[pd.DataFrame, int]:

@@ -21,14 +21,15 @@ swapped, read as label probabilities (:func:`personasim.testbed.common.judge`). 
 *position-consistent* when both orders pick the same answer.
 
 Prompts are in our own words; a user who wants other wording passes templates
-(:class:`PairsTemplates`, CLI ``--templates FILE.yaml``). Rows already in ``out`` are kept and
-not made again; the file is rewritten atomically after each chunk of personas, and the LLM cache
-answers repeated requests.
+(:class:`PairsTemplates`, CLI ``--templates FILE.yaml``). With ``out``, each chunk of personas is
+committed as a part (``<out stem>.parts/``, like ``simulate``) when it finishes: a killed run keeps
+finished personas, a rerun makes only the missing pairs, and ``out`` is written from the parts.
 """
 
 from __future__ import annotations
 
 import re
+import string
 import sys
 import time
 from dataclasses import dataclass
@@ -38,13 +39,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from tqdm import tqdm
 
+from personasim.core import parts
 from personasim.core.errors import ConfigError, DataError, validation_error
 from personasim.core.keys import PAIRS_KEY
-from personasim.core.tables import read_table, write_atomic
+from personasim.core.tables import read_table
 from personasim.llm import Backend, GenerateRequest, GenerateResult, Message
+from personasim.llm.base import PROGRESS_DELAY_SECONDS
 from personasim.personas.generate import stable_seed
 from personasim.testbed import common as C
 from personasim.testbed.persona_split import split_personas
@@ -82,6 +92,13 @@ PAIR_COLUMNS = [
 ]
 
 
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "critique": ("question", "answer"),
+    "revision": ("question", "answer", "critique"),
+}
+"""The placeholders each formatted template may use."""
+
+
 class PairsTemplates(BaseModel):
     """The three generation prompts; ``{question}``, ``{answer}``, ``{critique}`` are filled in."""
 
@@ -107,6 +124,25 @@ class PairsTemplates(BaseModel):
         "Use fewer words than the original ANSWER."
     )
     """User message of the revision (no persona: only the critique carries it)."""
+
+    @field_validator("critique", "revision")
+    @classmethod
+    def _known_placeholders(cls, text: str, info: ValidationInfo) -> str:
+        """Every ``{name}`` of a template is one the pairs fill in (checked when the file is
+        read, before any model work; the system messages are sent as written)."""
+        known = PLACEHOLDERS[info.field_name or ""]
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+        except ValueError as error:  # a lone "{" or "}"
+            raise ValueError(f"{error} (write {{{{ or }}}} for a literal brace)") from None
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder {{{unknown[0]}}} (this template knows "
+                + ", ".join(f"{{{k}}}" for k in known)
+                + ")"
+            )
+        return text
 
 
 class PairsOptions(BaseModel):
@@ -134,7 +170,7 @@ class PairsOptions(BaseModel):
     seed: int = 0
     """Seed of the prompt sampling, the split (when the set has none) and the generations."""
     chunk: int = Field(default=8, ge=1)
-    """Personas per step; the output file is rewritten after each."""
+    """Personas per step; each step's pairs are committed as one part (see :func:`make_pairs`)."""
     templates: PairsTemplates = PairsTemplates()
     """The generation prompts (own words by default)."""
 
@@ -434,12 +470,15 @@ def make_pairs(
     *,
     judge: Backend | None = None,
     out: str | Path | None = None,
+    parts_dir: str | Path | None = None,
     progress: bool | None = None,
 ) -> PairsResult:
     """Make preference pairs for every persona of the ``persona`` tier (see the module doc).
 
-    ``judge`` defaults to ``backend``. With ``out``, rows already there (same person, prompt and
-    generator) are kept and the file is rewritten atomically after each chunk of personas.
+    ``judge`` defaults to ``backend``. With ``out``, each chunk of personas is committed as a
+    part of ``parts_dir`` (default :func:`pairs_parts_dir`) as it finishes, so a killed run
+    keeps its finished personas and a rerun resumes (same person, prompt and generator kept);
+    ``out`` is then written from the parts. A parts folder made with other options is refused.
     """
     opts = options or PairsOptions()
     pool = C.persona_tier(personas)
@@ -450,9 +489,7 @@ def make_pairs(
             "no prompts to pair: the train and held-out splits are both empty",
             hint="check the prompt set's split column",
         )
-    existing = read_pairs(out) if out is not None and Path(out).exists() else None
     plan["generator"] = backend.display_name
-    todo = _todo(plan, existing)
     step = _Step(
         backend=backend,
         judge=judge or backend,
@@ -462,29 +499,78 @@ def make_pairs(
         answers={},
         progress=False if progress is False else None,
     )
-    table, started = existing, time.perf_counter()
-    with tqdm(
-        total=len(todo),
+    started = time.perf_counter()
+    if out is None:
+        table = _pairs_in_memory(plan, step, progress)
+        made = len(plan)
+    else:
+        folder = Path(parts_dir) if parts_dir is not None else pairs_parts_dir(out)
+        table, made = _pairs_to_parts(plan, step, Path(out), folder, progress)
+    return PairsResult(table, made, time.perf_counter() - started, _plan_notes(plan, prompts, opts))
+
+
+def pairs_parts_dir(out: str | Path) -> Path:
+    """Where the pairs of ``out`` are committed as they finish: ``<out stem>.parts/`` beside it."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.parts")
+
+
+def pairs_record(step: _Step) -> dict[str, Any]:
+    """What a pair row depends on besides its key: the options (not the sampled counts or the
+    chunk size) and the judge."""
+    record = step.options.model_dump(exclude={"per_persona", "held_out", "chunk"}, mode="json")
+    record["judge"] = step.judge.display_name
+    return record
+
+
+def _bar(total: int, progress: bool | None) -> tqdm:
+    """The pairs progress bar on stderr, first drawn after
+    :data:`~personasim.llm.base.PROGRESS_DELAY_SECONDS` (a run that fails at once, e.g. on an
+    unreachable model, prints its error line and no bar frame)."""
+    return tqdm(
+        total=total,
         desc="pairs",
         unit="pair",
         file=sys.stderr,
         dynamic_ncols=True,
-        disable=progress is False or len(todo) == 0,
-    ) as bar:
-        for chunk in _chunks(todo, opts.chunk):
-            frame = pd.DataFrame(_chunk_rows(chunk, step), columns=PAIR_COLUMNS)
-            table = (
-                frame
-                if table is None or table.empty
-                else pd.concat([table, frame], ignore_index=True)
-            )
-            if out is not None:
-                write_atomic(table, out)
-            bar.update(len(chunk))
-    table = table if table is not None else pd.DataFrame(columns=PAIR_COLUMNS)
-    return PairsResult(
-        table, len(todo), time.perf_counter() - started, _plan_notes(plan, prompts, opts)
+        disable=progress is False or total == 0,
+        delay=PROGRESS_DELAY_SECONDS,
     )
+
+
+def _pairs_in_memory(plan: pd.DataFrame, step: _Step, progress: bool | None) -> pd.DataFrame:
+    """Every planned pair, made chunk by chunk."""
+    frames = []
+    with _bar(len(plan), progress) as bar:
+        for chunk in _chunks(plan, step.options.chunk):
+            frames.append(pd.DataFrame(_chunk_rows(chunk, step), columns=PAIR_COLUMNS))
+            bar.update(len(chunk))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PAIR_COLUMNS)
+
+
+def _pairs_to_parts(
+    plan: pd.DataFrame, step: _Step, out: Path, folder: Path, progress: bool | None
+) -> tuple[pd.DataFrame, int]:
+    """Make the pairs not yet in ``folder`` (or in an ``out`` written before parts were kept),
+    committing a part per chunk, then write ``out`` from the parts; the table and the count
+    made now."""
+    with parts.folder_lock(folder):
+        parts.remove_stale_temps(folder)
+        hint = f"give another --out, or move {out} and {folder} away to start over"
+        parts.check_made_with(folder, pairs_record(step), hint)
+        if out.exists() and not parts.part_paths(folder):
+            parts.commit_part(read_pairs(out), folder)
+            parts.mark_published(folder, out)
+        done = parts.read_parts(folder, list(PAIRS_KEY))
+        todo = _todo(plan, done if len(done) else None)
+        with _bar(len(todo), progress) as bar:
+            for chunk in _chunks(todo, step.options.chunk):
+                frame = pd.DataFrame(_chunk_rows(chunk, step), columns=PAIR_COLUMNS)
+                parts.commit_part(frame, folder)
+                bar.update(len(chunk))
+        parts.publish(folder, out, PAIRS_KEY)
+    table = read_pairs(out) if out.exists() else pd.DataFrame(columns=PAIR_COLUMNS)
+    return table, len(todo)
 
 
 def _todo(plan: pd.DataFrame, existing: pd.DataFrame | None) -> pd.DataFrame:

@@ -154,9 +154,10 @@ def _read_one(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _check_rows(frame: pd.DataFrame, items: pd.DataFrame) -> None:
-    """Letters, known ids and no item labelled twice by one annotator; one line per error."""
-    known = set(zip(items["persona_id"], items["question_id"], strict=True))
+def _check_rows(frame: pd.DataFrame, items: pd.DataFrame | None) -> None:
+    """Letters, known ids (when ``items`` are given) and no item labelled twice by one
+    annotator; one line per error."""
+    known = None if items is None else set(zip(items["persona_id"], items["question_id"]))
     seen: dict[tuple[str, str, str], int] = {}
     for r in frame.itertuples(index=False):
         where = f"{r.file}: row {r.line}"
@@ -165,7 +166,7 @@ def _check_rows(frame: pd.DataFrame, items: pd.DataFrame) -> None:
                 f"{where}: choice {r.choice!r} is not an answer letter",
                 hint="each choice is A (baseline) or B (revised)",
             )
-        if (r.persona_id, r.question_id) not in known:
+        if known is not None and (r.persona_id, r.question_id) not in known:
             column = "persona_id" if r.persona_id not in set(items["persona_id"]) else "question_id"
             value = getattr(r, column)
             raise DataError(
@@ -181,8 +182,10 @@ def _check_rows(frame: pd.DataFrame, items: pd.DataFrame) -> None:
         seen[key] = r.line
 
 
-def read_annotations(path: str | Path, items: pd.DataFrame) -> pd.DataFrame:
-    """Per-annotator labels from a CSV or a folder of CSVs, checked against ``items``."""
+def read_annotations(path: str | Path, items: pd.DataFrame | None) -> pd.DataFrame:
+    """Per-annotator labels from a CSV or a folder of CSVs, checked against ``items`` (with
+    ``items=None``, the format only: columns, letters, annotators; a study checks that much
+    before its first stage, when the items are not drawn yet)."""
     frames = [_read_one(p) for p in _csv_files(Path(path))]
     frame = pd.concat(frames, ignore_index=True)
     _check_rows(frame, items)

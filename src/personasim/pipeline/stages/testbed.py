@@ -18,6 +18,7 @@ from personasim.core.tables import write_atomic
 from personasim.llm import Backend
 from personasim.pipeline.context import StageContext, read_run_table
 from personasim.pipeline.contract import Stage
+from personasim.pipeline.executor import parts_folder
 from personasim.spec.study import StudySpec
 from personasim.testbed import FOLDER, stage_outputs
 from personasim.testbed import roleplay as R
@@ -58,7 +59,12 @@ def run_testbed(
         seed=spec.seed,
     )
     made = make_pairs(
-        personas, read_prompt_table(spec.prompts), backend, options, out=folder / "pairs.parquet"
+        personas,
+        read_prompt_table(spec.prompts),
+        backend,
+        options,
+        out=folder / "pairs.parquet",
+        parts_dir=parts_folder(Path(out_dir), f"{FOLDER}/pairs.parquet"),
     )
     if spec.loo_protocol == "paper":
         loo_notes = _paper_loo(spec, personas, made.pairs, backend, options, folder)
