@@ -524,9 +524,7 @@ def invert(
         for name, path in _paths(layout, delta, noise).items()
     }
 
-    def tail(dist: np.ndarray) -> np.ndarray:
-        return alpha / 2 * np.minimum(1.0, dist / detectable) if detectable > 0 else alpha / 2
-
+    tail = _lower_tail(alpha, detectable)
     low = min(
         _first_zero(d, b - (1 - alpha + tail(d)))
         for name, (d, b) in scans.items()
@@ -537,18 +535,11 @@ def invert(
     return corrected, low, high, p_equal, detectable
 
 
-def _folded_median(x: float, se: float) -> float:
-    """The ``mu >= 0`` for which ``|N(mu, se)|`` has median ``x`` (0 when even ``mu = 0`` puts
-    more than half its mass above ``x``)."""
-
-    def below(mu: float) -> float:
-        return float(special.ndtr((x - mu) / se) - special.ndtr((-x - mu) / se)) - 0.5
-
-    if below(0.0) <= 0:
-        return 0.0
-    from scipy.optimize import brentq
-
-    return float(brentq(below, 0.0, x + 10 * se))
+def _lower_tail(alpha: float, detectable: float) -> Callable[[np.ndarray], np.ndarray]:
+    """``pi(d0)``, the lower-tail share of the test of a hypothesised distance ``d0``: 0 up to the
+    detectable distance (a one-sided test: only a large observed distance speaks against a
+    distance the sample cannot tell from 0), ``alpha / 2`` beyond it (equal tails)."""
+    return lambda d0: np.where(np.asarray(d0) > detectable, alpha / 2, 0.0)
 
 
 def degrees_of_freedom(n: int, weights: np.ndarray | None = None) -> float:
@@ -571,19 +562,32 @@ def noise_scale(n: int, df: float, level: float) -> float:
 def _signed(
     delta: float, noise: np.ndarray, n: int, df: float, level: float
 ) -> tuple[float, float, float, float, float]:
-    """``|delta|`` from a t interval ``[L, U]`` of the signed difference (SE from the replicates,
-    scaled by ``sqrt(n / (n - 1))``, ``df`` degrees of freedom), folded: ``[0, max(|L|, |U|)]``
-    when 0 is inside, else ``[min(|L|, |U|), max(|L|, |U|)]``. Same return order as
-    :func:`invert`."""
+    """``|delta|`` of a one-dimensional difference by inverting a test of ``mu = |delta|``.
+
+    Under ``mu`` the observed ``x = |delta_hat|`` is modelled as ``|mu + s(mu) T|`` with ``T``
+    Student t on ``df`` degrees of freedom and ``s(mu)^2 = se^2 + (x - mu)^2 / df``: the
+    standard error from the replicates (times ``sqrt(n / (n - 1))``) recomputed about the
+    hypothesised share instead of the observed one (a score-type variance; it matters at small
+    ``n`` only). ``mu`` is kept when the share of that folded law at or below ``x`` lies in
+    ``[pi, 1 - alpha + pi]``, ``pi`` rising from 0 at ``mu = 0`` to ``alpha / 2`` at the
+    detectable difference, as in :func:`invert`. Same return order as :func:`invert`."""
     se = float(np.std(noise) * np.sqrt(n / max(n - 1, 1)))
+    x = abs(float(delta))
     if se <= 0:
-        return abs(delta), abs(delta), abs(delta), float(delta == 0), 0.0
-    crit = float(special.stdtrit(df, 1 - (1 - level) / 2))
-    ends = (abs(delta - crit * se), abs(delta + crit * se))
-    inside = delta - crit * se <= 0 <= delta + crit * se
-    low, high = (0.0 if inside else min(ends)), max(ends)
-    p_equal = float(2 * special.stdtr(df, -abs(delta) / se))
-    return _folded_median(abs(delta), se), low, high, p_equal, crit * se
+        return x, x, x, float(x == 0), 0.0
+    alpha = 1 - level
+    crit = float(special.stdtrit(df, 1 - alpha / 2))
+    # the x at which the equality test's p-value is alpha: x / s(0) = crit
+    stretch = crit / np.sqrt(max(1 - crit**2 / df, 1e-6))
+    detectable = min(stretch * se, 1.0)
+    p_equal = float(2 * special.stdtr(df, -x / np.hypot(se, x / np.sqrt(df))))
+    mu = np.linspace(0.0, x + 3 * (stretch + 1) * se, 4001)
+    spread = np.sqrt(se**2 + (x - mu) ** 2 / df)
+    below = special.stdtr(df, (x - mu) / spread) - special.stdtr(df, (-x - mu) / spread)
+    tail = _lower_tail(alpha, detectable)(mu)
+    low = _first_zero(mu, below - (1 - alpha + tail))
+    high = _last_zero(mu, below - tail)
+    return _first_zero(mu, below - 0.5), low, high, p_equal, detectable
 
 
 def estimate(
@@ -620,7 +624,7 @@ def estimate(
         parts = invert(
             lambda d: entry.rows(target + d, target, positions), layout, p - target, noise, level
         )
-    return Estimate(value, *parts, n_boot=len(reps))
+    return Estimate(value, *_in_range(parts), n_boot=len(reps))
 
 
 @dataclass(frozen=True)
@@ -671,7 +675,19 @@ def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estim
     )
     value = float(stat((p_all - q_all)[None, :])[0])
     found = invert(stat, layout, p_all - q_all, noise, level)
-    return Estimate(value, *found, n_boot=len(joint))
+    return Estimate(value, *_in_range(found), n_boot=len(joint))
+
+
+def _in_range(found: tuple[float, ...]) -> tuple[float, ...]:
+    """:func:`invert`'s ``(corrected, low, high, p_equal, detectable)`` with the distances clipped
+    to ``[0, 1]``, the range of every registry distance (so alignment stays in ``[0, 1]`` too):
+    at a few persons the replicates' spread reaches past the range."""
+    corrected, low, high, p_equal, detectable = found
+    return (
+        *(float(np.clip(v, 0.0, 1.0)) for v in (corrected, low, high)),
+        p_equal,
+        min(detectable, 1.0),
+    )
 
 
 def _difference_distance(
