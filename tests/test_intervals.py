@@ -245,3 +245,17 @@ def test_intervals_cover_the_known_distance(name: str) -> None:
         # below 0.90 the intervals are too narrow; 100 of 100 covered (p = 0.006 at 0.95) means
         # a construction far more conservative than nominal
         assert 0.90 <= covered <= 0.99, f"{name} / {label}: coverage {covered:.2f}"
+
+
+def test_variance_inflation_is_hc2_over_hc0_of_the_weighted_mean() -> None:
+    import statsmodels.api as sm
+
+    assert I.variance_inflation(40) == pytest.approx(40 / 39)
+    assert I.variance_inflation(40, np.full(40, 3.0)) == pytest.approx(40 / 39)
+    # residuals of equal size (weighted mean 0): the ratio of statsmodels' HC2 to HC0 variance
+    # of the WLS intercept is the factor exactly; by hand 10.667 / 6 for weights 1, 1, 2
+    w, y = np.array([1.0, 1.0, 2.0, 0.5, 0.5]), np.array([1.0, 1.0, -1.0, 1.0, -1.0])
+    fit = sm.WLS(y, np.ones((5, 1)), weights=w)
+    ratio = fit.fit(cov_type="HC2").bse[0] ** 2 / fit.fit(cov_type="HC0").bse[0] ** 2
+    assert I.variance_inflation(5, w) == pytest.approx(ratio)
+    assert I.variance_inflation(3, np.array([1.0, 1.0, 2.0])) == pytest.approx(10.666667 / 6)

@@ -18,7 +18,8 @@ probability vectors) with a fixed true distribution ``q`` through a distance ``T
 
 The interval is a test inversion with recentred bootstrap replicates (see ``docs/surveys.md``,
 "Intervals that cover the truth"); a one-dimensional difference (two options, a state's
-two-party share) uses the signed difference's interval folded onto ``|delta|``.
+two-party share) inverts the same kind of test in closed form (a folded t). Every distance and
+end lies in ``[0, 1]``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ __all__ = [
     "replicate_means",
     "signed_diff_rows",
     "tv_rows",
+    "variance_inflation",
     "wd_rows",
     "weighted_mean",
 ]
@@ -432,15 +434,11 @@ def _paths(layout: Layout, delta: np.ndarray, noise: np.ndarray) -> dict[str, Ca
     equality, 1 at the observed difference; above 1 beyond it) returning ``(G, D)`` rows.
 
     ``scaled``: ``g * delta``. ``sparse``: the observed coordinates soft-thresholded in z-units
-    (small ones become exactly 0: the most plug-in bias, least favourable for a lower end).
-    ``even``/``plus``/``minus``: all coordinates at the same z-score, with the observed signs,
-    all positive or all negative (the least bias, least favourable for an upper end).
+    (small ones become exactly 0: the most plug-in bias, least favourable for a lower end),
+    scaled beyond the observed difference.
     """
-    z = [
-        c[0] / s
-        for c, s in zip(layout.coords(delta[None, :]), _spreads(layout, noise), strict=True)
-    ]
     spreads = _spreads(layout, noise)
+    z = [c[0] / s for c, s in zip(layout.coords(delta[None, :]), spreads, strict=True)]
     top = max(float(np.abs(np.concatenate(z)).max()), 1e-12)
 
     def sparse(g: np.ndarray) -> np.ndarray:
@@ -453,20 +451,7 @@ def _paths(layout: Layout, delta: np.ndarray, noise: np.ndarray) -> dict[str, Ca
             ]
         )
 
-    def even(signs: list[np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-        ray = layout.from_coords([(sg * s)[None, :] for sg, s in zip(signs, spreads, strict=True)])[
-            0
-        ]
-        return lambda g: g[:, None] * ray
-
-    data = [np.where(zz >= 0, 1.0, -1.0) for zz in z]
-    return {
-        "scaled": lambda g: g[:, None] * delta[None, :],
-        "sparse": sparse,
-        "even": even(data),
-        "plus": even([np.ones_like(d) for d in data]),
-        "minus": even([-np.ones_like(d) for d in data]),
-    }
+    return {"scaled": lambda g: g[:, None] * delta[None, :], "sparse": sparse}
 
 
 def _spreads(layout: Layout, noise: np.ndarray) -> list[np.ndarray]:
@@ -503,13 +488,14 @@ def invert(
     ``stat`` maps rows of differences ``(M, D)`` to distances; ``delta`` is the observed
     difference ``p_hat - q`` and ``noise`` the replicates' ``p* - p_hat``. A hypothesis
     ``delta0`` at distance ``d0 = T(delta0)`` is kept when the observed distance is in neither
-    tail of ``T(delta0 + noise)``: a lower tail of ``pi`` and an upper tail of ``alpha - pi``,
-    where ``pi`` grows from 0 at equality (only a large distance speaks against equality) to
-    ``alpha / 2`` once ``d0`` reaches the detectable distance. ``d0`` is kept if some family of
-    :func:`_paths` keeps it (the nuisance, how a distance spreads over the options, is unknown):
-    the lower end is the smallest kept ``d0`` of the ``scaled`` and ``sparse`` families, the
-    upper end the largest of ``scaled``, ``even``, ``plus`` and ``minus``. ``corrected`` is the
-    ``d0`` of the ``scaled`` family at which the observed value is the replicates' median.
+    tail of ``T(delta0 + noise)``: a lower tail of ``pi`` and an upper tail of ``alpha - pi``
+    (:func:`_lower_tail`: 0 up to the detectable distance, ``alpha / 2`` beyond). The nuisance,
+    how a distance spreads over the options, is unknown and matters for the lower end (zero
+    coordinates add plug-in bias): it is the smallest ``d0`` kept by the ``scaled`` or the
+    ``sparse`` family of :func:`_paths`. The upper end, beyond the detectable distance where
+    that bias is small beside ``d0``, is the largest ``d0`` the ``scaled`` family keeps.
+    ``corrected`` is the ``d0`` of the ``scaled`` family at which the observed value is the
+    replicates' median.
     Returns ``(corrected, low, high, p_equal, detectable)``.
     """
     alpha, observed = 1 - level, float(stat(delta[None, :])[0])
@@ -530,7 +516,7 @@ def invert(
         for name, (d, b) in scans.items()
         if name in ("scaled", "sparse")
     )
-    high = max(_last_zero(d, b - tail(d)) for name, (d, b) in scans.items() if name != "sparse")
+    high = _last_zero(scans["scaled"][0], scans["scaled"][1] - tail(scans["scaled"][0]))
     corrected = _first_zero(scans["scaled"][0], scans["scaled"][1] - 0.5)
     return corrected, low, high, p_equal, detectable
 
@@ -551,27 +537,53 @@ def degrees_of_freedom(n: int, weights: np.ndarray | None = None) -> float:
     return float(max(w.sum() ** 2 / max((w**2).sum(), 1e-300) - 1, 1.0))
 
 
-def noise_scale(n: int, df: float, level: float) -> float:
-    """Factor on the replicates' spread: ``sqrt(n / (n - 1))`` (the bootstrap's variance is
-    ``(n - 1) / n`` of the unbiased one) times ``t_df / z`` at ``level`` (the variance is
-    itself estimated, from ``df`` degrees of freedom)."""
+def variance_inflation(n: int, weights: np.ndarray | None = None) -> float:
+    """Factor on the replicates' variance of a weighted mean: ``sum w^2 / (1 - h) / sum w^2`` with
+    leverages ``h = w / sum w`` (HC2), which is ``n / (n - 1)`` for equal weights.
+
+    The bootstrap variance of a (weighted) mean is the sandwich ``sum w^2 r^2 / (sum w)^2`` of
+    its residuals ``r``, biased low by the leverages; HC2 divides each term by ``1 - h``. The
+    factor assumes the residuals' size does not depend on the weight (as Kish's design effect
+    does), so it needs the weights only."""
+    if weights is None:
+        return n / max(n - 1, 1)
+    w = np.asarray(weights, dtype=float)
+    total, square = w.sum(), (w**2).sum()
+    if total <= 0 or square <= 0:
+        return 1.0
+    lev = np.minimum(w / total, 1 - 1 / max(len(w), 2))
+    return float((w**2 / (1 - lev)).sum() / square)
+
+
+def noise_scale(n: int, df: float, level: float, weights: np.ndarray | None = None) -> float:
+    """Factor on the replicates' spread: ``sqrt`` of :func:`variance_inflation` (the bootstrap's
+    variance is ``(n - 1) / n`` of the unbiased one, less still with uneven weights) times
+    ``t_df / z`` at ``level`` (the variance is itself estimated, from ``df`` degrees of
+    freedom)."""
     upper = 1 - (1 - level) / 2
-    return float(np.sqrt(n / max(n - 1, 1)) * special.stdtrit(df, upper) / special.ndtri(upper))
+    return float(
+        np.sqrt(variance_inflation(n, weights)) * special.stdtrit(df, upper) / special.ndtri(upper)
+    )
 
 
 def _signed(
-    delta: float, noise: np.ndarray, n: int, df: float, level: float
+    delta: float,
+    noise: np.ndarray,
+    n: int,
+    df: float,
+    level: float,
+    weights: np.ndarray | None = None,
 ) -> tuple[float, float, float, float, float]:
     """``|delta|`` of a one-dimensional difference by inverting a test of ``mu = |delta|``.
 
     Under ``mu`` the observed ``x = |delta_hat|`` is modelled as ``|mu + s(mu) T|`` with ``T``
     Student t on ``df`` degrees of freedom and ``s(mu)^2 = se^2 + (x - mu)^2 / df``: the
-    standard error from the replicates (times ``sqrt(n / (n - 1))``) recomputed about the
-    hypothesised share instead of the observed one (a score-type variance; it matters at small
-    ``n`` only). ``mu`` is kept when the share of that folded law at or below ``x`` lies in
-    ``[pi, 1 - alpha + pi]``, ``pi`` rising from 0 at ``mu = 0`` to ``alpha / 2`` at the
-    detectable difference, as in :func:`invert`. Same return order as :func:`invert`."""
-    se = float(np.std(noise) * np.sqrt(n / max(n - 1, 1)))
+    standard error from the replicates (times the root of :func:`variance_inflation`) recomputed
+    about the hypothesised share instead of the observed one (a score-type variance; it matters
+    at small ``n`` only). ``mu`` is kept when the share of that folded law at or below ``x`` lies
+    in ``[pi, 1 - alpha + pi]`` (:func:`_lower_tail`), as in :func:`invert`, whose return order
+    it shares."""
+    se = float(np.std(noise) * np.sqrt(variance_inflation(n, weights)))
     x = abs(float(delta))
     if se <= 0:
         return x, x, x, float(x == 0), 0.0
@@ -617,9 +629,9 @@ def estimate(
     value = float(entry.rows(p[None, :], target, positions)[0])
     df = degrees_of_freedom(n, weights)
     if entry.folds_to_signed and p.size == 2:
-        parts = _signed(p[0] - target[0], reps[:, 0] - p[0], n, df, level)
+        parts = _signed(p[0] - target[0], reps[:, 0] - p[0], n, df, level, weights)
     else:
-        noise = (reps - p) * noise_scale(n, df, level)
+        noise = (reps - p) * noise_scale(n, df, level, weights)
         layout = Layout((metric,), (0, p.size), (_positions(positions),))
         parts = invert(
             lambda d: entry.rows(target + d, target, positions), layout, p - target, noise, level
@@ -667,7 +679,7 @@ def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estim
     for part, a, b in zip(parts, edges[:-1], edges[1:], strict=True):
         if part.n:
             df = degrees_of_freedom(part.n, part.weights)
-            noise[:, a:b] *= noise_scale(part.n, df, level)
+            noise[:, a:b] *= noise_scale(part.n, df, level, part.weights)
     layout = Layout(
         tuple(part.metric for part in parts),
         tuple(int(e) for e in edges),
