@@ -533,7 +533,7 @@ def degrees_of_freedom(n: int, weights: np.ndarray | None = None) -> float:
     effective sample size minus 1, ``(sum w)^2 / sum w^2 - 1`` (at least 1)."""
     if weights is None:
         return float(max(n - 1, 1))
-    w = np.asarray(weights, dtype=float)
+    w = np.sort(np.asarray(weights, dtype=float))  # order-free sums
     return float(max(w.sum() ** 2 / max((w**2).sum(), 1e-300) - 1, 1.0))
 
 
@@ -547,7 +547,7 @@ def variance_inflation(n: int, weights: np.ndarray | None = None) -> float:
     does), so it needs the weights only."""
     if weights is None:
         return n / max(n - 1, 1)
-    w = np.asarray(weights, dtype=float)
+    w = np.sort(np.asarray(weights, dtype=float))  # sums in one order: the same in any row order
     total, square = w.sum(), (w**2).sum()
     if total <= 0 or square <= 0:
         return 1.0
