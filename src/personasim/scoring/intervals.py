@@ -489,7 +489,7 @@ def invert(
     difference ``p_hat - q`` and ``noise`` the replicates' ``p* - p_hat``. A hypothesis
     ``delta0`` at distance ``d0 = T(delta0)`` is kept when the observed distance is in neither
     tail of ``T(delta0 + noise)``: a lower tail of ``pi`` and an upper tail of ``alpha - pi``
-    (:func:`_lower_tail`: 0 up to the detectable distance, ``alpha / 2`` beyond). The nuisance,
+    (:func:`_lower_end`: 0 up to the detectable distance, ``alpha / 2`` beyond). The nuisance,
     how a distance spreads over the options, is unknown and matters for the lower end (zero
     coordinates add plug-in bias): it is the smallest ``d0`` kept by the ``scaled`` or the
     ``sparse`` family of :func:`_paths`. The upper end, beyond the detectable distance where
@@ -510,22 +510,35 @@ def invert(
         for name, path in _paths(layout, delta, noise).items()
     }
 
-    tail = _lower_tail(alpha, detectable)
     low = min(
-        _first_zero(d, b - (1 - alpha + tail(d)))
+        _lower_end(d, b, alpha, detectable)
         for name, (d, b) in scans.items()
         if name in ("scaled", "sparse")
     )
-    high = _last_zero(scans["scaled"][0], scans["scaled"][1] - tail(scans["scaled"][0]))
+    high = _upper_end(*scans["scaled"], alpha, detectable, low)
     corrected = _first_zero(scans["scaled"][0], scans["scaled"][1] - 0.5)
     return corrected, low, high, p_equal, detectable
 
 
-def _lower_tail(alpha: float, detectable: float) -> Callable[[np.ndarray], np.ndarray]:
-    """``pi(d0)``, the lower-tail share of the test of a hypothesised distance ``d0``: 0 up to the
-    detectable distance (a one-sided test: only a large observed distance speaks against a
-    distance the sample cannot tell from 0), ``alpha / 2`` beyond it (equal tails)."""
-    return lambda d0: np.where(np.asarray(d0) > detectable, alpha / 2, 0.0)
+def _lower_end(d0: np.ndarray, below: np.ndarray, alpha: float, detectable: float) -> float:
+    """Smallest kept ``d0`` given the share ``below`` (decreasing in ``d0``) of hypothesised
+    distances at or below the observed one. Up to the detectable distance the test is one-sided
+    (only a large observed distance speaks against a distance the sample cannot tell from 0:
+    kept while ``below <= 1 - alpha``), beyond it equal-tailed (``below <= 1 - alpha / 2``)."""
+    low = _first_zero(d0, below - (1 - alpha))
+    if low <= detectable:
+        return low
+    return max(detectable, _first_zero(d0, below - (1 - alpha / 2)))
+
+
+def _upper_end(
+    d0: np.ndarray, below: np.ndarray, alpha: float, detectable: float, low: float
+) -> float:
+    """Largest kept ``d0`` under the tests of :func:`_lower_end`: where ``below`` falls to
+    ``alpha / 2``, and at least the detectable distance when the one-sided part keeps some
+    ``d0`` (computed apart, not interpolated across the step of the tail at ``detectable``)."""
+    high = _last_zero(d0, below - alpha / 2)
+    return max(high, detectable) if low <= detectable else high
 
 
 def degrees_of_freedom(n: int, weights: np.ndarray | None = None) -> float:
@@ -581,7 +594,7 @@ def _signed(
     standard error from the replicates (times the root of :func:`variance_inflation`) recomputed
     about the hypothesised share instead of the observed one (a score-type variance; it matters
     at small ``n`` only). ``mu`` is kept when the share of that folded law at or below ``x`` lies
-    in ``[pi, 1 - alpha + pi]`` (:func:`_lower_tail`), as in :func:`invert`, whose return order
+    in ``[pi, 1 - alpha + pi]`` (:func:`_lower_end`), as in :func:`invert`, whose return order
     it shares."""
     se = float(np.std(noise) * np.sqrt(variance_inflation(n, weights)))
     x = abs(float(delta))
@@ -596,9 +609,8 @@ def _signed(
     mu = np.linspace(0.0, x + 3 * (stretch + 1) * se, 4001)
     spread = np.sqrt(se**2 + (x - mu) ** 2 / df)
     below = special.stdtr(df, (x - mu) / spread) - special.stdtr(df, (-x - mu) / spread)
-    tail = _lower_tail(alpha, detectable)(mu)
-    low = _first_zero(mu, below - (1 - alpha + tail))
-    high = _last_zero(mu, below - tail)
+    low = _lower_end(mu, below, alpha, detectable)
+    high = _upper_end(mu, below, alpha, detectable, low)
     return _first_zero(mu, below - 0.5), low, high, p_equal, detectable
 
 
