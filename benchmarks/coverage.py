@@ -9,7 +9,8 @@ With ``--mc`` it also prints the Monte Carlo error of the endpoints (standard de
 bootstrap seeds on one fixed dataset) as a share of the interval width, per number of replicates.
 
 Run: ``PYTHONPATH=src .venv/bin/python benchmarks/coverage.py [--datasets 400] [--n-boot 1000]
-[--mc]``
+[--after-only] [--only NAME ...] [--mc]``; ``--after-only`` skips the "before" columns (the old
+scorer's replicates cost more than the new interval), ``--only`` runs the named scenarios.
 """
 
 from __future__ import annotations
@@ -28,15 +29,20 @@ from tests.support.coverage import SCENARIOS, coverage  # noqa: E402
 from tests.support.known_answer import single  # noqa: E402
 
 
-def coverage_table(datasets: int, n_boot: int, only: list[str] | None = None) -> None:
-    """Print one row per scenario (those named in ``only``, default all) and label."""
+def coverage_table(
+    datasets: int, n_boot: int, only: list[str] | None = None, before: bool = True
+) -> None:
+    """Print one row per scenario (those named in ``only``, default all) and label; the slow
+    "before" columns only when ``before``."""
     print(f"{datasets} datasets per scenario, {n_boot} replicates, 95 % intervals")
-    print(f"{'scenario':34} {'label':18} {'before':>7} {'width':>7} {'after':>7} {'width':>7}")
+    old = f" {'before':>7} {'width':>7}" if before else ""
+    print(f"{'scenario':34} {'label':18}{old} {'after':>7} {'width':>7}")
     for name in only or SCENARIOS:
         start = time.perf_counter()
-        for label, (cb, wb, ca, wa) in coverage(name, datasets, n_boot).items():
-            print(f"{name:34} {label:18} {cb:7.3f} {wb:7.3f} {ca:7.3f} {wa:7.3f}")
-        print(f"{'':34} ({time.perf_counter() - start:.1f} s)")
+        for label, (cb, wb, ca, wa) in coverage(name, datasets, n_boot, before=before).items():
+            old = f" {cb:7.3f} {wb:7.3f}" if before else ""
+            print(f"{name:34} {label:18}{old} {ca:7.3f} {wa:7.3f}", flush=True)
+        print(f"{'':34} ({time.perf_counter() - start:.1f} s)", flush=True)
 
 
 def mc_error(seeds: int) -> None:
@@ -81,12 +87,15 @@ def main() -> None:
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates")
     parser.add_argument("--mc", action="store_true", help="also print endpoint MC error")
     parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), help="these scenarios")
+    parser.add_argument(
+        "--after-only", action="store_true", help="skip the slow 'before' (percentile) columns"
+    )
     parser.add_argument("--no-table", action="store_true", help="skip the coverage table")
     parser.add_argument("--mc-seeds", type=int, default=40, help="bootstrap seeds for --mc")
     args = parser.parse_args()
     start = time.perf_counter()
     if not args.no_table:
-        coverage_table(args.datasets, args.n_boot, args.only)
+        coverage_table(args.datasets, args.n_boot, args.only, before=not args.after_only)
     if args.mc:
         mc_error(args.mc_seeds)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")

@@ -19,8 +19,11 @@ from personasim.scoring import intervals as I
 from personasim.scoring import metrics as M
 from tests.support.known_answer import KnownAnswerSimulator, single
 
-Outcome = dict[str, tuple[bool, float, bool, float]]
-"""Per label: (before covers, before width, after covers, after width)."""
+Outcome = dict[str, tuple[float, float, bool, float]]
+"""Per label: (before covers, before width, after covers, after width); the "before" pair is
+NaN when it was skipped."""
+SKIPPED = (float("nan"), float("nan"))
+"""The "before" interval of a dataset scored without it."""
 ORDINAL_Q = np.array([0.10, 0.20, 0.30, 0.25, 0.15])
 POSITIONS = np.arange(5.0)
 NOMINAL_Q = np.array([0.30, 0.25, 0.20, 0.15, 0.10])
@@ -34,9 +37,9 @@ def _percentile(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 
 
 def _outcome(truth: float, before: tuple[float, float], after: I.Estimate) -> tuple:
-    """Coverage and width of both intervals."""
+    """Coverage and width of both intervals (NaN for a skipped "before")."""
     return (
-        before[0] <= truth <= before[1],
+        float(before[0] <= truth <= before[1]) if np.isfinite(before[0]) else float("nan"),
         before[1] - before[0],
         after.ci_low <= truth <= after.ci_high,
         after.ci_high - after.ci_low,
@@ -56,19 +59,24 @@ class QuestionCase:
     n: int = 100
     """Persons per dataset."""
 
-    def __call__(self, rng: np.random.Generator, seed: int, n_boot: int) -> Outcome:
-        """Draw a dataset, score it both ways."""
+    def __call__(
+        self, rng: np.random.Generator, seed: int, n_boot: int, before: bool = True
+    ) -> Outcome:
+        """Draw a dataset, score it both ways (only the new way unless ``before``)."""
         pos = POSITIONS if self.metric == "wd" else None
         rows = METRIC_ROWS[self.metric]
         truth = float(rows(self.sim.population(0)[None, :], self.q, pos)[0])
         keys, answers, w = self.sim.draw(self.n, rng)
-        old = M.bootstrap_distributions(answers[0], w, n_boot, seed)
-        before = _percentile(rows(old, self.q, pos))
+        old = (
+            _percentile(rows(M.bootstrap_distributions(answers[0], w, n_boot, seed), self.q, pos))
+            if before
+            else SKIPPED
+        )
         reps = I.replicate_means(keys, answers[0], w, n_boot, seed)
         after = I.estimate(
             self.metric, I.weighted_mean(answers[0], w), reps, self.q, self.n, pos, weights=w
         )
-        return {"question": _outcome(truth, before, after)}
+        return {"question": _outcome(truth, old, after)}
 
 
 METRIC_ROWS: dict[str, Callable] = {name: m.rows for name, m in I.METRICS.items()}
@@ -85,23 +93,32 @@ class ElectionCase:
     n: int = 40
     """Voters per state."""
 
-    def __call__(self, rng: np.random.Generator, seed: int, n_boot: int) -> Outcome:
-        """Per state (pooled over states) and year alignment coverage."""
+    def __call__(
+        self, rng: np.random.Generator, seed: int, n_boot: int, before: bool = True
+    ) -> Outcome:
+        """Per state (pooled over states) and year alignment coverage (the old interval only
+        when ``before``)."""
         parts, olds, out = [], [], {}
         for s, (share, result) in enumerate(zip(self.shares, self.results, strict=True)):
             q = np.array([result, 1 - result])
             keys, answers, w = single(np.array([share, 1 - share])).draw(self.n, rng, f"s{s}-")
-            old = I.abs_diff_rows(M.bootstrap_distributions(answers[0], w, n_boot, seed + s), q)
+            old = (
+                I.abs_diff_rows(M.bootstrap_distributions(answers[0], w, n_boot, seed + s), q)
+                if before
+                else np.full(n_boot, np.nan)
+            )
             reps = I.replicate_means(keys, answers[0], w, n_boot, seed * 100 + s)
             p_hat = I.weighted_mean(answers[0], w)
             est = I.estimate("abs_diff", p_hat, reps, q, self.n, weights=w)
             label = "state near result" if abs(share - result) <= 0.007 else "state off result"
-            out.setdefault(label, []).append(_outcome(abs(share - result), _percentile(old), est))
+            old_ci = _percentile(old) if before else SKIPPED
+            out.setdefault(label, []).append(_outcome(abs(share - result), old_ci, est))
             parts.append(I.SummaryPart("abs_diff", p_hat, reps, q, n=self.n, weights=w))
             olds.append(old)
         truth = float(np.mean(np.abs(np.subtract(self.shares, self.results))))
         year = I.estimate_summary(parts)
-        out["year"] = [_outcome(truth, _percentile(np.mean(olds, axis=0)), year)]
+        old_year = _percentile(np.mean(olds, axis=0)) if before else SKIPPED
+        out["year"] = [_outcome(truth, old_year, year)]
         return {label: tuple(np.mean(v, axis=0)) for label, v in out.items()}
 
 
@@ -118,8 +135,11 @@ class SummaryCase:
     n: int = 100
     """Persons."""
 
-    def __call__(self, rng: np.random.Generator, seed: int, n_boot: int) -> Outcome:
-        """Coverage of the mean distance over questions."""
+    def __call__(
+        self, rng: np.random.Generator, seed: int, n_boot: int, before: bool = True
+    ) -> Outcome:
+        """Coverage of the mean distance over questions (the old interval only when
+        ``before``)."""
         pos = POSITIONS if self.metric == "wd" else None
         rows = METRIC_ROWS[self.metric]
         truth = float(
@@ -131,14 +151,18 @@ class SummaryCase:
         reps = I.joint_replicate_means(
             [keys] * len(answers), answers, [w] * len(answers), n_boot, seed
         )
-        before = _percentile(
-            np.mean([rows(r, q, pos) for r, q in zip(reps, self.qs, strict=True)], axis=0)
+        old = (
+            _percentile(
+                np.mean([rows(r, q, pos) for r, q in zip(reps, self.qs, strict=True)], axis=0)
+            )
+            if before
+            else SKIPPED
         )
         parts = [
             I.SummaryPart(self.metric, I.weighted_mean(a, w), r, q, pos, self.n, w)
             for a, r, q in zip(answers, reps, self.qs, strict=True)
         ]
-        return {"summary": _outcome(truth, before, I.estimate_summary(parts))}
+        return {"summary": _outcome(truth, old, I.estimate_summary(parts))}
 
 
 def _ordinal(shift: np.ndarray) -> np.ndarray:
@@ -159,7 +183,7 @@ FAR = np.array([0.12, 0.05, -0.05, -0.05, -0.07])
 ZERO = np.zeros(5)
 SUMMARY_SHIFTS = (ZERO, ZERO, NEAR, FAR, ZERO)
 
-SCENARIOS: dict[str, Callable[[np.random.Generator, int, int], Outcome]] = {
+SCENARIOS: dict[str, Callable[[np.random.Generator, int, int, bool], Outcome]] = {
     "far (WD)": QuestionCase(single(_ordinal(FAR)), ORDINAL_Q, "wd"),
     "near ~2 SE (WD)": QuestionCase(single(_ordinal(NEAR)), ORDINAL_Q, "wd"),
     "at truth (WD)": QuestionCase(single(ORDINAL_Q), ORDINAL_Q, "wd"),
@@ -199,17 +223,19 @@ SCENARIOS: dict[str, Callable[[np.random.Generator, int, int], Outcome]] = {
         (ORDINAL_Q,) * 5,
     ),
 }
-"""Scenario name -> a callable ``(rng, seed, n_boot) -> Outcome`` for one simulated dataset."""
+"""Scenario name -> a callable ``(rng, seed, n_boot, before) -> Outcome`` for one simulated
+dataset."""
 
 
 def coverage(
-    name: str, datasets: int, n_boot: int, seed: int = 0
+    name: str, datasets: int, n_boot: int, seed: int = 0, before: bool = True
 ) -> dict[str, tuple[float, float, float, float]]:
     """Per label of scenario ``name``: (before coverage, before mean width, after coverage,
-    after mean width) over ``datasets`` simulated datasets (fixed seeds)."""
+    after mean width) over ``datasets`` simulated datasets (fixed seeds); the "before" pair is
+    NaN unless ``before`` (the datasets are the same either way)."""
     case, rng = SCENARIOS[name], np.random.default_rng(seed)
     found: dict[str, list] = {}
     for k in range(datasets):
-        for label, result in case(rng, seed * 100_000 + k, n_boot).items():
+        for label, result in case(rng, seed * 100_000 + k, n_boot, before).items():
             found.setdefault(label, []).append(result)
     return {label: tuple(float(x) for x in np.mean(v, axis=0)) for label, v in found.items()}

@@ -225,3 +225,27 @@ def test_csv_truth_on_real_opinionqa_counts() -> None:
     wd = result.scores.set_index("metric").loc["wd", "value"]
     assert wd == pytest.approx(0.0, abs=1e-12)  # the true distribution scores perfectly
     assert any("without truth" in note for note in result.notes)
+
+
+def test_national_error_interval_is_its_own_not_the_states_mean_error() -> None:
+    # 20 voters in each of CA and TX; the national share weighs the states by actual votes, so
+    # its error is not the mean of the states' errors, nor is its interval
+    rng = np.random.default_rng(3)
+    states = ["CA"] * 20 + ["TX"] * 20
+    persons = pd.DataFrame(
+        {"person_id": [f"p{i}" for i in range(40)], "state": states, "weight": 1.0}
+    )
+    dem = np.where(np.array(states) == "CA", 0.45, 0.70) + rng.uniform(-0.1, 0.1, 40)
+    pairs = zip(persons.person_id, dem, strict=True)
+    responses = pd.DataFrame([_row(p, "meta", "president_2020", [d, 1 - d]) for p, d in pairs])
+    result = score(responses, load_truth("elections"), persons, n_boot=300)
+    year = result.scores.set_index(["group", "metric"]).loc["all"]
+    summary = result.summary.set_index("metric")
+    for table in (year, summary):
+        national, mean = table.loc["national_abs_error"], table.loc["mean_abs_error"]
+        assert national["ci_low"] <= national["value"] <= national["ci_high"]
+        assert national["value"] != pytest.approx(mean["value"])
+        assert (national["ci_low"], national["ci_high"]) != pytest.approx(
+            (mean["ci_low"], mean["ci_high"])
+        )
+    assert np.isfinite(year.loc["national_abs_error", "p_equal"])  # a test, not percentiles

@@ -173,19 +173,13 @@ def test_score_excludes_responses_of_invalid_personas() -> None:
 # --------------------------------------------------------------------------- summary CI
 
 
-def _summary_by_intervals(
-    truths: list[tuple[float, float]], seed: int, n_boot: int, joint: bool = True
-) -> I.Estimate:
+def _summary_by_intervals(truths: list[tuple[float, float]], seed: int, n_boot: int) -> I.Estimate:
     """Mean TV over q1, q2 of persons a (first options) and b (second options), computed with
-    intervals.py directly: persons drawn once for both questions with the overall group's seed
-    (``joint``), else each question with its own seed."""
+    intervals.py directly: persons drawn once for both questions with the overall group's
+    seed."""
     keys, probs, w = person_hash(np.array(["a", "b"], dtype=object)), np.eye(2), np.ones(2)
     overall = _seed(seed, "overall", "all")
-    reps = (
-        I.joint_replicate_means([keys, keys], [probs, probs], [w, w], n_boot, overall)
-        if joint
-        else [I.replicate_means(keys, probs, w, n_boot, overall + j) for j in range(2)]
-    )
+    reps = I.joint_replicate_means([keys, keys], [probs, probs], [w, w], n_boot, overall)
     return I.estimate_summary(
         [
             I.SummaryPart("tv", np.array([0.5, 0.5]), r, np.array(q), n=2, weights=w)
@@ -216,10 +210,16 @@ def test_summary_ci_resamples_persons_jointly_across_questions() -> None:
     assert (summary["p_equal"], summary["detectable"]) == pytest.approx(
         (joint.p_equal, joint.detectable)
     )
-    apart = _summary_by_intervals([(1, 0), (0, 1)], seed=3, n_boot=400, joint=False)
-    assert apart.ci_high - apart.ci_low > 2 * (summary["ci_high"] - summary["ci_low"])
-    per_question = result.scores[result.scores.metric == "tv"].set_index("question_id")
+    # drawn jointly the replicates' mean distance does not move, drawn apart it does (at two
+    # persons both intervals reach the ends of [0, 1], so their widths cannot show it)
     keys, w = person_hash(np.array(["a", "b"], dtype=object)), np.ones(2)
+    overall, truths = _seed(3, "overall", "all"), [np.array([1.0, 0.0]), np.array([0.0, 1.0])]
+    together = I.joint_replicate_means([keys, keys], [np.eye(2)] * 2, [w, w], 400, overall)
+    apart = [I.replicate_means(keys, np.eye(2), w, 400, overall + j) for j in range(2)]
+    for reps, spread in ((together, 0.0), (apart, 0.25)):
+        mean_tv = np.mean([I.tv_rows(r, q) for r, q in zip(reps, truths, strict=True)], axis=0)
+        assert mean_tv.std() == pytest.approx(spread, abs=0.03)
+    per_question = result.scores[result.scores.metric == "tv"].set_index("question_id")
     reps = I.replicate_means(keys, np.eye(2), w, 400, _seed(3, "overall", "all"))
     q1 = I.estimate("tv", [0.5, 0.5], reps, [1.0, 0.0], 2, weights=w)
     assert (per_question.loc["q1", "ci_low"], per_question.loc["q1", "ci_high"]) == pytest.approx(

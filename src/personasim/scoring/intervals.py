@@ -18,10 +18,11 @@ probability vectors) with a fixed true distribution ``q`` through a distance ``T
 
 The interval is a test inversion with recentred bootstrap replicates (see ``docs/surveys.md``,
 "Intervals that cover the truth"); a one-dimensional difference (two options, a state's
-two-party share) uses the signed difference's interval folded onto ``|delta|``. When the truth
-is itself a sample (respondent microdata with Kish's ``n_eff``), :func:`truth_replicates` draws
-it again per replicate and :func:`estimate` / :func:`estimate_summary` subtract that noise from
-the simulated one (``truth_noise``), so the interval holds both.
+two-party share) inverts the same kind of test in closed form (a folded t). Every distance and
+end lies in ``[0, 1]``. When the truth is itself a sample (respondent microdata with Kish's
+``n_eff``), :func:`truth_replicates` draws it again per replicate and :func:`estimate` /
+:func:`estimate_summary` subtract that noise from the simulated one (``truth_noise``), so the
+interval holds both.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ __all__ = [
     "signed_diff_rows",
     "truth_replicates",
     "tv_rows",
+    "variance_inflation",
     "wd_rows",
     "weighted_mean",
 ]
@@ -436,15 +438,11 @@ def _paths(layout: Layout, delta: np.ndarray, noise: np.ndarray) -> dict[str, Ca
     equality, 1 at the observed difference; above 1 beyond it) returning ``(G, D)`` rows.
 
     ``scaled``: ``g * delta``. ``sparse``: the observed coordinates soft-thresholded in z-units
-    (small ones become exactly 0: the most plug-in bias, least favourable for a lower end).
-    ``even``/``plus``/``minus``: all coordinates at the same z-score, with the observed signs,
-    all positive or all negative (the least bias, least favourable for an upper end).
+    (small ones become exactly 0: the most plug-in bias, least favourable for a lower end),
+    scaled beyond the observed difference.
     """
-    z = [
-        c[0] / s
-        for c, s in zip(layout.coords(delta[None, :]), _spreads(layout, noise), strict=True)
-    ]
     spreads = _spreads(layout, noise)
+    z = [c[0] / s for c, s in zip(layout.coords(delta[None, :]), spreads, strict=True)]
     top = max(float(np.abs(np.concatenate(z)).max()), 1e-12)
 
     def sparse(g: np.ndarray) -> np.ndarray:
@@ -457,20 +455,7 @@ def _paths(layout: Layout, delta: np.ndarray, noise: np.ndarray) -> dict[str, Ca
             ]
         )
 
-    def even(signs: list[np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-        ray = layout.from_coords([(sg * s)[None, :] for sg, s in zip(signs, spreads, strict=True)])[
-            0
-        ]
-        return lambda g: g[:, None] * ray
-
-    data = [np.where(zz >= 0, 1.0, -1.0) for zz in z]
-    return {
-        "scaled": lambda g: g[:, None] * delta[None, :],
-        "sparse": sparse,
-        "even": even(data),
-        "plus": even([np.ones_like(d) for d in data]),
-        "minus": even([-np.ones_like(d) for d in data]),
-    }
+    return {"scaled": lambda g: g[:, None] * delta[None, :], "sparse": sparse}
 
 
 def _spreads(layout: Layout, noise: np.ndarray) -> list[np.ndarray]:
@@ -507,13 +492,14 @@ def invert(
     ``stat`` maps rows of differences ``(M, D)`` to distances; ``delta`` is the observed
     difference ``p_hat - q`` and ``noise`` the replicates' ``p* - p_hat``. A hypothesis
     ``delta0`` at distance ``d0 = T(delta0)`` is kept when the observed distance is in neither
-    tail of ``T(delta0 + noise)``: a lower tail of ``pi`` and an upper tail of ``alpha - pi``,
-    where ``pi`` grows from 0 at equality (only a large distance speaks against equality) to
-    ``alpha / 2`` once ``d0`` reaches the detectable distance. ``d0`` is kept if some family of
-    :func:`_paths` keeps it (the nuisance, how a distance spreads over the options, is unknown):
-    the lower end is the smallest kept ``d0`` of the ``scaled`` and ``sparse`` families, the
-    upper end the largest of ``scaled``, ``even``, ``plus`` and ``minus``. ``corrected`` is the
-    ``d0`` of the ``scaled`` family at which the observed value is the replicates' median.
+    tail of ``T(delta0 + noise)``: a lower tail of ``pi`` and an upper tail of ``alpha - pi``
+    (:func:`_lower_end`: 0 up to the detectable distance, ``alpha / 2`` beyond). The nuisance,
+    how a distance spreads over the options, is unknown and matters for the lower end (zero
+    coordinates add plug-in bias): it is the smallest ``d0`` kept by the ``scaled`` or the
+    ``sparse`` family of :func:`_paths`. The upper end, beyond the detectable distance where
+    that bias is small beside ``d0``, is the largest ``d0`` the ``scaled`` family keeps.
+    ``corrected`` is the ``d0`` of the ``scaled`` family at which the observed value is the
+    replicates' median.
     Returns ``(corrected, low, high, p_equal, detectable)``.
     """
     alpha, observed = 1 - level, float(stat(delta[None, :])[0])
@@ -528,31 +514,35 @@ def invert(
         for name, path in _paths(layout, delta, noise).items()
     }
 
-    def tail(dist: np.ndarray) -> np.ndarray:
-        return alpha / 2 * np.minimum(1.0, dist / detectable) if detectable > 0 else alpha / 2
-
     low = min(
-        _first_zero(d, b - (1 - alpha + tail(d)))
+        _lower_end(d, b, alpha, detectable)
         for name, (d, b) in scans.items()
         if name in ("scaled", "sparse")
     )
-    high = max(_last_zero(d, b - tail(d)) for name, (d, b) in scans.items() if name != "sparse")
+    high = _upper_end(*scans["scaled"], alpha, detectable, low)
     corrected = _first_zero(scans["scaled"][0], scans["scaled"][1] - 0.5)
     return corrected, low, high, p_equal, detectable
 
 
-def _folded_median(x: float, se: float) -> float:
-    """The ``mu >= 0`` for which ``|N(mu, se)|`` has median ``x`` (0 when even ``mu = 0`` puts
-    more than half its mass above ``x``)."""
+def _lower_end(d0: np.ndarray, below: np.ndarray, alpha: float, detectable: float) -> float:
+    """Smallest kept ``d0`` given the share ``below`` (decreasing in ``d0``) of hypothesised
+    distances at or below the observed one. Up to the detectable distance the test is one-sided
+    (only a large observed distance speaks against a distance the sample cannot tell from 0:
+    kept while ``below <= 1 - alpha``), beyond it equal-tailed (``below <= 1 - alpha / 2``)."""
+    low = _first_zero(d0, below - (1 - alpha))
+    if low <= detectable:
+        return low
+    return max(detectable, _first_zero(d0, below - (1 - alpha / 2)))
 
-    def below(mu: float) -> float:
-        return float(special.ndtr((x - mu) / se) - special.ndtr((-x - mu) / se)) - 0.5
 
-    if below(0.0) <= 0:
-        return 0.0
-    from scipy.optimize import brentq
-
-    return float(brentq(below, 0.0, x + 10 * se))
+def _upper_end(
+    d0: np.ndarray, below: np.ndarray, alpha: float, detectable: float, low: float
+) -> float:
+    """Largest kept ``d0`` under the tests of :func:`_lower_end`: where ``below`` falls to
+    ``alpha / 2``, and at least the detectable distance when the one-sided part keeps some
+    ``d0`` (computed apart, not interpolated across the step of the tail at ``detectable``)."""
+    high = _last_zero(d0, below - alpha / 2)
+    return max(high, detectable) if low <= detectable else high
 
 
 def degrees_of_freedom(n: int, weights: np.ndarray | None = None) -> float:
@@ -560,34 +550,75 @@ def degrees_of_freedom(n: int, weights: np.ndarray | None = None) -> float:
     effective sample size minus 1, ``(sum w)^2 / sum w^2 - 1`` (at least 1)."""
     if weights is None:
         return float(max(n - 1, 1))
-    w = np.asarray(weights, dtype=float)
+    w = np.sort(np.asarray(weights, dtype=float))  # order-free sums
     return float(max(w.sum() ** 2 / max((w**2).sum(), 1e-300) - 1, 1.0))
 
 
-def noise_scale(n: int, df: float, level: float) -> float:
-    """Factor on the replicates' spread: ``sqrt(n / (n - 1))`` (the bootstrap's variance is
-    ``(n - 1) / n`` of the unbiased one) times ``t_df / z`` at ``level`` (the variance is
-    itself estimated, from ``df`` degrees of freedom)."""
+def variance_inflation(n: int, weights: np.ndarray | None = None) -> float:
+    """Factor on the replicates' variance of a weighted mean: ``sum w^2 / (1 - h) / sum w^2`` with
+    leverages ``h = w / sum w`` (HC2), which is ``n / (n - 1)`` for equal weights.
+
+    The bootstrap variance of a (weighted) mean is the sandwich ``sum w^2 r^2 / (sum w)^2`` of
+    its residuals ``r``, biased low by the leverages; HC2 divides each term by ``1 - h``. The
+    factor assumes the residuals' size does not depend on the weight (as Kish's design effect
+    does), so it needs the weights only."""
+    if weights is None:
+        return n / max(n - 1, 1)
+    w = np.sort(np.asarray(weights, dtype=float))  # sums in one order: the same in any row order
+    total, square = w.sum(), (w**2).sum()
+    if total <= 0 or square <= 0:
+        return 1.0
+    lev = np.minimum(w / total, 1 - 1 / max(len(w), 2))
+    return float((w**2 / (1 - lev)).sum() / square)
+
+
+def noise_scale(n: int, df: float, level: float, weights: np.ndarray | None = None) -> float:
+    """Factor on the replicates' spread: ``sqrt`` of :func:`variance_inflation` (the bootstrap's
+    variance is ``(n - 1) / n`` of the unbiased one, less still with uneven weights) times
+    ``t_df / z`` at ``level`` (the variance is itself estimated, from ``df`` degrees of
+    freedom)."""
     upper = 1 - (1 - level) / 2
-    return float(np.sqrt(n / max(n - 1, 1)) * special.stdtrit(df, upper) / special.ndtri(upper))
+    return float(
+        np.sqrt(variance_inflation(n, weights)) * special.stdtrit(df, upper) / special.ndtri(upper)
+    )
 
 
 def _signed(
-    delta: float, noise: np.ndarray, df: float, level: float
+    delta: float,
+    noise: np.ndarray,
+    n: int,
+    df: float,
+    level: float,
+    weights: np.ndarray | None = None,
+    other: np.ndarray | None = None,
 ) -> tuple[float, float, float, float, float]:
-    """``|delta|`` from a t interval ``[L, U]`` of the signed difference (SE: the spread of
-    ``noise``, already scaled; ``df`` degrees of freedom), folded: ``[0, max(|L|, |U|)]``
-    when 0 is inside, else ``[min(|L|, |U|), max(|L|, |U|)]``. Same return order as
-    :func:`invert`."""
-    se = float(np.std(noise))
+    """``|delta|`` of a one-dimensional difference by inverting a test of ``mu = |delta|``.
+
+    Under ``mu`` the observed ``x = |delta_hat|`` is modelled as ``|mu + s(mu) T|`` with ``T``
+    Student t on ``df`` degrees of freedom and ``s(mu)^2 = se^2 + (x - mu)^2 / df``: the
+    standard error from the replicates (times the root of :func:`variance_inflation`, less the
+    truth's own replicate noise ``other`` when the truth is a sample) recomputed about the
+    hypothesised share instead of the observed one (a score-type variance; it matters at small
+    ``n`` only). ``mu`` is kept when the share of that folded law at or below ``x`` lies in
+    ``[pi, 1 - alpha + pi]`` (:func:`_lower_end`), as in :func:`invert`, whose return order it
+    shares."""
+    own = noise * np.sqrt(variance_inflation(n, weights))
+    se = float(np.std(own if other is None else own - other))
+    x = abs(float(delta))
     if se <= 0:
-        return abs(delta), abs(delta), abs(delta), float(delta == 0), 0.0
-    crit = float(special.stdtrit(df, 1 - (1 - level) / 2))
-    ends = (abs(delta - crit * se), abs(delta + crit * se))
-    inside = delta - crit * se <= 0 <= delta + crit * se
-    low, high = (0.0 if inside else min(ends)), max(ends)
-    p_equal = float(2 * special.stdtr(df, -abs(delta) / se))
-    return _folded_median(abs(delta), se), low, high, p_equal, crit * se
+        return x, x, x, float(x == 0), 0.0
+    alpha = 1 - level
+    crit = float(special.stdtrit(df, 1 - alpha / 2))
+    # the x at which the equality test's p-value is alpha: x / s(0) = crit
+    stretch = crit / np.sqrt(max(1 - crit**2 / df, 1e-6))
+    detectable = min(stretch * se, 1.0)
+    p_equal = float(2 * special.stdtr(df, -x / np.hypot(se, x / np.sqrt(df))))
+    mu = np.linspace(0.0, x + 3 * (stretch + 1) * se, 4001)
+    spread = np.sqrt(se**2 + (x - mu) ** 2 / df)
+    below = special.stdtr(df, (x - mu) / spread) - special.stdtr(df, (-x - mu) / spread)
+    low = _lower_end(mu, below, alpha, detectable)
+    high = _upper_end(mu, below, alpha, detectable, low)
+    return _first_zero(mu, below - 0.5), low, high, p_equal, detectable
 
 
 def estimate(
@@ -623,15 +654,14 @@ def estimate(
     value = float(entry.rows(p[None, :], target, positions)[0])
     df = degrees_of_freedom(n, weights)
     if entry.folds_to_signed and p.size == 2:
-        own = (reps[:, 0] - p[0]) * np.sqrt(n / max(n - 1, 1))
-        parts = _signed(p[0] - target[0], own - other[:, 0], df, level)
+        parts = _signed(p[0] - target[0], reps[:, 0] - p[0], n, df, level, weights, other[:, 0])
     else:
-        noise = (reps - p) * noise_scale(n, df, level) - other
+        noise = (reps - p) * noise_scale(n, df, level, weights) - other
         layout = Layout((metric,), (0, p.size), (_positions(positions),))
         parts = invert(
             lambda d: entry.rows(target + d, target, positions), layout, p - target, noise, level
         )
-    return Estimate(value, *parts, n_boot=len(reps))
+    return Estimate(value, *_in_range(parts), n_boot=len(reps))
 
 
 @dataclass(frozen=True)
@@ -678,7 +708,7 @@ def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estim
     for part, a, b in zip(parts, edges[:-1], edges[1:], strict=True):
         if part.n:
             df = degrees_of_freedom(part.n, part.weights)
-            noise[:, a:b] *= noise_scale(part.n, df, level)
+            noise[:, a:b] *= noise_scale(part.n, df, level, part.weights)
         noise[:, a:b] -= _truth_rows(part.truth_noise, len(kept), b - a)[kept]
     layout = Layout(
         tuple(part.metric for part in parts),
@@ -687,7 +717,19 @@ def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estim
     )
     value = float(stat((p_all - q_all)[None, :])[0])
     found = invert(stat, layout, p_all - q_all, noise, level)
-    return Estimate(value, *found, n_boot=len(joint))
+    return Estimate(value, *_in_range(found), n_boot=len(joint))
+
+
+def _in_range(found: tuple[float, ...]) -> tuple[float, ...]:
+    """:func:`invert`'s ``(corrected, low, high, p_equal, detectable)`` with the distances clipped
+    to ``[0, 1]``, the range of every registry distance (so alignment stays in ``[0, 1]`` too):
+    at a few persons the replicates' spread reaches past the range."""
+    corrected, low, high, p_equal, detectable = found
+    return (
+        *(float(np.clip(v, 0.0, 1.0)) for v in (corrected, low, high)),
+        p_equal,
+        min(detectable, 1.0),
+    )
 
 
 def _difference_distance(

@@ -506,7 +506,9 @@ def _election_rows(question: Question, draws: dict[str, StateDraw]) -> list[dict
 def _year_intervals(draws: list[StateDraw], truth: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Interval fields of one year's aggregates over ``draws`` (states in ``truth``'s order):
     ``alignment`` and ``mean_abs_error`` by :func:`personasim.scoring.intervals.
-    estimate_summary` over the states (independent samples), the others percentile intervals."""
+    estimate_summary` over the states (independent samples), ``national_abs_error`` by one of
+    the vote-weighted national share (:func:`_national_part`), the others percentile
+    intervals."""
     if draws[0].reps is None:
         return {}
     boots = M.election_metrics(np.column_stack([d.reps for d in draws]), truth)
@@ -514,7 +516,27 @@ def _year_intervals(draws: list[StateDraw], truth: pd.DataFrame) -> dict[str, di
     parts = [d.part(t) for d, t in zip(draws, truth["dem_share"].to_numpy(float), strict=True)]
     for name in ("alignment", "mean_abs_error"):
         out[name] = _estimated(lambda: I.estimate_summary(parts), name == "alignment")
+    national = _national_part(draws, truth)
+    out["national_abs_error"] = _estimated(lambda: I.estimate_summary([national]), False)
     return out
+
+
+def _national_part(draws: list[StateDraw], truth: pd.DataFrame) -> I.SummaryPart:
+    """``|national share - national truth|`` as one summary part: the states' shares (and each
+    replicate's) weighted by actual two-party votes, as :func:`personasim.scoring.metrics.
+    election_metrics` computes ``national_dem_share``. The states are independent samples of
+    different sizes, so the replicates' spread is used as it is (no ``n``)."""
+    votes = truth["two_party_votes"].to_numpy(float)
+    share = votes / votes.sum()
+    sim = float(np.array([d.share for d in draws]) @ share)
+    reps = np.column_stack([d.reps for d in draws]) @ share
+    real = float(truth["dem_share"].to_numpy(float) @ share)
+    return I.SummaryPart(
+        "abs_diff",
+        np.array([sim, 1 - sim]),
+        np.column_stack([reps, 1 - reps]),
+        np.array([real, 1 - real]),
+    )
 
 
 def _per_state_rows(
@@ -712,12 +734,13 @@ def _election_summary(
     cell_draws: dict[str, dict[str, StateDraw]], survey: Survey
 ) -> dict[str, dict[str, float]]:
     """Interval fields of each year-level election metric averaged over years: ``alignment`` and
-    ``mean_abs_error`` (``national_abs_error`` without states) by one
-    :func:`personasim.scoring.intervals.estimate_summary` over every year x state (the states'
-    replicates drawn jointly for all years), the others percentile intervals of the mean over
-    years."""
+    ``mean_abs_error`` by one :func:`personasim.scoring.intervals.estimate_summary` over every
+    year x state (the states' replicates drawn jointly for all years), ``national_abs_error`` by
+    one over the years' vote-weighted national shares (:func:`_national_part`; it used to take
+    the states' mean error interval, which need not even hold its value), the others percentile
+    intervals of the mean over years."""
     found: dict[str, list[np.ndarray]] = {}
-    parts = []
+    parts, national = [], []
     for qid, draws in sorted(cell_draws.items()):
         year = int(survey.question(qid).tags.get("year", "0"))
         states = sorted(draws)
@@ -725,6 +748,7 @@ def _election_summary(
             truth = E.national_share(year)
             boots = {k: fn(draws[""].reps) for k, fn in _national_metrics(truth).items()}
             parts.append(draws[""].part(truth))
+            national.append(draws[""].part(truth))
         else:
             truth_table = E.state_truth(year).set_index("state").loc[states].reset_index()
             boots = M.election_metrics(
@@ -734,12 +758,15 @@ def _election_summary(
                 draws[s].part(t)
                 for s, t in zip(states, truth_table["dem_share"].to_numpy(float), strict=True)
             ]
+            national.append(_national_part([draws[s] for s in states], truth_table))
         for name, values in boots.items():
             found.setdefault(name, []).append(np.asarray(values, dtype=float))
     out = {name: _percentile(np.mean(values, axis=0)) for name, values in found.items()}
-    for name in ("alignment", "mean_abs_error", "national_abs_error"):
+    for name in ("alignment", "mean_abs_error"):
         if name in out:
             out[name] = _estimated(lambda: I.estimate_summary(parts), name == "alignment")
+    if "national_abs_error" in out:
+        out["national_abs_error"] = _estimated(lambda: I.estimate_summary(national), False)
     return out
 
 

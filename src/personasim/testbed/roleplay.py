@@ -157,7 +157,9 @@ def _read_one(path: Path) -> pd.DataFrame:
 def _check_rows(frame: pd.DataFrame, items: pd.DataFrame | None) -> None:
     """Letters, known ids (when ``items`` are given) and no item labelled twice by one
     annotator; one line per error."""
-    known = None if items is None else set(zip(items["persona_id"], items["question_id"]))
+    known = None
+    if items is not None:
+        known = set(zip(items["persona_id"], items["question_id"], strict=True))
     seen: dict[tuple[str, str, str], int] = {}
     for r in frame.itertuples(index=False):
         where = f"{r.file}: row {r.line}"
