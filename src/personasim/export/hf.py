@@ -48,6 +48,8 @@ class SplitInfo:
     """Rows written."""
     shards: list[Path] = field(default_factory=list)
     """Shard paths relative to the dataset folder, in order."""
+    num_bytes: int = 0
+    """Bytes of the split's Parquet shards on disk (the card's ``num_bytes``)."""
     schema: pa.Schema | None = None
     """Arrow schema of the shards (None when the split had no batch)."""
 
@@ -121,6 +123,7 @@ def write_shards(
     for index, path in enumerate(written):
         final = data_dir / _shard_name(split, index, len(written))
         os.replace(path, final)
+        info.num_bytes += final.stat().st_size
         info.shards.append(final.relative_to(data_dir.parent))
     return info
 

@@ -6,7 +6,11 @@ form: ``prompt`` (a list of ``{"role", "content"}`` messages), ``chosen`` and ``
 a one-message assistant list). The persona is a system message of ``prompt``
 (``persona_in_prompt="system"``: personalized training) or left out (``"none"``: preference
 elicitation, where the model must learn the user's preferences from elsewhere). Rows keep
-``person_id``, ``prompt_id``, ``split`` and the judge's ``p_chosen`` beside the three columns.
+``person_id``, ``prompt_id``, ``split``, ``persona_split``, ``topic``, the judge's ``p_chosen``
+and ``verified``, the profile text ``persona``, its attributes ``persona_fields`` (a JSON object
+as text: personas differ in their open categories, so no fixed struct fits) and the persona's
+``critique`` beside the three columns (``persona_fields`` is empty for pairs made before it
+existed).
 
 The Hugging Face folder holds ``data/<split>-0000i-of-0000N.parquet`` shards and a ``README.md``
 dataset card (YAML header with features, splits and data files; then how it was made, counts,
@@ -26,6 +30,7 @@ import pyarrow.parquet as pq
 
 from personasim.core.errors import ConfigError, DataError
 from personasim.core.tables import atomic_path, write_text_atomic
+from personasim.testbed.common import persona_system
 from personasim.testbed.pairs import pair_stats
 
 PersonaInPrompt = Literal["system", "none"]
@@ -38,9 +43,11 @@ EXTRA_COLUMNS = (
     "topic",
     "p_chosen",
     "verified",
+    "persona",
+    "persona_fields",
+    "critique",
 )
 SPLIT_ORDER = ("train", "test", "held_out")
-PERSONA_SYSTEM = "You are talking with the person described below. Answer for them.\n\n{persona}"
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 SCHEMA = pa.schema(
@@ -55,6 +62,9 @@ SCHEMA = pa.schema(
         ("topic", pa.string()),
         ("p_chosen", pa.float64()),
         ("verified", pa.bool_()),
+        ("persona", pa.string()),
+        ("persona_fields", pa.string()),
+        ("critique", pa.string()),
     ]
 )
 
@@ -82,8 +92,7 @@ def trl_rows(
     for r in kept.itertuples(index=False):
         prompt = [{"role": "user", "content": str(r.prompt)}]
         if persona_in_prompt == "system":
-            system = PERSONA_SYSTEM.format(persona=str(r.persona).strip())
-            prompt.insert(0, {"role": "system", "content": system})
+            prompt.insert(0, {"role": "system", "content": persona_system(str(r.persona))})
         rows.append(
             {
                 "prompt": prompt,
@@ -172,7 +181,10 @@ def export_hf(
         overwrite=True,
         max_shard_rows=rows_per_shard,
         card=lambda infos: dataset_card(
-            pairs, {s: i.rows for s, i in infos.items()}, persona_in_prompt, include_unverified
+            pairs,
+            {s: (i.rows, i.num_bytes) for s, i in infos.items()},
+            persona_in_prompt,
+            include_unverified,
         ),
     )
     return [Path(out_dir) / shard for info in infos.values() for shard in info.shards]
@@ -203,10 +215,21 @@ def _models(pairs: pd.DataFrame, column: str) -> str:
 
 
 def dataset_card(
-    pairs: pd.DataFrame, counts: dict[str, int], persona_in_prompt: str, include_unverified: bool
+    pairs: pd.DataFrame,
+    sizes: dict[str, tuple[int, int]],
+    persona_in_prompt: str,
+    include_unverified: bool,
 ) -> str:
-    """The README.md of the dataset folder: YAML header, then prose with the figures."""
-    splits = "\n".join(f"  - name: {s}\n    num_examples: {n}" for s, n in counts.items())
+    """The README.md of the dataset folder: YAML header, then prose with the figures.
+
+    ``sizes`` maps each split to its rows and the bytes of its Parquet shards. Every split in
+    ``dataset_info.splits`` needs ``name``, ``num_bytes`` and ``num_examples``, or ``datasets``
+    ignores the list with a warning; it checks ``num_examples`` against the rows it reads."""
+    counts = {s: rows for s, (rows, _) in sizes.items()}
+    splits = "\n".join(
+        f"  - name: {s}\n    num_bytes: {size}\n    num_examples: {n}"
+        for s, (n, size) in sizes.items()
+    )
     files = "\n".join(f"  - split: {s}\n    path: data/{s}-*" for s in counts)
     stats = pair_stats(pairs)
     header = [

@@ -24,6 +24,10 @@ ROLEPLAY = (
     "You are role-playing the person described below. Think and answer as this person would, "
     "from their values, circumstances and tastes, not as an assistant.\n\nProfile:\n{profile}"
 )
+PERSONA_SYSTEM = (
+    "You are talking with the person described below. Answer their question in a short "
+    "paragraph that suits them, without naming their personal details.\n\n{persona}"
+)
 JUDGE_USER = (
     "Someone asked: {question}\n\nAnswer A:\n{first}\n\nAnswer B:\n{second}\n\n"
     "As the person in your profile, which answer do you prefer? Reply with A or B."
@@ -107,6 +111,13 @@ def persona_fields(row: Any) -> dict[str, Any]:
 def roleplay(profile: str) -> Message:
     """The system message that puts the model in the persona's shoes."""
     return Message(role="system", content=ROLEPLAY.format(profile=profile.strip()))
+
+
+def persona_system(profile: str) -> str:
+    """The system message of an answer tailored to a persona: one text for the training rows
+    (``testbed export``, persona in the system message) and the evaluation (``testbed eval``,
+    mode ``persona``)."""
+    return PERSONA_SYSTEM.format(persona=profile.strip())
 
 
 def judge_requests(profile: str, question: str, first: str, second: str) -> list[ChoiceRequest]:

@@ -25,10 +25,6 @@ from personasim.testbed import common as C
 from personasim.testbed.pairs import PairsTemplates
 
 Mode = Literal["persona", "baseline"]
-TAILORED = (
-    "You are talking with the person described below. Answer their question in a short "
-    "paragraph that suits them, without naming their personal details.\n\n{persona}"
-)
 CRITIC_USER = (
     "Someone like you asked: {question}\n\nThe assistant replied:\n{answer}\n\n"
     "Would this reply need to be revised before it suited you?\n{options}\nReply with A or B."
@@ -86,11 +82,7 @@ def critic_requests(profile: str, question: str, answer: str) -> list[ChoiceRequ
 
 def _answer_request(question: str, profile: str | None, tokens: int) -> GenerateRequest:
     """The model's answer, tailored (with ``profile``) or baseline."""
-    system = (
-        TAILORED.format(persona=profile.strip())
-        if profile is not None
-        else PairsTemplates().answer_system
-    )
+    system = C.persona_system(profile) if profile is not None else PairsTemplates().answer_system
     return GenerateRequest(
         messages=(Message(role="system", content=system), Message(role="user", content=question)),
         max_tokens=tokens,

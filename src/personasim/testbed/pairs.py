@@ -28,6 +28,7 @@ finished personas, a rerun makes only the missing pairs, and ``out`` is written 
 
 from __future__ import annotations
 
+import json
 import re
 import string
 import sys
@@ -67,6 +68,7 @@ PAIR_COLUMNS = [
     "topic",
     "prompt",
     "persona",
+    "persona_fields",
     "rejected",
     "critique",
     "chosen",
@@ -301,6 +303,8 @@ class _Step:
     options: PairsOptions
     prompts: dict[str, dict[str, Any]]
     profiles: dict[str, str]
+    fields: dict[str, str]
+    """Each persona's attributes as a JSON object text (the ``persona_fields`` column)."""
     answers: dict[str, GenerateResult]
     progress: bool | None = None
     """Inner progress bars of the model calls (None: shown for 20 or more misses)."""
@@ -369,6 +373,7 @@ def _row(
         "topic": step.prompts[prompt].get("topic"),
         "prompt": step.prompts[prompt]["text"],
         "persona": step.profiles[pid],
+        "persona_fields": step.fields[pid],
         "rejected": rejected,
         "critique": crit.text.strip(),
         "chosen": chosen,
@@ -496,6 +501,10 @@ def make_pairs(
         options=opts,
         prompts=prompts.set_index("prompt_id").to_dict("index"),
         profiles=dict(zip(pool["person_id"], pool["text"], strict=True)),
+        fields={
+            str(row.person_id): json.dumps(C.persona_fields(row), ensure_ascii=False)
+            for row in pool.itertuples(index=False)
+        },
         answers={},
         progress=False if progress is False else None,
     )
