@@ -3,7 +3,8 @@
 #              (about 10 minutes on 2 cores; rerunning resumes, report in runs/default/report.html)
 #   make test  set up .venv with the dev and ray extras if needed (and Debian's chromium when
 #              it is missing: the annotation page tests drive it), lint (ruff, and the import
-#              layers contract in pyproject.toml), run all tests
+#              layers contract in pyproject.toml), run all tests on every core (pytest-xdist, whole
+#              modules per worker; about 12 minutes on 2 cores)
 #
 # llama-cpp-python compiles from source (5-8 minutes) unless a prebuilt wheel of the same
 # version sits in ../shared/wheels, which pip then prefers (--find-links, --prefer-binary).
@@ -26,7 +27,7 @@ test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -1,4 +1,5 @@
-"""Session-wide fixtures: the real embedded model (loaded once) and a real llama.cpp server.
+"""Session-wide fixtures: the real embedded model (loaded once per test process) and a real
+llama.cpp server.
 
 Nothing here stands in for a model: the embedded backend is llama.cpp with SmolLM2-135M-Instruct,
 and the OpenAI-compatible server is llama-cpp-python's own server on 127.0.0.1, started by the
@@ -17,6 +18,27 @@ from tests.support.local_server import LocalLlamaServer
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SHARED_DATA = SHARED / "data"
+
+
+RAY_MODULES = ("tests/executor/test_ray.py", "tests/executor/test_ray_study.py")
+"""Test modules that start a local Ray cluster: one worker runs them, one after the other."""
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent without it
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under pytest-xdist (``make test`` runs ``-n auto``), whole test modules go to one worker,
+    so a module's fixtures (a study run, a personas table) are computed once; the modules that
+    start a local Ray are one unit, so two Ray clusters never compete for the cores."""
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModuleScheduling(LoadFileScheduling):
+        """Load-file scheduling with the Ray modules joined into one scope."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            return "ray" if module in RAY_MODULES else module
+
+    return ModuleScheduling(config, log)
 
 
 def require_shared_data() -> Path:
