@@ -136,6 +136,16 @@ def test_alignment_by_group_figure_sorts_groups_best_first() -> None:
     # each bar spans its interval exactly; no bar for the group without one
     expected = sorted([(0.8, 0.95), (0.5, 0.7), (0.6, 0.8), (0.64, 0.75), (0.8, 0.95)])
     assert np.ravel(sorted(bars)) == pytest.approx(np.ravel(expected))
+    # census-derived codes read as words; the persons' own columns keep their names
+    labels = [F._group_label(rows, key) for key in F.group_order(rows)]
+    assert labels == [
+        "age: 18-29 (n=10, 150 resp.)",
+        "education: HS Graduate (n=10, 300 resp.)",
+        "age: 65+ (n=10, 120 resp.)",
+    ]
+    assert (
+        F.attribute_caption("INCOME_BAND") == "income" and F.attribute_caption("state") == "state"
+    )
 
 
 def _cross_model() -> pd.DataFrame:

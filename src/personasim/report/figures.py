@@ -390,7 +390,7 @@ def crosstab_figure(rows: pd.DataFrame, title: str, xlabel: str) -> str:
     for ax, attribute in zip(axes[:, 0], attributes, strict=True):
         part = rows[rows["attribute"].astype(str) == attribute]
         _crosstab_panel(ax, part, models, colors)
-        label = "all persons" if attribute == "overall" else f"by {attribute}"
+        label = "all persons" if attribute == "overall" else f"by {attribute_caption(attribute)}"
         ax.set_title(label, fontsize=8, loc="left")
     axes[-1, 0].set_xlabel(xlabel)
     axes[-1, 0].set_xlim(-0.02, 1.02)
@@ -584,10 +584,26 @@ def _group_legend(fig: Any) -> None:
     fig.legend(handles=handles, loc="outside lower center", fontsize=7.5, ncol=3, frameon=False)
 
 
+ATTRIBUTE_CAPTIONS = {
+    "AGE": "age",
+    "SEX": "sex",
+    "RACE": "race/ethnicity",
+    "EDUCATION": "education",
+    "CREGION": "region",
+    "INCOME_BAND": "income",
+}
+"""Readable names of the group attributes derived from census columns (upper-case codes)."""
+
+
+def attribute_caption(name: str) -> str:
+    """The name a figure shows for a group attribute (``INCOME_BAND`` -> ``income``)."""
+    return ATTRIBUTE_CAPTIONS.get(name, name)
+
+
 def _group_label(rows: pd.DataFrame, key: tuple[str, str]) -> str:
-    """``AGE: 18-29 (n=40, 160 resp.)``: persons (most over models), effective respondents."""
+    """``age: 18-29 (n=40, 160 resp.)``: persons (most over models), effective respondents."""
     mine = rows[(rows["attribute"].astype(str) == key[0]) & (rows["group"].astype(str) == key[1])]
-    text = f"{key[0]}: {key[1]} (n={int(mine['n'].max())}"
+    text = f"{attribute_caption(key[0])}: {key[1]} (n={int(mine['n'].max())}"
     real = pd.to_numeric(mine.get("truth_n_eff"), errors="coerce")
     if real is not None and real.notna().any():
         text += f", {real.min():.0f} resp."
