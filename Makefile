@@ -4,7 +4,7 @@
 #   make test  set up .venv with the dev and ray extras if needed (and Debian's chromium when
 #              it is missing: the annotation page tests drive it), lint (ruff, and the import
 #              layers contract in pyproject.toml), run all tests on every core (pytest-xdist, whole
-#              modules per worker; about 12 minutes on 2 cores)
+#              modules per worker; about 10 minutes on 2 cores)
 #
 # llama-cpp-python compiles from source (5-8 minutes) unless a prebuilt wheel of the same
 # version sits in ../shared/wheels, which pip then prefers (--find-links, --prefer-binary).
