@@ -136,6 +136,12 @@ def test_alignment_by_group_matches_hand_computation(tmp_path: Path) -> None:
     summary = result.summary.set_index("metric").loc["alignment"]
     for column in ("value", "ci_low", "ci_high"):
         assert by.loc[("overall", "all"), column] == pytest.approx(summary[column])
+    # by_group=False (the study's calibrated pass) skips only that table
+    plain = score(
+        _responses(PERSONS), _truth(tmp_path), _persons(PERSONS), n_boot=50, by_group=False
+    )
+    assert plain.by_group.empty and list(plain.by_group.columns) == list(result.by_group.columns)
+    pd.testing.assert_frame_equal(plain.scores, result.scores)
 
 
 def _many(n: int, seed: int) -> dict[str, tuple[str, float, float, float]]:

@@ -894,6 +894,7 @@ def score(
     min_valid_mass: float = 0.0,
     personas: pd.DataFrame | None = None,
     weights: pd.DataFrame | None = None,
+    by_group: bool = True,
 ) -> ScoreResult:
     """Score ``responses`` against ``truth``; see the module docstring for the metrics.
 
@@ -905,6 +906,8 @@ def score(
     ``weights``: calibrated weights by ``person_id`` (and ``tier``/``generator``), e.g. from
     ``personasim calibrate``; rows they do not cover keep their own weight and a note counts
     them (:func:`personasim.calibrate.attach_weights` does the same on a table).
+    ``by_group``: compute :attr:`ScoreResult.by_group` (one summary interval per truth group);
+    False leaves it empty.
     """
     notes: list[str] = []
     elections = truth.kind == "elections"
@@ -961,8 +964,12 @@ def score(
         scores = scores.merge(cis, on=[*MODEL_KEY, "metric"], how="left")
         scores.loc[~overall, list(SUMMARY_COLUMNS)] = np.nan
     scores = scores.reindex(columns=SCORE_COLUMNS)
-    by_group = group_alignment(collected, truth, scores, n_boot, seed)
-    return ScoreResult(scores, summarize(scores), cross_model_table(scores), notes, by_group)
+    groups = (
+        group_alignment(collected, truth, scores, n_boot, seed)
+        if by_group
+        else pd.DataFrame(columns=BY_GROUP_COLUMNS)
+    )
+    return ScoreResult(scores, summarize(scores), cross_model_table(scores), notes, groups)
 
 
 def summarize(scores: pd.DataFrame) -> pd.DataFrame:

@@ -26,28 +26,14 @@ def score_stage(ctx: StageContext) -> None:
     """Score each survey with ground truth: ``scores_<id>``, ``summary_<id>``,
     ``cross_model_<id>``, ``scores_by_group_<id>`` and ``crosstab_<id>`` tables (the report
     reads these, it computes no score). Responses of invalid personas and answers at or below
-    ``min_valid_mass`` are excluded and counted."""
-
-    from personasim.scoring.score import score
-    from personasim.scoring.stream import ResponseSource
+    ``min_valid_mass`` are excluded and counted. Each truth is loaded once for all three passes."""
     from personasim.truth import load_truth
 
     population = read_run_table(ctx, "population.parquet", "population table")
     personas = read_run_table(ctx, "personas.parquet", "personas table")
+    truths = {e.id: load_truth(str(e.truth_spec), e.load()) for e in scored_surveys(ctx.spec)}
     for entry in scored_surveys(ctx.spec):
-        responses = ResponseSource(
-            ctx.run / f"responses_{entry.id}.parquet",
-            "delete the run directory's file to recompute",
-        )  # streamed
-        result = score(
-            responses,
-            load_truth(str(entry.truth_spec), entry.load()),
-            population,
-            n_boot=ctx.spec.score.n_boot,
-            seed=ctx.spec.seed,
-            personas=personas,
-            min_valid_mass=ctx.spec.simulate.min_valid_mass,
-        )
+        result = _score_survey(ctx, entry.id, truths[entry.id], population, personas)
         write_atomic(result.scores, ctx.run / f"scores_{entry.id}.parquet")
         write_atomic(result.summary, ctx.run / f"summary_{entry.id}.parquet")
         write_atomic(result.cross_model.reset_index(), ctx.run / f"cross_model_{entry.id}.parquet")
@@ -55,24 +41,55 @@ def score_stage(ctx: StageContext) -> None:
             write_atomic(result.by_group, ctx.run / f"scores_by_group_{entry.id}.parquet")
     weights = None
     if ctx.spec.calibration is not None:
-        weights = calibrated_scores(ctx, ctx.spec.calibration, population, personas)
-    crosstab_tables(ctx, population, personas, weights)
+        weights = calibrated_scores(ctx, ctx.spec.calibration, truths, population, personas)
+    crosstab_tables(ctx, truths, population, personas, weights)
+
+
+def _score_survey(
+    ctx: StageContext,
+    survey_id: str,
+    truth: Any,
+    population: pd.DataFrame,
+    personas: pd.DataFrame,
+    weights: pd.DataFrame | None = None,
+) -> Any:
+    """:func:`personasim.scoring.score.score` of one survey's responses, streamed from the run
+    directory, with the study's settings; with ``weights`` (the calibrated pass) no by-group
+    table is computed (none is written)."""
+    from personasim.scoring.score import score
+    from personasim.scoring.stream import ResponseSource
+
+    responses = ResponseSource(
+        ctx.run / f"responses_{survey_id}.parquet", "delete the run directory's file to recompute"
+    )
+    return score(
+        responses,
+        truth,
+        population,
+        n_boot=ctx.spec.score.n_boot,
+        seed=ctx.spec.seed,
+        personas=personas,
+        min_valid_mass=ctx.spec.simulate.min_valid_mass,
+        weights=weights,
+        by_group=weights is None,
+    )
 
 
 def crosstab_tables(
     ctx: StageContext,
+    truths: dict[str, Any],
     population: pd.DataFrame,
     personas: pd.DataFrame,
     weights: pd.DataFrame | None,
 ) -> None:
     """``crosstab_<id>`` per scored survey: weighted answer shares per group and tier with
     bootstrap CIs, counts and the small-n flag, the real group shares beside them where the
-    truth has the group (:func:`personasim.scoring.crosstab.crosstab`). Weights: the
-    calibrated ones where ``[calibration]`` made them, else the persons' census weights; the
-    rows scoring excludes are left out here too."""
+    truth (``truths``, by survey id) has the group
+    (:func:`personasim.scoring.crosstab.crosstab`). Weights: the calibrated ones where
+    ``[calibration]`` made them, else the persons' census weights; the rows scoring excludes
+    are left out here too."""
     from personasim.scoring.crosstab import CROSSTAB_COLUMNS, MIN_N, crosstab, study_attributes
     from personasim.scoring.score import UNSCORED_COLUMNS
-    from personasim.truth import load_truth
 
     for entry in scored_surveys(ctx.spec):
         responses = read_table(
@@ -86,7 +103,7 @@ def crosstab_tables(
         usable = ~empty_probs(responses["probs"])
         table = pd.DataFrame(columns=CROSSTAB_COLUMNS)
         if usable.any():
-            truth = load_truth(str(entry.truth_spec), entry.load())
+            truth = truths[entry.id]
             table = crosstab(
                 responses,
                 study_attributes(truth, population),
@@ -101,15 +118,16 @@ def crosstab_tables(
 
 
 def calibrated_scores(
-    ctx: StageContext, section: CalibrationSection, population: pd.DataFrame, personas: pd.DataFrame
+    ctx: StageContext,
+    section: CalibrationSection,
+    truths: dict[str, Any],
+    population: pd.DataFrame,
+    personas: pd.DataFrame,
 ) -> pd.DataFrame:
     """``[calibration]``: weights fitted on the personas that are scored (``weights.parquet``,
     diagnostics in ``calibration.parquet``) and every scored survey again with them
     (``scores_<id>_calibrated``, ``summary_...``); returns the weights."""
     from personasim.pipeline.stages.calibration import run_calibration, scored_personas
-    from personasim.scoring.score import score
-    from personasim.scoring.stream import ResponseSource
-    from personasim.truth import load_truth
 
     responses = [
         read_table(
@@ -127,20 +145,7 @@ def calibrated_scores(
     for note in result.notes:
         print(f"calibration: {note}", file=sys.stderr)
     for entry in scored_surveys(ctx.spec):
-        responses = ResponseSource(
-            ctx.run / f"responses_{entry.id}.parquet",
-            "delete the run directory's file to recompute",
-        )  # streamed
-        out = score(
-            responses,
-            load_truth(str(entry.truth_spec), entry.load()),
-            population,
-            n_boot=ctx.spec.score.n_boot,
-            seed=ctx.spec.seed,
-            personas=personas,
-            min_valid_mass=ctx.spec.simulate.min_valid_mass,
-            weights=result.weights,
-        )
+        out = _score_survey(ctx, entry.id, truths[entry.id], population, personas, result.weights)
         write_atomic(out.scores, ctx.run / f"scores_{entry.id}_calibrated.parquet")
         write_atomic(out.summary, ctx.run / f"summary_{entry.id}_calibrated.parquet")
     return result.weights
