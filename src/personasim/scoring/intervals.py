@@ -466,18 +466,44 @@ def _spreads(layout: Layout, noise: np.ndarray) -> list[np.ndarray]:
 def _scan(
     stat: Callable[[np.ndarray], np.ndarray],
     path: Callable[[np.ndarray], np.ndarray],
-    noise: np.ndarray,
+    noise: Noise,
     observed: float,
     top: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hypothesised distances along ``path`` (until they pass ``top``) and, for each, the share
-    of recentred replicate distances at or below ``observed``."""
+    of recentred replicate distances at or below ``observed`` (:meth:`Noise.distances`)."""
     unit = float(stat(path(np.ones(1)))[0])
     g = np.linspace(0.0, max(1.0, top / unit) if unit > 0 else 1.0, GRID)
     hyps = path(g)
     dist = stat(hyps)
-    below = np.array([np.mean(stat(h[None, :] + noise) <= observed) for h in hyps])
+    below = np.array([np.mean(noise.distances(stat, h) <= observed) for h in hyps])
     return dist, below
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The replicates' noise about a hypothesis, in two scalings.
+
+    ``tails`` is scaled for the tails of the test (:func:`noise_scale`: the HC2 variance factor
+    and ``t(df)/z``); ``centre`` has the variance factor only (:func:`variance_inflation`). The
+    Student factor says how far a tail quantile reaches when the variance is itself estimated;
+    the centre of the distances under a hypothesis (its plug-in bias) is an expectation, which
+    the corrected variance estimates as it is. So the distances come from ``tails`` and are
+    shifted so that their median is the median under ``centre``.
+    """
+
+    tails: np.ndarray
+    """``(B, D)`` noise for the spread of the distances."""
+    centre: np.ndarray | None = None
+    """``(B, D)`` noise for their median (None: ``tails``, no shift)."""
+
+    def distances(self, stat: Callable[[np.ndarray], np.ndarray], delta0: np.ndarray) -> np.ndarray:
+        """Replicate distances ``T(delta0 + noise)``, centred as the class docstring says."""
+        spread = stat(delta0[None, :] + self.tails)
+        if self.centre is None:
+            return spread
+        centre = stat(delta0[None, :] + self.centre)
+        return spread - np.median(spread) + np.median(centre)
 
 
 def invert(
@@ -486,6 +512,7 @@ def invert(
     delta: np.ndarray,
     noise: np.ndarray,
     level: float,
+    centre: np.ndarray | None = None,
 ) -> tuple[float, float, float, float, float]:
     """Test inversion for ``T(delta)`` with recentred replicates.
 
@@ -500,6 +527,9 @@ def invert(
     that bias is small beside ``d0``, is the largest ``d0`` the ``scaled`` family keeps.
     ``corrected`` is the ``d0`` of the ``scaled`` family at which the observed value is the
     replicates' median.
+    ``centre``: the noise without the Student factor, for the median of the distances under each
+    hypothesis (:class:`Noise`; None: ``noise``). The equality test (``p_equal``,
+    ``detectable``) uses ``noise`` as it is.
     Returns ``(corrected, low, high, p_equal, detectable)``.
     """
     alpha, observed = 1 - level, float(stat(delta[None, :])[0])
@@ -510,7 +540,7 @@ def invert(
         return 0.0, 0.0, detectable, p_equal, detectable
     top = observed + 4.0 * float(np.quantile(null, 0.999))
     scans = {
-        name: _scan(stat, path, noise, observed, top)
+        name: _scan(stat, path, Noise(noise, centre), observed, top)
         for name, path in _paths(layout, delta, noise).items()
     }
 
@@ -657,9 +687,15 @@ def estimate(
         parts = _signed(p[0] - target[0], reps[:, 0] - p[0], n, df, level, weights, other[:, 0])
     else:
         noise = (reps - p) * noise_scale(n, df, level, weights) - other
+        centre = (reps - p) * np.sqrt(variance_inflation(n, weights)) - other
         layout = Layout((metric,), (0, p.size), (_positions(positions),))
         parts = invert(
-            lambda d: entry.rows(target + d, target, positions), layout, p - target, noise, level
+            lambda d: entry.rows(target + d, target, positions),
+            layout,
+            p - target,
+            noise,
+            level,
+            centre,
         )
     return Estimate(value, *_in_range(parts), n_boot=len(reps))
 
@@ -704,19 +740,22 @@ def estimate_summary(parts: Sequence[SummaryPart], level: float = 0.95) -> Estim
     q_all = np.concatenate([np.asarray(part.q, dtype=float) for part in parts])
 
     stat = _mean_distance(parts, edges, q_all)
-    noise = joint - p_all
+    noise, centre = joint - p_all, joint - p_all
     for part, a, b in zip(parts, edges[:-1], edges[1:], strict=True):
         if part.n:
             df = degrees_of_freedom(part.n, part.weights)
             noise[:, a:b] *= noise_scale(part.n, df, level, part.weights)
-        noise[:, a:b] -= _truth_rows(part.truth_noise, len(kept), b - a)[kept]
+            centre[:, a:b] *= np.sqrt(variance_inflation(part.n, part.weights))
+        truth = _truth_rows(part.truth_noise, len(kept), b - a)[kept]
+        noise[:, a:b] -= truth
+        centre[:, a:b] -= truth
     layout = Layout(
         tuple(part.metric for part in parts),
         tuple(int(e) for e in edges),
         tuple(_positions(part.positions) for part in parts),
     )
     value = float(stat((p_all - q_all)[None, :])[0])
-    found = invert(stat, layout, p_all - q_all, noise, level)
+    found = invert(stat, layout, p_all - q_all, noise, level, centre)
     return Estimate(value, *_in_range(found), n_boot=len(joint))
 
 
