@@ -32,7 +32,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from personasim.llm import Backend, ChoiceRequest, GenerateRequest, GenerateResult, Message
+from personasim.llm import (
+    Backend,
+    ChoiceRequest,
+    ChoiceResult,
+    GenerateRequest,
+    GenerateResult,
+    Message,
+)
 from personasim.personas.generate import stable_seed
 from personasim.testbed import common as C
 from personasim.testbed.eval_groups import persona_attributes, select_personas
@@ -131,7 +138,7 @@ Unit = tuple[str, str, int]
 sample)."""
 
 
-def opening(mode: Mode, question: str, profile: str | None) -> tuple[Message, Message]:
+def _opening(mode: Mode, question: str, profile: str | None) -> tuple[Message, Message]:
     """The system and first user message of ``mode``."""
     if mode == "baseline" or profile is None:
         system = PairsTemplates().answer_system
@@ -161,7 +168,7 @@ def _generate(
     options: EvalOptions,
 ) -> tuple[list[GenerateResult | None], list[GenerateResult]]:
     """The preamble (two-call modes, else None) and the answer of each unit."""
-    openings = [opening(mode, texts[p], profiles.get(pid)) for pid, p, _ in units]
+    openings = [_opening(mode, texts[p], profiles.get(pid)) for pid, p, _ in units]
     preambles: list[GenerateResult | None] = [None] * len(units)
     conversations: list[tuple[Message, ...]] = list(openings)
     if mode in PREAMBLE_ASK:
@@ -196,7 +203,7 @@ def _row(
     names: tuple[str, str],
     question: str,
     made: tuple[GenerateResult | None, GenerateResult],
-    verdicts: Sequence,
+    verdicts: Sequence[ChoiceResult],
 ) -> dict[str, object]:
     """One eval row of ``person`` from the unit's texts and the critic's two verdicts."""
     preamble, answer = made
