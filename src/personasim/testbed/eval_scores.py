@@ -106,10 +106,10 @@ def score_by_group(
     """The score per model, mode and group of personas sharing the values of ``by`` (their
     intersection), from ``attributes`` (person_id + one text column per attribute). A group of
     one persona has no interval."""
-    keyed = rows.merge(attributes[["person_id", *by]], on="person_id", how="left")
+    group_of = attributes.set_index("person_id")[list(by)].apply(tuple, axis=1)
     out = []
-    for (model, mode), runs in keyed.groupby(["model", "mode"], sort=False):
-        for key, group in runs.groupby(list(by), sort=True):
+    for (model, mode), runs in rows.groupby(["model", "mode"], sort=False):
+        for key, group in runs.groupby(runs["person_id"].map(group_of), sort=True):
             values = dict(zip(by, key, strict=True))
             out.append({"model": model, "mode": mode, **values, **_scored(group, n_boot, seed)})
     return pd.DataFrame(out, columns=["model", "mode", *by, *SUMMARY_COLUMNS[2:-1]])
