@@ -9,6 +9,7 @@ its first connection).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -92,6 +93,8 @@ FILES: dict[str, str] = {
     "tpl-placeholder.yaml": 'critique: "Asked {questoin}, answered {answer}"\n',
     "tpl-brace.yaml": 'revision: "Rewrite {answer} for {question"\n',
     "other.yaml": "id: other\nquestions:\n  - id: q\n    text: Tea?\n    options: [tea, coffee]\n",
+    # a prompt set whose name is what `testbed eval --out {d}/ev.parquet` writes its summary to
+    "ev_summary.csv": "text\nWhy do people disagree so much about taxes these days?\n",
     # a generator naming no backend while the only tier (meta) needs none
     "study-unused-generator.toml": (
         'name = "g"\n[population]\nstates = ["VT"]\nper_state = 2\n[personas]\n'
@@ -124,6 +127,10 @@ def _frames(folder: Path) -> None:
         folder / "clash" / "part-00001.parquet", index=False
     )
     PERSONAS.assign(tier="persona").to_parquet(folder / "persona-tier.parquet", index=False)
+    PERSONAS.assign(
+        tier="persona",
+        fields=[json.dumps({"sex": "Male", "race": "White"}), json.dumps({"sex": "Female"})],
+    ).to_parquet(folder / "persona-fields.parquet", index=False)
     pd.DataFrame(
         {
             "person_id": ["1"],
@@ -336,6 +343,7 @@ SCORE = [
     "0",
 ]
 TB_EXPORT = ["testbed", "export", "--include-unverified"]
+TB_EVAL = ["testbed", "eval", "--personas", "{d}/persona-fields.parquet", "--no-cache"]
 SIMULATE_S = ["simulate", "--personas", "{d}/personas.parquet", "--simulator", "s"]
 OTHER = ["--survey", "{d}/other.yaml"]
 
@@ -540,8 +548,26 @@ CASES_20: list[tuple[str, list[str]]] = [
 CASES_21: list[tuple[str, list[str]]] = [
     ("run-testbed-protocol", ["run", "{d}/study-testbed-protocol.toml", "--out", "{d}/run"]),
     ("run-testbed-one-rater", ["run", "{d}/study-testbed-one-rater.toml", "--out", "{d}/run"]),
+    *[
+        (f"testbed-eval-{name}", [*TB_EVAL, *extra, "--out", "{out}"])
+        for name, extra in (
+            ("unknown-mode", ["--modes", "persona,chain_of_thougth"]),
+            ("k-zero", ["--k", "0"]),
+            ("temperature-zero", ["--k", "4", "--temperature", "0"]),
+            ("by-unknown-attribute", ["--by", "sex,religon"]),
+            ("where-malformed", ["--where", "sex"]),
+            ("where-unknown-attribute", ["--where", "religion=None"]),
+            ("where-unknown-value", ["--where", "sex=Other"]),
+            ("where-no-intersection", ["--where", "sex=Female", "--where", "race=White"]),
+        )
+    ],
+    (
+        "testbed-eval-summary-onto-prompts",
+        [*TB_EVAL, "--prompts", "{d}/ev_summary.csv", "--out", "{d}/ev.parquet"],
+    ),
 ]
-"""Cases of issue 21: the study's testbed stage (its protocol, its raters)."""
+"""Cases of issue 21: the study's testbed stage (its protocol, its raters); `testbed eval`'s
+modes, samples and persona groups (§5)."""
 
 
 # (case id, arguments; {d} is the case folder, {out} the guarded output file, {port} a closed port)

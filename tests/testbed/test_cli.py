@@ -257,3 +257,28 @@ def test_an_unknown_eval_mode_is_one_line(capsys, personas_file):
         ],
     )
     assert "eval options" in line and "modes" in line
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--by", "sex,religon"], "--by religon: no persona has this attribute"),
+        (["--where", "sex"], "--where 'sex': not ATTR=VALUE"),
+        (["--where", "sex=Other"], "no persona has this value (hint: sex values: Female, Male)"),
+        (["--where", "religon=None"], "did you mean 'religion'"),
+        (["--k", "0"], "'--k': 0 is not in the range"),
+    ],
+)
+def test_eval_groups_and_samples_are_checked_before_any_model_work(
+    capsys, personas_file, extra, expected
+):
+    line = one_error(capsys, ["testbed", "eval", "--personas", str(personas_file), *extra])
+    assert expected in line
+
+
+def test_eval_summaries_never_overwrite_an_input(tmp_path, capsys, personas_file):
+    prompts = tmp_path / "ev_summary.csv"
+    prompts.write_text("text\nWhy do people disagree so much about taxes these days?\n")
+    args = ["testbed", "eval", "--personas", str(personas_file), "--prompts", str(prompts)]
+    line = one_error(capsys, [*args, "--out", str(tmp_path / "ev.parquet")])
+    assert f"{prompts} is the --prompts file" in line

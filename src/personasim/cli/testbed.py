@@ -10,7 +10,12 @@ import click
 
 from personasim.cli.llm import backend_options, open_backend
 from personasim.cli.main import split_list
-from personasim.core.tables import check_output, check_output_dir, write_atomic
+from personasim.core.tables import (
+    check_output,
+    check_output_dir,
+    write_atomic,
+    write_text_atomic,
+)
 
 PATH = click.Path(path_type=Path)
 
@@ -330,8 +335,47 @@ def export_command(
     help="Prompt set (held-out split used when present).",
 )
 @click.option("--n-prompts", default=20, show_default=True, type=click.IntRange(min=1))
-@click.option("--modes", default="persona,baseline", show_default=True)
+@click.option(
+    "--modes",
+    default="persona,baseline",
+    show_default=True,
+    help="Any of persona, baseline, chain_of_thought, demographic_summary.",
+)
 @click.option("--answer-tokens", default=128, show_default=True, type=click.IntRange(8, 4096))
+@click.option(
+    "--preamble-tokens",
+    default=160,
+    show_default=True,
+    type=click.IntRange(8, 4096),
+    help="Token cap of the reasoning (chain_of_thought) or summary (demographic_summary).",
+)
+@click.option(
+    "--k",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Answers sampled per item (pass@1..k); 1 = one greedy answer.",
+)
+@click.option(
+    "--temperature",
+    default=0.7,
+    show_default=True,
+    type=click.FloatRange(0, 2, min_open=True),
+    help="Sampling temperature when --k > 1.",
+)
+@click.option(
+    "--by",
+    default=None,
+    metavar="ATTR[,ATTR...]",
+    help="Score per group of personas sharing these attributes' values.",
+)
+@click.option(
+    "--where",
+    "where",
+    multiple=True,
+    metavar="ATTR=VALUE",
+    help="Only personas with this attribute value (repeatable: their intersection).",
+)
 @click.option("--critic-model", default=None, help="Backend spec of the critic [default: --model].")
 @click.option(
     "--compare",
@@ -342,7 +386,15 @@ def export_command(
 )
 @click.option("--n-boot", default=1000, show_default=True, type=click.IntRange(min=0))
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", "out_path", default=Path("eval.parquet"), show_default=True, type=PATH)
+@click.option(
+    "--out",
+    "out_path",
+    default=Path("eval.parquet"),
+    show_default=True,
+    type=PATH,
+    help="One row per item x sample; STEM_summary.csv, STEM_pass_at_k.csv and (with --by) "
+    "STEM_by_group.csv are written beside it.",
+)
 @backend_options
 def eval_command(
     personas_path: Path,
@@ -350,6 +402,11 @@ def eval_command(
     n_prompts: int,
     modes: str,
     answer_tokens: int,
+    preamble_tokens: int,
+    k: int,
+    temperature: float,
+    by: str | None,
+    where: tuple[str, ...],
     critic_model: str | None,
     compare: tuple[str, ...],
     n_boot: int,
@@ -362,20 +419,30 @@ def eval_command(
 ) -> None:
     """Evaluate --model: share of answers a persona critic would not revise, with a CI."""
     from personasim.testbed.common import make_options, persona_tier
+    from personasim.testbed.eval_groups import parse_where, select_personas
     from personasim.testbed.evaluate import EvalOptions, evaluate_model
     from personasim.testbed.prompts import read_prompt_table, split_prompts
 
-    check_output(out_path, [("--personas", personas_path), ("--prompts", source)])
+    outputs = _eval_outputs(out_path)
+    inputs = [("--personas", personas_path), ("--prompts", source)]
+    for path in outputs.values():
+        check_output(path, inputs)
     options = make_options(
         EvalOptions,
         "eval options",
         modes=tuple(split_list(modes)),
         n_prompts=n_prompts,
         answer_tokens=answer_tokens,
+        preamble_tokens=preamble_tokens,
+        k=k,
+        temperature=temperature,
+        where=parse_where(where),
+        by=tuple(split_list(by)) if by else (),
         seed=seed,
         n_boot=n_boot,
     )
     personas = persona_tier(personas_path)
+    select_personas(personas, options.where, options.by)  # refused before any model work
     prompts = read_prompt_table(source)
     if prompts["split"].isna().all():
         prompts = split_prompts(prompts, seed=seed)
@@ -388,9 +455,21 @@ def eval_command(
         for opened in (backend, critic, *others):
             if opened is not None:
                 opened.close()
-    write_atomic(result.rows, out_path)
+    write_atomic(result.rows, outputs["rows"])
+    tables = [("summary", result.summary), ("pass_at_k", result.pass_at_k)]
+    if options.by:
+        tables.append(("by_group", result.by_group))
+    for name, table in tables:
+        write_text_atomic(table.to_csv(index=False), outputs[name])
     click.echo(result.text())
-    click.echo(f"wrote {len(result.rows)} verdicts to {out_path}")
+    click.echo(f"wrote {len(result.rows)} verdicts to {out_path} (summaries beside it)")
+
+
+def _eval_outputs(out_path: Path) -> dict[str, Path]:
+    """Where ``testbed eval`` writes: the rows, then each summary table as CSV beside them."""
+    stem = out_path.with_suffix("")
+    tables = ("summary", "pass_at_k", "by_group")
+    return {"rows": out_path, **{n: stem.with_name(f"{stem.name}_{n}.csv") for n in tables}}
 
 
 @testbed_group.command("loo")
