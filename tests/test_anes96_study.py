@@ -23,7 +23,7 @@ def _tiny_anes96(folder: Path) -> Path:
     assert shipped["surveys"][0]["truth"] == "microdata:anes96"
     small = text.replace('states = ["CA", "TX", "FL", "PA", "WI"]', 'states = ["VT", "TX"]')
     small = small.replace('tiers = ["meta", "objective", "descriptive"]', 'tiers = ["meta"]')
-    small = small.replace("n_boot = 200", "n_boot = 20")
+    small = small.replace("n_boot = 1000", "n_boot = 20")
     assert small != text and tomllib.loads(small)["population"]["states"] == ["VT", "TX"]
     path = folder / "anes96.toml"
     path.write_text(small, encoding="utf-8")
