@@ -259,3 +259,21 @@ def test_variance_inflation_is_hc2_over_hc0_of_the_weighted_mean() -> None:
     ratio = fit.fit(cov_type="HC2").bse[0] ** 2 / fit.fit(cov_type="HC0").bse[0] ** 2
     assert I.variance_inflation(5, w) == pytest.approx(ratio)
     assert I.variance_inflation(3, np.array([1.0, 1.0, 2.0])) == pytest.approx(10.666667 / 6)
+
+
+def test_a_repeated_draw_is_the_same_and_a_changed_input_is_drawn_anew() -> None:
+    """joint_replicate_means keeps recent results: a repeat returns equal copies (changing one
+    leaves the kept result alone); another weight or seed draws again."""
+    rng = np.random.default_rng(4)
+    keys = np.array([f"k{i}" for i in range(300)])
+    values, weights = rng.dirichlet(np.ones(3), 300), rng.random(300) + 0.5
+    first = I.replicate_means(keys, values, weights, 50, seed=9)
+    first[0, 0] = 7.0
+    again = I.replicate_means(keys, values, weights, 50, seed=9)
+    assert again[0, 0] != 7.0
+    I._KEPT.clear()
+    assert np.array_equal(again, I.replicate_means(keys, values, weights, 50, seed=9))
+    heavier = weights.copy()
+    heavier[0] *= 3
+    assert not np.array_equal(again, I.replicate_means(keys, values, heavier, 50, seed=9))
+    assert not np.array_equal(again, I.replicate_means(keys, values, weights, 50, seed=10))

@@ -27,6 +27,9 @@ interval holds both.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -210,6 +213,25 @@ def _weighted(values: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarra
     return w[:, None] * y, w
 
 
+REPLICATES_KEPT = 8
+"""Results of :func:`joint_replicate_means` kept for repeated calls (a one-question survey's
+cell, summary and by-group interval draw the same persons with the same seed)."""
+_KEPT: OrderedDict[bytes, list[np.ndarray]] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+
+
+def _digest(
+    arrays: Sequence[np.ndarray], values: Sequence[np.ndarray], weights: Sequence, *rest: object
+) -> bytes:
+    """A content digest of the inputs of :func:`joint_replicate_means`."""
+    h = hashlib.blake2b(repr(rest).encode(), digest_size=20)
+    for part in (*arrays, *values, *weights):
+        arr = np.ascontiguousarray(np.asarray(part if part is not None else []))
+        h.update(f"{arr.dtype}{arr.shape}".encode())
+        h.update(arr.tobytes() if arr.dtype != object else repr(arr.tolist()).encode())
+    return h.digest()
+
+
 def joint_replicate_means(
     keys: Sequence[Sequence[object] | np.ndarray],
     values: Sequence[np.ndarray],
@@ -224,11 +246,34 @@ def joint_replicate_means(
     ``values[j]`` and weights ``weights[j]``. Each replicate gives every person of the union one
     count and every block uses that count for that person's rows, so blocks answered by the same
     persons move together. Returns one ``(n_boot, options_j)`` array per block, the weighted mean
-    per replicate (NaN rows when a replicate leaves a block without weight).
+    per replicate (NaN rows when a replicate leaves a block without weight). The last
+    :data:`REPLICATES_KEPT` results are kept by a digest of the inputs, so a repeated call
+    returns copies without drawing again.
     """
     if not len(keys) == len(values) == len(weights):
         raise IntervalInputError("keys, values and weights need one entry per block")
     arrays = [_key_array(ks) for ks in keys]
+    digest = _digest(arrays, values, weights, n_boot, seed, chunk)
+    with _KEPT_LOCK:
+        found = _KEPT.get(digest)
+    if found is None:
+        found = _draw_means(arrays, values, weights, n_boot, seed, chunk)
+        with _KEPT_LOCK:
+            _KEPT[digest] = found
+            while len(_KEPT) > REPLICATES_KEPT:
+                _KEPT.popitem(last=False)
+    return [r.copy() for r in found]
+
+
+def _draw_means(
+    arrays: list[np.ndarray],
+    values: Sequence[np.ndarray],
+    weights: Sequence[np.ndarray | None],
+    n_boot: int,
+    seed: int,
+    chunk: int | None,
+) -> list[np.ndarray]:
+    """:func:`joint_replicate_means` without the memory of earlier results."""
     union = np.unique(np.concatenate(arrays)) if arrays else np.array([])
     rank = np.empty(len(union), dtype=np.int64)  # canonical slot of each key of the union
     rank[canonical_order(union)] = np.arange(len(union))
