@@ -7,7 +7,7 @@ it) is scaled down only where the test's time budget needs it: ``[population] st
 with ``per_state = 3`` (3 persons, so every interval is a real one, instead of 5 states x 3), the
 ``meta`` and ``subjective`` tiers (the calibrated one; instead of all four, so ``drift``, which
 is of the objective tier, is empty) and ``max_questions = 1`` on each survey. Everything else
-is the default's: both surveys, the logprobs estimator, ``[calibration]`` and ``[score]`` (200
+is the default's: both surveys, the logprobs estimator, ``[calibration]`` and ``[score]`` (1000
 bootstrap draws)."""
 
 from __future__ import annotations

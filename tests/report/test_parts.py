@@ -185,3 +185,19 @@ def test_report_imports_neither_study_nor_scoring() -> None:
     code = f"import sys, personasim.report.build; print([m for m in {banned} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_missing_cells_read_as_a_dash_whatever_pandas_calls_them() -> None:
+    """None, NaN, NaT and pandas' NA (a nullable column's gap) show as a dash, not "<NA>"."""
+    from personasim.report.build import table
+
+    frame = pd.DataFrame(
+        {
+            "share": pd.array([0.25, None], dtype="Float64"),
+            "count": pd.array([3, None], dtype="Int64"),
+            "plain": [float("nan"), 1.5],
+            "when": pd.to_datetime(["2024-11-05", None]),
+        }
+    )
+    cells = [[cell["text"] for cell in row] for row in table(frame)["rows"]]
+    assert cells == [["0.250", "3", "–", "2024-11-05 00:00:00"], ["–", "–", "1.500", "–"]]

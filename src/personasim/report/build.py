@@ -136,8 +136,8 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 def _cell(value: Any, digits: int = 3) -> str:
-    """A table cell as text."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    """A table cell as text (a dash for None, NaN, NaT and pandas' NA)."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return "–"
     if isinstance(value, float | np.floating):
         return f"{value:.{digits}f}"
