@@ -22,6 +22,28 @@ SHARED_DATA = SHARED / "data"
 
 RAY_MODULES = ("tests/executor/test_ray.py", "tests/executor/test_ray_study.py")
 """Test modules that start a local Ray cluster: one worker runs them, one after the other."""
+LONGEST_FIRST = (
+    *RAY_MODULES,
+    "tests/test_study.py",
+    "tests/personas/test_generate.py",
+    "tests/testbed/test_study_testbed.py",
+    "tests/test_sigkill.py",
+    "tests/test_readme.py",
+    "tests/census/test_build_and_files.py",
+    "tests/llm/test_openai.py",
+    "tests/testbed/test_pairs.py",
+)
+"""The modules that take longest (``--durations``), handed out first under pytest-xdist so the
+short ones fill the gaps at the end instead of one long module running alone."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a pytest-xdist worker, move the :data:`LONGEST_FIRST` modules to the front (each
+    module's tests keep their order and stay together); a plain run keeps pytest's order."""
+    if not hasattr(config, "workerinput"):
+        return
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, absent without it
