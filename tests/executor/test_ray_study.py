@@ -4,7 +4,7 @@ local Ray cluster, the embedded model answering in both runs).
 
 The default study (``src/personasim/studies/default.toml``, loaded as ``personasim run`` loads
 it) is scaled down only where the test's time budget needs it: ``[population] states = ["CA"]``
-with ``per_state = 3`` (3 persons, so every interval is a real one, instead of 5 states x 3), the
+with ``per_state = 2`` (2 persons, so every interval is a real one, instead of 5 states x 3), the
 ``meta`` and ``subjective`` tiers (the calibrated one; instead of all four, so ``drift``, which
 is of the objective tier, is empty) and ``max_questions = 1`` on each survey. Everything else
 is the default's: both surveys, the logprobs estimator, ``[calibration]`` and ``[score]`` (1000
@@ -53,7 +53,7 @@ def _scaled_default(path: Path, **executor: object) -> Path:
     assert len(spec.personas.tiers) == 4 and {e.id for e in spec.surveys} == {"elections", "topics"}
     assert spec.calibration is not None
     assert spec.calibration.tiers == ("subjective",)
-    population = spec.population.model_copy(update={"states": ("CA",), "per_state": 3})
+    population = spec.population.model_copy(update={"states": ("CA",), "per_state": 2})
     personas = spec.personas.model_copy(update={"tiers": ("meta", "subjective")})
     surveys = tuple(e.model_copy(update={"max_questions": 1}) for e in spec.surveys)
     scaled = spec.model_copy(
@@ -152,10 +152,10 @@ def test_default_study_on_ray_equals_the_local_run(
     assert local_manifest["stages"][-1] == "report" and local_manifest["models"]
     assert local_manifest == ray_manifest
     population = pd.read_parquet(tmp_path / "local" / "population.parquet")
-    assert len(population) == 3
+    assert len(population) == 2
     scores = pd.read_parquet(tmp_path / "local" / "scores_elections.parquet")
     shares = scores[scores["metric"] == "dem_share"]
-    assert (shares["n"] == 3).all() and (shares["ci_high"] > shares["ci_low"]).all()
+    assert (shares["n"] == 2).all() and (shares["ci_high"] > shares["ci_low"]).all()
     text = _report_text(tmp_path / "local")
     assert "subjective" in text and len(text) > 500
     assert text == _report_text(tmp_path / "ray")
