@@ -222,6 +222,34 @@ def test_persona_text_is_escaped(tiny_run: RunResult, tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
 
 
+def test_degenerate_persona_text_is_flagged_in_the_report(
+    tiny_run: RunResult, tmp_path: Path
+) -> None:
+    """One descriptive persona made degenerate by hand: the diagnostics flag it, the report's
+    reading counts it, its table row and its sample persona show why."""
+    from personasim.analysis import text_stats
+
+    run = tmp_path / "copy"
+    shutil.copytree(tiny_run.out_dir, run)
+    personas = pd.read_parquet(run / "personas.parquet")
+    descriptive = personas.index[personas["tier"] == "descriptive"]
+    personas["fields"] = personas["fields"].astype(object)
+    for row in descriptive:  # the model's own text might be flagged too: make it plain first
+        personas.loc[row, "fields"] = json.dumps({"description": "A retired nurse from Texas."})
+    first = personas.loc[descriptive].sort_values("person_id").index[0]  # first sample shown
+    personas.loc[first, "fields"] = json.dumps({"description": "None_None_None_None"})
+    personas.to_parquet(run / "personas.parquet", index=False)
+    text_stats(personas).to_parquet(run / "text_stats.parquet", index=False)
+    html = build_report(run).read_text(encoding="utf-8")
+    stats = text_stats(personas)
+    llm = stats[stats["tier"] != "meta"]
+    flagged = int(llm["flagged_fields"].ne("").sum())
+    assert flagged >= 1  # the objective tier's own free text may add to it
+    assert f"{flagged} of {len(llm)} LLM-written personas have degenerate text" in html
+    assert 'id="quality">Persona text quality' in html
+    assert "degenerate text: description (filler)" in html
+
+
 def test_rerun_makes_zero_model_calls(tiny_run: RunResult) -> None:
     again = run_study(builtin_study("tiny"), tiny_run.out_dir)
     assert again.model_calls == 0

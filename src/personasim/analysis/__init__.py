@@ -1,5 +1,6 @@
-"""Persona diagnostics: text statistics (sentiment, length, vocabulary), word clouds and the
-drift of LLM-imputed attributes away from the census values of the same persons.
+"""Persona diagnostics: text statistics (sentiment, length, vocabulary), flags for degenerate
+text, word clouds and the drift of LLM-imputed attributes away from the census values of the
+same persons.
 
 The names below are imported on first use (PEP 562), so that importing one submodule (e.g.
 ``personasim.analysis.fidelity``) does not load the text tools (textblob, wordcloud).
@@ -13,6 +14,8 @@ from typing import Any
 #: Public name -> the submodule that defines it.
 _EXPORTS = {
     "imputation_drift": "personasim.analysis.drift",
+    "quality_flags": "personasim.analysis.quality",
+    "quality_summary": "personasim.analysis.quality",
     "sentiment_summary": "personasim.analysis.text",
     "text_stats": "personasim.analysis.text",
     "word_cloud_png": "personasim.analysis.text",

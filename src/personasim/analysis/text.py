@@ -15,6 +15,7 @@ from functools import lru_cache
 
 import pandas as pd
 
+from personasim.analysis.quality import FLAG_COLUMNS, quality_table
 from personasim.core.validity import blank_text, invalid_personas, valid_personas
 
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
@@ -31,6 +32,7 @@ STAT_COLUMNS = [
     "words",
     "unique_words",
     "type_token_ratio",
+    *FLAG_COLUMNS,
 ]
 
 
@@ -57,11 +59,13 @@ def text_row(text: str) -> dict[str, float]:
 
 
 def text_stats(personas: pd.DataFrame) -> pd.DataFrame:
-    """One row per persona (person x tier x generator) with :func:`text_row` statistics;
-    ``valid`` is False for invalid personas (:mod:`personasim.core.validity`) and empty texts."""
+    """One row per persona (person x tier x generator) with :func:`text_row` statistics and the
+    degenerate-text flags of :mod:`personasim.analysis.quality`; ``valid`` is False for invalid
+    personas (:mod:`personasim.core.validity`) and empty texts."""
     rows = []
     valid = ~(invalid_personas(personas) | blank_text(personas["text"]))
-    for r, ok in zip(personas.itertuples(index=False), valid, strict=True):
+    flags = quality_table(personas).to_dict("records")
+    for r, ok, flag in zip(personas.itertuples(index=False), valid, flags, strict=True):
         text = r.text if isinstance(r.text, str) else ""
         rows.append(
             {
@@ -70,6 +74,7 @@ def text_stats(personas: pd.DataFrame) -> pd.DataFrame:
                 "generator": r.generator,
                 "valid": bool(ok),
                 **text_row(text),
+                **flag,
             }
         )
     return pd.DataFrame(rows, columns=STAT_COLUMNS)

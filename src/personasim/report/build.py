@@ -688,6 +688,7 @@ def sample_personas(data: RunData) -> list[dict[str, Any]]:
     """The first few personas of each tier, with their text (escaped by the template)."""
     n = data.spec.report.sample_personas
     out = []
+    flags = _persona_flags(data.text_stats)
     personas = data.personas.sort_values("person_id", kind="stable")
     for tier in F.tier_sort(list(personas["tier"])):
         rows = _spread(personas[personas["tier"] == tier], n)
@@ -698,11 +699,23 @@ def sample_personas(data: RunData) -> list[dict[str, Any]]:
                 "generator": str(r.generator),
                 "valid": bool(r.valid),
                 "text": str(r.text) if isinstance(r.text, str) and r.text else str(r.raw or ""),
+                "flags": flags.get((str(r.person_id), str(r.tier), str(r.generator)), ""),
             }
             for r in rows.itertuples(index=False)
         ]
         out.append({"tier": tier, "personas": items})
     return out
+
+
+def _persona_flags(stats: pd.DataFrame | None) -> dict[tuple[str, str, str], str]:
+    """(person, tier, generator) -> its flagged fields (:mod:`personasim.analysis.quality`)."""
+    if stats is None or "flagged_fields" not in stats.columns:
+        return {}
+    flagged = stats[stats["flagged_fields"].fillna("").ne("")]
+    return {
+        (str(r.person_id), str(r.tier), str(r.generator)): str(r.flagged_fields)
+        for r in flagged.itertuples(index=False)
+    }
 
 
 def _spread(rows: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -759,7 +772,25 @@ def reading_section(data: RunData) -> list[str]:
     names = {s for s in data.simulators if s}
     models = data.manifest.get("models", {})  # a study's backend name -> its model
     simulators = [str(models.get(n, {}).get("display_name", n)) for n in sorted(names)]
-    return headline_reading(data.summaries or data.scores, simulators)
+    return headline_reading(data.summaries or data.scores, simulators, quality_frame(data))
+
+
+def quality_frame(data: RunData) -> pd.DataFrame | None:
+    """Degenerate-text counts per LLM tier x generator (None for a run without text stats, or
+    one written before the flags existed)."""
+    from personasim.analysis import quality_summary
+
+    stats = data.text_stats
+    if stats is None or "flagged_fields" not in stats.columns:
+        return None
+    summary = quality_summary(stats)
+    return summary if not summary.empty else None
+
+
+def quality_section(data: RunData) -> dict[str, Any] | None:
+    """The "Persona text quality" table (counts of flagged personas per tier)."""
+    summary = quality_frame(data)
+    return None if summary is None else table(summary)
 
 
 def render(data: RunData) -> str:
@@ -780,6 +811,7 @@ def render(data: RunData) -> str:
         topics=topic_sections(data),
         opinionqa=opinionqa_section(data),
         sentiment=sentiment_section(data),
+        quality=quality_section(data),
         clouds=word_clouds(data),
         drift=drift_section(data),
         samples=sample_personas(data),

@@ -178,8 +178,31 @@ def uses_embedded_model(simulators: Iterable[str]) -> bool:
     return any(m in str(s).lower() for s in simulators for m in EMBEDDED_MARKERS)
 
 
-def headline_reading(scores: Mapping[str, pd.DataFrame], simulators: Iterable[str]) -> list[str]:
-    """The opening paragraphs: one per scored survey, then the small-model caveat if due.
+def text_quality_reading(quality: pd.DataFrame | None) -> str | None:
+    """One sentence on degenerate persona text (``quality``: the per-tier table of
+    :func:`personasim.analysis.quality.quality_summary`), or None when no persona is flagged."""
+    if quality is None or quality.empty or not int(quality["flagged"].sum()):
+        return None
+    flagged, total = int(quality["flagged"].sum()), int(quality["personas"].sum())
+    worst = quality.assign(share=quality["flagged"] / quality["personas"]).iloc[
+        int((quality["flagged"] / quality["personas"]).to_numpy().argmax())
+    ]
+    return (
+        f"{flagged} of {total} LLM-written personas have degenerate text in at least one free "
+        "field (filler, one value pasted into several fields, a template placeholder or "
+        f"look-alike letters), most in the {worst['tier']} tier ({int(worst['flagged'])} of "
+        f'{int(worst["personas"])}). They are kept and scored as written; see "Persona text '
+        'quality" and the sample personas.'
+    )
+
+
+def headline_reading(
+    scores: Mapping[str, pd.DataFrame],
+    simulators: Iterable[str],
+    quality: pd.DataFrame | None = None,
+) -> list[str]:
+    """The opening paragraphs: one per scored survey, a sentence on degenerate persona text if
+    any (``quality``, see :func:`text_quality_reading`), then the small-model caveat if due.
 
     ``scores``: survey id -> its scores table or its summary
     (:func:`personasim.scoring.score.summarize`).
@@ -198,6 +221,8 @@ def headline_reading(scores: Mapping[str, pd.DataFrame], simulators: Iterable[st
             "This run holds no scores against real answers, so no tier can be ranked "
             "here; the sections below describe the answers."
         )
+    if sentence := text_quality_reading(quality):
+        paragraphs.append(sentence)
     if uses_embedded_model(simulators):
         paragraphs.append(EMBEDDED_CAVEAT)
     return paragraphs
