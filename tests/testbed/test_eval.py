@@ -185,6 +185,18 @@ def test_groups_share_attribute_values_and_one_persona_has_no_interval():
     )
 
 
+def test_an_attribute_named_like_a_result_column_keeps_both():
+    named = {pid: {**fields, "score": fields["sex"], "model": "m"} for pid, fields in FOUR.items()}
+    backend = stand_in()
+    opts = EvalOptions(modes=("persona",), n_prompts=1, k=3, n_boot=200, by=("score", "model"))
+    result = evaluate_model(persona_table(named), one_prompt(), backend, options=opts)
+    groups = result.by_group.set_index("attribute:score")
+    assert {"model", "score", "attribute:model"} <= set(result.by_group.columns)
+    assert groups["score"].to_dict() == pytest.approx({"Female": 1 / 6, "Male": 5 / 6})
+    assert (groups["attribute:model"] == "m").all()
+    assert "Female & m" in result.text() and "score by score, model" in result.text()
+
+
 def test_where_restricts_every_table_to_the_intersection():
     result, backend = run(k=3, where=(("sex", "Male"),))
     assert set(result.rows["person_id"]) == {"pc", "pd"}

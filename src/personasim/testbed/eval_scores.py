@@ -105,11 +105,19 @@ def score_by_group(
 ) -> pd.DataFrame:
     """The score per model, mode and group of personas sharing the values of ``by`` (their
     intersection), from ``attributes`` (person_id + one text column per attribute). A group of
-    one persona has no interval."""
+    one persona has no interval. An attribute named like a result column (``model``,
+    ``score``, ...) gets the column :func:`group_column` names, so neither hides the other."""
     group_of = attributes.set_index("person_id")[list(by)].apply(tuple, axis=1)
+    columns = [group_column(name) for name in by]
     out = []
     for (model, mode), runs in rows.groupby(["model", "mode"], sort=False):
         for key, group in runs.groupby(runs["person_id"].map(group_of), sort=True):
-            values = dict(zip(by, key, strict=True))
+            values = dict(zip(columns, key, strict=True))
             out.append({"model": model, "mode": mode, **values, **_scored(group, n_boot, seed)})
-    return pd.DataFrame(out, columns=["model", "mode", *by, *SUMMARY_COLUMNS[2:-1]])
+    return pd.DataFrame(out, columns=["model", "mode", *columns, *SUMMARY_COLUMNS[2:-1]])
+
+
+def group_column(attribute: str) -> str:
+    """The by-group table's column of an attribute: its name, or ``attribute:NAME`` when the
+    name is one of the table's own columns (:data:`SUMMARY_COLUMNS`)."""
+    return f"attribute:{attribute}" if attribute in SUMMARY_COLUMNS else attribute

@@ -43,7 +43,12 @@ from personasim.llm import (
 from personasim.personas.generate import stable_seed
 from personasim.testbed import common as C
 from personasim.testbed.eval_groups import persona_attributes, select_personas
-from personasim.testbed.eval_scores import pass_at_k_curve, score_by_group, summarize_eval
+from personasim.testbed.eval_scores import (
+    group_column,
+    pass_at_k_curve,
+    score_by_group,
+    summarize_eval,
+)
 from personasim.testbed.pairs import PairsTemplates
 
 Mode = Literal["persona", "baseline", "chain_of_thought", "demographic_summary"]
@@ -321,7 +326,7 @@ class EvalResult:
         """The by-group table as text."""
         groups = self.by_group
         shown = groups.assign(
-            group=groups[list(self.by)].astype(str).agg(" & ".join, axis=1),
+            group=groups[[group_column(b) for b in self.by]].astype(str).agg(" & ".join, axis=1),
             ci=[_ci(a, b) for a, b in zip(groups["ci_low"], groups["ci_high"], strict=True)],
         )
         table = shown[["model", "mode", "group", "score", "ci", "n_personas"]]
