@@ -214,7 +214,7 @@ def _made_folders(folder: Path) -> None:
     a population's meta personas, and a meta personas folder."""
     from personasim.core.parts import check_made_with, commit_part
     from personasim.personas.meta import DEFAULT_ATTRIBUTES
-    from personasim.pipeline.jobs import personas_to_parts, simulate_record
+    from personasim.pipeline.jobs import persona_digests, personas_to_parts, simulate_record
     from personasim.simulate.plan import SimulateOptions
     from personasim.survey.loaders import load_survey
 
@@ -226,8 +226,10 @@ def _made_folders(folder: Path) -> None:
         simulator="s", question_id="q", probs=[[0.6, 0.4], [0.3, 0.7]]
     )
     attributes = {"attributes": list(DEFAULT_ATTRIBUTES)}
+    changed = PERSONAS.assign(text=["A 40-year-old man from Texas.", "Someone else entirely."])
+    changed.to_parquet(folder / "personas-changed.parquet", index=False)
     for name, estimator, extra in [
-        ("made-resp", "logprobs", {}),
+        ("made-resp", "logprobs", {"persona": persona_digests(PERSONAS)}),
         ("made-sample", "sample", {}),
         ("made-pop", "logprobs", attributes),
     ]:
@@ -365,6 +367,13 @@ RESUME: list[tuple[str, list[str]]] = [
             "sample",
             "--temperature",
             "0.5",
+        ],
+    ),
+    (
+        "simulate-resume-changed-persona-text",
+        [
+            *["simulate", "--personas", "{d}/personas-changed.parquet", "--simulator", "s"],
+            *[*OTHER, "--out", "{d}/made-resp"],
         ],
     ),
     (

@@ -210,8 +210,17 @@ def test_logprobs_end_to_end_resume_and_score(
     assert again.report.rows == 0 and again.report.model_calls == 0 and again.skipped == 6
     more = simulate_to_parts(personas, survey, out, backend=cached_embedded, show_progress=False)
     assert more.report.rows == 3 and more.report.model_calls == 3 and more.skipped == 6
+    before_calls = cached_embedded.stats.model_calls
     frame = read_parts(out)
     assert len(frame) == 9 and not frame.duplicated(list(RESPONSE_KEY)).any()
+
+    # a persona whose text changed under the same key: refused, its old answers not kept as new
+    edited = personas.copy()
+    edited.loc[1, "text"] = edited.loc[1, "text"] + " She keeps bees."
+    key = "|".join(str(edited.loc[1, c]) for c in ("person_id", "tier", "generator"))
+    with pytest.raises(ConfigError, match=f"another persona '{key}'.*changed since"):
+        simulate_to_parts(edited, survey, out, backend=cached_embedded, show_progress=False)
+    assert read_parts(out).equals(frame) and cached_embedded.stats.model_calls == before_calls
 
     # lost parts: the cache answers everything
     shutil.rmtree(out)

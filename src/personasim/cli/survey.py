@@ -245,7 +245,8 @@ def _load_personas(
     show_default=True,
     type=click.Path(path_type=Path),
     help="Responses folder of Parquet parts (resumed when it exists, refused when made with "
-    "other options or a changed question of the same id; pandas.read_parquet and --responses "
+    "other options, a changed question of the same id or a persona whose text changed; "
+    "pandas.read_parquet and --responses "
     "of score and export read it as one table).",
 )
 @backend_options
@@ -306,7 +307,9 @@ def simulate_command(
     recipe = backend_recipe(model, cache_path, no_cache, pairs)
     made_with = _persona_record(population_path, chosen)
     with folder_lock(out_path):  # one writer of --out; taken before the model is loaded
-        check_responses_folder(out_path, options, questions, made_with, write=False)
+        check_responses_folder(
+            out_path, options, questions, made_with, personas=personas, write=False
+        )
         backend = recipe.open() if spec.kind == "local" else None
         try:
             run = simulate_to_parts(

@@ -12,6 +12,7 @@ same rows.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -182,7 +183,7 @@ def simulate_to_parts(
     if options.simulator is None:
         options = options.model_copy(update={"simulator": _name(backend, recipe)})
     with parts.folder_lock(folder):  # the done keys stay true until the run ends
-        check_responses_folder(folder, options, survey, made_with)
+        check_responses_folder(folder, options, survey, made_with, personas=personas)
         done = parts.done_keys(folder, RESPONSE_KEY)
         pending = _pending_personas(personas, survey, options, done)
         batches = person_batches(pending, executor.batch_persons)
@@ -233,18 +234,34 @@ def simulate_record(options: Any, survey: Survey) -> dict[str, Any]:
     return record
 
 
+def persona_digests(personas: pd.DataFrame) -> dict[str, str]:
+    """``person_id|tier|generator`` -> a short digest of the persona's text (what the
+    simulator reads), so a folder can tell a persona whose text changed under the same key."""
+    first, *rest = (personas[c].astype(str) for c in PERSONA_KEY)
+    keys = first.str.cat(rest, sep="|")
+    return {
+        key: hashlib.blake2b(text.encode("utf-8"), digest_size=6).hexdigest()
+        for key, text in zip(keys, personas["text"].astype(str), strict=True)
+    }
+
+
 def check_responses_folder(
     folder: str | Path,
     options: Any,
     survey: Survey,
     made_with: dict[str, Any] | None = None,
     *,
+    personas: pd.DataFrame | None = None,
     write: bool = True,
 ) -> None:
     """Refuse a responses folder made with other options (:func:`simulate_record` and
-    ``made_with``) than these; with ``write``, record them. Cheap: a caller checks (without
-    ``write``) before it loads a model; :func:`simulate_to_parts` checks and records."""
+    ``made_with``) than these, or holding answers of a persona (``personas``) whose text has
+    changed since (:func:`persona_digests`); with ``write``, record them. Cheap: a caller
+    checks (without ``write``) before it loads a model; :func:`simulate_to_parts` checks and
+    records."""
     record = {**simulate_record(options, survey), **(made_with or {})}
+    if personas is not None:
+        record["persona"] = persona_digests(personas)
     parts.check_made_with(folder, record, _other_out(folder), write=write)
 
 
