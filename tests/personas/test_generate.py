@@ -1,4 +1,4 @@
-"""Persona generation end to end on the real embedded model (SmolLM2-135M), 3 Vermont persons."""
+"""Persona generation end to end on the real embedded model (SmolLM2-135M), 2 Vermont persons."""
 
 from __future__ import annotations
 
@@ -34,13 +34,13 @@ SMALL = {
 
 @pytest.fixture(scope="module")
 def population():
-    """Three census-sampled Vermont adults."""
-    return sample_population(states=["VT"], per_state=3, seed=1)
+    """Two census-sampled Vermont adults."""
+    return sample_population(states=["VT"], per_state=2, seed=1)
 
 
 @pytest.fixture(scope="module")
 def run(embedded, population, tmp_path_factory):
-    """Every tier for the 3 persons, with a fresh cache; the backend is restored afterwards."""
+    """Every tier for the 2 persons, with a fresh cache; the backend is restored afterwards."""
     from personasim.llm import Cache
     from personasim.llm.base import BackendStats
 
