@@ -1,4 +1,4 @@
-"""Degenerate persona text (``personasim.analysis.quality``): each rule on known values, the
+"""Degenerate persona text (``personasim.personas.quality``): each rule on known values, the
 values a valid profile repeats left alone, counts per tier by hand, and the report's sentence."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from personasim.analysis import quality_summary, text_stats
-from personasim.analysis.quality import quality_flags, value_causes
+from personasim.personas.quality import quality_flags, value_causes
 from personasim.report.reading import EMBEDDED_CAVEAT, headline_reading, text_quality_reading
 
 
@@ -122,3 +122,21 @@ def test_reading_names_the_count_and_the_worst_tier_before_the_caveat() -> None:
     assert text_quality_reading(None) is None
     paragraphs = headline_reading({}, ["SmolLM2-135M"], quality)
     assert paragraphs[1] == sentence and paragraphs[2] == EMBEDDED_CAVEAT
+
+
+def test_the_personas_summary_counts_valid_degenerate_rows() -> None:
+    from personasim.personas.generate import format_summary, summarize
+
+    frame = _personas().assign(
+        valid=[True, True, False, True, True],  # the flagged descriptive row is invalid
+        first_valid=True,
+        n_contradictions=0,
+        checks=0,
+        rejections=0,
+    )
+    summary = summarize(frame).set_index("tier")
+    assert summary["degenerate"].to_dict() == {"subjective": 1, "descriptive": 0, "meta": 0}
+    lines = format_summary(summary.reset_index()).splitlines()
+    assert lines[0].split()[-1] == "degenerate"
+    assert [line.split()[-1] for line in lines[1:]] == ["1", "0", "0"]
+    assert summarize(frame.drop(columns="fields"))["degenerate"].eq(0).all()  # an old table

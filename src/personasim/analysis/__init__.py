@@ -14,8 +14,8 @@ from typing import Any
 #: Public name -> the submodule that defines it.
 _EXPORTS = {
     "imputation_drift": "personasim.analysis.drift",
-    "quality_flags": "personasim.analysis.quality",
-    "quality_summary": "personasim.analysis.quality",
+    "quality_flags": "personasim.personas.quality",
+    "quality_summary": "personasim.personas.quality",
     "sentiment_summary": "personasim.analysis.text",
     "text_stats": "personasim.analysis.text",
     "word_cloud_png": "personasim.analysis.text",

@@ -15,8 +15,8 @@ from functools import lru_cache
 
 import pandas as pd
 
-from personasim.analysis.quality import FLAG_COLUMNS, quality_table
 from personasim.core.validity import blank_text, invalid_personas, valid_personas
+from personasim.personas.quality import FLAG_COLUMNS, quality_table
 
 WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 #: The ``- Label:`` prefix of a rendered tabular persona line (left out of word clouds).
@@ -60,7 +60,7 @@ def text_row(text: str) -> dict[str, float]:
 
 def text_stats(personas: pd.DataFrame) -> pd.DataFrame:
     """One row per persona (person x tier x generator) with :func:`text_row` statistics and the
-    degenerate-text flags of :mod:`personasim.analysis.quality`; ``valid`` is False for invalid
+    degenerate-text flags of :mod:`personasim.personas.quality`; ``valid`` is False for invalid
     personas (:mod:`personasim.core.validity`) and empty texts."""
     rows = []
     valid = ~(invalid_personas(personas) | blank_text(personas["text"]))

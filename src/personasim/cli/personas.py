@@ -24,6 +24,7 @@ SUMMARY_COLUMNS = (
     "checks",
     "rejections",
     "rejection_causes",
+    "fields",
 )
 """The columns the per-tier summary reads back from the parts."""
 

@@ -789,8 +789,9 @@ def summarize(personas: pd.DataFrame) -> pd.DataFrame:
     never simulated or scored), contradictions, and the PERSONA tier's rejections per cause:
     ``rejected_share`` (drafts judged inconsistent / checks, the paper's 8.5 % analogue),
     ``pruned_share`` (persons pruned after ``max_resamples`` redraws / persons checked) and
-    ``fill_invalid_share`` (fills still invalid / fills made)."""
-    frame = personas.assign(**_cause_columns(personas))
+    ``fill_invalid_share`` (fills still invalid / fills made), and ``degenerate``: valid rows
+    whose free text is flagged by :mod:`personasim.personas.quality` (0 without ``fields``)."""
+    frame = personas.assign(**_cause_columns(personas), _degenerate=_degenerate(personas))
     groups = frame.groupby(["tier", "generator"], sort=False, observed=True)
     summary = groups.agg(
         rows=("person_id", "size"),
@@ -805,6 +806,7 @@ def summarize(personas: pd.DataFrame) -> pd.DataFrame:
         pruned=("_pruned", "sum"),
         fills=("_filled", "sum"),
         fill_invalid=("_fill_invalid", "sum"),
+        degenerate=("_degenerate", "sum"),
     ).reset_index()
     summary["rejected_share"] = _share(summary["rejections"], summary["checks"])
     summary["pruned_share"] = _share(summary["pruned"], summary["checked"])
@@ -829,6 +831,16 @@ def _cause_columns(personas: pd.DataFrame) -> dict[str, pd.Series]:
     return {"_pruned": pruned, "_filled": accepted.astype(int), "_fill_invalid": bad}
 
 
+def _degenerate(personas: pd.DataFrame) -> pd.Series:
+    """Per row: 1 when the persona is valid and its free text is flagged as degenerate."""
+    from personasim.personas.quality import quality_table
+
+    if "fields" not in personas.columns:
+        return pd.Series(0, index=personas.index)
+    flagged = quality_table(personas)["flagged_fields"].ne("")
+    return (flagged & said_valid(personas["valid"], len(personas))).astype(int)
+
+
 def percent(value: float) -> str:
     """``12.5%``, or ``-`` for NaN."""
     return "-" if pd.isna(value) else f"{value:.1%}"
@@ -836,17 +848,19 @@ def percent(value: float) -> str:
 
 def format_summary(summary: pd.DataFrame) -> str:
     """The per-tier summary as an aligned text table (rejection shares per cause: drafts judged
-    inconsistent, persons pruned, fills invalid)."""
+    inconsistent, persons pruned, fills invalid; valid personas with degenerate free text)."""
     lines = [
         f"{'tier':<12} {'generator':<36} {'rows':>5} {'valid@1':>8} {'valid':>7} "
-        f"{'excluded':>8} {'contradict':>10} {'rejected':>9} {'pruned':>7} {'fill bad':>8}"
+        f"{'excluded':>8} {'contradict':>10} {'rejected':>9} {'pruned':>7} {'fill bad':>8} "
+        f"{'degenerate':>10}"
     ]
     for r in summary.itertuples(index=False):
         lines.append(
             f"{r.tier:<12} {str(r.generator)[:36]:<36} {r.rows:>5} "
             f"{r.first_valid:>8.1%} {r.valid:>7.1%} {r.excluded:>8} "
             f"{r.with_contradictions:>4}/{r.contradictions:<5} {percent(r.rejected_share):>9} "
-            f"{percent(r.pruned_share):>7} {percent(r.fill_invalid_share):>8}"
+            f"{percent(r.pruned_share):>7} {percent(r.fill_invalid_share):>8} "
+            f"{r.degenerate:>10}"
         )
     return "\n".join(lines)
 

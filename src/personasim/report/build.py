@@ -200,6 +200,7 @@ def summary_section(data: RunData) -> dict[str, Any]:
                 "rejected_share",
                 "pruned_share",
                 "fill_invalid_share",
+                "degenerate",
             ],
         ),
         "stages": table(stages, digits=1) if not stages.empty else None,
@@ -708,7 +709,7 @@ def sample_personas(data: RunData) -> list[dict[str, Any]]:
 
 
 def _persona_flags(stats: pd.DataFrame | None) -> dict[tuple[str, str, str], str]:
-    """(person, tier, generator) -> its flagged fields (:mod:`personasim.analysis.quality`)."""
+    """(person, tier, generator) -> its flagged fields (:mod:`personasim.personas.quality`)."""
     if stats is None or "flagged_fields" not in stats.columns:
         return {}
     flagged = stats[stats["flagged_fields"].fillna("").ne("")]

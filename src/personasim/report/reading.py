@@ -180,7 +180,7 @@ def uses_embedded_model(simulators: Iterable[str]) -> bool:
 
 def text_quality_reading(quality: pd.DataFrame | None) -> str | None:
     """One sentence on degenerate persona text (``quality``: the per-tier table of
-    :func:`personasim.analysis.quality.quality_summary`), or None when no persona is flagged."""
+    :func:`personasim.personas.quality.quality_summary`), or None when no persona is flagged."""
     if quality is None or quality.empty or not int(quality["flagged"].sum()):
         return None
     flagged, total = int(quality["flagged"].sum()), int(quality["personas"].sum())
