@@ -281,3 +281,38 @@ def test_the_personas_command_retries_backend_failures_on_rerun_up_to_max_runs(
     assert again.loc[0, "runs"] == 2 and len(backend.calls) == 7
     _cli_run(population, tmp_path / "b", backend, 2, monkeypatch)
     assert len(backend.calls) == 7  # runs == --max-runs: kept invalid and done
+
+
+FILLER = '{"description": "None_None_None_None_None"}'
+
+
+def test_degenerate_text_is_retried_and_the_better_reply_kept() -> None:
+    def script(request, seen):
+        # first try: valid JSON with filler; the retry (repair turn appended): plain text
+        return FILLER if len(request.messages) == 2 else DESCRIPTION
+
+    backend = ScriptedStandIn(script)
+    rows = _descriptive(backend, degenerate_retries=1)
+    assert rows["valid"].all() and rows["first_valid"].all()
+    assert list(rows["attempts"]) == [2, 2]
+    assert rows.iloc[0]["text"] == "Lives near Burlington and likes long walks."
+    retry = backend.calls[-1].messages
+    assert "say nothing" in retry[-1].content and "description" in retry[-1].content
+    assert retry[-2].content == FILLER  # the degenerate reply is shown back to the model
+
+
+def test_a_worse_or_invalid_retry_never_replaces_a_valid_reply() -> None:
+    replies = iter([FILLER, FILLER, "{broken", '{"description": "x_x_x_x_x_x_x"}'])
+    backend = ScriptedStandIn(lambda request, seen: next(replies))
+    rows = _descriptive(backend, degenerate_retries=1)
+    # person 1's retry is invalid JSON, person 2's is as degenerate: both keep their first reply
+    assert rows["valid"].all() and list(rows["attempts"]) == [2, 2]
+    assert (rows["text"] == "None_None_None_None_None").all()
+    assert len(backend.calls) == 4
+
+
+def test_no_degenerate_retry_by_default() -> None:
+    backend = ScriptedStandIn(lambda request, seen: FILLER)
+    rows = _descriptive(backend)
+    assert list(rows["attempts"]) == [1, 1] and len(backend.calls) == 2
+    assert (rows["text"] == "None_None_None_None_None").all()

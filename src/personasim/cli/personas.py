@@ -105,6 +105,15 @@ def _prompt_files(specs: tuple[str, ...]) -> str | dict[str, str] | None:
     help="Tries per reply (first + repairs with the validation error).",
 )
 @click.option(
+    "--degenerate-retries",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 5),
+    help="More tries for a valid persona whose free text says nothing (filler, one value "
+    "copied into several fields, placeholders; docs/personas.md): a retry is kept only when "
+    "it is valid and less degenerate.",
+)
+@click.option(
     "--max-runs",
     default=MAX_RUNS,
     show_default=True,
@@ -124,6 +133,7 @@ def personas_command(
     attributes: str | None,
     temperature: float,
     max_attempts: int,
+    degenerate_retries: int,
     max_runs: int,
     model: str,
     cache_path: str | None,
@@ -166,6 +176,7 @@ def personas_command(
         "prompt_file": _prompt_files(prompt_files),
         "temperature": temperature,
         "max_attempts": max_attempts,
+        "degenerate_retries": degenerate_retries,
         "meta_attributes": tuple(split_list(attributes)) if attributes else DEFAULT_ATTRIBUTES,
     }
     with folder_lock(out_path):  # one writer of --out; taken before the model is loaded

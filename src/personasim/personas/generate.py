@@ -115,6 +115,10 @@ class PersonaOptions(BaseModel):
     """Sampling temperature of generation (the consistency check is always greedy)."""
     max_attempts: int = Field(default=3, ge=1, le=10)
     """Tries per reply: the first one plus repairs with the validation error appended."""
+    degenerate_retries: int = Field(default=0, ge=0, le=5)
+    """More tries for a valid reply whose free text is degenerate
+    (:mod:`personasim.personas.quality`): the reply goes back naming the flagged fields, and a
+    retry replaces it only when it is valid with fewer flagged fields, so no persona is lost."""
     max_runs: int = Field(default=MAX_RUNS, ge=1, le=20)
     """Runs that may try a row whose generation failed in the backend (``finish_reason``
     ``error``); after that the row stays invalid and done."""
@@ -234,9 +238,11 @@ def run_jobs(
     temperature: float,
     max_attempts: int,
     progress: bool | None = None,
+    degenerate_retries: int = 0,
 ) -> list[Outcome]:
     """Answer every job, one batched ``generate`` call per attempt; rejected replies are re-asked
-    with the error appended, at most ``max_attempts`` tries in all."""
+    with the error appended, at most ``max_attempts`` tries in all; then valid replies with
+    degenerate free text get up to ``degenerate_retries`` more (:func:`_retry_degenerate`)."""
     outcomes = [Outcome(sha=P.prompt_sha(j.messages, j.schema or j.choices)) for j in jobs]
     conversations = [j.messages for j in jobs]
     pending = list(range(len(jobs)))
@@ -258,7 +264,50 @@ def run_jobs(
                 )
                 retry.append(i)
         pending = retry
+    for extra in range(degenerate_retries):
+        if not _retry_degenerate(backend, jobs, outcomes, temperature, max_attempts + extra + 1):
+            break
     return outcomes
+
+
+def _flagged(value: Any) -> list[str]:
+    """The flagged free-text fields of a parsed JSON reply (none for other replies)."""
+    from personasim.personas.quality import flagged_fields
+
+    return flagged_fields(value) if isinstance(value, dict) else []
+
+
+def _retry_degenerate(
+    backend: Backend, jobs: Sequence[Job], outcomes: list[Outcome], temperature: float, attempt: int
+) -> bool:
+    """One round of retries for valid replies with degenerate free text: each goes back with
+    the flagged fields named; a retry is kept only when it is valid and has fewer flagged
+    fields. False when no reply needed a retry."""
+    flagged = {i: _flagged(o.value) for i, o in enumerate(outcomes) if o.ok}
+    pending = [i for i, fields in flagged.items() if fields]
+    if not pending:
+        return False
+    requests = [
+        _request(
+            jobs[i],
+            P.repair_messages(jobs[i].messages, outcomes[i].raw, P.degenerate_error(flagged[i])),
+            attempt,
+            temperature,
+        )
+        for i in pending
+    ]
+    started = time.perf_counter()
+    results = backend.generate(requests)
+    shares = _apportion(time.perf_counter() - started, results)
+    for i, result, seconds in zip(pending, results, shares, strict=True):
+        outcome, job = outcomes[i], jobs[i]
+        outcome.seconds += seconds
+        outcome.attempts += 1
+        valid = result.ok and (job.validate is None or job.validate(result.value) is None)
+        if valid and len(_flagged(result.value)) < len(flagged[i]):
+            outcome.value, outcome.raw = result.value, result.text
+            outcome.finish_reason = result.finish_reason
+    return True
 
 
 def model_validator_for(model: type[BaseModel]) -> Callable[[Any], str | None]:
@@ -373,7 +422,14 @@ class Context:
         """Run jobs on the backend with this context's options."""
         assert self.backend is not None
         t = self.options.temperature if temperature is None else temperature
-        return run_jobs(self.backend, jobs, t, self.options.max_attempts, self.progress)
+        return run_jobs(
+            self.backend,
+            jobs,
+            t,
+            self.options.max_attempts,
+            self.progress,
+            degenerate_retries=self.options.degenerate_retries,
+        )
 
 
 def _base_row(person: Mapping[str, Any], tier: str, generator: str, seed: int) -> dict[str, Any]:

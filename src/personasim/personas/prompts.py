@@ -138,6 +138,16 @@ def repair_messages(messages: tuple[Message, ...], reply: str, error: str) -> tu
     )
 
 
+def degenerate_error(fields: list[str]) -> str:
+    """The rejection reason of a valid reply whose free text says nothing (the ``{ERROR}`` of
+    the repair template)."""
+    return (
+        "these entries say nothing (repeated words, codes, placeholders or one text copied "
+        f"into several entries): {', '.join(fields)}; write each as a short plain description "
+        "in ordinary words"
+    )
+
+
 def prompt_sha(messages: tuple[Message, ...], constraint: Any = None) -> str:
     """SHA-256 of the exact prompt: the messages and the schema / choices it is held to."""
     body = {"messages": [m.model_dump() for m in messages], "constraint": constraint}

@@ -101,21 +101,34 @@ def _free_values(fields: Any) -> dict[str, str]:
     return {k: v for k, v in fields.items() if k in names and isinstance(v, str) and v.strip()}
 
 
-def quality_flags(fields: Any) -> dict[str, Any]:
-    """The :data:`FLAG_COLUMNS` of one persona from its ``fields`` (JSON or dict)."""
+def field_causes(fields: Any) -> dict[str, list[str]]:
+    """Each free-text field of a persona's ``fields`` (JSON or dict) -> why it is degenerate
+    (:func:`value_causes`, plus ``repeated_value`` when the same value fills
+    :data:`REPEATED_FIELDS` or more fields); an empty list for a plausible field."""
     values = _free_values(fields)
-    flagged = {name: value_causes(value) for name, value in values.items()}
+    causes = {name: value_causes(value) for name, value in values.items()}
     shared = Counter(" ".join(v.lower().split()) for v in values.values())
     pasted = {v for v, n in shared.items() if n >= REPEATED_FIELDS}
-    repeated = [k for k, v in values.items() if " ".join(v.lower().split()) in pasted]
-    for name in repeated:
-        flagged[name].append("repeated_value")
-    named = [f"{k} ({', '.join(c)})" for k, c in flagged.items() if c]
+    for name, value in values.items():
+        if " ".join(value.lower().split()) in pasted:
+            causes[name].append("repeated_value")
+    return causes
+
+
+def flagged_fields(fields: Any) -> list[str]:
+    """The names of a persona's degenerate free-text fields, in field order."""
+    return [name for name, causes in field_causes(fields).items() if causes]
+
+
+def quality_flags(fields: Any) -> dict[str, Any]:
+    """The :data:`FLAG_COLUMNS` of one persona from its ``fields`` (JSON or dict)."""
+    causes = field_causes(fields)
+    values = _free_values(fields)
     return {
-        "filler_fields": sum("filler" in c or "long_number" in c for c in flagged.values()),
-        "repeated_value_fields": len(repeated),
+        "filler_fields": sum("filler" in c or "long_number" in c for c in causes.values()),
+        "repeated_value_fields": sum("repeated_value" in c for c in causes.values()),
         "placeholders": sum(len(PLACEHOLDER.findall(v)) for v in values.values()),
-        "flagged_fields": "; ".join(named),
+        "flagged_fields": "; ".join(f"{k} ({', '.join(c)})" for k, c in causes.items() if c),
     }
 
 

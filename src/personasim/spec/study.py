@@ -120,6 +120,9 @@ class PersonasSection(_Section):
     """Prompt template file per LLM tier (docs/personas.md); tiers not named use the built-in."""
     max_attempts: int = Field(default=3, ge=1, le=10)
     """Attempts per persona request (the repair loop) before the row is recorded invalid."""
+    degenerate_retries: int = Field(default=0, ge=0, le=5)
+    """More tries for a valid persona whose free text is degenerate (docs/personas.md); a retry
+    is kept only when it is valid and less degenerate."""
     max_runs: int = Field(default=MAX_RUNS, ge=1, le=20)
     """Runs that may retry a persona whose generation failed in the backend (a transient
     failure is not done: the next ``personasim run`` tries it again, this many times at most)."""

@@ -23,6 +23,7 @@ def personas_stage(ctx: StageContext) -> None:
         seed=ctx.spec.seed,
         temperature=section.temperature,
         max_attempts=section.max_attempts,
+        degenerate_retries=section.degenerate_retries,
         prompt_file={t: str(p) for t, p in section.prompt_files.items()} or None,
         max_runs=section.max_runs,
     )
