@@ -24,17 +24,30 @@ RAY_MODULES = ("tests/executor/test_ray.py", "tests/executor/test_ray_study.py")
 """Test modules that start a local Ray cluster: one worker runs them, one after the other."""
 LONGEST_FIRST = (
     *RAY_MODULES,
+    "tests/test_sigkill.py",
     "tests/test_study.py",
     "tests/personas/test_generate.py",
     "tests/testbed/test_study_testbed.py",
-    "tests/test_sigkill.py",
-    "tests/test_readme.py",
     "tests/census/test_build_and_files.py",
-    "tests/llm/test_openai.py",
+    "tests/test_stages.py",
+    "tests/test_readme.py",
     "tests/testbed/test_pairs.py",
+    "tests/llm/test_openai.py",
+    "tests/testbed/test_agreement.py",
+    "tests/testbed/test_eval.py",
+    "tests/test_bad_input.py",
+    "tests/test_lock.py",
+    "tests/test_disk_full.py",
+    "tests/survey/test_simulate.py",
+    "tests/testbed/test_cli.py",
+    "tests/pipeline/test_staleness.py",
+    "tests/survey/test_stop.py",
+    "tests/test_intervals.py",
+    "tests/test_anes96_study.py",
 )
-"""The modules that take longest (``--durations``), handed out first under pytest-xdist so the
-short ones fill the gaps at the end instead of one long module running alone."""
+"""The modules that take longest, longest first (summed test times of a ``make test`` run,
+``--junitxml``), handed out first under pytest-xdist so the short ones fill the gaps at the end
+instead of one long module running alone (longest-processing-time-first scheduling)."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -50,8 +63,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Under pytest-xdist (``make test`` runs ``-n auto``), whole test modules go to one worker,
     so a module's fixtures (a study run, a personas table) are computed once; the modules that
-    start a local Ray are one unit, so two Ray clusters never compete for the cores."""
+    start a local Ray are one unit, so two Ray clusters never compete for the cores; modules are
+    handed out in :data:`LONGEST_FIRST` order."""
     from xdist.scheduler import LoadFileScheduling
+
+    # xdist would hand out modules by their number of tests; keep the collection's order, which
+    # pytest_collection_modifyitems puts longest first
+    config.option.loadscopereorder = False
 
     class ModuleScheduling(LoadFileScheduling):
         """Load-file scheduling with the Ray modules joined into one scope."""
