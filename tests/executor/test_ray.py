@@ -4,6 +4,7 @@ batches recorded and retried by a rerun, a dead actor restarted. Slow: Ray start
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -295,3 +296,60 @@ def test_the_address_check_passes_a_real_gcs_and_refuses_what_is_not_one(ray_clu
         port = silent.getsockname()[1]
         with pytest.raises(ConfigError, match=r"no Ray GCS reply within 3 s: deadline_exceeded"):
             check_ray_address(f"127.0.0.1:{port}")
+
+
+@pytest.fixture()
+def client_server(ray_cluster) -> Iterator[int]:
+    """A real Ray Client server (``ray://``; Ray's own ``ray.util.client.server`` in proxy
+    mode) attached to the test's local cluster; its port."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gcs = ray_cluster.get_runtime_context().gcs_address
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ray.util.client.server", "--address", gcs]
+        + ["--host", "127.0.0.1", "--port", str(port), "--mode", "proxy"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), 0.5):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        yield port
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_a_ray_client_address_must_answer_as_a_ray_client_server(client_server: int) -> None:
+    import http.server
+    import socket
+    import threading
+
+    from personasim.core.errors import ConfigError
+    from personasim.executor.ray import check_ray_address
+
+    check_ray_address(f"ray://127.0.0.1:{client_server}")  # the real server: no error
+    web = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:  # an HTTP/1 server on the port: it takes the connection, but it is no Ray
+        with pytest.raises(ConfigError, match=r"no Ray Client server reply within 3 s: unavail"):
+            check_ray_address(f"ray://127.0.0.1:{web.server_address[1]}")
+    finally:
+        web.shutdown()
+        web.server_close()
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    with silent, pytest.raises(ConfigError, match=r"Client server reply within 3 s: deadline"):
+        check_ray_address(f"ray://127.0.0.1:{silent.getsockname()[1]}")

@@ -41,6 +41,7 @@ import shutil
 import socket
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -291,14 +292,18 @@ DEFAULT_PORTS = {"ray": 10001, "gcs": 6379}
 GCS_PROBE = "/ray.rpc.NodeInfoGcsService/GetClusterId"
 """A GCS method every Ray cluster serves (asked with an empty request: any reply but
 "unavailable", "deadline exceeded" or "unimplemented" means a GCS is there)."""
+CLIENT_PROBE = "/ray.rpc.RayletDriver/ClusterInfo"
+"""A method every Ray Client server serves (``ray://``; asked the same way: a real one answers,
+e.g. "unauthenticated" without a token; an HTTP/1 server gives "unavailable", a gRPC server of
+something else "unimplemented")."""
 
 
 def check_ray_address(address: str | None, where: str = "--ray-address") -> None:
     """Refuse, in about :data:`CONNECT_TIMEOUT_SECONDS`, a cluster address where no Ray
     answers (Ray itself retries for about 30 s, printing a warning a second). A GCS address
-    (``host:port``) is asked one gRPC call (a proxy that accepts any connection does not pass);
-    a Ray Client address (``ray://host:port``) must accept a TCP connection. ``auto`` and no
-    address are not checked (a local Ray is found or started)."""
+    (``host:port``) and a Ray Client address (``ray://host:port``) are each asked one gRPC call
+    of their service (a port that accepts any connection, or serves something else, does not
+    pass). ``auto`` and no address are not checked (a local Ray is found or started)."""
     if not address or address == "auto":
         return
     client = address.startswith("ray://")
@@ -308,7 +313,8 @@ def check_ray_address(address: str | None, where: str = "--ray-address") -> None
         reason: str | None = f"{port!r} is not a port number"
     else:
         target = (host.strip("[]"), int(port or DEFAULT_PORTS["ray" if client else "gcs"]))
-        reason = _tcp_silent(target) or (None if client else _gcs_silent(target))
+        probe = (CLIENT_PROBE, "Ray Client server") if client else (GCS_PROBE, "Ray GCS")
+        reason = _tcp_silent(target) or _grpc_silent(target, *probe)
     if reason is not None:
         raise ConfigError(
             f"{where}: no Ray cluster answers at {address!r} ({reason})",
@@ -328,16 +334,16 @@ def _tcp_silent(target: tuple[str, int]) -> str | None:
         return error.strerror or type(error).__name__
 
 
-def _gcs_silent(target: tuple[str, int]) -> str | None:
-    """Why no Ray GCS answers at ``target`` (None when one does, or when grpc, which comes with
-    Ray, is not installed: then Ray's own error follows)."""
+def _grpc_silent(target: tuple[str, int], method: str, service: str) -> str | None:
+    """Why no ``service`` answers ``method`` at ``target`` (None when one does, or when grpc,
+    which comes with Ray, is not installed: then Ray's own error follows)."""
     try:
         import grpc
     except ImportError:
         return None
     channel = grpc.insecure_channel(f"{target[0]}:{target[1]}")
     try:
-        channel.unary_unary(GCS_PROBE)(b"", timeout=CONNECT_TIMEOUT_SECONDS)
+        channel.unary_unary(method)(b"", timeout=CONNECT_TIMEOUT_SECONDS)
     except grpc.RpcError as error:
         code = error.code()  # type: ignore[attr-defined]
         silent = (
@@ -346,7 +352,7 @@ def _gcs_silent(target: tuple[str, int]) -> str | None:
             grpc.StatusCode.UNIMPLEMENTED,
         )
         if code in silent:
-            return f"no Ray GCS reply within {CONNECT_TIMEOUT_SECONDS:g} s: {code.name.lower()}"
+            return f"no {service} reply within {CONNECT_TIMEOUT_SECONDS:g} s: {code.name.lower()}"
     finally:
         channel.close()
     return None
@@ -363,7 +369,9 @@ def ray_session(spec: ExecutorSpec) -> Iterator[Any]:
     if spec.address:
         check_ray_address(spec.address, "executor address")
         try:
-            ray.init(address=spec.address, log_to_driver=False, logging_level=logging.WARNING)
+            with warnings.catch_warnings():  # Ray's own connection warnings: the error says it
+                warnings.simplefilter("ignore")
+                ray.init(address=spec.address, log_to_driver=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as error:
             ray.shutdown()  # a failed ray:// connection leaves client mode on in this process
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
