@@ -39,6 +39,7 @@ PLACEHOLDER = re.compile(
     r"\[[A-Za-z][A-Za-z _-]{0,30}\]|<[A-Za-z][A-Za-z _-]{0,30}>|\{[A-Za-z_]{1,30}\}"
 )
 TOKEN = re.compile(r"[^\W_]+")
+LONG_DIGITS = re.compile(rf"\d{{{LONG_NUMBER},}}")
 WORD = re.compile(r"\w+")
 
 FLAG_COLUMNS = ["filler_fields", "repeated_value_fields", "placeholders", "flagged_fields"]
@@ -74,14 +75,16 @@ def value_causes(value: str) -> list[str]:
     with Cyrillic or Greek look-alikes in one word), ``placeholder``;
     an empty list for a plausible value."""
     causes = []
-    tokens = [t.lower() for t in TOKEN.findall(value)]
-    top = Counter(tokens).most_common(1)
+    tokens = TOKEN.findall(value.lower())
+    top = Counter(tokens).most_common(1) if len(tokens) >= FILLER_REPEATS else []
     repeated = bool(top) and top[0][1] >= FILLER_REPEATS and top[0][1] >= FILLER_SHARE * len(tokens)
     if repeated or any(len(run) >= LONG_RUN for run in value.split()):
         causes.append("filler")
-    if re.search(rf"\d{{{LONG_NUMBER},}}", value):
+    if LONG_DIGITS.search(value):
         causes.append("long_number")
-    if any(len(_lookalike_scripts(w)) > 1 for w in WORD.findall(value)):
+    if not value.isascii() and any(
+        len(_lookalike_scripts(w)) > 1 for w in WORD.findall(value) if not w.isascii()
+    ):
         causes.append("mixed_script")
     if PLACEHOLDER.search(value):
         causes.append("placeholder")
@@ -105,7 +108,11 @@ def field_causes(fields: Any) -> dict[str, list[str]]:
     """Each free-text field of a persona's ``fields`` (JSON or dict) -> why it is degenerate
     (:func:`value_causes`, plus ``repeated_value`` when the same value fills
     :data:`REPEATED_FIELDS` or more fields); an empty list for a plausible field."""
-    values = _free_values(fields)
+    return _causes(_free_values(fields))
+
+
+def _causes(values: dict[str, str]) -> dict[str, list[str]]:
+    """:func:`field_causes` of free-text values already picked out."""
     causes = {name: value_causes(value) for name, value in values.items()}
     shared = Counter(" ".join(v.lower().split()) for v in values.values())
     pasted = {v for v, n in shared.items() if n >= REPEATED_FIELDS}
@@ -122,8 +129,8 @@ def flagged_fields(fields: Any) -> list[str]:
 
 def quality_flags(fields: Any) -> dict[str, Any]:
     """The :data:`FLAG_COLUMNS` of one persona from its ``fields`` (JSON or dict)."""
-    causes = field_causes(fields)
     values = _free_values(fields)
+    causes = _causes(values)
     return {
         "filler_fields": sum("filler" in c or "long_number" in c for c in causes.values()),
         "repeated_value_fields": sum("repeated_value" in c for c in causes.values()),
