@@ -69,6 +69,7 @@ def test_ray_gives_the_same_rows_and_probabilities_as_local(tmp_path: Path) -> N
     remote = simulate_to_parts(personas, survey, tmp_path / "ray", recipe=EMBEDDED, executor=spec)
     assert not ray.is_initialized(), "the local Ray started for the run was not shut down"
     assert local.report.rows == remote.report.rows == 6 and remote.report.parts == 2
+    assert remote.report.model_calls == 6 and remote.report.cache_hits == 0  # counted on actors
     a, b = _sorted(P.read_parts(tmp_path / "local")), _sorted(P.read_parts(tmp_path / "ray"))
     pd.testing.assert_frame_equal(a, b)  # same keys, same probabilities, bit for bit
     assert b["valid_mass"].gt(0).all()
