@@ -140,3 +140,14 @@ def test_the_personas_summary_counts_valid_degenerate_rows() -> None:
     assert lines[0].split()[-1] == "degenerate"
     assert [line.split()[-1] for line in lines[1:]] == ["1", "0", "0"]
     assert summarize(frame.drop(columns="fields"))["degenerate"].eq(0).all()  # an old table
+
+
+def test_the_summary_reads_flags_already_computed() -> None:
+    from personasim.personas.generate import summarize
+
+    frame = _personas().assign(first_valid=True, n_contradictions=0, checks=0, rejections=0)
+    # the flags joined from text_stats win over the fields (the report does not parse again)
+    stated = frame.drop(columns="fields").assign(flagged_fields=["", "x (filler)", "", "", ""])
+    summary = summarize(stated).set_index("tier")
+    assert summary["degenerate"].to_dict() == {"subjective": 1, "descriptive": 0, "meta": 0}
+    assert list(summarize(stated)["degenerate"]) != list(summarize(frame)["degenerate"])

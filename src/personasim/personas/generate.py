@@ -888,12 +888,16 @@ def _cause_columns(personas: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 def _degenerate(personas: pd.DataFrame) -> pd.Series:
-    """Per row: 1 when the persona is valid and its free text is flagged as degenerate."""
+    """Per row: 1 when the persona is valid and its free text is flagged as degenerate (from a
+    ``flagged_fields`` column when the table carries one, e.g. joined from ``text_stats``)."""
     from personasim.personas.quality import quality_table
 
-    if "fields" not in personas.columns:
+    if "flagged_fields" in personas.columns:
+        flagged = personas["flagged_fields"].fillna("").ne("")
+    elif "fields" in personas.columns:
+        flagged = quality_table(personas)["flagged_fields"].ne("")
+    else:
         return pd.Series(0, index=personas.index)
-    flagged = quality_table(personas)["flagged_fields"].ne("")
     return (flagged & said_valid(personas["valid"], len(personas))).astype(int)
 
 

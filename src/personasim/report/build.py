@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from personasim.core.errors import DataError
+from personasim.core.keys import PERSONA_KEY
 from personasim.core.ledger import declared_outputs
 from personasim.core.tables import read_table, write_text_atomic
 from personasim.core.validity import valid_personas
@@ -188,7 +189,7 @@ def summary_section(data: RunData) -> dict[str, Any]:
     return {
         "facts": facts,
         "personas": table(
-            summarize(data.personas),
+            summarize(_with_flags(data.personas, data.text_stats)),
             [
                 "tier",
                 "generator",
@@ -706,6 +707,15 @@ def sample_personas(data: RunData) -> list[dict[str, Any]]:
         ]
         out.append({"tier": tier, "personas": items})
     return out
+
+
+def _with_flags(personas: pd.DataFrame, stats: pd.DataFrame | None) -> pd.DataFrame:
+    """The personas with ``text_stats``' ``flagged_fields`` joined on, so the summary counts
+    degenerate personas without parsing every persona again (as they are, without stats)."""
+    if stats is None or "flagged_fields" not in stats.columns:
+        return personas
+    keys = list(PERSONA_KEY)
+    return personas.merge(stats[[*keys, "flagged_fields"]], on=keys, how="left")
 
 
 def _persona_flags(stats: pd.DataFrame | None) -> dict[tuple[str, str, str], str]:

@@ -184,9 +184,7 @@ def text_quality_reading(quality: pd.DataFrame | None) -> str | None:
     if quality is None or quality.empty or not int(quality["flagged"].sum()):
         return None
     flagged, total = int(quality["flagged"].sum()), int(quality["personas"].sum())
-    worst = quality.assign(share=quality["flagged"] / quality["personas"]).iloc[
-        int((quality["flagged"] / quality["personas"]).to_numpy().argmax())
-    ]
+    worst = quality.iloc[int((quality["flagged"] / quality["personas"]).to_numpy().argmax())]
     return (
         f"{flagged} of {total} LLM-written personas have degenerate text in at least one free "
         "field (filler, one value pasted into several fields, a template placeholder or "
